@@ -1,0 +1,16 @@
+// @heliosdb/replication-proto: the contract's generated messages and service
+// descriptors, and the REST JSON mapping every REST surface shares.
+export * from "./gen/heliosdb/replication/v1/common_pb";
+export * from "./gen/heliosdb/replication/v1/connection_pb";
+export * from "./gen/heliosdb/replication/v1/failover_pb";
+export * from "./gen/heliosdb/replication/v1/health_pb";
+export * from "./gen/heliosdb/replication/v1/metrics_pb";
+export * from "./gen/heliosdb/replication/v1/migration_pb";
+export * from "./gen/heliosdb/replication/v1/replication_pb";
+export * from "./gen/heliosdb/replication/v1/rest_pb";
+export * from "./gen/heliosdb/replication/v1/routing_pb";
+export { file_google_api_annotations, http } from "./gen/google/api/annotations_pb";
+export * from "./gen/google/api/http_pb";
+export * from "./gen/google/api/field_behavior_pb";
+export * from "./rest/index";
+export { services } from "./services";

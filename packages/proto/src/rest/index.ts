@@ -1,0 +1,6 @@
+export { toRest } from "./to-rest";
+export { fromRest } from "./from-rest";
+export { restQueryToJson } from "./query";
+export { restBodyPaths } from "./field-mask";
+export { RestMappingError, type FieldViolation } from "./errors";
+export { isWellKnown, restEnumValue, restEnumValues, restFieldName, restTag, restUnion } from "./names";

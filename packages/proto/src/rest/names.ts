@@ -1,0 +1,65 @@
+// REST names of fields, enum values and tagged unions, read from the
+// descriptors. Every REST surface (mapping, transcoder, OpenAPI) asks here, so
+// a name is decided in one place. The rules are in docs/rest-mapping.md.
+import {
+  getOption,
+  hasOption,
+  type DescEnumValue,
+  type DescField,
+  type DescMessage,
+  type DescOneof,
+} from "@bufbuild/protobuf";
+import { rest_tag, rest_union, rest_value } from "../gen/heliosdb/replication/v1/rest_pb";
+
+/** The REST JSON key of a field: its explicit `json_name`, else its proto name. */
+export function restFieldName(field: DescField): string {
+  return field.jsonName !== protoCamelCase(field.name) ? field.jsonName : field.name;
+}
+
+/**
+ * The REST spelling of an enum value: its `rest_value` option, else its name
+ * without the enum's shared prefix, in PascalCase (BEST_EFFORT → "BestEffort").
+ * An `<ENUM>_UNSPECIFIED` zero value means "unset" and has no REST spelling.
+ */
+export function restEnumValue(value: DescEnumValue): string | undefined {
+  if (hasOption(value, rest_value)) return getOption(value, rest_value);
+  const prefix = value.parent.sharedPrefix;
+  const local =
+    prefix && value.name.toLowerCase().startsWith(prefix) ? value.name.slice(prefix.length) : value.name;
+  if (value.number === 0 && local === "UNSPECIFIED") return undefined;
+  return local
+    .toLowerCase()
+    .split("_")
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join("");
+}
+
+/** The REST spellings of an enum's values, in declaration order. */
+export function restEnumValues(values: readonly DescEnumValue[]): string[] {
+  return values.map(restEnumValue).filter((name): name is string => name !== undefined);
+}
+
+/** How a oneof renders as a tagged object, or undefined for a plain oneof. */
+export function restUnion(oneof: DescOneof): { typeKey: string; valueKey: string } | undefined {
+  if (!hasOption(oneof, rest_union)) return undefined;
+  const { typeKey, valueKey } = getOption(oneof, rest_union);
+  return { typeKey, valueKey };
+}
+
+/** The tag of a member of a tagged-union oneof. */
+export function restTag(field: DescField): string {
+  return hasOption(field, rest_tag) ? getOption(field, rest_tag) : field.name;
+}
+
+/**
+ * Well-known types keep their canonical proto3 JSON form (Timestamp as RFC
+ * 3339, FieldMask as "a.b,c", Struct as a plain object).
+ */
+export function isWellKnown(message: DescMessage): boolean {
+  return message.typeName.startsWith("google.protobuf.");
+}
+
+// protoc's default json_name: drop underscores, upper-case the letter after each.
+function protoCamelCase(name: string): string {
+  return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/_/g, "");
+}

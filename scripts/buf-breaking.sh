@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `buf breaking` of the working tree against the contract of an earlier
+# commit: BUF_BREAKING_AGAINST (a git ref), default HEAD~1, the previous commit
+# of main. That commit is checked out into a temporary folder with this
+# checkout's node_modules beside it, because the contract imports
+# google/api/*.proto from the npm package google-proto-files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+against=${BUF_BREAKING_AGAINST:-HEAD~1}
+
+if ! git rev-parse --verify --quiet "$against^{commit}" >/dev/null; then
+  echo "buf breaking skipped: there is no earlier commit ($against) to compare with."
+  exit 0
+fi
+if [ -z "$(git ls-tree -r --name-only "$against" -- proto)" ]; then
+  echo "buf breaking skipped: $against has no contract yet (no proto/ folder)."
+  exit 0
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+git archive "$against" proto buf.yaml | tar -x -C "$tmp"
+ln -s "$PWD/node_modules" "$tmp/node_modules"
+npx buf build "$tmp" --path "$tmp/proto" -o "$tmp/against.binpb"
+npx buf breaking --path proto --against "$tmp/against.binpb"
+echo "no breaking change against $(git rev-parse --short "$against")"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every check and every test of the repository; `npm test` runs this, and CI
+# runs `npm ci && npm test`. Steps print what they do and stop at the first
+# failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "buf lint: the contract follows the STANDARD rules, with the spec's exceptions of buf.yaml"
+npx buf lint
+
+step "buf breaking: no breaking change against the previous commit of main"
+scripts/buf-breaking.sh
+
+step "buf generate: the committed generated code is current"
+scripts/check-generated.sh
+
+step "typecheck and build every package"
+npx turbo run typecheck build --output-logs=errors-only
+
+step "tests"
+npx vitest run --reporter=default --reporter=json --outputFile=.vitest-report.json
+node scripts/test-summary.mjs .vitest-report.json
