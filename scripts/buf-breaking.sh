@@ -21,6 +21,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 git archive "$against" proto buf.yaml | tar -x -C "$tmp"
 ln -s "$PWD/node_modules" "$tmp/node_modules"
-npx buf build "$tmp" --path "$tmp/proto" -o "$tmp/against.binpb"
-npx buf breaking --path proto --against "$tmp/against.binpb"
+buf="$PWD/node_modules/.bin/buf"
+# Both sides as images of our module's files. An image carries no buf.yaml: buf
+# applies its default breaking rules, FILE, the same that buf.yaml names.
+(cd "$tmp" && "$buf" build --path proto/heliosdb -o against.binpb)
+"$buf" build --path proto/heliosdb -o "$tmp/current.binpb"
+"$buf" breaking "$tmp/current.binpb" --against "$tmp/against.binpb" --exclude-imports
 echo "no breaking change against $(git rev-parse --short "$against")"
