@@ -11,7 +11,7 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import { childPath, RestMappingError, type FieldViolation } from "./errors";
-import { isWellKnown, restEnumValue, restEnumValues, restFieldName, restTag, restUnion } from "./names";
+import { elementKind, isWellKnown, restEnumValue, restEnumValues, restFieldName, restTag, restUnion } from "./names";
 import { is64Bit } from "./to-rest";
 
 /**
@@ -100,7 +100,7 @@ function fieldFromRest(field: DescField, value: JsonValue, path: string, out: Fi
 }
 
 function elementFromRest(field: DescField, value: JsonValue, path: string, out: FieldViolation[]): JsonValue {
-  const kind = field.fieldKind === "list" ? field.listKind : field.fieldKind === "map" ? field.mapKind : field.fieldKind;
+  const kind = elementKind(field);
   if (kind === "message") return messageFromRest(field.message!, value, path, out);
   if (kind === "enum") {
     const known = field.enum!.values.find((v) => restEnumValue(v) !== undefined && restEnumValue(v) === value);

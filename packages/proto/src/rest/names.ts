@@ -51,6 +51,13 @@ export function restTag(field: DescField): string {
   return hasOption(field, rest_tag) ? getOption(field, rest_tag) : field.name;
 }
 
+/** The kind of one value of a field: of the field itself, or of each list or map element. */
+export function elementKind(field: DescField): "scalar" | "enum" | "message" {
+  if (field.fieldKind === "list") return field.listKind;
+  if (field.fieldKind === "map") return field.mapKind;
+  return field.fieldKind;
+}
+
 /**
  * Well-known types keep their canonical proto3 JSON form (Timestamp as RFC
  * 3339, FieldMask as "a.b,c", Struct as a plain object).

@@ -10,7 +10,7 @@ import {
   type JsonValue,
   type MessageShape,
 } from "@bufbuild/protobuf";
-import { isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "./names";
+import { elementKind, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "./names";
 
 /**
  * Renders a message as the REST API's JSON. Fields without presence are
@@ -60,7 +60,7 @@ function valueToRest(field: DescField, value: JsonValue): JsonValue | undefined 
 
 // One value of a field, or one element of a list or map field.
 function elementToRest(field: DescField, value: JsonValue): JsonValue | undefined {
-  const kind = field.fieldKind === "list" ? field.listKind : field.fieldKind === "map" ? field.mapKind : field.fieldKind;
+  const kind = elementKind(field);
   if (kind === "message") return messageToRest(field.message!, value as JsonObject);
   if (kind === "enum") {
     const known = typeof value === "string" ? field.enum!.values.find((v) => v.name === value) : undefined;
