@@ -3,12 +3,14 @@
 # what is committed: generated code is never edited by hand, and never stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The public contract's code, and the engine's internal formats' code.
+generated=(packages/proto/src/gen packages/engine/src/gen)
 npx buf generate
-changes=$(git status --porcelain -- packages/proto/src/gen)
+changes=$(git status --porcelain -- "${generated[@]}")
 if [ -n "$changes" ]; then
   echo "Generated code is stale: run 'npm run generate' and commit the result." >&2
   echo "$changes" >&2
-  git --no-pager diff --stat -- packages/proto/src/gen >&2
+  git --no-pager diff --stat -- "${generated[@]}" >&2
   exit 1
 fi
 echo "generated code is current"

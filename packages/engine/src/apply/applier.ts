@@ -1,0 +1,251 @@
+// Applies change batches to the target in transactions, idempotently, with
+// the checkpoint in the same transaction. Within a batch every row key is
+// collapsed to its final state (last writer wins), then written with one
+// statement per table and kind: the end state equals applying the changes one
+// by one, at a fraction of the round trips.
+import pg from "pg";
+import type { ChangeBatch } from "../codec/batch";
+import { qualified } from "../source/publication";
+import { UNCHANGED_TOAST, type ColumnValue, type Relation, type TransactionInfo } from "../types";
+import { writeCheckpoint } from "./checkpoint";
+
+/** A target row that was not as the stream expected: missing, or present when it should not be. */
+export interface Conflict {
+  table: string;
+  key: Record<string, string | null>;
+  /** What the stream did, and what it found. */
+  kind: "insert_found_existing" | "update_found_missing" | "delete_found_missing";
+  /** Whether the source's version was applied (source wins); false when a partial update found no row. */
+  resolved: boolean;
+}
+
+/** Counters of what the applier has written; read by the pipeline's figures. */
+export interface ApplyCounters {
+  rows: number;
+  bytes: number;
+  transactions: number;
+  conflictsDetected: number;
+  conflictsResolved: number;
+}
+
+interface PendingRow {
+  /** Whether the first change of the batch for this key expected the row to exist. */
+  expectExists: boolean;
+  op: "upsert" | "delete" | "partial";
+  row: ColumnValue[];
+}
+
+interface PendingTable {
+  relation: Relation;
+  rows: Map<string, PendingRow>;
+}
+
+// PostgreSQL takes at most 65535 parameters per statement.
+const MAX_PARAMETERS = 60000;
+
+export class Applier {
+  readonly counters: ApplyCounters = { rows: 0, bytes: 0, transactions: 0, conflictsDetected: 0, conflictsResolved: 0 };
+  private inTransaction = false;
+  private pending = new Map<string, PendingTable>();
+
+  constructor(
+    private readonly client: pg.ClientBase,
+    private readonly replicationId: string,
+    private readonly targetSchema: string,
+    private readonly onConflict: (conflict: Conflict) => void = () => undefined,
+  ) {}
+
+  /**
+   * Applies a batch. When it ends with a commit, the target transaction is
+   * committed with the checkpoint and the last applied transaction returned;
+   * otherwise (a source transaction larger than one batch) it stays open.
+   */
+  async apply(batch: ChangeBatch): Promise<TransactionInfo | undefined> {
+    if (!this.inTransaction) {
+      await this.client.query("BEGIN");
+      this.inTransaction = true;
+    }
+    try {
+      let last: TransactionInfo | undefined;
+      for (const item of batch.items) {
+        if (item.kind === "commit") {
+          last = item.transaction;
+          this.counters.transactions++;
+          continue;
+        }
+        const change = item.change;
+        if (change.kind === "truncate") {
+          await this.flush();
+          await this.client.query(`TRUNCATE ${change.relations.map((r) => this.target(r)).join(", ")}`);
+          continue;
+        }
+        this.counters.rows++;
+        // A relation whose shape changed (an added column) starts afresh.
+        const pending = this.pending.get(tableId(change.relation));
+        if (pending && pending.relation !== change.relation) await this.flush();
+        this.collect(change.relation, change.kind, change.kind === "delete" ? undefined : change.newRow, change.kind === "insert" ? undefined : change.oldRow);
+      }
+      await this.flush();
+      const endsWithCommit = batch.items[batch.items.length - 1]?.kind === "commit";
+      if (!endsWithCommit || !last) return undefined;
+      await writeCheckpoint(this.client, this.replicationId, {
+        phase: "streaming",
+        lsn: last.endLsn,
+        commitTime: last.commitTime,
+        xid: last.xid,
+      });
+      await this.client.query("COMMIT");
+      this.inTransaction = false;
+      return last;
+    } catch (e) {
+      await this.rollback();
+      throw e;
+    }
+  }
+
+  /** Abandons an open transaction (on stop or error): nothing of it is kept. */
+  async rollback(): Promise<void> {
+    this.pending.clear();
+    if (this.inTransaction) {
+      this.inTransaction = false;
+      await this.client.query("ROLLBACK").catch(() => undefined);
+    }
+  }
+
+  private collect(relation: Relation, kind: "insert" | "update" | "delete", newRow?: ColumnValue[], oldRow?: ColumnValue[]): void {
+    const id = tableId(relation);
+    let table = this.pending.get(id);
+    if (!table) {
+      table = { relation, rows: new Map() };
+      this.pending.set(id, table);
+    }
+    for (const row of [newRow, oldRow]) for (const v of row ?? []) if (typeof v === "string") this.counters.bytes += v.length;
+    const oldKey = oldRow ? keyOf(relation, oldRow) : undefined;
+    const newKey = newRow ? keyOf(relation, newRow) : undefined;
+    if (kind === "delete" || (oldKey !== undefined && newKey !== undefined && oldKey !== newKey)) {
+      const key = oldKey!;
+      const prior = table.rows.get(key);
+      table.rows.set(key, { expectExists: prior?.expectExists ?? true, op: "delete", row: oldRow! });
+    }
+    if (!newRow || newKey === undefined) return;
+    const prior = table.rows.get(newKey);
+    const expectExists = prior?.expectExists ?? kind === "update";
+    if (newRow.includes(UNCHANGED_TOAST)) {
+      // Fill unchanged values from an earlier full version of the row in this batch.
+      if (prior && prior.op === "upsert") {
+        table.rows.set(newKey, { expectExists, op: "upsert", row: newRow.map((v, i) => (v === UNCHANGED_TOAST ? prior.row[i]! : v)) });
+        return;
+      }
+      const merged = prior?.op === "partial" ? newRow.map((v, i) => (v === UNCHANGED_TOAST ? prior.row[i]! : v)) : newRow;
+      table.rows.set(newKey, { expectExists, op: "partial", row: merged });
+      return;
+    }
+    table.rows.set(newKey, { expectExists, op: "upsert", row: newRow });
+  }
+
+  private async flush(): Promise<void> {
+    for (const { relation, rows } of this.pending.values()) {
+      const byOp = { delete: [] as PendingRow[], upsert: [] as PendingRow[], partial: [] as PendingRow[] };
+      for (const row of rows.values()) byOp[row.op].push(row);
+      await this.deleteRows(relation, byOp.delete);
+      await this.upsertRows(relation, byOp.upsert.filter((r) => r.expectExists), true);
+      await this.upsertRows(relation, byOp.upsert.filter((r) => !r.expectExists), false);
+      for (const row of byOp.partial) await this.updatePartial(relation, row);
+    }
+    this.pending.clear();
+  }
+
+  private async deleteRows(relation: Relation, rows: PendingRow[]): Promise<void> {
+    const keys = relation.columns.map((c, i) => [c, i] as const).filter(([c]) => c.isKey);
+    for (const chunk of chunks(rows, Math.floor(MAX_PARAMETERS / keys.length))) {
+      const params: ColumnValue[] = [];
+      const tuples = chunk.map((r) => `(${keys.map(([, i]) => `$${params.push(r.row[i]!)}`).join(", ")})`);
+      const keyList = keys.map(([c]) => pg.escapeIdentifier(c.name)).join(", ");
+      const result = await this.client.query(
+        `DELETE FROM ${this.target(relation)} WHERE (${keyList}) IN (${tuples.join(", ")}) RETURNING ${asText(keys.map(([c]) => c.name))}`,
+        params,
+      );
+      if (result.rowCount !== chunk.length) {
+        const deleted = new Set(result.rows.map((r) => keys.map(([c]) => String(r[c.name])).join("\u0000")));
+        for (const r of chunk) {
+          const key = keys.map(([, i]) => String(r.row[i])).join("\u0000");
+          // A delete that finds nothing left the target as the source wants it.
+          if (!deleted.has(key) && r.expectExists) this.conflict(relation, r.row, "delete_found_missing", true);
+        }
+      }
+    }
+  }
+
+  private async upsertRows(relation: Relation, rows: PendingRow[], expectExists: boolean): Promise<void> {
+    if (rows.length === 0) return;
+    const columns = relation.columns.map((c) => pg.escapeIdentifier(c.name));
+    const keys = relation.columns.filter((c) => c.isKey).map((c) => pg.escapeIdentifier(c.name));
+    const others = relation.columns.filter((c) => !c.isKey).map((c) => pg.escapeIdentifier(c.name));
+    const onConflict = others.length > 0 ? `DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}` : "DO NOTHING";
+    for (const chunk of chunks(rows, Math.floor(MAX_PARAMETERS / columns.length))) {
+      const params: ColumnValue[] = [];
+      const values = chunk.map((r) => `(${r.row.map((v) => `$${params.push(v)}`).join(", ")})`);
+      // xmax = 0 tells a freshly inserted row from one ON CONFLICT updated.
+      const result = await this.client.query<Record<string, unknown> & { inserted: boolean }>(
+        `INSERT INTO ${this.target(relation)} (${columns.join(", ")}) VALUES ${values.join(", ")}
+         ON CONFLICT (${keys.join(", ")}) ${onConflict}
+         RETURNING (xmax = 0) AS inserted, ${asText(relation.columns.filter((c) => c.isKey).map((c) => c.name))}`,
+        params,
+      );
+      const surprising = result.rows.filter((r) => r.inserted === expectExists);
+      for (const r of surprising) {
+        const row = relation.columns.map((c) => (c.isKey ? (r[c.name] as string | null) : null));
+        this.conflict(relation, row, expectExists ? "update_found_missing" : "insert_found_existing", true);
+      }
+    }
+  }
+
+  // An update whose unchanged TOASTed values the stream did not send: only
+  // the sent columns can be written, and a missing row cannot be recreated.
+  private async updatePartial(relation: Relation, pending: PendingRow): Promise<void> {
+    const params: ColumnValue[] = [];
+    const sets = relation.columns
+      .map((c, i) => [c, pending.row[i]] as const)
+      .filter(([c, v]) => !c.isKey && v !== UNCHANGED_TOAST)
+      .map(([c, v]) => `${pg.escapeIdentifier(c.name)} = $${params.push(v!)}`);
+    const where = relation.columns
+      .map((c, i) => [c, pending.row[i]] as const)
+      .filter(([c]) => c.isKey)
+      .map(([c, v]) => `${pg.escapeIdentifier(c.name)} = $${params.push(v!)}`);
+    if (sets.length === 0) return;
+    const result = await this.client.query(`UPDATE ${this.target(relation)} SET ${sets.join(", ")} WHERE ${where.join(" AND ")}`, params);
+    if (result.rowCount === 0) this.conflict(relation, pending.row, "update_found_missing", false);
+  }
+
+  private conflict(relation: Relation, row: ColumnValue[], kind: Conflict["kind"], resolved: boolean): void {
+    this.counters.conflictsDetected++;
+    if (resolved) this.counters.conflictsResolved++;
+    const key = Object.fromEntries(
+      relation.columns.map((c, i) => [c, row[i]] as const).filter(([c]) => c.isKey).map(([c, v]) => [c.name, typeof v === "string" ? v : null]),
+    );
+    this.onConflict({ table: relation.table, key, kind, resolved });
+  }
+
+  private target(relation: Relation): string {
+    return qualified({ schema: this.targetSchema, table: relation.table });
+  }
+}
+
+function keyOf(relation: Relation, row: ColumnValue[]): string {
+  return relation.columns.flatMap((c, i) => (c.isKey ? [String(row[i])] : [])).join("\u0000");
+}
+
+function tableId(relation: Relation): string {
+  return `${relation.schema}.${relation.table}`;
+}
+
+// Key columns returned as text, to compare with the stream's text values.
+function asText(names: string[]): string {
+  return names.map((n) => `${pg.escapeIdentifier(n)}::text AS ${pg.escapeIdentifier(n)}`).join(", ");
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += Math.max(1, size)) out.push(items.slice(i, i + Math.max(1, size)));
+  return out;
+}

@@ -1,0 +1,141 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { describe, expect, test } from "vitest";
+import { ChangeBatchSchema } from "../gen/heliosdb/replication/engine/v1/batch_pb";
+import { UNCHANGED_TOAST, type Relation, type RowChange } from "../types";
+import { BatchFormatError, decodeBatch, encodeBatch, type ChangeBatch } from "./batch";
+import { empty, events, everyKind, users } from "./fixtures";
+
+function roundTrip(batch: ChangeBatch): ChangeBatch {
+  return decodeBatch(encodeBatch(batch));
+}
+
+function change(batch: ChangeBatch, i: number): RowChange {
+  const item = batch.items[i];
+  if (item?.kind !== "change") throw new Error(`item ${i} is not a change`);
+  return item.change;
+}
+
+describe("encodeBatch / decodeBatch", () => {
+  test("round-trips every item kind exactly", () => {
+    const batch = everyKind();
+    const decoded = roundTrip(batch);
+    expect(decoded).toStrictEqual(batch);
+  });
+
+  test("keeps NULL, UNCHANGED_TOAST and the empty string apart", () => {
+    const decoded = roundTrip({
+      sequence: 1n,
+      items: [{ kind: "change", change: { kind: "insert", relation: users, newRow: ["", null, UNCHANGED_TOAST, "null"] } }],
+    });
+    const insert = change(decoded, 0);
+    expect(insert.kind === "insert" && insert.newRow).toStrictEqual(["", null, UNCHANGED_TOAST, "null"]);
+  });
+
+  test("an update without an old row decodes without one", () => {
+    const decoded = roundTrip({
+      sequence: 1n,
+      items: [{ kind: "change", change: { kind: "update", relation: users, newRow: ["1", null, null, null] } }],
+    });
+    expect("oldRow" in change(decoded, 0)).toBe(false);
+  });
+
+  test("an update with an empty old row keeps it", () => {
+    const decoded = roundTrip({
+      sequence: 1n,
+      items: [{ kind: "change", change: { kind: "update", relation: empty, oldRow: [], newRow: [] } }],
+    });
+    expect(change(decoded, 0)).toStrictEqual({ kind: "update", relation: empty, oldRow: [], newRow: [] });
+  });
+
+  test("carries LSNs and sequence numbers across the whole uint64 range", () => {
+    for (const lsn of [0n, 1n, (1n << 32n) - 1n, 1n << 32n, (1n << 63n) - 1n, 1n << 63n, (1n << 64n) - 1n]) {
+      const decoded = roundTrip({
+        sequence: lsn,
+        items: [{ kind: "commit", transaction: { xid: 5, commitLsn: lsn, endLsn: lsn, commitTime: new Date(1) } }],
+      });
+      expect(decoded.sequence).toBe(lsn);
+      expect(decoded.items[0]).toStrictEqual({
+        kind: "commit",
+        transaction: { xid: 5, commitLsn: lsn, endLsn: lsn, commitTime: new Date(1) },
+      });
+    }
+  });
+
+  test("an empty batch round-trips", () => {
+    expect(roundTrip({ sequence: 0n, items: [] })).toStrictEqual({ sequence: 0n, items: [] });
+  });
+
+  test("lists each relation once, and decoded changes share it", () => {
+    const copy: Relation = structuredClone(users);
+    const batch: ChangeBatch = {
+      sequence: 3n,
+      items: [
+        { kind: "change", change: { kind: "insert", relation: users, newRow: ["1", null, null, null] } },
+        { kind: "change", change: { kind: "insert", relation: copy, newRow: ["2", null, null, null] } },
+        { kind: "change", change: { kind: "truncate", relations: [users, events], cascade: false, restartIdentity: true } },
+        { kind: "change", change: { kind: "delete", relation: events, oldRow: ["a", "b"] } },
+      ],
+    };
+    const bytes = encodeBatch(batch);
+    const message = fromBinary(ChangeBatchSchema, bytes);
+    expect(message.relations.map((r) => r.oid)).toEqual([users.oid, events.oid]);
+
+    const decoded = decodeBatch(bytes);
+    expect(decoded).toStrictEqual(batch);
+    const first = change(decoded, 0);
+    const second = change(decoded, 1);
+    const truncate = change(decoded, 2);
+    if (first.kind !== "insert" || second.kind !== "insert" || truncate.kind !== "truncate") throw new Error("kinds");
+    expect(first.relation).toStrictEqual(users);
+    expect(second.relation).toBe(first.relation);
+    expect(truncate.relations[0]).toBe(first.relation);
+  });
+
+  test("keeps both definitions of a relation altered within the batch", () => {
+    const altered: Relation = {
+      ...users,
+      columns: [...users.columns, { name: "email", typeOid: 25, typeName: "text", isKey: false, notNull: true }],
+    };
+    const batch: ChangeBatch = {
+      sequence: 4n,
+      items: [
+        { kind: "change", change: { kind: "insert", relation: users, newRow: ["1", null, null, null] } },
+        { kind: "commit", transaction: { xid: 1, commitLsn: 10n, endLsn: 11n, commitTime: new Date(5) } },
+        { kind: "change", change: { kind: "insert", relation: altered, newRow: ["2", null, null, null, "a@b"] } },
+      ],
+    };
+    const bytes = encodeBatch(batch);
+    expect(fromBinary(ChangeBatchSchema, bytes).relations).toHaveLength(2);
+    expect(decodeBatch(bytes)).toStrictEqual(batch);
+  });
+
+  test("refuses values the format cannot carry", () => {
+    const commit = (commitLsn: bigint, xid = 1, commitTime = new Date(0)): ChangeBatch => ({
+      sequence: 1n,
+      items: [{ kind: "commit", transaction: { xid, commitLsn, endLsn: 0n, commitTime } }],
+    });
+    expect(() => encodeBatch(commit(1n << 64n))).toThrow(RangeError);
+    expect(() => encodeBatch(commit(-1n))).toThrow(RangeError);
+    expect(() => encodeBatch(commit(0n, -1))).toThrow(RangeError);
+    expect(() => encodeBatch(commit(0n, 2 ** 32))).toThrow(RangeError);
+    expect(() => encodeBatch(commit(0n, 1, new Date(Number.NaN)))).toThrow(TypeError);
+    expect(() => encodeBatch({ sequence: -1n, items: [] })).toThrow(RangeError);
+    const badRow = [undefined] as unknown as string[];
+    expect(() =>
+      encodeBatch({ sequence: 1n, items: [{ kind: "change", change: { kind: "insert", relation: users, newRow: badRow } }] }),
+    ).toThrow(TypeError);
+  });
+
+  test("refuses malformed bytes with BatchFormatError", () => {
+    expect(() => decodeBatch(Uint8Array.of(0xff, 0xff, 0xff))).toThrow(BatchFormatError);
+    // An item whose relation index is out of range: item{change{insert{relation: 5, new_row{}}}}.
+    const bytes = Uint8Array.of(0x1a, 0x08, 0x0a, 0x06, 0x0a, 0x04, 0x08, 0x05, 0x12, 0x00);
+    expect(() => decodeBatch(bytes)).toThrow(/relation index 5 out of range/);
+    // A row whose null column index is out of range: relations[0] = {replica_identity: DEFAULT},
+    // item{change{insert{relation: 0, new_row{null_columns: [3]}}}}.
+    const row = Uint8Array.of(0x12, 0x02, 0x28, 0x01, 0x1a, 0x0a, 0x0a, 0x08, 0x0a, 0x06, 0x08, 0x00, 0x12, 0x02, 0x10, 0x03);
+    expect(() => decodeBatch(row)).toThrow(/bad null column index 3/);
+    // An empty item.
+    expect(() => decodeBatch(Uint8Array.of(0x1a, 0x00))).toThrow(/empty item/);
+  });
+});

@@ -1,0 +1,11 @@
+// The batch codec between the reader and the applier.
+export { BatchFormatError, decodeBatch, encodeBatch, type BatchItem, type ChangeBatch } from "./batch";
+export {
+  BatchCodec,
+  BatchIntegrityError,
+  BROTLI_QUALITY,
+  type BatchCodecOptions,
+  type BatchCodecStats,
+  type CompressionLevel,
+  type SealedBatch,
+} from "./codec";

@@ -1,0 +1,11 @@
+// @heliosdb/replication-engine: the data plane, PostgreSQL to PostgreSQL.
+export { ReplicationPipeline, SchemaChangeError, type EngineDeps, type EngineEvent, type ReplicationSpec, type StartOptions } from "./pipeline";
+export type { EngineStatus, Health, ObservedFigures } from "./pipeline/figures";
+export { validate } from "./pipeline/setup";
+export { PreflightError, type PreflightProblem } from "./source/preflight";
+export { RowFilterError } from "./source/publication";
+export { BatchIntegrityError } from "./codec/codec";
+export { MasterKeyProvider, type KeyProvider, type KeyPurpose } from "./transform/keys";
+export { PgTokenVault, type TokenVault } from "./transform/token-vault";
+export { TransformValidationError } from "./transform/plan";
+export { formatLsn, parseLsn, type Lsn } from "./types";

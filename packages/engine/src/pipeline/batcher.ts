@@ -1,0 +1,164 @@
+// Turns the decoded change stream into batches and applies them: rows are
+// transformed as they arrive, gathered per QoS settings, sealed and opened
+// by the codec, applied with the checkpoint, and only then acknowledged to
+// the source. One lock orders arrivals and timed flushes.
+import type { Applier } from "../apply/applier";
+import type { ChangeBatch, BatchItem } from "../codec/batch";
+import type { BatchCodec, SealedBatch } from "../codec/codec";
+import type { PgOutputMessage } from "../source/pgoutput";
+import type { ColumnValue, Lsn, Relation } from "../types";
+import type { Figures } from "./figures";
+import type { QosSettings } from "./qos";
+
+export interface BatcherDeps {
+  applier: Applier;
+  /** Seals and opens batches; absent when neither compression nor encryption is on. */
+  codec?: BatchCodec;
+  /** The trip between sealing and opening (in-process by default; tests tamper with it). */
+  transport?: (sealed: SealedBatch) => Promise<SealedBatch>;
+  settings: () => QosSettings;
+  figures: Figures;
+  /** The row transform of a relation's rows, or undefined when it has none. */
+  transformFor: (relation: Relation) => ((row: ColumnValue[]) => ColumnValue[]) | undefined;
+  /** Brings the target in line with a relation message; returns the relation to apply with. */
+  onRelation: (relation: Relation) => Promise<Relation>;
+  /** Writes queued token-vault entries; awaited before a batch is applied. */
+  beforeApply: () => Promise<void>;
+  acknowledge: (lsn: Lsn) => void;
+  onError: (error: unknown) => void;
+}
+
+export class Batcher {
+  private items: BatchItem[] = [];
+  private rows = 0;
+  private commits = 0;
+  private firstCommitAt = 0;
+  private sequence = 0n;
+  private xid = 0;
+  private flushDue = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lock: Promise<unknown> = Promise.resolve();
+  private readonly relations = new Map<number, { relation: Relation; transform?: (row: ColumnValue[]) => ColumnValue[] }>();
+
+  constructor(private readonly deps: BatcherDeps) {}
+
+  /** Handles one decoded message; resolves when it is safe to deliver the next. */
+  onMessage(message: PgOutputMessage): Promise<void> {
+    return this.exclusive(() => this.handle(message));
+  }
+
+  /** Applies whatever is gathered and complete. */
+  flush(): Promise<void> {
+    return this.exclusive(() => this.flushNow());
+  }
+
+  /** Drops what is gathered but not applied (it will be streamed again) and stops the timer. */
+  discard(): void {
+    clearTimeout(this.timer);
+    this.items = [];
+    this.rows = 0;
+    this.commits = 0;
+  }
+
+  private async handle(message: PgOutputMessage): Promise<void> {
+    switch (message.tag) {
+      case "relation": {
+        const relation = await this.deps.onRelation(message.relation);
+        this.relations.set(message.relation.oid, { relation, transform: this.deps.transformFor(relation) });
+        return;
+      }
+      case "begin":
+        this.xid = message.xid;
+        this.deps.figures.received(message.commitTime);
+        return;
+      case "change":
+        this.items.push({ kind: "change", change: this.prepare(message.change) });
+        if (message.change.kind !== "truncate") this.rows++;
+        // A source transaction larger than a batch is applied in pieces of one target transaction.
+        if (this.rows >= this.deps.settings().batchRows) await this.flushNow();
+        return;
+      case "commit": {
+        this.items.push({
+          kind: "commit",
+          transaction: { xid: this.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime },
+        });
+        if (this.commits++ === 0) this.firstCommitAt = Date.now();
+        this.scheduleFlush();
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private prepare(change: Extract<PgOutputMessage, { tag: "change" }>["change"]) {
+    if (change.kind === "truncate") {
+      return { ...change, relations: change.relations.map((r) => this.relations.get(r.oid)?.relation ?? r) };
+    }
+    const known = this.relations.get(change.relation.oid);
+    if (!known) throw new Error(`a change for ${change.relation.table} arrived before its relation`);
+    const t = known.transform;
+    switch (change.kind) {
+      case "insert":
+        return { kind: "insert" as const, relation: known.relation, newRow: t ? t(change.newRow) : change.newRow };
+      case "update":
+        return {
+          kind: "update" as const,
+          relation: known.relation,
+          newRow: t ? t(change.newRow) : change.newRow,
+          ...(change.oldRow ? { oldRow: t ? t(change.oldRow) : change.oldRow } : {}),
+        };
+      case "delete":
+        return { kind: "delete" as const, relation: known.relation, oldRow: t ? t(change.oldRow) : change.oldRow };
+    }
+  }
+
+  private scheduleFlush(): void {
+    const { batchRows, flushIntervalMs } = this.deps.settings();
+    const age = Date.now() - this.firstCommitAt;
+    if (this.rows >= batchRows || age >= flushIntervalMs) {
+      // Inside the lock already: exclusive() flushes before the next message.
+      this.flushDue = true;
+      return;
+    }
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush().catch(this.deps.onError);
+      }, flushIntervalMs - age);
+    }
+  }
+
+  private async flushNow(): Promise<void> {
+    this.flushDue = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.items.length === 0) return;
+    const batch: ChangeBatch = { sequence: this.sequence++, items: this.items };
+    const commits = this.commits;
+    this.items = [];
+    this.rows = 0;
+    this.commits = 0;
+    let toApply = batch;
+    if (this.deps.codec) {
+      const sealed = await this.deps.codec.seal(batch);
+      toApply = await this.deps.codec.open(this.deps.transport ? await this.deps.transport(sealed) : sealed);
+    }
+    await this.deps.beforeApply();
+    const last = await this.deps.applier.apply(toApply);
+    if (last) {
+      this.deps.figures.applied(commits, last);
+      this.deps.acknowledge(last.endLsn);
+    }
+  }
+
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(async () => {
+      const result = await task();
+      if (this.flushDue) await this.flushNow();
+      return result;
+    });
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,101 @@
+// Everything a replication needs before data moves, checked against the real
+// source catalog: preflight, the table filter, the transforms, and the
+// publication that carries the row filter. Problems are reported together.
+import type { ReplicationConfig, Transform } from "@heliosdb/replication-proto";
+import type pg from "pg";
+import { readCatalog, type CatalogTable } from "../source/catalog";
+import { checkSource, checkTables, PreflightError, type PreflightProblem } from "../source/preflight";
+import { createPublication, type PublishedTable, type RowExpressions } from "../source/publication";
+import { applyTableFilter, unmatchedPatterns } from "../source/table-filter";
+import { planRowTransforms, TransformValidationError, type RowTransformPlan, type TransformDeps } from "../transform/plan";
+
+export interface Setup {
+  serverVersion: number;
+  tables: CatalogTable[];
+  published: PublishedTable[];
+  plan: RowTransformPlan;
+}
+
+/** Validates a replication against its source without creating anything. */
+export async function validate(
+  source: pg.ClientBase,
+  slotName: string,
+  schema: string,
+  tenantId: string,
+  config: ReplicationConfig,
+  deps: TransformDeps,
+): Promise<Omit<Setup, "published">> {
+  const [server, problems] = await checkSource(source, slotName);
+  const catalog = await readCatalog(source, schema);
+  const tables = applyTableFilter(catalog, config.tableFilter);
+  for (const pattern of unmatchedPatterns(catalog, config.tableFilter)) {
+    problems.push({ code: "TABLE_FILTER", message: `table_filter pattern "${pattern}" matches no column of schema "${schema}"` });
+  }
+  problems.push(...checkTables(tables, schema));
+  if (config.rowFilter?.enabled && !config.rowFilter.expression.trim()) {
+    problems.push({ code: "ROW_FILTER", message: "row_filter is enabled but has no expression" });
+  }
+  if (server.version < 150000 && tables.some((t) => t.columnsFiltered)) {
+    problems.push({ code: "TABLE_FILTER", message: "column filters (table.column) need PostgreSQL 15 or later on the source" });
+  }
+  if (config.rowFilter?.enabled && server.version < 150000) {
+    problems.push({ code: "ROW_FILTER", message: "row filters need PostgreSQL 15 or later on the source" });
+  }
+  problems.push(...unsupportedTransforms(config.transforms));
+  config.transforms.forEach((t, i) => {
+    if (t.transformType.case !== "filter") return;
+    const { table, expression } = t.transformType.value;
+    if (!tables.some((c) => c.table === table)) {
+      problems.push({ code: "TRANSFORM", message: `transforms[${i}].config.table: no replicated table is named "${table}"` });
+    }
+    if (!expression.trim()) problems.push({ code: "TRANSFORM", message: `transforms[${i}].config.expression: empty` });
+  });
+  let plan: RowTransformPlan | undefined;
+  try {
+    plan = await planRowTransforms(tenantId, config.transforms, tables, deps);
+  } catch (e) {
+    if (!(e instanceof TransformValidationError)) throw e;
+    problems.push(...e.problems.map((p) => ({ code: "TRANSFORM", message: `${p.path}: ${p.message}` })));
+  }
+  if (problems.length > 0 || !plan) throw new PreflightError(problems);
+  return { serverVersion: server.version, tables, plan };
+}
+
+/** Validates, then creates (or re-creates) the publication. */
+export async function prepare(
+  source: pg.ClientBase,
+  names: { slot: string; publication: string },
+  schema: string,
+  tenantId: string,
+  config: ReplicationConfig,
+  deps: TransformDeps,
+): Promise<Setup> {
+  const checked = await validate(source, names.slot, schema, tenantId, config, deps);
+  const published = await createPublication(source, names.publication, checked.tables, rowExpressions(config), checked.serverVersion);
+  return { ...checked, published };
+}
+
+// The row filter, and the Filter transforms' predicates by table.
+function rowExpressions(config: ReplicationConfig): RowExpressions {
+  const drop = new Map<string, string[]>();
+  for (const t of config.transforms) {
+    if (t.transformType.case !== "filter") continue;
+    const { table, expression } = t.transformType.value;
+    drop.set(table, [...(drop.get(table) ?? []), expression]);
+  }
+  return {
+    ...(config.rowFilter?.enabled ? { rowFilter: config.rowFilter.expression } : {}),
+    drop,
+  };
+}
+
+// Transforms the engine does not carry out yet are refused, never ignored.
+function unsupportedTransforms(transforms: Transform[]): PreflightProblem[] {
+  return transforms.flatMap((t, i) =>
+    t.transformType.case === "aggregate"
+      ? [{ code: "TRANSFORM", message: `transforms[${i}]: Aggregate transforms are not supported by this engine yet` }]
+      : t.transformType.case === undefined
+        ? [{ code: "TRANSFORM", message: `transforms[${i}]: the transform has no type` }]
+        : [],
+  );
+}

@@ -1,0 +1,30 @@
+// PostgreSQL's COPY text format: one row per line, columns separated by tabs,
+// \N for NULL, backslash escapes inside values. The snapshot parses rows only
+// for tables with row transforms; other tables stream through untouched.
+import type { ColumnValue } from "../types";
+
+const ESCAPES: Record<string, string> = { b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v", "\\": "\\" };
+
+/** One COPY text line (without its newline) as column values. */
+export function parseCopyLine(line: string): ColumnValue[] {
+  return line.split("\t").map((field) => (field === "\\N" ? null : field.includes("\\") ? unescape(field) : field));
+}
+
+/** Column values as one COPY text line, with its newline. */
+export function formatCopyLine(values: readonly ColumnValue[]): string {
+  return `${values.map((v) => (v === null || typeof v !== "string" ? "\\N" : escape(v))).join("\t")}\n`;
+}
+
+function unescape(field: string): string {
+  return field.replace(/\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|.)/g, (_, seq: string) => {
+    if (seq[0] === "x") return String.fromCharCode(parseInt(seq.slice(1), 16));
+    if (/^[0-7]/.test(seq)) return String.fromCharCode(parseInt(seq, 8));
+    return ESCAPES[seq] ?? seq;
+  });
+}
+
+function escape(value: string): string {
+  return /[\\\n\r\t\b\f\v]/.test(value)
+    ? value.replace(/[\\\n\r\t\b\f\v]/g, (c) => `\\${Object.keys(ESCAPES).find((k) => ESCAPES[k] === c)}`)
+    : value;
+}

@@ -1,0 +1,158 @@
+// The initial sync: every replicated table copied from the source to the
+// target under the logical slot's exported snapshot, so that the change
+// stream starts exactly where the copy ends. Workers share the snapshot;
+// large tables are split into page ranges so they share the work too.
+import { StringDecoder } from "node:string_decoder";
+import { Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import pg from "pg";
+import { from as copyFrom, to as copyTo } from "pg-copy-streams";
+import { connect } from "../connect";
+import type { ColumnValue } from "../types";
+import { formatCopyLine, parseCopyLine } from "./copy-text";
+import { qualified, type PublishedTable } from "./publication";
+
+/** Per-table progress of the copy, counted as rows and bytes pass. */
+export interface TableCopyProgress {
+  table: string;
+  rowsCopied: number;
+  rowsEstimated: number;
+  bytesCopied: number;
+  bytesEstimated: number;
+  completed: boolean;
+}
+
+export interface SnapshotCopyOptions {
+  source: pg.ClientConfig;
+  target: pg.ClientConfig;
+  targetSchema: string;
+  snapshotName: string;
+  tables: PublishedTable[];
+  parallelism: number;
+  /** Per-table row transforms (absent: rows pass through untouched). */
+  transformRow?: (table: string) => ((row: ColumnValue[]) => ColumnValue[]) | undefined;
+  /** Pages per range when a table is split (default 16384 = 128 MB). */
+  rangePages?: number;
+  /** Called after every chunk, for progress reporting. */
+  onProgress?: (progress: TableCopyProgress[]) => void;
+  signal?: AbortSignal;
+}
+
+interface WorkItem {
+  table: PublishedTable;
+  /** [first page, end page) of a range; end undefined for "to the end". */
+  pages?: [number, number | undefined];
+}
+
+/** Copies every table; resolves with the final progress, rejects on the first failure. */
+export async function copySnapshot(options: SnapshotCopyOptions): Promise<TableCopyProgress[]> {
+  const rangePages = options.rangePages ?? 16384;
+  const progress = new Map<string, TableCopyProgress & { pendingItems: number }>();
+  const queue: WorkItem[] = [];
+  for (const t of [...options.tables].sort((a, b) => b.table.pages - a.table.pages)) {
+    const ranges = Math.max(1, Math.ceil(t.table.pages / rangePages));
+    for (let i = 0; i < ranges; i++) {
+      queue.push({ table: t, pages: ranges === 1 ? undefined : [i * rangePages, i === ranges - 1 ? undefined : (i + 1) * rangePages] });
+    }
+    progress.set(t.table.table, {
+      table: t.table.table,
+      rowsCopied: 0,
+      rowsEstimated: t.table.estimatedRows,
+      bytesCopied: 0,
+      bytesEstimated: t.table.sizeBytes,
+      completed: false,
+      pendingItems: ranges,
+    });
+  }
+  const report = () => options.onProgress?.([...progress.values()].map(({ pendingItems: _, ...p }) => p));
+  const workers = Array.from({ length: Math.max(1, Math.min(options.parallelism, queue.length)) }, async () => {
+    const [source, target] = await Promise.all([connect(options.source), connect(options.target)]);
+    try {
+      await source.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      await source.query(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(options.snapshotName)}`);
+      for (let item = queue.shift(); item; item = queue.shift()) {
+        options.signal?.throwIfAborted();
+        const p = progress.get(item.table.table.table)!;
+        await copyItem(source, target, options, item, (rows, bytes) => {
+          p.rowsCopied += rows;
+          p.bytesCopied += bytes;
+          report();
+        });
+        if (--p.pendingItems === 0) p.completed = true;
+        report();
+      }
+      await source.query("COMMIT");
+    } finally {
+      await Promise.all([source.end().catch(() => undefined), target.end().catch(() => undefined)]);
+    }
+  });
+  const results = await Promise.allSettled(workers);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return [...progress.values()].map(({ pendingItems: _, ...p }) => p);
+}
+
+async function copyItem(
+  source: pg.Client,
+  target: pg.Client,
+  options: SnapshotCopyOptions,
+  item: WorkItem,
+  count: (rows: number, bytes: number) => void,
+): Promise<void> {
+  const t = item.table.table;
+  const columns = t.columns.map((c) => pg.escapeIdentifier(c.name)).join(", ");
+  const conditions: string[] = [];
+  // The row filter as PostgreSQL itself stored it for the publication.
+  if (item.table.where) conditions.push(`(${item.table.where})`);
+  if (item.pages) {
+    conditions.push(`ctid >= '(${item.pages[0]},0)'::tid`);
+    if (item.pages[1] !== undefined) conditions.push(`ctid < '(${item.pages[1]},0)'::tid`);
+  }
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(" AND ")}` : "";
+  const out = source.query(copyTo(`COPY (SELECT ${columns} FROM ${qualified(t)}${where}) TO STDOUT`));
+  const into = target.query(
+    copyFrom(`COPY ${qualified({ schema: options.targetSchema, table: t.table })} (${columns}) FROM STDIN`),
+  );
+  const transform = options.transformRow?.(t.table);
+  await pipeline(out, transform ? new RowTransform(transform, count) : new RowCounter(count), into, {
+    signal: options.signal,
+  });
+}
+
+// Counts rows (newlines; escaped ones are written as "\n") and bytes.
+class RowCounter extends Transform {
+  constructor(private readonly count: (rows: number, bytes: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback): void {
+    let rows = 0;
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) rows++;
+    this.count(rows, chunk.length);
+    done(null, chunk);
+  }
+}
+
+// Parses whole lines, transforms each row, and writes it back in COPY text.
+class RowTransform extends Transform {
+  private rest = "";
+  // A chunk may end inside a multi-byte character.
+  private readonly decoder = new StringDecoder("utf8");
+  constructor(
+    private readonly transform: (row: ColumnValue[]) => ColumnValue[],
+    private readonly count: (rows: number, bytes: number) => void,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback): void {
+    const text = this.rest + this.decoder.write(chunk);
+    const lines = text.split("\n");
+    this.rest = lines.pop()!;
+    let out = "";
+    for (const line of lines) out += formatCopyLine(this.transform(parseCopyLine(line)));
+    this.count(lines.length, chunk.length);
+    done(null, out);
+  }
+  override _flush(done: TransformCallback): void {
+    done(this.rest + this.decoder.end() ? new Error("COPY stream ended inside a row") : null);
+  }
+}

@@ -1,0 +1,257 @@
+// The change stream's harder cases against two real clusters: TOAST, schema
+// changes, tampered batches, row filters (and attempts to escape them),
+// pause and resume, and each transform on snapshot and stream alike.
+import { randomBytes, randomUUID } from "node:crypto";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  AnonymizePIITransform_AnonymizationMethod as Method,
+  QoSTier,
+  ReplicationConfigSchema,
+} from "@heliosdb/replication-proto";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ReplicationPipeline, RowFilterError, type EngineDeps, type EngineEvent } from "./index";
+import { startCluster, type Cluster } from "./testing/clusters";
+import { seedTenant, tableChecksum, waitFor } from "./testing/tenant";
+import { decompressValue } from "./transform/compress-columns";
+import { MasterKeyProvider } from "./transform/keys";
+import { PgTokenVault } from "./transform/token-vault";
+import { parseLsn } from "./types";
+
+let source: Cluster;
+let target: Cluster;
+const keys = new MasterKeyProvider(randomBytes(32));
+const cleanup: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  [source, target] = await Promise.all([startCluster(), startCluster()]);
+}, 120_000);
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c().catch(() => undefined);
+  await Promise.all([source?.stop(), target?.stop()]);
+}, 60_000);
+
+type Config = MessageInitShape<typeof ReplicationConfigSchema>;
+
+/** A seeded tenant and a started replication of it. */
+async function replicate(config: Config, options: { users?: number; deps?: Partial<EngineDeps>; prepare?: (db: pg.Client) => Promise<void> } = {}) {
+  const name = `t_${randomUUID().slice(0, 8)}`;
+  await Promise.all([source.createDatabase(name), target.createDatabase(name)]);
+  const db = await source.connect(name);
+  const replica = await target.connect(name);
+  await seedTenant(db, options.users ?? 100);
+  await options.prepare?.(db);
+  const events: EngineEvent[] = [];
+  const pipeline = new ReplicationPipeline(
+    {
+      replicationId: randomUUID(),
+      tenantId: "tenant-123",
+      source: { connection: { connectionString: source.url(name) }, schema: "public" },
+      target: { connection: { connectionString: target.url(name) }, schema: "public" },
+      config: create(ReplicationConfigSchema, { qosTier: QoSTier.PREMIUM, maxLagSeconds: 5, ...config }),
+    },
+    { keys, heartbeatIntervalMs: 100, onEvent: (e) => events.push(e), ...options.deps },
+  );
+  cleanup.push(() => pipeline.stop(), () => db.end(), () => replica.end());
+  const caughtUp = async () => {
+    const { rows } = await db.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
+    const lsn = parseLsn(rows[0]!.lsn);
+    await waitFor(() => (pipeline.read().lastCheckpoint?.lsn ?? 0n) >= lsn, "the replica to catch up");
+  };
+  return { name, db, replica, pipeline, events, caughtUp };
+}
+
+describe("the change stream", () => {
+  test("an update that leaves a TOASTed value unchanged never overwrites it with NULL", async () => {
+    const r = await replicate({});
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    const big = "x".repeat(100_000) + randomUUID();
+    await r.db.query("UPDATE users SET bio = $1 WHERE id = 1", [big]);
+    await r.db.query("UPDATE users SET name = 'renamed' WHERE id = 1");
+    await r.caughtUp();
+    const { rows } = await r.replica.query("SELECT name, bio FROM users WHERE id = 1");
+    expect(rows[0]).toEqual({ name: "renamed", bio: big });
+  }, 60_000);
+
+  test("a column added on the source is added on the target and replicated", async () => {
+    const r = await replicate({});
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.db.query("ALTER TABLE users ADD COLUMN nickname varchar(40)");
+    await r.db.query("INSERT INTO users (name, email, nickname) VALUES ('n', 'n@example.com', 'nick')");
+    await r.caughtUp();
+    const { rows } = await r.replica.query("SELECT nickname FROM users WHERE email = 'n@example.com'");
+    expect(rows).toEqual([{ nickname: "nick" }]);
+    const type = await r.replica.query("SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'nickname'");
+    expect(type.rows[0].t).toBe("character varying(40)");
+    expect(r.events.some((e) => e.type === "SchemaChanged")).toBe(true);
+  }, 60_000);
+
+  test("an incompatible schema change puts the replication in Error with an event that says what changed", async () => {
+    const r = await replicate({});
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.db.query("ALTER TABLE orders ALTER COLUMN status TYPE integer USING 0");
+    await r.db.query("INSERT INTO orders (user_id, amount, status) VALUES (1, 1, 1)");
+    await waitFor(() => r.pipeline.status === "Error", "the Error status");
+    const error = r.events.find((e) => e.type === "ReplicationError");
+    expect(error?.message).toBe("column orders.status changed type from text to integer");
+  }, 60_000);
+
+  test("a tampered batch is detected and stops the replication with an Error event; nothing of it is applied", async () => {
+    let tamper = false;
+    const r = await replicate(
+      { encryption: { enabled: true, algorithm: "AES256GCM" } },
+      {
+        deps: {
+          transport: async (sealed) => {
+            if (!tamper) return sealed;
+            const bytes = Uint8Array.from(sealed.bytes);
+            bytes[bytes.length >> 1]! ^= 0x01;
+            return { ...sealed, bytes };
+          },
+        },
+      },
+    );
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    tamper = true;
+    await r.db.query("INSERT INTO users (name, email) VALUES ('tampered', 't@example.com')");
+    await waitFor(() => r.pipeline.status === "Error", "the Error status");
+    expect(r.events.find((e) => e.type === "ReplicationError")?.details.error).toBe("BatchIntegrityError");
+    const { rowCount } = await r.replica.query("SELECT 1 FROM users WHERE name = 'tampered'");
+    expect(rowCount).toBe(0);
+  }, 60_000);
+
+  test("pause keeps the slot; start resumes without loss", async () => {
+    const r = await replicate({});
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.pipeline.pause();
+    expect(r.pipeline.status).toBe("Paused");
+    await r.db.query("INSERT INTO orders (user_id, amount, status) SELECT 1, i, 'paused' FROM generate_series(1, 500) i");
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.caughtUp();
+    const columns = ["id", "user_id", "amount", "status"];
+    expect(await tableChecksum(r.replica, "orders", columns)).toEqual(await tableChecksum(r.db, "orders", columns));
+    expect(r.pipeline.read().conflictsDetected).toBe(0);
+  }, 60_000);
+
+  test("a row written on the target behind the stream's back is a conflict; the source wins", async () => {
+    const r = await replicate({});
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.replica.query("DELETE FROM orders WHERE id = 5");
+    await r.db.query("UPDATE orders SET status = 'shipped' WHERE id = 5");
+    await r.caughtUp();
+    const { rows } = await r.replica.query("SELECT status FROM orders WHERE id = 5");
+    expect(rows).toEqual([{ status: "shipped" }]);
+    const figures = r.pipeline.read();
+    expect([figures.conflictsDetected, figures.conflictsResolved]).toEqual([1, 1]);
+    expect(r.events.find((e) => e.type === "ConflictResolved")?.details).toMatchObject({ table: "orders", key: '{"id":"5"}' });
+  }, 60_000);
+});
+
+describe("filters", () => {
+  test("table_filter globs select tables and columns; keys are always kept", async () => {
+    const r = await replicate({ tableFilter: ["users.email", "orders.*"] });
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.db.query("UPDATE users SET email = 'new@example.com', name = 'not replicated' WHERE id = 2");
+    await r.caughtUp();
+    const columns = await r.replica.query("SELECT attname FROM pg_attribute WHERE attrelid = 'users'::regclass AND attnum > 0 ORDER BY attnum");
+    expect(columns.rows.map((c) => c.attname)).toEqual(["id", "email"]);
+    const tables = await r.replica.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+    expect(tables.rows.map((t) => t.tablename)).toEqual(["orders", "users"]);
+    expect((await r.replica.query("SELECT email FROM users WHERE id = 2")).rows).toEqual([{ email: "new@example.com" }]);
+  }, 60_000);
+
+  test("row_filter holds on snapshot and stream, and a row that stops matching leaves the target", async () => {
+    const r = await replicate(
+      { tableFilter: ["users.*"], rowFilter: { enabled: true, expression: "region = 'eu'" } },
+      { prepare: (db) => db.query("ALTER TABLE users REPLICA IDENTITY FULL").then(() => undefined) },
+    );
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.db.query("INSERT INTO users (name, email, region) VALUES ('eu', 'eu@example.com', 'eu'), ('us', 'us@example.com', 'us')");
+    await r.db.query("UPDATE users SET region = 'us' WHERE id = 3");
+    await r.caughtUp();
+    const columns = ["id", "name", "email", "region"];
+    expect(await tableChecksum(r.replica, "users", columns)).toEqual(
+      await tableChecksum(r.db, "(SELECT * FROM users WHERE region = 'eu') AS eu", columns),
+    );
+  }, 60_000);
+
+  test("a row filter on a column outside the replica identity is refused: the source would refuse UPDATE and DELETE", async () => {
+    const r = await replicate({ tableFilter: ["users.*"], rowFilter: { enabled: true, expression: "region = 'eu'" } });
+    const error = await r.pipeline.start().catch((e) => e);
+    expect(error).toBeInstanceOf(RowFilterError);
+    expect(error.message).toMatch(/not part of the replica identity/);
+    await r.db.query("UPDATE users SET name = 'still writable' WHERE id = 1");
+  }, 60_000);
+
+  test.each([
+    ["true) , TABLE public.secrets WHERE (true", /parenthesis it did not open/],
+    ["true; DROP TABLE users", /may not contain ';'/],
+    ["true -- comment", /comments/],
+    ["$$x$$ = 'x'", /dollar/],
+    ["id IN (SELECT id FROM secrets)", /refused the publication/],
+    ["pg_sleep(1) IS NULL", /refused the publication/],
+  ])("a row-filter injection attempt is refused: %s", async (expression, message) => {
+    const r = await replicate({ tableFilter: ["users.*"], rowFilter: { enabled: true, expression } }, {
+      prepare: (db) => db.query("CREATE TABLE secrets (id int PRIMARY KEY, secret text)").then(() => undefined),
+    });
+    const error = await r.pipeline.start().catch((e) => e);
+    expect(error).toBeInstanceOf(RowFilterError);
+    expect(error.message).toMatch(message);
+    expect((await r.db.query("SELECT 1 FROM pg_publication")).rowCount).toBe(0);
+    expect((await r.db.query("SELECT 1 FROM users")).rowCount).toBe(100);
+  }, 60_000);
+});
+
+describe("transforms on snapshot and stream", () => {
+  test("Tokenize, Redact, Generalize, CompressColumns and Filter", async () => {
+    const vaultDb = `vault_${randomUUID().slice(0, 8)}`;
+    await source.createDatabase(vaultDb);
+    const vault = new PgTokenVault(source.url(vaultDb), keys);
+    cleanup.push(() => vault.close());
+    const r = await replicate(
+      {
+        tableFilter: ["users.*", "orders.*"],
+        transforms: [
+          { transformType: { case: "anonymizePii", value: { columns: ["users.email"], method: Method.TOKENIZE } } },
+          { transformType: { case: "anonymizePii", value: { columns: ["phone"], method: Method.REDACT } } },
+          { transformType: { case: "anonymizePii", value: { columns: ["users.created_at"], method: Method.GENERALIZE } } },
+          { transformType: { case: "compressColumns", value: { columns: ["users.bio"] } } },
+          { transformType: { case: "filter", value: { table: "orders", expression: "status = 'cancelled'" } } },
+        ],
+      },
+      { deps: { vault }, prepare: (db) => db.query("ALTER TABLE orders REPLICA IDENTITY FULL").then(() => undefined) },
+    );
+    await r.db.query("UPDATE orders SET status = 'cancelled' WHERE id <= 10");
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.db.query("INSERT INTO users (name, email, phone, bio, created_at) VALUES ('s', 'stream@example.com', '555', 'bio text', '2024-05-17 10:00:00+00')");
+    await r.db.query("INSERT INTO orders (user_id, amount, status) VALUES (1, 1, 'cancelled'), (1, 2, 'new')");
+    await r.db.query("UPDATE orders SET status = 'cancelled' WHERE id = 11");
+    await r.caughtUp();
+
+    const { rows } = await r.replica.query("SELECT email, phone, created_at::text AS created_at, bio FROM users WHERE name = 's'");
+    const row = rows[0];
+    expect(row.email).toMatch(/^tok_[a-z2-7]{32}$/);
+    expect(await vault.detokenize("tenant-123", row.email, { permissions: ["pii:detokenize"] })).toBe("stream@example.com");
+    expect(row.phone).toBe("REDACTED");
+    expect(row.created_at).toBe("2024-05-01 00:00:00+00");
+    expect(decompressValue(row.bio)).toBe("bio text");
+    const snapshotRow = await r.replica.query("SELECT email, phone FROM users WHERE id = 1");
+    expect(snapshotRow.rows[0].email).toMatch(/^tok_/);
+    expect(snapshotRow.rows[0].phone).toBe("REDACTED");
+    const cancelled = await r.replica.query("SELECT count(*)::int AS n FROM orders WHERE status = 'cancelled'");
+    expect(cancelled.rows[0].n).toBe(0);
+    const kept = await r.replica.query("SELECT count(*)::int AS n FROM orders");
+    const expected = await r.db.query("SELECT count(*)::int AS n FROM orders WHERE status IS DISTINCT FROM 'cancelled'");
+    expect(kept.rows[0].n).toBe(expected.rows[0].n);
+  }, 90_000);
+});
