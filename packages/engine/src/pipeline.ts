@@ -3,6 +3,7 @@
 // API drives (start, pause, stop, cleanup) and the figures it reports.
 import { CompressionConfig_CompressionLevel as Level, type ReplicationConfig } from "@heliosdb/replication-proto";
 import pg from "pg";
+import { planAggregates, installAggregate } from "./apply/aggregate";
 import { Applier, type Conflict } from "./apply/applier";
 import { connect } from "./connect";
 import { deleteCheckpoint, ensureCheckpointTable, readCheckpoint, writeCheckpoint } from "./apply/checkpoint";
@@ -11,7 +12,7 @@ import { BatchCodec, type SealedBatch } from "./codec/codec";
 import { Batcher } from "./pipeline/batcher";
 import { Figures, type EngineStatus, type ObservedFigures } from "./pipeline/figures";
 import { qosSettings } from "./pipeline/qos";
-import { prepare, type Setup } from "./pipeline/setup";
+import { prepare, targetTables, type Setup } from "./pipeline/setup";
 import { readCatalog } from "./source/catalog";
 import { dropPublication } from "./source/publication";
 import { applyTableFilter } from "./source/table-filter";
@@ -160,13 +161,11 @@ export class ReplicationPipeline {
   private async run(options: StartOptions): Promise<void> {
     const setup = this.setup!;
     this.target = await connect(this.spec.target.connection);
-    const tables = setup.published.map(({ table }) => ({
-      schema: this.spec.target.schema,
-      table: table.table,
-      columns: setup.plan.forRelation(table).targetColumns,
-    }));
+    const tables = targetTables(setup.tables, setup.plan, this.spec.target.schema);
     await ensureCheckpointTable(this.target);
     await ensureTargetTables(this.target, tables);
+    // Roll-ups are installed before the copy, whose COPY statements then fill them.
+    for (const aggregate of planAggregates(this.spec.config.transforms, tables)[0]) await installAggregate(this.target, aggregate);
     this.codec = this.makeCodec(await this.deps.keys.key(this.spec.tenantId, "batch"));
     this.applier = new Applier(this.target, this.spec.replicationId, this.spec.target.schema, (c) => this.conflict(c));
     this.stream = await ReplicationConnection.connect({ ...this.spec.source.connection, application_name: this.slotName });

@@ -4,6 +4,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
+  AggregateFunction,
   AnonymizePIITransform_AnonymizationMethod as Method,
   QoSTier,
   ReplicationConfigSchema,
@@ -254,4 +255,59 @@ describe("transforms on snapshot and stream", () => {
     const expected = await r.db.query("SELECT count(*)::int AS n FROM orders WHERE status IS DISTINCT FROM 'cancelled'");
     expect(kept.rows[0].n).toBe(expected.rows[0].n);
   }, 90_000);
+
+  test("Aggregate keeps a roll-up current from the snapshot, inserts, updates and deletes", async () => {
+    const r = await replicate({
+      tableFilter: ["orders.*"],
+      transforms: [
+        {
+          transformType: {
+            case: "aggregate",
+            value: {
+              table: "orders",
+              targetTable: "orders_by_status",
+              groupBy: ["status"],
+              aggregations: [
+                { function: AggregateFunction.COUNT },
+                { function: AggregateFunction.SUM, column: "amount" },
+                { function: AggregateFunction.MIN, column: "amount", alias: "smallest" },
+                { function: AggregateFunction.MAX, column: "amount" },
+              ],
+            },
+          },
+        },
+      ],
+    });
+    await r.db.query("UPDATE orders SET status = 'paid' WHERE id % 3 = 0");
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.db.query("INSERT INTO orders (user_id, amount, status) VALUES (1, 999.99, 'refunded'), (2, 5, 'new')");
+    await r.db.query("UPDATE orders SET status = 'refunded' WHERE id IN (1, 2, 3)");
+    await r.db.query("DELETE FROM orders WHERE status = 'paid' AND id < 30");
+    await r.caughtUp();
+    const query = (table: string, columns: string) =>
+      `SELECT status, ${columns} FROM ${table} ORDER BY status`;
+    const replica = await r.replica.query(query("orders_by_status", "count::int, sum_amount::text, smallest::text, max_amount::text"));
+    const expected = await r.db.query(
+      query("(SELECT status, count(*)::int AS count, sum(amount)::text AS s, min(amount)::text AS mi, max(amount)::text AS ma FROM orders GROUP BY status) g", "count, s AS sum_amount, mi AS smallest, ma AS max_amount"),
+    );
+    expect(replica.rows).toEqual(expected.rows);
+    expect(replica.rows.length).toBe(3);
+  }, 60_000);
+
+  test("Aggregate problems are refused before anything is created", async () => {
+    const r = await replicate({
+      tableFilter: ["orders.*"],
+      transforms: [
+        { transformType: { case: "aggregate", value: { table: "users", groupBy: ["region"], aggregations: [{ function: AggregateFunction.COUNT }] } } },
+        { transformType: { case: "aggregate", value: { table: "orders", groupBy: ["nope"], aggregations: [{ function: AggregateFunction.SUM, column: "status" }] } } },
+      ],
+    });
+    const error = await r.pipeline.start().catch((e) => e);
+    expect(error.problems.map((p: { message: string }) => p.message)).toEqual([
+      'transforms[0].config.table: "users" is not a replicated table (the roll-up is computed from its replica)',
+      'transforms[1].config.group_by[0]: "orders" has no replicated column "nope"',
+      'transforms[1].config.aggregations[0].column: cannot sum "status" of type text',
+    ]);
+  }, 60_000);
 });

@@ -3,6 +3,8 @@
 // publication that carries the row filter. Problems are reported together.
 import type { ReplicationConfig, Transform } from "@heliosdb/replication-proto";
 import type pg from "pg";
+import { planAggregates } from "../apply/aggregate";
+import type { TargetTable } from "../apply/target-schema";
 import { readCatalog, type CatalogTable } from "../source/catalog";
 import { checkSource, checkTables, PreflightError, type PreflightProblem } from "../source/preflight";
 import { createPublication, type PublishedTable, type RowExpressions } from "../source/publication";
@@ -41,7 +43,7 @@ export async function validate(
   if (config.rowFilter?.enabled && server.version < 150000) {
     problems.push({ code: "ROW_FILTER", message: "row filters need PostgreSQL 15 or later on the source" });
   }
-  problems.push(...unsupportedTransforms(config.transforms));
+  problems.push(...untyped(config.transforms));
   config.transforms.forEach((t, i) => {
     if (t.transformType.case !== "filter") return;
     const { table, expression } = t.transformType.value;
@@ -56,6 +58,10 @@ export async function validate(
   } catch (e) {
     if (!(e instanceof TransformValidationError)) throw e;
     problems.push(...e.problems.map((p) => ({ code: "TRANSFORM", message: `${p.path}: ${p.message}` })));
+  }
+  if (plan) {
+    const [, aggregateProblems] = planAggregates(config.transforms, targetTables(tables, plan, schema));
+    problems.push(...aggregateProblems.map((message) => ({ code: "TRANSFORM", message })));
   }
   if (problems.length > 0 || !plan) throw new PreflightError(problems);
   return { serverVersion: server.version, tables, plan };
@@ -89,13 +95,13 @@ function rowExpressions(config: ReplicationConfig): RowExpressions {
   };
 }
 
-// Transforms the engine does not carry out yet are refused, never ignored.
-function unsupportedTransforms(transforms: Transform[]): PreflightProblem[] {
+function untyped(transforms: Transform[]): PreflightProblem[] {
   return transforms.flatMap((t, i) =>
-    t.transformType.case === "aggregate"
-      ? [{ code: "TRANSFORM", message: `transforms[${i}]: Aggregate transforms are not supported by this engine yet` }]
-      : t.transformType.case === undefined
-        ? [{ code: "TRANSFORM", message: `transforms[${i}]: the transform has no type` }]
-        : [],
+    t.transformType.case === undefined ? [{ code: "TRANSFORM", message: `transforms[${i}]: the transform has no type` }] : [],
   );
+}
+
+/** The tables as the target stores them (row transforms may change types), in `schema`. */
+export function targetTables(tables: CatalogTable[], plan: RowTransformPlan, schema: string): TargetTable[] {
+  return tables.map((t) => ({ schema, table: t.table, columns: plan.forRelation(t).targetColumns }));
 }
