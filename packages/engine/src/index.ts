@@ -2,6 +2,7 @@
 export { ReplicationPipeline, SchemaChangeError, type EngineDeps, type EngineEvent, type ReplicationSpec, type StartOptions } from "./pipeline";
 export type { EngineStatus, Health, ObservedFigures } from "./pipeline/figures";
 export { validate } from "./pipeline/setup";
+export { WorkerPool } from "./pipeline/worker-pool";
 export { PreflightError, type PreflightProblem } from "./source/preflight";
 export { RowFilterError } from "./source/publication";
 export { BatchIntegrityError } from "./codec/codec";

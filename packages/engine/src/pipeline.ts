@@ -1,7 +1,7 @@
 // One replication's data path, wired: source (snapshot, then logical
 // decoding) → transform → codec → apply → checkpoint, with the controls the
 // API drives (start, pause, stop, cleanup) and the figures it reports.
-import { CompressionConfig_CompressionLevel as Level, type ReplicationConfig } from "@heliosdb/replication-proto";
+import { CompressionConfig_CompressionLevel as Level, QoSTier, type ReplicationConfig } from "@heliosdb/replication-proto";
 import pg from "pg";
 import { planAggregates, installAggregate } from "./apply/aggregate";
 import { Applier, type Conflict } from "./apply/applier";
@@ -12,6 +12,8 @@ import { BatchCodec, type SealedBatch } from "./codec/codec";
 import { Batcher } from "./pipeline/batcher";
 import { Figures, type EngineStatus, type ObservedFigures } from "./pipeline/figures";
 import { qosSettings } from "./pipeline/qos";
+import { disableSynchronous, enableSynchronous } from "./pipeline/synchronous";
+import type { WorkerPool } from "./pipeline/worker-pool";
 import { prepare, targetTables, type Setup } from "./pipeline/setup";
 import { readCatalog } from "./source/catalog";
 import { dropPublication } from "./source/publication";
@@ -49,6 +51,8 @@ export interface EngineDeps {
   walRetentionWarningBytes?: number;
   /** The trip of sealed batches from reader to applier; tests tamper with it. */
   transport?: (sealed: SealedBatch) => Promise<SealedBatch>;
+  /** Shared by the replications of a process: initial syncs wait for a worker, by priority. */
+  pool?: WorkerPool;
 }
 
 export interface StartOptions {
@@ -153,9 +157,10 @@ export class ReplicationPipeline {
     }
   }
 
-  /** Applies a new configuration (QoS, lag threshold) to the running pipeline. */
-  reconfigure(config: ReplicationConfig): void {
+  /** Applies a new configuration (QoS tier, lag threshold, priority) to the running pipeline. */
+  async reconfigure(config: ReplicationConfig): Promise<void> {
     this.spec = { ...this.spec, config };
+    if (this.running) await this.syncTier();
   }
 
   private async run(options: StartOptions): Promise<void> {
@@ -177,13 +182,32 @@ export class ReplicationPipeline {
     } else if (checkpoint?.phase === "streaming" && (await this.slotExists())) {
       startLsn = checkpoint.lsn;
     } else {
-      startLsn = await this.initialSync(tables, options.initialSyncParallelism ?? 4);
+      const sync = () => this.initialSync(tables, options.initialSyncParallelism ?? 4);
+      startLsn = this.deps.pool ? await this.deps.pool.run(this.spec.config.priority, sync) : await sync();
     }
     this.startHeartbeat();
     this.setStatus("Streaming");
     this.batcher = this.makeBatcher();
-    await this.streamFrom(startLsn);
+    const streamed = this.streamFrom(startLsn);
+    await this.syncTier();
+    await streamed;
   }
+
+  // Source commits wait for this replication only while it streams in the Synchronous tier.
+  private async syncTier(): Promise<void> {
+    const wanted = this.spec.config.qosTier === QoSTier.SYNCHRONOUS && !this.stopping && this.status === "Streaming";
+    if (wanted === this.synchronous) return;
+    const source = await connect(this.spec.source.connection);
+    try {
+      if (wanted) await enableSynchronous(source, this.slotName);
+      else await disableSynchronous(source, this.slotName);
+      this.synchronous = wanted;
+    } finally {
+      await source.end();
+    }
+  }
+
+  private synchronous = false;
 
   // After a crash the old walsender may hold the slot for a moment: wait for it.
   private async streamFrom(startLsn: Lsn): Promise<void> {
@@ -337,6 +361,8 @@ export class ReplicationPipeline {
   // the run to end: that would wait for itself.
   private async halt(fromRun = false): Promise<void> {
     this.stopping = true;
+    // First of all: a replication that no longer streams must not hold the source's commits.
+    await this.syncTier().catch((e) => this.emit("ReplicationError", "Critical", `could not clear synchronous_standby_names: ${String(e)}`, {}));
     await this.stopHeartbeat();
     this.batcher?.discard();
     await this.stream?.close().catch(() => undefined);

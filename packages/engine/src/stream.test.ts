@@ -140,6 +140,22 @@ describe("the change stream", () => {
     expect(r.pipeline.read().conflictsDetected).toBe(0);
   }, 60_000);
 
+  test("stop keeps the target's data and drops slot and publication; cleanup drops the replicated tables", async () => {
+    const r = await replicate({ tableFilter: ["users.*", "orders.*"] });
+    await r.replica.query("CREATE TABLE unrelated (id int PRIMARY KEY)");
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    const final = await r.pipeline.stop();
+    expect(final.status).toBe("Stopped");
+    expect(final.totalRows).toBeGreaterThanOrEqual(300);
+    expect((await r.db.query("SELECT 1 FROM pg_publication UNION ALL SELECT 1 FROM pg_replication_slots WHERE database = current_database()")).rowCount).toBe(0);
+    expect((await r.replica.query("SELECT count(*)::int AS n FROM users")).rows[0].n).toBe(100);
+    await r.pipeline.cleanup();
+    const tables = await r.replica.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+    expect(tables.rows.map((t) => t.tablename)).toEqual(["unrelated"]);
+    expect((await r.replica.query("SELECT 1 FROM heliosdb_replication.checkpoints")).rowCount).toBe(0);
+  }, 60_000);
+
   test("a row written on the target behind the stream's back is a conflict; the source wins", async () => {
     const r = await replicate({});
     await r.pipeline.start();

@@ -1,7 +1,7 @@
 // Everything a replication needs before data moves, checked against the real
 // source catalog: preflight, the table filter, the transforms, and the
 // publication that carries the row filter. Problems are reported together.
-import type { ReplicationConfig, Transform } from "@heliosdb/replication-proto";
+import { QoSTier, type ReplicationConfig, type Transform } from "@heliosdb/replication-proto";
 import type pg from "pg";
 import { planAggregates } from "../apply/aggregate";
 import type { TargetTable } from "../apply/target-schema";
@@ -39,6 +39,12 @@ export async function validate(
   }
   if (server.version < 150000 && tables.some((t) => t.columnsFiltered)) {
     problems.push({ code: "TABLE_FILTER", message: "column filters (table.column) need PostgreSQL 15 or later on the source" });
+  }
+  if (config.qosTier === QoSTier.SYNCHRONOUS && !server.superuser) {
+    problems.push({
+      code: "SYNCHRONOUS",
+      message: "the Synchronous tier sets the source's synchronous_standby_names, which needs a superuser connection",
+    });
   }
   if (config.rowFilter?.enabled && server.version < 150000) {
     problems.push({ code: "ROW_FILTER", message: "row filters need PostgreSQL 15 or later on the source" });

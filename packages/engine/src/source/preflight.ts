@@ -20,6 +20,8 @@ export class PreflightError extends Error {
 export interface SourceServer {
   /** server_version_num, e.g. 180004. */
   version: number;
+  /** Whether the role may ALTER SYSTEM (the Synchronous tier needs it). */
+  superuser: boolean;
 }
 
 /** The source server's settings and the role's rights. */
@@ -28,12 +30,14 @@ export async function checkSource(client: pg.ClientBase, slotName: string): Prom
     version: number;
     wal_level: string;
     can_replicate: boolean;
+    superuser: boolean;
     free_slots: number;
     slot_exists: boolean;
   }>(
     `SELECT current_setting('server_version_num')::int AS version,
             current_setting('wal_level') AS wal_level,
             (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS can_replicate,
+            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
             current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int AS free_slots,
             EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS slot_exists`,
     [slotName],
@@ -61,7 +65,7 @@ export async function checkSource(client: pg.ClientBase, slotName: string): Prom
       message: "every replication slot of the source is in use: raise max_replication_slots or drop an unused slot",
     });
   }
-  return [{ version: s.version }, problems];
+  return [{ version: s.version, superuser: s.superuser }, problems];
 }
 
 /** Problems of the tables to replicate: no key, types the target may lack. */
