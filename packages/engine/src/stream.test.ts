@@ -156,6 +156,47 @@ describe("the change stream", () => {
     expect((await r.replica.query("SELECT 1 FROM heliosdb_replication.checkpoints")).rowCount).toBe(0);
   }, 60_000);
 
+  test("a transaction larger than a batch is applied in pieces of one target transaction", async () => {
+    const r = await replicate({ qosTier: QoSTier.STANDARD });
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    const before = r.pipeline.read().totalTransactions;
+    await r.db.query("INSERT INTO orders (user_id, amount, status) SELECT i % 100, i, 'bulk' FROM generate_series(1, 60000) i");
+    await r.caughtUp();
+    expect((await r.replica.query("SELECT count(*)::int AS n FROM orders WHERE status = 'bulk'")).rows[0].n).toBe(60000);
+    const figures = r.pipeline.read();
+    expect(figures.totalRows).toBeGreaterThanOrEqual(60000);
+    expect(figures.totalTransactions - before).toBeGreaterThanOrEqual(1);
+  }, 90_000);
+
+  test("heartbeats keep an idle slot advancing while the database writes elsewhere", async () => {
+    const r = await replicate({ tableFilter: ["users.*"] });
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.db.query("INSERT INTO orders (user_id, amount, status) SELECT 1, i, 'not replicated' FROM generate_series(1, 5000) i");
+    const { rows } = await r.db.query("SELECT pg_current_wal_lsn()::text AS lsn");
+    await waitFor(async () => {
+      const slot = await r.db.query("SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1", [r.pipeline.slotName]);
+      return parseLsn(slot.rows[0].lsn) >= parseLsn(rows[0].lsn);
+    }, "the slot to move past WAL of unreplicated tables");
+    await waitFor(() => r.pipeline.read().lagSeconds === 0, "lag 0 once caught up");
+  }, 60_000);
+
+  test("lag above max_lag_seconds raises REPLICATION_LAG_EXCEEDED and Degraded health", async () => {
+    const r = await replicate(
+      { maxLagSeconds: 1, encryption: { enabled: true, algorithm: "AES256GCM" } },
+      { deps: { transport: (sealed) => new Promise((resolve) => setTimeout(() => resolve(sealed), 4000)) } },
+    );
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.db.query("INSERT INTO orders (user_id, amount, status) VALUES (1, 1, 'slow')");
+    await waitFor(() => r.events.some((e) => e.type === "REPLICATION_LAG_EXCEEDED"), "the lag event");
+    const event = r.events.find((e) => e.type === "REPLICATION_LAG_EXCEEDED")!;
+    expect(Number(event.details.current_lag_seconds)).toBeGreaterThan(1);
+    expect(event.details.max_lag_seconds).toBe("1");
+    expect(r.pipeline.read().health).toBe("Degraded");
+  }, 60_000);
+
   test("a row written on the target behind the stream's back is a conflict; the source wins", async () => {
     const r = await replicate({});
     await r.pipeline.start();
