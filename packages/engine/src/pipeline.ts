@@ -53,6 +53,8 @@ export interface EngineDeps {
   transport?: (sealed: SealedBatch) => Promise<SealedBatch>;
   /** Shared by the replications of a process: initial syncs wait for a worker, by priority. */
   pool?: WorkerPool;
+  /** Pages per range when the initial sync splits a large table among workers (default 16384 = 128 MB). */
+  snapshotRangePages?: number;
 }
 
 export interface StartOptions {
@@ -107,6 +109,7 @@ export class ReplicationPipeline {
    */
   async start(options: StartOptions = {}): Promise<void> {
     if (this.running) throw new Error(`replication is already ${this.status}`);
+    await this.stopHeartbeat();
     this.stopping = false;
     this.streaming = deferred();
     const source = await connect(this.spec.source.connection);
@@ -129,6 +132,8 @@ export class ReplicationPipeline {
   async pause(): Promise<void> {
     await this.halt();
     this.setStatus("Paused");
+    // Still watched: the WAL a paused slot retains grows until it is resumed or stopped.
+    this.startHeartbeat(false);
   }
 
   /** Stops for good: drops the slot and publication, keeps the target's data. */
@@ -243,6 +248,7 @@ export class ReplicationPipeline {
       snapshotName: slot.snapshotName,
       tables: this.setup!.published,
       parallelism,
+      ...(this.deps.snapshotRangePages ? { rangePages: this.deps.snapshotRangePages } : {}),
       transformRow: (name) => {
         const table = this.setup!.published.find((p) => p.table.table === name)!.table;
         const relationPlan = plan.forRelation(table);
@@ -305,7 +311,10 @@ export class ReplicationPipeline {
     return { ...relation, columns: relation.columns.map((c) => ({ ...c, isKey: described.columns.find((t) => t.name === c.name)?.isKey ?? false })) };
   }
 
-  private startHeartbeat(): void {
+  // Once a second: a heartbeat message on the source (while streaming), the
+  // source's WAL position and the slot's retained WAL, a throughput sample,
+  // and the alerts those figures call for.
+  private startHeartbeat(emit = true): void {
     const connected = connect(this.spec.source.connection);
     let warned = false;
     let beating = false;
@@ -315,10 +324,10 @@ export class ReplicationPipeline {
       try {
         const source = await connected;
         const { rows } = await source.query<{ current: string; retained: string | null }>(
-          `SELECT pg_logical_emit_message(true, 'heliosdb_heartbeat', '')::text AS emitted,
+          `SELECT CASE WHEN $2 THEN pg_logical_emit_message(true, 'heliosdb_heartbeat', '')::text END AS emitted,
                   pg_current_wal_lsn()::text AS current,
                   (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1) AS retained`,
-          [this.slotName],
+          [this.slotName, emit],
         );
         this.figures.sourceLsn = parseLsn(rows[0]!.current);
         this.figures.walRetainedBytes = Number(rows[0]!.retained ?? 0);

@@ -197,6 +197,54 @@ describe("the change stream", () => {
     expect(r.pipeline.read().health).toBe("Degraded");
   }, 60_000);
 
+  test("large tables are split into page ranges that several workers copy under one snapshot", async () => {
+    const r = await replicate({}, { users: 20_000, deps: { snapshotRangePages: 16 } });
+    await r.pipeline.start({ initialSyncParallelism: 3 });
+    await r.pipeline.whenStreaming();
+    await r.caughtUp();
+    const columns = ["id", "name", "email", "phone", "ssn", "region", "bio", "created_at"];
+    expect(await tableChecksum(r.replica, "users", columns)).toEqual(await tableChecksum(r.db, "users", columns));
+    const pages = await r.db.query("SELECT pg_relation_size('users') / current_setting('block_size')::int AS pages");
+    expect(Number(pages.rows[0].pages)).toBeGreaterThan(16 * 3);
+  }, 60_000);
+
+  test("TRUNCATE on the source empties the target table", async () => {
+    const r = await replicate({});
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.db.query("INSERT INTO orders (user_id, amount, status) VALUES (1, 1, 'before')");
+    await r.db.query("TRUNCATE orders");
+    await r.db.query("INSERT INTO orders (user_id, amount, status) VALUES (1, 2, 'after')");
+    await r.caughtUp();
+    const { rows } = await r.replica.query("SELECT status FROM orders");
+    expect(rows).toEqual([{ status: "after" }]);
+  }, 60_000);
+
+  test("start from an explicit LSN skips the initial sync and streams from there", async () => {
+    const r = await replicate({ tableFilter: ["orders.*"] });
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.pipeline.pause();
+    await r.db.query("INSERT INTO orders (user_id, amount, status) VALUES (1, 1, 'skipped')");
+    const { rows } = await r.db.query("SELECT pg_current_wal_lsn()::text AS lsn");
+    await r.db.query("INSERT INTO orders (user_id, amount, status) VALUES (1, 2, 'streamed')");
+    await r.pipeline.start({ fromCheckpoint: rows[0].lsn });
+    await r.pipeline.whenStreaming();
+    await r.caughtUp();
+    const statuses = await r.replica.query("SELECT status FROM orders WHERE status IN ('skipped', 'streamed')");
+    expect(statuses.rows).toEqual([{ status: "streamed" }]);
+  }, 60_000);
+
+  test("a paused replication warns when its slot retains more WAL than the threshold", async () => {
+    const r = await replicate({}, { deps: { walRetentionWarningBytes: 1_000_000 } });
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.pipeline.pause();
+    await r.db.query("INSERT INTO orders (user_id, amount, status) SELECT 1, i, 'filler' FROM generate_series(1, 50000) i");
+    await waitFor(() => r.events.some((e) => e.type === "WalRetentionHigh"), "the WAL retention warning");
+    expect(Number(r.events.find((e) => e.type === "WalRetentionHigh")!.details.retained_bytes)).toBeGreaterThan(1_000_000);
+  }, 60_000);
+
   test("a row written on the target behind the stream's back is a conflict; the source wins", async () => {
     const r = await replicate({});
     await r.pipeline.start();

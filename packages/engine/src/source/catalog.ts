@@ -10,7 +10,7 @@ export interface CatalogTable extends Relation {
   estimatedRows: number;
   /** The heap's size in bytes. */
   sizeBytes: number;
-  /** The heap's size in 8 kB pages, for splitting large tables into ranges. */
+  /** The heap's size in pages, for splitting large tables into ranges. */
   pages: number;
   /** Whether a primary key or replica-identity index identifies rows. */
   hasKey: boolean;
@@ -30,7 +30,9 @@ export async function readCatalog(client: pg.ClientBase, schema: string): Promis
     relpages: number;
     size: string;
   }>(
-    `SELECT c.oid, c.relname, c.relreplident, greatest(c.reltuples, 0)::float8 AS reltuples, c.relpages,
+    `SELECT c.oid, c.relname, c.relreplident, greatest(c.reltuples, 0)::float8 AS reltuples,
+            -- relpages is only an estimate, 0 until the first VACUUM or ANALYZE: count the real size.
+            (pg_relation_size(c.oid) / current_setting('block_size')::int)::int AS relpages,
             pg_relation_size(c.oid)::text AS size
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
