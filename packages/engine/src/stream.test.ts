@@ -1,66 +1,27 @@
 // The change stream's harder cases against two real clusters: TOAST, schema
 // changes, tampered batches, row filters (and attempts to escape them),
 // pause and resume, and each transform on snapshot and stream alike.
-import { randomBytes, randomUUID } from "node:crypto";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { randomUUID } from "node:crypto";
 import {
   AggregateFunction,
   AnonymizePIITransform_AnonymizationMethod as Method,
   QoSTier,
-  ReplicationConfigSchema,
 } from "@heliosdb/replication-proto";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ReplicationPipeline, RowFilterError, type EngineDeps, type EngineEvent } from "./index";
-import { startCluster, type Cluster } from "./testing/clusters";
-import { seedTenant, tableChecksum, waitFor } from "./testing/tenant";
+import { RowFilterError } from "./index";
+import { startBench, type Bench } from "./testing/replication";
+import { tableChecksum, waitFor } from "./testing/tenant";
 import { decompressValue } from "./transform/compress-columns";
-import { MasterKeyProvider } from "./transform/keys";
 import { PgTokenVault } from "./transform/token-vault";
 import { parseLsn } from "./types";
 
-let source: Cluster;
-let target: Cluster;
-const keys = new MasterKeyProvider(randomBytes(32));
-const cleanup: (() => Promise<unknown>)[] = [];
+let bench: Bench;
+const replicate: Bench["replicate"] = (config, options) => bench.replicate(config, options);
 
 beforeAll(async () => {
-  [source, target] = await Promise.all([startCluster(), startCluster()]);
+  bench = await startBench();
 }, 120_000);
-afterAll(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => undefined);
-  await Promise.all([source?.stop(), target?.stop()]);
-}, 60_000);
-
-type Config = MessageInitShape<typeof ReplicationConfigSchema>;
-
-/** A seeded tenant and a started replication of it. */
-async function replicate(config: Config, options: { users?: number; deps?: Partial<EngineDeps>; prepare?: (db: pg.Client) => Promise<void> } = {}) {
-  const name = `t_${randomUUID().slice(0, 8)}`;
-  await Promise.all([source.createDatabase(name), target.createDatabase(name)]);
-  const db = await source.connect(name);
-  const replica = await target.connect(name);
-  await seedTenant(db, options.users ?? 100);
-  await options.prepare?.(db);
-  const events: EngineEvent[] = [];
-  const pipeline = new ReplicationPipeline(
-    {
-      replicationId: randomUUID(),
-      tenantId: "tenant-123",
-      source: { connection: { connectionString: source.url(name) }, schema: "public" },
-      target: { connection: { connectionString: target.url(name) }, schema: "public" },
-      config: create(ReplicationConfigSchema, { qosTier: QoSTier.PREMIUM, maxLagSeconds: 5, ...config }),
-    },
-    { keys, heartbeatIntervalMs: 100, onEvent: (e) => events.push(e), ...options.deps },
-  );
-  cleanup.push(() => pipeline.stop(), () => db.end(), () => replica.end());
-  const caughtUp = async () => {
-    const { rows } = await db.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
-    const lsn = parseLsn(rows[0]!.lsn);
-    await waitFor(() => (pipeline.read().lastCheckpoint?.lsn ?? 0n) >= lsn, "the replica to catch up");
-  };
-  return { name, db, replica, pipeline, events, caughtUp };
-}
+afterAll(() => bench?.close(), 60_000);
 
 describe("the change stream", () => {
   test("an update that leaves a TOASTed value unchanged never overwrites it with NULL", async () => {
@@ -320,9 +281,8 @@ describe("filters", () => {
 describe("transforms on snapshot and stream", () => {
   test("Tokenize, Redact, Generalize, CompressColumns and Filter", async () => {
     const vaultDb = `vault_${randomUUID().slice(0, 8)}`;
-    await source.createDatabase(vaultDb);
-    const vault = new PgTokenVault(source.url(vaultDb), keys);
-    cleanup.push(() => vault.close());
+    await bench.source.createDatabase(vaultDb);
+    const vault = new PgTokenVault(bench.source.url(vaultDb), bench.keys);
     const r = await replicate(
       {
         tableFilter: ["users.*", "orders.*"],
@@ -351,6 +311,7 @@ describe("transforms on snapshot and stream", () => {
     expect(row.phone).toBe("REDACTED");
     expect(row.created_at).toBe("2024-05-01 00:00:00+00");
     expect(decompressValue(row.bio)).toBe("bio text");
+    await vault.close();
     const snapshotRow = await r.replica.query("SELECT email, phone FROM users WHERE id = 1");
     expect(snapshotRow.rows[0].email).toMatch(/^tok_/);
     expect(snapshotRow.rows[0].phone).toBe("REDACTED");

@@ -85,6 +85,8 @@ export class PgTokenVault implements TokenVault {
   constructor(db: pg.Pool | string, keys: KeyProvider) {
     this.#ownsPool = typeof db === "string";
     this.#pool = typeof db === "string" ? new pg.Pool({ connectionString: db, max: 4 }) : db;
+    // An idle session the server ends emits 'error' on the pool; unheard, it would crash the process.
+    if (this.#ownsPool) this.#pool.on("error", () => undefined);
     this.#keys = keys;
   }
 
