@@ -1,13 +1,14 @@
 // Applies change batches to the target in transactions, idempotently, with
 // the checkpoint in the same transaction. Within a batch every row key is
-// collapsed to its final state (last writer wins), then written with one
-// statement per table and kind: the end state equals applying the changes one
-// by one, at a fraction of the round trips.
+// collapsed to its final state (last writer wins), then written per table
+// through a staging table (stage.ts): the end state equals applying the
+// changes one by one, at a fraction of the round trips.
 import pg from "pg";
 import type { ChangeBatch } from "../codec/batch";
 import { qualified } from "../source/publication";
 import { UNCHANGED_TOAST, type ColumnValue, type Relation, type TransactionInfo } from "../types";
 import { writeCheckpoint } from "./checkpoint";
+import { Stage, type StagedRow } from "./stage";
 
 /** A target row that was not as the stream expected: missing, or present when it should not be. */
 export interface Conflict {
@@ -40,13 +41,12 @@ interface PendingTable {
   rows: Map<string, PendingRow>;
 }
 
-// PostgreSQL takes at most 65535 parameters per statement.
-const MAX_PARAMETERS = 60000;
-
 export class Applier {
   readonly counters: ApplyCounters = { rows: 0, bytes: 0, transactions: 0, conflictsDetected: 0, conflictsResolved: 0 };
   private inTransaction = false;
   private pending = new Map<string, PendingTable>();
+  // Staging tables are created inside target transactions: a rollback drops them.
+  private readonly stages = new Map<string, Stage>();
 
   constructor(
     private readonly client: pg.ClientBase,
@@ -106,6 +106,7 @@ export class Applier {
   /** Abandons an open transaction (on stop or error): nothing of it is kept. */
   async rollback(): Promise<void> {
     this.pending.clear();
+    this.stages.clear();
     if (this.inTransaction) {
       this.inTransaction = false;
       await this.client.query("ROLLBACK").catch(() => undefined);
@@ -144,60 +145,26 @@ export class Applier {
   }
 
   private async flush(): Promise<void> {
-    for (const { relation, rows } of this.pending.values()) {
-      const byOp = { delete: [] as PendingRow[], upsert: [] as PendingRow[], partial: [] as PendingRow[] };
-      for (const row of rows.values()) byOp[row.op].push(row);
-      await this.deleteRows(relation, byOp.delete);
-      await this.upsertRows(relation, byOp.upsert.filter((r) => r.expectExists), true);
-      await this.upsertRows(relation, byOp.upsert.filter((r) => !r.expectExists), false);
-      for (const row of byOp.partial) await this.updatePartial(relation, row);
+    for (const [id, { relation, rows }] of this.pending) {
+      const staged: StagedRow[] = [];
+      const partial: PendingRow[] = [];
+      for (const row of rows.values()) {
+        if (row.op === "partial") partial.push(row);
+        else staged.push({ op: row.op, expectExists: row.expectExists, row: row.row });
+      }
+      let stage = this.stages.get(id);
+      if (!stage?.fits(relation)) this.stages.set(id, (stage = new Stage(this.client, this.targetSchema, relation)));
+      for (const surprise of await stage.write(staged)) {
+        let k = 0;
+        const row = relation.columns.map((c) => (c.isKey ? surprise.key[k++]! : null));
+        // A delete that finds nothing left the target as the source wants it; an upsert wrote the source's row.
+        const expected = rows.get(keyOf(relation, row))?.expectExists;
+        const kind = surprise.op === "delete" ? "delete_found_missing" : expected ? "update_found_missing" : "insert_found_existing";
+        this.conflict(relation, row, kind, true);
+      }
+      for (const row of partial) await this.updatePartial(relation, row);
     }
     this.pending.clear();
-  }
-
-  private async deleteRows(relation: Relation, rows: PendingRow[]): Promise<void> {
-    const keys = relation.columns.map((c, i) => [c, i] as const).filter(([c]) => c.isKey);
-    for (const chunk of chunks(rows, Math.floor(MAX_PARAMETERS / keys.length))) {
-      const params: ColumnValue[] = [];
-      const tuples = chunk.map((r) => `(${keys.map(([, i]) => `$${params.push(r.row[i]!)}`).join(", ")})`);
-      const keyList = keys.map(([c]) => pg.escapeIdentifier(c.name)).join(", ");
-      const result = await this.client.query(
-        `DELETE FROM ${this.target(relation)} WHERE (${keyList}) IN (${tuples.join(", ")}) RETURNING ${asText(keys.map(([c]) => c.name))}`,
-        params,
-      );
-      if (result.rowCount !== chunk.length) {
-        const deleted = new Set(result.rows.map((r) => keys.map(([c]) => String(r[c.name])).join("\u0000")));
-        for (const r of chunk) {
-          const key = keys.map(([, i]) => String(r.row[i])).join("\u0000");
-          // A delete that finds nothing left the target as the source wants it.
-          if (!deleted.has(key) && r.expectExists) this.conflict(relation, r.row, "delete_found_missing", true);
-        }
-      }
-    }
-  }
-
-  private async upsertRows(relation: Relation, rows: PendingRow[], expectExists: boolean): Promise<void> {
-    if (rows.length === 0) return;
-    const columns = relation.columns.map((c) => pg.escapeIdentifier(c.name));
-    const keys = relation.columns.filter((c) => c.isKey).map((c) => pg.escapeIdentifier(c.name));
-    const others = relation.columns.filter((c) => !c.isKey).map((c) => pg.escapeIdentifier(c.name));
-    const onConflict = others.length > 0 ? `DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}` : "DO NOTHING";
-    for (const chunk of chunks(rows, Math.floor(MAX_PARAMETERS / columns.length))) {
-      const params: ColumnValue[] = [];
-      const values = chunk.map((r) => `(${r.row.map((v) => `$${params.push(v)}`).join(", ")})`);
-      // xmax = 0 tells a freshly inserted row from one ON CONFLICT updated.
-      const result = await this.client.query<Record<string, unknown> & { inserted: boolean }>(
-        `INSERT INTO ${this.target(relation)} (${columns.join(", ")}) VALUES ${values.join(", ")}
-         ON CONFLICT (${keys.join(", ")}) ${onConflict}
-         RETURNING (xmax = 0) AS inserted, ${asText(relation.columns.filter((c) => c.isKey).map((c) => c.name))}`,
-        params,
-      );
-      const surprising = result.rows.filter((r) => r.inserted === expectExists);
-      for (const r of surprising) {
-        const row = relation.columns.map((c) => (c.isKey ? (r[c.name] as string | null) : null));
-        this.conflict(relation, row, expectExists ? "update_found_missing" : "insert_found_existing", true);
-      }
-    }
   }
 
   // An update whose unchanged TOASTed values the stream did not send: only
@@ -237,15 +204,4 @@ function keyOf(relation: Relation, row: ColumnValue[]): string {
 
 function tableId(relation: Relation): string {
   return `${relation.schema}.${relation.table}`;
-}
-
-// Key columns returned as text, to compare with the stream's text values.
-function asText(names: string[]): string {
-  return names.map((n) => `${pg.escapeIdentifier(n)}::text AS ${pg.escapeIdentifier(n)}`).join(", ");
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += Math.max(1, size)) out.push(items.slice(i, i + Math.max(1, size)));
-  return out;
 }

@@ -36,6 +36,8 @@ export class Batcher {
   private sequence = 0n;
   private xid = 0;
   private flushDue = false;
+  // Transactions in batches sent to the applier but not yet committed on the target.
+  private unacknowledged = 0;
   private timer: NodeJS.Timeout | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   private readonly relations = new Map<number, { relation: Relation; transform?: (row: ColumnValue[]) => ColumnValue[] }>();
@@ -58,6 +60,7 @@ export class Batcher {
     this.items = [];
     this.rows = 0;
     this.commits = 0;
+    this.unacknowledged = 0;
   }
 
   private async handle(message: PgOutputMessage): Promise<void> {
@@ -135,7 +138,8 @@ export class Batcher {
     this.timer = undefined;
     if (this.items.length === 0) return;
     const batch: ChangeBatch = { sequence: this.sequence++, items: this.items };
-    const commits = this.commits;
+    // Commits of a batch that ends inside a transaction are applied with the next one.
+    this.unacknowledged += this.commits;
     this.items = [];
     this.rows = 0;
     this.commits = 0;
@@ -147,7 +151,8 @@ export class Batcher {
     await this.deps.beforeApply();
     const last = await this.deps.applier.apply(toApply);
     if (last) {
-      this.deps.figures.applied(commits, last);
+      this.deps.figures.applied(this.unacknowledged, last);
+      this.unacknowledged = 0;
       this.deps.acknowledge(last.endLsn);
     }
   }

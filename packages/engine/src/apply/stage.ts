@@ -1,0 +1,89 @@
+// Writes a batch's collapsed rows of one table in three round trips, however
+// many rows: COPY them (text format, as the stream delivered them) into a
+// session-local staging table, then one statement deletes and upserts from it
+// and returns only the rows that were not as the stream expected. A VALUES
+// list with a parameter per value would make PostgreSQL parse and plan a
+// statement as large as the batch.
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import { formatCopyLine } from "../source/copy-text";
+import { qualified } from "../source/publication";
+import type { ColumnValue, Relation } from "../types";
+
+export interface StagedRow {
+  op: "upsert" | "delete";
+  /** Whether the stream expected the row to exist on the target. */
+  expectExists: boolean;
+  row: ColumnValue[];
+}
+
+/** A row that was not as expected: its key values, as text. */
+export interface StageSurprise {
+  op: "upsert" | "delete";
+  key: (string | null)[];
+}
+
+let stages = 0;
+
+export class Stage {
+  private readonly name = `heliosdb_stage_${++stages}`;
+  private created = false;
+
+  constructor(
+    private readonly client: pg.ClientBase,
+    private readonly schema: string,
+    private readonly relation: Relation,
+  ) {}
+
+  /** Whether this stage fits rows of `relation` (the same columns, in order). */
+  fits(relation: Relation): boolean {
+    return relation.columns.length === this.relation.columns.length && relation.columns.every((c, i) => c.name === this.relation.columns[i]!.name);
+  }
+
+  async write(rows: StagedRow[]): Promise<StageSurprise[]> {
+    if (rows.length === 0) return [];
+    const target = qualified({ schema: this.schema, table: this.relation.table });
+    const stage = pg.escapeIdentifier(this.name);
+    const names = this.relation.columns.map((c) => pg.escapeIdentifier(c.name));
+    const keys = this.relation.columns.filter((c) => c.isKey).map((c) => pg.escapeIdentifier(c.name));
+    const others = names.filter((_, i) => !this.relation.columns[i]!.isKey);
+    if (!this.created) {
+      // CREATE TABLE AS copies types but no NOT NULL: delete rows carry only their key.
+      await this.client.query(`CREATE TEMP TABLE ${stage} AS SELECT ${names.join(", ")} FROM ${target} WITH NO DATA`);
+      await this.client.query(`ALTER TABLE ${stage} ADD COLUMN heliosdb_op "char", ADD COLUMN heliosdb_expect boolean`);
+      this.created = true;
+    } else {
+      await this.client.query(`TRUNCATE ${stage}`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const copy = this.client.query(copyFrom(`COPY ${stage} (${names.join(", ")}, heliosdb_op, heliosdb_expect) FROM STDIN`));
+      copy.on("finish", resolve);
+      copy.on("error", reject);
+      let text = "";
+      for (const r of rows) {
+        text += formatCopyLine([...r.row, r.op === "delete" ? "d" : "u", r.expectExists ? "t" : "f"]);
+        if (text.length > 1 << 20) {
+          copy.write(text);
+          text = "";
+        }
+      }
+      copy.end(text);
+    });
+    const match = (a: string, b: string) => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(" AND ");
+    const keyText = (alias: string) => keys.map((k) => `${alias}.${k}::text`).join(", ");
+    const update = others.length > 0 ? `DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}` : "DO NOTHING";
+    // xmax = 0 tells a freshly inserted row from one ON CONFLICT updated.
+    const { rows: surprises } = await this.client.query({
+      text: `WITH d AS (DELETE FROM ${target} t USING ${stage} s WHERE s.heliosdb_op = 'd' AND ${match("t", "s")} RETURNING ${keys.map((k) => `t.${k}`).join(", ")}),
+                 u AS (INSERT INTO ${target} (${names.join(", ")}) SELECT ${names.join(", ")} FROM ${stage} WHERE heliosdb_op = 'u'
+                       ON CONFLICT (${keys.join(", ")}) ${update} RETURNING (xmax = 0) AS inserted, ${keys.join(", ")})
+             SELECT 'd' AS op, ${keyText("s")} FROM ${stage} s
+              WHERE s.heliosdb_op = 'd' AND s.heliosdb_expect AND NOT EXISTS (SELECT 1 FROM d WHERE ${match("d", "s")})
+             UNION ALL
+             SELECT 'u', ${keyText("u")} FROM u JOIN ${stage} s ON s.heliosdb_op = 'u' AND ${match("u", "s")}
+              WHERE u.inserted = s.heliosdb_expect`,
+      rowMode: "array",
+    });
+    return (surprises as (string | null)[][]).map(([op, ...key]) => ({ op: op === "d" ? "delete" : "upsert", key }));
+  }
+}
