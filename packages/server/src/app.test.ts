@@ -1,0 +1,234 @@
+// The server end to end, on real listeners and three real PostgreSQL
+// clusters (control plane, us-east-1, us-west-2): the spec's §2.1.1 request
+// really replicates, REST and Connect agree, and bad input gets the §6
+// envelope with a request id.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { ReplicationService, ReplicationStatus } from "@heliosdb/replication-proto";
+import { seedTenant, startCluster, waitFor, type Cluster } from "@heliosdb/replication-engine/testing";
+import type pg from "pg";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startApp, type RunningApp } from "./app";
+import { createPool } from "./store/db";
+import { issueToken, loadSigningKey } from "./transport/auth";
+
+const EAST = "550e8400-e29b-41d4-a716-446655440001";
+const WEST = "550e8400-e29b-41d4-a716-446655440002";
+
+let control: Cluster;
+let east: Cluster;
+let west: Cluster;
+let pool: pg.Pool;
+let app: RunningApp;
+let token: string;
+let source: pg.Client;
+let replica: pg.Client;
+let dataDir: string;
+
+beforeAll(async () => {
+  [control, east, west] = await Promise.all([startCluster(), startCluster(), startCluster()]);
+  await control.createDatabase("controlplane");
+  await east.createDatabase("production_db");
+  await west.createDatabase("replica_db");
+  source = await east.connect("production_db");
+  await seedTenant(source, 3000);
+  replica = await west.connect("replica_db");
+  pool = createPool(control.url("controlplane"));
+  dataDir = mkdtempSync(join(tmpdir(), "heliosdb-server-"));
+  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: () => undefined });
+  token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "test" });
+  for (const [id, cluster, region, database] of [[EAST, east, "us-east-1", "production_db"], [WEST, west, "us-west-2", "replica_db"]] as const) {
+    const res = await rest("POST", "/connections", {
+      connection_id: id,
+      host: cluster.host,
+      port: cluster.port,
+      user: cluster.user,
+      password: cluster.password,
+      database,
+      sslmode: "disable",
+      region,
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await app?.close();
+  await pool?.end();
+  await Promise.all([source?.end(), replica?.end()]);
+  await Promise.all([control?.stop(), east?.stop(), west?.stop()]);
+}, 60_000);
+
+async function rest(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${app.urls.rest}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+    ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+// Spec §2.1.1, as written.
+const CREATE = {
+  tenant_id: "tenant-123",
+  source: { connection_id: EAST, database: "production_db", schema: "public" },
+  target: { connection_id: WEST, database: "replica_db", schema: "public" },
+  config: {
+    qos_tier: "Premium",
+    max_lag_seconds: 5,
+    priority: 90,
+    table_filter: ["users.*", "orders.*", "products.*"],
+    row_filter: { enabled: false },
+    transforms: [{ type: "AnonymizePII", config: { columns: ["email", "phone", "ssn"], method: "Hash" } }],
+    compression: { enabled: true, level: "Medium" },
+    encryption: { enabled: true, algorithm: "AES256GCM" },
+  },
+};
+
+describe("the §2.1.1 replication, end to end", () => {
+  let id: string;
+
+  test("POST /v1/replications answers 201 in the spec's shape, with measured estimates", async () => {
+    const res = await rest("POST", "/replications", CREATE);
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body).toMatchObject({ tenant_id: "tenant-123", status: "Initializing", source: CREATE.source, target: CREATE.target, config: CREATE.config });
+    expect(res.body.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.body.estimated_data_size_gb).toBeGreaterThan(0);
+    expect(res.body.estimated_initial_sync_duration_hours).toBeGreaterThan(0);
+    expect(res.headers.get("x-request-id")).toMatch(/^req-/);
+    id = res.body.id;
+  });
+
+  test("a second one for the same tenant, source and target is a 409", async () => {
+    const res = await rest("POST", "/replications", CREATE);
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe("CONFLICT");
+  });
+
+  test("start copies production_db into replica_db with email, phone and ssn hashed, then streams", async () => {
+    const start = await rest("POST", `/replications/${id}/start`, { from_checkpoint: "auto", initial_sync_parallelism: 4 });
+    expect(start.status, JSON.stringify(start.body)).toBe(200);
+    expect(start.body).toMatchObject({ id, status: "Initializing", message: "Replication starting. Initial sync in progress." });
+    expect(Date.parse(start.body.estimated_completion)).toBeGreaterThan(Date.now() - 1000);
+    await waitFor(async () => (await rest("GET", `/replications/${id}`)).body.status === "Streaming", "Streaming", 60_000);
+    const { rows } = await replica.query("SELECT count(*)::int AS n, bool_and(email ~ '^[0-9a-f]{64}$') AS hashed FROM users");
+    expect(rows[0]).toEqual({ n: 3000, hashed: true });
+    await source.query("INSERT INTO users (name, email) VALUES ('arrives', 'late@example.com')");
+    await waitFor(async () => (await replica.query("SELECT 1 FROM users WHERE name = 'arrives'")).rowCount === 1, "the new row on the target");
+  }, 90_000);
+
+  test("GET shows observed state and statistics", async () => {
+    const res = await rest("GET", `/replications/${id}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id, status: "Streaming", health: "Healthy" });
+    expect(res.body.current_state.last_checkpoint.lsn).toBeGreaterThan(0);
+    expect(res.body.statistics.total_rows_replicated).toBeGreaterThan(3000);
+    expect(res.body.statistics.avg_compression_ratio).toBeGreaterThan(1);
+  });
+
+  test("REST, Connect and gRPC return the same replication", async () => {
+    const viaRest = (await rest("GET", `/replications/${id}`)).body;
+    const headers = { authorization: `Bearer ${token}` };
+    for (const transport of [
+      createConnectTransport({ baseUrl: `http://127.0.0.1:${app.ports.http}`, httpVersion: "1.1" }),
+      createGrpcTransport({ baseUrl: app.urls.grpc }),
+    ]) {
+      const replication = await createClient(ReplicationService, transport).getReplication({ id }, { headers });
+      expect(replication.id).toBe(viaRest.id);
+      expect(replication.tenantId).toBe("tenant-123");
+      expect(replication.status).toBe(ReplicationStatus.STREAMING);
+      expect(replication.config?.tableFilter).toEqual(CREATE.config.table_filter);
+    }
+  });
+
+  test("list filters and paginates in the spec's shape", async () => {
+    const res = await rest("GET", "/replications?status=Streaming&qos_tier=Premium&page=1");
+    expect(res.status).toBe(200);
+    expect(res.body.pagination).toEqual({ page: 1, page_size: 50, total_pages: 1, total_items: 1 });
+    expect(res.body.data[0]).toMatchObject({ id, tenant_id: "tenant-123", status: "Streaming", qos_tier: "Premium" });
+    const none = await rest("GET", "/replications?qos_tier=BestEffort");
+    expect(none.body.pagination.total_items).toBe(0);
+  });
+
+  test("PATCH changes exactly the fields in the body", async () => {
+    const res = await rest("PATCH", `/replications/${id}`, { config: { max_lag_seconds: 3, priority: 95 } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.config).toMatchObject({ qos_tier: "Premium", max_lag_seconds: 3, priority: 95, table_filter: CREATE.config.table_filter });
+    const refused = await rest("PATCH", `/replications/${id}`, { source: { connection_id: WEST } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details.violations[0].field).toBe("source");
+  });
+
+  test("pause, then an illegal transition names both states, then stop", async () => {
+    const paused = await rest("POST", `/replications/${id}/pause`);
+    expect(paused.body).toMatchObject({ id, status: "Paused" });
+    expect(paused.body.last_checkpoint.lsn).toBeGreaterThan(0);
+    const stopped = await rest("POST", `/replications/${id}/stop`);
+    expect(stopped.body).toMatchObject({ id, status: "Stopped" });
+    expect(stopped.body.final_statistics.total_rows_replicated).toBeGreaterThan(3000);
+    const illegal = await rest("POST", `/replications/${id}/pause`);
+    expect(illegal.status).toBe(409);
+    expect(illegal.body.error).toMatchObject({ code: "CONFLICT", details: { current_status: "Stopped", requested: "pause" } });
+  }, 60_000);
+
+  test("DELETE answers 204 and the replication is gone", async () => {
+    const res = await rest("DELETE", `/replications/${id}?cleanup_target=false`);
+    expect(res.status).toBe(204);
+    expect((await rest("GET", `/replications/${id}`)).status).toBe(404);
+  });
+});
+
+describe("bad input gets the §6 envelope with a request id", () => {
+  test.each([
+    ["malformed JSON", "POST", "/replications", "{not json", 400, "INVALID_REQUEST"],
+    ["a wrong type", "POST", "/replications", { tenant_id: 5 }, 400, "INVALID_REQUEST"],
+    ["an unknown enum value", "POST", "/replications", { ...CREATE, config: { qos_tier: "Gold" } }, 400, "INVALID_REQUEST"],
+    ["an unknown field", "POST", "/replications", { ...CREATE, colour: "red" }, 400, "INVALID_REQUEST"],
+    ["page_size over 100", "GET", "/replications?page_size=101", undefined, 400, "INVALID_REQUEST"],
+    ["a bad UUID", "GET", "/replications/not-a-uuid", undefined, 400, "INVALID_REQUEST"],
+    ["an unknown connection", "POST", "/replications", { ...CREATE, source: { connection_id: "550e8400-e29b-41d4-a716-446655440099" } }, 400, "VALIDATION_ERROR"],
+    ["an unknown path", "GET", "/nothing-here", undefined, 404, "NOT_FOUND"],
+    ["a later milestone", "GET", "/failovers/750e8400-e29b-41d4-a716-446655440005", undefined, 501, "UNIMPLEMENTED"],
+  ])("%s", async (_, method, path, body, status, code) => {
+    const res = await rest(method as string, path as string, body);
+    expect(res.status).toBe(status);
+    expect(res.body.error).toMatchObject({ code });
+    expect(res.body.error.request_id).toMatch(/^req-/);
+    expect(res.body.error.request_id).toBe(res.headers.get("x-request-id"));
+    expect(Date.parse(res.body.error.timestamp)).toBeGreaterThan(0);
+    expect(JSON.stringify(res.body)).not.toMatch(/at .*\.(ts|js):\d+/);
+  });
+
+  test("the field at fault is named", async () => {
+    const res = await rest("POST", "/replications", { ...CREATE, config: { qos_tier: "Gold" } });
+    expect(res.body.error.details.violations).toEqual([
+      { field: "config.qos_tier", description: 'unknown value "Gold"; expected one of BestEffort, Standard, Premium, Synchronous' },
+    ]);
+  });
+
+  test("a known path with another method is 405 with Allow", async () => {
+    const res = await rest("PUT", "/replications");
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST, GET");
+  });
+
+  test("no token is 401, a read-only token cannot create (403)", async () => {
+    const anonymous = await fetch(`${app.urls.rest}/replications`);
+    expect(anonymous.status).toBe(401);
+    const viewer = await rest("POST", "/replications", CREATE, {
+      authorization: `Bearer ${await issueToken(loadSigningKey(dataDir), { roles: ["Viewer"] })}`,
+    });
+    expect(viewer.status).toBe(403);
+    expect(viewer.body.error.details.required_permission).toBe("replication:create");
+  });
+
+  test("a client's own X-Request-Id is honoured", async () => {
+    const res = await rest("GET", "/replications/not-a-uuid", undefined, { "x-request-id": "my-trace-42" });
+    expect(res.headers.get("x-request-id")).toBe("my-trace-42");
+    expect(res.body.error.request_id).toBe("my-trace-42");
+  });
+});

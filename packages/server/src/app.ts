@@ -1,0 +1,128 @@
+// The server assembled: control-plane store, controllers, orchestrator, one
+// Connect router for every service, the REST transcoder over the same
+// router, and the listeners. Folder order is the request path:
+// transport → services → controller → orchestrator → engine.
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { createRouterTransport } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { MasterKeyProvider, PgTokenVault, WorkerPool } from "@heliosdb/replication-engine";
+import {
+  ConnectionService,
+  FailoverService,
+  HealthService,
+  MetricsService,
+  MigrationService,
+  ReplicationService,
+  RoutingService,
+  services,
+} from "@heliosdb/replication-proto";
+import type pg from "pg";
+import { ConnectionController } from "./controller/connections";
+import { ReplicationController } from "./controller/replications";
+import { Orchestrator } from "./orchestrator/orchestrator";
+import { connectionService } from "./services/connection";
+import { healthService } from "./services/health";
+import { replicationService } from "./services/replication";
+import { routingService } from "./services/routing";
+import { registerUnimplemented } from "./services/unimplemented";
+import { ConnectionStore } from "./store/connections";
+import { migrate } from "./store/db";
+import { ReplicationStore } from "./store/replications";
+import { loadMasterKey, SecretBox } from "./store/secrets";
+import { authInterceptor, loadSigningKey } from "./transport/auth";
+import { idempotencyInterceptor } from "./transport/idempotency";
+import { requestInterceptor } from "./transport/interceptors";
+import { listenDual, listenH2c, type App, type Listener } from "./transport/listen";
+import { restHandler, restRoutes } from "./transport/rest";
+import { VERSION } from "./version";
+
+export interface AppOptions {
+  db: pg.Pool;
+  dataDir: string;
+  host: string;
+  port: number;
+  grpcPort: number;
+  /** Extra routes served on both ports (e.g. /v1/openapi.yaml, /docs). */
+  extra?: (req: Parameters<App>[0], res: Parameters<App>[1]) => Promise<boolean> | boolean;
+  /** Initial syncs that may run at once in this process (default 2). */
+  workers?: number;
+  tickMs?: number;
+  log?: (message: string) => void;
+}
+
+export interface RunningApp {
+  urls: { rest: string; grpc: string };
+  ports: { http: number; grpc: number };
+  orchestrator: Orchestrator;
+  close(): Promise<void>;
+}
+
+export async function startApp(options: AppOptions): Promise<RunningApp> {
+  const log = options.log ?? ((m: string) => console.error(m));
+  const startedAt = Date.now();
+  let ready = false;
+  await migrate(options.db);
+  const master = loadMasterKey(options.dataDir);
+  const keys = new MasterKeyProvider(master);
+  const vault = new PgTokenVault(options.db, keys);
+  const connections = new ConnectionStore(options.db, new SecretBox(master));
+  const replications = new ReplicationStore(options.db);
+  const orchestrator = new Orchestrator({
+    db: options.db,
+    replications,
+    connections,
+    keys,
+    vault,
+    pool: new WorkerPool(options.workers ?? 2),
+    ...(options.tickMs ? { tickMs: options.tickMs } : {}),
+    log,
+  });
+  const replicationController = new ReplicationController({ replications, connections, orchestrator, keys, vault });
+  const connectionController = new ConnectionController(connections, replications);
+
+  const routes = (router: ConnectRouter) => {
+    router.service(ReplicationService, replicationService(replicationController, orchestrator));
+    router.service(ConnectionService, connectionService(connectionController, connections));
+    router.service(RoutingService, routingService(options.db));
+    router.service(HealthService, healthService({ db: options.db, orchestrator, version: VERSION, startedAt, ready: () => ready }));
+    registerUnimplemented(router, FailoverService, "failover");
+    registerUnimplemented(router, MigrationService, "migration");
+    registerUnimplemented(router, MetricsService, "metrics");
+  };
+  const interceptors: Interceptor[] = [
+    requestInterceptor((e) => log(`internal error: ${(e as Error)?.stack ?? String(e)}`)),
+    authInterceptor(loadSigningKey(options.dataDir)),
+    idempotencyInterceptor(options.db),
+  ];
+  const connect = connectNodeAdapter({ routes, interceptors });
+  // REST goes through the same router and interceptors, in process.
+  const rest = restHandler(restRoutes(services), createRouterTransport(routes, { router: { interceptors } }));
+  const app: App = (req, res) => {
+    void (async () => {
+      if (options.extra && (await options.extra(req, res))) return;
+      if (await rest(req as never, res as never)) return;
+      connect(req as never, res as never);
+    })().catch((e) => {
+      log(`request failed: ${(e as Error).stack}`);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  };
+
+  const listeners: Listener[] = [
+    await listenDual(app, options.host, options.port),
+    await listenH2c(app, options.host, options.grpcPort),
+  ];
+  orchestrator.start();
+  ready = true;
+  const [httpPort, grpcPort] = listeners.map((l) => l.port) as [number, number];
+  return {
+    urls: { rest: `http://${options.host}:${httpPort}/v1`, grpc: `http://${options.host}:${grpcPort}` },
+    ports: { http: httpPort, grpc: grpcPort },
+    orchestrator,
+    async close() {
+      ready = false;
+      for (const l of listeners) await l.close();
+      await orchestrator.shutdown();
+    },
+  };
+}

@@ -1,0 +1,209 @@
+// The rules of replications: what a valid request is (checked against the
+// real source catalog), which transitions the state machine allows, and what
+// is persisted. Services translate messages; this decides.
+import { randomUUID } from "node:crypto";
+import { clone, create, type JsonObject } from "@bufbuild/protobuf";
+import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
+import {
+  ConnectionInfoSchema,
+  QoSTier,
+  ReplicationConfigSchema,
+  type ConnectionInfo,
+  type CreateReplicationRequest,
+  type ReplicationConfig,
+} from "@heliosdb/replication-proto";
+import { PreflightError, RowFilterError, validate, type KeyProvider, type TokenVault } from "@heliosdb/replication-engine";
+import pg from "pg";
+import type { Orchestrator } from "../orchestrator/orchestrator";
+import type { ConnectionStore } from "../store/connections";
+import type { Desired, ListFilter, ReplicationRow, ReplicationStore, StartOptions } from "../store/replications";
+import { apiError } from "../transport/errors";
+import { estimate } from "./estimate";
+import { Violations } from "./violations";
+
+export interface ReplicationControllerDeps {
+  replications: ReplicationStore;
+  connections: ConnectionStore;
+  orchestrator: Orchestrator;
+  keys: KeyProvider;
+  vault?: TokenVault;
+}
+
+/** Which statuses each control request accepts; anything else is a CONFLICT naming both states. */
+const TRANSITIONS: Record<"start" | "pause" | "stop", { from: Desired[]; to: Desired }> = {
+  start: { from: ["created", "running", "paused"], to: "running" },
+  pause: { from: ["running", "paused"], to: "paused" },
+  stop: { from: ["created", "running", "paused", "stopped"], to: "stopped" },
+};
+
+export class ReplicationController {
+  constructor(private readonly deps: ReplicationControllerDeps) {}
+
+  async create(request: CreateReplicationRequest): Promise<ReplicationRow> {
+    const v = new Violations();
+    v.required("tenant_id", request.tenantId);
+    const source = await this.endpoint("source", request.source, v);
+    const target = await this.endpoint("target", request.target, v);
+    const config = request.config ?? create(ReplicationConfigSchema, { qosTier: QoSTier.STANDARD });
+    checkConfig(config, v);
+    v.check();
+    const id = randomUUID();
+    const sourceConfig = (await this.deps.connections.clientConfig(source.connectionId, source.database))!;
+    const checked = await this.checkAgainstSource(id, request.tenantId, sourceConfig, source.schema, config);
+    const estimated = await estimate(sourceConfig, checked.tables.map((t) => ({ schema: source.schema, table: t.table, sizeBytes: t.sizeBytes })));
+    const row = await this.deps.replications.insert({
+      id,
+      tenantId: request.tenantId,
+      source,
+      target,
+      config,
+      desired: "created",
+      status: "Initializing",
+      estimatedDataSizeGb: estimated.dataSizeGb,
+      estimatedInitialSyncDurationHours: estimated.initialSyncHours,
+    });
+    if (!row) {
+      throw apiError("CONFLICT", "an active replication of this tenant from this source to this target already exists", {
+        tenant_id: request.tenantId,
+        source_connection_id: source.connectionId,
+        target_connection_id: target.connectionId,
+      });
+    }
+    return row;
+  }
+
+  async get(id: string): Promise<ReplicationRow> {
+    const row = await this.deps.replications.get(id);
+    if (!row) throw apiError("NOT_FOUND", `no replication ${id}`, { replication_id: id });
+    return row;
+  }
+
+  list(filter: ListFilter, sortBy: string, descending: boolean, page: number, pageSize: number) {
+    return this.deps.replications.list(filter, sortBy, descending, (page - 1) * pageSize, pageSize);
+  }
+
+  /** Changes the configuration fields named by `paths` (relative to the config: "qos_tier", "row_filter.enabled"). */
+  async update(id: string, patch: ReplicationConfig, paths: string[]): Promise<ReplicationRow> {
+    const row = await this.get(id);
+    if (row.desired === "stopped") throw conflict(row, "update");
+    const config = clone(ReplicationConfigSchema, row.config);
+    const v = new Violations();
+    for (const path of paths) {
+      const [head] = path.split(".");
+      if (!UPDATABLE.includes(head!)) v.add(`config.${path}`, "cannot be changed on an existing replication");
+      else setPath(config, patch, path);
+    }
+    checkConfig(config, v);
+    v.check();
+    const sourceConfig = await this.deps.connections.clientConfig(row.source.connectionId, row.source.database);
+    if (!sourceConfig) throw apiError("CONFLICT", "the replication's source connection no longer exists", { connection_id: row.source.connectionId });
+    const filtersChanged = paths.some((p) => !["qos_tier", "max_lag_seconds", "priority"].includes(p.split(".")[0]!));
+    if (filtersChanged) await this.checkAgainstSource(row.id, row.tenantId, sourceConfig, row.source.schema, config);
+    const updated = (await this.deps.replications.updateConfig(id, config))!;
+    await this.deps.orchestrator.reconfigure(updated);
+    return updated;
+  }
+
+  async delete(id: string, cleanupTarget: boolean): Promise<void> {
+    const row = await this.get(id);
+    const pipeline = await this.deps.orchestrator.pipelineFor(row);
+    if (row.desired !== "stopped") await pipeline.stop();
+    if (cleanupTarget) await pipeline.cleanup();
+    await this.deps.replications.markDeleted(id);
+    await this.deps.orchestrator.poke();
+  }
+
+  async control(id: string, action: "start" | "pause" | "stop", options: StartOptions = {}): Promise<ReplicationRow> {
+    const row = await this.get(id);
+    const transition = TRANSITIONS[action];
+    if (!transition.from.includes(row.desired)) throw conflict(row, action);
+    if (row.desired === transition.to && action !== "start") return row;
+    if (action === "stop") {
+      await (await this.deps.orchestrator.pipelineFor(row)).stop();
+    }
+    const status = action === "start" ? (row.desired === "running" ? row.status : "Initializing") : action === "pause" ? "Paused" : "Stopped";
+    const updated = (await this.deps.replications.setDesired(id, transition.to, status, action === "start" ? options : undefined))!;
+    await this.deps.orchestrator.poke();
+    return (await this.deps.replications.get(id)) ?? updated;
+  }
+
+  // A source or target as the request names it, completed from its connection.
+  private async endpoint(field: string, info: ConnectionInfo | undefined, v: Violations): Promise<ConnectionInfo> {
+    const out = create(ConnectionInfoSchema, info ?? {});
+    if (!v.uuid(`${field}.connection_id`, out.connectionId)) return out;
+    const connection = await this.deps.connections.get(out.connectionId);
+    if (!connection) {
+      v.add(`${field}.connection_id`, `no registered connection ${out.connectionId}`);
+      return out;
+    }
+    out.database ||= connection.database || "postgres";
+    out.schema ||= "public";
+    out.region ||= connection.region;
+    return out;
+  }
+
+  private async checkAgainstSource(id: string, tenantId: string, source: pg.ClientConfig, schema: string, config: ReplicationConfig) {
+    const client = new pg.Client(source);
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+    } catch (e) {
+      throw apiError("VALIDATION_ERROR", `cannot connect to the source: ${(e as Error).message}`, { field: "source" });
+    }
+    try {
+      return await validate(client, `heliosdb_${id.replace(/-/g, "")}`, schema, tenantId, config, {
+        keys: this.deps.keys,
+        ...(this.deps.vault ? { vault: this.deps.vault } : {}),
+      });
+    } catch (e) {
+      if (e instanceof PreflightError) {
+        throw apiError("VALIDATION_ERROR", "the source cannot be replicated as configured", {
+          problems: e.problems.map((p) => ({ code: p.code, message: p.message })) as unknown as JsonObject[],
+        });
+      }
+      if (e instanceof RowFilterError) throw apiError("VALIDATION_ERROR", e.message, { field: "config.row_filter.expression" });
+      throw e;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+}
+
+/** The config fields an update may change (spec §2.1.4 and the other non-structural settings). */
+const UPDATABLE = ["qos_tier", "max_lag_seconds", "priority", "table_filter", "row_filter", "transforms", "compression", "encryption"];
+
+function checkConfig(config: ReplicationConfig, v: Violations): void {
+  if (config.maxLagSeconds < 0) v.add("config.max_lag_seconds", "must be 0 or more");
+  if (config.priority < 0 || config.priority > 100) v.add("config.priority", "must be from 0 to 100");
+  if (config.encryption?.enabled && config.encryption.algorithm && config.encryption.algorithm !== "AES256GCM") {
+    v.add("config.encryption.algorithm", `unsupported: "${config.encryption.algorithm}"; AES256GCM is supported`);
+  }
+  if (config.rowFilter?.enabled && !config.rowFilter.expression.trim()) v.add("config.row_filter.expression", "required when the row filter is enabled");
+}
+
+function conflict(row: ReplicationRow, action: string) {
+  return apiError("CONFLICT", `cannot ${action} a replication that is ${row.status}`, {
+    replication_id: row.id,
+    current_status: row.status,
+    requested: action,
+  });
+}
+
+// Copies the field at a proto-name `path` ("row_filter.enabled") from `from`
+// into `into`, creating the messages on the way; unset in `from` clears it.
+function setPath(into: ReplicationConfig, from: ReplicationConfig, path: string): void {
+  let a: ReflectMessage = reflect(ReplicationConfigSchema, into);
+  let b: ReflectMessage | undefined = reflect(ReplicationConfigSchema, from);
+  const names = path.split(".");
+  for (const name of names.slice(0, -1)) {
+    const field = a.desc.fields.find((f) => f.name === name);
+    if (field?.fieldKind !== "message") return;
+    b = b?.isSet(field) ? (b.get(field) as ReflectMessage) : undefined;
+    if (!a.isSet(field)) a.set(field, reflect(field.message, create(field.message)));
+    a = a.get(field) as ReflectMessage;
+  }
+  const leaf = a.desc.fields.find((f) => f.name === names[names.length - 1]);
+  if (!leaf) return;
+  if (b?.isSet(leaf)) a.set(leaf, b.get(leaf) as never);
+  else a.clear(leaf);
+}

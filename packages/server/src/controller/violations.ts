@@ -1,0 +1,41 @@
+// Collects every field-level problem of a request before refusing it once,
+// with all of them, as VALIDATION_ERROR.
+import { apiError } from "../transport/errors";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class Violations {
+  private readonly list: { field: string; description: string }[] = [];
+
+  add(field: string, description: string): this {
+    this.list.push({ field, description });
+    return this;
+  }
+
+  /** Checks a UUID field; returns whether it is one. */
+  uuid(field: string, value: string): boolean {
+    if (UUID.test(value)) return true;
+    this.add(field, value ? `not a UUID: "${value}"` : "required");
+    return false;
+  }
+
+  required(field: string, value: string): boolean {
+    if (value.trim()) return true;
+    this.add(field, "required");
+    return false;
+  }
+
+  get empty(): boolean {
+    return this.list.length === 0;
+  }
+
+  /** Throws VALIDATION_ERROR when anything was added. */
+  check(message = "the request is not valid"): void {
+    if (!this.empty) throw apiError("VALIDATION_ERROR", message, { violations: this.list });
+  }
+}
+
+/** Refuses a path id that is not a UUID with 400, before any lookup. */
+export function requireUuid(field: string, value: string): void {
+  if (!UUID.test(value)) throw apiError("INVALID_REQUEST", `${field} must be a UUID`, { violations: [{ field, description: `not a UUID: "${value}"` }] });
+}

@@ -1,0 +1,83 @@
+// --demo: two embedded PostgreSQL clusters standing for the regions
+// us-east-1 and us-west-2, the spec's tenants and connection ids, routing,
+// and a writer that keeps the data moving — so that the spec's curl
+// examples work as written against http://localhost:8080/v1.
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import pg from "pg";
+import type { ConnectionStore } from "../store/connections";
+import { startEmbedded, type EmbeddedDatabase } from "../store/embedded";
+import { seedTenant123, seedTenant456, startDemoWriter } from "./seed";
+
+export const DEMO_SOURCE_ID = "550e8400-e29b-41d4-a716-446655440001";
+export const DEMO_TARGET_ID = "550e8400-e29b-41d4-a716-446655440002";
+
+export interface Demo {
+  east: EmbeddedDatabase;
+  west: EmbeddedDatabase;
+  stop(): Promise<void>;
+}
+
+export async function startDemo(dataDir: string, db: pg.Pool, connections: ConnectionStore, log: (line: string) => void): Promise<Demo> {
+  const password = secret(join(dataDir, "demo.password"));
+  const [east, west] = await Promise.all([
+    startEmbedded(join(dataDir, "demo", "us-east-1"), password),
+    startEmbedded(join(dataDir, "demo", "us-west-2"), password),
+  ]);
+  const admin = async (cluster: EmbeddedDatabase, database: string) => {
+    const client = new pg.Client({ connectionString: cluster.url(database) });
+    client.on("error", () => undefined);
+    await client.connect();
+    return client;
+  };
+  for (const [cluster, names] of [[east, ["production_db", "tenant_456_db"]], [west, ["replica_db"]]] as const) {
+    const client = await admin(cluster, "postgres");
+    for (const name of names) {
+      const exists = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+      if (!exists.rowCount) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    }
+    await client.end();
+  }
+  const tenant123 = await admin(east, "production_db");
+  const tenant456 = await admin(east, "tenant_456_db");
+  await seedTenant123(tenant123);
+  await seedTenant456(tenant456);
+
+  for (const [id, cluster, region, database] of [
+    [DEMO_SOURCE_ID, east, "us-east-1", "production_db"],
+    [DEMO_TARGET_ID, west, "us-west-2", "replica_db"],
+  ] as const) {
+    if (await connections.get(id)) continue;
+    await connections.insert(
+      { id, name: `demo ${region}`, engine: "PostgreSQL", host: cluster.host, port: cluster.port, user: cluster.user, database, sslmode: "disable", region },
+      cluster.password,
+    );
+  }
+  // The demo clusters get a new port at every start: keep the registered address current.
+  await db.query("UPDATE connections SET port = $2 WHERE id = $1", [DEMO_SOURCE_ID, east.port]);
+  await db.query("UPDATE connections SET port = $2 WHERE id = $1", [DEMO_TARGET_ID, west.port]);
+  for (const [tenant, database] of [["tenant-123", "production_db"], ["tenant-456", "tenant_456_db"]]) {
+    await db.query(
+      `INSERT INTO routing (tenant_id, "primary") VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING`,
+      [tenant, JSON.stringify({ connectionId: DEMO_SOURCE_ID, database, schema: "public", region: "us-east-1" })],
+    );
+  }
+  const stopWriter = startDemoWriter(tenant123, tenant456, (e) => log(`demo writer: ${(e as Error).message}`));
+  writeFileSync(join(dataDir, "demo.json"), `${JSON.stringify({ source: east.url("production_db"), target: west.url("replica_db") }, null, 2)}\n`);
+  return {
+    east,
+    west,
+    async stop() {
+      stopWriter();
+      await Promise.all([tenant123.end(), tenant456.end()].map((p) => p.catch(() => undefined)));
+      await Promise.all([east.stop(), west.stop()]);
+    },
+  };
+}
+
+/** A random password kept in a file (mode 0600), the same at every start. */
+export function secret(file: string): string {
+  if (!existsSync(file)) writeFileSync(file, randomBytes(18).toString("base64url"), { mode: 0o600, flag: "wx" });
+  return readFileSync(file, "utf8").trim();
+}

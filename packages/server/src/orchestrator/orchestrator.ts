@@ -1,0 +1,237 @@
+// Runs the engine for every replication that should run, and owns each one
+// through a lease row renewed by heartbeat: two servers on one control-plane
+// database never run the same replication, and when a server dies another
+// takes its replications over from their checkpoints once the lease expires.
+import { randomUUID } from "node:crypto";
+import {
+  ReplicationPipeline,
+  type EngineEvent,
+  type KeyProvider,
+  type ObservedFigures,
+  type TokenVault,
+  type WorkerPool,
+} from "@heliosdb/replication-engine";
+import type pg from "pg";
+import type { ConnectionStore } from "../store/connections";
+import type { ReplicationRow, ReplicationStore, StoredFigures } from "../store/replications";
+
+export interface OrchestratorDeps {
+  db: pg.Pool;
+  replications: ReplicationStore;
+  connections: ConnectionStore;
+  keys: KeyProvider;
+  vault?: TokenVault;
+  pool?: WorkerPool;
+  /** Seconds a lease lasts without renewal (default 15). */
+  leaseSeconds?: number;
+  /** Milliseconds between reconciliations and lease renewals (default 2000). */
+  tickMs?: number;
+  log?: (message: string) => void;
+}
+
+interface Owned {
+  pipeline: ReplicationPipeline;
+  row: ReplicationRow;
+}
+
+export class Orchestrator {
+  readonly nodeId = randomUUID();
+  private readonly owned = new Map<string, Owned>();
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private started = false;
+  private lastTickOk = false;
+
+  constructor(private readonly deps: OrchestratorDeps) {}
+
+  /** Whether the loop runs and its last pass reached the database. */
+  get healthy(): boolean {
+    return this.started && this.lastTickOk;
+  }
+
+  get running(): number {
+    return this.owned.size;
+  }
+
+  start(): void {
+    this.started = true;
+    const loop = () => {
+      this.ticking = this.tick().finally(() => {
+        if (this.started) this.timer = setTimeout(loop, this.deps.tickMs ?? 2000);
+      });
+    };
+    loop();
+  }
+
+  /** Reconciles now rather than at the next tick (after a control request). */
+  async poke(): Promise<void> {
+    await this.ticking;
+    this.ticking = this.tick();
+    await this.ticking;
+  }
+
+  /** The live figures of a replication this node runs. */
+  figures(id: string): ObservedFigures | undefined {
+    return this.owned.get(id)?.pipeline.read();
+  }
+
+  /** A pipeline object for one-off control (stop, cleanup) of a replication wherever it ran. */
+  async pipelineFor(row: ReplicationRow): Promise<ReplicationPipeline> {
+    return this.owned.get(row.id)?.pipeline ?? new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
+  }
+
+  /** Applies a changed configuration to a replication this node runs. */
+  async reconfigure(row: ReplicationRow): Promise<void> {
+    const owned = this.owned.get(row.id);
+    if (!owned) return;
+    owned.row = row;
+    await owned.pipeline.reconfigure(row.config);
+  }
+
+  /** Stops the loop and pauses the local pipelines (slots kept), releasing their leases for another node. */
+  async shutdown(): Promise<void> {
+    this.started = false;
+    clearTimeout(this.timer);
+    await this.ticking;
+    for (const [id, { pipeline }] of this.owned) {
+      await pipeline.pause().catch(() => undefined);
+      await this.release(id);
+    }
+    this.owned.clear();
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const wanted = new Map((await this.deps.replications.wanted()).map((r) => [r.id, r]));
+      for (const [id, owned] of this.owned) {
+        const row = wanted.get(id);
+        if (!row || !(await this.renew(id))) {
+          // Paused, stopped or deleted (the control request did the rest), or the lease was lost.
+          await owned.pipeline.pause().catch(() => undefined);
+          // The final figures, as the pause left them (not when another node owns it now).
+          if (!row) await this.observe(owned);
+          this.owned.delete(id);
+          await this.release(id);
+          continue;
+        }
+        await this.observe(owned);
+      }
+      for (const row of wanted.values()) {
+        if (this.owned.has(row.id) || !(await this.acquire(row.id))) continue;
+        await this.run(row);
+      }
+      this.lastTickOk = true;
+    } catch (e) {
+      this.lastTickOk = false;
+      this.deps.log?.(`orchestrator: ${(e as Error).message}`);
+    }
+  }
+
+  private async run(row: ReplicationRow): Promise<void> {
+    const pipeline = new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
+    const owned = { pipeline, row };
+    this.owned.set(row.id, owned);
+    try {
+      await pipeline.start({
+        fromCheckpoint: row.startOptions.fromCheckpoint || "auto",
+        ...(row.startOptions.initialSyncParallelism ? { initialSyncParallelism: row.startOptions.initialSyncParallelism } : {}),
+      });
+      // An explicit position applies to this start only; a restart resumes from the checkpoint.
+      if (row.startOptions.fromCheckpoint && row.startOptions.fromCheckpoint !== "auto") {
+        await this.deps.db.query("UPDATE replications SET start_options = start_options - 'fromCheckpoint' WHERE id = $1", [row.id]);
+      }
+    } catch (e) {
+      // Validation failed against the source now (it passed at creation): report and let go.
+      await this.record(row, { replicationId: row.id, type: "ReplicationError", severity: "Error", message: (e as Error).message, details: {} });
+      await this.deps.replications.observe(row.id, "Error", "Unhealthy", stored(pipeline.read()));
+      await this.deps.replications.setDesired(row.id, "paused", "Error");
+      this.owned.delete(row.id);
+      await this.release(row.id);
+      return;
+    }
+    await this.observe(owned);
+  }
+
+  private async observe({ pipeline, row }: Owned): Promise<void> {
+    const figures = pipeline.read();
+    await this.deps.replications.observe(row.id, figures.status, figures.health, stored(figures));
+    await this.deps.db.query(
+      `INSERT INTO metric_samples (replication_id, at, lag_seconds, lag_bytes, rows_per_second, bytes_per_second, compression_ratio)
+       VALUES ($1, date_trunc('second', now()), $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+      [row.id, figures.lagSeconds, figures.lagBytes, figures.rowsPerSecond, figures.bytesPerSecond, figures.compressionRatio],
+    );
+  }
+
+  private engineDeps(row: ReplicationRow) {
+    return {
+      keys: this.deps.keys,
+      ...(this.deps.vault ? { vault: this.deps.vault } : {}),
+      ...(this.deps.pool ? { pool: this.deps.pool } : {}),
+      onEvent: (event: EngineEvent) => {
+        void this.record(row, event);
+        // A new status is stored at once, so that lists filtered by status agree with GET.
+        const owned = this.owned.get(row.id);
+        if (event.type === "StatusChanged" && owned) void this.observe(owned).catch(() => undefined);
+      },
+    };
+  }
+
+  private async spec(row: ReplicationRow) {
+    const [source, target] = await Promise.all([
+      this.deps.connections.clientConfig(row.source.connectionId, row.source.database),
+      this.deps.connections.clientConfig(row.target.connectionId, row.target.database),
+    ]);
+    if (!source || !target) throw new Error(`a connection of replication ${row.id} no longer exists`);
+    return {
+      replicationId: row.id,
+      tenantId: row.tenantId,
+      source: { connection: source, schema: row.source.schema || "public" },
+      target: { connection: target, schema: row.target.schema || "public" },
+      config: row.config,
+    };
+  }
+
+  private async record(row: ReplicationRow, event: EngineEvent): Promise<void> {
+    await this.deps.db
+      .query(
+        "INSERT INTO events (replication_id, tenant_id, event_type, severity, message, details) VALUES ($1, $2, $3, $4, $5, $6)",
+        [row.id, row.tenantId, event.type, event.severity, event.message, JSON.stringify(event.details)],
+      )
+      .catch((e) => this.deps.log?.(`could not record an event of ${row.id}: ${(e as Error).message}`));
+  }
+
+  // A lease is taken when free or expired; renewed only by its owner.
+  private async acquire(id: string): Promise<boolean> {
+    const { rowCount } = await this.deps.db.query(
+      `INSERT INTO leases (replication_id, owner, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+       ON CONFLICT (replication_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+        WHERE leases.expires_at < now() OR leases.owner = EXCLUDED.owner`,
+      [id, this.nodeId, this.deps.leaseSeconds ?? 15],
+    );
+    return rowCount === 1;
+  }
+
+  private async renew(id: string): Promise<boolean> {
+    const { rowCount } = await this.deps.db.query(
+      "UPDATE leases SET expires_at = now() + make_interval(secs => $3) WHERE replication_id = $1 AND owner = $2",
+      [id, this.nodeId, this.deps.leaseSeconds ?? 15],
+    );
+    return rowCount === 1;
+  }
+
+  private async release(id: string): Promise<void> {
+    await this.deps.db.query("DELETE FROM leases WHERE replication_id = $1 AND owner = $2", [id, this.nodeId]).catch(() => undefined);
+  }
+}
+
+/** Figures in a JSON-safe form for the control plane. */
+export function stored(f: ObservedFigures): StoredFigures {
+  const { lastCheckpoint, statusSince, ...rest } = f;
+  return {
+    ...rest,
+    ...(lastCheckpoint
+      ? { lastCheckpoint: { lsn: lastCheckpoint.lsn.toString(), timestamp: lastCheckpoint.timestamp.toISOString(), transactionId: lastCheckpoint.transactionId } }
+      : {}),
+    statusSince: statusSince.toISOString(),
+  };
+}

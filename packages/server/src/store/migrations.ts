@@ -1,0 +1,94 @@
+// The control plane's schema, as numbered migrations applied in order at
+// start. A migration, once released, is never edited: add the next one.
+export const migrations: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: "connections, replications, leases, events, metric samples, routing, idempotency keys",
+    sql: `
+      CREATE TABLE connections (
+        id uuid PRIMARY KEY,
+        name text NOT NULL DEFAULT '',
+        engine text NOT NULL DEFAULT 'PostgreSQL',
+        host text NOT NULL,
+        port integer NOT NULL DEFAULT 5432,
+        "user" text NOT NULL,
+        -- AES-256-GCM under the master key: nonce | ciphertext | tag. Never returned.
+        password_ciphertext bytea,
+        database text NOT NULL DEFAULT '',
+        sslmode text NOT NULL DEFAULT 'prefer',
+        region text NOT NULL DEFAULT '',
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE replications (
+        id uuid PRIMARY KEY,
+        tenant_id text NOT NULL,
+        -- ConnectionInfo and ReplicationConfig in proto3 JSON (camelCase names, every field written).
+        source jsonb NOT NULL,
+        target jsonb NOT NULL,
+        config jsonb NOT NULL,
+        -- What the operator asked for: created (not yet started), running, paused or stopped.
+        desired text NOT NULL,
+        -- The options of the last start: {"fromCheckpoint": "auto", "initialSyncParallelism": 4}.
+        start_options jsonb NOT NULL DEFAULT '{}',
+        -- What was last observed, in the spec's spelling (Initializing ... Error).
+        status text NOT NULL,
+        health text NOT NULL DEFAULT 'Healthy',
+        estimated_data_size_gb double precision,
+        estimated_initial_sync_duration_hours double precision,
+        -- The owner's latest observed figures, so that any node can answer.
+        figures jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        deleted_at timestamptz
+      );
+      CREATE UNIQUE INDEX replications_active ON replications
+        (tenant_id, (source->>'connectionId'), (source->>'database'), (source->>'schema'),
+         (target->>'connectionId'), (target->>'database'), (target->>'schema'))
+        WHERE desired <> 'stopped' AND deleted_at IS NULL;
+      CREATE INDEX replications_list ON replications (created_at) WHERE deleted_at IS NULL;
+      CREATE TABLE leases (
+        replication_id uuid PRIMARY KEY,
+        owner text NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+      CREATE TABLE events (
+        id bigserial PRIMARY KEY,
+        replication_id uuid,
+        tenant_id text NOT NULL DEFAULT '',
+        event_type text NOT NULL,
+        severity text NOT NULL,
+        message text NOT NULL,
+        details jsonb NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX events_replication ON events (replication_id, id);
+      CREATE TABLE metric_samples (
+        replication_id uuid NOT NULL,
+        at timestamptz NOT NULL,
+        lag_seconds double precision NOT NULL,
+        lag_bytes bigint NOT NULL,
+        rows_per_second double precision NOT NULL,
+        bytes_per_second double precision NOT NULL,
+        compression_ratio double precision NOT NULL,
+        PRIMARY KEY (replication_id, at)
+      );
+      CREATE TABLE routing (
+        tenant_id text PRIMARY KEY,
+        "primary" jsonb NOT NULL,
+        version bigint NOT NULL DEFAULT 1,
+        writes_blocked boolean NOT NULL DEFAULT false,
+        failover_id uuid,
+        migration_id uuid,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE idempotency_keys (
+        key text NOT NULL,
+        principal text NOT NULL,
+        method text NOT NULL,
+        request_sha256 text NOT NULL,
+        response bytea,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (principal, key)
+      );`,
+  },
+];

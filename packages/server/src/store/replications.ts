@@ -1,0 +1,169 @@
+// Replications as the control plane keeps them: the request (source, target,
+// config as proto3 JSON), what the operator wants (desired), and what the
+// owning node last observed (status, health, figures).
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import {
+  ConnectionInfoSchema,
+  ReplicationConfigSchema,
+  type ConnectionInfo,
+  type ReplicationConfig,
+} from "@heliosdb/replication-proto";
+import type { ObservedFigures } from "@heliosdb/replication-engine";
+import type pg from "pg";
+
+export type Desired = "created" | "running" | "paused" | "stopped";
+
+export interface StartOptions {
+  fromCheckpoint?: string;
+  initialSyncParallelism?: number;
+}
+
+/** Observed figures as stored: JSON-safe (LSNs as strings, dates as ISO text). */
+export type StoredFigures = Omit<ObservedFigures, "lastCheckpoint" | "statusSince"> & {
+  lastCheckpoint?: { lsn: string; timestamp: string; transactionId: number };
+  statusSince: string;
+};
+
+export interface ReplicationRow {
+  id: string;
+  tenantId: string;
+  source: ConnectionInfo;
+  target: ConnectionInfo;
+  config: ReplicationConfig;
+  desired: Desired;
+  startOptions: StartOptions;
+  status: string;
+  health: string;
+  estimatedDataSizeGb: number | null;
+  estimatedInitialSyncDurationHours: number | null;
+  figures: StoredFigures | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ListFilter {
+  tenantId?: string;
+  status?: string;
+  /** The proto enum name, e.g. PREMIUM. */
+  qosTier?: string;
+}
+
+const SORTABLE: Record<string, string> = {
+  created_at: "created_at",
+  updated_at: "updated_at",
+  tenant_id: "tenant_id",
+  status: "status",
+  priority: "(config->>'priority')::int",
+};
+
+export const SORT_FIELDS = Object.keys(SORTABLE);
+
+const json = (schema: typeof ConnectionInfoSchema | typeof ReplicationConfigSchema, value: ConnectionInfo | ReplicationConfig) =>
+  JSON.stringify(toJson(schema, value as never, { alwaysEmitImplicit: true }));
+
+function row(r: Record<string, unknown>): ReplicationRow {
+  return {
+    id: r.id as string,
+    tenantId: r.tenant_id as string,
+    source: fromJson(ConnectionInfoSchema, r.source as JsonValue),
+    target: fromJson(ConnectionInfoSchema, r.target as JsonValue),
+    config: fromJson(ReplicationConfigSchema, r.config as JsonValue),
+    desired: r.desired as Desired,
+    startOptions: r.start_options as StartOptions,
+    status: r.status as string,
+    health: r.health as string,
+    estimatedDataSizeGb: r.estimated_data_size_gb as number | null,
+    estimatedInitialSyncDurationHours: r.estimated_initial_sync_duration_hours as number | null,
+    figures: r.figures as StoredFigures | null,
+    createdAt: r.created_at as Date,
+    updatedAt: r.updated_at as Date,
+  };
+}
+
+export class ReplicationStore {
+  constructor(private readonly db: pg.Pool) {}
+
+  /** Inserts; resolves false when an active replication of the same tenant, source and target exists. */
+  async insert(r: Omit<ReplicationRow, "createdAt" | "updatedAt" | "figures" | "health" | "startOptions">): Promise<ReplicationRow | false> {
+    try {
+      const { rows } = await this.db.query(
+        `INSERT INTO replications (id, tenant_id, source, target, config, desired, status,
+                                   estimated_data_size_gb, estimated_initial_sync_duration_hours)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+        [r.id, r.tenantId, json(ConnectionInfoSchema, r.source), json(ConnectionInfoSchema, r.target), json(ReplicationConfigSchema, r.config),
+          r.desired, r.status, r.estimatedDataSizeGb, r.estimatedInitialSyncDurationHours],
+      );
+      return row(rows[0]);
+    } catch (e) {
+      if ((e as pg.DatabaseError).code === "23505") return false;
+      throw e;
+    }
+  }
+
+  async get(id: string): Promise<ReplicationRow | undefined> {
+    const { rows } = await this.db.query("SELECT * FROM replications WHERE id = $1 AND deleted_at IS NULL", [id]);
+    return rows[0] ? row(rows[0]) : undefined;
+  }
+
+  async list(filter: ListFilter, sortBy: string, descending: boolean, offset: number, limit: number): Promise<[ReplicationRow[], number]> {
+    const where = `deleted_at IS NULL AND ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR status = $2)
+                   AND ($3::text IS NULL OR config->>'qosTier' = $3)`;
+    const params = [filter.tenantId ?? null, filter.status ?? null, filter.qosTier ?? null];
+    const order = `${SORTABLE[sortBy] ?? "created_at"} ${descending ? "DESC" : "ASC"}, id`;
+    const [page, total] = await Promise.all([
+      this.db.query(`SELECT * FROM replications WHERE ${where} ORDER BY ${order} OFFSET $4 LIMIT $5`, [...params, offset, limit]),
+      this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM replications WHERE ${where}`, params),
+    ]);
+    return [page.rows.map(row), total.rows[0]!.n];
+  }
+
+  async updateConfig(id: string, config: ReplicationConfig): Promise<ReplicationRow | undefined> {
+    const { rows } = await this.db.query(
+      "UPDATE replications SET config = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *",
+      [id, json(ReplicationConfigSchema, config)],
+    );
+    return rows[0] ? row(rows[0]) : undefined;
+  }
+
+  async setDesired(id: string, desired: Desired, status: string, startOptions?: StartOptions): Promise<ReplicationRow | undefined> {
+    const { rows } = await this.db.query(
+      `UPDATE replications SET desired = $2, status = $3, start_options = coalesce($4, start_options), updated_at = now()
+        WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
+      [id, desired, status, startOptions ? JSON.stringify(startOptions) : null],
+    );
+    return rows[0] ? row(rows[0]) : undefined;
+  }
+
+  /** Records what the owner observed; `updated_at` moves only when the status changes. */
+  async observe(id: string, status: string, health: string, figures: StoredFigures): Promise<void> {
+    await this.db.query(
+      `UPDATE replications SET figures = $4, health = $3, status = $2,
+              updated_at = CASE WHEN status = $2 THEN updated_at ELSE now() END
+        WHERE id = $1 AND deleted_at IS NULL`,
+      [id, status, health, JSON.stringify(figures)],
+    );
+  }
+
+  async markDeleted(id: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      "UPDATE replications SET deleted_at = now(), desired = 'stopped' WHERE id = $1 AND deleted_at IS NULL",
+      [id],
+    );
+    return rowCount === 1;
+  }
+
+  /** Replications some node should be running. */
+  async wanted(): Promise<ReplicationRow[]> {
+    const { rows } = await this.db.query("SELECT * FROM replications WHERE desired = 'running' AND deleted_at IS NULL ORDER BY (config->>'priority')::int DESC NULLS LAST, created_at");
+    return rows.map(row);
+  }
+
+  async usesConnection(connectionId: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `SELECT 1 FROM replications WHERE deleted_at IS NULL AND desired <> 'stopped'
+          AND (source->>'connectionId' = $1 OR target->>'connectionId' = $1) LIMIT 1`,
+      [connectionId],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+}

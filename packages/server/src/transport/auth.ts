@@ -1,0 +1,138 @@
+// Authentication and authorization for every protocol at once: one Connect
+// interceptor (REST calls reach it too, through the in-process transport).
+// Tokens are JWTs (spec §5.1) signed with a key kept in the data directory;
+// the security issue adds API keys, OAuth and JWKS on top.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createContextKey, type Interceptor } from "@connectrpc/connect";
+import { jwtVerify, SignJWT } from "jose";
+import { apiError } from "./errors";
+
+export const ISSUER = "heliosdb.com";
+export const AUDIENCE = "heliosdb-api";
+
+/** Who is calling, and what they may do. */
+export interface Principal {
+  subject: string;
+  roles: string[];
+  permissions: Set<string>;
+  /** A principal bound to a tenant sees only that tenant. */
+  tenantId?: string;
+}
+
+export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "the authenticated caller" });
+
+/** Permissions a role grants when the token lists none of its own. */
+export const ROLE_PERMISSIONS: Record<string, string[]> = {
+  Admin: ["*"],
+  Operator: [
+    "replication:create", "replication:read", "replication:update", "replication:delete",
+    "failover:trigger", "failover:read", "migration:manage", "migration:read",
+    "metrics:read", "connection:read", "routing:read",
+  ],
+  Viewer: ["replication:read", "failover:read", "migration:read", "metrics:read", "connection:read", "routing:read"],
+};
+
+/** The permission each RPC needs; RPCs not listed (health, reflection) are public. */
+export const RPC_PERMISSIONS: Record<string, string> = {
+  "ReplicationService.CreateReplication": "replication:create",
+  "ReplicationService.GetReplication": "replication:read",
+  "ReplicationService.ListReplications": "replication:read",
+  "ReplicationService.UpdateReplication": "replication:update",
+  "ReplicationService.DeleteReplication": "replication:delete",
+  "ReplicationService.StartReplication": "replication:update",
+  "ReplicationService.PauseReplication": "replication:update",
+  "ReplicationService.StopReplication": "replication:update",
+  "ReplicationService.StreamReplicationMetrics": "replication:read",
+  "ReplicationService.StreamReplicationEvents": "replication:read",
+  "FailoverService.TriggerFailover": "failover:trigger",
+  "FailoverService.GetFailoverStatus": "failover:read",
+  "FailoverService.ListFailoverHistory": "failover:read",
+  "MigrationService.StartMigration": "migration:manage",
+  "MigrationService.CancelMigration": "migration:manage",
+  "MigrationService.GetMigrationStatus": "migration:read",
+  "MigrationService.ListMigrations": "migration:read",
+  "MetricsService.GetReplicationMetrics": "metrics:read",
+  "MetricsService.GetAggregatedMetrics": "metrics:read",
+  "ConnectionService.RegisterConnection": "connection:manage",
+  "ConnectionService.GetConnection": "connection:read",
+  "ConnectionService.ListConnections": "connection:read",
+  "ConnectionService.DeleteConnection": "connection:manage",
+  "RoutingService.GetTenantRouting": "routing:read",
+  "RoutingService.WatchTenantRouting": "routing:read",
+};
+
+/** The HS256 signing key: `<dataDir>/jwt.key`, created on first use (mode 0600). */
+export function loadSigningKey(dataDir: string): Uint8Array {
+  const file = join(dataDir, "jwt.key");
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, randomBytes(32).toString("hex"), { mode: 0o600, flag: "wx" });
+  }
+  return Buffer.from(readFileSync(file, "utf8").trim(), "hex");
+}
+
+export interface TokenRequest {
+  subject?: string;
+  tenantId?: string;
+  roles: string[];
+  permissions?: string[];
+  /** Lifetime, e.g. "1h", "30m", "7d". */
+  ttl?: string;
+}
+
+export async function issueToken(key: Uint8Array, request: TokenRequest): Promise<string> {
+  return new SignJWT({
+    roles: request.roles,
+    permissions: request.permissions ?? [],
+    ...(request.tenantId ? { tenant_id: request.tenantId } : {}),
+  })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(request.subject ?? "cli")
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(request.ttl ?? "1h")
+    .sign(key);
+}
+
+export async function verifyToken(key: Uint8Array, token: string): Promise<Principal> {
+  const { payload } = await jwtVerify(token, key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ["HS256"] });
+  const roles = Array.isArray(payload.roles) ? payload.roles.map(String) : [];
+  const explicit = Array.isArray(payload.permissions) ? payload.permissions.map(String) : [];
+  const permissions = new Set(explicit.length > 0 ? explicit : roles.flatMap((r) => ROLE_PERMISSIONS[r] ?? []));
+  return {
+    subject: String(payload.sub ?? ""),
+    roles,
+    permissions,
+    ...(typeof payload.tenant_id === "string" && payload.tenant_id ? { tenantId: payload.tenant_id } : {}),
+  };
+}
+
+/** Verifies the bearer token and the RPC's permission; puts the principal in the call's context. */
+export function authInterceptor(key: Uint8Array): Interceptor {
+  return (next) => async (req) => {
+    const needed = RPC_PERMISSIONS[`${req.service.name}.${req.method.name}`];
+    if (!needed) return next(req);
+    const header = req.header.get("authorization") ?? "";
+    const token = /^Bearer\s+(.+)$/i.exec(header)?.[1];
+    if (!token) throw apiError("UNAUTHORIZED", "missing credentials: send Authorization: Bearer <token>");
+    let principal: Principal;
+    try {
+      principal = await verifyToken(key, token);
+    } catch (e) {
+      throw apiError("UNAUTHORIZED", `invalid token: ${(e as Error).message}`);
+    }
+    if (!principal.permissions.has("*") && !principal.permissions.has(needed)) {
+      throw apiError("FORBIDDEN", `this call needs the permission ${needed}`, { required_permission: needed });
+    }
+    req.contextValues.set(principalKey, principal);
+    return next(req);
+  };
+}
+
+/** Refuses a principal bound to another tenant (NOT_FOUND: it must not learn the resource exists). */
+export function checkTenant(principal: Principal | undefined, tenantId: string, what: string): void {
+  if (principal?.tenantId && principal.tenantId !== tenantId) throw apiError("NOT_FOUND", `no ${what}`);
+}

@@ -1,0 +1,48 @@
+// What every call passes through, whatever protocol it came by (REST calls
+// come through the in-process transport): a request id, and errors turned
+// into the spec's ApiError carrying that id.
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { ApiErrorSchema } from "@heliosdb/replication-proto";
+import { apiErrorOf, asApiError } from "./errors";
+
+export const REQUEST_ID = "x-request-id";
+
+/** The caller's request id when it sends a sane one, else a new one. */
+export function requestIdOf(header: string | null | undefined): string {
+  return header && /^[\w.:-]{1,128}$/.test(header) ? header : `req-${randomUUID()}`;
+}
+
+export function requestInterceptor(log: (e: unknown) => void): Interceptor {
+  return (next) => async (req) => {
+    const requestId = requestIdOf(req.header.get(REQUEST_ID));
+    req.header.set(REQUEST_ID, requestId);
+    const fail = (e: unknown) => withRequestId(asApiError(e, log), requestId);
+    try {
+      const res = await next(req);
+      res.header.set(REQUEST_ID, requestId);
+      if (!res.stream) return res;
+      const messages = res.message;
+      return {
+        ...res,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } catch (e) {
+            throw fail(e);
+          }
+        })(),
+      };
+    } catch (e) {
+      throw fail(e);
+    }
+  };
+}
+
+function withRequestId(error: ConnectError, requestId: string): ConnectError {
+  const detail = create(ApiErrorSchema, { ...apiErrorOf(error)!, requestId });
+  const out = new ConnectError(error.rawMessage, error.code, error.metadata, [{ desc: ApiErrorSchema, value: detail }]);
+  out.metadata.set(REQUEST_ID, requestId);
+  return out;
+}

@@ -1,0 +1,166 @@
+// The REST API, derived at start-up from the google.api.http annotations of
+// the service descriptors: no route is written by hand. A REST request
+// becomes the RPC's request message (REST JSON mapping of
+// @heliosdb/replication-proto), is called through the same router and
+// interceptors as every other protocol, and its response or error is written
+// in the spec's JSON.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { create, getOption, hasOption, type DescMethod, type DescMethodUnary, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { FieldMaskSchema, type FieldMask } from "@bufbuild/protobuf/wkt";
+import type { Transport } from "@connectrpc/connect";
+import {
+  fromRest,
+  http,
+  restBodyPaths,
+  restFieldName,
+  restQueryToJson,
+  rest_success_status,
+  toRest,
+} from "@heliosdb/replication-proto";
+import { asApiError, envelope, apiError } from "./errors";
+import { REQUEST_ID, requestIdOf } from "./interceptors";
+
+export interface RestRoute {
+  verb: string;
+  /** The path template, e.g. /v1/replications/{id}. */
+  template: string;
+  pattern: RegExp;
+  /** The request fields the path variables fill, in order. */
+  variables: string[];
+  method: DescMethodUnary;
+  body: string;
+  responseBody: string;
+  status: number;
+}
+
+/** Every annotated unary RPC of `services` as a route. */
+export function restRoutes(services: readonly DescService[]): RestRoute[] {
+  const routes: RestRoute[] = [];
+  for (const service of services) {
+    for (const method of service.methods) {
+      if (method.methodKind !== "unary" || !hasOption(method, http)) continue;
+      const rule = getOption(method, http);
+      if (rule.pattern.case === undefined || rule.pattern.case === "custom") continue;
+      const template = rule.pattern.value;
+      const variables: string[] = [];
+      const source = template.replace(/\{([^}=]+)(=[^}]*)?\}|[^{]+/g, (part, variable: string | undefined) => {
+        if (!variable) return part.replace(/[.*+?^$()|[\]\\]/g, "\\$&");
+        variables.push(variable);
+        return "([^/]+)";
+      });
+      routes.push({
+        verb: rule.pattern.case.toUpperCase(),
+        template,
+        pattern: new RegExp(`^${source}$`),
+        variables,
+        method: method as DescMethodUnary,
+        body: rule.body,
+        responseBody: rule.responseBody,
+        status: hasOption(method, rest_success_status) ? getOption(method, rest_success_status) : 200,
+      });
+    }
+  }
+  return routes;
+}
+
+// Request headers a REST call forwards to the RPC.
+const FORWARDED = ["authorization", "x-api-key", "idempotency-key", REQUEST_ID];
+const MAX_BODY = 1 << 20;
+
+/** A handler for REST paths; resolves false for paths it does not serve (not under /v1/). */
+export function restHandler(routes: RestRoute[], transport: Transport) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (!url.pathname.startsWith("/v1/")) return false;
+    const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
+    try {
+      const matching = routes.filter((r) => r.pattern.test(url.pathname));
+      if (matching.length === 0) throw apiError("NOT_FOUND", `no such endpoint: ${url.pathname}`, { path: url.pathname });
+      const route = matching.find((r) => r.verb === req.method);
+      if (!route) {
+        res.setHeader("Allow", [...new Set(matching.map((r) => r.verb))].join(", "));
+        throw apiError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`, { allow: matching.map((r) => r.verb) });
+      }
+      const input = await requestJson(route, url, req);
+      const message = fromRest(route.method.input, input.json);
+      // PATCH changes exactly the fields present in the body.
+      if (input.mask) (message as unknown as { updateMask: FieldMask }).updateMask = create(FieldMaskSchema, { paths: input.mask });
+      const header = new Headers({ [REQUEST_ID]: requestId });
+      for (const name of FORWARDED) {
+        const value = req.headers[name];
+        if (typeof value === "string") header.set(name, value);
+      }
+      const response = await transport.unary(route.method, undefined, undefined, header, message, undefined);
+      const replayed = response.header.get("idempotent-replayed");
+      if (replayed) res.setHeader("Idempotent-Replayed", replayed);
+      res.setHeader("X-Request-Id", requestId);
+      if (route.status === 204) {
+        res.writeHead(204).end();
+        return true;
+      }
+      const output = route.responseBody ? responseField(route.method, response.message, route.responseBody) : toRest(route.method.output, response.message as never);
+      send(res, route.status, output);
+    } catch (e) {
+      const { status, body } = envelope(asApiError(e), requestId);
+      res.setHeader("X-Request-Id", requestId);
+      send(res, status, body);
+    }
+    return true;
+  };
+}
+
+// The REST JSON of the request: path variables, query parameters, and the body.
+async function requestJson(route: RestRoute, url: URL, req: IncomingMessage): Promise<{ json: JsonObject; mask?: string[] }> {
+  const params: [string, string][] = route.variables.map((name, i) => [name, decodeURIComponent(route.pattern.exec(url.pathname)![i + 1]!)]);
+  if (route.body !== "*") params.push(...url.searchParams.entries());
+  else if ([...url.searchParams.keys()].length > 0) {
+    throw apiError("INVALID_REQUEST", "this endpoint takes its parameters in the JSON body, not the query string", {
+      violations: [...url.searchParams.keys()].map((field) => ({ field, description: "not a query parameter of this endpoint" })),
+    });
+  }
+  const json = restQueryToJson(route.method.input, params);
+  if (!route.body) return { json };
+  const body = await readBody(req);
+  if (route.body === "*") {
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw apiError("INVALID_REQUEST", "the body must be a JSON object", { violations: [{ field: "", description: "expected a JSON object" }] });
+    }
+    for (const variable of route.variables) {
+      if (variable in body) throw apiError("INVALID_REQUEST", `${variable} is given by the path`, { violations: [{ field: variable, description: "set by the path" }] });
+    }
+    const hasMask = route.method.input.fields.some((f) => f.name === "update_mask");
+    const mask = route.verb === "PATCH" && hasMask && !("update_mask" in body) ? restBodyPaths(route.method.input, body) : undefined;
+    return { json: { ...json, ...body }, ...(mask ? { mask } : {}) };
+  }
+  const field = route.method.input.fields.find((f) => f.name === route.body)!;
+  return { json: { ...json, [restFieldName(field)]: body } };
+}
+
+async function readBody(req: IncomingMessage): Promise<JsonValue> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw apiError("INVALID_REQUEST", `the body is larger than ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (!text.trim()) return {};
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (e) {
+    throw apiError("INVALID_REQUEST", `malformed JSON: ${(e as Error).message}`, { violations: [{ field: "", description: "malformed JSON" }] });
+  }
+}
+
+function responseField(method: DescMethod, message: unknown, name: string): JsonValue {
+  const field = method.output.fields.find((f) => f.name === name)!;
+  const value = (message as Record<string, unknown>)[field.localName];
+  return field.fieldKind === "message" && value ? toRest(field.message, value as never) : null;
+}
+
+function send(res: ServerResponse, status: number, body: JsonValue): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
