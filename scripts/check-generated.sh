@@ -3,8 +3,9 @@
 # what is committed: generated code is never edited by hand, and never stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The public contract's code, and the engine's internal formats' code.
-generated=(packages/proto/src/gen packages/engine/src/gen)
+# The public contract's code, the engine's internal formats' code, and the
+# server's gRPC reflection and health code; and the OpenAPI document.
+generated=(packages/proto/src/gen packages/engine/src/gen packages/server/src/gen packages/server/openapi)
 npx buf generate
 changes=$(git status --porcelain -- "${generated[@]}")
 if [ -n "$changes" ]; then

@@ -58,7 +58,11 @@ export interface EngineDeps {
 }
 
 export interface StartOptions {
-  /** "auto" (default): resume from the checkpoint, or sync from scratch; or an LSN to stream from. */
+  /**
+   * "auto" (default): resume from the checkpoint, or sync from scratch;
+   * "resync": copy everything again (the tables, filters or transforms
+   * changed); or an LSN to stream from.
+   */
   fromCheckpoint?: string;
   initialSyncParallelism?: number;
 }
@@ -79,6 +83,8 @@ export class ReplicationPipeline {
   private running?: Promise<void>;
   private streaming?: { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> };
   private stopping = false;
+  // Aborts a run in progress (a copy, a wait for the slot) when the pipeline halts.
+  private abort = new AbortController();
 
   constructor(
     private spec: ReplicationSpec,
@@ -111,6 +117,7 @@ export class ReplicationPipeline {
     if (this.running) throw new Error(`replication is already ${this.status}`);
     await this.stopHeartbeat();
     this.stopping = false;
+    this.abort = new AbortController();
     this.streaming = deferred();
     const source = await connect(this.spec.source.connection);
     try {
@@ -120,6 +127,7 @@ export class ReplicationPipeline {
       await source.end();
     }
     this.setStatus("Initializing");
+    for (const warning of this.setup.warnings) this.emit("ConfigurationWarning", "Warning", warning, {});
     this.running = this.run(options).catch((e) => this.fail(e, true));
   }
 
@@ -182,14 +190,18 @@ export class ReplicationPipeline {
     const checkpoint = await readCheckpoint(this.target, this.spec.replicationId);
     const from = options.fromCheckpoint ?? "auto";
     let startLsn: Lsn;
-    if (from !== "auto") {
+    if (from !== "auto" && from !== "resync") {
       startLsn = parseLsn(from);
-    } else if (checkpoint?.phase === "streaming" && (await this.slotExists())) {
+    } else if (from === "auto" && checkpoint?.phase === "streaming" && (await this.slotExists())) {
       startLsn = checkpoint.lsn;
+      // The checkpoint the target holds is the last one, until a batch commits the next.
+      this.figures.appliedLsn = checkpoint.lsn;
+      this.figures.lastCheckpoint = { lsn: checkpoint.lsn, timestamp: checkpoint.updatedAt, transactionId: checkpoint.xid ?? 0 };
     } else {
       const sync = () => this.initialSync(tables, options.initialSyncParallelism ?? 4);
       startLsn = this.deps.pool ? await this.deps.pool.run(this.spec.config.priority, sync) : await sync();
     }
+    this.abort.signal.throwIfAborted();
     this.startHeartbeat();
     this.setStatus("Streaming");
     this.batcher = this.makeBatcher();
@@ -226,7 +238,7 @@ export class ReplicationPipeline {
         return;
       } catch (e) {
         const busy = e instanceof ReplicationError && e.sqlState === "55006";
-        if (!busy || attempt >= 150 || this.stopping) throw e;
+        if (!busy || attempt >= 150 || this.abort.signal.aborted) throw e;
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -248,6 +260,7 @@ export class ReplicationPipeline {
       snapshotName: slot.snapshotName,
       tables: this.setup!.published,
       parallelism,
+      signal: this.abort.signal,
       ...(this.deps.snapshotRangePages ? { rangePages: this.deps.snapshotRangePages } : {}),
       transformRow: (name) => {
         const table = this.setup!.published.find((p) => p.table.table === name)!.table;
@@ -264,6 +277,7 @@ export class ReplicationPipeline {
     this.figures.initialSync = progress;
     await writeCheckpoint(this.target!, this.spec.replicationId, { phase: "streaming", lsn: slot.consistentPoint, commitTime: null, xid: null });
     this.figures.appliedLsn = slot.consistentPoint;
+    this.figures.lastCheckpoint = { lsn: slot.consistentPoint, timestamp: new Date(), transactionId: 0 };
     return slot.consistentPoint;
   }
 
@@ -370,6 +384,7 @@ export class ReplicationPipeline {
   // the run to end: that would wait for itself.
   private async halt(fromRun = false): Promise<void> {
     this.stopping = true;
+    this.abort.abort(new Error("the replication was halted"));
     // First of all: a replication that no longer streams must not hold the source's commits.
     await this.syncTier().catch((e) => this.emit("ReplicationError", "Critical", `could not clear synchronous_standby_names: ${String(e)}`, {}));
     await this.stopHeartbeat();

@@ -21,6 +21,7 @@ import { ConnectionController } from "./controller/connections";
 import { ReplicationController } from "./controller/replications";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { connectionService } from "./services/connection";
+import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
 import { healthService } from "./services/health";
 import { replicationService } from "./services/replication";
 import { routingService } from "./services/routing";
@@ -33,6 +34,7 @@ import { authInterceptor, loadSigningKey } from "./transport/auth";
 import { idempotencyInterceptor } from "./transport/idempotency";
 import { requestInterceptor } from "./transport/interceptors";
 import { listenDual, listenH2c, type App, type Listener } from "./transport/listen";
+import { registerReflection } from "./transport/reflection";
 import { restHandler, restRoutes } from "./transport/rest";
 import { VERSION } from "./version";
 
@@ -88,6 +90,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     registerUnimplemented(router, FailoverService, "failover");
     registerUnimplemented(router, MigrationService, "migration");
     registerUnimplemented(router, MetricsService, "metrics");
+    // gRPC's standard health service and server reflection (public, no token).
+    registerGrpcHealth(router, healthyBy(healthService({ db: options.db, orchestrator, version: VERSION, startedAt, ready: () => ready })));
+    registerReflection(router);
   };
   const interceptors: Interceptor[] = [
     requestInterceptor((e) => log(`internal error: ${(e as Error)?.stack ?? String(e)}`)),

@@ -16,6 +16,8 @@ export interface Setup {
   tables: CatalogTable[];
   published: PublishedTable[];
   plan: RowTransformPlan;
+  /** What is allowed but probably unintended (a filter pattern that matches nothing yet). */
+  warnings: string[];
 }
 
 /** Validates a replication against its source without creating anything. */
@@ -30,9 +32,10 @@ export async function validate(
   const [server, problems] = await checkSource(source, slotName);
   const catalog = await readCatalog(source, schema);
   const tables = applyTableFilter(catalog, config.tableFilter);
-  for (const pattern of unmatchedPatterns(catalog, config.tableFilter)) {
-    problems.push({ code: "TABLE_FILTER", message: `table_filter pattern "${pattern}" matches no column of schema "${schema}"` });
-  }
+  // A pattern that matches nothing is allowed (its tables may come later) but said.
+  const warnings = unmatchedPatterns(catalog, config.tableFilter).map(
+    (pattern) => `table_filter pattern "${pattern}" matches no column of schema "${schema}" yet`,
+  );
   problems.push(...checkTables(tables, schema));
   if (config.rowFilter?.enabled && !config.rowFilter.expression.trim()) {
     problems.push({ code: "ROW_FILTER", message: "row_filter is enabled but has no expression" });
@@ -70,7 +73,7 @@ export async function validate(
     problems.push(...aggregateProblems.map((message) => ({ code: "TRANSFORM", message })));
   }
   if (problems.length > 0 || !plan) throw new PreflightError(problems);
-  return { serverVersion: server.version, tables, plan };
+  return { serverVersion: server.version, tables, plan, warnings };
 }
 
 /** Validates, then creates (or re-creates) the publication. */

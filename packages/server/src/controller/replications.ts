@@ -97,10 +97,19 @@ export class ReplicationController {
     v.check();
     const sourceConfig = await this.deps.connections.clientConfig(row.source.connectionId, row.source.database);
     if (!sourceConfig) throw apiError("CONFLICT", "the replication's source connection no longer exists", { connection_id: row.source.connectionId });
-    const filtersChanged = paths.some((p) => !["qos_tier", "max_lag_seconds", "priority"].includes(p.split(".")[0]!));
-    if (filtersChanged) await this.checkAgainstSource(row.id, row.tenantId, sourceConfig, row.source.schema, config);
-    const updated = (await this.deps.replications.updateConfig(id, config))!;
-    await this.deps.orchestrator.reconfigure(updated);
+    // QoS, lag threshold and priority apply live; the codec needs a restart;
+    // what is replicated (tables, rows, transforms) needs the data copied again.
+    const heads = paths.map((p) => p.split(".")[0]!);
+    const change = heads.some((h) => ["table_filter", "row_filter", "transforms"].includes(h))
+      ? "resync"
+      : heads.some((h) => ["compression", "encryption"].includes(h))
+        ? "restart"
+        : "live";
+    if (change === "resync") await this.checkAgainstSource(row.id, row.tenantId, sourceConfig, row.source.schema, config);
+    const updated = (await this.deps.replications.updateConfig(id, config, change))!;
+    // Live changes reach the running pipeline now; others restart it (its owner sees the new generation).
+    if (change === "live") await this.deps.orchestrator.reconfigure(updated);
+    else await this.deps.orchestrator.poke();
     return updated;
   }
 
@@ -120,6 +129,10 @@ export class ReplicationController {
     if (row.desired === transition.to && action !== "start") return row;
     if (action === "stop") {
       await (await this.deps.orchestrator.pipelineFor(row)).stop();
+    }
+    // A pending resync (the tables, filters or transforms changed) survives a plain start.
+    if (action === "start" && row.startOptions.fromCheckpoint === "resync" && (options.fromCheckpoint ?? "auto") === "auto") {
+      options = { ...options, fromCheckpoint: "resync" };
     }
     const status = action === "start" ? (row.desired === "running" ? row.status : "Initializing") : action === "pause" ? "Paused" : "Stopped";
     const updated = (await this.deps.replications.setDesired(id, transition.to, status, action === "start" ? options : undefined))!;

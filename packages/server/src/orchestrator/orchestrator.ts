@@ -56,7 +56,7 @@ export class Orchestrator {
   start(): void {
     this.started = true;
     const loop = () => {
-      this.ticking = this.tick().finally(() => {
+      void this.reconcile().finally(() => {
         if (this.started) this.timer = setTimeout(loop, this.deps.tickMs ?? 2000);
       });
     };
@@ -64,10 +64,15 @@ export class Orchestrator {
   }
 
   /** Reconciles now rather than at the next tick (after a control request). */
-  async poke(): Promise<void> {
-    await this.ticking;
-    this.ticking = this.tick();
-    await this.ticking;
+  poke(): Promise<void> {
+    return this.reconcile();
+  }
+
+  // One pass at a time: two passes at once would both find a replication
+  // unowned and, holding the same lease, both start it.
+  private reconcile(): Promise<void> {
+    this.ticking = (this.ticking ?? Promise.resolve()).then(() => this.tick());
+    return this.ticking;
   }
 
   /** The live figures of a replication this node runs. */
@@ -105,13 +110,15 @@ export class Orchestrator {
       const wanted = new Map((await this.deps.replications.wanted()).map((r) => [r.id, r]));
       for (const [id, owned] of this.owned) {
         const row = wanted.get(id);
-        if (!row || !(await this.renew(id))) {
+        // A configuration the pipeline cannot take live: stop it here; it starts again below.
+        const stale = row !== undefined && row.generation !== owned.row.generation;
+        if (!row || stale || !(await this.renew(id))) {
           // Paused, stopped or deleted (the control request did the rest), or the lease was lost.
           await owned.pipeline.pause().catch(() => undefined);
           // The final figures, as the pause left them (not when another node owns it now).
           if (!row) await this.observe(owned);
           this.owned.delete(id);
-          await this.release(id);
+          if (!stale) await this.release(id);
           continue;
         }
         await this.observe(owned);
@@ -136,7 +143,7 @@ export class Orchestrator {
         fromCheckpoint: row.startOptions.fromCheckpoint || "auto",
         ...(row.startOptions.initialSyncParallelism ? { initialSyncParallelism: row.startOptions.initialSyncParallelism } : {}),
       });
-      // An explicit position applies to this start only; a restart resumes from the checkpoint.
+      // An explicit position or a resync applies to this start only; a restart resumes from the checkpoint.
       if (row.startOptions.fromCheckpoint && row.startOptions.fromCheckpoint !== "auto") {
         await this.deps.db.query("UPDATE replications SET start_options = start_options - 'fromCheckpoint' WHERE id = $1", [row.id]);
       }

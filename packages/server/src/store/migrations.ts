@@ -30,6 +30,8 @@ export const migrations: { version: number; name: string; sql: string }[] = [
         desired text NOT NULL,
         -- The options of the last start: {"fromCheckpoint": "auto", "initialSyncParallelism": 4}.
         start_options jsonb NOT NULL DEFAULT '{}',
+        -- Bumped by a configuration change the running pipeline cannot take live: its owner restarts it.
+        generation integer NOT NULL DEFAULT 1,
         -- What was last observed, in the spec's spelling (Initializing ... Error).
         status text NOT NULL,
         health text NOT NULL DEFAULT 'Healthy',

@@ -32,6 +32,7 @@ export interface ReplicationRow {
   config: ReplicationConfig;
   desired: Desired;
   startOptions: StartOptions;
+  generation: number;
   status: string;
   health: string;
   estimatedDataSizeGb: number | null;
@@ -70,6 +71,7 @@ function row(r: Record<string, unknown>): ReplicationRow {
     config: fromJson(ReplicationConfigSchema, r.config as JsonValue),
     desired: r.desired as Desired,
     startOptions: r.start_options as StartOptions,
+    generation: r.generation as number,
     status: r.status as string,
     health: r.health as string,
     estimatedDataSizeGb: r.estimated_data_size_gb as number | null,
@@ -84,7 +86,7 @@ export class ReplicationStore {
   constructor(private readonly db: pg.Pool) {}
 
   /** Inserts; resolves false when an active replication of the same tenant, source and target exists. */
-  async insert(r: Omit<ReplicationRow, "createdAt" | "updatedAt" | "figures" | "health" | "startOptions">): Promise<ReplicationRow | false> {
+  async insert(r: Omit<ReplicationRow, "createdAt" | "updatedAt" | "figures" | "health" | "startOptions" | "generation">): Promise<ReplicationRow | false> {
     try {
       const { rows } = await this.db.query(
         `INSERT INTO replications (id, tenant_id, source, target, config, desired, status,
@@ -117,10 +119,18 @@ export class ReplicationStore {
     return [page.rows.map(row), total.rows[0]!.n];
   }
 
-  async updateConfig(id: string, config: ReplicationConfig): Promise<ReplicationRow | undefined> {
+  /**
+   * Saves a new configuration. `restart` bumps the generation (the owner
+   * restarts the pipeline); `resync` also makes that restart copy everything
+   * again.
+   */
+  async updateConfig(id: string, config: ReplicationConfig, change: "live" | "restart" | "resync"): Promise<ReplicationRow | undefined> {
     const { rows } = await this.db.query(
-      "UPDATE replications SET config = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *",
-      [id, json(ReplicationConfigSchema, config)],
+      `UPDATE replications SET config = $2, updated_at = now(),
+              generation = generation + CASE WHEN $3 = 'live' THEN 0 ELSE 1 END,
+              start_options = CASE WHEN $3 = 'resync' THEN start_options || '{"fromCheckpoint": "resync"}' ELSE start_options END
+        WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
+      [id, json(ReplicationConfigSchema, config), change],
     );
     return rows[0] ? row(rows[0]) : undefined;
   }
