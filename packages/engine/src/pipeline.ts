@@ -390,6 +390,8 @@ export class ReplicationPipeline {
     await this.stopHeartbeat();
     this.batcher?.discard();
     await this.stream?.close().catch(() => undefined);
+    // A batch still applying finishes (or fails) before the session is rolled back and closed.
+    await this.batcher?.drain();
     if (!fromRun) await this.running?.catch(() => undefined);
     await this.applier?.rollback();
     await this.target?.end().catch(() => undefined);

@@ -38,6 +38,8 @@ export class Batcher {
   private flushDue = false;
   // Transactions in batches sent to the applier but not yet committed on the target.
   private unacknowledged = 0;
+  private applying: Promise<void> = Promise.resolve();
+  private failure: unknown;
   private timer: NodeJS.Timeout | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   private readonly relations = new Map<number, { relation: Relation; transform?: (row: ColumnValue[]) => ColumnValue[] }>();
@@ -132,17 +134,37 @@ export class Batcher {
     }
   }
 
+  // Seals the gathered batch and starts applying it. The apply runs while the
+  // next batch gathers (decoding and applying overlap), but a batch starts
+  // only when the one before it has finished: order is kept and at most one
+  // batch waits in memory beside the one applying.
   private async flushNow(): Promise<void> {
     this.flushDue = false;
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.failure) throw this.failure;
     if (this.items.length === 0) return;
     const batch: ChangeBatch = { sequence: this.sequence++, items: this.items };
-    // Commits of a batch that ends inside a transaction are applied with the next one.
-    this.unacknowledged += this.commits;
+    const commits = this.commits;
     this.items = [];
     this.rows = 0;
     this.commits = 0;
+    await this.applying;
+    if (this.failure) throw this.failure;
+    this.applying = this.applyBatch(batch, commits).catch((e: unknown) => {
+      this.failure = e;
+      this.deps.onError(e);
+    });
+  }
+
+  /** Resolves when no batch is being applied. */
+  drain(): Promise<void> {
+    return this.applying;
+  }
+
+  private async applyBatch(batch: ChangeBatch, commits: number): Promise<void> {
+    // Commits of a batch that ends inside a transaction are applied with the next one.
+    this.unacknowledged += commits;
     let toApply = batch;
     if (this.deps.codec) {
       const sealed = await this.deps.codec.seal(batch);
