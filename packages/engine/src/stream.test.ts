@@ -210,6 +210,19 @@ describe("the change stream", () => {
     expect(Number(r.events.find((e) => e.type === "WalRetentionHigh")!.details.retained_bytes)).toBeGreaterThan(1_000_000);
   }, 60_000);
 
+  test("an insert whose key the target already holds is a conflict; the source wins, and the rest of the batch lands", async () => {
+    const r = await replicate({ tableFilter: ["orders.*"] });
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.replica.query("INSERT INTO orders (id, user_id, amount, status, created_at) VALUES (900001, 0, 0, 'target only', now())");
+    await r.db.query("INSERT INTO orders (id, user_id, amount, status) VALUES (900001, 1, 1, 'from source'), (900002, 2, 2, 'another')");
+    await r.caughtUp();
+    const { rows } = await r.replica.query("SELECT id::int, status FROM orders WHERE id >= 900001 ORDER BY id");
+    expect(rows).toEqual([{ id: 900001, status: "from source" }, { id: 900002, status: "another" }]);
+    expect([r.pipeline.read().conflictsDetected, r.pipeline.read().conflictsResolved]).toEqual([1, 1]);
+    expect(r.events.find((e) => e.type === "ConflictResolved")?.message).toBe("insert found existing in orders");
+  }, 60_000);
+
   test("a row written on the target behind the stream's back is a conflict; the source wins", async () => {
     const r = await replicate({});
     await r.pipeline.start();

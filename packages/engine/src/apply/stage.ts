@@ -43,8 +43,9 @@ export class Stage {
   async write(rows: StagedRow[]): Promise<StageSurprise[]> {
     if (rows.length === 0) return [];
     const target = qualified({ schema: this.schema, table: this.relation.table });
-    const stage = pg.escapeIdentifier(this.name);
     const names = this.relation.columns.map((c) => pg.escapeIdentifier(c.name));
+    if (rows.every((r) => r.op === "upsert" && !r.expectExists) && (await this.insertDirectly(target, names, rows))) return [];
+    const stage = pg.escapeIdentifier(this.name);
     const keys = this.relation.columns.filter((c) => c.isKey).map((c) => pg.escapeIdentifier(c.name));
     const others = names.filter((_, i) => !this.relation.columns[i]!.isKey);
     if (!this.created) {
@@ -55,20 +56,7 @@ export class Stage {
     } else {
       await this.client.query(`TRUNCATE ${stage}`);
     }
-    await new Promise<void>((resolve, reject) => {
-      const copy = this.client.query(copyFrom(`COPY ${stage} (${names.join(", ")}, heliosdb_op, heliosdb_expect) FROM STDIN`));
-      copy.on("finish", resolve);
-      copy.on("error", reject);
-      let text = "";
-      for (const r of rows) {
-        text += formatCopyLine([...r.row, r.op === "delete" ? "d" : "u", r.expectExists ? "t" : "f"]);
-        if (text.length > 1 << 20) {
-          copy.write(text);
-          text = "";
-        }
-      }
-      copy.end(text);
-    });
+    await this.copy(`${stage} (${names.join(", ")}, heliosdb_op, heliosdb_expect)`, rows, (r) => [...r.row, r.op === "delete" ? "d" : "u", r.expectExists ? "t" : "f"]);
     const match = (a: string, b: string) => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(" AND ");
     const keyText = (alias: string) => keys.map((k) => `${alias}.${k}::text`).join(", ");
     const update = others.length > 0 ? `DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}` : "DO NOTHING";
@@ -85,5 +73,38 @@ export class Stage {
       rowMode: "array",
     });
     return (surprises as (string | null)[][]).map(([op, ...key]) => ({ op: op === "d" ? "delete" : "upsert", key }));
+  }
+
+  // New rows only (the usual stream of inserts): one COPY into the table
+  // itself. A row that exists after all is a conflict: undo to the savepoint
+  // and let the staging path find and resolve it.
+  private async insertDirectly(target: string, names: string[], rows: StagedRow[]): Promise<boolean> {
+    await this.client.query("SAVEPOINT heliosdb_direct");
+    try {
+      await this.copy(`${target} (${names.join(", ")})`, rows, (r) => r.row);
+      await this.client.query("RELEASE SAVEPOINT heliosdb_direct");
+      return true;
+    } catch (e) {
+      if ((e as pg.DatabaseError).code !== "23505") throw e;
+      await this.client.query("ROLLBACK TO SAVEPOINT heliosdb_direct");
+      return false;
+    }
+  }
+
+  private copy(into: string, rows: StagedRow[], line: (r: StagedRow) => ColumnValue[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const copy = this.client.query(copyFrom(`COPY ${into} FROM STDIN`));
+      copy.on("finish", resolve);
+      copy.on("error", reject);
+      let text = "";
+      for (const r of rows) {
+        text += formatCopyLine(line(r));
+        if (text.length > 1 << 20) {
+          copy.write(text);
+          text = "";
+        }
+      }
+      copy.end(text);
+    });
   }
 }
