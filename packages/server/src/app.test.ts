@@ -6,7 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { ReplicationService, ReplicationStatus } from "@heliosdb/replication-proto";
 import { seedTenant, startCluster, waitFor, type Cluster } from "@heliosdb/replication-engine/testing";
 import type pg from "pg";
@@ -130,11 +130,13 @@ describe("the §2.1.1 replication, end to end", () => {
     expect(res.body.statistics.avg_compression_ratio).toBeGreaterThan(1);
   });
 
-  test("REST, Connect and gRPC return the same replication", async () => {
+  test("REST, Connect, gRPC-web and gRPC return the same replication", async () => {
     const viaRest = (await rest("GET", `/replications/${id}`)).body;
     const headers = { authorization: `Bearer ${token}` };
     for (const transport of [
       createConnectTransport({ baseUrl: `http://127.0.0.1:${app.ports.http}`, httpVersion: "1.1" }),
+      createGrpcWebTransport({ baseUrl: `http://127.0.0.1:${app.ports.http}`, httpVersion: "1.1" }),
+      createConnectTransport({ baseUrl: `http://127.0.0.1:${app.ports.http}`, httpVersion: "2" }),
       createGrpcTransport({ baseUrl: app.urls.grpc }),
     ]) {
       const replication = await createClient(ReplicationService, transport).getReplication({ id }, { headers });
@@ -195,6 +197,46 @@ describe("the §2.1.1 replication, end to end", () => {
     expect(res.status).toBe(204);
     expect((await rest("GET", `/replications/${id}`)).status).toBe(404);
   });
+});
+
+describe("health, readiness and what is not there yet", () => {
+  test("GET /v1/health and /v1/ready answer in the §2.6 shapes, without a token", async () => {
+    const health = await fetch(`${app.urls.rest}/health`);
+    expect(health.status).toBe(200);
+    const body = await health.json();
+    expect(body).toMatchObject({ status: "Healthy", version: expect.any(String), checks: { database: "Healthy", message_queue: "Healthy", worker_pool: "Healthy" } });
+    expect(body.uptime_seconds).toBeGreaterThanOrEqual(0);
+    expect(await (await fetch(`${app.urls.rest}/ready`)).json()).toEqual({ ready: true });
+  });
+
+  test("the WebSocket path answers 501 until its milestone", async () => {
+    const res = await rest("GET", "/ws");
+    expect(res.status).toBe(501);
+    expect(res.body.error.code).toBe("UNIMPLEMENTED");
+  });
+});
+
+describe("two servers on one control plane", () => {
+  test("never run the same replication twice: one holds the lease, the other waits", async () => {
+    await west.createDatabase("replica_two");
+    const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_two" }, config: { table_filter: ["products.*"] } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    const second = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 100, log: () => undefined });
+    try {
+      await rest("POST", `/replications/${id}/start`);
+      await waitFor(async () => (await rest("GET", `/replications/${id}`)).body.status === "Streaming", "Streaming", 60_000);
+      // Many passes of both servers later, exactly one of them runs it.
+      await new Promise((r) => setTimeout(r, 1500));
+      const owners = [app, second].filter((a) => a.orchestrator.figures(id) !== undefined);
+      expect(owners).toHaveLength(1);
+      const leases = await pool.query("SELECT owner FROM leases WHERE replication_id = $1", [id]);
+      expect(leases.rows.map((l) => l.owner)).toEqual([owners[0]!.orchestrator.nodeId]);
+      await rest("POST", `/replications/${id}/stop`);
+    } finally {
+      await second.close();
+    }
+  }, 90_000);
 });
 
 describe("a restart keeps replications running", () => {

@@ -75,6 +75,7 @@ export function restHandler(routes: RestRoute[], transport: Transport) {
     const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
     try {
       const matching = routes.filter((r) => r.pattern.test(url.pathname));
+      if (url.pathname === "/v1/ws") throw apiError("UNIMPLEMENTED", "the WebSocket API (/v1/ws) arrives with the streaming milestone", { milestone: "streaming" });
       if (matching.length === 0) throw apiError("NOT_FOUND", `no such endpoint: ${url.pathname}`, { path: url.pathname });
       const route = matching.find((r) => r.verb === req.method);
       if (!route) {
