@@ -198,8 +198,16 @@ export class Applier {
   }
 }
 
+// The positions of a relation's key columns, computed once per relation.
+const keyPositions = new WeakMap<Relation, number[]>();
+
 function keyOf(relation: Relation, row: ColumnValue[]): string {
-  return relation.columns.flatMap((c, i) => (c.isKey ? [String(row[i])] : [])).join("\u0000");
+  let positions = keyPositions.get(relation);
+  if (!positions) keyPositions.set(relation, (positions = relation.columns.flatMap((c, i) => (c.isKey ? [i] : []))));
+  if (positions.length === 1) return String(row[positions[0]!]);
+  let key = "";
+  for (const i of positions) key += `${String(row[i])}\u0000`;
+  return key;
 }
 
 function tableId(relation: Relation): string {

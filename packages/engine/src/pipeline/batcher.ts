@@ -1,7 +1,8 @@
 // Turns the decoded change stream into batches and applies them: rows are
 // transformed as they arrive, gathered per QoS settings, sealed and opened
 // by the codec, applied with the checkpoint, and only then acknowledged to
-// the source. One lock orders arrivals and timed flushes.
+// the source. Flushes run one at a time, in order; a batch applies while
+// the next one gathers.
 import type { Applier } from "../apply/applier";
 import type { ChangeBatch, BatchItem } from "../codec/batch";
 import type { BatchCodec, SealedBatch } from "../codec/codec";
@@ -35,25 +36,54 @@ export class Batcher {
   private firstCommitAt = 0;
   private sequence = 0n;
   private xid = 0;
-  private flushDue = false;
   // Transactions in batches sent to the applier but not yet committed on the target.
   private unacknowledged = 0;
   private applying: Promise<void> = Promise.resolve();
   private failure: unknown;
   private timer: NodeJS.Timeout | undefined;
-  private lock: Promise<unknown> = Promise.resolve();
+  private flushing: Promise<unknown> = Promise.resolve();
   private readonly relations = new Map<number, { relation: Relation; transform?: (row: ColumnValue[]) => ColumnValue[] }>();
 
   constructor(private readonly deps: BatcherDeps) {}
 
-  /** Handles one decoded message; resolves when it is safe to deliver the next. */
-  onMessage(message: PgOutputMessage): Promise<void> {
-    return this.exclusive(() => this.handle(message));
+  /**
+   * Handles one decoded message. Most are handled at once (no promise: the
+   * stream delivers the next without a turn of the event loop); a promise is
+   * returned when the next message must wait — a relation change, or a flush
+   * that has to wait for the batch before it.
+   */
+  onMessage(message: PgOutputMessage): void | Promise<void> {
+    if (this.failure) throw this.failure;
+    switch (message.tag) {
+      case "relation":
+        return this.relation(message.relation);
+      case "begin":
+        this.xid = message.xid;
+        this.deps.figures.received(message.commitTime);
+        return;
+      case "change":
+        this.items.push({ kind: "change", change: this.prepare(message.change) });
+        if (message.change.kind !== "truncate") this.rows++;
+        // A source transaction larger than a batch is applied in pieces of one target transaction.
+        if (this.rows >= this.deps.settings().batchRows) return this.flush();
+        return;
+      case "commit":
+        this.items.push({
+          kind: "commit",
+          transaction: { xid: this.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime },
+        });
+        if (this.commits++ === 0) this.firstCommitAt = Date.now();
+        return this.scheduleFlush();
+      default:
+        return;
+    }
   }
 
-  /** Applies whatever is gathered and complete. */
+  /** Applies whatever is gathered; one flush at a time, in order. */
   flush(): Promise<void> {
-    return this.exclusive(() => this.flushNow());
+    const run = this.flushing.then(() => this.flushNow());
+    this.flushing = run.catch(() => undefined);
+    return run;
   }
 
   /** Drops what is gathered but not applied (it will be streamed again) and stops the timer. */
@@ -65,35 +95,9 @@ export class Batcher {
     this.unacknowledged = 0;
   }
 
-  private async handle(message: PgOutputMessage): Promise<void> {
-    switch (message.tag) {
-      case "relation": {
-        const relation = await this.deps.onRelation(message.relation);
-        this.relations.set(message.relation.oid, { relation, transform: this.deps.transformFor(relation) });
-        return;
-      }
-      case "begin":
-        this.xid = message.xid;
-        this.deps.figures.received(message.commitTime);
-        return;
-      case "change":
-        this.items.push({ kind: "change", change: this.prepare(message.change) });
-        if (message.change.kind !== "truncate") this.rows++;
-        // A source transaction larger than a batch is applied in pieces of one target transaction.
-        if (this.rows >= this.deps.settings().batchRows) await this.flushNow();
-        return;
-      case "commit": {
-        this.items.push({
-          kind: "commit",
-          transaction: { xid: this.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime },
-        });
-        if (this.commits++ === 0) this.firstCommitAt = Date.now();
-        this.scheduleFlush();
-        return;
-      }
-      default:
-        return;
-    }
+  private async relation(relation: Relation): Promise<void> {
+    const known = await this.deps.onRelation(relation);
+    this.relations.set(relation.oid, { relation: known, transform: this.deps.transformFor(known) });
   }
 
   private prepare(change: Extract<PgOutputMessage, { tag: "change" }>["change"]) {
@@ -118,20 +122,17 @@ export class Batcher {
     }
   }
 
-  private scheduleFlush(): void {
+  private scheduleFlush(): Promise<void> | undefined {
     const { batchRows, flushIntervalMs } = this.deps.settings();
     const age = Date.now() - this.firstCommitAt;
-    if (this.rows >= batchRows || age >= flushIntervalMs) {
-      // Inside the lock already: exclusive() flushes before the next message.
-      this.flushDue = true;
-      return;
-    }
+    if (this.rows >= batchRows || age >= flushIntervalMs) return this.flush();
     if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.flush().catch(this.deps.onError);
       }, flushIntervalMs - age);
     }
+    return undefined;
   }
 
   // Seals the gathered batch and starts applying it. The apply runs while the
@@ -139,7 +140,6 @@ export class Batcher {
   // only when the one before it has finished: order is kept and at most one
   // batch waits in memory beside the one applying.
   private async flushNow(): Promise<void> {
-    this.flushDue = false;
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.failure) throw this.failure;
@@ -177,15 +177,5 @@ export class Batcher {
       this.unacknowledged = 0;
       this.deps.acknowledge(last.endLsn);
     }
-  }
-
-  private exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(async () => {
-      const result = await task();
-      if (this.flushDue) await this.flushNow();
-      return result;
-    });
-    this.lock = run.catch(() => undefined);
-    return run;
   }
 }
