@@ -136,12 +136,16 @@ export class ReplicationPipeline {
     return this.streaming?.promise ?? Promise.reject(new Error("the replication was not started"));
   }
 
-  /** Stops reading changes; the slot keeps the source's WAL so that start() resumes without loss. */
-  async pause(): Promise<void> {
+  /**
+   * Stops reading changes; the slot keeps the source's WAL so that start()
+   * resumes without loss. Unless `watch` is false, the paused slot's retained
+   * WAL stays watched (one source session) until start() or stop(): a caller
+   * that drops this object passes false.
+   */
+  async pause(options: { watch?: boolean } = {}): Promise<void> {
     await this.halt();
     this.setStatus("Paused");
-    // Still watched: the WAL a paused slot retains grows until it is resumed or stopped.
-    this.startHeartbeat(false);
+    if (options.watch !== false) this.startHeartbeat(false);
   }
 
   /** Stops for good: drops the slot and publication, keeps the target's data. */

@@ -248,6 +248,13 @@ describe("a restart keeps replications running", () => {
     await rest("POST", `/replications/${id}/start`);
     await waitFor(async () => (await rest("GET", `/replications/${id}`)).body.status === "Streaming", "Streaming", 60_000);
     await app.close();
+    // A closed server leaves no session behind on the source (walsenders included).
+    await waitFor(async () => {
+      const { rows } = await source.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'production_db' AND pid <> pg_backend_pid() AND backend_type IN ('client backend', 'walsender')",
+      );
+      return rows[0].n === 0;
+    }, "the server's sessions on the source to end");
     // Written while no server runs: the slot keeps it.
     await source.query("INSERT INTO orders (user_id, amount, status) SELECT 1, i, 'while down' FROM generate_series(1, 500) i");
     app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: () => undefined });

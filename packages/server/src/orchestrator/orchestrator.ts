@@ -99,7 +99,7 @@ export class Orchestrator {
     clearTimeout(this.timer);
     await this.ticking;
     for (const [id, { pipeline }] of this.owned) {
-      await pipeline.pause().catch(() => undefined);
+      await pipeline.pause({ watch: false }).catch(() => undefined);
       await this.release(id);
     }
     this.owned.clear();
@@ -114,7 +114,7 @@ export class Orchestrator {
         const stale = row !== undefined && row.generation !== owned.row.generation;
         if (!row || stale || !(await this.renew(id))) {
           // Paused, stopped or deleted (the control request did the rest), or the lease was lost.
-          await owned.pipeline.pause().catch(() => undefined);
+          await owned.pipeline.pause({ watch: false }).catch(() => undefined);
           // The final figures, as the pause left them (not when another node owns it now).
           if (!row) await this.observe(owned);
           this.owned.delete(id);
