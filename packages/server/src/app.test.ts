@@ -293,6 +293,13 @@ describe("bad input gets the §6 envelope with a request id", () => {
     expect(JSON.stringify(res.body)).not.toMatch(/at .*\.(ts|js):\d+/);
   });
 
+  test("a path that is neither REST nor an RPC is a 404 envelope", async () => {
+    const res = await fetch(`http://127.0.0.1:${app.ports.http}/nowhere`);
+    expect(res.status).toBe(404);
+    const body = await res.json();
+    expect(body.error).toMatchObject({ code: "NOT_FOUND", request_id: res.headers.get("x-request-id") });
+  });
+
   test("the field at fault is named", async () => {
     const res = await rest("POST", "/replications", { ...CREATE, config: { qos_tier: "Gold" } });
     expect(res.body.error.details.violations).toEqual([

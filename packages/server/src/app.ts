@@ -32,7 +32,8 @@ import { ReplicationStore } from "./store/replications";
 import { loadMasterKey, SecretBox } from "./store/secrets";
 import { authInterceptor, loadSigningKey } from "./transport/auth";
 import { idempotencyInterceptor } from "./transport/idempotency";
-import { requestInterceptor } from "./transport/interceptors";
+import { apiError, envelope } from "./transport/errors";
+import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
 import { listenDual, listenH2c, type App, type Listener } from "./transport/listen";
 import { registerReflection } from "./transport/reflection";
 import { restHandler, restRoutes } from "./transport/rest";
@@ -99,7 +100,17 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     authInterceptor(loadSigningKey(options.dataDir)),
     idempotencyInterceptor(options.db),
   ];
-  const connect = connectNodeAdapter({ routes, interceptors });
+  const connect = connectNodeAdapter({
+    routes,
+    interceptors,
+    // Neither an RPC nor a REST route: the same §6 envelope as every other error.
+    fallback: (req, res) => {
+      const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
+      const { status, body } = envelope(apiError("NOT_FOUND", `no such endpoint: ${req.url ?? "/"}`, { path: req.url ?? "/" }), requestId);
+      res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "X-Request-Id": requestId });
+      res.end(JSON.stringify(body));
+    },
+  });
   // REST goes through the same router and interceptors, in process.
   const rest = restHandler(restRoutes(services), createRouterTransport(routes, { router: { interceptors } }));
   const app: App = (req, res) => {
