@@ -38,7 +38,7 @@ beforeAll(async () => {
   replica = await west.connect("replica_db");
   pool = createPool(control.url("controlplane"));
   dataDir = mkdtempSync(join(tmpdir(), "heliosdb-server-"));
-  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: () => undefined });
+  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, walRetentionWarningBytes: 1_000_000, log: () => undefined });
   token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "test" });
   for (const [id, cluster, region, database] of [[EAST, east, "us-east-1", "production_db"], [WEST, west, "us-west-2", "replica_db"]] as const) {
     const res = await rest("POST", "/connections", {
@@ -184,6 +184,9 @@ describe("the §2.1.1 replication, end to end", () => {
     const paused = await rest("POST", `/replications/${id}/pause`);
     expect(paused.body).toMatchObject({ id, status: "Paused" });
     expect(paused.body.last_checkpoint.lsn).toBeGreaterThan(0);
+    // The paused slot keeps the source's WAL: past the threshold, an event says so.
+    await source.query("INSERT INTO orders (user_id, amount, status) SELECT 1, i, 'while paused' FROM generate_series(1, 30000) i");
+    await waitFor(async () => (await pool.query("SELECT 1 FROM events WHERE replication_id = $1 AND event_type = 'WalRetentionHigh'", [id])).rowCount === 1, "the WAL retention warning");
     const stopped = await rest("POST", `/replications/${id}/stop`);
     expect(stopped.body).toMatchObject({ id, status: "Stopped" });
     expect(stopped.body.final_statistics.total_rows_replicated).toBeGreaterThan(3000);

@@ -50,6 +50,8 @@ export interface AppOptions {
   /** Initial syncs that may run at once in this process (default 2). */
   workers?: number;
   tickMs?: number;
+  /** Retained WAL above which a paused replication warns (default 1 GiB). */
+  walRetentionWarningBytes?: number;
   log?: (message: string) => void;
 }
 
@@ -78,6 +80,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     vault,
     pool: new WorkerPool(options.workers ?? 2),
     ...(options.tickMs ? { tickMs: options.tickMs } : {}),
+    ...(options.walRetentionWarningBytes ? { walRetentionWarningBytes: options.walRetentionWarningBytes } : {}),
     log,
   });
   const replicationController = new ReplicationController({ replications, connections, orchestrator, keys, vault });

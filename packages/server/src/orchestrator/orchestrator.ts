@@ -26,6 +26,8 @@ export interface OrchestratorDeps {
   leaseSeconds?: number;
   /** Milliseconds between reconciliations and lease renewals (default 2000). */
   tickMs?: number;
+  /** Retained WAL above which a paused replication warns (the engine's default: 1 GiB). */
+  walRetentionWarningBytes?: number;
   log?: (message: string) => void;
 }
 
@@ -37,6 +39,8 @@ interface Owned {
 export class Orchestrator {
   readonly nodeId = randomUUID();
   private readonly owned = new Map<string, Owned>();
+  // Paused here: kept, so that their slots' retained WAL stays watched (and a stop ends the watch).
+  private readonly paused = new Map<string, ReplicationPipeline>();
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private started = false;
@@ -82,7 +86,7 @@ export class Orchestrator {
 
   /** A pipeline object for one-off control (stop, cleanup) of a replication wherever it ran. */
   async pipelineFor(row: ReplicationRow): Promise<ReplicationPipeline> {
-    return this.owned.get(row.id)?.pipeline ?? new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
+    return this.owned.get(row.id)?.pipeline ?? this.paused.get(row.id) ?? new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
   }
 
   /** Applies a changed configuration to a replication this node runs. */
@@ -102,7 +106,9 @@ export class Orchestrator {
       await pipeline.pause({ watch: false }).catch(() => undefined);
       await this.release(id);
     }
+    for (const pipeline of this.paused.values()) await pipeline.pause({ watch: false }).catch(() => undefined);
     this.owned.clear();
+    this.paused.clear();
   }
 
   private async tick(): Promise<void> {
@@ -114,7 +120,9 @@ export class Orchestrator {
         const stale = row !== undefined && row.generation !== owned.row.generation;
         if (!row || stale || !(await this.renew(id))) {
           // Paused, stopped or deleted (the control request did the rest), or the lease was lost.
-          await owned.pipeline.pause({ watch: false }).catch(() => undefined);
+          const pausedNow = !row && (await this.deps.replications.get(id))?.desired === "paused";
+          await owned.pipeline.pause({ watch: pausedNow }).catch(() => undefined);
+          if (pausedNow) this.paused.set(id, owned.pipeline);
           // The final figures, as the pause left them (not when another node owns it now).
           if (!row) await this.observe(owned);
           this.owned.delete(id);
@@ -122,6 +130,12 @@ export class Orchestrator {
           continue;
         }
         await this.observe(owned);
+      }
+      for (const [id, pipeline] of this.paused) {
+        if ((await this.deps.replications.get(id))?.desired === "paused") continue;
+        // Started, stopped or deleted: the watch ends (a start runs a new pipeline below).
+        this.paused.delete(id);
+        await pipeline.pause({ watch: false }).catch(() => undefined);
       }
       for (const row of wanted.values()) {
         if (this.owned.has(row.id) || !(await this.acquire(row.id))) continue;
@@ -174,6 +188,7 @@ export class Orchestrator {
       keys: this.deps.keys,
       ...(this.deps.vault ? { vault: this.deps.vault } : {}),
       ...(this.deps.pool ? { pool: this.deps.pool } : {}),
+      ...(this.deps.walRetentionWarningBytes ? { walRetentionWarningBytes: this.deps.walRetentionWarningBytes } : {}),
       onEvent: (event: EngineEvent) => {
         void this.record(row, event);
         // A new status is stored at once, so that lists filtered by status agree with GET.
