@@ -10,3 +10,4 @@ export { MasterKeyProvider, type KeyProvider, type KeyPurpose } from "./transfor
 export { PgTokenVault, type TokenVault } from "./transform/token-vault";
 export { TransformValidationError } from "./transform/plan";
 export { formatLsn, parseLsn, type Lsn } from "./types";
+export { connect } from "./connect";

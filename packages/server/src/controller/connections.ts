@@ -3,8 +3,9 @@
 // uses it.
 import { randomUUID } from "node:crypto";
 import { DatabaseEngine, type Connection } from "@heliosdb/replication-proto";
-import pg from "pg";
-import type { ConnectionRow, ConnectionStore } from "../store/connections";
+import { connect } from "@heliosdb/replication-engine";
+import type pg from "pg";
+import { sslOptions, type ConnectionRow, type ConnectionStore } from "../store/connections";
 import type { ReplicationStore } from "../store/replications";
 import { apiError } from "../transport/errors";
 import { Violations } from "./violations";
@@ -60,23 +61,23 @@ export class ConnectionController {
 
   // The server must reach the database with these credentials before it keeps them.
   private async probe(c: Omit<ConnectionRow, "hasPassword" | "createdAt">, password: string): Promise<void> {
-    const client = new pg.Client({
-      host: c.host,
-      port: c.port,
-      user: c.user,
-      password,
-      database: c.database || "postgres",
-      connectionTimeoutMillis: 5000,
-      ...(["require", "verify-ca", "verify-full"].includes(c.sslmode) ? { ssl: { rejectUnauthorized: c.sslmode !== "require" } } : {}),
-    });
-    client.on("error", () => undefined);
+    const ssl = sslOptions(c.sslmode);
+    let client: pg.Client | undefined;
     try {
-      await client.connect();
+      client = await connect({
+        host: c.host,
+        port: c.port,
+        user: c.user,
+        password,
+        database: c.database || "postgres",
+        connectionTimeoutMillis: 5000,
+        ...(ssl ? { ssl } : {}),
+      });
       await client.query("SELECT 1");
     } catch (e) {
       throw apiError("VALIDATION_ERROR", `cannot connect to ${c.host}:${c.port}: ${(e as Error).message}`, { host: c.host, port: c.port });
     } finally {
-      await client.end().catch(() => undefined);
+      await client?.end().catch(() => undefined);
     }
   }
 }

@@ -1,6 +1,7 @@
 // The estimates of a new replication, from facts: the size of the selected
 // tables in the source catalog, and a copy speed measured by reading a
 // sample of the largest table the way the initial sync will (COPY TO STDOUT).
+import { connect } from "@heliosdb/replication-engine";
 import pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 
@@ -16,9 +17,7 @@ export async function estimate(source: pg.ClientConfig, tables: { schema: string
   const largest = [...tables].sort((a, b) => b.sizeBytes - a.sizeBytes)[0];
   let bytesPerSecond = 0;
   if (largest && total > 0) {
-    const client = new pg.Client(source);
-    client.on("error", () => undefined);
-    await client.connect();
+    const client = await connect(source);
     try {
       const started = process.hrtime.bigint();
       let bytes = 0;

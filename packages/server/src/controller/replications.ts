@@ -12,8 +12,8 @@ import {
   type CreateReplicationRequest,
   type ReplicationConfig,
 } from "@heliosdb/replication-proto";
-import { PreflightError, RowFilterError, validate, type KeyProvider, type TokenVault } from "@heliosdb/replication-engine";
-import pg from "pg";
+import { connect, PreflightError, RowFilterError, validate, type KeyProvider, type TokenVault } from "@heliosdb/replication-engine";
+import type pg from "pg";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ConnectionStore } from "../store/connections";
 import type { Desired, ListFilter, ReplicationRow, ReplicationStore, StartOptions } from "../store/replications";
@@ -156,10 +156,9 @@ export class ReplicationController {
   }
 
   private async checkAgainstSource(id: string, tenantId: string, source: pg.ClientConfig, schema: string, config: ReplicationConfig) {
-    const client = new pg.Client(source);
-    client.on("error", () => undefined);
+    let client: pg.Client;
     try {
-      await client.connect();
+      client = await connect(source);
     } catch (e) {
       throw apiError("VALIDATION_ERROR", `cannot connect to the source: ${(e as Error).message}`, { field: "source" });
     }

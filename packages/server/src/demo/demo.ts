@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect } from "@heliosdb/replication-engine";
 import pg from "pg";
 import type { ConnectionStore } from "../store/connections";
 import { startEmbedded, type EmbeddedDatabase } from "../store/embedded";
@@ -25,12 +26,7 @@ export async function startDemo(dataDir: string, db: pg.Pool, connections: Conne
     startEmbedded(join(dataDir, "demo", "us-east-1"), password),
     startEmbedded(join(dataDir, "demo", "us-west-2"), password),
   ]);
-  const admin = async (cluster: EmbeddedDatabase, database: string) => {
-    const client = new pg.Client({ connectionString: cluster.url(database) });
-    client.on("error", () => undefined);
-    await client.connect();
-    return client;
-  };
+  const admin = (cluster: EmbeddedDatabase, database: string) => connect({ connectionString: cluster.url(database) });
   for (const [cluster, names] of [[east, ["production_db", "tenant_456_db"]], [west, ["replica_db"]]] as const) {
     const client = await admin(cluster, "postgres");
     for (const name of names) {

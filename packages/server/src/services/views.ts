@@ -32,6 +32,7 @@ export function replicationMessage(row: ReplicationRow, figures: StoredFigures |
   const status = figures && row.desired === "running" ? figures.status : row.status;
   const health = figures && row.desired === "running" ? figures.health : row.status === "Error" ? "Unhealthy" : "Healthy";
   const f = figures;
+  const checkpoint = checkpointOf(f);
   const message = create(ReplicationSchema, {
     id: row.id,
     tenantId: row.tenantId,
@@ -45,7 +46,7 @@ export function replicationMessage(row: ReplicationRow, figures: StoredFigures |
     currentState: {
       replicationLagSeconds: f?.lagSeconds ?? 0,
       replicationLagBytes: BigInt(f?.lagBytes ?? 0),
-      ...(checkpointOf(f) ? { lastCheckpoint: checkpointOf(f) } : {}),
+      ...(checkpoint ? { lastCheckpoint: checkpoint } : {}),
       throughput: {
         rowsPerSecond: f?.rowsPerSecond ?? 0,
         bytesPerSecond: BigInt(Math.round(f?.bytesPerSecond ?? 0)),

@@ -79,9 +79,7 @@ export class ConnectionStore {
     );
     const c = rows[0];
     if (!c) return undefined;
-    const ssl = c.sslmode === "disable" || c.sslmode === "allow" || c.sslmode === "prefer"
-      ? undefined
-      : { rejectUnauthorized: c.sslmode === "verify-ca" || c.sslmode === "verify-full" };
+    const ssl = sslOptions(c.sslmode);
     return {
       host: c.host,
       port: c.port,
@@ -96,4 +94,10 @@ export class ConnectionStore {
     const { rows } = await this.db.query("SELECT count(*)::int AS n FROM connections WHERE ($1 = '' OR region = $1)", [region]);
     return rows[0].n;
   }
+}
+
+/** pg's ssl option for a libpq sslmode: TLS from "require" on, certificates checked from "verify-ca". */
+export function sslOptions(sslmode: string): pg.ClientConfig["ssl"] | undefined {
+  if (sslmode === "disable" || sslmode === "allow" || sslmode === "prefer") return undefined;
+  return { rejectUnauthorized: sslmode === "verify-ca" || sslmode === "verify-full" };
 }
