@@ -1,5 +1,8 @@
 // The vocabulary every stage of the data path shares: relations as the source
 // describes them, rows as PostgreSQL's text output writes them, and changes.
+import type { Row } from "./source/wire-row";
+
+export type { Row };
 
 /** A PostgreSQL log sequence number, as an unsigned 64-bit integer. */
 export type Lsn = bigint;
@@ -38,15 +41,15 @@ export interface Relation {
 
 /** One row change, decoded from the stream. Rows list values in `relation.columns` order. */
 export type RowChange =
-  | { kind: "insert"; relation: Relation; newRow: ColumnValue[] }
+  | { kind: "insert"; relation: Relation; newRow: Row }
   | {
       kind: "update";
       relation: Relation;
       /** The old key (or whole old row under REPLICA IDENTITY FULL) when the key changed or identity is full. */
-      oldRow?: ColumnValue[];
-      newRow: ColumnValue[];
+      oldRow?: Row;
+      newRow: Row;
     }
-  | { kind: "delete"; relation: Relation; oldRow: ColumnValue[] }
+  | { kind: "delete"; relation: Relation; oldRow: Row }
   | { kind: "truncate"; relations: Relation[]; cascade: boolean; restartIdentity: boolean };
 
 /** A committed source transaction's boundaries. */

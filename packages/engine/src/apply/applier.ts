@@ -6,7 +6,8 @@
 import pg from "pg";
 import type { ChangeBatch } from "../codec/batch";
 import { qualified } from "../source/publication";
-import { UNCHANGED_TOAST, type ColumnValue, type Relation, type TransactionInfo } from "../types";
+import { WireRow, rowValues } from "../source/wire-row";
+import { UNCHANGED_TOAST, type ColumnValue, type Relation, type Row, type TransactionInfo } from "../types";
 import { writeCheckpoint } from "./checkpoint";
 import { Stage, type StagedRow } from "./stage";
 
@@ -33,7 +34,7 @@ interface PendingRow {
   /** Whether the first change of the batch for this key expected the row to exist. */
   expectExists: boolean;
   op: "upsert" | "delete" | "partial";
-  row: ColumnValue[];
+  row: Row;
 }
 
 interface PendingTable {
@@ -113,14 +114,15 @@ export class Applier {
     }
   }
 
-  private collect(relation: Relation, kind: "insert" | "update" | "delete", newRow?: ColumnValue[], oldRow?: ColumnValue[]): void {
+  private collect(relation: Relation, kind: "insert" | "update" | "delete", newRow?: Row, oldRow?: Row): void {
     const id = tableId(relation);
     let table = this.pending.get(id);
     if (!table) {
       table = { relation, rows: new Map() };
       this.pending.set(id, table);
     }
-    for (const row of [newRow, oldRow]) for (const v of row ?? []) if (typeof v === "string") this.counters.bytes += v.length;
+    if (newRow) this.counters.bytes += textBytes(newRow);
+    if (oldRow) this.counters.bytes += textBytes(oldRow);
     const oldKey = oldRow ? keyOf(relation, oldRow) : undefined;
     const newKey = newRow ? keyOf(relation, newRow) : undefined;
     if (kind === "delete" || (oldKey !== undefined && newKey !== undefined && oldKey !== newKey)) {
@@ -131,13 +133,16 @@ export class Applier {
     if (!newRow || newKey === undefined) return;
     const prior = table.rows.get(newKey);
     const expectExists = prior?.expectExists ?? kind === "update";
-    if (newRow.includes(UNCHANGED_TOAST)) {
+    if (newRow instanceof WireRow ? newRow.hasUnchangedToast : newRow.includes(UNCHANGED_TOAST)) {
       // Fill unchanged values from an earlier full version of the row in this batch.
+      const values = rowValues(newRow);
       if (prior && prior.op === "upsert") {
-        table.rows.set(newKey, { expectExists, op: "upsert", row: newRow.map((v, i) => (v === UNCHANGED_TOAST ? prior.row[i]! : v)) });
+        const full = rowValues(prior.row);
+        table.rows.set(newKey, { expectExists, op: "upsert", row: values.map((v, i) => (v === UNCHANGED_TOAST ? full[i]! : v)) });
         return;
       }
-      const merged = prior?.op === "partial" ? newRow.map((v, i) => (v === UNCHANGED_TOAST ? prior.row[i]! : v)) : newRow;
+      const earlier = prior?.op === "partial" ? rowValues(prior.row) : undefined;
+      const merged = earlier ? values.map((v, i) => (v === UNCHANGED_TOAST ? earlier[i]! : v)) : values;
       table.rows.set(newKey, { expectExists, op: "partial", row: merged });
       return;
     }
@@ -148,10 +153,8 @@ export class Applier {
     for (const [id, { relation, rows }] of this.pending) {
       const staged: StagedRow[] = [];
       const partial: PendingRow[] = [];
-      for (const row of rows.values()) {
-        if (row.op === "partial") partial.push(row);
-        else staged.push({ op: row.op, expectExists: row.expectExists, row: row.row });
-      }
+      // Pending rows other than partial ones are already staged rows.
+      for (const row of rows.values()) (row.op === "partial" ? partial : staged).push(row as StagedRow);
       let stage = this.stages.get(id);
       if (!stage?.fits(relation)) this.stages.set(id, (stage = new Stage(this.client, this.targetSchema, relation)));
       for (const surprise of await stage.write(staged)) {
@@ -171,17 +174,18 @@ export class Applier {
   // the sent columns can be written, and a missing row cannot be recreated.
   private async updatePartial(relation: Relation, pending: PendingRow): Promise<void> {
     const params: ColumnValue[] = [];
+    const values = rowValues(pending.row);
     const sets = relation.columns
-      .map((c, i) => [c, pending.row[i]] as const)
+      .map((c, i) => [c, values[i]] as const)
       .filter(([c, v]) => !c.isKey && v !== UNCHANGED_TOAST)
       .map(([c, v]) => `${pg.escapeIdentifier(c.name)} = $${params.push(v!)}`);
     const where = relation.columns
-      .map((c, i) => [c, pending.row[i]] as const)
+      .map((c, i) => [c, values[i]] as const)
       .filter(([c]) => c.isKey)
       .map(([c, v]) => `${pg.escapeIdentifier(c.name)} = $${params.push(v!)}`);
     if (sets.length === 0) return;
     const result = await this.client.query(`UPDATE ${this.target(relation)} SET ${sets.join(", ")} WHERE ${where.join(" AND ")}`, params);
-    if (result.rowCount === 0) this.conflict(relation, pending.row, "update_found_missing", false);
+    if (result.rowCount === 0) this.conflict(relation, values, "update_found_missing", false);
   }
 
   private conflict(relation: Relation, row: ColumnValue[], kind: Conflict["kind"], resolved: boolean): void {
@@ -201,13 +205,25 @@ export class Applier {
 // The positions of a relation's key columns, computed once per relation.
 const keyPositions = new WeakMap<Relation, number[]>();
 
-function keyOf(relation: Relation, row: ColumnValue[]): string {
+function keyOf(relation: Relation, row: Row): string {
   let positions = keyPositions.get(relation);
   if (!positions) keyPositions.set(relation, (positions = relation.columns.flatMap((c, i) => (c.isKey ? [i] : []))));
-  if (positions.length === 1) return String(row[positions[0]!]);
+  if (positions.length === 1) return String(valueAt(row, positions[0]!));
   let key = "";
-  for (const i of positions) key += `${String(row[i])}\u0000`;
+  for (const i of positions) key += `${String(valueAt(row, i))}\u0000`;
   return key;
+}
+
+// A WireRow decodes just the values asked for: both kinds of row give the same key for the same values.
+function valueAt(row: Row, index: number): ColumnValue {
+  return row instanceof WireRow ? row.value(index) : row[index]!;
+}
+
+function textBytes(row: Row): number {
+  if (row instanceof WireRow) return row.textBytes;
+  let bytes = 0;
+  for (const v of row) if (typeof v === "string") bytes += Buffer.byteLength(v);
+  return bytes;
 }
 
 function tableId(relation: Relation): string {

@@ -6,15 +6,21 @@
 // statement as large as the batch.
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { formatCopyLine } from "../source/copy-text";
 import { qualified } from "../source/publication";
-import type { ColumnValue, Relation } from "../types";
+import type { Relation, Row } from "../types";
+import { CopyWriter } from "./copy-writer";
 
 export interface StagedRow {
   op: "upsert" | "delete";
   /** Whether the stream expected the row to exist on the target. */
   expectExists: boolean;
-  row: ColumnValue[];
+  row: Row;
+}
+
+// The staging table's two extra columns, heliosdb_op and heliosdb_expect, as COPY text.
+function opColumns(r: StagedRow): string {
+  if (r.op === "delete") return r.expectExists ? "\td\tt" : "\td\tf";
+  return r.expectExists ? "\tu\tt" : "\tu\tf";
 }
 
 /** A row that was not as expected: its key values, as text. */
@@ -40,7 +46,7 @@ export class Stage {
     return relation.columns.length === this.relation.columns.length && relation.columns.every((c, i) => c.name === this.relation.columns[i]!.name);
   }
 
-  async write(rows: StagedRow[]): Promise<StageSurprise[]> {
+  async write(rows: readonly StagedRow[]): Promise<StageSurprise[]> {
     if (rows.length === 0) return [];
     const target = qualified({ schema: this.schema, table: this.relation.table });
     const names = this.relation.columns.map((c) => pg.escapeIdentifier(c.name));
@@ -56,7 +62,7 @@ export class Stage {
     } else {
       await this.client.query(`TRUNCATE ${stage}`);
     }
-    await this.copy(`${stage} (${names.join(", ")}, heliosdb_op, heliosdb_expect)`, rows, (r) => [...r.row, r.op === "delete" ? "d" : "u", r.expectExists ? "t" : "f"]);
+    await this.copy(`${stage} (${names.join(", ")}, heliosdb_op, heliosdb_expect)`, rows, true);
     const match = (a: string, b: string) => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(" AND ");
     const keyText = (alias: string) => keys.map((k) => `${alias}.${k}::text`).join(", ");
     const update = others.length > 0 ? `DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}` : "DO NOTHING";
@@ -78,10 +84,10 @@ export class Stage {
   // New rows only (the usual stream of inserts): one COPY into the table
   // itself. A row that exists after all is a conflict: undo to the savepoint
   // and let the staging path find and resolve it.
-  private async insertDirectly(target: string, names: string[], rows: StagedRow[]): Promise<boolean> {
+  private async insertDirectly(target: string, names: string[], rows: readonly StagedRow[]): Promise<boolean> {
     await this.client.query("SAVEPOINT heliosdb_direct");
     try {
-      await this.copy(`${target} (${names.join(", ")})`, rows, (r) => r.row);
+      await this.copy(`${target} (${names.join(", ")})`, rows, false);
       await this.client.query("RELEASE SAVEPOINT heliosdb_direct");
       return true;
     } catch (e) {
@@ -91,20 +97,14 @@ export class Stage {
     }
   }
 
-  private copy(into: string, rows: StagedRow[], line: (r: StagedRow) => ColumnValue[]): Promise<void> {
+  private copy(into: string, rows: readonly StagedRow[], withOp: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const copy = this.client.query(copyFrom(`COPY ${into} FROM STDIN`));
       copy.on("finish", resolve);
       copy.on("error", reject);
-      let text = "";
-      for (const r of rows) {
-        text += formatCopyLine(line(r));
-        if (text.length > 1 << 20) {
-          copy.write(text);
-          text = "";
-        }
-      }
-      copy.end(text);
+      const out = new CopyWriter(copy);
+      for (const r of rows) out.row(r.row, withOp ? opColumns(r) : "");
+      out.end();
     });
   }
 }

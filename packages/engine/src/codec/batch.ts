@@ -18,7 +18,8 @@ import {
   type RowChange as RowChangeMessage,
   type TransactionCommit as TransactionCommitMessage,
 } from "../gen/heliosdb/replication/engine/v1/batch_pb";
-import { UNCHANGED_TOAST, type ColumnValue, type Relation, type RowChange, type TransactionInfo } from "../types";
+import { rowValues } from "../source/wire-row";
+import { UNCHANGED_TOAST, type ColumnValue, type Relation, type Row, type RowChange, type TransactionInfo } from "../types";
 
 /** A batch of changes and commits, in source order, numbered within its replication. */
 export interface ChangeBatch {
@@ -216,7 +217,8 @@ function describe(change: RowChange): string {
   return `${change.relation.schema}.${change.relation.table}`;
 }
 
-function encodeRow(row: ColumnValue[], where: string): MessageInitShape<typeof RowSchema> {
+function encodeRow(wire: Row, where: string): MessageInitShape<typeof RowSchema> {
+  const row = rowValues(wire);
   const values: string[] = [];
   const nullColumns: number[] = [];
   const unchangedColumns: number[] = [];

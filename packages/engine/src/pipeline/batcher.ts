@@ -7,7 +7,8 @@ import type { Applier } from "../apply/applier";
 import type { ChangeBatch, BatchItem } from "../codec/batch";
 import type { BatchCodec, SealedBatch } from "../codec/codec";
 import type { PgOutputMessage } from "../source/pgoutput";
-import type { ColumnValue, Lsn, Relation } from "../types";
+import { rowValues } from "../source/wire-row";
+import type { ColumnValue, Lsn, Relation, RowChange } from "../types";
 import type { Figures } from "./figures";
 import type { QosSettings } from "./qos";
 
@@ -100,26 +101,22 @@ export class Batcher {
     this.relations.set(relation.oid, { relation: known, transform: this.deps.transformFor(known) });
   }
 
-  private prepare(change: Extract<PgOutputMessage, { tag: "change" }>["change"]) {
+  // Points the change at the relation the target is applied with, and runs
+  // the relation's row transform. Rows without a transform keep the bytes
+  // the stream sent (WireRow): nothing is decoded that nobody reads.
+  private prepare(change: RowChange): RowChange {
     if (change.kind === "truncate") {
-      return { ...change, relations: change.relations.map((r) => this.relations.get(r.oid)?.relation ?? r) };
+      change.relations = change.relations.map((r) => this.relations.get(r.oid)?.relation ?? r);
+      return change;
     }
     const known = this.relations.get(change.relation.oid);
     if (!known) throw new Error(`a change for ${change.relation.table} arrived before its relation`);
+    change.relation = known.relation;
     const t = known.transform;
-    switch (change.kind) {
-      case "insert":
-        return { kind: "insert" as const, relation: known.relation, newRow: t ? t(change.newRow) : change.newRow };
-      case "update":
-        return {
-          kind: "update" as const,
-          relation: known.relation,
-          newRow: t ? t(change.newRow) : change.newRow,
-          ...(change.oldRow ? { oldRow: t ? t(change.oldRow) : change.oldRow } : {}),
-        };
-      case "delete":
-        return { kind: "delete" as const, relation: known.relation, oldRow: t ? t(change.oldRow) : change.oldRow };
-    }
+    if (!t) return change;
+    if (change.kind !== "delete") change.newRow = t(rowValues(change.newRow));
+    if (change.kind !== "insert" && change.oldRow) change.oldRow = t(rowValues(change.oldRow));
+    return change;
   }
 
   private scheduleFlush(): Promise<void> | undefined {

@@ -1,15 +1,10 @@
 // Decoder for the pgoutput logical decoding plugin's messages, protocol
 // version 1 with text-format tuples ("Logical Replication Message Formats" in
 // the PostgreSQL documentation). Version 1 has no streamed or two-phase
-// transactions, so those tags are rejected rather than half-understood.
-import {
-  UNCHANGED_TOAST,
-  type Column,
-  type ColumnValue,
-  type Lsn,
-  type Relation,
-  type RowChange,
-} from "../types";
+// transactions, so those tags are rejected rather than half-understood. Rows
+// stay as their bytes (WireRow) until something needs their values.
+import type { Column, Lsn, Relation, Row, RowChange } from "../types";
+import { WireRow } from "./wire-row";
 
 /** One decoded pgoutput message. */
 export type PgOutputMessage =
@@ -44,8 +39,8 @@ export function dateToPgTimestamp(date: Date): bigint {
 
 // A cursor that turns every overrun into a clear error instead of a RangeError deep in Buffer.
 class Reader {
-  private offset = 0;
-  constructor(private readonly buf: Buffer) {}
+  offset = 0;
+  constructor(readonly buf: Buffer) {}
 
   private need(n: number): void {
     if (this.offset + n > this.buf.length) {
@@ -161,7 +156,7 @@ export class PgOutputDecoder {
       case "U": {
         const relation = this.cached(r.u32());
         let marker = String.fromCharCode(r.u8());
-        let oldRow: ColumnValue[] | undefined;
+        let oldRow: Row | undefined;
         if (marker === "K" || marker === "O") {
           oldRow = this.tuple(r, relation);
           marker = String.fromCharCode(r.u8());
@@ -238,22 +233,20 @@ export class PgOutputDecoder {
     if (got !== want) throw new PgOutputError(`${what}: expected tuple marker '${want}', got ${JSON.stringify(got)}`);
   }
 
-  private tuple(r: Reader, relation: Relation): ColumnValue[] {
-    const count = r.i16();
+  private tuple(r: Reader, relation: Relation): WireRow {
+    let row: WireRow;
+    try {
+      row = WireRow.read(r.buf, r.offset);
+    } catch (e) {
+      throw new PgOutputError((e as Error).message);
+    }
     // Rows are positional against relation.columns, so a mismatch would silently shift values.
-    if (count !== relation.columns.length) {
+    if (row.count !== relation.columns.length) {
       throw new PgOutputError(
-        `tuple for ${relation.schema}.${relation.table} has ${count} columns, relation has ${relation.columns.length}`,
+        `tuple for ${relation.schema}.${relation.table} has ${row.count} columns, relation has ${relation.columns.length}`,
       );
     }
-    const values: ColumnValue[] = new Array<ColumnValue>(count);
-    for (let i = 0; i < count; i++) {
-      const kind = String.fromCharCode(r.u8());
-      if (kind === "n") values[i] = null;
-      else if (kind === "u") values[i] = UNCHANGED_TOAST;
-      else if (kind === "t") values[i] = r.text(r.i32());
-      else throw new PgOutputError(`unsupported tuple value kind ${JSON.stringify(kind)} (text format expected)`);
-    }
-    return values;
+    r.offset = row.end;
+    return row;
   }
 }
