@@ -6,7 +6,7 @@
 import pg from "pg";
 import type { ChangeBatch } from "../codec/batch";
 import { qualified } from "../source/publication";
-import { WireRow, rowValues } from "../source/wire-row";
+import { WireRow, hasUnchangedToast, rowValues } from "../source/wire-row";
 import { UNCHANGED_TOAST, type ColumnValue, type Relation, type Row, type TransactionInfo } from "../types";
 import { writeCheckpoint } from "./checkpoint";
 import { Stage, type StagedRow } from "./stage";
@@ -39,7 +39,10 @@ interface PendingRow {
 
 interface PendingTable {
   relation: Relation;
-  rows: Map<string, PendingRow>;
+  /** New rows in stream order, while the batch holds nothing else for the table: they need no key. */
+  inserts: Row[];
+  /** Each row key's final state, once the batch holds more than new rows for the table. */
+  rows: Map<string, PendingRow> | undefined;
 }
 
 export class Applier {
@@ -118,45 +121,27 @@ export class Applier {
     const id = tableId(relation);
     let table = this.pending.get(id);
     if (!table) {
-      table = { relation, rows: new Map() };
+      table = { relation, inserts: [], rows: undefined };
       this.pending.set(id, table);
     }
     if (newRow) this.counters.bytes += textBytes(newRow);
     if (oldRow) this.counters.bytes += textBytes(oldRow);
-    const oldKey = oldRow ? keyOf(relation, oldRow) : undefined;
-    const newKey = newRow ? keyOf(relation, newRow) : undefined;
-    if (kind === "delete" || (oldKey !== undefined && newKey !== undefined && oldKey !== newKey)) {
-      const key = oldKey!;
-      const prior = table.rows.get(key);
-      table.rows.set(key, { expectExists: prior?.expectExists ?? true, op: "delete", row: oldRow! });
-    }
-    if (!newRow || newKey === undefined) return;
-    const prior = table.rows.get(newKey);
-    const expectExists = prior?.expectExists ?? kind === "update";
-    if (newRow instanceof WireRow ? newRow.hasUnchangedToast : newRow.includes(UNCHANGED_TOAST)) {
-      // Fill unchanged values from an earlier full version of the row in this batch.
-      const values = rowValues(newRow);
-      if (prior && prior.op === "upsert") {
-        const full = rowValues(prior.row);
-        table.rows.set(newKey, { expectExists, op: "upsert", row: values.map((v, i) => (v === UNCHANGED_TOAST ? full[i]! : v)) });
-        return;
-      }
-      const earlier = prior?.op === "partial" ? rowValues(prior.row) : undefined;
-      const merged = earlier ? values.map((v, i) => (v === UNCHANGED_TOAST ? earlier[i]! : v)) : values;
-      table.rows.set(newKey, { expectExists, op: "partial", row: merged });
-      return;
-    }
-    table.rows.set(newKey, { expectExists, op: "upsert", row: newRow });
+    if (kind === "insert" && !table.rows && !hasUnchangedToast(newRow!)) table.inserts.push(newRow!);
+    else collapse(relation, keyed(table), kind, newRow, oldRow);
   }
 
   private async flush(): Promise<void> {
-    for (const [id, { relation, rows }] of this.pending) {
+    for (const [id, table] of this.pending) {
+      const relation = table.relation;
+      let stage = this.stages.get(id);
+      if (!stage?.fits(relation)) this.stages.set(id, (stage = new Stage(this.client, this.targetSchema, relation)));
+      // Only new rows: one COPY, unless one of them exists after all (or repeats a key).
+      if (!table.rows && (await stage.insert(table.inserts))) continue;
+      const rows = keyed(table);
       const staged: StagedRow[] = [];
       const partial: PendingRow[] = [];
       // Pending rows other than partial ones are already staged rows.
       for (const row of rows.values()) (row.op === "partial" ? partial : staged).push(row as StagedRow);
-      let stage = this.stages.get(id);
-      if (!stage?.fits(relation)) this.stages.set(id, (stage = new Stage(this.client, this.targetSchema, relation)));
       for (const surprise of await stage.write(staged)) {
         let k = 0;
         const row = relation.columns.map((c) => (c.isKey ? surprise.key[k++]! : null));
@@ -200,6 +185,43 @@ export class Applier {
   private target(relation: Relation): string {
     return qualified({ schema: this.targetSchema, table: relation.table });
   }
+}
+
+// A table's rows by key, built from its new rows on first need.
+function keyed(table: PendingTable): Map<string, PendingRow> {
+  if (table.rows) return table.rows;
+  const rows = (table.rows = new Map());
+  for (const row of table.inserts) collapse(table.relation, rows, "insert", row);
+  table.inserts = [];
+  return rows;
+}
+
+// Folds one change into its key's final state within the batch (last writer wins).
+function collapse(relation: Relation, rows: Map<string, PendingRow>, kind: "insert" | "update" | "delete", newRow?: Row, oldRow?: Row): void {
+  const oldKey = oldRow ? keyOf(relation, oldRow) : undefined;
+  const newKey = newRow ? keyOf(relation, newRow) : undefined;
+  if (kind === "delete" || (oldKey !== undefined && newKey !== undefined && oldKey !== newKey)) {
+    const key = oldKey!;
+    const prior = rows.get(key);
+    rows.set(key, { expectExists: prior?.expectExists ?? true, op: "delete", row: oldRow! });
+  }
+  if (!newRow || newKey === undefined) return;
+  const prior = rows.get(newKey);
+  const expectExists = prior?.expectExists ?? kind === "update";
+  if (hasUnchangedToast(newRow)) {
+    // Fill unchanged values from an earlier full version of the row in this batch.
+    const values = rowValues(newRow);
+    if (prior && prior.op === "upsert") {
+      const full = rowValues(prior.row);
+      rows.set(newKey, { expectExists, op: "upsert", row: values.map((v, i) => (v === UNCHANGED_TOAST ? full[i]! : v)) });
+      return;
+    }
+    const earlier = prior?.op === "partial" ? rowValues(prior.row) : undefined;
+    const merged = earlier ? values.map((v, i) => (v === UNCHANGED_TOAST ? earlier[i]! : v)) : values;
+    rows.set(newKey, { expectExists, op: "partial", row: merged });
+    return;
+  }
+  rows.set(newKey, { expectExists, op: "upsert", row: newRow });
 }
 
 // The positions of a relation's key columns, computed once per relation.

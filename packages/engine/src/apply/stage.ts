@@ -34,12 +34,17 @@ let stages = 0;
 export class Stage {
   private readonly name = `heliosdb_stage_${++stages}`;
   private created = false;
+  private readonly target: string;
+  private readonly names: string[];
 
   constructor(
     private readonly client: pg.ClientBase,
-    private readonly schema: string,
+    schema: string,
     private readonly relation: Relation,
-  ) {}
+  ) {
+    this.target = qualified({ schema, table: relation.table });
+    this.names = relation.columns.map((c) => pg.escapeIdentifier(c.name));
+  }
 
   /** Whether this stage fits rows of `relation` (the same columns, in order). */
   fits(relation: Relation): boolean {
@@ -48,9 +53,8 @@ export class Stage {
 
   async write(rows: readonly StagedRow[]): Promise<StageSurprise[]> {
     if (rows.length === 0) return [];
-    const target = qualified({ schema: this.schema, table: this.relation.table });
-    const names = this.relation.columns.map((c) => pg.escapeIdentifier(c.name));
-    if (rows.every((r) => r.op === "upsert" && !r.expectExists) && (await this.insertDirectly(target, names, rows))) return [];
+    const { target, names } = this;
+    if (rows.every((r) => r.op === "upsert" && !r.expectExists) && (await this.insert(rows.map((r) => r.row)))) return [];
     const stage = pg.escapeIdentifier(this.name);
     const keys = this.relation.columns.filter((c) => c.isKey).map((c) => pg.escapeIdentifier(c.name));
     const others = names.filter((_, i) => !this.relation.columns[i]!.isKey);
@@ -62,7 +66,11 @@ export class Stage {
     } else {
       await this.client.query(`TRUNCATE ${stage}`);
     }
-    await this.copy(`${stage} (${names.join(", ")}, heliosdb_op, heliosdb_expect)`, rows, true);
+    await this.copy(
+      `${stage} (${names.join(", ")}, heliosdb_op, heliosdb_expect)`,
+      rows.map((r) => r.row),
+      rows.map(opColumns),
+    );
     const match = (a: string, b: string) => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(" AND ");
     const keyText = (alias: string) => keys.map((k) => `${alias}.${k}::text`).join(", ");
     const update = others.length > 0 ? `DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}` : "DO NOTHING";
@@ -81,13 +89,16 @@ export class Stage {
     return (surprises as (string | null)[][]).map(([op, ...key]) => ({ op: op === "d" ? "delete" : "upsert", key }));
   }
 
-  // New rows only (the usual stream of inserts): one COPY into the table
-  // itself. A row that exists after all is a conflict: undo to the savepoint
-  // and let the staging path find and resolve it.
-  private async insertDirectly(target: string, names: string[], rows: readonly StagedRow[]): Promise<boolean> {
+  /**
+   * New rows only (the usual stream of inserts): one COPY into the table
+   * itself. Returns false, having written nothing, when a row exists after
+   * all or a key repeats: write() then finds and resolves the conflicts.
+   */
+  async insert(rows: readonly Row[]): Promise<boolean> {
+    if (rows.length === 0) return true;
     await this.client.query("SAVEPOINT heliosdb_direct");
     try {
-      await this.copy(`${target} (${names.join(", ")})`, rows, false);
+      await this.copy(`${this.target} (${this.names.join(", ")})`, rows, undefined);
       await this.client.query("RELEASE SAVEPOINT heliosdb_direct");
       return true;
     } catch (e) {
@@ -97,13 +108,14 @@ export class Stage {
     }
   }
 
-  private copy(into: string, rows: readonly StagedRow[], withOp: boolean): Promise<void> {
+  // `extra[i]`: the staging table's extra columns for row i, as COPY text.
+  private copy(into: string, rows: readonly Row[], extra: readonly string[] | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const copy = this.client.query(copyFrom(`COPY ${into} FROM STDIN`));
       copy.on("finish", resolve);
       copy.on("error", reject);
       const out = new CopyWriter(copy);
-      for (const r of rows) out.row(r.row, withOp ? opColumns(r) : "");
+      for (let i = 0; i < rows.length; i++) out.row(rows[i]!, extra ? extra[i] : "");
       out.end();
     });
   }

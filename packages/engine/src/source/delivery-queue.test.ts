@@ -50,7 +50,39 @@ test("synchronous consumers are served without waiting for the event loop", () =
   const { queue } = harness((n) => void delivered.push(n));
   for (let i = 0; i < 100; i++) queue.push(i, 1);
   expect(delivered).toHaveLength(100);
-  expect(queue.maxQueued).toBe(1);
+  expect(queue.maxQueued).toBe(0);
+});
+
+test("only items that must wait are retained (copied off the producer's buffer)", async () => {
+  const delivered: number[] = [];
+  const retained: number[] = [];
+  let gate: Promise<void> | undefined;
+  const queue = new DeliveryQueue<number>({
+    maxItems: 100,
+    maxBytes: 1000,
+    pause: () => undefined,
+    resume: () => undefined,
+    deliver: (n) => {
+      delivered.push(n);
+      return n === 1 ? gate : undefined;
+    },
+    retain: (n) => {
+      retained.push(n);
+      return n * 10;
+    },
+    fail: (e) => {
+      throw e;
+    },
+  });
+  let open!: () => void;
+  gate = new Promise<void>((r) => (open = r));
+  for (let i = 0; i < 4; i++) queue.push(i, 1);
+  expect(delivered).toEqual([0, 1]);
+  expect(retained).toEqual([2, 3]);
+  open();
+  await queue.idle();
+  queue.push(4, 1);
+  expect(delivered).toEqual([0, 1, 20, 30, 4]);
 });
 
 test("a throwing consumer stops delivery and reports the error once", async () => {

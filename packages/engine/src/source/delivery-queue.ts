@@ -12,6 +12,12 @@ export interface DeliveryQueueOptions<T> {
   resume(): void;
   /** Handles one item; the next waits for a returned promise. */
   deliver(item: T): void | Promise<void>;
+  /**
+   * Makes an item safe to keep: called only for items that must wait, so
+   * one handled at once may borrow the producer's buffer (which the
+   * producer reuses after push returns).
+   */
+  retain?(item: T): T;
   /** Called once with the first error deliver() throws; delivery stops there. */
   fail(error: unknown): void;
 }
@@ -44,7 +50,20 @@ export class DeliveryQueue<T> {
 
   push(item: T, bytes: number): void {
     if (this.stopped) return;
-    this.items.push({ item, bytes });
+    // Nothing waits and nothing runs: deliver now, without a queue entry or a promise.
+    if (!this.draining && this.length === 0) {
+      let result: void | Promise<void>;
+      try {
+        result = this.options.deliver(item);
+      } catch (error) {
+        this.stop();
+        this.options.fail(error);
+        return;
+      }
+      if (result && typeof (result as Promise<void>).then === "function") void this.drain(result);
+      return;
+    }
+    this.items.push({ item: this.options.retain ? this.options.retain(item) : item, bytes });
     this.bytes += bytes;
     this._maxItems = Math.max(this._maxItems, this.length);
     this._maxBytes = Math.max(this._maxBytes, this.bytes);
@@ -52,7 +71,6 @@ export class DeliveryQueue<T> {
       this.paused = true;
       this.options.pause();
     }
-    if (!this.draining) void this.drain();
   }
 
   /** Drops whatever waits and delivers nothing more; an item being handled finishes. */
@@ -95,9 +113,11 @@ export class DeliveryQueue<T> {
     return entry.item;
   }
 
-  private async drain(): Promise<void> {
+  // Delivers what waits, in order, once `pending` (the delivery that made them wait) settles.
+  private async drain(pending: Promise<void>): Promise<void> {
     this.draining = true;
     try {
+      await pending;
       for (let item = this.shift(); item !== undefined; item = this.shift()) {
         const result = this.options.deliver(item);
         // Awaiting only real promises spares synchronous consumers a microtask per item.

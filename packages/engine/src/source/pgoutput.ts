@@ -4,7 +4,7 @@
 // transactions, so those tags are rejected rather than half-understood. Rows
 // stay as their bytes (WireRow) until something needs their values.
 import type { Column, Lsn, Relation, Row, RowChange } from "../types";
-import { WireRow } from "./wire-row";
+import { LineArena, WireRow } from "./wire-row";
 
 /** One decoded pgoutput message. */
 export type PgOutputMessage =
@@ -116,12 +116,14 @@ const REPLICA_IDENTITIES = new Set(["d", "n", "f", "i"]);
  */
 export class PgOutputDecoder {
   private readonly relations = new Map<number, Relation>();
+  private readonly arena = new LineArena();
 
   /** The cached relation for an OID, if a Relation message described it. */
   relation(oid: number): Relation | undefined {
     return this.relations.get(oid);
   }
 
+  /** Decodes one message. Nothing of `data` is kept: the caller may reuse its bytes once this returns. */
   decode(data: Buffer): PgOutputMessage {
     const r = new Reader(data);
     const tag = String.fromCharCode(r.u8());
@@ -233,20 +235,20 @@ export class PgOutputDecoder {
     if (got !== want) throw new PgOutputError(`${what}: expected tuple marker '${want}', got ${JSON.stringify(got)}`);
   }
 
-  private tuple(r: Reader, relation: Relation): WireRow {
-    let row: WireRow;
+  private tuple(r: Reader, relation: Relation): Row {
+    let read: ReturnType<typeof WireRow.read>;
     try {
-      row = WireRow.read(r.buf, r.offset);
+      read = WireRow.read(r.buf, r.offset, this.arena);
     } catch (e) {
       throw new PgOutputError((e as Error).message);
     }
     // Rows are positional against relation.columns, so a mismatch would silently shift values.
-    if (row.count !== relation.columns.length) {
+    if (read.count !== relation.columns.length) {
       throw new PgOutputError(
-        `tuple for ${relation.schema}.${relation.table} has ${row.count} columns, relation has ${relation.columns.length}`,
+        `tuple for ${relation.schema}.${relation.table} has ${read.count} columns, relation has ${relation.columns.length}`,
       );
     }
-    r.offset = row.end;
-    return row;
+    r.offset = read.end;
+    return read.row;
   }
 }

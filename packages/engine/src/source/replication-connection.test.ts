@@ -40,7 +40,6 @@ async function setup(name: string, columns = "id int PRIMARY KEY, name text, not
 
 interface Received {
   message: PgOutputMessage;
-  walStart: Lsn;
 }
 
 /** Streams into an array; `done` never rejects unhandled, the outcome is kept for assertions. */
@@ -48,9 +47,9 @@ function collect(conn: ReplicationConnection, options: StartOptions, handler?: M
   const received: Received[] = [];
   let outcome: { ok: true } | { ok: false; error: unknown } | undefined;
   const done = conn
-    .start({ statusIntervalMs: 1000, ...options }, async (message, walStart) => {
-      received.push({ message, walStart });
-      await handler?.(message, walStart);
+    .start({ statusIntervalMs: 1000, ...options }, async (message) => {
+      received.push({ message });
+      await handler?.(message);
     })
     .then(
       () => void (outcome = { ok: true }),

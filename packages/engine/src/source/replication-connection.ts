@@ -36,18 +36,13 @@ export interface StartOptions {
 }
 
 /** Receives each message in order; the next one waits for a returned promise. */
-export type MessageHandler = (message: PgOutputMessage, walStart: Lsn) => void | Promise<void>;
+export type MessageHandler = (message: PgOutputMessage) => void | Promise<void>;
 
 /** The parts of pg's internal Connection a replication stream needs (not in @types/pg). */
 interface WireConnection extends EventEmitter {
   stream: Duplex;
   sendCopyFromChunk(chunk: Buffer): void;
   endCopyFrom(): void;
-}
-
-interface Queued {
-  data: Buffer;
-  walStart: Lsn;
 }
 
 const DEFAULT_MAX_QUEUED_MESSAGES = 1000;
@@ -84,7 +79,7 @@ export class ReplicationConnection {
   private inCopy = false; // CopyBoth established and CopyDone not yet sent: the only time CopyData may go out
   private stopRequested = false;
   private failure: { error: unknown } | undefined;
-  private queue: DeliveryQueue<Queued> | undefined;
+  private queue: DeliveryQueue<Buffer> | undefined;
   private streamDone: Promise<unknown> | undefined;
 
   private _serverWalEnd: Lsn = 0n;
@@ -188,13 +183,16 @@ export class ReplicationConnection {
     // pgoutput resends Relation messages on every new stream, so the cache must not outlive one.
     const decoder = new PgOutputDecoder();
     const socket = this.wire.stream;
-    const queue = new DeliveryQueue<Queued>({
+    // Items are XLogData payloads, borrowed from pg's read buffer unless they must wait.
+    const queue = new DeliveryQueue<Buffer>({
       maxItems: options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES,
       maxBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       // Unread data stays in the kernel: TCP backpressure then holds the server, whatever the transaction size.
       pause: () => socket.pause(),
       resume: () => socket.resume(),
-      deliver: (item) => onMessage(decoder.decode(item.data), item.walStart),
+      deliver: (data) => onMessage(decoder.decode(data)),
+      // pg-protocol reuses its read buffer, so a message that waits is copied.
+      retain: (data) => Buffer.from(data),
       fail: (error) => this.fail(error),
     });
     this.queue = queue;
@@ -306,16 +304,13 @@ export class ReplicationConnection {
     return row;
   }
 
-  private receive(queue: DeliveryQueue<Queued>, chunk: Buffer): void {
+  private receive(queue: DeliveryQueue<Buffer>, chunk: Buffer): void {
     if (!this.streaming || this.stopRequested || chunk.length === 0) return;
     const kind = chunk[0];
     if (kind === 0x77 /* w: XLogData */) {
       if (chunk.length < XLOG_DATA_HEADER + 1) return this.fail(new ReplicationError("short XLogData message"));
-      const walStart = chunk.readBigUInt64BE(1);
       this.noteWalEnd(chunk.readBigUInt64BE(9));
-      // Copy: pg-protocol reuses its read buffer, so a queued slice could be overwritten.
-      const data = Buffer.from(chunk.subarray(XLOG_DATA_HEADER));
-      queue.push({ data, walStart }, data.length);
+      queue.push(chunk.subarray(XLOG_DATA_HEADER), chunk.length - XLOG_DATA_HEADER);
     } else if (kind === 0x6b /* k: primary keepalive */) {
       if (chunk.length < 18) return this.fail(new ReplicationError("short keepalive message"));
       this._keepalivesReceived++;

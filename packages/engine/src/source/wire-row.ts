@@ -1,9 +1,11 @@
-// A row as pgoutput sent it, kept as its bytes. Most rows go from the stream
-// to the target untouched, so decoding every value into a string only to
-// write it back out as COPY text would be the engine's largest cost; a
-// WireRow decodes its values only when a transform, a key or a partial
-// update needs them, and writes its COPY text line straight from the bytes.
+// A row as the stream sent it, kept as the COPY text line the target reads.
+// Most rows go from the stream to the target untouched, so decoding every
+// value into a string only to write it back out would be the engine's largest
+// cost. Instead the decoder writes each row's COPY line once, into large
+// shared slabs (a LineArena), and the applier sends those bytes on; values
+// are decoded only when a transform, a key or a partial update needs them.
 import { UNCHANGED_TOAST, type ColumnValue } from "../types";
+import { parseCopyLine } from "./copy-text";
 
 // TupleData value kinds ("Logical Replication Message Formats").
 const NULL = 0x6e; // n
@@ -14,35 +16,54 @@ const TAB = 0x09;
 const NEWLINE = 0x0a;
 const RETURN = 0x0d;
 
-export class WireRow {
-  private decoded: ColumnValue[] | undefined;
+const SLAB_BYTES = 1 << 20;
 
+/**
+ * Append-only slabs for COPY lines. A slab is never written again once a
+ * row points into it, so rows (and the COPY streams they are sent on) can
+ * share it; it is freed when the last row pointing into it is.
+ */
+export class LineArena {
+  slab = Buffer.allocUnsafe(SLAB_BYTES);
+  pos = 0;
+
+  /** Makes room for `bytes` at `pos`, starting a new slab when this one is full. */
+  reserve(bytes: number): void {
+    if (this.pos + bytes <= this.slab.length) return;
+    this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, bytes));
+    this.pos = 0;
+  }
+}
+
+export class WireRow {
   /**
-   * @param data the message holding the tuple; owned by this row (never a reused read buffer)
-   * @param start offset of the tuple's first value kind byte (after its column count)
-   * @param end offset just past the tuple
+   * @param slab holds the line; never rewritten
+   * @param start offset of the line
+   * @param end offset just past the line's newline
    * @param count the number of columns
-   * @param textBytes the bytes of all text values together
-   * @param hasUnchangedToast whether some value is an unchanged TOASTed one the stream omitted
+   * @param textBytes the bytes of the row's values as the stream sent them
    */
   constructor(
-    private readonly data: Buffer,
-    private readonly start: number,
+    readonly slab: Buffer,
+    readonly start: number,
     readonly end: number,
     readonly count: number,
     readonly textBytes: number,
-    readonly hasUnchangedToast: boolean,
   ) {}
 
   /**
-   * Reads the TupleData at `offset` (column count, then per column a kind
-   * byte and, for text, a length and the bytes), checking every length
-   * against the message. Throws a plain Error the decoder rewraps.
+   * Reads the TupleData at `offset` of a pgoutput message (column count,
+   * then per column a kind byte and, for text, a length and the bytes),
+   * checking every length against the message. A row whose every value was
+   * sent is written to `arena` as a COPY line; a row with unchanged TOAST
+   * values (which no COPY line can express) comes back as its values.
+   * Throws a plain Error, which the decoder rewraps.
    */
-  static read(data: Buffer, offset: number): WireRow {
+  static read(data: Buffer, offset: number, arena: LineArena): { row: Row; count: number; end: number } {
     if (offset + 2 > data.length) throw new Error(`truncated tuple at offset ${offset}`);
     const count = data.readInt16BE(offset);
-    let p = offset + 2;
+    const start = offset + 2;
+    let p = start;
     let textBytes = 0;
     let toast = false;
     for (let i = 0; i < count; i++) {
@@ -60,68 +81,24 @@ export class WireRow {
         throw new Error(`unsupported tuple value kind ${shown} (text format expected)`);
       }
     }
-    return new WireRow(data, offset + 2, p, count, textBytes, toast);
-  }
-
-  /** The values in PostgreSQL's text format; decoded once, on first use. */
-  values(): ColumnValue[] {
-    if (this.decoded) return this.decoded;
-    const values = new Array<ColumnValue>(this.count);
-    let p = this.start;
-    for (let i = 0; i < this.count; i++) {
-      const kind = this.data[p++];
-      if (kind === TEXT) {
-        const n = this.data.readInt32BE(p);
-        values[i] = this.data.toString("utf8", p + 4, p + 4 + n);
-        p += 4 + n;
-      } else {
-        values[i] = kind === NULL ? null : UNCHANGED_TOAST;
-      }
-    }
-    this.decoded = values;
-    return values;
-  }
-
-  /** One value, without decoding the others (row keys need only theirs). */
-  value(index: number): ColumnValue {
-    if (this.decoded) return this.decoded[index]!;
-    let p = this.start;
-    for (let i = 0; ; i++) {
-      const kind = this.data[p++];
-      const n = kind === TEXT ? this.data.readInt32BE(p) : 0;
-      if (i === index) {
-        if (kind === TEXT) return this.data.toString("utf8", p + 4, p + 4 + n);
-        return kind === NULL ? null : UNCHANGED_TOAST;
-      }
-      if (kind === TEXT) p += 4 + n;
-    }
-  }
-
-  /** The most bytes writeCopyLine can write: every byte escaped, plus separators, NULL markers and the newline. */
-  get maxCopyLineBytes(): number {
-    return 2 * (this.end - this.start) + 3 * this.count + 1;
-  }
-
-  /**
-   * Writes the row as one COPY text line, without its newline, at `pos`
-   * (which must have maxCopyLineBytes of room); returns the position after
-   * it. Only backslash, tab, newline and carriage return need escaping.
-   */
-  writeCopyLine(out: Buffer, pos: number): number {
-    const data = this.data;
-    let p = this.start;
-    for (let i = 0; i < this.count; i++) {
+    const end = p;
+    if (toast) return { row: decodeValues(data, start, count), count, end };
+    // Every byte escaped, plus separators, NULL markers and the newline.
+    arena.reserve(2 * (end - start) + 3 * count + 1);
+    const out = arena.slab;
+    const lineStart = arena.pos;
+    let pos = lineStart;
+    p = start;
+    for (let i = 0; i < count; i++) {
       if (i > 0) out[pos++] = TAB;
-      const kind = data[p++];
-      if (kind === NULL) {
+      if (data[p++] === NULL) {
         out[pos++] = BACKSLASH;
         out[pos++] = 0x4e; // \N
         continue;
       }
-      // A value the stream omitted cannot be written: the applier updates such rows column by column.
-      if (kind !== TEXT) throw new Error("a row with unchanged TOAST values has no COPY line");
-      const end = p + 4 + data.readInt32BE(p);
-      for (p += 4; p < end; p++) {
+      const valueEnd = p + 4 + data.readInt32BE(p);
+      // COPY text needs only backslash, tab, newline and carriage return escaped.
+      for (p += 4; p < valueEnd; p++) {
         const b = data[p]!;
         if (b === BACKSLASH || b === TAB || b === NEWLINE || b === RETURN) {
           out[pos++] = BACKSLASH;
@@ -131,14 +108,55 @@ export class WireRow {
         }
       }
     }
-    return pos;
+    out[pos++] = NEWLINE;
+    arena.pos = pos;
+    return { row: new WireRow(out, lineStart, pos, count, textBytes), count, end };
+  }
+
+  /** The values in PostgreSQL's text format. */
+  values(): ColumnValue[] {
+    if (this.count === 0) return [];
+    return parseCopyLine(this.slab.toString("utf8", this.start, this.end - 1));
+  }
+
+  /** One value, without decoding the others (row keys need only theirs). */
+  value(index: number): ColumnValue {
+    const slab = this.slab;
+    let from = this.start;
+    for (let i = 0; i < index; i++) from = slab.indexOf(TAB, from) + 1;
+    let to = slab.indexOf(TAB, from);
+    if (to < 0 || to >= this.end) to = this.end - 1;
+    if (to - from === 2 && slab[from] === BACKSLASH && slab[from + 1] === 0x4e) return null;
+    const text = slab.toString("utf8", from, to);
+    return text.includes("\\") ? parseCopyLine(text)[0]! : text;
   }
 }
 
-/** A row of a change: its values, or the bytes the stream sent. */
+function decodeValues(data: Buffer, start: number, count: number): ColumnValue[] {
+  const values = new Array<ColumnValue>(count);
+  let p = start;
+  for (let i = 0; i < count; i++) {
+    const kind = data[p++];
+    if (kind === TEXT) {
+      const n = data.readInt32BE(p);
+      values[i] = data.toString("utf8", p + 4, p + 4 + n);
+      p += 4 + n;
+    } else {
+      values[i] = kind === NULL ? null : UNCHANGED_TOAST;
+    }
+  }
+  return values;
+}
+
+/** A row of a change: its values, or its COPY line as the stream sent it. */
 export type Row = ColumnValue[] | WireRow;
 
 /** A row's values, decoding a WireRow's if needed. */
 export function rowValues(row: Row): ColumnValue[] {
   return row instanceof WireRow ? row.values() : row;
+}
+
+/** Whether a row carries unchanged TOAST values the stream omitted (only rows of values can). */
+export function hasUnchangedToast(row: Row): boolean {
+  return !(row instanceof WireRow) && row.includes(UNCHANGED_TOAST);
 }
