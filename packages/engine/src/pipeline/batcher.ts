@@ -122,7 +122,9 @@ export class Batcher {
   private scheduleFlush(): Promise<void> | undefined {
     const { batchRows, flushIntervalMs } = this.deps.settings();
     const age = Date.now() - this.firstCommitAt;
-    if (this.rows >= batchRows || age >= flushIntervalMs) return this.flush();
+    // No rows gathered: the commit ends a transaction whose rows already went out in earlier
+    // batches (their target transaction is open, waiting for it), or one with nothing to apply.
+    if (this.rows === 0 || this.rows >= batchRows || age >= flushIntervalMs) return this.flush();
     if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;

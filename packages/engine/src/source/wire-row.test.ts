@@ -55,6 +55,23 @@ describe("WireRow", () => {
     expect(copyLine(read(tuple([null], 0), 0))).toBe("\\N\n");
   });
 
+  test("every byte that needs escaping is escaped, wherever it falls in a four-byte word", () => {
+    const alphabet = ["a", "\\", "\t", "\n", "\r", "é", "\\N", "🚀", "\u0001", "\u00ff", "Z"];
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const arena = new LineArena();
+    for (let i = 0; i < 500; i++) {
+      const values = Array.from({ length: 1 + random(6) }, () =>
+        random(8) === 0 ? null : Array.from({ length: random(24) }, () => alphabet[random(alphabet.length)]).join(""),
+      );
+      // The message's other bytes shift where the values fall against four-byte words.
+      const prefix = random(5);
+      const row = read(tuple(values, prefix), prefix, arena);
+      expect(copyLine(row)).toBe(formatCopyLine(values));
+      expect(row.values()).toEqual(values);
+    }
+  });
+
   test("rows share slabs, in stream order, and a full slab is never written again", () => {
     const arena = new LineArena();
     const rows: WireRow[] = [];
