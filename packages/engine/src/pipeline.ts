@@ -16,6 +16,7 @@ import { disableSynchronous, enableSynchronous } from "./pipeline/synchronous";
 import type { WorkerPool } from "./pipeline/worker-pool";
 import { prepare, targetTables, type Setup } from "./pipeline/setup";
 import { readCatalog } from "./source/catalog";
+import { binaryIneligibleColumns } from "./source/binary-transfer";
 import { dropPublication } from "./source/publication";
 import { applyTableFilter } from "./source/table-filter";
 import { ReplicationConnection, ReplicationError } from "./source/replication-connection";
@@ -55,6 +56,14 @@ export interface EngineDeps {
   pool?: WorkerPool;
   /** Pages per range when the initial sync splits a large table among workers (default 16384 = 128 MB). */
   snapshotRangePages?: number;
+  /** Stream values in binary format where every type allows it (default true; see source/binary-transfer.ts). */
+  binaryTransfer?: boolean;
+}
+
+// Thrown while streaming in binary format when a relation gains a column
+// that cannot travel in it: the stream restarts in text format.
+class TextTransferNeeded extends Error {
+  override name = "TextTransferNeeded";
 }
 
 export interface StartOptions {
@@ -190,7 +199,7 @@ export class ReplicationPipeline {
     for (const aggregate of planAggregates(this.spec.config.transforms, tables)[0]) await installAggregate(this.target, aggregate);
     this.codec = this.makeCodec(await this.deps.keys.key(this.spec.tenantId, "batch"));
     this.applier = new Applier(this.target, this.spec.replicationId, this.spec.target.schema, (c) => this.conflict(c));
-    this.stream = await ReplicationConnection.connect({ ...this.spec.source.connection, application_name: this.slotName });
+    this.stream = await this.openStream();
     const checkpoint = await readCheckpoint(this.target, this.spec.replicationId);
     const from = options.fromCheckpoint ?? "auto";
     let startLsn: Lsn;
@@ -206,6 +215,7 @@ export class ReplicationPipeline {
       startLsn = this.deps.pool ? await this.deps.pool.run(this.spec.config.priority, sync) : await sync();
     }
     this.abort.signal.throwIfAborted();
+    this.binary = await this.binaryTransferPossible(setup.published.map((p) => p.table));
     this.startHeartbeat();
     this.setStatus("Streaming");
     this.batcher = this.makeBatcher();
@@ -234,17 +244,62 @@ export class ReplicationPipeline {
   private async streamFrom(startLsn: Lsn): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.stream!.start({ slot: this.slotName, publication: this.publicationName, startLsn, messages: true }, (message) => {
+        const options = { slot: this.slotName, publication: this.publicationName, startLsn, messages: true, binary: this.binary };
+        await this.stream!.start(options, (message) => {
           // The first message (a heartbeat at the latest) shows the stream runs.
           this.streaming?.resolve();
           return this.batcher!.onMessage(message);
         });
         return;
       } catch (e) {
+        if (e instanceof TextTransferNeeded && !this.abort.signal.aborted) {
+          startLsn = await this.restartInText(startLsn);
+          continue;
+        }
         const busy = e instanceof ReplicationError && e.sqlState === "55006";
         if (!busy || attempt >= 150 || this.abort.signal.aborted) throw e;
         await new Promise((r) => setTimeout(r, 200));
       }
+    }
+  }
+
+  // Drops what binary transfer gathered but did not commit; the stream
+  // resends it, in text, from the last acknowledged position.
+  private async restartInText(startLsn: Lsn): Promise<Lsn> {
+    this.binary = false;
+    this.batcher!.discard();
+    await this.batcher!.drain();
+    await this.applier!.rollback();
+    this.figures.forgetUnapplied();
+    this.batcher = this.makeBatcher();
+    const acknowledged = this.stream!.lastAcknowledged;
+    // A fresh walsender session: the stream's options are fixed at START_REPLICATION.
+    await this.stream!.close();
+    this.stream = await this.openStream();
+    return acknowledged > startLsn ? acknowledged : startLsn;
+  }
+
+  private openStream(): Promise<ReplicationConnection> {
+    return ReplicationConnection.connect({ ...this.spec.source.connection, application_name: this.slotName });
+  }
+
+  private binary = false;
+
+  /** How the stream carries values: "binary" (binary transfer) or "text". */
+  get transferFormat(): "binary" | "text" {
+    return this.binary ? "binary" : "text";
+  }
+
+  // Binary transfer when nothing reads text values (transforms, the batch
+  // codec) and every column's type allows it.
+  private async binaryTransferPossible(tables: Relation[]): Promise<boolean> {
+    if (this.deps.binaryTransfer === false || this.codec) return false;
+    if (tables.some((t) => this.setup!.plan.forRelation(t).transformed)) return false;
+    const source = await connect(this.spec.source.connection);
+    try {
+      return (await binaryIneligibleColumns(source, this.target!, this.spec.target.schema, tables)).length === 0;
+    } finally {
+      await source.end();
     }
   }
 
@@ -320,6 +375,12 @@ export class ReplicationPipeline {
       }
     }
     const described = { ...table, columns: relation.columns.map((c) => table.columns.find((t) => t.name === c.name) ?? c) };
+    if (this.binary && !(await this.binaryTransferPossible([described]))) {
+      this.emit("SchemaChanged", "Info", `${relation.table} has a column whose type streams only as text: the stream continues in text format`, {
+        table: relation.table,
+      });
+      throw new TextTransferNeeded();
+    }
     const targetColumns = this.setup!.plan.forRelation(described).targetColumns;
     const added = await addMissingColumns(this.target!, { schema: this.spec.target.schema, table: relation.table, columns: targetColumns });
     if (added.length > 0) {

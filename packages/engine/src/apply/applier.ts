@@ -6,8 +6,9 @@
 import pg from "pg";
 import type { ChangeBatch } from "../codec/batch";
 import { qualified } from "../source/publication";
-import { WireRow, hasUnchangedToast, rowValues } from "../source/wire-row";
-import { UNCHANGED_TOAST, type ColumnValue, type Relation, type Row, type TransactionInfo } from "../types";
+import { WireRow, hasUnchangedToast, rowFields, type WireValue } from "../source/wire-row";
+import { UNCHANGED_TOAST, type Relation, type Row, type TransactionInfo } from "../types";
+import { keyText } from "./key-text";
 import { writeCheckpoint } from "./checkpoint";
 import { Stage, type StagedRow } from "./stage";
 
@@ -87,6 +88,15 @@ export class Applier {
         // A relation whose shape changed (an added column) starts afresh.
         const pending = this.pending.get(tableId(change.relation));
         if (pending && pending.relation !== change.relation) await this.flush();
+        if (change.kind === "update" && change.oldRow && hasUnchangedToast(change.newRow) && keyOf(change.relation, change.oldRow) !== keyOf(change.relation, change.newRow)) {
+          // A row moved to a new key, with values the stream omitted: they are
+          // only on the target, so the row is updated in place, key and all, in
+          // stream order.
+          await this.flush();
+          this.counters.bytes += textBytes(change.newRow) + textBytes(change.oldRow);
+          await this.updatePartial(change.relation, rowFields(change.newRow), rowFields(change.oldRow));
+          continue;
+        }
         this.collect(change.relation, change.kind, change.kind === "delete" ? undefined : change.newRow, change.kind === "insert" ? undefined : change.oldRow);
       }
       await this.flush();
@@ -146,38 +156,39 @@ export class Applier {
         let k = 0;
         const row = relation.columns.map((c) => (c.isKey ? surprise.key[k++]! : null));
         // A delete that finds nothing left the target as the source wants it; an upsert wrote the source's row.
-        const expected = rows.get(keyOf(relation, row))?.expectExists;
-        const kind = surprise.op === "delete" ? "delete_found_missing" : expected ? "update_found_missing" : "insert_found_existing";
+        const kind = surprise.op === "delete" ? "delete_found_missing" : surprise.expectExists ? "update_found_missing" : "insert_found_existing";
         this.conflict(relation, row, kind, true);
       }
-      for (const row of partial) await this.updatePartial(relation, row);
+      for (const row of partial) await this.updatePartial(relation, rowFields(row.row));
     }
     this.pending.clear();
   }
 
   // An update whose unchanged TOASTed values the stream did not send: only
   // the sent columns can be written, and a missing row cannot be recreated.
-  private async updatePartial(relation: Relation, pending: PendingRow): Promise<void> {
-    const params: ColumnValue[] = [];
-    const values = rowValues(pending.row);
+  // `keyRow` holds the row's old key when the update moved it to a new one.
+  private async updatePartial(relation: Relation, values: WireValue[], keyRow: WireValue[] = values): Promise<void> {
+    // Binary values travel as binary parameters: pg sends a Buffer in binary format.
+    const params: WireValue[] = [];
+    const moved = keyRow !== values;
     const sets = relation.columns
       .map((c, i) => [c, values[i]] as const)
-      .filter(([c, v]) => !c.isKey && v !== UNCHANGED_TOAST)
+      .filter(([c, v]) => (moved || !c.isKey) && v !== UNCHANGED_TOAST)
       .map(([c, v]) => `${pg.escapeIdentifier(c.name)} = $${params.push(v!)}`);
     const where = relation.columns
-      .map((c, i) => [c, values[i]] as const)
+      .map((c, i) => [c, keyRow[i]] as const)
       .filter(([c]) => c.isKey)
       .map(([c, v]) => `${pg.escapeIdentifier(c.name)} = $${params.push(v!)}`);
     if (sets.length === 0) return;
     const result = await this.client.query(`UPDATE ${this.target(relation)} SET ${sets.join(", ")} WHERE ${where.join(" AND ")}`, params);
-    if (result.rowCount === 0) this.conflict(relation, values, "update_found_missing", false);
+    if (result.rowCount === 0) this.conflict(relation, keyRow, "update_found_missing", false);
   }
 
-  private conflict(relation: Relation, row: ColumnValue[], kind: Conflict["kind"], resolved: boolean): void {
+  private conflict(relation: Relation, row: WireValue[], kind: Conflict["kind"], resolved: boolean): void {
     this.counters.conflictsDetected++;
     if (resolved) this.counters.conflictsResolved++;
     const key = Object.fromEntries(
-      relation.columns.map((c, i) => [c, row[i]] as const).filter(([c]) => c.isKey).map(([c, v]) => [c.name, typeof v === "string" ? v : null]),
+      relation.columns.map((c, i) => [c, row[i]] as const).filter(([c]) => c.isKey).map(([c, v]) => [c.name, keyText(c, v)]),
     );
     this.onConflict({ table: relation.table, key, kind, resolved });
   }
@@ -207,16 +218,17 @@ function collapse(relation: Relation, rows: Map<string, PendingRow>, kind: "inse
   }
   if (!newRow || newKey === undefined) return;
   const prior = rows.get(newKey);
-  const expectExists = prior?.expectExists ?? kind === "update";
+  // An update that moves a row to a new key expects that key to be free.
+  const expectExists = prior?.expectExists ?? (kind === "update" && (oldKey === undefined || oldKey === newKey));
   if (hasUnchangedToast(newRow)) {
     // Fill unchanged values from an earlier full version of the row in this batch.
-    const values = rowValues(newRow);
+    const values = rowFields(newRow);
     if (prior && prior.op === "upsert") {
-      const full = rowValues(prior.row);
+      const full = rowFields(prior.row);
       rows.set(newKey, { expectExists, op: "upsert", row: values.map((v, i) => (v === UNCHANGED_TOAST ? full[i]! : v)) });
       return;
     }
-    const earlier = prior?.op === "partial" ? rowValues(prior.row) : undefined;
+    const earlier = prior?.op === "partial" ? rowFields(prior.row) : undefined;
     const merged = earlier ? values.map((v, i) => (v === UNCHANGED_TOAST ? earlier[i]! : v)) : values;
     rows.set(newKey, { expectExists, op: "partial", row: merged });
     return;
@@ -230,24 +242,30 @@ const keyPositions = new WeakMap<Relation, number[]>();
 function keyOf(relation: Relation, row: Row): string {
   let positions = keyPositions.get(relation);
   if (!positions) keyPositions.set(relation, (positions = relation.columns.flatMap((c, i) => (c.isKey ? [i] : []))));
-  if (positions.length === 1) return String(valueAt(row, positions[0]!));
+  if (positions.length === 1) return keyPart(row, positions[0]!);
   let key = "";
-  for (const i of positions) key += `${String(valueAt(row, i))}\u0000`;
+  for (const i of positions) key += `${keyPart(row, i)}\u0000`;
   return key;
 }
 
 // A WireRow decodes just the values asked for: both kinds of row give the same key for the same values.
-function valueAt(row: Row, index: number): ColumnValue {
-  return row instanceof WireRow ? row.value(index) : row[index]!;
+function keyPart(row: Row, index: number): string {
+  if (row instanceof WireRow) return row.key(index);
+  const v = row[index];
+  return Buffer.isBuffer(v) ? v.toString("latin1") : String(v);
 }
 
 function textBytes(row: Row): number {
   if (row instanceof WireRow) return row.textBytes;
   let bytes = 0;
-  for (const v of row) if (typeof v === "string") bytes += Buffer.byteLength(v);
+  for (const v of row) if (typeof v === "string" || Buffer.isBuffer(v)) bytes += Buffer.byteLength(v);
   return bytes;
 }
 
+// Computed once per relation: every row asks.
+const tableIds = new WeakMap<Relation, string>();
 function tableId(relation: Relation): string {
-  return `${relation.schema}.${relation.table}`;
+  let id = tableIds.get(relation);
+  if (id === undefined) tableIds.set(relation, (id = `${relation.schema}.${relation.table}`));
+  return id;
 }

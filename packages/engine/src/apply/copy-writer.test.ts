@@ -33,7 +33,7 @@ function wire(arena: LineArena, values: (string | null)[]): WireRow {
       parts.push(head, text);
     }
   }
-  return WireRow.read(Buffer.concat(parts), 0, arena).row as WireRow;
+  return WireRow.read({ buf: Buffer.concat(parts), offset: 0 }, arena) as WireRow;
 }
 
 test("adjacent lines of one slab go out as one piece; the output is every row, in order", async () => {
@@ -45,7 +45,7 @@ test("adjacent lines of one slab go out as one piece; the output is every row, i
     rows.push(wire(arena, values[i] as (string | null)[]));
   }
   const out = sink();
-  const writer = new CopyWriter(out.stream);
+  const writer = new CopyWriter(out.stream, false);
   for (const row of rows) writer.row(row);
   writer.end();
   await new Promise((r) => out.stream.on("finish", r));
@@ -61,12 +61,12 @@ test("interleaved tables, extra columns and rows of values keep their order", as
   const a2 = wire(arena, ["2", "b\\"]);
   const a3 = wire(arena, ["3", null]);
   const out = sink();
-  const writer = new CopyWriter(out.stream);
+  const writer = new CopyWriter(out.stream, false);
   writer.row(a1);
   writer.row(a2);
-  writer.row(a3, "\tu\tf");
+  writer.row(a3, { op: "u", expect: false });
   writer.row(["4", "ü\n"]);
-  writer.row(["5", null], "\td\tt");
+  writer.row(["5", null], { op: "d", expect: true });
   writer.row(a1);
   writer.end();
   await new Promise((r) => out.stream.on("finish", r));

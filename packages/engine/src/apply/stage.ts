@@ -1,5 +1,5 @@
 // Writes a batch's collapsed rows of one table in three round trips, however
-// many rows: COPY them (text format, as the stream delivered them) into a
+// many rows: COPY them (in the stream's format, text or binary) into a
 // session-local staging table, then one statement deletes and upserts from it
 // and returns only the rows that were not as the stream expected. A VALUES
 // list with a parameter per value would make PostgreSQL parse and plan a
@@ -7,8 +7,9 @@
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { qualified } from "../source/publication";
+import { isBinary } from "../source/wire-row";
 import type { Relation, Row } from "../types";
-import { CopyWriter } from "./copy-writer";
+import { CopyWriter, type StageColumns } from "./copy-writer";
 
 export interface StagedRow {
   op: "upsert" | "delete";
@@ -17,15 +18,11 @@ export interface StagedRow {
   row: Row;
 }
 
-// The staging table's two extra columns, heliosdb_op and heliosdb_expect, as COPY text.
-function opColumns(r: StagedRow): string {
-  if (r.op === "delete") return r.expectExists ? "\td\tt" : "\td\tf";
-  return r.expectExists ? "\tu\tt" : "\tu\tf";
-}
-
 /** A row that was not as expected: its key values, as text. */
 export interface StageSurprise {
   op: "upsert" | "delete";
+  /** Whether the stream expected the row to exist on the target. */
+  expectExists: boolean;
   key: (string | null)[];
 }
 
@@ -69,7 +66,7 @@ export class Stage {
     await this.copy(
       `${stage} (${names.join(", ")}, heliosdb_op, heliosdb_expect)`,
       rows.map((r) => r.row),
-      rows.map(opColumns),
+      rows.map((r): StageColumns => ({ op: r.op === "delete" ? "d" : "u", expect: r.expectExists })),
     );
     const match = (a: string, b: string) => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(" AND ");
     const keyText = (alias: string) => keys.map((k) => `${alias}.${k}::text`).join(", ");
@@ -79,14 +76,18 @@ export class Stage {
       text: `WITH d AS (DELETE FROM ${target} t USING ${stage} s WHERE s.heliosdb_op = 'd' AND ${match("t", "s")} RETURNING ${keys.map((k) => `t.${k}`).join(", ")}),
                  u AS (INSERT INTO ${target} (${names.join(", ")}) SELECT ${names.join(", ")} FROM ${stage} WHERE heliosdb_op = 'u'
                        ON CONFLICT (${keys.join(", ")}) ${update} RETURNING (xmax = 0) AS inserted, ${keys.join(", ")})
-             SELECT 'd' AS op, ${keyText("s")} FROM ${stage} s
+             SELECT 'd' AS op, s.heliosdb_expect, ${keyText("s")} FROM ${stage} s
               WHERE s.heliosdb_op = 'd' AND s.heliosdb_expect AND NOT EXISTS (SELECT 1 FROM d WHERE ${match("d", "s")})
              UNION ALL
-             SELECT 'u', ${keyText("u")} FROM u JOIN ${stage} s ON s.heliosdb_op = 'u' AND ${match("u", "s")}
+             SELECT 'u', s.heliosdb_expect, ${keyText("u")} FROM u JOIN ${stage} s ON s.heliosdb_op = 'u' AND ${match("u", "s")}
               WHERE u.inserted = s.heliosdb_expect`,
       rowMode: "array",
     });
-    return (surprises as (string | null)[][]).map(([op, ...key]) => ({ op: op === "d" ? "delete" : "upsert", key }));
+    return (surprises as [string, boolean, ...(string | null)[]][]).map(([op, expectExists, ...key]) => ({
+      op: op === "d" ? "delete" : "upsert",
+      expectExists,
+      key,
+    }));
   }
 
   /**
@@ -108,15 +109,22 @@ export class Stage {
     }
   }
 
-  // `extra[i]`: the staging table's extra columns for row i, as COPY text.
-  private copy(into: string, rows: readonly Row[], extra: readonly string[] | undefined): Promise<void> {
+  // `extra[i]`: the staging table's extra columns for row i. Rows of binary
+  // transfer go in binary format (a batch holds rows of one format).
+  private copy(into: string, rows: readonly Row[], extra: readonly StageColumns[] | undefined): Promise<void> {
+    const binary = rows.length > 0 && isBinary(rows[0]!);
     return new Promise<void>((resolve, reject) => {
-      const copy = this.client.query(copyFrom(`COPY ${into} FROM STDIN`));
+      const copy = this.client.query(copyFrom(`COPY ${into} FROM STDIN${binary ? " (FORMAT binary)" : ""}`));
       copy.on("finish", resolve);
       copy.on("error", reject);
-      const out = new CopyWriter(copy);
-      for (let i = 0; i < rows.length; i++) out.row(rows[i]!, extra ? extra[i] : "");
-      out.end();
+      try {
+        const out = new CopyWriter(copy, binary);
+        for (let i = 0; i < rows.length; i++) out.row(rows[i]!, extra?.[i]);
+        out.end();
+      } catch (e) {
+        // Ends the COPY with an error, so the session is usable for the rollback.
+        copy.destroy(e as Error);
+      }
     });
   }
 }

@@ -39,8 +39,15 @@ export function dateToPgTimestamp(date: Date): bigint {
 
 // A cursor that turns every overrun into a clear error instead of a RangeError deep in Buffer.
 class Reader {
+  buf: Buffer = Buffer.alloc(0);
   offset = 0;
-  constructor(readonly buf: Buffer) {}
+
+  /** Starts on another message: one Reader serves every message of a stream. */
+  reset(buf: Buffer, offset: number): this {
+    this.buf = buf;
+    this.offset = offset;
+    return this;
+  }
 
   private need(n: number): void {
     if (this.offset + n > this.buf.length) {
@@ -117,45 +124,53 @@ const REPLICA_IDENTITIES = new Set(["d", "n", "f", "i"]);
 export class PgOutputDecoder {
   private readonly relations = new Map<number, Relation>();
   private readonly arena = new LineArena();
+  private readonly reader = new Reader();
+
+  /** `binary`: the stream was started with pgoutput's binary option, so values come in binary format. */
+  constructor(private readonly options: { binary?: boolean } = {}) {}
 
   /** The cached relation for an OID, if a Relation message described it. */
   relation(oid: number): Relation | undefined {
     return this.relations.get(oid);
   }
 
-  /** Decodes one message. Nothing of `data` is kept: the caller may reuse its bytes once this returns. */
-  decode(data: Buffer): PgOutputMessage {
-    const r = new Reader(data);
-    const tag = String.fromCharCode(r.u8());
-    switch (tag) {
-      case "B": {
+  /**
+   * Decodes the message at `offset` of `data` (which ends with it). Nothing
+   * of `data` is kept: the caller may reuse its bytes once this returns.
+   */
+  decode(data: Buffer, offset = 0): PgOutputMessage {
+    const r = this.reader.reset(data, offset);
+    // Dispatch on the byte: every message of the stream passes here.
+    const code = r.u8();
+    switch (code) {
+      case 0x42 /* B */: {
         const finalLsn = r.u64();
         const commitTime = pgTimestampToDate(r.i64());
         return { tag: "begin", finalLsn, commitTime, xid: r.u32() };
       }
-      case "C": {
+      case 0x43 /* C */: {
         r.u8(); // flags: unused in protocol v1
         const commitLsn = r.u64();
         const endLsn = r.u64();
         return { tag: "commit", commitLsn, endLsn, commitTime: pgTimestampToDate(r.i64()) };
       }
-      case "O":
+      case 0x4f /* O */:
         r.u64();
         r.cstring();
         return { tag: "origin" };
-      case "Y":
+      case 0x59 /* Y */:
         r.u32();
         r.cstring();
         r.cstring();
         return { tag: "type" };
-      case "R":
+      case 0x52 /* R */:
         return { tag: "relation", relation: this.decodeRelation(r) };
-      case "I": {
+      case 0x49 /* I */: {
         const relation = this.cached(r.u32());
         this.expectMarker(r, "N", "insert");
         return { tag: "change", change: { kind: "insert", relation, newRow: this.tuple(r, relation) } };
       }
-      case "U": {
+      case 0x55 /* U */: {
         const relation = this.cached(r.u32());
         let marker = String.fromCharCode(r.u8());
         let oldRow: Row | undefined;
@@ -170,7 +185,7 @@ export class PgOutputDecoder {
           : { kind: "update", relation, newRow };
         return { tag: "change", change };
       }
-      case "D": {
+      case 0x44 /* D */: {
         const relation = this.cached(r.u32());
         const marker = String.fromCharCode(r.u8());
         if (marker !== "K" && marker !== "O") {
@@ -178,7 +193,7 @@ export class PgOutputDecoder {
         }
         return { tag: "change", change: { kind: "delete", relation, oldRow: this.tuple(r, relation) } };
       }
-      case "T": {
+      case 0x54 /* T */: {
         const count = r.i32();
         const options = r.u8();
         const relations: Relation[] = [];
@@ -188,7 +203,7 @@ export class PgOutputDecoder {
           change: { kind: "truncate", relations, cascade: (options & 1) !== 0, restartIdentity: (options & 2) !== 0 },
         };
       }
-      case "M": {
+      case 0x4d /* M */: {
         const flags = r.u8();
         const lsn = r.u64();
         const prefix = r.cstring();
@@ -196,7 +211,7 @@ export class PgOutputDecoder {
         return { tag: "message", transactional: (flags & 1) !== 0, lsn, prefix, content };
       }
       default:
-        throw new PgOutputError(`unsupported pgoutput message tag ${JSON.stringify(tag)} (protocol version 1 expected)`);
+        throw new PgOutputError(`unsupported pgoutput message tag ${JSON.stringify(String.fromCharCode(code))} (protocol version 1 expected)`);
     }
   }
 
@@ -231,24 +246,26 @@ export class PgOutputDecoder {
   }
 
   private expectMarker(r: Reader, want: string, what: string): void {
-    const got = String.fromCharCode(r.u8());
-    if (got !== want) throw new PgOutputError(`${what}: expected tuple marker '${want}', got ${JSON.stringify(got)}`);
+    const byte = r.u8();
+    if (byte === want.charCodeAt(0)) return;
+    const got = String.fromCharCode(byte);
+    throw new PgOutputError(`${what}: expected tuple marker '${want}', got ${JSON.stringify(got)}`);
   }
 
   private tuple(r: Reader, relation: Relation): Row {
-    let read: ReturnType<typeof WireRow.read>;
+    let row: Row;
     try {
-      read = WireRow.read(r.buf, r.offset, this.arena);
+      row = WireRow.read(r, this.arena, this.options.binary);
     } catch (e) {
       throw new PgOutputError((e as Error).message);
     }
     // Rows are positional against relation.columns, so a mismatch would silently shift values.
-    if (read.count !== relation.columns.length) {
+    const count = row instanceof WireRow ? row.count : row.length;
+    if (count !== relation.columns.length) {
       throw new PgOutputError(
-        `tuple for ${relation.schema}.${relation.table} has ${read.count} columns, relation has ${relation.columns.length}`,
+        `tuple for ${relation.schema}.${relation.table} has ${count} columns, relation has ${relation.columns.length}`,
       );
     }
-    r.offset = read.end;
-    return read.row;
+    return row;
   }
 }

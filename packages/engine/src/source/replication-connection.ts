@@ -27,6 +27,8 @@ export interface StartOptions {
   startLsn: Lsn;
   /** Ask pgoutput for pg_logical_emit_message() messages (they are dropped otherwise). */
   messages?: boolean;
+  /** Ask pgoutput for values in binary format (binary transfer; every published type must have binary I/O). */
+  binary?: boolean;
   /** Pause reading past this many queued messages; memory stays bounded whatever the transaction size. */
   maxQueuedMessages?: number;
   /** Pause reading past this many queued payload bytes. */
@@ -175,24 +177,24 @@ export class ReplicationConnection {
     const sql =
       `START_REPLICATION SLOT ${pg.escapeIdentifier(options.slot)} LOGICAL ${formatLsn(options.startLsn)} ` +
       `(proto_version '1', publication_names ${replicationLiteral(pg.escapeIdentifier(options.publication))}, ` +
-      `messages '${options.messages ? "true" : "false"}')`;
+      `messages '${options.messages ? "true" : "false"}'${options.binary ? ", binary 'true'" : ""})`;
     this.streaming = true;
     this.inCopy = false;
     this.stopRequested = false;
     this.failure = undefined;
     // pgoutput resends Relation messages on every new stream, so the cache must not outlive one.
-    const decoder = new PgOutputDecoder();
+    const decoder = new PgOutputDecoder({ binary: options.binary ?? false });
     const socket = this.wire.stream;
-    // Items are XLogData payloads, borrowed from pg's read buffer unless they must wait.
+    // Items are XLogData messages, borrowed from pg's read buffer unless they must wait.
     const queue = new DeliveryQueue<Buffer>({
       maxItems: options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES,
       maxBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       // Unread data stays in the kernel: TCP backpressure then holds the server, whatever the transaction size.
       pause: () => socket.pause(),
       resume: () => socket.resume(),
-      deliver: (data) => onMessage(decoder.decode(data)),
+      deliver: (xlogData) => onMessage(decoder.decode(xlogData, XLOG_DATA_HEADER)),
       // pg-protocol reuses its read buffer, so a message that waits is copied.
-      retain: (data) => Buffer.from(data),
+      retain: (xlogData) => Buffer.from(xlogData),
       fail: (error) => this.fail(error),
     });
     this.queue = queue;
@@ -310,7 +312,7 @@ export class ReplicationConnection {
     if (kind === 0x77 /* w: XLogData */) {
       if (chunk.length < XLOG_DATA_HEADER + 1) return this.fail(new ReplicationError("short XLogData message"));
       this.noteWalEnd(chunk.readBigUInt64BE(9));
-      queue.push(chunk.subarray(XLOG_DATA_HEADER), chunk.length - XLOG_DATA_HEADER);
+      queue.push(chunk, chunk.length - XLOG_DATA_HEADER);
     } else if (kind === 0x6b /* k: primary keepalive */) {
       if (chunk.length < 18) return this.fail(new ReplicationError("short keepalive message"));
       this._keepalivesReceived++;

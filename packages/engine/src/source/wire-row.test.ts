@@ -22,8 +22,9 @@ function tuple(values: ColumnValue[], prefix = 3): Buffer {
 }
 
 function read(data: Buffer, offset: number, arena = new LineArena()): WireRow {
-  const { row, end } = WireRow.read(data, offset, arena);
-  expect(end).toBe(data.length);
+  const at = { buf: data, offset };
+  const row = WireRow.read(at, arena);
+  expect(at.offset).toBe(data.length);
   if (!(row instanceof WireRow)) throw new Error("expected a COPY line");
   return row;
 }
@@ -39,7 +40,7 @@ describe("WireRow", () => {
     const row = read(tuple(awkward), 3);
     expect(row.count).toBe(awkward.length);
     expect(row.textBytes).toBe(awkward.reduce((n, v) => n + (typeof v === "string" ? Buffer.byteLength(v) : 0), 0));
-    expect(awkward.map((_, i) => row.value(i))).toEqual(awkward);
+    expect(awkward.map((_, i) => row.key(i))).toEqual(awkward.map(String));
     expect(rowValues(row)).toEqual(awkward);
     expect(hasUnchangedToast(row)).toBe(false);
     expect(rowValues(read(tuple([], 0), 0))).toEqual([]);
@@ -80,28 +81,45 @@ describe("WireRow", () => {
     expect(rows[1]!.slab).toBe(rows[0]!.slab);
     expect(rows[1]!.start).toBe(rows[0]!.end);
     expect(rows[3]!.slab).not.toBe(rows[1]!.slab);
-    expect(rows.map((r) => r.value(0))).toEqual(["a", big, "b", big, "c"]);
+    expect(rows.map((r) => r.key(0))).toEqual(["a", big, "b", big, "c"]);
     const huge = read(tuple(["x".repeat(3 << 20)], 0), 0, arena);
-    expect(huge.value(0)).toHaveLength(3 << 20);
-    expect(rows[4]!.value(0)).toBe("c");
+    expect(huge.key(0)).toHaveLength(3 << 20);
+    expect(rows[4]!.key(0)).toBe("c");
   });
 
   test("a row with unchanged TOAST values comes back as its values", () => {
-    const { row } = WireRow.read(tuple(["1", UNCHANGED_TOAST, "x"], 0), 0, new LineArena());
+    const row = WireRow.read({ buf: tuple(["1", UNCHANGED_TOAST, "x"], 0), offset: 0 }, new LineArena());
     expect(row).toEqual(["1", UNCHANGED_TOAST, "x"]);
     expect(hasUnchangedToast(row as Row)).toBe(true);
+  });
+
+  test("binary transfer: the row is a binary COPY tuple; its fields are the bytes sent; text values are refused", () => {
+    const int8 = Buffer.alloc(8);
+    int8.writeBigInt64BE(42n);
+    const data = Buffer.concat([Buffer.from([0, 3]), Buffer.from("b"), Buffer.from([0, 0, 0, 8]), int8, Buffer.from("n"), Buffer.from("b"), Buffer.from([0, 0, 0, 3]), Buffer.from("a\tb")]);
+    const at = { buf: data, offset: 0 };
+    const row = WireRow.read(at, new LineArena(), true) as WireRow;
+    expect(at.offset).toBe(data.length);
+    expect(row.binary).toBe(true);
+    expect(row.slab.subarray(row.start, row.end)).toEqual(
+      Buffer.concat([Buffer.from([0, 3, 0, 0, 0, 8]), int8, Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 3]), Buffer.from("a\tb")]),
+    );
+    expect(row.fields()).toEqual([int8, null, Buffer.from("a\tb")]);
+    expect(row.key(0)).toBe(int8.toString("latin1"));
+    expect(() => row.values()).toThrow(/no text values/);
+    expect(() => WireRow.read({ buf: tuple(["1"], 0), offset: 0 }, new LineArena(), true)).toThrow(/binary format expected/);
   });
 
   test("lengths that overrun the message and unknown kinds are refused", () => {
     const arena = new LineArena();
     const whole = tuple(["abc", "defgh"], 0);
-    expect(() => WireRow.read(whole.subarray(0, whole.length - 1), 0, arena)).toThrow(/overruns/);
-    expect(() => WireRow.read(whole.subarray(0, 4), 0, arena)).toThrow(/truncated value length/);
-    expect(() => WireRow.read(whole.subarray(0, 1), 0, arena)).toThrow(/truncated tuple/);
+    expect(() => WireRow.read({ buf: whole.subarray(0, whole.length - 1), offset: 0 }, arena)).toThrow(/overruns/);
+    expect(() => WireRow.read({ buf: whole.subarray(0, 4), offset: 0 }, arena)).toThrow(/truncated value length/);
+    expect(() => WireRow.read({ buf: whole.subarray(0, 1), offset: 0 }, arena)).toThrow(/truncated tuple/);
     const negative = tuple(["abc"], 0);
     negative.writeInt32BE(-5, 3);
-    expect(() => WireRow.read(negative, 0, arena)).toThrow(/-5 bytes/);
-    expect(() => WireRow.read(Buffer.from([0, 1, 0x62]), 0, arena)).toThrow(/kind "b"/);
-    expect(() => WireRow.read(Buffer.from([0, 2, 0x6e]), 0, arena)).toThrow(/end of message/);
+    expect(() => WireRow.read({ buf: negative, offset: 0 }, arena)).toThrow(/-5 bytes/);
+    expect(() => WireRow.read({ buf: Buffer.from([0, 1, 0x62]), offset: 0 }, arena)).toThrow(/kind "b"/);
+    expect(() => WireRow.read({ buf: Buffer.from([0, 2, 0x6e]), offset: 0 }, arena)).toThrow(/end of message/);
   });
 });
