@@ -11,9 +11,17 @@ import {
 } from "@bufbuild/protobuf";
 import { rest_tag, rest_union, rest_value } from "../gen/heliosdb/replication/v1/rest_pb";
 
+// Decided once per field: the mapping asks for every field of every request.
+const fieldNames = new WeakMap<DescField, string>();
+
 /** The REST JSON key of a field: its explicit `json_name`, else its proto name. */
 export function restFieldName(field: DescField): string {
-  return field.jsonName !== protoCamelCase(field.name) ? field.jsonName : field.name;
+  let name = fieldNames.get(field);
+  if (name === undefined) {
+    name = field.jsonName !== protoCamelCase(field.name) ? field.jsonName : field.name;
+    fieldNames.set(field, name);
+  }
+  return name;
 }
 
 /**

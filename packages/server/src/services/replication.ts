@@ -23,9 +23,9 @@ import { checkpointOf, pagination, paging, replicationMessage } from "./views";
 
 export function replicationService(controller: ReplicationController, orchestrator: Orchestrator): ServiceImpl<typeof ReplicationService> {
   // Loads a replication the caller may see: a tenant-bound token sees only its tenant's.
-  const load = async (id: string, ctx: HandlerContext): Promise<ReplicationRow> => {
+  const load = async (id: string, ctx: HandlerContext, cached = false): Promise<ReplicationRow> => {
     requireUuid("id", id);
-    const row = await controller.get(id);
+    const row = await controller.get(id, { cached });
     checkTenant(ctx.values.get(principalKey), row.tenantId, `replication ${id}`);
     return row;
   };
@@ -46,7 +46,7 @@ export function replicationService(controller: ReplicationController, orchestrat
     },
 
     async getReplication(req, ctx) {
-      const row = await load(req.id, ctx);
+      const row = await load(req.id, ctx, true);
       return replicationMessage(row, figures(row));
     },
 

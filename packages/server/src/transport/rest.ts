@@ -1,13 +1,12 @@
 // The REST API, derived at start-up from the google.api.http annotations of
 // the service descriptors: no route is written by hand. A REST request
 // becomes the RPC's request message (REST JSON mapping of
-// @heliosdb/replication-proto), is called through the same router and
-// interceptors as every other protocol, and its response or error is written
-// in the spec's JSON.
+// @heliosdb/replication-proto), is handed to the same implementation through
+// the same interceptors as every other protocol (in process: no encoding in
+// between), and its response or error is written in the spec's JSON.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { create, getOption, hasOption, type DescMethod, type DescMethodUnary, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { FieldMaskSchema, type FieldMask } from "@bufbuild/protobuf/wkt";
-import type { Transport } from "@connectrpc/connect";
 import {
   fromRest,
   http,
@@ -19,6 +18,7 @@ import {
 } from "@heliosdb/replication-proto";
 import { asApiError, envelope, apiError } from "./errors";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
+import type { Invoker } from "./invoke";
 
 export interface RestRoute {
   verb: string;
@@ -68,7 +68,7 @@ const FORWARDED = ["authorization", "x-api-key", "idempotency-key", REQUEST_ID];
 const MAX_BODY = 1 << 20;
 
 /** A handler for REST paths; resolves false for paths it does not serve (not under /v1/). */
-export function restHandler(routes: RestRoute[], transport: Transport) {
+export function restHandler(routes: RestRoute[], invoker: Invoker) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (!url.pathname.startsWith("/v1/")) return false;
@@ -91,7 +91,14 @@ export function restHandler(routes: RestRoute[], transport: Transport) {
         const value = req.headers[name];
         if (typeof value === "string") header.set(name, value);
       }
-      const response = await transport.unary(route.method, undefined, undefined, header, message, undefined);
+      const response = await invoker.unary({
+        method: route.method,
+        message,
+        header,
+        requestMethod: req.method ?? "GET",
+        url: url.href,
+        signal: abortedOnClose(res),
+      });
       const replayed = response.header.get("idempotent-replayed");
       if (replayed) res.setHeader("Idempotent-Replayed", replayed);
       res.setHeader("X-Request-Id", requestId);
@@ -158,6 +165,15 @@ function responseField(method: DescMethod, message: unknown, name: string): Json
   const field = method.output.fields.find((f) => f.name === name)!;
   const value = (message as Record<string, unknown>)[field.localName];
   return field.fieldKind === "message" && value ? toRest(field.message, value as never) : null;
+}
+
+// Handlers may stop work for a client that went away, as with Connect.
+function abortedOnClose(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }
 
 function send(res: ServerResponse, status: number, body: JsonValue): void {
