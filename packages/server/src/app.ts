@@ -34,6 +34,7 @@ import { authInterceptor, loadSigningKey } from "./transport/auth";
 import { idempotencyInterceptor } from "./transport/idempotency";
 import { apiError, envelope } from "./transport/errors";
 import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
+import { grpcUnaryHandler } from "./transport/grpc";
 import { createInvoker } from "./transport/invoke";
 import { listenDual, listenH2c, type App, type Listener } from "./transport/listen";
 import { registerReflection } from "./transport/reflection";
@@ -117,9 +118,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       res.end(JSON.stringify(body));
     },
   });
-  // REST reaches the same implementations through the same interceptors, in process.
+  // REST and unary gRPC reach the same implementations through the same interceptors, in process.
   const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"));
+  const grpc = grpcUnaryHandler(services, createInvoker(routes, interceptors, "grpc"));
   const app: App = (req, res) => {
+    if ("stream" in req && grpc(req, res as never)) return;
     void (async () => {
       if (options.extra && (await options.extra(req, res))) return;
       if (await rest(req as never, res as never)) return;

@@ -20,13 +20,15 @@ export interface UnaryCall {
   header: Headers;
   requestMethod: string;
   url: string;
-  /** Aborted when the client goes away before the answer. */
-  signal: AbortSignal;
+  /** Aborted when the client goes away (or the call's deadline passes). */
+  abort: LazyAbort;
 }
 
 type Next = (req: UnaryRequest) => Promise<UnaryResponse>;
 
 export interface Invoker {
+  /** Whether `method` is a unary RPC this invoker can call. */
+  has(method: DescMethod): boolean;
   unary(call: UnaryCall): Promise<UnaryResponse>;
 }
 
@@ -57,6 +59,7 @@ export function createInvoker(routes: (router: ConnectRouter) => void, intercept
   };
   routes(recorder);
   return {
+    has: (method) => chains.has(method),
     unary(call) {
       const next = chains.get(call.method);
       if (!next) throw new Error(`no implementation of ${call.method.parent.typeName}.${call.method.name}`);
@@ -67,7 +70,9 @@ export function createInvoker(routes: (router: ConnectRouter) => void, intercept
         message: call.message,
         requestMethod: call.requestMethod,
         url: call.url,
-        signal: call.signal,
+        get signal() {
+          return call.abort.signal;
+        },
         header: call.header,
         contextValues: createContextValues(),
       });
@@ -82,7 +87,9 @@ function chain(method: DescMethodUnary, impl: (req: unknown, ctx: HandlerContext
     const context: HandlerContext = {
       method,
       service: method.parent,
-      signal: req.signal,
+      get signal() {
+        return req.signal;
+      },
       timeoutMs: () => undefined,
       requestMethod: req.requestMethod,
       requestHeader: req.header,
@@ -98,4 +105,27 @@ function chain(method: DescMethodUnary, impl: (req: unknown, ctx: HandlerContext
   };
   // As Connect's applyInterceptors: the first interceptor is the outermost.
   return interceptors.reduceRight<Next>((next, interceptor) => interceptor(next as never) as Next, call);
+}
+
+// An AbortSignal made only when a handler asks for one: most never do, and
+// an AbortController per call is a measurable share of a short call.
+export class LazyAbort {
+  private controller: AbortController | undefined;
+  private reason: unknown;
+  private aborted = false;
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
 }

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { create, getOption, hasOption, type DescMethod, type DescMethodUnary, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { FieldMaskSchema, type FieldMask } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   fromRest,
   http,
@@ -18,7 +19,7 @@ import {
 } from "@heliosdb/replication-proto";
 import { asApiError, envelope, apiError } from "./errors";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
-import type { Invoker } from "./invoke";
+import { LazyAbort, type Invoker } from "./invoke";
 
 export interface RestRoute {
   verb: string;
@@ -97,7 +98,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker) {
         header,
         requestMethod: req.method ?? "GET",
         url: url.href,
-        signal: abortedOnClose(res),
+        abort: abortedOnClose(res),
       });
       const replayed = response.header.get("idempotent-replayed");
       if (replayed) res.setHeader("Idempotent-Replayed", replayed);
@@ -168,12 +169,12 @@ function responseField(method: DescMethod, message: unknown, name: string): Json
 }
 
 // Handlers may stop work for a client that went away, as with Connect.
-function abortedOnClose(res: ServerResponse): AbortSignal {
-  const controller = new AbortController();
+function abortedOnClose(res: ServerResponse): LazyAbort {
+  const abort = new LazyAbort();
   res.once("close", () => {
-    if (!res.writableFinished) controller.abort();
+    if (!res.writableFinished) abort.abort(new ConnectError("the client went away", Code.Canceled));
   });
-  return controller.signal;
+  return abort;
 }
 
 function send(res: ServerResponse, status: number, body: JsonValue): void {
