@@ -15,7 +15,7 @@ import {
   restFieldName,
   restQueryToJson,
   rest_success_status,
-  toRest,
+  toRestJson,
 } from "@heliosdb/replication-proto";
 import { asApiError, envelope, apiError } from "./errors";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
@@ -107,8 +107,8 @@ export function restHandler(routes: RestRoute[], invoker: Invoker) {
         res.writeHead(204).end();
         return true;
       }
-      const output = route.responseBody ? responseField(route.method, response.message, route.responseBody) : toRest(route.method.output, response.message as never);
-      send(res, route.status, output);
+      const output = route.responseBody ? responseField(route.method, response.message, route.responseBody) : toRestJson(route.method.output, response.message as never);
+      sendText(res, route.status, output);
     } catch (e) {
       const { status, body } = envelope(asApiError(e), requestId);
       res.setHeader("X-Request-Id", requestId);
@@ -162,10 +162,10 @@ async function readBody(req: IncomingMessage): Promise<JsonValue> {
   }
 }
 
-function responseField(method: DescMethod, message: unknown, name: string): JsonValue {
+function responseField(method: DescMethod, message: unknown, name: string): string {
   const field = method.output.fields.find((f) => f.name === name)!;
   const value = (message as Record<string, unknown>)[field.localName];
-  return field.fieldKind === "message" && value ? toRest(field.message, value as never) : null;
+  return field.fieldKind === "message" && value ? toRestJson(field.message, value as never) : "null";
 }
 
 // Handlers may stop work for a client that went away, as with Connect.
@@ -178,7 +178,10 @@ function abortedOnClose(res: ServerResponse): LazyAbort {
 }
 
 function send(res: ServerResponse, status: number, body: JsonValue): void {
-  const text = JSON.stringify(body);
+  sendText(res, status, JSON.stringify(body));
+}
+
+function sendText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
   res.end(text);
 }
