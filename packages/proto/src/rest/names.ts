@@ -30,6 +30,14 @@ export function restFieldName(field: DescField): string {
  * An `<ENUM>_UNSPECIFIED` zero value means "unset" and has no REST spelling.
  */
 export function restEnumValue(value: DescEnumValue): string | undefined {
+  if (!enumValues.has(value)) enumValues.set(value, enumValueName(value));
+  return enumValues.get(value);
+}
+
+// Decided once per value, as field names are.
+const enumValues = new WeakMap<DescEnumValue, string | undefined>();
+
+function enumValueName(value: DescEnumValue): string | undefined {
   if (hasOption(value, rest_value)) return getOption(value, rest_value);
   const prefix = value.parent.sharedPrefix;
   const local =

@@ -39,6 +39,13 @@ describe("toRestJson is JSON.stringify(toRest(...)), byte for byte", () => {
     same(ReplicationSchema, extremes as never);
   });
 
+  test("timestamps: whole seconds, milliseconds, finer fractions, the bounds", () => {
+    for (const [seconds, nanos] of [[0n, 0], [1730552400n, 0], [1730552400n, 5_000_000], [1730552400n, 120_000_000], [1730552400n, 1_500], [1730552400n, 999_999_999], [-62135596800n, 0], [253402300799n, 999_000_000]] as const) {
+      same(ReplicationSchema, create(ReplicationSchema, { createdAt: { seconds, nanos } }) as never);
+    }
+    expect(() => toRestJson(ReplicationSchema, create(ReplicationSchema, { createdAt: { seconds: 253402300800n } }))).toThrow();
+  });
+
   test("a map field", () => {
     same(HealthResponseSchema, create(HealthResponseSchema, { status: "Healthy", checks: { database: "Healthy", "a \"quoted\" key": "x" } }) as never);
   });

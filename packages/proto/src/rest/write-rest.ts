@@ -43,17 +43,20 @@ interface Union {
 }
 
 const plans = new WeakMap<DescMessage, (Member | Union)[]>();
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 function writeMessage(desc: DescMessage, message: Record<string, unknown>): string {
-  // Well-known types keep their canonical form, written by protobuf-es with the options toRest uses.
-  if (isWellKnown(desc)) return JSON.stringify(toJson(desc, message as never, { useProtoFieldName: true, alwaysEmitImplicit: true }));
+  if (isWellKnown(desc)) return writeWellKnown(desc, message);
   let out = "{";
+  let first = true;
   for (const m of planOf(desc)) {
     if ("cases" in m) {
       const set = message[m.oneof] as { case?: string; value?: unknown };
       const member = set.case !== undefined ? m.cases.get(set.case) : undefined;
       if (!member) continue;
-      out += `${out.length > 1 ? "," : ""}${m.typeKey}${JSON.stringify(member.tag)},${m.valueKey}${writeMessage(member.message, set.value as never)}`;
+      out += `${first ? "" : ","}${m.typeKey}${JSON.stringify(member.tag)},${m.valueKey}${writeMessage(member.message, set.value as never)}`;
+      first = false;
       continue;
     }
     let value: unknown;
@@ -67,9 +70,31 @@ function writeMessage(desc: DescMessage, message: Record<string, unknown>): stri
       if (m.explicit && (value === undefined || !Object.prototype.hasOwnProperty.call(message, m.localName))) continue;
     }
     const text = m.write(value);
-    if (text !== undefined) out += `${out.length > 1 ? "," : ""}${m.key}${text}`;
+    if (text === undefined) continue;
+    out += first ? m.key + text : "," + m.key + text;
+    first = false;
   }
-  return `${out}}`;
+  return out + "}";
+}
+
+const WELL_KNOWN_OPTIONS = { useProtoFieldName: true, alwaysEmitImplicit: true } as const;
+// protobuf-es's bounds of a Timestamp in JSON: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+const TIMESTAMP_MIN_S = -62135596800n;
+const TIMESTAMP_MAX_S = 253402300799n;
+
+// Well-known types keep their canonical form, as protobuf-es writes it with
+// the options toRest uses. Timestamps, in every answer, are written here the
+// same way without the general writer's per-call setup.
+function writeWellKnown(desc: DescMessage, message: Record<string, unknown>): string {
+  if (desc.typeName === "google.protobuf.Timestamp") {
+    const { seconds, nanos } = message as { seconds: bigint; nanos: number };
+    // Whole milliseconds (all that a Date holds): the ISO form, without ".000" when there are none.
+    if (seconds >= TIMESTAMP_MIN_S && seconds <= TIMESTAMP_MAX_S && nanos >= 0 && nanos % 1_000_000 === 0 && nanos < 1e9) {
+      const iso = new Date(Number(seconds) * 1000 + nanos / 1_000_000).toISOString();
+      return `"${nanos === 0 ? iso.replace(".000Z", "Z") : iso}"`;
+    }
+  }
+  return JSON.stringify(toJson(desc, message as never, WELL_KNOWN_OPTIONS));
 }
 
 function planOf(desc: DescMessage): (Member | Union)[] {
@@ -138,8 +163,9 @@ function elementWriter(field: DescField): Write {
   const scalar = field.scalar!;
   if (is64Bit(scalar)) {
     return (v) => {
-      const text = (v as bigint).toString();
       // A JSON number beyond 2^53 loses digits in most parsers: keep the string.
+      if (typeof v === "bigint") return v >= MIN_SAFE && v <= MAX_SAFE ? v.toString() : `"${v.toString()}"`;
+      const text = String(v);
       return Number.isSafeInteger(Number(text)) ? String(Number(text)) : JSON.stringify(text);
     };
   }

@@ -70,12 +70,18 @@ const MAX_BODY = 1 << 20;
 
 /** A handler for REST paths; resolves false for paths it does not serve (not under /v1/). */
 export function restHandler(routes: RestRoute[], invoker: Invoker) {
+  // Routes by their number of path segments: a path is tried only against templates of its length.
+  const byLength = new Map<number, RestRoute[]>();
+  for (const route of routes) {
+    const n = segments(route.template);
+    byLength.set(n, [...(byLength.get(n) ?? []), route]);
+  }
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = parseUrl(req.url ?? "/");
     if (!url.pathname.startsWith("/v1/")) return false;
     const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
     try {
-      const matching = routes.filter((r) => r.pattern.test(url.pathname));
+      const matching = (byLength.get(segments(url.pathname)) ?? []).filter((r) => r.pattern.test(url.pathname));
       if (url.pathname === "/v1/ws") throw apiError("UNIMPLEMENTED", "the WebSocket API (/v1/ws) arrives with the streaming milestone", { milestone: "streaming" });
       if (matching.length === 0) throw apiError("NOT_FOUND", `no such endpoint: ${url.pathname}`, { path: url.pathname });
       const route = matching.find((r) => r.verb === req.method);
@@ -87,7 +93,8 @@ export function restHandler(routes: RestRoute[], invoker: Invoker) {
       const message = fromRest(route.method.input, input.json);
       // PATCH changes exactly the fields present in the body.
       if (input.mask) (message as unknown as { updateMask: FieldMask }).updateMask = create(FieldMaskSchema, { paths: input.mask });
-      const header = new Headers({ [REQUEST_ID]: requestId });
+      const header = new Headers();
+      header.set(REQUEST_ID, requestId);
       for (const name of FORWARDED) {
         const value = req.headers[name];
         if (typeof value === "string") header.set(name, value);
@@ -118,8 +125,25 @@ export function restHandler(routes: RestRoute[], invoker: Invoker) {
   };
 }
 
+// A path of plain segments (no dot segment, no empty one, nothing escaped)
+// and no query is its own pathname; anything else goes through the WHATWG
+// parser, which normalizes it.
+const PLAIN_PATH = /^(?:\/[\w~-][\w.~-]*)+$/;
+
+function parseUrl(raw: string): URL | { pathname: string; searchParams: URLSearchParams; href: string } {
+  return PLAIN_PATH.test(raw) ? { pathname: raw, searchParams: NO_PARAMS, href: `http://localhost${raw}` } : new URL(raw, "http://localhost");
+}
+
+const NO_PARAMS = new URLSearchParams();
+
+function segments(path: string): number {
+  let n = 0;
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47 /* "/" */) n++;
+  return n;
+}
+
 // The REST JSON of the request: path variables, query parameters, and the body.
-async function requestJson(route: RestRoute, url: URL, req: IncomingMessage): Promise<{ json: JsonObject; mask?: string[] }> {
+async function requestJson(route: RestRoute, url: ReturnType<typeof parseUrl>, req: IncomingMessage): Promise<{ json: JsonObject; mask?: string[] }> {
   const params: [string, string][] = route.variables.map((name, i) => [name, decodeURIComponent(route.pattern.exec(url.pathname)![i + 1]!)]);
   if (route.body !== "*") params.push(...url.searchParams.entries());
   else if ([...url.searchParams.keys()].length > 0) {
