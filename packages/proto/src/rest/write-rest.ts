@@ -28,11 +28,15 @@ interface Member {
   /** `"key":`, ready to write. */
   key: string;
   localName: string;
-  /** For a oneof member: the oneof's property and this member's case. */
+  /** For a oneof member: the oneof's property (its case is `localName`). */
   oneof?: string;
   /** Written only when set (explicit presence); otherwise always, as with alwaysEmitImplicit. */
   explicit: boolean;
+  /** A singular message field: written by writeMessage directly. */
+  message?: DescMessage;
   write: Write;
+  /** A tagged-union oneof stands in the plan as one member. */
+  union?: Union;
 }
 
 interface Union {
@@ -42,36 +46,39 @@ interface Union {
   valueKey: string;
 }
 
-const plans = new WeakMap<DescMessage, (Member | Union)[]>();
-const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const plans = new WeakMap<DescMessage, Member[]>();
 
 function writeMessage(desc: DescMessage, message: Record<string, unknown>): string {
   if (isWellKnown(desc)) return writeWellKnown(desc, message);
+  const plan = planOf(desc);
   let out = "{";
   let first = true;
-  for (const m of planOf(desc)) {
-    if ("cases" in m) {
-      const set = message[m.oneof] as { case?: string; value?: unknown };
-      const member = set.case !== undefined ? m.cases.get(set.case) : undefined;
+  for (let i = 0; i < plan.length; i++) {
+    const m = plan[i]!;
+    let text: string | undefined;
+    let key: string;
+    if (m.union) {
+      const set = message[m.union.oneof] as { case?: string; value?: unknown };
+      const member = set.case !== undefined ? m.union.cases.get(set.case) : undefined;
       if (!member) continue;
-      out += `${first ? "" : ","}${m.typeKey}${JSON.stringify(member.tag)},${m.valueKey}${writeMessage(member.message, set.value as never)}`;
-      first = false;
-      continue;
-    }
-    let value: unknown;
-    if (m.oneof !== undefined) {
-      const set = message[m.oneof] as { case?: string; value?: unknown };
-      if (set.case !== m.localName) continue;
-      value = set.value;
+      key = m.union.typeKey;
+      text = `${JSON.stringify(member.tag)},${m.union.valueKey}${writeMessage(member.message, set.value as never)}`;
     } else {
-      value = message[m.localName];
-      // As protobuf-es: explicit-presence fields are set when an own property holds a value.
-      if (m.explicit && (value === undefined || !Object.prototype.hasOwnProperty.call(message, m.localName))) continue;
+      let value: unknown;
+      if (m.oneof !== undefined) {
+        const set = message[m.oneof] as { case?: string; value?: unknown };
+        if (set.case !== m.localName) continue;
+        value = set.value;
+      } else {
+        value = message[m.localName];
+        // As protobuf-es: explicit-presence fields are set when an own property holds a value.
+        if (m.explicit && (value === undefined || !Object.prototype.hasOwnProperty.call(message, m.localName))) continue;
+      }
+      text = m.message ? writeMessage(m.message, value as never) : m.write(value);
+      if (text === undefined) continue;
+      key = m.key;
     }
-    const text = m.write(value);
-    if (text === undefined) continue;
-    out += first ? m.key + text : "," + m.key + text;
+    out += first ? key + text : "," + key + text;
     first = false;
   }
   return out + "}";
@@ -82,6 +89,21 @@ const WELL_KNOWN_OPTIONS = { useProtoFieldName: true, alwaysEmitImplicit: true }
 const TIMESTAMP_MIN_S = -62135596800n;
 const TIMESTAMP_MAX_S = 253402300799n;
 
+// Date.toISOString costs more than the rest of a timestamp's writing, and
+// an answer's timestamps (created, updated, last checkpoint) repeat from one
+// answer to the next: recent ones are remembered by their value.
+const isoTexts = new Map<number, string>();
+
+function isoOf(ms: number): string {
+  let text = isoTexts.get(ms);
+  if (text === undefined) {
+    text = new Date(ms).toISOString();
+    if (isoTexts.size >= 1024) isoTexts.clear();
+    isoTexts.set(ms, text);
+  }
+  return text;
+}
+
 // Well-known types keep their canonical form, as protobuf-es writes it with
 // the options toRest uses. Timestamps, in every answer, are written here the
 // same way without the general writer's per-call setup.
@@ -90,14 +112,14 @@ function writeWellKnown(desc: DescMessage, message: Record<string, unknown>): st
     const { seconds, nanos } = message as { seconds: bigint; nanos: number };
     // Whole milliseconds (all that a Date holds): the ISO form, without ".000" when there are none.
     if (seconds >= TIMESTAMP_MIN_S && seconds <= TIMESTAMP_MAX_S && nanos >= 0 && nanos % 1_000_000 === 0 && nanos < 1e9) {
-      const iso = new Date(Number(seconds) * 1000 + nanos / 1_000_000).toISOString();
+      const iso = isoOf(Number(seconds) * 1000 + nanos / 1_000_000);
       return `"${nanos === 0 ? iso.replace(".000Z", "Z") : iso}"`;
     }
   }
   return JSON.stringify(toJson(desc, message as never, WELL_KNOWN_OPTIONS));
 }
 
-function planOf(desc: DescMessage): (Member | Union)[] {
+function planOf(desc: DescMessage): Member[] {
   let plan = plans.get(desc);
   if (plan) return plan;
   plan = [];
@@ -109,15 +131,22 @@ function planOf(desc: DescMessage): (Member | Union)[] {
   return plan;
 }
 
-function oneofPlan(oneof: DescOneof): (Member | Union)[] {
+function oneofPlan(oneof: DescOneof): Member[] {
   const union = restUnion(oneof);
   if (!union) return oneof.fields.map(fieldPlan);
+  const typeKey = `${JSON.stringify(union.typeKey)}:`;
   return [
     {
-      oneof: oneof.localName,
-      cases: new Map(oneof.fields.map((f) => [f.localName, { tag: restTag(f), message: f.message! }])),
-      typeKey: `${JSON.stringify(union.typeKey)}:`,
-      valueKey: `${JSON.stringify(union.valueKey)}:`,
+      key: typeKey,
+      localName: oneof.localName,
+      explicit: false,
+      write: () => undefined,
+      union: {
+        oneof: oneof.localName,
+        cases: new Map(oneof.fields.map((f) => [f.localName, { tag: restTag(f), message: f.message! }])),
+        typeKey,
+        valueKey: `${JSON.stringify(union.valueKey)}:`,
+      },
     },
   ];
 }
@@ -142,6 +171,7 @@ function fieldPlan(field: DescField): Member {
     localName: field.localName,
     ...(field.oneof ? { oneof: field.oneof.localName } : {}),
     explicit: field.fieldKind !== "list" && field.fieldKind !== "map" && field.presence !== FieldPresence.IMPLICIT,
+    ...(field.fieldKind === "message" ? { message: field.message } : {}),
     write,
   };
 }
@@ -164,7 +194,10 @@ function elementWriter(field: DescField): Write {
   if (is64Bit(scalar)) {
     return (v) => {
       // A JSON number beyond 2^53 loses digits in most parsers: keep the string.
-      if (typeof v === "bigint") return v >= MIN_SAFE && v <= MAX_SAFE ? v.toString() : `"${v.toString()}"`;
+      if (typeof v === "bigint") {
+        const n = Number(v);
+        return Number.isSafeInteger(n) ? String(n) : `"${v.toString()}"`;
+      }
       const text = String(v);
       return Number.isSafeInteger(Number(text)) ? String(Number(text)) : JSON.stringify(text);
     };

@@ -109,17 +109,15 @@ export function restHandler(routes: RestRoute[], invoker: Invoker) {
       });
       const replayed = response.header.get("idempotent-replayed");
       if (replayed) res.setHeader("Idempotent-Replayed", replayed);
-      res.setHeader("X-Request-Id", requestId);
       if (route.status === 204) {
-        res.writeHead(204).end();
+        res.writeHead(204, { "X-Request-Id": requestId }).end();
         return true;
       }
       const output = route.responseBody ? responseField(route.method, response.message, route.responseBody) : toRestJson(route.method.output, response.message as never);
-      sendText(res, route.status, output);
+      send(res, route.status, output, requestId);
     } catch (e) {
       const { status, body } = envelope(asApiError(e), requestId);
-      res.setHeader("X-Request-Id", requestId);
-      send(res, status, body);
+      send(res, status, JSON.stringify(body), requestId);
     }
     return true;
   };
@@ -201,11 +199,9 @@ function abortedOnClose(res: ServerResponse): LazyAbort {
   return abort;
 }
 
-function send(res: ServerResponse, status: number, body: JsonValue): void {
-  sendText(res, status, JSON.stringify(body));
-}
-
-function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
-  res.end(text);
+// One writeHead with every header, and the body encoded once (its length is then known).
+function send(res: ServerResponse, status: number, text: string, requestId: string): void {
+  const body = Buffer.from(text, "utf8");
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": body.length, "X-Request-Id": requestId });
+  res.end(body);
 }
