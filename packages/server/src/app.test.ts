@@ -242,6 +242,88 @@ describe("two servers on one control plane", () => {
   }, 90_000);
 });
 
+describe("a replication read through one server, changed through another", () => {
+  // Another server process on the same control plane: its own pool, its own LISTEN session.
+  let otherPool: pg.Pool;
+  let other: RunningApp;
+  let id: string;
+  const viaOther = async (path: string) => {
+    const res = await fetch(`${other.urls.rest}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: await res.json() };
+  };
+  const listeners = () => pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'heliosdb-replication-cache'");
+
+  beforeAll(async () => {
+    otherPool = createPool(control.url("controlplane"));
+    other = await startApp({ db: otherPool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: () => undefined });
+    await west.createDatabase("replica_cache");
+    const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_cache" }, config: { table_filter: ["products.*"], priority: 10 } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    id = created.body.id;
+  }, 60_000);
+
+  afterAll(async () => {
+    await pool.query("ALTER TABLE replications ENABLE TRIGGER replications_changed");
+    await other?.close();
+    await otherPool?.end();
+  }, 60_000);
+
+  test("PATCH, start, pause, stop and DELETE through one server show in the very next GET on the other", async () => {
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(10);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(10);
+    expect((await rest("PATCH", `/replications/${id}`, { config: { priority: 11 } })).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(11);
+    expect((await rest("POST", `/replications/${id}/start`)).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.status).not.toBe("Paused");
+    await waitFor(async () => (await viaOther(`/replications/${id}`)).body.status === "Streaming", "Streaming, seen through the other server", 60_000);
+    expect((await rest("POST", `/replications/${id}/pause`)).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.status).toBe("Paused");
+    expect((await rest("POST", `/replications/${id}/stop`)).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.status).toBe("Stopped");
+    expect((await rest("DELETE", `/replications/${id}`)).status).toBe(204);
+    expect((await viaOther(`/replications/${id}`)).status).toBe(404);
+  }, 90_000);
+
+  test("rows come from memory only while the LISTEN session is up: without it every GET reads the database", async () => {
+    const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_cache" }, config: { table_filter: ["products.*"], priority: 20 } });
+    const id = created.body.id as string;
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(20);
+    // A change nobody is told of (the trigger off): the other server still answers from memory...
+    await pool.query("ALTER TABLE replications DISABLE TRIGGER replications_changed");
+    await pool.query("UPDATE replications SET config = jsonb_set(config, '{priority}', '21') WHERE id = $1", [id]);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(20);
+    // ...until its LISTEN session is gone: then it cannot know what changed, and reads the database.
+    await listeners();
+    await waitFor(async () => (await viaOther(`/replications/${id}`)).body.config.priority === 21, "the GET to read the database");
+    await pool.query("UPDATE replications SET config = jsonb_set(config, '{priority}', '22') WHERE id = $1", [id]);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(22);
+    // Back with the trigger and a new session: changes show at once again.
+    await pool.query("ALTER TABLE replications ENABLE TRIGGER replications_changed");
+    await waitFor(async () => (await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'heliosdb-replication-cache'")).rows[0].n === 2, "both servers listening again");
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(22);
+    expect((await rest("PATCH", `/replications/${id}`, { config: { priority: 23 } })).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(23);
+    expect((await rest("DELETE", `/replications/${id}`)).status).toBe(204);
+    expect((await viaOther(`/replications/${id}`)).status).toBe(404);
+  }, 60_000);
+});
+
+describe("tokens are checked on every request", () => {
+  test("a token that worked is refused once it expires, and a changed one at once", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const short = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], ttl: `${exp - Math.floor(Date.now() / 1000)}s` });
+    expect((await rest("GET", "/replications", undefined, { authorization: `Bearer ${short}` })).status).toBe(200);
+    const [header, payload, signature] = short.split(".") as [string, string, string];
+    const claims = { ...JSON.parse(Buffer.from(payload, "base64url").toString()), exp: exp + 86_400 };
+    const extended = [header, Buffer.from(JSON.stringify(claims)).toString("base64url"), signature].join(".");
+    expect((await rest("GET", "/replications", undefined, { authorization: `Bearer ${extended}` })).status).toBe(401);
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    const expired = await rest("GET", "/replications", undefined, { authorization: `Bearer ${short}` });
+    expect(expired.status).toBe(401);
+    expect(expired.body.error.message).toMatch(/exp/);
+  }, 10_000);
+});
+
 describe("a restart keeps replications running", () => {
   test("a new server process on the same control plane resumes from the checkpoint, nothing lost, nothing twice", async () => {
     await west.createDatabase("replica_restart");

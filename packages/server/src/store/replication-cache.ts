@@ -1,16 +1,23 @@
-// Replication rows kept in memory for reads, so that GET does not query the
-// control plane every time. Several servers share that database, so a row is
-// only trusted while this process hears of every change to it: a trigger
-// (migration 2) NOTIFYs each changed id, a dedicated session LISTENs, and
-// while that session is down nothing is cached and every read goes to the
-// database. PostgreSQL signals the listening sessions as the writing
-// transaction commits, before the writer's own client has its answer, so the
-// notification of a change made through another server is on its way here
-// while that server's client is still waiting for the result.
+// Replication rows kept in memory for reads, so that GET does not query and
+// parse a row of the control plane every time. Several servers share that
+// database, so a row is only trusted while this process hears of every
+// change to it: a trigger (migration 2) NOTIFYs each changed id, a dedicated
+// session LISTENs, and while that session is down nothing is cached and
+// every read goes to the database.
+//
+// A notification can still be on its way when a client, answered by the
+// server that made the change, asks this one. So a read from memory first
+// makes a round trip on the LISTEN session that starts after the read
+// began: PostgreSQL signals the listening sessions as the writer commits,
+// before the writer's client can have its answer, and a session sends the
+// notifications it was signalled for before it answers the next query. When
+// the round trip is back, every change committed before the read began has
+// evicted its row here. Reads that arrive together share one round trip.
 import pg from "pg";
 import type { ReplicationRow, ReplicationStore } from "./replications";
 
 export const CHANNEL = "heliosdb_replications";
+export const APPLICATION_NAME = "heliosdb-replication-cache";
 /** Rows kept at most; past it the oldest is dropped (and read again when asked for). */
 const MAX_ROWS = 10_000;
 const RECONNECT_MS = 1000;
@@ -25,6 +32,8 @@ export class ReplicationCache {
   // saw it move while it queried may hold a row older than the change, and is
   // not kept.
   private epoch = 0;
+  private inFlight: Promise<boolean> | undefined;
+  private next: Promise<boolean> | undefined;
 
   constructor(
     private readonly db: pg.Pool,
@@ -39,10 +48,9 @@ export class ReplicationCache {
 
   /** The row as the database has it now: from memory while listening, else from the database. */
   async get(id: string): Promise<ReplicationRow | undefined> {
-    if (this.listening) {
-      const row = this.rows.get(id);
-      if (row) return row;
-    }
+    const kept = this.listening ? this.rows.get(id) : undefined;
+    // Still the row after the round trip: no change committed before this read began evicted it.
+    if (kept && (await this.caughtUp()) && this.listening && this.rows.get(id) === kept) return kept;
     const epoch = this.epoch;
     const row = await this.store.get(id);
     if (row && this.listening && epoch === this.epoch) {
@@ -50,6 +58,28 @@ export class ReplicationCache {
       this.rows.set(id, row);
     }
     return row;
+  }
+
+  // Resolves true once a round trip on the LISTEN session that started after
+  // this call has come back (false when the session failed meanwhile).
+  private caughtUp(): Promise<boolean> {
+    if (!this.inFlight) return this.roundTrip();
+    // The round trip in flight may have started before this read: wait for the next one.
+    return (this.next ??= this.inFlight.then(() => this.roundTrip()));
+  }
+
+  private roundTrip(): Promise<boolean> {
+    this.next = undefined;
+    // An empty query: the cheapest round trip PostgreSQL answers (nothing to parse or plan).
+    const trip = this.listener!.query("").then(
+      () => true,
+      () => false,
+    );
+    this.inFlight = trip;
+    void trip.then(() => {
+      if (this.inFlight === trip) this.inFlight = undefined;
+    });
+    return trip;
   }
 
   async close(): Promise<void> {
@@ -61,7 +91,8 @@ export class ReplicationCache {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client((this.db as unknown as { options: pg.ClientConfig }).options);
+    // Named, so that an operator (or a test) can tell it among the pool's sessions.
+    const client = new pg.Client({ ...(this.db as unknown as { options: pg.ClientConfig }).options, application_name: APPLICATION_NAME });
     this.listener = client;
     let lost = false;
     const lose = (why: string) => {

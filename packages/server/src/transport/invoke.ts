@@ -83,7 +83,9 @@ export function createInvoker(routes: (router: ConnectRouter) => void, intercept
 function chain(method: DescMethodUnary, impl: (req: unknown, ctx: HandlerContext) => unknown, interceptors: Interceptor[], protocolName: string): Next {
   const call: Next = async (req) => {
     const header = new Headers();
-    const trailer = new Headers();
+    // Trailers are rare (gRPC status aside): made when first touched.
+    let trailer: Headers | undefined;
+    const trailers = () => (trailer ??= new Headers());
     const context: HandlerContext = {
       method,
       service: method.parent,
@@ -94,14 +96,25 @@ function chain(method: DescMethodUnary, impl: (req: unknown, ctx: HandlerContext
       requestMethod: req.requestMethod,
       requestHeader: req.header,
       responseHeader: header,
-      responseTrailer: trailer,
+      get responseTrailer() {
+        return trailers();
+      },
       protocolName,
       values: req.contextValues,
       url: req.url,
     };
     const out = await impl(req.message, context);
     const message = isMessage(out, method.output) ? out : create(method.output, out as never);
-    return { stream: false, service: method.parent, method, message, header, trailer };
+    return {
+      stream: false,
+      service: method.parent,
+      method,
+      message,
+      header,
+      get trailer() {
+        return trailers();
+      },
+    };
   };
   // As Connect's applyInterceptors: the first interceptor is the outermost.
   return interceptors.reduceRight<Next>((next, interceptor) => interceptor(next as never) as Next, call);
@@ -114,10 +127,14 @@ export class LazyAbort {
   private reason: unknown;
   private aborted = false;
 
+  /** `watch` starts whatever aborts the signal, when the signal is first asked for. */
+  constructor(private readonly watch?: (abort: LazyAbort) => void) {}
+
   get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
       if (this.aborted) this.controller.abort(this.reason);
+      else this.watch?.(this);
     }
     return this.controller.signal;
   }

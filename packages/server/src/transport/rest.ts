@@ -89,7 +89,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker) {
         res.setHeader("Allow", [...new Set(matching.map((r) => r.verb))].join(", "));
         throw apiError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`, { allow: matching.map((r) => r.verb) });
       }
-      const input = await requestJson(route, url, req);
+      const input = route.body ? await requestJson(route, url, req) : { json: paramsJson(route, url) };
       const message = fromRest(route.method.input, input.json);
       // PATCH changes exactly the fields present in the body.
       if (input.mask) (message as unknown as { updateMask: FieldMask }).updateMask = create(FieldMaskSchema, { paths: input.mask });
@@ -140,17 +140,22 @@ function segments(path: string): number {
   return n;
 }
 
-// The REST JSON of the request: path variables, query parameters, and the body.
-async function requestJson(route: RestRoute, url: ReturnType<typeof parseUrl>, req: IncomingMessage): Promise<{ json: JsonObject; mask?: string[] }> {
-  const params: [string, string][] = route.variables.map((name, i) => [name, decodeURIComponent(route.pattern.exec(url.pathname)![i + 1]!)]);
+// The REST JSON of the path variables and query parameters.
+function paramsJson(route: RestRoute, url: ReturnType<typeof parseUrl>): JsonObject {
+  const values = route.variables.length > 0 ? route.pattern.exec(url.pathname)! : [];
+  const params: [string, string][] = route.variables.map((name, i) => [name, decodeURIComponent(values[i + 1]!)]);
   if (route.body !== "*") params.push(...url.searchParams.entries());
   else if ([...url.searchParams.keys()].length > 0) {
     throw apiError("INVALID_REQUEST", "this endpoint takes its parameters in the JSON body, not the query string", {
       violations: [...url.searchParams.keys()].map((field) => ({ field, description: "not a query parameter of this endpoint" })),
     });
   }
-  const json = restQueryToJson(route.method.input, params);
-  if (!route.body) return { json };
+  return restQueryToJson(route.method.input, params);
+}
+
+// The REST JSON of a request with a body: path variables, query parameters, and the body.
+async function requestJson(route: RestRoute, url: ReturnType<typeof parseUrl>, req: IncomingMessage): Promise<{ json: JsonObject; mask?: string[] }> {
+  const json = paramsJson(route, url);
   const body = await readBody(req);
   if (route.body === "*") {
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
@@ -190,13 +195,14 @@ function responseField(method: DescMethod, message: unknown, name: string): stri
   return field.fieldKind === "message" && value ? toRestJson(field.message, value as never) : "null";
 }
 
-// Handlers may stop work for a client that went away, as with Connect.
+// Handlers may stop work for a client that went away, as with Connect (the
+// connection is watched only once a handler asks for the signal).
 function abortedOnClose(res: ServerResponse): LazyAbort {
-  const abort = new LazyAbort();
-  res.once("close", () => {
-    if (!res.writableFinished) abort.abort(new ConnectError("the client went away", Code.Canceled));
+  return new LazyAbort((abort) => {
+    const gone = () => !res.writableFinished && abort.abort(new ConnectError("the client went away", Code.Canceled));
+    if (res.destroyed) gone();
+    else res.once("close", gone);
   });
-  return abort;
 }
 
 // One writeHead with every header, and the body encoded once (its length is then known).
