@@ -64,8 +64,8 @@ export function restRoutes(services: readonly DescService[]): RestRoute[] {
   return routes;
 }
 
-// Request headers a REST call forwards to the RPC.
-const FORWARDED = ["authorization", "x-api-key", "idempotency-key", REQUEST_ID];
+// Request headers a REST call forwards to the RPC (besides its request id).
+const FORWARDED = ["authorization", "x-api-key", "idempotency-key"];
 const MAX_BODY = 1 << 20;
 
 /** A handler for REST paths; resolves false for paths it does not serve (not under /v1/). */
@@ -81,10 +81,11 @@ export function restHandler(routes: RestRoute[], invoker: Invoker) {
     if (!url.pathname.startsWith("/v1/")) return false;
     const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
     try {
-      const matching = (byLength.get(segments(url.pathname)) ?? []).filter((r) => r.pattern.test(url.pathname));
+      const candidates = byLength.get(segments(url.pathname)) ?? [];
+      const route = candidates.find((r) => r.verb === req.method && r.pattern.test(url.pathname));
+      const matching = route ? [route] : candidates.filter((r) => r.pattern.test(url.pathname));
       if (url.pathname === "/v1/ws") throw apiError("UNIMPLEMENTED", "the WebSocket API (/v1/ws) arrives with the streaming milestone", { milestone: "streaming" });
       if (matching.length === 0) throw apiError("NOT_FOUND", `no such endpoint: ${url.pathname}`, { path: url.pathname });
-      const route = matching.find((r) => r.verb === req.method);
       if (!route) {
         res.setHeader("Allow", [...new Set(matching.map((r) => r.verb))].join(", "));
         throw apiError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`, { allow: matching.map((r) => r.verb) });
