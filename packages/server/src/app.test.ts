@@ -5,9 +5,9 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { ReplicationService, ReplicationStatus } from "@heliosdb/replication-proto";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { ApiErrorSchema, ReplicationService, ReplicationStatus } from "@heliosdb/replication-proto";
 import { seedTenant, startCluster, waitFor, type Cluster } from "@heliosdb/replication-engine/testing";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -325,6 +325,41 @@ describe("tokens are checked on every request", () => {
     expect(expired.status).toBe(401);
     expect(expired.body.error.message).toMatch(/exp/);
   }, 10_000);
+});
+
+describe("unary gRPC, answered straight from HTTP/2", () => {
+  const client = (options: Partial<Parameters<typeof createGrpcTransport>[0]> = {}) =>
+    createClient(ReplicationService, createGrpcTransport({ baseUrl: app.urls.grpc, ...options }));
+  const headers = () => ({ authorization: `Bearer ${token}` });
+
+  test("an error carries the §6 detail and the request id, in the detail and as metadata", async () => {
+    const missing = "550e8400-e29b-41d4-a716-446655440123";
+    const error = await client().getReplication({ id: missing }, { headers: { ...headers(), "x-request-id": "grpc-trace-7" } }).catch((e) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect(error.code).toBe(Code.NotFound);
+    expect(error.findDetails(ApiErrorSchema)[0]).toMatchObject({ code: "NOT_FOUND", requestId: "grpc-trace-7", details: { replication_id: missing } });
+    expect(error.metadata.get("x-request-id")).toBe("grpc-trace-7");
+    const invalid = await client().getReplication({ id: "not-a-uuid" }, { headers: headers() }).catch((e) => e);
+    expect(invalid.code).toBe(Code.InvalidArgument);
+    expect((await client().getReplication({ id: missing }).catch((e) => e)).code).toBe(Code.Unauthenticated);
+  });
+
+  test("a deadline, a compressed request and a client that accepts gzip are served like any other call", async () => {
+    await west.createDatabase("replica_grpc");
+    const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_grpc" }, config: { table_filter: ["products.*"] } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    try {
+      expect((await client().getReplication({ id }, { headers: headers(), timeoutMs: 5000 })).id).toBe(id);
+      // Compressed requests are left to Connect.
+      expect((await client({ sendCompression: compressionGzip, compressMinBytes: 1 }).getReplication({ id }, { headers: headers() })).id).toBe(id);
+      // Answers from 1 KiB would be compressed for it.
+      const list = await client({ acceptCompression: [compressionGzip] }).listReplications({}, { headers: headers() });
+      expect(list.replications.map((r) => r.id)).toContain(id);
+    } finally {
+      await rest("DELETE", `/replications/${id}`);
+    }
+  });
 });
 
 describe("a restart keeps replications running", () => {
