@@ -175,9 +175,17 @@ describe("the §2.1.1 replication, end to end", () => {
     expect(res.body.config.table_filter).toContain("analytics.*");
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.config).toMatchObject({ qos_tier: "Premium", max_lag_seconds: 3, priority: 95, compression: CREATE.config.compression });
+    // Source and target are not changed by an update (spec §2.1.4: limited fields): a migration moves a tenant.
     const refused = await rest("PATCH", `/replications/${id}`, { source: { connection_id: WEST } });
     expect(refused.status).toBe(400);
-    expect(refused.body.error.details.violations[0].field).toBe("source");
+    expect(refused.body.error).toMatchObject({ code: "VALIDATION_ERROR", request_id: refused.headers.get("x-request-id") });
+    expect(refused.body.error.details.violations).toEqual([{ field: "source", description: expect.stringMatching(/cannot be changed by update.*migration/) }]);
+    const both = await rest("PATCH", `/replications/${id}`, { config: { priority: 50 }, source: { connection_id: WEST }, target: { connection_id: EAST } });
+    expect(both.body.error.code).toBe("VALIDATION_ERROR");
+    expect(both.body.error.details.violations.map((v: { field: string }) => v.field)).toEqual(["source", "target"]);
+    expect((await rest("GET", `/replications/${id}`)).body.config.priority).toBe(95);
+    const unknown = await rest("PATCH", `/replications/${id}`, { colour: "red" });
+    expect(unknown.body.error.code).toBe("INVALID_REQUEST");
   });
 
   test("pause, then an illegal transition names both states, then stop", async () => {

@@ -17,7 +17,7 @@ import {
 } from "@heliosdb/replication-proto";
 import type pg from "pg";
 import { ConnectionController } from "./controller/connections";
-import { ReplicationController } from "./controller/replications";
+import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { connectionService } from "./services/connection";
 import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
@@ -119,7 +119,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     },
   });
   // REST and unary gRPC reach the same implementations through the same interceptors, in process.
-  const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"));
+  const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), NOT_UPDATABLE);
   const grpc = grpcUnaryHandler(services, createInvoker(routes, interceptors, "grpc"));
   const app: App = (req, res) => {
     if ("stream" in req && grpc(req, res as never)) return;

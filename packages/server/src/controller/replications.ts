@@ -188,6 +188,14 @@ export class ReplicationController {
   }
 }
 
+/** What an update cannot change, and what does it instead (REST answers these with VALIDATION_ERROR). */
+export const NOT_UPDATABLE: Record<string, Record<string, string>> = {
+  "ReplicationService.UpdateReplication": {
+    source: "cannot be changed by update: move the tenant with a migration (POST /v1/migrations)",
+    target: "cannot be changed by update: move the tenant with a migration (POST /v1/migrations)",
+  },
+};
+
 /** The config fields an update may change (spec §2.1.4 and the other non-structural settings). */
 const UPDATABLE = ["qos_tier", "max_lag_seconds", "priority", "table_filter", "row_filter", "transforms", "compression", "encryption"];
 

@@ -68,8 +68,16 @@ export function restRoutes(services: readonly DescService[]): RestRoute[] {
 const FORWARDED = ["authorization", "x-api-key", "idempotency-key"];
 const MAX_BODY = 1 << 20;
 
+/**
+ * Body fields an RPC's request does not take because they cannot change
+ * that way, by RPC ("ReplicationService.UpdateReplication") and REST key,
+ * with what to do instead: a VALIDATION_ERROR naming them, rather than the
+ * "unknown field" of a key the API has never heard of.
+ */
+export type Unchangeable = Record<string, Record<string, string>>;
+
 /** A handler for REST paths; resolves false for paths it does not serve (not under /v1/). */
-export function restHandler(routes: RestRoute[], invoker: Invoker) {
+export function restHandler(routes: RestRoute[], invoker: Invoker, unchangeable: Unchangeable = {}) {
   // Routes by their number of path segments: a path is tried only against templates of its length.
   const byLength = new Map<number, RestRoute[]>();
   for (const route of routes) {
@@ -90,7 +98,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker) {
         res.setHeader("Allow", [...new Set(matching.map((r) => r.verb))].join(", "));
         throw apiError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`, { allow: matching.map((r) => r.verb) });
       }
-      const input = route.body ? await requestJson(route, url, req) : { json: paramsJson(route, url) };
+      const input = route.body ? await requestJson(route, url, req, unchangeable[`${route.method.parent.name}.${route.method.name}`]) : { json: paramsJson(route, url) };
       const message = fromRest(route.method.input, input.json);
       // PATCH changes exactly the fields present in the body.
       if (input.mask) (message as unknown as { updateMask: FieldMask }).updateMask = create(FieldMaskSchema, { paths: input.mask });
@@ -155,9 +163,20 @@ function paramsJson(route: RestRoute, url: ReturnType<typeof parseUrl>): JsonObj
 }
 
 // The REST JSON of a request with a body: path variables, query parameters, and the body.
-async function requestJson(route: RestRoute, url: ReturnType<typeof parseUrl>, req: IncomingMessage): Promise<{ json: JsonObject; mask?: string[] }> {
+async function requestJson(
+  route: RestRoute,
+  url: ReturnType<typeof parseUrl>,
+  req: IncomingMessage,
+  unchangeable: Record<string, string> = {},
+): Promise<{ json: JsonObject; mask?: string[] }> {
   const json = paramsJson(route, url);
   const body = await readBody(req);
+  const refused = typeof body === "object" && body !== null && !Array.isArray(body) ? Object.keys(body).filter((key) => key in unchangeable) : [];
+  if (refused.length > 0) {
+    throw apiError("VALIDATION_ERROR", `${refused.join(" and ")} cannot be changed by ${route.verb} ${route.template}`, {
+      violations: refused.map((field) => ({ field, description: unchangeable[field]! })),
+    });
+  }
   if (route.body === "*") {
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       throw apiError("INVALID_REQUEST", "the body must be a JSON object", { violations: [{ field: "", description: "expected a JSON object" }] });
