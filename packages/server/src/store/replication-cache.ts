@@ -33,7 +33,7 @@ export class ReplicationCache {
   // not kept.
   private epoch = 0;
   private inFlight: Promise<boolean> | undefined;
-  private next: Promise<boolean> | undefined;
+  private queued: Promise<boolean> | undefined;
 
   constructor(
     private readonly db: pg.Pool,
@@ -61,15 +61,19 @@ export class ReplicationCache {
   }
 
   // Resolves true once a round trip on the LISTEN session that started after
-  // this call has come back (false when the session failed meanwhile).
+  // this call has come back (false when the session failed meanwhile). A
+  // round trip starts once the one in flight is back and the I/O of the
+  // event loop's turn has been read, so that the reads that came in together
+  // share it: under load one round trip answers many reads.
   private caughtUp(): Promise<boolean> {
-    if (!this.inFlight) return this.roundTrip();
-    // The round trip in flight may have started before this read: wait for the next one.
-    return (this.next ??= this.inFlight.then(() => this.roundTrip()));
+    if (this.queued) return this.queued;
+    const after = this.inFlight ?? Promise.resolve(true);
+    this.queued = after.then(nextTurn).then(() => this.roundTrip());
+    return this.queued;
   }
 
   private roundTrip(): Promise<boolean> {
-    this.next = undefined;
+    this.queued = undefined;
     // An empty query: the cheapest round trip PostgreSQL answers (nothing to parse or plan).
     const trip = this.listener!.query("").then(
       () => true,
@@ -131,3 +135,5 @@ export class ReplicationCache {
     this.rows.clear();
   }
 }
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
