@@ -12,7 +12,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { fromBinary, toBinary, type DescMethod, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { LazyAbort, type Invoker } from "./invoke";
+import type { Invoker } from "./invoke";
 
 const CONTENT_TYPES = new Set(["application/grpc", "application/grpc+proto"]);
 // As Connect: a request message may be as large as it likes; answers from 1 KiB are compressed when the client accepts gzip.
@@ -43,13 +43,15 @@ export function grpcUnaryHandler(services: readonly DescService[], invoker: Invo
 }
 
 async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2ServerResponse, body: Buffer, timeoutMs: number | undefined, invoker: Invoker) {
-  const abort = new LazyAbort();
-  res.once("close", () => abort.abort(new ConnectError("the client went away", Code.Canceled)));
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort(new ConnectError("the client went away", Code.Canceled));
+  });
   const expired = new Promise<never>((_, reject) => {
     if (timeoutMs === undefined) return;
     const timer = setTimeout(() => {
       const e = new ConnectError("the operation timed out", Code.DeadlineExceeded);
-      abort.abort(e);
+      controller.abort(e);
       reject(e);
     }, timeoutMs);
     res.once("close", () => clearTimeout(timer));
@@ -68,7 +70,7 @@ async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2
   try {
     const message = parse(method, body);
     const response = await Promise.race([
-      invoker.unary({ method, message, header, requestMethod: "POST", url: req.url, abort }),
+      invoker.unary({ method, message, header, requestMethod: "POST", url: req.url, signal: controller.signal }),
       expired,
     ]);
     const bytes = toBinary(method.output, response.message);

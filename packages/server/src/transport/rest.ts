@@ -19,7 +19,7 @@ import {
 } from "@heliosdb/replication-proto";
 import { asApiError, envelope, apiError } from "./errors";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
-import { LazyAbort, type Invoker } from "./invoke";
+import type { Invoker } from "./invoke";
 
 export interface RestRoute {
   verb: string;
@@ -114,7 +114,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, unchangeable:
         header,
         requestMethod: req.method ?? "GET",
         url: url.href,
-        abort: abortedOnClose(res),
+        signal: abortedOnClose(res),
       });
       const replayed = response.header.get("idempotent-replayed");
       if (replayed) res.setHeader("Idempotent-Replayed", replayed);
@@ -215,14 +215,13 @@ function responseField(method: DescMethod, message: unknown, name: string): stri
   return field.fieldKind === "message" && value ? toRestJson(field.message, value as never) : "null";
 }
 
-// Handlers may stop work for a client that went away, as with Connect (the
-// connection is watched only once a handler asks for the signal).
-function abortedOnClose(res: ServerResponse): LazyAbort {
-  return new LazyAbort((abort) => {
-    const gone = () => !res.writableFinished && abort.abort(new ConnectError("the client went away", Code.Canceled));
-    if (res.destroyed) gone();
-    else res.once("close", gone);
+// Handlers may stop work for a client that went away, as with Connect.
+function abortedOnClose(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort(new ConnectError("the client went away", Code.Canceled));
   });
+  return controller.signal;
 }
 
 // One writeHead with every header, and the body encoded once (its length is then known).
