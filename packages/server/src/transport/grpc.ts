@@ -70,7 +70,7 @@ async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2
   try {
     const message = parse(method, body);
     const response = await Promise.race([
-      invoker.unary({ method, message, header, requestMethod: "POST", url: req.url, signal: controller.signal }),
+      invoker.unary({ method, message, header, requestMethod: "POST", url: req.url, controller }),
       expired,
     ]);
     const bytes = toBinary(method.output, response.message);

@@ -5,8 +5,10 @@
 // to hand the transcoder the message it started from.
 import { create, isMessage, type DescMessage, type DescMethod, type DescMethodUnary, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import {
+  createContextKey,
   createContextValues,
   createServiceImplSpec,
+  type ContextValues,
   type ConnectRouter,
   type HandlerContext,
   type Interceptor,
@@ -20,9 +22,18 @@ export interface UnaryCall {
   header: Headers;
   requestMethod: string;
   url: string;
-  /** Aborted when the client goes away (or the call's deadline passes); never at a normal end, which costs a DOMException. */
-  signal: AbortSignal;
+  /**
+   * Aborted when the client goes away (or the call's deadline passes), never
+   * at a normal end (an abort makes a DOMException). Its signal is made only
+   * if a handler asks for it: Node makes AbortSignals lazily, and making one
+   * is a measurable share of a short call.
+   */
+  controller: AbortController;
 }
+
+// The call's controller, also in its context values: an interceptor that
+// rebuilds the request ({...req}) drops a getter, but keeps those.
+const controllerKey = createContextKey<AbortController | undefined>(undefined);
 
 type Next = (req: UnaryRequest) => Promise<UnaryResponse>;
 
@@ -63,43 +74,79 @@ export function createInvoker(routes: (router: ConnectRouter) => void, intercept
     unary(call) {
       const next = chains.get(call.method);
       if (!next) throw new Error(`no implementation of ${call.method.parent.typeName}.${call.method.name}`);
-      return next({
-        stream: false,
-        service: call.method.parent,
-        method: call.method,
-        message: call.message,
-        requestMethod: call.requestMethod,
-        url: call.url,
-        signal: call.signal,
-        header: call.header,
-        contextValues: createContextValues(),
-      });
+      const values = createContextValues().set(controllerKey, call.controller);
+      return next(new Request(call, values));
     },
   };
 }
 
 function chain(method: DescMethodUnary, impl: (req: unknown, ctx: HandlerContext) => unknown, interceptors: Interceptor[], protocolName: string): Next {
   const call: Next = async (req) => {
-    // Plain objects throughout: an object literal with a getter costs more to make than the call's Headers.
     const header = new Headers();
     const trailer = new Headers();
-    const context: HandlerContext = {
-      method,
-      service: method.parent,
-      signal: req.signal,
-      timeoutMs: () => undefined,
-      requestMethod: req.requestMethod,
-      requestHeader: req.header,
-      responseHeader: header,
-      responseTrailer: trailer,
-      protocolName,
-      values: req.contextValues,
-      url: req.url,
-    };
-    const out = await impl(req.message, context);
+    const out = await impl(req.message, new Context(method, req, header, trailer, protocolName));
     const message = isMessage(out, method.output) ? out : create(method.output, out as never);
     return { stream: false, service: method.parent, method, message, header, trailer };
   };
   // As Connect's applyInterceptors: the first interceptor is the outermost.
   return interceptors.reduceRight<Next>((next, interceptor) => interceptor(next as never) as Next, call);
+}
+
+// Classes rather than object literals: a literal with a getter is slow to
+// make (more than the call's Headers), and `signal` has to be a getter to
+// stay lazy.
+class Request implements UnaryRequest {
+  readonly stream = false;
+  readonly service: DescService;
+  readonly method: DescMethodUnary;
+  readonly message: MessageShape<DescMessage>;
+  readonly requestMethod: string;
+  readonly url: string;
+  readonly header: Headers;
+
+  constructor(
+    private readonly call: UnaryCall,
+    readonly contextValues: ContextValues,
+  ) {
+    this.service = call.method.parent;
+    this.method = call.method;
+    this.message = call.message;
+    this.requestMethod = call.requestMethod;
+    this.url = call.url;
+    this.header = call.header;
+  }
+
+  get signal(): AbortSignal {
+    return this.call.controller.signal;
+  }
+}
+
+class Context implements HandlerContext {
+  readonly service: DescService;
+  readonly requestMethod: string;
+  readonly requestHeader: Headers;
+  readonly values: ContextValues;
+  readonly url: string;
+
+  constructor(
+    readonly method: DescMethodUnary,
+    private readonly req: UnaryRequest,
+    readonly responseHeader: Headers,
+    readonly responseTrailer: Headers,
+    readonly protocolName: string,
+  ) {
+    this.service = method.parent;
+    this.requestMethod = req.requestMethod;
+    this.requestHeader = req.header;
+    this.values = req.contextValues;
+    this.url = req.url;
+  }
+
+  get signal(): AbortSignal {
+    return (this.req.signal as AbortSignal | undefined) ?? this.values.get(controllerKey)!.signal;
+  }
+
+  timeoutMs(): number | undefined {
+    return undefined;
+  }
 }

@@ -114,7 +114,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, unchangeable:
         header,
         requestMethod: req.method ?? "GET",
         url: url.href,
-        signal: abortedOnClose(res),
+        controller: abortedOnClose(res),
       });
       const replayed = response.header.get("idempotent-replayed");
       if (replayed) res.setHeader("Idempotent-Replayed", replayed);
@@ -216,12 +216,12 @@ function responseField(method: DescMethod, message: unknown, name: string): stri
 }
 
 // Handlers may stop work for a client that went away, as with Connect.
-function abortedOnClose(res: ServerResponse): AbortSignal {
+function abortedOnClose(res: ServerResponse): AbortController {
   const controller = new AbortController();
   res.once("close", () => {
     if (!res.writableFinished) controller.abort(new ConnectError("the client went away", Code.Canceled));
   });
-  return controller.signal;
+  return controller;
 }
 
 // One writeHead with every header, and the body encoded once (its length is then known).
