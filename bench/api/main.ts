@@ -220,9 +220,9 @@ function category(frame: ProfileNode["callFrame"], sourceOf: (line: number) => s
  */
 const STAGES: [string, (fn: string, where: string) => boolean][] = [
   ["the profiler itself (node:inspector)", (_, w) => w === "node:inspector"],
-  ["JWT check (jose: HS256 via WebCrypto, key imported per call)", (_, w) => w.includes("/node_modules/jose/")],
-  ["PostgreSQL round trip (pg: pool, query, socket, rows)", (_, w) => /\/node_modules\/(pg|pg-pool|pg-protocol|pg-types|postgres-[\w-]+)\//.test(w)],
-  ["REST: message to JSON (proto/src/rest/to-rest.ts, names.ts)", (_, w) => /packages\/proto\/src\/rest\/(to-rest|names)\.ts$/.test(w)],
+  ["JWT check (jose: HS256 via WebCrypto, for a token not verified before)", (_, w) => w.includes("/node_modules/jose/")],
+  ["PostgreSQL round trip (pg: pool, query, socket, rows; the cache's LISTEN session)", (_, w) => /\/node_modules\/(pg|pg-pool|pg-protocol|pg-types|postgres-[\w-]+)\//.test(w)],
+  ["REST: message to JSON (proto/src/rest/write-rest.ts, to-rest.ts, names.ts)", (_, w) => /packages\/proto\/src\/rest\/(write-rest|to-rest|names)\.ts$/.test(w)],
   ["REST: request to message (proto/src/rest/from-rest.ts, query.ts)", (_, w) => /packages\/proto\/src\/rest\/(from-rest|query|field-mask)\.ts$/.test(w)],
   ["protobuf binary encode/decode (Connect serialize/parse)", (_, w) => w.includes("/@connectrpc/connect/dist/esm/protocol/serialization.js")],
   ["AbortController.abort per call (DOMException)", (fn, w) => w === "node:internal/abort_controller" || (fn === "abort" && w.includes("/@connectrpc/"))],

@@ -5,9 +5,9 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { ReplicationService, ReplicationStatus } from "@heliosdb/replication-proto";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { ApiErrorSchema, ReplicationService, ReplicationStatus } from "@heliosdb/replication-proto";
 import { seedTenant, startCluster, waitFor, type Cluster } from "@heliosdb/replication-engine/testing";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -175,9 +175,17 @@ describe("the §2.1.1 replication, end to end", () => {
     expect(res.body.config.table_filter).toContain("analytics.*");
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.config).toMatchObject({ qos_tier: "Premium", max_lag_seconds: 3, priority: 95, compression: CREATE.config.compression });
+    // Source and target are not changed by an update (spec §2.1.4: limited fields): a migration moves a tenant.
     const refused = await rest("PATCH", `/replications/${id}`, { source: { connection_id: WEST } });
     expect(refused.status).toBe(400);
-    expect(refused.body.error.details.violations[0].field).toBe("source");
+    expect(refused.body.error).toMatchObject({ code: "VALIDATION_ERROR", request_id: refused.headers.get("x-request-id") });
+    expect(refused.body.error.details.violations).toEqual([{ field: "source", description: expect.stringMatching(/cannot be changed by update.*migration/) }]);
+    const both = await rest("PATCH", `/replications/${id}`, { config: { priority: 50 }, source: { connection_id: WEST }, target: { connection_id: EAST } });
+    expect(both.body.error.code).toBe("VALIDATION_ERROR");
+    expect(both.body.error.details.violations.map((v: { field: string }) => v.field)).toEqual(["source", "target"]);
+    expect((await rest("GET", `/replications/${id}`)).body.config.priority).toBe(95);
+    const unknown = await rest("PATCH", `/replications/${id}`, { colour: "red" });
+    expect(unknown.body.error.code).toBe("INVALID_REQUEST");
   });
 
   test("pause, then an illegal transition names both states, then stop", async () => {
@@ -240,6 +248,126 @@ describe("two servers on one control plane", () => {
       await second.close();
     }
   }, 90_000);
+});
+
+describe("a replication read through one server, changed through another", () => {
+  // Another server process on the same control plane: its own pool, its own LISTEN session.
+  let otherPool: pg.Pool;
+  let other: RunningApp;
+  let id: string;
+  const viaOther = async (path: string) => {
+    const res = await fetch(`${other.urls.rest}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: await res.json() };
+  };
+  const listeners = () => pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'heliosdb-replication-cache'");
+
+  beforeAll(async () => {
+    otherPool = createPool(control.url("controlplane"));
+    other = await startApp({ db: otherPool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: () => undefined });
+    await west.createDatabase("replica_cache");
+    const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_cache" }, config: { table_filter: ["products.*"], priority: 10 } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    id = created.body.id;
+  }, 60_000);
+
+  afterAll(async () => {
+    await pool.query("ALTER TABLE replications ENABLE TRIGGER replications_changed");
+    await other?.close();
+    await otherPool?.end();
+  }, 60_000);
+
+  test("PATCH, start, pause, stop and DELETE through one server show in the very next GET on the other", async () => {
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(10);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(10);
+    expect((await rest("PATCH", `/replications/${id}`, { config: { priority: 11 } })).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(11);
+    expect((await rest("POST", `/replications/${id}/start`)).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.status).not.toBe("Paused");
+    await waitFor(async () => (await viaOther(`/replications/${id}`)).body.status === "Streaming", "Streaming, seen through the other server", 60_000);
+    expect((await rest("POST", `/replications/${id}/pause`)).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.status).toBe("Paused");
+    expect((await rest("POST", `/replications/${id}/stop`)).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.status).toBe("Stopped");
+    expect((await rest("DELETE", `/replications/${id}`)).status).toBe(204);
+    expect((await viaOther(`/replications/${id}`)).status).toBe(404);
+  }, 90_000);
+
+  test("rows come from memory only while the LISTEN session is up: without it every GET reads the database", async () => {
+    const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_cache" }, config: { table_filter: ["products.*"], priority: 20 } });
+    const id = created.body.id as string;
+    // Once the insert's own notification is in (a read that overlaps a notification is not kept), a GET keeps the row.
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(20);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(20);
+    // A change nobody is told of (the trigger off): the other server still answers from memory...
+    await pool.query("ALTER TABLE replications DISABLE TRIGGER replications_changed");
+    await pool.query("UPDATE replications SET config = jsonb_set(config, '{priority}', '21') WHERE id = $1", [id]);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(20);
+    // ...until its LISTEN session is gone: then it cannot know what changed, and reads the database.
+    await listeners();
+    await waitFor(async () => (await viaOther(`/replications/${id}`)).body.config.priority === 21, "the GET to read the database");
+    await pool.query("UPDATE replications SET config = jsonb_set(config, '{priority}', '22') WHERE id = $1", [id]);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(22);
+    // Back with the trigger and a new session: changes show at once again.
+    await pool.query("ALTER TABLE replications ENABLE TRIGGER replications_changed");
+    await waitFor(async () => (await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'heliosdb-replication-cache'")).rows[0].n === 2, "both servers listening again");
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(22);
+    expect((await rest("PATCH", `/replications/${id}`, { config: { priority: 23 } })).status).toBe(200);
+    expect((await viaOther(`/replications/${id}`)).body.config.priority).toBe(23);
+    expect((await rest("DELETE", `/replications/${id}`)).status).toBe(204);
+    expect((await viaOther(`/replications/${id}`)).status).toBe(404);
+  }, 60_000);
+});
+
+describe("tokens are checked on every request", () => {
+  test("a token that worked is refused once it expires, and a changed one at once", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const short = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], ttl: `${exp - Math.floor(Date.now() / 1000)}s` });
+    expect((await rest("GET", "/replications", undefined, { authorization: `Bearer ${short}` })).status).toBe(200);
+    const [header, payload, signature] = short.split(".") as [string, string, string];
+    const claims = { ...JSON.parse(Buffer.from(payload, "base64url").toString()), exp: exp + 86_400 };
+    const extended = [header, Buffer.from(JSON.stringify(claims)).toString("base64url"), signature].join(".");
+    expect((await rest("GET", "/replications", undefined, { authorization: `Bearer ${extended}` })).status).toBe(401);
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    const expired = await rest("GET", "/replications", undefined, { authorization: `Bearer ${short}` });
+    expect(expired.status).toBe(401);
+    expect(expired.body.error.message).toMatch(/exp/);
+  }, 10_000);
+});
+
+describe("unary gRPC, answered straight from HTTP/2", () => {
+  const client = (options: Partial<Parameters<typeof createGrpcTransport>[0]> = {}) =>
+    createClient(ReplicationService, createGrpcTransport({ baseUrl: app.urls.grpc, ...options }));
+  const headers = () => ({ authorization: `Bearer ${token}` });
+
+  test("an error carries the §6 detail and the request id, in the detail and as metadata", async () => {
+    const missing = "550e8400-e29b-41d4-a716-446655440123";
+    const error = await client().getReplication({ id: missing }, { headers: { ...headers(), "x-request-id": "grpc-trace-7" } }).catch((e) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect(error.code).toBe(Code.NotFound);
+    expect(error.findDetails(ApiErrorSchema)[0]).toMatchObject({ code: "NOT_FOUND", requestId: "grpc-trace-7", details: { replication_id: missing } });
+    expect(error.metadata.get("x-request-id")).toBe("grpc-trace-7");
+    const invalid = await client().getReplication({ id: "not-a-uuid" }, { headers: headers() }).catch((e) => e);
+    expect(invalid.code).toBe(Code.InvalidArgument);
+    expect((await client().getReplication({ id: missing }).catch((e) => e)).code).toBe(Code.Unauthenticated);
+  });
+
+  test("a deadline, a compressed request and a client that accepts gzip are served like any other call", async () => {
+    await west.createDatabase("replica_grpc");
+    const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_grpc" }, config: { table_filter: ["products.*"] } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    try {
+      expect((await client().getReplication({ id }, { headers: headers(), timeoutMs: 5000 })).id).toBe(id);
+      // Compressed requests are left to Connect.
+      expect((await client({ sendCompression: compressionGzip, compressMinBytes: 1 }).getReplication({ id }, { headers: headers() })).id).toBe(id);
+      // Answers from 1 KiB would be compressed for it.
+      const list = await client({ acceptCompression: [compressionGzip] }).listReplications({}, { headers: headers() });
+      expect(list.replications.map((r) => r.id)).toContain(id);
+    } finally {
+      await rest("DELETE", `/replications/${id}`);
+    }
+  });
 });
 
 describe("a restart keeps replications running", () => {

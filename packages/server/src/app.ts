@@ -3,7 +3,6 @@
 // router, and the listeners. Folder order is the request path:
 // transport → services → controller → orchestrator → engine.
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { createRouterTransport } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { MasterKeyProvider, PgTokenVault, WorkerPool } from "@heliosdb/replication-engine";
 import {
@@ -18,7 +17,7 @@ import {
 } from "@heliosdb/replication-proto";
 import type pg from "pg";
 import { ConnectionController } from "./controller/connections";
-import { ReplicationController } from "./controller/replications";
+import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { connectionService } from "./services/connection";
 import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
@@ -28,12 +27,15 @@ import { routingService } from "./services/routing";
 import { registerUnimplemented } from "./services/unimplemented";
 import { ConnectionStore } from "./store/connections";
 import { migrate } from "./store/db";
+import { ReplicationCache } from "./store/replication-cache";
 import { ReplicationStore } from "./store/replications";
 import { loadMasterKey, SecretBox } from "./store/secrets";
 import { authInterceptor, loadSigningKey } from "./transport/auth";
 import { idempotencyInterceptor } from "./transport/idempotency";
 import { apiError, envelope } from "./transport/errors";
 import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
+import { grpcUnaryHandler } from "./transport/grpc";
+import { createInvoker } from "./transport/invoke";
 import { listenDual, listenH2c, type App, type Listener } from "./transport/listen";
 import { registerReflection } from "./transport/reflection";
 import { restHandler, restRoutes } from "./transport/rest";
@@ -72,6 +74,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const vault = new PgTokenVault(options.db, keys);
   const connections = new ConnectionStore(options.db, new SecretBox(master));
   const replications = new ReplicationStore(options.db);
+  const cache = new ReplicationCache(options.db, replications, log);
+  await cache.start();
   const orchestrator = new Orchestrator({
     db: options.db,
     replications,
@@ -83,7 +87,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ...(options.walRetentionWarningBytes ? { walRetentionWarningBytes: options.walRetentionWarningBytes } : {}),
     log,
   });
-  const replicationController = new ReplicationController({ replications, connections, orchestrator, keys, vault });
+  const replicationController = new ReplicationController({ replications, connections, orchestrator, keys, vault, cache });
   const connectionController = new ConnectionController(connections, replications);
 
   const routes = (router: ConnectRouter) => {
@@ -114,9 +118,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       res.end(JSON.stringify(body));
     },
   });
-  // REST goes through the same router and interceptors, in process.
-  const rest = restHandler(restRoutes(services), createRouterTransport(routes, { router: { interceptors } }));
+  // REST and unary gRPC reach the same implementations through the same interceptors, in process.
+  const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), NOT_UPDATABLE);
+  const grpc = grpcUnaryHandler(services, createInvoker(routes, interceptors, "grpc"));
   const app: App = (req, res) => {
+    if ("stream" in req && grpc(req, res as never)) return;
     void (async () => {
       if (options.extra && (await options.extra(req, res))) return;
       if (await rest(req as never, res as never)) return;
@@ -142,6 +148,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       ready = false;
       for (const l of listeners) await l.close();
       await orchestrator.shutdown();
+      await cache.close();
     },
   };
 }

@@ -37,13 +37,7 @@ function messageFromRest(desc: DescMessage, json: unknown, path: string, out: Fi
     out.push({ field: path, description: `expected a JSON object, got ${describe(json)}` });
     return null;
   }
-  const byName = new Map<string, DescField>();
-  const unions = new Map<string, { typeKey: string; valueKey: string; fields: readonly DescField[] }>();
-  for (const member of desc.members) {
-    const union = member.kind === "oneof" ? restUnion(member) : undefined;
-    if (member.kind === "oneof" && union) unions.set(union.typeKey, { ...union, fields: member.fields });
-    else for (const field of member.kind === "oneof" ? member.fields : [member]) byName.set(restFieldName(field), field);
-  }
+  const { byName, unions } = keysOf(desc);
   const result: JsonObject = {};
   const consumed = new Set<string>();
   for (const [typeKey, union] of unions) {
@@ -77,6 +71,27 @@ function messageFromRest(desc: DescMessage, json: unknown, path: string, out: Fi
     if (proto !== undefined) result[field.name] = proto;
   }
   return result;
+}
+
+interface MessageKeys {
+  byName: Map<string, DescField>;
+  unions: Map<string, { typeKey: string; valueKey: string; fields: readonly DescField[] }>;
+}
+
+// The REST keys of each message type, worked out on its first request.
+const keys = new WeakMap<DescMessage, MessageKeys>();
+
+function keysOf(desc: DescMessage): MessageKeys {
+  let known = keys.get(desc);
+  if (known) return known;
+  known = { byName: new Map(), unions: new Map() };
+  for (const member of desc.members) {
+    const union = member.kind === "oneof" ? restUnion(member) : undefined;
+    if (member.kind === "oneof" && union) known.unions.set(union.typeKey, { ...union, fields: member.fields });
+    else for (const field of member.kind === "oneof" ? member.fields : [member]) known.byName.set(restFieldName(field), field);
+  }
+  keys.set(desc, known);
+  return known;
 }
 
 function fieldFromRest(field: DescField, value: JsonValue, path: string, out: FieldViolation[]): JsonValue | undefined {

@@ -1,4 +1,5 @@
 export { toRest } from "./to-rest";
+export { toRestJson } from "./write-rest";
 export { fromRest } from "./from-rest";
 export { restQueryToJson } from "./query";
 export { restBodyPaths } from "./field-mask";

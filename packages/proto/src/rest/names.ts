@@ -11,9 +11,17 @@ import {
 } from "@bufbuild/protobuf";
 import { rest_tag, rest_union, rest_value } from "../gen/heliosdb/replication/v1/rest_pb";
 
+// Decided once per field: the mapping asks for every field of every request.
+const fieldNames = new WeakMap<DescField, string>();
+
 /** The REST JSON key of a field: its explicit `json_name`, else its proto name. */
 export function restFieldName(field: DescField): string {
-  return field.jsonName !== protoCamelCase(field.name) ? field.jsonName : field.name;
+  let name = fieldNames.get(field);
+  if (name === undefined) {
+    name = field.jsonName !== protoCamelCase(field.name) ? field.jsonName : field.name;
+    fieldNames.set(field, name);
+  }
+  return name;
 }
 
 /**
@@ -22,6 +30,14 @@ export function restFieldName(field: DescField): string {
  * An `<ENUM>_UNSPECIFIED` zero value means "unset" and has no REST spelling.
  */
 export function restEnumValue(value: DescEnumValue): string | undefined {
+  if (!enumValues.has(value)) enumValues.set(value, enumValueName(value));
+  return enumValues.get(value);
+}
+
+// Decided once per value, as field names are.
+const enumValues = new WeakMap<DescEnumValue, string | undefined>();
+
+function enumValueName(value: DescEnumValue): string | undefined {
   if (hasOption(value, rest_value)) return getOption(value, rest_value);
   const prefix = value.parent.sharedPrefix;
   const local =

@@ -1,6 +1,8 @@
 // Message → REST JSON: canonical proto3 JSON (protobuf-es) reshaped into the
 // spec's form by the rules of names.ts. Output is never validated: it comes
-// from a message, which is already well-typed.
+// from a message, which is already well-typed. The names and enum spellings
+// of each message type are worked out once, on its first answer, not for
+// every field of every answer.
 import {
   ScalarType,
   toJson,
@@ -22,51 +24,100 @@ export function toRest<Desc extends DescMessage>(schema: Desc, message: MessageS
   return messageToRest(schema, json as JsonObject);
 }
 
+/** How one field's proto3 JSON becomes REST JSON. */
+interface FieldPlan {
+  /** Its key in proto3 JSON (the proto name) and in REST JSON. */
+  proto: string;
+  rest: string;
+  container: "list" | "map" | "single";
+  kind: "scalar" | "enum" | "message";
+  message?: DescMessage;
+  /** Enum value names (proto3 JSON) to their REST spelling; undefined for an unspecified value. */
+  enumValues?: Map<string, string | undefined>;
+  is64: boolean;
+}
+
+/** A tagged-union oneof: one type key and one value key in REST JSON. */
+interface UnionPlan {
+  typeKey: string;
+  valueKey: string;
+  members: { proto: string; tag: string; message: DescMessage }[];
+}
+
+type MessagePlan = (FieldPlan | UnionPlan)[] | "well-known";
+
+const plans = new WeakMap<DescMessage, MessagePlan>();
+
+function planOf(desc: DescMessage): MessagePlan {
+  let plan = plans.get(desc);
+  if (plan) return plan;
+  plan = isWellKnown(desc) ? "well-known" : [];
+  if (plan !== "well-known") {
+    for (const member of desc.members) {
+      const union = member.kind === "oneof" ? restUnion(member) : undefined;
+      if (member.kind === "oneof" && union) {
+        plan.push({ ...union, members: member.fields.map((f) => ({ proto: f.name, tag: restTag(f), message: f.message! })) });
+        continue;
+      }
+      for (const field of member.kind === "oneof" ? member.fields : [member]) plan.push(fieldPlan(field));
+    }
+  }
+  plans.set(desc, plan);
+  return plan;
+}
+
+function fieldPlan(field: DescField): FieldPlan {
+  const kind = elementKind(field);
+  return {
+    proto: field.name,
+    rest: restFieldName(field),
+    container: field.fieldKind === "list" || field.fieldKind === "map" ? field.fieldKind : "single",
+    kind,
+    ...(kind === "message" ? { message: field.message! } : {}),
+    ...(kind === "enum" ? { enumValues: new Map(field.enum!.values.map((v) => [v.name, restEnumValue(v)])) } : {}),
+    is64: kind === "scalar" && is64Bit(field.scalar!),
+  };
+}
+
 function messageToRest(desc: DescMessage, json: JsonObject): JsonObject {
-  if (isWellKnown(desc)) return json;
+  const plan = planOf(desc);
+  if (plan === "well-known") return json;
   const out: JsonObject = {};
-  for (const member of desc.members) {
-    const union = member.kind === "oneof" ? restUnion(member) : undefined;
-    if (member.kind === "oneof" && union) {
-      const set = member.fields.find((f) => json[f.name] !== undefined);
+  for (const member of plan) {
+    if ("typeKey" in member) {
+      const set = member.members.find((m) => json[m.proto] !== undefined);
       if (set) {
-        out[union.typeKey] = restTag(set);
-        out[union.valueKey] = messageToRest(set.message!, json[set.name] as JsonObject);
+        out[member.typeKey] = set.tag;
+        out[member.valueKey] = messageToRest(set.message, json[set.proto] as JsonObject);
       }
       continue;
     }
-    for (const field of member.kind === "oneof" ? member.fields : [member]) {
-      const value = json[field.name];
-      if (value === undefined) continue;
-      const rest = valueToRest(field, value);
-      if (rest !== undefined) out[restFieldName(field)] = rest;
-    }
+    const value = json[member.proto];
+    if (value === undefined) continue;
+    const rest = valueToRest(member, value);
+    if (rest !== undefined) out[member.rest] = rest;
   }
   return out;
 }
 
-function valueToRest(field: DescField, value: JsonValue): JsonValue | undefined {
-  switch (field.fieldKind) {
+function valueToRest(field: FieldPlan, value: JsonValue): JsonValue | undefined {
+  switch (field.container) {
     case "list":
       return (value as JsonValue[]).map((item) => elementToRest(field, item)!);
     case "map":
-      return Object.fromEntries(
-        Object.entries(value as JsonObject).map(([key, item]) => [key, elementToRest(field, item)!]),
-      );
+      return Object.fromEntries(Object.entries(value as JsonObject).map(([key, item]) => [key, elementToRest(field, item)!]));
     default:
       return elementToRest(field, value);
   }
 }
 
 // One value of a field, or one element of a list or map field.
-function elementToRest(field: DescField, value: JsonValue): JsonValue | undefined {
-  const kind = elementKind(field);
-  if (kind === "message") return messageToRest(field.message!, value as JsonObject);
-  if (kind === "enum") {
-    const known = typeof value === "string" ? field.enum!.values.find((v) => v.name === value) : undefined;
-    return known ? restEnumValue(known) : value;
+function elementToRest(field: FieldPlan, value: JsonValue): JsonValue | undefined {
+  if (field.kind === "message") return messageToRest(field.message!, value as JsonObject);
+  if (field.kind === "enum") {
+    return typeof value === "string" && field.enumValues!.has(value) ? field.enumValues!.get(value) : value;
   }
-  if (typeof value === "string" && is64Bit(field.scalar!)) {
+  if (field.is64 && typeof value === "string") {
     const number = Number(value);
     // A JSON number beyond 2^53 loses digits in most parsers: keep the string.
     return Number.isSafeInteger(number) ? number : value;

@@ -16,6 +16,7 @@ import { connect, PreflightError, RowFilterError, validate, type KeyProvider, ty
 import type pg from "pg";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ConnectionStore } from "../store/connections";
+import type { ReplicationCache } from "../store/replication-cache";
 import type { Desired, ListFilter, ReplicationRow, ReplicationStore, StartOptions } from "../store/replications";
 import { apiError } from "../transport/errors";
 import { estimate } from "./estimate";
@@ -27,6 +28,8 @@ export interface ReplicationControllerDeps {
   orchestrator: Orchestrator;
   keys: KeyProvider;
   vault?: TokenVault;
+  /** Rows for reads, kept fresh across servers; without it every read queries. */
+  cache?: ReplicationCache;
 }
 
 /** Which statuses each control request accepts; anything else is a CONFLICT naming both states. */
@@ -72,8 +75,12 @@ export class ReplicationController {
     return row;
   }
 
-  async get(id: string): Promise<ReplicationRow> {
-    const row = await this.deps.replications.get(id);
+  /**
+   * The replication, or NOT_FOUND. `cached` reads may come from memory (as
+   * current as the database); decisions that change the row read it afresh.
+   */
+  async get(id: string, options: { cached?: boolean } = {}): Promise<ReplicationRow> {
+    const row = options.cached && this.deps.cache ? await this.deps.cache.get(id) : await this.deps.replications.get(id);
     if (!row) throw apiError("NOT_FOUND", `no replication ${id}`, { replication_id: id });
     return row;
   }
@@ -180,6 +187,14 @@ export class ReplicationController {
     }
   }
 }
+
+/** What an update cannot change, and what does it instead (REST answers these with VALIDATION_ERROR). */
+export const NOT_UPDATABLE: Record<string, Record<string, string>> = {
+  "ReplicationService.UpdateReplication": {
+    source: "cannot be changed by update: move the tenant with a migration (POST /v1/migrations)",
+    target: "cannot be changed by update: move the tenant with a migration (POST /v1/migrations)",
+  },
+};
 
 /** The config fields an update may change (spec §2.1.4 and the other non-structural settings). */
 const UPDATABLE = ["qos_tier", "max_lag_seconds", "priority", "table_filter", "row_filter", "transforms", "compression", "encryption"];

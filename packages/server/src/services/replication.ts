@@ -15,25 +15,22 @@ import {
 } from "@heliosdb/replication-proto";
 import type { ReplicationController } from "../controller/replications";
 import { requireUuid } from "../controller/violations";
-import { stored, type Orchestrator } from "../orchestrator/orchestrator";
+import type { Orchestrator } from "../orchestrator/orchestrator";
 import { SORT_FIELDS, type ReplicationRow } from "../store/replications";
 import { checkTenant, principalKey } from "../transport/auth";
 import { apiError } from "../transport/errors";
-import { checkpointOf, pagination, paging, replicationMessage } from "./views";
+import { checkpointOf, pagination, paging, replicationMessage, type Figures } from "./views";
 
 export function replicationService(controller: ReplicationController, orchestrator: Orchestrator): ServiceImpl<typeof ReplicationService> {
   // Loads a replication the caller may see: a tenant-bound token sees only its tenant's.
-  const load = async (id: string, ctx: HandlerContext): Promise<ReplicationRow> => {
+  const load = async (id: string, ctx: HandlerContext, cached = false): Promise<ReplicationRow> => {
     requireUuid("id", id);
-    const row = await controller.get(id);
+    const row = await controller.get(id, { cached });
     checkTenant(ctx.values.get(principalKey), row.tenantId, `replication ${id}`);
     return row;
   };
   // The freshest figures: live when this node runs it, else what its owner stored.
-  const figures = (row: ReplicationRow) => {
-    const live = orchestrator.figures(row.id);
-    return live ? stored(live) : row.figures;
-  };
+  const figures = (row: ReplicationRow): Figures | null => orchestrator.figures(row.id) ?? row.figures;
 
   return {
     async createReplication(req, ctx) {
@@ -46,7 +43,7 @@ export function replicationService(controller: ReplicationController, orchestrat
     },
 
     async getReplication(req, ctx) {
-      const row = await load(req.id, ctx);
+      const row = await load(req.id, ctx, true);
       return replicationMessage(row, figures(row));
     },
 

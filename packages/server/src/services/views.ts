@@ -10,25 +10,29 @@ import {
   type Replication,
 } from "@heliosdb/replication-proto";
 import { apiError } from "../transport/errors";
+import type { ObservedFigures } from "@heliosdb/replication-engine";
 import type { ReplicationRow, StoredFigures } from "../store/replications";
+
+/** A replication's figures: live from the engine when this node runs it, else as its owner stored them. */
+export type Figures = ObservedFigures | StoredFigures;
 
 /** The spec's status name ("Streaming") as the enum. */
 export function statusOf(name: string): ReplicationStatus {
   return ReplicationStatus[name.toUpperCase() as keyof typeof ReplicationStatus] ?? ReplicationStatus.INITIALIZING;
 }
 
-export function checkpointOf(figures: StoredFigures | null | undefined) {
+export function checkpointOf(figures: Figures | null | undefined) {
   const c = figures?.lastCheckpoint;
-  return c
-    ? create(CheckpointSchema, { lsn: BigInt(c.lsn), timestamp: timestampFromDate(new Date(c.timestamp)), transactionId: BigInt(c.transactionId) })
-    : undefined;
+  if (!c) return undefined;
+  const at = typeof c.timestamp === "string" ? new Date(c.timestamp) : c.timestamp;
+  return create(CheckpointSchema, { lsn: BigInt(c.lsn), timestamp: timestampFromDate(at), transactionId: BigInt(c.transactionId) });
 }
 
 /**
  * A replication as the API shows it. `view` picks the optional parts: the
  * create response carries the estimates, list items the summary fields.
  */
-export function replicationMessage(row: ReplicationRow, figures: StoredFigures | null, view: "full" | "created" | "list" = "full"): Replication {
+export function replicationMessage(row: ReplicationRow, figures: Figures | null, view: "full" | "created" | "list" = "full"): Replication {
   const status = figures && row.desired === "running" ? figures.status : row.status;
   const health = figures && row.desired === "running" ? figures.health : row.status === "Error" ? "Unhealthy" : "Healthy";
   const f = figures;
@@ -104,7 +108,7 @@ export function replicationMessage(row: ReplicationRow, figures: StoredFigures |
 
 // Rows copied over rows estimated; bytes over the heap's size when the catalog
 // has no row estimate (a table never analyzed).
-function progress(f: StoredFigures): number {
+function progress(f: Figures): number {
   if (f.initialSync.every((t) => t.completed)) return 100;
   const sum = (key: "rowsEstimated" | "rowsCopied" | "bytesEstimated" | "bytesCopied") => f.initialSync.reduce((n, t) => n + t[key], 0);
   const rows = sum("rowsEstimated");

@@ -93,4 +93,24 @@ export const migrations: { version: number; name: string; sql: string }[] = [
         PRIMARY KEY (principal, key)
       );`,
   },
+  {
+    version: 2,
+    name: "replications notify their changes (servers cache rows only while they hear of every change)",
+    sql: `
+      CREATE FUNCTION replications_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'TRUNCATE' THEN
+          PERFORM pg_notify('heliosdb_replications', '*');
+        ELSIF TG_OP = 'DELETE' THEN
+          PERFORM pg_notify('heliosdb_replications', OLD.id::text);
+        ELSE
+          PERFORM pg_notify('heliosdb_replications', NEW.id::text);
+        END IF;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER replications_changed AFTER INSERT OR UPDATE OR DELETE ON replications
+        FOR EACH ROW EXECUTE FUNCTION replications_notify();
+      CREATE TRIGGER replications_truncated AFTER TRUNCATE ON replications
+        FOR EACH STATEMENT EXECUTE FUNCTION replications_notify();`,
+  },
 ];

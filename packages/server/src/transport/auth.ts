@@ -97,21 +97,67 @@ export async function issueToken(key: Uint8Array, request: TokenRequest): Promis
     .sign(key);
 }
 
-export async function verifyToken(key: Uint8Array, token: string): Promise<Principal> {
+export async function verifyToken(key: Uint8Array | CryptoKey, token: string): Promise<Principal> {
+  return (await verifyClaims(key, token)).principal;
+}
+
+/** The principal of a valid token and the seconds (epoch) between which it is valid. */
+export async function verifyClaims(key: Uint8Array | CryptoKey, token: string): Promise<{ principal: Principal; exp?: number; nbf?: number }> {
   const { payload } = await jwtVerify(token, key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ["HS256"] });
   const roles = Array.isArray(payload.roles) ? payload.roles.map(String) : [];
   const explicit = Array.isArray(payload.permissions) ? payload.permissions.map(String) : [];
   const permissions = new Set(explicit.length > 0 ? explicit : roles.flatMap((r) => ROLE_PERMISSIONS[r] ?? []));
-  return {
+  const principal: Principal = {
     subject: String(payload.sub ?? ""),
     roles,
     permissions,
     ...(typeof payload.tenant_id === "string" && payload.tenant_id ? { tenantId: payload.tenant_id } : {}),
   };
+  return { principal, ...(payload.exp !== undefined ? { exp: payload.exp } : {}), ...(payload.nbf !== undefined ? { nbf: payload.nbf } : {}) };
+}
+
+// Tokens verified once and remembered until they expire. A JWT's signature
+// covers its claims, so the same text cannot come to mean something else: a
+// changed, forged or re-signed token is another text and is verified afresh,
+// and a remembered one is refused the second its `exp` passes, as jose
+// would. Without this, every call paid a WebCrypto HMAC and a key import.
+interface Verified {
+  principal: Principal;
+  /** Valid from `nbf` (inclusive) until `exp` (exclusive), in epoch seconds. */
+  nbf: number;
+  exp: number;
+}
+
+/** Tokens remembered at most; past it the oldest is forgotten (it is verified again if it comes back). */
+const MAX_TOKENS = 10_000;
+
+export class VerifiedTokens {
+  private readonly verified = new Map<string, Verified>();
+  // Imported once: jose would import raw key bytes again for every token.
+  private key: Promise<CryptoKey> | undefined;
+
+  constructor(private readonly secret: Uint8Array) {}
+
+  /** The token's principal; throws (jose's error) when the token is not valid now. */
+  async principal(token: string): Promise<Principal> {
+    const now = Math.floor(Date.now() / 1000);
+    const known = this.verified.get(token);
+    if (known && now >= known.nbf && now < known.exp) return known.principal;
+    if (known) this.verified.delete(token);
+    this.key ??= crypto.subtle.importKey("raw", new Uint8Array(this.secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    const { principal, exp, nbf } = await verifyClaims(await this.key, token);
+    // A token without `exp` never expires by itself: it is not remembered, so it is checked on every call.
+    if (exp !== undefined) {
+      if (this.verified.size >= MAX_TOKENS) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, { principal, nbf: nbf ?? 0, exp });
+    }
+    return principal;
+  }
 }
 
 /** Verifies the bearer token and the RPC's permission; puts the principal in the call's context. */
 export function authInterceptor(key: Uint8Array): Interceptor {
+  const tokens = new VerifiedTokens(key);
   return (next) => async (req) => {
     const needed = RPC_PERMISSIONS[`${req.service.name}.${req.method.name}`];
     if (!needed) return next(req);
@@ -120,7 +166,7 @@ export function authInterceptor(key: Uint8Array): Interceptor {
     if (!token) throw apiError("UNAUTHORIZED", "missing credentials: send Authorization: Bearer <token>");
     let principal: Principal;
     try {
-      principal = await verifyToken(key, token);
+      principal = await tokens.principal(token);
     } catch (e) {
       throw apiError("UNAUTHORIZED", `invalid token: ${(e as Error).message}`);
     }

@@ -16,8 +16,9 @@ export function requestIdOf(header: string | null | undefined): string {
 
 export function requestInterceptor(log: (e: unknown) => void): Interceptor {
   return (next) => async (req) => {
-    const requestId = requestIdOf(req.header.get(REQUEST_ID));
-    req.header.set(REQUEST_ID, requestId);
+    const given = req.header.get(REQUEST_ID);
+    const requestId = requestIdOf(given);
+    if (requestId !== given) req.header.set(REQUEST_ID, requestId);
     const fail = (e: unknown) => withRequestId(asApiError(e, log), requestId);
     try {
       const res = await next(req);
