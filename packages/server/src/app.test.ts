@@ -371,7 +371,7 @@ describe("unary gRPC, answered straight from HTTP/2", () => {
 });
 
 describe("a restart keeps replications running", () => {
-  test("a new server process on the same control plane resumes from the checkpoint, nothing lost, nothing twice", async () => {
+  test("a new server process on the same control plane resumes from the checkpoint, nothing lost, nothing twice; a paused one is watched again", async () => {
     await west.createDatabase("replica_restart");
     const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_restart" }, config: { qos_tier: "Standard", table_filter: ["orders.*"] } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -400,7 +400,16 @@ describe("a restart keeps replications running", () => {
     } finally {
       await target.end();
     }
-  }, 120_000);
+    // Paused, then its server restarts: the new process watches the slot's retained WAL.
+    expect((await rest("POST", `/replications/${id}/pause`)).body.status).toBe("Paused");
+    await app.close();
+    const warnings = async () => (await pool.query("SELECT 1 FROM events WHERE replication_id = $1 AND event_type = 'WalRetentionHigh'", [id])).rowCount ?? 0;
+    const before = await warnings();
+    app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, walRetentionWarningBytes: 1_000_000, log: () => undefined });
+    await source.query("INSERT INTO orders (user_id, amount, status) SELECT 1, i, 'while paused' FROM generate_series(1, 30000) i");
+    await waitFor(async () => (await warnings()) === before + 1, "the new process's WAL retention warning", 60_000);
+    expect((await rest("GET", `/replications/${id}`)).body.status).toBe("Paused");
+  }, 180_000);
 });
 
 describe("bad input gets the §6 envelope with a request id", () => {

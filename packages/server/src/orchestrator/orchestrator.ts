@@ -39,7 +39,10 @@ interface Owned {
 export class Orchestrator {
   readonly nodeId = randomUUID();
   private readonly owned = new Map<string, Owned>();
-  // Paused here: kept, so that their slots' retained WAL stays watched (and a stop ends the watch).
+  // Paused replications this node watches, under their lease: a slot's
+  // retained WAL stays watched (one source session) until a start, stop or
+  // delete ends the watch. A node that restarts, or outlives the one that
+  // paused, takes the watch over.
   private readonly paused = new Map<string, ReplicationPipeline>();
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
@@ -106,7 +109,10 @@ export class Orchestrator {
       await pipeline.pause({ watch: false }).catch(() => undefined);
       await this.release(id);
     }
-    for (const pipeline of this.paused.values()) await pipeline.pause({ watch: false }).catch(() => undefined);
+    for (const [id, pipeline] of this.paused) {
+      await pipeline.pause({ watch: false }).catch(() => undefined);
+      await this.release(id);
+    }
     this.owned.clear();
     this.paused.clear();
   }
@@ -126,16 +132,24 @@ export class Orchestrator {
           // The final figures, as the pause left them (not when another node owns it now).
           if (!row) await this.observe(owned);
           this.owned.delete(id);
-          if (!stale) await this.release(id);
+          // The lease stays with the watch of a paused replication.
+          if (!stale && !pausedNow) await this.release(id);
           continue;
         }
         await this.observe(owned);
       }
       for (const [id, pipeline] of this.paused) {
-        if ((await this.deps.replications.get(id))?.desired === "paused") continue;
-        // Started, stopped or deleted: the watch ends (a start runs a new pipeline below).
+        if ((await this.deps.replications.get(id))?.desired === "paused" && (await this.renew(id))) continue;
+        // Started, stopped or deleted (or the lease lost): the watch ends (a start runs a new pipeline below).
         this.paused.delete(id);
         await pipeline.pause({ watch: false }).catch(() => undefined);
+        await this.release(id);
+      }
+      for (const row of await this.deps.replications.paused()) {
+        if (this.paused.has(row.id) || this.owned.has(row.id) || !(await this.acquire(row.id))) continue;
+        const pipeline = new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
+        await pipeline.pause({ watch: true });
+        this.paused.set(row.id, pipeline);
       }
       for (const row of wanted.values()) {
         if (this.owned.has(row.id) || !(await this.acquire(row.id))) continue;

@@ -168,6 +168,12 @@ export class ReplicationStore {
     return rows.map(row);
   }
 
+  /** Replications paused by request: their slots keep the source's WAL, which some node should watch. */
+  async paused(): Promise<ReplicationRow[]> {
+    const { rows } = await this.db.query("SELECT * FROM replications WHERE desired = 'paused' AND status = 'Paused' AND deleted_at IS NULL");
+    return rows.map(row);
+  }
+
   async usesConnection(connectionId: string): Promise<boolean> {
     const { rowCount } = await this.db.query(
       `SELECT 1 FROM replications WHERE deleted_at IS NULL AND desired <> 'stopped'
