@@ -291,15 +291,18 @@ export class ReplicationPipeline {
   }
 
   // Binary transfer when nothing reads text values (transforms, the batch
-  // codec) and every column's type allows it.
-  private async binaryTransferPossible(tables: Relation[]): Promise<boolean> {
+  // codec) and every column's type allows it. `source`: a session to ask on, else one is opened.
+  private async binaryTransferPossible(tables: Relation[], source?: pg.ClientBase): Promise<boolean> {
     if (this.deps.binaryTransfer === false || this.codec) return false;
     if (tables.some((t) => this.setup!.plan.forRelation(t).transformed)) return false;
-    const source = await connect(this.spec.source.connection);
+    const allBinary = async (client: pg.ClientBase) =>
+      (await binaryIneligibleColumns(client, this.target!, this.spec.target.schema, tables)).length === 0;
+    if (source) return allBinary(source);
+    const client = await connect(this.spec.source.connection);
     try {
-      return (await binaryIneligibleColumns(source, this.target!, this.spec.target.schema, tables)).length === 0;
+      return await allBinary(client);
     } finally {
-      await source.end();
+      await client.end();
     }
   }
 
@@ -363,7 +366,15 @@ export class ReplicationPipeline {
   // changed type or key is a schema change the replication cannot follow.
   private async evolve(relation: Relation): Promise<Relation> {
     const source = await connect(this.spec.source.connection);
-    const current = await readCatalog(source, relation.schema).finally(() => source.end());
+    try {
+      return await this.evolveWith(source, relation);
+    } finally {
+      await source.end();
+    }
+  }
+
+  private async evolveWith(source: pg.ClientBase, relation: Relation): Promise<Relation> {
+    const current = await readCatalog(source, relation.schema);
     const table = current.find((t) => t.oid === relation.oid);
     if (!table) throw new Error(`table ${relation.table} is no longer in the source catalog`);
     const known = this.setup!.published.find((p) => p.table.oid === relation.oid)?.table;
@@ -375,7 +386,7 @@ export class ReplicationPipeline {
       }
     }
     const described = { ...table, columns: relation.columns.map((c) => table.columns.find((t) => t.name === c.name) ?? c) };
-    if (this.binary && !(await this.binaryTransferPossible([described]))) {
+    if (this.binary && !(await this.binaryTransferPossible([described], source))) {
       this.emit("SchemaChanged", "Info", `${relation.table} has a column whose type streams only as text: the stream continues in text format`, {
         table: relation.table,
       });

@@ -221,16 +221,12 @@ function collapse(relation: Relation, rows: Map<string, PendingRow>, kind: "inse
   // An update that moves a row to a new key expects that key to be free.
   const expectExists = prior?.expectExists ?? (kind === "update" && (oldKey === undefined || oldKey === newKey));
   if (hasUnchangedToast(newRow)) {
-    // Fill unchanged values from an earlier full version of the row in this batch.
+    // Fill unchanged values from an earlier version of the row in this batch:
+    // a full one makes the row whole again, a partial one fills what it can.
     const values = rowFields(newRow);
-    if (prior && prior.op === "upsert") {
-      const full = rowFields(prior.row);
-      rows.set(newKey, { expectExists, op: "upsert", row: values.map((v, i) => (v === UNCHANGED_TOAST ? full[i]! : v)) });
-      return;
-    }
-    const earlier = prior?.op === "partial" ? rowFields(prior.row) : undefined;
+    const earlier = prior && prior.op !== "delete" ? rowFields(prior.row) : undefined;
     const merged = earlier ? values.map((v, i) => (v === UNCHANGED_TOAST ? earlier[i]! : v)) : values;
-    rows.set(newKey, { expectExists, op: "partial", row: merged });
+    rows.set(newKey, { expectExists, op: prior?.op === "upsert" ? "upsert" : "partial", row: merged });
     return;
   }
   rows.set(newKey, { expectExists, op: "upsert", row: newRow });
