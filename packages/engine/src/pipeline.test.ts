@@ -62,7 +62,11 @@ describe("replication pipeline", () => {
     expect(figures.initialSync.every((t) => t.completed)).toBe(true);
     expect(figures.initialSync.find((t) => t.table === "users")?.rowsCopied).toBeGreaterThanOrEqual(5000);
     expect(r.events.filter((e) => e.severity === "Error")).toEqual([]);
-    expect(r.events.map((e) => e.details.to).filter(Boolean)).toEqual(["Initializing", "Syncing", "Streaming"]);
+    // A new pipeline starts Initializing: it changes status only when it syncs, then streams.
+    expect(r.events.filter((e) => e.type === "StatusChanged").map((e) => `${e.details.from} → ${e.details.to}`)).toEqual([
+      "Initializing → Syncing",
+      "Syncing → Streaming",
+    ]);
 
     const final = await r.pipeline.stop();
     expect(final.status).toBe("Stopped");

@@ -1,29 +1,34 @@
 // One replication's data path, wired: source (snapshot, then logical
 // decoding) → transform → codec → apply → checkpoint, with the controls the
-// API drives (start, pause, stop, cleanup) and the figures it reports.
+// API drives (start, pause, stop, cleanup), the figures it reports, and
+// recovery: a failure that can pass (a database gone, a connection lost) is
+// retried with backoff until the replication streams again.
 import { CompressionConfig_CompressionLevel as Level, QoSTier, type ReplicationConfig } from "@heliosdb/replication-proto";
 import pg from "pg";
 import { planAggregates, installAggregate } from "./apply/aggregate";
 import { Applier, type Conflict } from "./apply/applier";
 import { connect } from "./connect";
-import { deleteCheckpoint, ensureCheckpointTable, readCheckpoint, writeCheckpoint } from "./apply/checkpoint";
-import { addMissingColumns, dropTargetTables, ensureTargetTables, truncateTargetTables, type TargetTable } from "./apply/target-schema";
+import { deleteCheckpoint, ensureCheckpointTable, NO_TOTALS, readCheckpoint } from "./apply/checkpoint";
+import { forgetTableSyncs, markTablesToSync, readTableSyncs } from "./apply/table-syncs";
+import { addMissingColumns, dropTargetTables, ensureTargetTables, type TargetTable } from "./apply/target-schema";
 import { BatchCodec, type SealedBatch } from "./codec/codec";
+import { Backoff, errorCode, isRetryable, onSide, sideOf, type BackoffOptions } from "./failure";
 import { Batcher } from "./pipeline/batcher";
-import { Figures, type EngineStatus, type ObservedFigures } from "./pipeline/figures";
+import { Figures, type EngineStatus, type History, type ObservedFigures } from "./pipeline/figures";
+import { initialSync, syncTables, type CopyContext } from "./pipeline/initial-sync";
 import { qosSettings } from "./pipeline/qos";
 import { disableSynchronous, enableSynchronous } from "./pipeline/synchronous";
+import { SourceWatch } from "./pipeline/watch";
 import type { WorkerPool } from "./pipeline/worker-pool";
 import { prepare, targetTables, type Setup } from "./pipeline/setup";
 import { readCatalog } from "./source/catalog";
 import { binaryIneligibleColumns } from "./source/binary-transfer";
-import { dropPublication } from "./source/publication";
+import { dropPublication, type PublicationChange } from "./source/publication";
 import { applyTableFilter } from "./source/table-filter";
 import { ReplicationConnection, ReplicationError } from "./source/replication-connection";
-import { copySnapshot } from "./source/snapshot";
 import type { KeyProvider } from "./transform/keys";
 import type { TokenVault } from "./transform/token-vault";
-import { parseLsn, type Lsn, type Relation } from "./types";
+import { formatLsn, parseLsn, type Lsn, type Relation } from "./types";
 
 export interface ReplicationSpec {
   replicationId: string;
@@ -58,6 +63,10 @@ export interface EngineDeps {
   snapshotRangePages?: number;
   /** Stream values in binary format where every type allows it (default true; see source/binary-transfer.ts). */
   binaryTransfer?: boolean;
+  /** What the control plane remembers of the replication (its last status, the time it ran before). */
+  history?: History;
+  /** Delays between attempts after a failure that can pass (default 1 s doubling to 60 s, jittered). */
+  retry?: BackoffOptions;
 }
 
 // Thrown while streaming in binary format when a relation gains a column
@@ -88,12 +97,20 @@ export class ReplicationPipeline {
   private stream?: ReplicationConnection;
   private batcher?: Batcher;
   private target?: pg.Client;
-  private heartbeat?: NodeJS.Timeout;
+  private watch?: SourceWatch;
   private running?: Promise<void>;
   private streaming?: { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> };
   private stopping = false;
   // Aborts a run in progress (a copy, a wait for the slot) when the pipeline halts.
   private abort = new AbortController();
+  // Bumped by every halt: an attempt that started before it must not go on.
+  private epoch = 0;
+  private readonly backoff: Backoff;
+  private retryTimer?: NodeJS.Timeout;
+  // Whether the current attempt's stream has delivered a message.
+  private flowing = false;
+  // Tables copied under a snapshot of their own while the slot lived: their changes committed before it are skipped.
+  private skipBefore = new Map<string, Lsn>();
 
   constructor(
     private spec: ReplicationSpec,
@@ -102,9 +119,11 @@ export class ReplicationPipeline {
     const name = `heliosdb_${spec.replicationId.replace(/[^a-zA-Z0-9]/g, "").toLowerCase()}`.slice(0, 63);
     this.slotName = name;
     this.publicationName = name;
+    this.backoff = new Backoff(deps.retry);
     this.figures = new Figures(
       () => this.applier?.counters ?? { rows: 0, bytes: 0, transactions: 0, conflictsDetected: 0, conflictsResolved: 0 },
-      () => this.codec?.compressionRatio ?? 1,
+      () => this.codec?.stats,
+      deps.history,
     );
   }
 
@@ -118,27 +137,26 @@ export class ReplicationPipeline {
   }
 
   /**
-   * Validates the replication against the source and creates its
-   * publication; then copies and streams in the background. Rejects (and
-   * creates nothing) when the replication cannot run.
+   * Validates the replication against the source and brings its publication
+   * in line; then copies and streams in the background. Rejects (and
+   * changes nothing) when the replication cannot run as configured; a
+   * failure that can pass (a database not answering) is retried instead.
    */
   async start(options: StartOptions = {}): Promise<void> {
-    if (this.running) throw new Error(`replication is already ${this.status}`);
-    await this.stopHeartbeat();
-    this.stopping = false;
-    this.abort = new AbortController();
-    this.streaming = deferred();
-    const source = await connect(this.spec.source.connection);
+    if (this.running || this.retryTimer) throw new Error(`replication is already ${this.status}`);
+    this.backoff.reset();
+    this.figures.retry = undefined;
+    // A retry resumes from the checkpoint, whatever this start asked for.
+    this.retryOptions = options.initialSyncParallelism ? { initialSyncParallelism: options.initialSyncParallelism } : {};
     try {
-      this.setup = await prepare(source, { slot: this.slotName, publication: this.publicationName }, this.spec.source.schema,
-        this.spec.tenantId, this.spec.config, { keys: this.deps.keys, ...(this.deps.vault ? { vault: this.deps.vault } : {}) });
-    } finally {
-      await source.end();
+      await this.attempt(options);
+    } catch (e) {
+      if (!isRetryable(e)) throw e;
+      await this.fail(e, false);
     }
-    this.setStatus("Initializing");
-    for (const warning of this.setup.warnings) this.emit("ConfigurationWarning", "Warning", warning, {});
-    this.running = this.run(options).catch((e) => this.fail(e, true));
   }
+
+  private retryOptions: StartOptions = {};
 
   /** Resolves once the change stream runs (after any initial sync); rejects if the replication fails first. */
   whenStreaming(): Promise<void> {
@@ -147,20 +165,22 @@ export class ReplicationPipeline {
 
   /**
    * Stops reading changes; the slot keeps the source's WAL so that start()
-   * resumes without loss. Unless `watch` is false, the paused slot's retained
-   * WAL stays watched (one source session) until start() or stop(): a caller
-   * that drops this object passes false.
+   * resumes without loss. Unless `watch` is false, the paused slot stays
+   * watched (one source session: retained WAL, lag) until start() or stop():
+   * a caller that drops this object passes false.
    */
   async pause(options: { watch?: boolean } = {}): Promise<void> {
     await this.halt();
     this.setStatus("Paused");
-    if (options.watch !== false) this.startHeartbeat(false);
+    if (options.watch === false) return;
+    await this.loadCheckpoint();
+    this.startWatch(false);
   }
 
   /** Stops for good: drops the slot and publication, keeps the target's data. */
   async stop(): Promise<ObservedFigures> {
     await this.halt();
-    const source = await connect(this.spec.source.connection);
+    const source = await onSide("source", connect(this.spec.source.connection));
     try {
       await source.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", [this.slotName]);
       await dropPublication(source, this.publicationName);
@@ -173,7 +193,7 @@ export class ReplicationPipeline {
 
   /** Drops the replicated tables and the checkpoint on the target (DELETE with cleanup_target). */
   async cleanup(): Promise<void> {
-    const target = await connect(this.spec.target.connection);
+    const target = await onSide("target", connect(this.spec.target.connection));
     try {
       await dropTargetTables(target, await this.replicatedTables());
       await ensureCheckpointTable(target);
@@ -189,34 +209,82 @@ export class ReplicationPipeline {
     if (this.running) await this.syncTier();
   }
 
+  // One attempt to run: validate, bring the publication in line, then copy
+  // and stream in the background. Rejects when it cannot begin.
+  private async attempt(options: StartOptions): Promise<void> {
+    const epoch = ++this.epoch;
+    await this.stopWatch();
+    this.stopping = false;
+    this.abort = new AbortController();
+    this.streaming = deferred();
+    this.flowing = false;
+    const source = await onSide("source", connect(this.spec.source.connection));
+    try {
+      this.setup = await onSide("source", () =>
+        prepare(source, { slot: this.slotName, publication: this.publicationName }, this.spec.source.schema, this.spec.tenantId, this.spec.config,
+          { keys: this.deps.keys, ...(this.deps.vault ? { vault: this.deps.vault } : {}) }, (change) => this.recordTablesToSync(change)),
+      );
+    } finally {
+      await source.end().catch(() => undefined);
+    }
+    // A pause, stop or newer attempt came while this one was validating.
+    if (epoch !== this.epoch) return;
+    this.setStatus("Initializing");
+    for (const warning of this.setup.warnings) this.emit("ConfigurationWarning", "Warning", warning, {});
+    this.running = this.run(options).catch((e) => this.fail(e, true));
+  }
+
+  // Before a publication change commits: the tables it adds or changes are
+  // marked on the target, so that they are copied again even if the process
+  // dies right after the change.
+  private async recordTablesToSync(change: PublicationChange): Promise<void> {
+    if (change.resync.length === 0) return;
+    const target = await onSide("target", connect(this.spec.target.connection));
+    try {
+      await onSide("target", async () => {
+        await ensureCheckpointTable(target);
+        await markTablesToSync(target, this.spec.replicationId, change.resync.map((t) => t.table));
+      });
+    } finally {
+      await target.end().catch(() => undefined);
+    }
+  }
+
   private async run(options: StartOptions): Promise<void> {
     const setup = this.setup!;
-    this.target = await connect(this.spec.target.connection);
+    const target = (this.target = await onSide("target", connect(this.spec.target.connection)));
     const tables = targetTables(setup.tables, setup.plan, this.spec.target.schema);
-    await ensureCheckpointTable(this.target);
-    await ensureTargetTables(this.target, tables);
-    // Roll-ups are installed before the copy, whose COPY statements then fill them.
-    for (const aggregate of planAggregates(this.spec.config.transforms, tables)[0]) await installAggregate(this.target, aggregate);
+    const checkpoint = await onSide("target", async () => {
+      await ensureCheckpointTable(target);
+      await ensureTargetTables(target, tables);
+      // Roll-ups are installed before the copy, whose COPY statements then fill them.
+      for (const aggregate of planAggregates(this.spec.config.transforms, tables)[0]) await installAggregate(target, aggregate);
+      return readCheckpoint(target, this.spec.replicationId);
+    });
+    this.figures.begin(checkpoint?.totals ?? NO_TOTALS);
     this.codec = this.makeCodec(await this.deps.keys.key(this.spec.tenantId, "batch"));
-    this.applier = new Applier(this.target, this.spec.replicationId, this.spec.target.schema, (c) => this.conflict(c));
-    this.stream = await this.openStream();
-    const checkpoint = await readCheckpoint(this.target, this.spec.replicationId);
+    this.applier = new Applier(target, this.spec.replicationId, this.spec.target.schema, (c) => this.conflict(c), () => this.figures.totals());
+    this.stream = await onSide("source", this.openStream());
     const from = options.fromCheckpoint ?? "auto";
+    const resumable = checkpoint?.phase === "streaming" && (await this.slotExists());
     let startLsn: Lsn;
-    if (from !== "auto" && from !== "resync") {
-      startLsn = parseLsn(from);
-    } else if (from === "auto" && checkpoint?.phase === "streaming" && (await this.slotExists())) {
-      startLsn = checkpoint.lsn;
-      // The checkpoint the target holds is the last one, until a batch commits the next.
-      this.figures.appliedLsn = checkpoint.lsn;
-      this.figures.lastCheckpoint = { lsn: checkpoint.lsn, timestamp: checkpoint.updatedAt, transactionId: checkpoint.xid ?? 0 };
-    } else {
-      const sync = () => this.initialSync(tables, options.initialSyncParallelism ?? 4);
+    if (from === "resync" || (from === "auto" && !resumable)) {
+      this.setStatus("Syncing");
+      if (await this.slotExists()) await onSide("source", this.stream.dropSlot(this.slotName));
+      const sync = () => initialSync(this.copyContext(options), this.stream!, this.slotName, tables);
       startLsn = this.deps.pool ? await this.deps.pool.run(this.spec.config.priority, sync) : await sync();
+      this.skipBefore = new Map();
+    } else {
+      startLsn = from === "auto" ? checkpoint!.lsn : parseLsn(from);
+      if (checkpoint) {
+        this.figures.committedAt(checkpoint.lsn, checkpoint.totals, checkpoint.xid ?? 0);
+        this.figures.lastCheckpoint = { lsn: checkpoint.lsn, timestamp: checkpoint.updatedAt, transactionId: checkpoint.xid ?? 0 };
+      }
+      await this.syncChangedTables(options, checkpoint?.lsn ?? startLsn);
     }
     this.abort.signal.throwIfAborted();
     this.binary = await this.binaryTransferPossible(setup.published.map((p) => p.table));
-    this.startHeartbeat();
+    this.startWatch(true);
     this.setStatus("Streaming");
     this.batcher = this.makeBatcher();
     const streamed = this.streamFrom(startLsn);
@@ -224,11 +292,48 @@ export class ReplicationPipeline {
     await streamed;
   }
 
+  // Copies the tables the publication gained or changed since the slot was
+  // made (marked on the target; see recordTablesToSync), and learns from
+  // which commit on the stream carries each copied table.
+  private async syncChangedTables(options: StartOptions, checkpointLsn: Lsn): Promise<void> {
+    const target = this.target!;
+    const replicationId = this.spec.replicationId;
+    await onSide("target", forgetTableSyncs(target, replicationId, checkpointLsn));
+    const syncs = await onSide("target", readTableSyncs(target, replicationId));
+    const waiting = this.setup!.published.filter((p) => syncs.has(p.table.table) && syncs.get(p.table.table) === null);
+    if (waiting.length > 0) {
+      this.setStatus("Syncing");
+      const copy = () => syncTables(this.copyContext(options), waiting);
+      const lsn = this.deps.pool ? await this.deps.pool.run(this.spec.config.priority, copy) : await copy();
+      for (const p of waiting) syncs.set(p.table.table, lsn);
+      this.emit("TablesSynced", "Info", `copied ${waiting.map((p) => p.table.table).join(", ")} under a snapshot at ${formatLsn(lsn)}`, {
+        tables: waiting.map((p) => p.table.table).join(","),
+        sync_lsn: formatLsn(lsn),
+      });
+    }
+    this.skipBefore = new Map([...syncs].filter((entry): entry is [string, Lsn] => entry[1] !== null));
+  }
+
+  private copyContext(options: StartOptions): CopyContext {
+    return {
+      replicationId: this.spec.replicationId,
+      source: this.spec.source.connection,
+      targetConfig: this.spec.target.connection,
+      target: this.target!,
+      targetSchema: this.spec.target.schema,
+      setup: this.setup!,
+      figures: this.figures,
+      parallelism: options.initialSyncParallelism ?? 4,
+      signal: this.abort.signal,
+      ...(this.deps.snapshotRangePages ? { rangePages: this.deps.snapshotRangePages } : {}),
+    };
+  }
+
   // Source commits wait for this replication only while it streams in the Synchronous tier.
   private async syncTier(): Promise<void> {
     const wanted = this.spec.config.qosTier === QoSTier.SYNCHRONOUS && !this.stopping && this.status === "Streaming";
     if (wanted === this.synchronous) return;
-    const source = await connect(this.spec.source.connection);
+    const source = await onSide("source", connect(this.spec.source.connection));
     try {
       if (wanted) await enableSynchronous(source, this.slotName);
       else await disableSynchronous(source, this.slotName);
@@ -245,11 +350,11 @@ export class ReplicationPipeline {
     for (let attempt = 1; ; attempt++) {
       try {
         const options = { slot: this.slotName, publication: this.publicationName, startLsn, messages: true, binary: this.binary };
-        await this.stream!.start(options, (message) => {
+        await onSide("source", this.stream!.start(options, (message) => {
           // The first message (a heartbeat at the latest) shows the stream runs.
-          this.streaming?.resolve();
+          if (!this.flowing) this.streamRuns();
           return this.batcher!.onMessage(message);
-        });
+        }));
         return;
       } catch (e) {
         if (e instanceof TextTransferNeeded && !this.abort.signal.aborted) {
@@ -261,6 +366,19 @@ export class ReplicationPipeline {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
+  }
+
+  // The stream delivers again: a failure it recovered from is over.
+  private streamRuns(): void {
+    this.flowing = true;
+    this.streaming?.resolve();
+    if (this.backoff.attempts > 0) {
+      this.emit("ReplicationRecovered", "Info", `streaming again after ${this.backoff.attempts} failed attempt(s)`, {
+        retry_count: String(this.backoff.attempts),
+      });
+    }
+    this.backoff.reset();
+    this.figures.retry = undefined;
   }
 
   // Drops what binary transfer gathered but did not commit; the stream
@@ -275,7 +393,7 @@ export class ReplicationPipeline {
     const acknowledged = this.stream!.lastAcknowledged;
     // A fresh walsender session: the stream's options are fixed at START_REPLICATION.
     await this.stream!.close();
-    this.stream = await this.openStream();
+    this.stream = await onSide("source", this.openStream());
     return acknowledged > startLsn ? acknowledged : startLsn;
   }
 
@@ -298,49 +416,12 @@ export class ReplicationPipeline {
     const allBinary = async (client: pg.ClientBase) =>
       (await binaryIneligibleColumns(client, this.target!, this.spec.target.schema, tables)).length === 0;
     if (source) return allBinary(source);
-    const client = await connect(this.spec.source.connection);
+    const client = await onSide("source", connect(this.spec.source.connection));
     try {
       return await allBinary(client);
     } finally {
       await client.end();
     }
-  }
-
-  // Copies every table under a fresh slot's snapshot; returns where the stream starts.
-  private async initialSync(tables: TargetTable[], parallelism: number): Promise<Lsn> {
-    this.setStatus("Syncing");
-    if (await this.slotExists()) await this.stream!.dropSlot(this.slotName);
-    // A copy interrupted earlier left partial tables: start them afresh.
-    await truncateTargetTables(this.target!, tables);
-    await writeCheckpoint(this.target!, this.spec.replicationId, { phase: "snapshot", lsn: 0n, commitTime: null, xid: null });
-    const slot = await this.stream!.createSlot(this.slotName);
-    const plan = this.setup!.plan;
-    const progress = await copySnapshot({
-      source: this.spec.source.connection,
-      target: this.spec.target.connection,
-      targetSchema: this.spec.target.schema,
-      snapshotName: slot.snapshotName,
-      tables: this.setup!.published,
-      parallelism,
-      signal: this.abort.signal,
-      ...(this.deps.snapshotRangePages ? { rangePages: this.deps.snapshotRangePages } : {}),
-      transformRow: (name) => {
-        const table = this.setup!.published.find((p) => p.table.table === name)!.table;
-        const relationPlan = plan.forRelation(table);
-        return relationPlan.transformed ? (row) => relationPlan.transform(row) : undefined;
-      },
-      onProgress: (p) => {
-        this.figures.initialSync = p;
-        this.figures.snapshotRows = p.reduce((n, t) => n + t.rowsCopied, 0);
-        this.figures.snapshotBytes = p.reduce((n, t) => n + t.bytesCopied, 0);
-      },
-    });
-    await plan.flush();
-    this.figures.initialSync = progress;
-    await writeCheckpoint(this.target!, this.spec.replicationId, { phase: "streaming", lsn: slot.consistentPoint, commitTime: null, xid: null });
-    this.figures.appliedLsn = slot.consistentPoint;
-    this.figures.lastCheckpoint = { lsn: slot.consistentPoint, timestamp: new Date(), transactionId: 0 };
-    return slot.consistentPoint;
   }
 
   private makeBatcher(): Batcher {
@@ -356,6 +437,10 @@ export class ReplicationPipeline {
         return p.transformed ? (row) => p.transform(row) : undefined;
       },
       onRelation: (relation) => this.evolve(relation),
+      carries: (oid) => {
+        const published = this.setup!.published.find((p) => p.table.oid === oid);
+        return published ? (this.skipBefore.get(published.table.table) ?? true) : false;
+      },
       beforeApply: () => plan.flush(),
       acknowledge: (lsn) => this.stream?.acknowledge(lsn),
       onError: (e) => void this.fail(e, false),
@@ -365,7 +450,7 @@ export class ReplicationPipeline {
   // A relation message: new source columns are added on the target; a
   // changed type or key is a schema change the replication cannot follow.
   private async evolve(relation: Relation): Promise<Relation> {
-    const source = await connect(this.spec.source.connection);
+    const source = await onSide("source", connect(this.spec.source.connection));
     try {
       return await this.evolveWith(source, relation);
     } finally {
@@ -374,7 +459,7 @@ export class ReplicationPipeline {
   }
 
   private async evolveWith(source: pg.ClientBase, relation: Relation): Promise<Relation> {
-    const current = await readCatalog(source, relation.schema);
+    const current = await onSide("source", readCatalog(source, relation.schema));
     const table = current.find((t) => t.oid === relation.oid);
     if (!table) throw new Error(`table ${relation.table} is no longer in the source catalog`);
     const known = this.setup!.published.find((p) => p.table.oid === relation.oid)?.table;
@@ -393,7 +478,7 @@ export class ReplicationPipeline {
       throw new TextTransferNeeded();
     }
     const targetColumns = this.setup!.plan.forRelation(described).targetColumns;
-    const added = await addMissingColumns(this.target!, { schema: this.spec.target.schema, table: relation.table, columns: targetColumns });
+    const added = await onSide("target", addMissingColumns(this.target!, { schema: this.spec.target.schema, table: relation.table, columns: targetColumns }));
     if (added.length > 0) {
       this.emit("SchemaChanged", "Info", `added column(s) ${added.join(", ")} to ${relation.table} on the target`, { table: relation.table });
     }
@@ -401,27 +486,17 @@ export class ReplicationPipeline {
     return { ...relation, columns: relation.columns.map((c) => ({ ...c, isKey: described.columns.find((t) => t.name === c.name)?.isKey ?? false })) };
   }
 
-  // Once a second: a heartbeat message on the source (while streaming), the
-  // source's WAL position and the slot's retained WAL, a throughput sample,
-  // and the alerts those figures call for.
-  private startHeartbeat(emit = true): void {
-    const connected = connect(this.spec.source.connection);
+  // The source watch (pipeline/watch.ts) and the alerts its figures call for.
+  private startWatch(streaming: boolean): void {
     let warned = false;
-    let beating = false;
-    const beat = async () => {
-      if (beating) return;
-      beating = true;
-      try {
-        const source = await connected;
-        const { rows } = await source.query<{ current: string; retained: string | null }>(
-          `SELECT CASE WHEN $2 THEN pg_logical_emit_message(true, 'heliosdb_heartbeat', '')::text END AS emitted,
-                  pg_current_wal_lsn()::text AS current,
-                  (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1) AS retained`,
-          [this.slotName, emit],
-        );
-        this.figures.sourceLsn = parseLsn(rows[0]!.current);
-        this.figures.walRetainedBytes = Number(rows[0]!.retained ?? 0);
-        this.figures.sample();
+    this.watch = new SourceWatch({
+      source: this.spec.source.connection,
+      slot: this.slotName,
+      publication: this.publicationName,
+      figures: this.figures,
+      intervalMs: this.deps.heartbeatIntervalMs ?? 1000,
+      streaming,
+      onBeat: () => {
         const figures = this.read();
         const over = this.spec.config.maxLagSeconds > 0 && figures.lagSeconds > this.spec.config.maxLagSeconds;
         if (over && !this.figures.lagExceeded) {
@@ -438,32 +513,53 @@ export class ReplicationPipeline {
             retained_bytes: String(this.figures.walRetainedBytes),
           });
         }
-      } catch {
-        // A missed heartbeat shows as lag; the stream itself reports real failures.
-      } finally {
-        beating = false;
-      }
-    };
-    this.heartbeat = setInterval(() => void beat(), this.deps.heartbeatIntervalMs ?? 1000);
-    this.heartbeat.unref?.();
-    this.stopHeartbeat = async () => {
-      clearInterval(this.heartbeat);
-      const source = await connected.catch(() => undefined);
-      await source?.end().catch(() => undefined);
-    };
+      },
+    });
+    this.watch.start();
   }
 
-  private stopHeartbeat: () => Promise<void> = async () => undefined;
+  private async stopWatch(): Promise<void> {
+    const watch = this.watch;
+    this.watch = undefined;
+    await watch?.stop();
+  }
+
+  // What the target has committed, for a pipeline that has not run (a paused
+  // replication watched after a restart): its checkpoint and totals, so that
+  // lag and statistics are measured while nothing streams.
+  private async loadCheckpoint(): Promise<void> {
+    if (this.figures.appliedLsn > 0n) return;
+    try {
+      const target = await connect(this.spec.target.connection);
+      try {
+        const { rowCount } = await target.query("SELECT 1 FROM pg_tables WHERE schemaname = 'heliosdb_replication' AND tablename = 'checkpoints'");
+        if (!rowCount) return;
+        await ensureCheckpointTable(target);
+        const checkpoint = await readCheckpoint(target, this.spec.replicationId);
+        if (!checkpoint || checkpoint.phase !== "streaming") return;
+        this.figures.begin(checkpoint.totals);
+        this.figures.committedAt(checkpoint.lsn, checkpoint.totals, checkpoint.xid ?? 0);
+        this.figures.lastCheckpoint = { lsn: checkpoint.lsn, timestamp: checkpoint.updatedAt, transactionId: checkpoint.xid ?? 0 };
+      } finally {
+        await target.end().catch(() => undefined);
+      }
+    } catch {
+      // The target is away: the figures stay as they were, and say so by their age.
+    }
+  }
 
   // Ends the stream and the target session; what was not applied is streamed
   // again later. From inside the run itself (a failure) it must not wait for
   // the run to end: that would wait for itself.
   private async halt(fromRun = false): Promise<void> {
+    this.epoch++;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.stopping = true;
     this.abort.abort(new Error("the replication was halted"));
     // First of all: a replication that no longer streams must not hold the source's commits.
     await this.syncTier().catch((e) => this.emit("ReplicationError", "Critical", `could not clear synchronous_standby_names: ${String(e)}`, {}));
-    await this.stopHeartbeat();
+    await this.stopWatch();
     this.batcher?.discard();
     await this.stream?.close().catch(() => undefined);
     // A batch still applying finishes (or fails) before the session is rolled back and closed.
@@ -471,20 +567,55 @@ export class ReplicationPipeline {
     if (!fromRun) await this.running?.catch(() => undefined);
     await this.applier?.rollback();
     await this.target?.end().catch(() => undefined);
-    this.figures.forgetUnapplied();
+    // The run's counters end here: the figures keep what it committed.
+    this.applier = undefined;
+    this.codec = undefined;
+    this.figures.begin();
     this.stream = undefined;
     this.target = undefined;
     this.running = undefined;
   }
 
+  // A failure: reported, the run halted, and — unless only a person can mend
+  // it — a new attempt scheduled after a backoff.
   private async fail(error: unknown, fromRun: boolean): Promise<void> {
     if (this.stopping) return;
     this.streaming?.reject(error);
     this.streaming?.promise.catch(() => undefined);
+    this.streaming = undefined;
     const message = error instanceof Error ? error.message : String(error);
-    this.emit("ReplicationError", "Error", message, { error: error instanceof Error ? error.name : "Error" });
+    const retryable = isRetryable(error);
+    const side = sideOf(error);
+    const delay = retryable ? this.backoff.next() : 0;
+    const details: Record<string, string> = {
+      error: error instanceof Error ? error.name : "Error",
+      error_code: errorCode(error),
+      side: side ?? "engine",
+      retryable: String(retryable),
+    };
+    if (retryable) Object.assign(details, { retry_count: String(this.backoff.attempts), retry_in_seconds: (delay / 1000).toFixed(1) });
+    const text = retryable ? `${side ?? "the engine"} failed: ${message}; retry ${this.backoff.attempts} in ${details.retry_in_seconds} s` : message;
+    this.emit("ReplicationError", "Error", text, details);
     await this.halt(fromRun);
     this.setStatus("Error");
+    if (!retryable) return;
+    this.figures.retry = { attempts: this.backoff.attempts, nextAttemptAt: new Date(Date.now() + delay), errorCode: details.error_code!, message, ...(side ? { side } : {}) };
+    // Meanwhile the slot stays watched: lag and retained WAL keep being measured.
+    await this.loadCheckpoint();
+    this.startWatch(false);
+    const epoch = this.epoch;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (epoch !== this.epoch) return;
+      this.attempt(this.retryOptions).catch((e) => (isRetryable(e) ? this.fail(e, false) : this.failed(e)));
+    }, delay);
+  }
+
+  // An attempt found what only a person can mend (e.g. a configuration the source now refuses).
+  private failed(error: unknown): void {
+    this.figures.retry = undefined;
+    const message = error instanceof Error ? error.message : String(error);
+    this.emit("ReplicationError", "Error", message, { error: error instanceof Error ? error.name : "Error", error_code: errorCode(error), retryable: "false" });
   }
 
   private conflict(c: Conflict): void {
@@ -506,9 +637,9 @@ export class ReplicationPipeline {
   }
 
   private async slotExists(): Promise<boolean> {
-    const client = await connect(this.spec.source.connection);
+    const client = await onSide("source", connect(this.spec.source.connection));
     try {
-      const { rowCount } = await client.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [this.slotName]);
+      const { rowCount } = await onSide("source", client.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [this.slotName]));
       return rowCount === 1;
     } finally {
       await client.end();
@@ -519,7 +650,7 @@ export class ReplicationPipeline {
   private async replicatedTables(): Promise<TargetTable[]> {
     let tables = this.setup?.published.map((p) => p.table);
     if (!tables) {
-      const source = await connect(this.spec.source.connection);
+      const source = await onSide("source", connect(this.spec.source.connection));
       const catalog = await readCatalog(source, this.spec.source.schema).finally(() => source.end());
       tables = applyTableFilter(catalog, this.spec.config.tableFilter);
     }
@@ -527,7 +658,7 @@ export class ReplicationPipeline {
   }
 
   private setStatus(status: EngineStatus): void {
-    if (status === this.figures.status && status !== "Initializing") return;
+    if (status === this.figures.status) return;
     const from = this.figures.status;
     this.figures.setStatus(status);
     this.emit("StatusChanged", status === "Error" ? "Error" : "Info", `status ${from} → ${status}`, { from, to: status });

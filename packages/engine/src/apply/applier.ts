@@ -9,7 +9,7 @@ import { qualified } from "../source/publication";
 import { WireRow, hasUnchangedToast, rowFields, type WireValue } from "../source/wire-row";
 import { UNCHANGED_TOAST, type Relation, type Row, type TransactionInfo } from "../types";
 import { keyText } from "./key-text";
-import { writeCheckpoint } from "./checkpoint";
+import { writeCheckpoint, type Totals } from "./checkpoint";
 import { Stage, type StagedRow } from "./stage";
 
 /** A target row that was not as the stream expected: missing, or present when it should not be. */
@@ -58,6 +58,8 @@ export class Applier {
     private readonly replicationId: string,
     private readonly targetSchema: string,
     private readonly onConflict: (conflict: Conflict) => void = () => undefined,
+    /** The replication's lifetime totals including this batch, committed with the checkpoint. */
+    private readonly totals?: () => Totals,
   ) {}
 
   /**
@@ -107,6 +109,7 @@ export class Applier {
         lsn: last.endLsn,
         commitTime: last.commitTime,
         xid: last.xid,
+        totals: this.totals?.() ?? { ...this.counters, rawBatchBytes: 0, shippedBatchBytes: 0 },
       });
       await this.client.query("COMMIT");
       this.inTransaction = false;

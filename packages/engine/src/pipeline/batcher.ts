@@ -5,6 +5,7 @@
 // the next one gathers.
 import type { Applier } from "../apply/applier";
 import type { ChangeBatch, BatchItem } from "../codec/batch";
+import { onSide } from "../failure";
 import type { BatchCodec, SealedBatch } from "../codec/codec";
 import type { PgOutputMessage } from "../source/pgoutput";
 import { rowValues } from "../source/wire-row";
@@ -24,6 +25,13 @@ export interface BatcherDeps {
   transformFor: (relation: Relation) => ((row: ColumnValue[]) => ColumnValue[]) | undefined;
   /** Brings the target in line with a relation message; returns the relation to apply with. */
   onRelation: (relation: Relation) => Promise<Relation>;
+  /**
+   * Whether the replication carries a relation's changes, and from where:
+   * false for a table it no longer replicates (changes of transactions in
+   * flight when it left the publication), or the LSN before which commits
+   * are skipped because the table was copied under a later snapshot.
+   */
+  carries: (relationOid: number) => boolean | Lsn;
   /** Writes queued token-vault entries; awaited before a batch is applied. */
   beforeApply: () => Promise<void>;
   acknowledge: (lsn: Lsn) => void;
@@ -43,7 +51,10 @@ export class Batcher {
   private failure: unknown;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<unknown> = Promise.resolve();
-  private readonly relations = new Map<number, { relation: Relation; transform?: (row: ColumnValue[]) => ColumnValue[] }>();
+  // The commit LSN of the transaction being received.
+  private finalLsn: Lsn = 0n;
+  private readonly relations = new Map<number, { relation: Relation; transform?: (row: ColumnValue[]) => ColumnValue[]; skipBefore?: Lsn }>();
+  private readonly ignored = new Set<number>();
 
   constructor(private readonly deps: BatcherDeps) {}
 
@@ -60,9 +71,11 @@ export class Batcher {
         return this.relation(message.relation);
       case "begin":
         this.xid = message.xid;
+        this.finalLsn = message.finalLsn;
         this.deps.figures.received(message.commitTime);
         return;
       case "change":
+        if (!this.carried(message.change)) return;
         this.items.push({ kind: "change", change: this.prepare(message.change) });
         if (message.change.kind !== "truncate") this.rows++;
         // A source transaction larger than a batch is applied in pieces of one target transaction.
@@ -97,8 +110,30 @@ export class Batcher {
   }
 
   private async relation(relation: Relation): Promise<void> {
+    const carried = this.deps.carries(relation.oid);
+    if (carried === false) {
+      this.ignored.add(relation.oid);
+      return;
+    }
     const known = await this.deps.onRelation(relation);
-    this.relations.set(relation.oid, { relation: known, transform: this.deps.transformFor(known) });
+    const skipBefore = typeof carried === "bigint" ? carried : undefined;
+    this.relations.set(relation.oid, { relation: known, transform: this.deps.transformFor(known), ...(skipBefore ? { skipBefore } : {}) });
+  }
+
+  // Drops what the replication does not carry (see BatcherDeps.carries); a
+  // truncate keeps the relations it does.
+  private carried(change: RowChange): boolean {
+    if (change.kind === "truncate") {
+      change.relations = change.relations.filter((r) => this.carriedNow(r.oid));
+      return change.relations.length > 0;
+    }
+    return this.carriedNow(change.relation.oid);
+  }
+
+  private carriedNow(oid: number): boolean {
+    if (this.ignored.has(oid)) return false;
+    const skipBefore = this.relations.get(oid)?.skipBefore;
+    return skipBefore === undefined || this.finalLsn >= skipBefore;
   }
 
   // Points the change at the relation the target is applied with, and runs
@@ -170,7 +205,7 @@ export class Batcher {
       toApply = await this.deps.codec.open(this.deps.transport ? await this.deps.transport(sealed) : sealed);
     }
     await this.deps.beforeApply();
-    const last = await this.deps.applier.apply(toApply);
+    const last = await onSide("target", this.deps.applier.apply(toApply));
     if (last) {
       this.deps.figures.applied(this.unacknowledged, last);
       this.unacknowledged = 0;

@@ -7,7 +7,7 @@ import { planAggregates } from "../apply/aggregate";
 import type { TargetTable } from "../apply/target-schema";
 import { readCatalog, type CatalogTable } from "../source/catalog";
 import { checkSource, checkTables, PreflightError, type PreflightProblem } from "../source/preflight";
-import { createPublication, type PublishedTable, type RowExpressions } from "../source/publication";
+import { ensurePublication, type PublicationChange, type PublishedTable, type RowExpressions } from "../source/publication";
 import { applyTableFilter, unmatchedPatterns } from "../source/table-filter";
 import { planRowTransforms, TransformValidationError, type RowTransformPlan, type TransformDeps } from "../transform/plan";
 
@@ -15,6 +15,8 @@ export interface Setup {
   serverVersion: number;
   tables: CatalogTable[];
   published: PublishedTable[];
+  /** What this start changed in the publication. */
+  change: PublicationChange;
   plan: RowTransformPlan;
   /** What is allowed but probably unintended (a filter pattern that matches nothing yet). */
   warnings: string[];
@@ -28,7 +30,7 @@ export async function validate(
   tenantId: string,
   config: ReplicationConfig,
   deps: TransformDeps,
-): Promise<Omit<Setup, "published">> {
+): Promise<Omit<Setup, "published" | "change">> {
   const [server, problems] = await checkSource(source, slotName);
   const catalog = await readCatalog(source, schema);
   const tables = applyTableFilter(catalog, config.tableFilter);
@@ -76,7 +78,11 @@ export async function validate(
   return { serverVersion: server.version, tables, plan, warnings };
 }
 
-/** Validates, then creates (or re-creates) the publication. */
+/**
+ * Validates, then brings the publication in line with the configuration (in
+ * place; see ensurePublication). `beforeCommit` learns which tables must be
+ * copied again before the change is committed.
+ */
 export async function prepare(
   source: pg.ClientBase,
   names: { slot: string; publication: string },
@@ -84,10 +90,11 @@ export async function prepare(
   tenantId: string,
   config: ReplicationConfig,
   deps: TransformDeps,
+  beforeCommit?: (change: PublicationChange) => Promise<void>,
 ): Promise<Setup> {
   const checked = await validate(source, names.slot, schema, tenantId, config, deps);
-  const published = await createPublication(source, names.publication, checked.tables, rowExpressions(config), checked.serverVersion);
-  return { ...checked, published };
+  const { published, change } = await ensurePublication(source, names.publication, checked.tables, rowExpressions(config), checked.serverVersion, beforeCommit);
+  return { ...checked, published, change };
 }
 
 // The row filter, and the Filter transforms' predicates by table.

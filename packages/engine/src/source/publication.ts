@@ -25,54 +25,78 @@ export interface RowExpressions {
 }
 
 /**
- * Creates (or re-creates) the publication, in one transaction that checks,
- * before committing, that the source will still accept UPDATE and DELETE on
- * every table: a row filter on a column outside the replica identity would
- * make PostgreSQL refuse them, breaking the tenant's application.
+ * What ensurePublication changed. Tables in `resync` were added or had their
+ * row filter or column list changed: changes of transactions in flight
+ * across the change may have been decoded under either definition, so their
+ * rows must be copied again under a snapshot taken after it.
  */
-export async function createPublication(
+export interface PublicationChange {
+  created: boolean;
+  resync: CatalogTable[];
+  /** Source oids of tables the publication no longer holds. */
+  removed: number[];
+}
+
+/**
+ * Makes the publication publish exactly `tables` with their row expressions,
+ * never dropping and re-creating it: a slot decodes every transaction with
+ * the catalog as of that transaction, and a publication re-created under a
+ * new oid silently stops publishing changes of transactions in flight across
+ * the re-creation (docs/engine.md, "Changing what is published"). A missing
+ * publication is created; an existing one is changed in place with ALTER
+ * PUBLICATION … SET TABLE, which keeps the catalog entries of unchanged
+ * tables as they are; an unchanged one is not touched at all (the trial
+ * change is rolled back). Before committing a change it checks that the
+ * source will still accept UPDATE and DELETE on every table (a row filter on
+ * a column outside the replica identity would make PostgreSQL refuse them),
+ * and calls `beforeCommit`, so that the caller records what must be copied
+ * again before the change can be seen.
+ */
+export async function ensurePublication(
   client: pg.ClientBase,
   name: string,
   tables: CatalogTable[],
   rows: RowExpressions,
   serverVersion: number,
-): Promise<PublishedTable[]> {
-  const items = tables.map((t) => {
-    const expression = rowExpression(t.table, rows);
-    if (expression && serverVersion < 150000) {
-      throw new RowFilterError("row filters need PostgreSQL 15 or later on the source");
-    }
-    // A column list is fixed: columns added later would never be published.
-    // So only a table whose columns the filter narrows gets one (PostgreSQL
-    // 15+; validation refuses such filters on 14).
-    const narrowed = t.columnsFiltered && serverVersion >= 150000;
-    const columns = narrowed ? ` (${t.columns.map((c) => pg.escapeIdentifier(c.name)).join(", ")})` : "";
-    return `${qualified(t)}${columns}${expression ? ` WHERE (${expression})` : ""}`;
-  });
+  beforeCommit: (change: PublicationChange) => Promise<void> = async () => undefined,
+): Promise<{ published: PublishedTable[]; change: PublicationChange }> {
+  const items = tables.map((t) => publishedItem(t, rows, serverVersion));
+  const publication = pg.escapeIdentifier(name);
   await client.query("BEGIN");
   try {
-    await client.query(`DROP PUBLICATION IF EXISTS ${pg.escapeIdentifier(name)}`);
-    // The extended protocol runs exactly one statement: no `;` can add another.
-    await client.query({
-      text: `CREATE PUBLICATION ${pg.escapeIdentifier(name)} FOR TABLE ${items.join(", ")}`,
-      queryMode: "extended",
-    } as pg.QueryConfig);
-    for (const t of tables) {
-      for (const verb of ["UPDATE", "DELETE"]) {
-        const sql =
-          verb === "UPDATE"
-            ? `EXPLAIN UPDATE ${qualified(t)} SET ${pg.escapeIdentifier(t.columns[0]!.name)} = ${pg.escapeIdentifier(t.columns[0]!.name)} WHERE false`
-            : `EXPLAIN DELETE FROM ${qualified(t)} WHERE false`;
-        await client.query(sql);
-      }
+    const before = await publishedRelations(client, name);
+    // The extended protocol runs exactly one statement: no `;` in a row filter can add another.
+    const run = (text: string) => client.query({ text, queryMode: "extended" } as pg.QueryConfig);
+    if (!before) {
+      await run(`CREATE PUBLICATION ${publication}${items.length > 0 ? ` FOR TABLE ${items.join(", ")}` : ""}`);
+    } else if (items.length > 0) {
+      await run(`ALTER PUBLICATION ${publication} SET TABLE ${items.join(", ")}`);
+    } else if (before.size > 0) {
+      await run(`ALTER PUBLICATION ${publication} DROP TABLE ${[...before.values()].map((r) => r.qualified).join(", ")}`);
     }
-    const published = await readPublication(client, name, tables);
+    const after = (await publishedRelations(client, name))!;
+    // SET TABLE re-creates the entry (a new pg_publication_rel oid) of a table it adds or changes.
+    const change: PublicationChange = {
+      created: !before,
+      // A new publication: every table (a first start copies them all anyway).
+      resync: before ? tables.filter((t) => before.get(t.oid)?.entry !== after.get(t.oid)?.entry) : tables,
+      removed: before ? [...before.keys()].filter((oid) => !after.has(oid)) : [],
+    };
+    const published = publishedTables(after, tables);
+    if (before && change.resync.length === 0 && change.removed.length === 0) {
+      await client.query("ROLLBACK");
+      return { published, change };
+    }
+    for (const t of tables) await checkWritesAccepted(client, t);
+    await beforeCommit(change);
     await client.query("COMMIT");
-    return published;
+    return { published, change };
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
     if (e instanceof RowFilterError) throw e;
-    const error = e as pg.DatabaseError;
+    // Not a refusal of the publication: a connection lost, a server shutting down, or the caller's own failure.
+    if (!(e instanceof pg.DatabaseError) || /^(08|53|57)/.test(e.code ?? "")) throw e;
+    const error = e;
     const detail = error.detail ? ` (${error.detail})` : "";
     // UPDATE and DELETE only carry the replica identity's old values, which a filter must be able to read.
     const hint = /replica identity/.test(error.detail ?? "")
@@ -82,25 +106,54 @@ export async function createPublication(
   }
 }
 
-/** The published tables with their row filters as PostgreSQL stored them. */
-export async function readPublication(
-  client: pg.ClientBase,
-  name: string,
-  tables: CatalogTable[],
-): Promise<PublishedTable[]> {
-  const { rows } = await client.query<{ prrelid: number; qual: string | null }>(
-    `SELECT pr.prrelid, pg_get_expr(pr.prqual, pr.prrelid) AS qual
-       FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+// One table as CREATE/ALTER PUBLICATION lists it.
+function publishedItem(t: CatalogTable, rows: RowExpressions, serverVersion: number): string {
+  const expression = rowExpression(t.table, rows);
+  if (expression && serverVersion < 150000) {
+    throw new RowFilterError("row filters need PostgreSQL 15 or later on the source");
+  }
+  // A column list is fixed: columns added later would never be published.
+  // So only a table whose columns the filter narrows gets one (PostgreSQL
+  // 15+; validation refuses such filters on 14).
+  const narrowed = t.columnsFiltered && serverVersion >= 150000;
+  const columns = narrowed ? ` (${t.columns.map((c) => pg.escapeIdentifier(c.name)).join(", ")})` : "";
+  return `${qualified(t)}${columns}${expression ? ` WHERE (${expression})` : ""}`;
+}
+
+// PostgreSQL refuses UPDATE and DELETE on a published table whose row filter
+// or column list reads columns outside the replica identity: plan both.
+async function checkWritesAccepted(client: pg.ClientBase, t: CatalogTable): Promise<void> {
+  const first = pg.escapeIdentifier(t.columns[0]!.name);
+  await client.query(`EXPLAIN UPDATE ${qualified(t)} SET ${first} = ${first} WHERE false`);
+  await client.query(`EXPLAIN DELETE FROM ${qualified(t)} WHERE false`);
+}
+
+interface PublishedRelation {
+  /** The pg_publication_rel row's oid: it changes when the entry is re-created. */
+  entry: number;
+  qualified: string;
+  where: string | null;
+}
+
+// The publication's tables by source oid, or undefined when it does not exist.
+async function publishedRelations(client: pg.ClientBase, name: string): Promise<Map<number, PublishedRelation> | undefined> {
+  const { rows } = await client.query<{ pubid: number; entry: number | null; relid: number | null; qualified: string | null; qual: string | null }>(
+    `SELECT p.oid AS pubid, pr.oid AS entry, pr.prrelid AS relid, pr.prrelid::regclass::text AS qualified,
+            pg_get_expr(pr.prqual, pr.prrelid) AS qual
+       FROM pg_publication p LEFT JOIN pg_publication_rel pr ON pr.prpubid = p.oid
       WHERE p.pubname = $1`,
     [name],
   );
-  const byOid = new Map(rows.map((r) => [r.prrelid, r.qual]));
-  // Defense in depth: the publication holds exactly the tables asked for.
-  const unexpected = rows.filter((r) => !tables.some((t) => t.oid === r.prrelid));
-  if (unexpected.length > 0 || byOid.size !== tables.length) {
+  if (rows.length === 0) return undefined;
+  return new Map(rows.filter((r) => r.relid !== null).map((r) => [r.relid!, { entry: r.entry!, qualified: r.qualified!, where: r.qual }]));
+}
+
+// Defense in depth: the publication holds exactly the tables asked for.
+function publishedTables(relations: Map<number, PublishedRelation>, tables: CatalogTable[]): PublishedTable[] {
+  if (relations.size !== tables.length || tables.some((t) => !relations.has(t.oid))) {
     throw new RowFilterError("the publication does not hold exactly the replicated tables");
   }
-  return tables.map((table) => ({ table, where: byOid.get(table.oid) ?? null }));
+  return tables.map((table) => ({ table, where: relations.get(table.oid)!.where }));
 }
 
 export async function dropPublication(client: pg.ClientBase, name: string): Promise<void> {

@@ -150,10 +150,10 @@ export class ReplicationConnection {
   /**
    * Creates a pgoutput slot and exports its snapshot, so a snapshot copy sees exactly the data the slot's
    * changes start after. The snapshot stays importable (SET TRANSACTION SNAPSHOT) only until this
-   * connection runs another command.
+   * connection runs another command. A `temporary` slot lives only as long as this connection.
    */
-  async createSlot(name: string): Promise<{ slotName: string; consistentPoint: Lsn; snapshotName: string }> {
-    const sql = `CREATE_REPLICATION_SLOT ${pg.escapeIdentifier(name)} LOGICAL pgoutput (SNAPSHOT 'export')`;
+  async createSlot(name: string, options: { temporary?: boolean } = {}): Promise<{ slotName: string; consistentPoint: Lsn; snapshotName: string }> {
+    const sql = `CREATE_REPLICATION_SLOT ${pg.escapeIdentifier(name)}${options.temporary ? " TEMPORARY" : ""} LOGICAL pgoutput (SNAPSHOT 'export')`;
     const row = await this.commandRow(sql, `creating replication slot ${JSON.stringify(name)}`);
     return {
       slotName: String(row.slot_name),

