@@ -122,6 +122,8 @@ describe("the §2.1.1 replication, end to end", () => {
   }, 90_000);
 
   test("GET shows observed state and statistics", async () => {
+    // As its owner stored them at its latest pass (observed_at): the late row's batch within a pass or two.
+    await waitFor(async () => (await rest("GET", `/replications/${id}`)).body.statistics.avg_compression_ratio > 1, "the late row's batch observed");
     const res = await rest("GET", `/replications/${id}`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id, status: "Streaming", health: "Healthy" });

@@ -129,11 +129,23 @@ export class ReplicationController {
     await this.deps.orchestrator.poke();
   }
 
-  async control(id: string, action: "start" | "pause" | "stop", options: StartOptions = {}): Promise<ReplicationRow> {
-    const row = await this.get(id);
+  /** Starts (or resumes, or restarts from Error) a replication; says what the start does, decided before it. */
+  async start(id: string, options: StartOptions = {}): Promise<{ row: ReplicationRow; plan: StartPlan; before: ReplicationRow }> {
+    const before = await this.get(id);
+    const plan = startPlan(before, options.fromCheckpoint ?? "auto");
+    return { row: await this.transition(before, "start", options), plan, before };
+  }
+
+  async control(id: string, action: "pause" | "stop"): Promise<ReplicationRow> {
+    return this.transition(await this.get(id), action);
+  }
+
+  private async transition(row: ReplicationRow, action: "start" | "pause" | "stop", options: StartOptions = {}): Promise<ReplicationRow> {
+    const { id } = row;
     const transition = TRANSITIONS[action];
     if (!transition.from.includes(row.desired)) throw conflict(row, action);
-    if (row.desired === transition.to && action !== "start") return row;
+    // Nothing to do; a start of a running replication restarts it only from Error.
+    if (row.desired === transition.to && (action !== "start" || row.status !== "Error")) return row;
     if (action === "stop") {
       await (await this.deps.orchestrator.pipelineFor(row)).stop();
     }
@@ -141,8 +153,9 @@ export class ReplicationController {
     if (action === "start" && row.startOptions.fromCheckpoint === "resync" && (options.fromCheckpoint ?? "auto") === "auto") {
       options = { ...options, fromCheckpoint: "resync" };
     }
-    const status = action === "start" ? (row.desired === "running" ? row.status : "Initializing") : action === "pause" ? "Paused" : "Stopped";
-    const updated = (await this.deps.replications.setDesired(id, transition.to, status, action === "start" ? options : undefined))!;
+    const status = action === "start" ? "Initializing" : action === "pause" ? "Paused" : "Stopped";
+    // A start runs a new pipeline: from Error, its owner lets the failed one go when the generation moves.
+    const updated = (await this.deps.replications.setDesired(id, transition.to, status, action === "start" ? options : undefined, action === "start"))!;
     await this.deps.orchestrator.poke();
     return (await this.deps.replications.get(id)) ?? updated;
   }
@@ -198,6 +211,21 @@ export const NOT_UPDATABLE: Record<string, Record<string, string>> = {
 
 /** The config fields an update may change (spec §2.1.4 and the other non-structural settings). */
 const UPDATABLE = ["qos_tier", "max_lag_seconds", "priority", "table_filter", "row_filter", "transforms", "compression", "encryption"];
+
+/**
+ * What a start does, decided from the replication before it: nothing (it
+ * runs already, not in Error), stream from the requested position, copy
+ * everything (never streamed, or a resync is pending after a change of
+ * tables, filters or transforms), or resume from its checkpoint.
+ */
+export type StartPlan = "unchanged" | "position" | "initial_sync" | "checkpoint";
+
+export function startPlan(row: ReplicationRow, fromCheckpoint: string): StartPlan {
+  if (row.desired === "running" && row.status !== "Error") return "unchanged";
+  if (fromCheckpoint !== "auto" && fromCheckpoint !== "resync") return "position";
+  if (fromCheckpoint === "resync" || row.startOptions.fromCheckpoint === "resync" || !row.figures?.lastCheckpoint) return "initial_sync";
+  return "checkpoint";
+}
 
 function checkConfig(config: ReplicationConfig, v: Violations): void {
   if (config.maxLagSeconds < 0) v.add("config.max_lag_seconds", "must be 0 or more");

@@ -34,6 +34,18 @@ export interface OrchestratorDeps {
 interface Owned {
   pipeline: ReplicationPipeline;
   row: ReplicationRow;
+  // Set once this node lets the pipeline go (pause, stop, restart, lease
+  // lost, shutdown): the pause that follows is this node's doing, not the
+  // replication's state, and is not stored as its status.
+  leaving: boolean;
+  // A pipeline's observations are written one after another, each reading
+  // the figures when its turn comes, so that an older one never lands last.
+  writes: Promise<void>;
+}
+
+/** Figures older than this are not live: several missed passes of their owner, and never less than 5 s. */
+export function staleAfterMs(tickMs: number): number {
+  return Math.max(5000, 3 * tickMs);
 }
 
 export class Orchestrator {
@@ -60,6 +72,16 @@ export class Orchestrator {
     return this.owned.size;
   }
 
+  /** How old stored figures may be and still count as live (see staleAfterMs). */
+  get staleAfterMs(): number {
+    return staleAfterMs(this.deps.tickMs ?? 2000);
+  }
+
+  /** Replications that should run, are in Error, or should run without a live owner (for the health check). */
+  census(): Promise<{ running: number; error: number; unowned: number }> {
+    return this.deps.replications.census(new Date(Date.now() - this.staleAfterMs));
+  }
+
   start(): void {
     this.started = true;
     const loop = () => {
@@ -82,9 +104,14 @@ export class Orchestrator {
     return this.ticking;
   }
 
-  /** The live figures of a replication this node runs. */
+  /**
+   * The live figures of a replication this node runs. The API answers from
+   * the stored figures instead (every server alike); this is for tests and
+   * diagnostics.
+   */
   figures(id: string): ObservedFigures | undefined {
-    return this.owned.get(id)?.pipeline.read();
+    const owned = this.owned.get(id);
+    return owned && !owned.leaving ? owned.pipeline.read() : undefined;
   }
 
   /** A pipeline object for one-off control (stop, cleanup) of a replication wherever it ran. */
@@ -105,6 +132,7 @@ export class Orchestrator {
     this.started = false;
     clearTimeout(this.timer);
     await this.ticking;
+    for (const owned of this.owned.values()) owned.leaving = true;
     for (const [id, { pipeline }] of this.owned) {
       await pipeline.pause({ watch: false }).catch(() => undefined);
       await this.release(id);
@@ -126,11 +154,14 @@ export class Orchestrator {
         const stale = row !== undefined && row.generation !== owned.row.generation;
         if (!row || stale || !(await this.renew(id))) {
           // Paused, stopped or deleted (the control request did the rest), or the lease was lost.
+          owned.leaving = true;
           const pausedNow = !row && (await this.deps.replications.get(id))?.desired === "paused";
-          await owned.pipeline.pause({ watch: pausedNow }).catch(() => undefined);
+          // A stop has halted it already (and dropped its slot).
+          if (owned.pipeline.status !== "Stopped") await owned.pipeline.pause({ watch: pausedNow }).catch(() => undefined);
           if (pausedNow) this.paused.set(id, owned.pipeline);
-          // The final figures, as the pause left them (not when another node owns it now).
-          if (!row) await this.observe(owned);
+          // The final figures, as the pause or stop left them (not when another node owns it now);
+          // the status stays what the request set.
+          if (!row) await this.observe(owned, true);
           this.owned.delete(id);
           // The lease stays with the watch of a paused replication.
           if (!stale && !pausedNow) await this.release(id);
@@ -164,7 +195,7 @@ export class Orchestrator {
 
   private async run(row: ReplicationRow): Promise<void> {
     const pipeline = new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
-    const owned = { pipeline, row };
+    const owned: Owned = { pipeline, row, leaving: false, writes: Promise.resolve() };
     this.owned.set(row.id, owned);
     try {
       await pipeline.start({
@@ -177,8 +208,9 @@ export class Orchestrator {
       }
     } catch (e) {
       // Validation failed against the source now (it passed at creation): report and let go.
+      owned.leaving = true;
       await this.record(row, { replicationId: row.id, type: "ReplicationError", severity: "Error", message: (e as Error).message, details: {} });
-      await this.deps.replications.observe(row.id, "Error", "Unhealthy", stored(pipeline.read()));
+      await this.deps.replications.observe(row.id, this.nodeId, row.generation, "Error", "Unhealthy", stored(pipeline.read()));
       await this.deps.replications.setDesired(row.id, "paused", "Error");
       this.owned.delete(row.id);
       await this.release(row.id);
@@ -187,9 +219,18 @@ export class Orchestrator {
     await this.observe(owned);
   }
 
-  private async observe({ pipeline, row }: Owned): Promise<void> {
+  // Stores the pipeline's figures now (in turn). `final`: the last
+  // observation of a pipeline this node is letting go.
+  private observe(owned: Owned, final = false): Promise<void> {
+    if (owned.leaving && !final) return owned.writes;
+    const write = owned.writes.then(() => this.write(owned));
+    owned.writes = write.catch(() => undefined);
+    return write;
+  }
+
+  private async write({ pipeline, row }: Owned): Promise<void> {
     const figures = pipeline.read();
-    await this.deps.replications.observe(row.id, figures.status, figures.health, stored(figures));
+    await this.deps.replications.observe(row.id, this.nodeId, row.generation, figures.status, figures.health, stored(figures));
     await this.deps.db.query(
       `INSERT INTO metric_samples (replication_id, at, lag_seconds, lag_bytes, rows_per_second, bytes_per_second, compression_ratio)
        VALUES ($1, date_trunc('second', now()), $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
@@ -260,8 +301,8 @@ export class Orchestrator {
   }
 }
 
-/** Figures in a JSON-safe form for the control plane. */
-export function stored(f: ObservedFigures): StoredFigures {
+/** Figures in a JSON-safe form for the control plane, stamped with when they were read. */
+export function stored(f: ObservedFigures, observedAt = new Date()): StoredFigures {
   const { lastCheckpoint, statusSince, ...rest } = f;
   return {
     ...rest,
@@ -269,5 +310,6 @@ export function stored(f: ObservedFigures): StoredFigures {
       ? { lastCheckpoint: { lsn: lastCheckpoint.lsn.toString(), timestamp: lastCheckpoint.timestamp.toISOString(), transactionId: lastCheckpoint.transactionId } }
       : {}),
     statusSince: statusSince.toISOString(),
+    observedAt: observedAt.toISOString(),
   };
 }

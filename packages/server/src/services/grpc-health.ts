@@ -1,6 +1,7 @@
 // gRPC's standard health service (grpc.health.v1.Health), for load balancers,
 // Kubernetes gRPC probes and grpc-health-probe: SERVING when the server's own
-// HealthService (spec §2.6) says Healthy, NOT_SERVING otherwise. It answers
+// HealthService (spec §2.6) says Healthy or Degraded (the server works; some
+// replications need attention), NOT_SERVING when it is Unhealthy. It answers
 // for the server as a whole (service "") and for each service the router
 // serves; any other name is unknown.
 import { create, type DescService } from "@bufbuild/protobuf";
@@ -54,14 +55,14 @@ export function registerGrpcHealth(router: ConnectRouter, healthy: () => Promise
   router.service(Health, grpcHealthService({ healthy, services, ...(pollMs ? { pollMs } : {}) }));
 }
 
-/** Whether a HealthService implementation answers Healthy (it throws when a check fails). */
+/** Whether a HealthService implementation answers Healthy or Degraded (it throws when the server is Unhealthy). */
 export function healthyBy(impl: Pick<ServiceImpl<typeof HealthService>, "health">): () => Promise<boolean> {
   const method = HealthService.method.health;
   return async () => {
     const ctx = createHandlerContext({ service: HealthService as DescService, method, protocolName: "in-process", requestMethod: "POST", url: `/${HealthService.typeName}/${method.name}` });
     try {
       const res = await impl.health(create(HealthRequestSchema), ctx);
-      return res.status === "Healthy";
+      return res.status === "Healthy" || res.status === "Degraded";
     } catch {
       return false;
     }

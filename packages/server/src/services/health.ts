@@ -1,5 +1,11 @@
-// HealthService (spec §2.6): real checks of what the server depends on. A
-// failing check answers SERVICE_UNAVAILABLE (503 over REST) with the checks.
+// HealthService (spec §2.6): real checks of what the server depends on, and
+// of the replications as the orchestrators see them. The mapping:
+// - database, message_queue or worker_pool failing: Unhealthy, answered as
+//   SERVICE_UNAVAILABLE (503 over REST) with the checks: this server cannot
+//   do its work.
+// - replications in Error, or that should run without a live owner (no live
+//   lease, or figures older than the staleness bound): Degraded, answered
+//   200 with the counts: the server works, replications need attention.
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { HealthService } from "@heliosdb/replication-proto";
 import type pg from "pg";
@@ -32,9 +38,13 @@ export function healthService(deps: HealthDeps): ServiceImpl<typeof HealthServic
         message_queue: await check(() => deps.db.query("SELECT max(id) FROM events")),
         worker_pool: deps.orchestrator.healthy ? "Healthy" : "Unhealthy",
       };
-      const healthy = Object.values(checks).every((c) => c === "Healthy");
-      const body = { status: healthy ? "Healthy" : "Unhealthy", version: deps.version, uptimeSeconds: BigInt(Math.floor((Date.now() - deps.startedAt) / 1000)), checks };
-      if (!healthy) throw apiError("SERVICE_UNAVAILABLE", "a health check failed", { ...checks, status: body.status });
+      const census = await withTimeout(deps.orchestrator.census(), 2000).catch(() => undefined);
+      checks.replications = !census ? "Unknown" : census.error > 0 || census.unowned > 0 ? "Degraded" : "Healthy";
+      const unhealthy = ["database", "message_queue", "worker_pool"].some((name) => checks[name] !== "Healthy");
+      const status = unhealthy ? "Unhealthy" : checks.replications === "Healthy" ? "Healthy" : "Degraded";
+      const replications = census ?? {};
+      const body = { status, version: deps.version, uptimeSeconds: BigInt(Math.floor((Date.now() - deps.startedAt) / 1000)), checks, replications };
+      if (unhealthy) throw apiError("SERVICE_UNAVAILABLE", "a health check failed", { ...checks, status });
       return body;
     },
     async ready() {

@@ -19,7 +19,7 @@ import type { Orchestrator } from "../orchestrator/orchestrator";
 import { SORT_FIELDS, type ReplicationRow } from "../store/replications";
 import { checkTenant, principalKey } from "../transport/auth";
 import { apiError } from "../transport/errors";
-import { checkpointOf, pagination, paging, replicationMessage, type Figures } from "./views";
+import { checkpointOf, observedState, pagination, paging, replicationMessage, statusOf } from "./views";
 
 export function replicationService(controller: ReplicationController, orchestrator: Orchestrator): ServiceImpl<typeof ReplicationService> {
   // Loads a replication the caller may see: a tenant-bound token sees only its tenant's.
@@ -29,8 +29,8 @@ export function replicationService(controller: ReplicationController, orchestrat
     checkTenant(ctx.values.get(principalKey), row.tenantId, `replication ${id}`);
     return row;
   };
-  // The freshest figures: live when this node runs it, else what its owner stored.
-  const figures = (row: ReplicationRow): Figures | null => orchestrator.figures(row.id) ?? row.figures;
+  // Status, health and figures by one rule from the stored row, on every server.
+  const state = (row: ReplicationRow) => observedState(row, orchestrator.staleAfterMs);
 
   return {
     async createReplication(req, ctx) {
@@ -39,12 +39,12 @@ export function replicationService(controller: ReplicationController, orchestrat
         throw apiError("FORBIDDEN", `this token may only act for tenant ${principal.tenantId}`, { tenant_id: req.tenantId });
       }
       const row = await controller.create(req);
-      return replicationMessage(row, null, "created");
+      return replicationMessage(row, state(row), "created");
     },
 
     async getReplication(req, ctx) {
       const row = await load(req.id, ctx, true);
-      return replicationMessage(row, figures(row));
+      return replicationMessage(row, state(row));
     },
 
     async listReplications(req, ctx) {
@@ -70,7 +70,7 @@ export function replicationService(controller: ReplicationController, orchestrat
         pageSize,
       );
       return create(ListReplicationsResponseSchema, {
-        replications: rows.map((row) => replicationMessage(row, figures(row), "list")),
+        replications: rows.map((row) => replicationMessage(row, state(row), "list")),
         pagination: pagination(page, pageSize, total),
       });
     },
@@ -84,7 +84,7 @@ export function replicationService(controller: ReplicationController, orchestrat
         });
       }
       const row = await controller.update(req.id, req.config!, paths);
-      return replicationMessage(row, figures(row));
+      return replicationMessage(row, state(row));
     },
 
     async deleteReplication(req, ctx) {
@@ -102,25 +102,32 @@ export function replicationService(controller: ReplicationController, orchestrat
       if (fromCheckpoint !== "auto" && !/^(\d+|[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})$/.test(fromCheckpoint)) {
         throw apiError("VALIDATION_ERROR", 'from_checkpoint must be "auto" or an LSN (decimal or X/Y)', { field: "from_checkpoint" });
       }
-      const row = await controller.control(req.id, "start", {
+      const { row, plan, before } = await controller.start(req.id, {
         fromCheckpoint,
         ...(req.initialSyncParallelism ? { initialSyncParallelism: req.initialSyncParallelism } : {}),
       });
-      const view = replicationMessage(row, figures(row));
-      const syncing = view.status === ReplicationStatus.INITIALIZING || view.status === ReplicationStatus.SYNCING;
+      const status = statusOf(state(row).status);
       const hours = row.estimatedInitialSyncDurationHours;
+      // Only a start that copies the data has an initial sync to estimate (spec §2.2.1).
+      const message = {
+        initial_sync: "Replication starting. Initial sync in progress.",
+        checkpoint: `Replication resuming from its checkpoint (LSN ${before.figures?.lastCheckpoint?.lsn}).`,
+        position: `Replication starting from LSN ${fromCheckpoint}.`,
+        unchanged: `Replication ${statusName(status).toLowerCase()}.`,
+      }[plan];
       return create(StartReplicationResponseSchema, {
         id: row.id,
-        status: view.status,
-        message: syncing ? "Replication starting. Initial sync in progress." : `Replication ${statusName(view.status).toLowerCase()}.`,
-        ...(syncing && hours !== null ? { estimatedCompletion: timestampFromDate(new Date(Date.now() + hours * 3_600_000)) } : {}),
+        status,
+        message,
+        ...(plan === "initial_sync" && hours !== null ? { estimatedCompletion: timestampFromDate(new Date(Date.now() + hours * 3_600_000)) } : {}),
       });
     },
 
     async pauseReplication(req, ctx) {
       await load(req.id, ctx);
       const row = await controller.control(req.id, "pause");
-      const checkpoint = checkpointOf(figures(row));
+      // Stored by the pipeline's owner as it paused it (on this server, during the request), and never lost to a later observation without one.
+      const checkpoint = checkpointOf(state(row).figures);
       return create(PauseReplicationResponseSchema, {
         id: row.id,
         status: ReplicationStatus.PAUSED,
@@ -132,7 +139,7 @@ export function replicationService(controller: ReplicationController, orchestrat
     async stopReplication(req, ctx) {
       await load(req.id, ctx);
       const row = await controller.control(req.id, "stop");
-      const view = replicationMessage(row, figures(row));
+      const view = replicationMessage(row, state(row));
       return create(StopReplicationResponseSchema, {
         id: row.id,
         status: ReplicationStatus.STOPPED,

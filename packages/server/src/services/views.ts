@@ -1,4 +1,9 @@
 // Messages built from what the control plane stored and the engine observed.
+// Every RPC on every server derives a replication's status, health and
+// figures with observedState() from the stored row alone: the owner stores
+// its pipeline's figures at each pass and at each status change, so GET, the
+// list (and its status filter), the control responses and other servers all
+// tell the same thing, with the time it was observed.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
@@ -10,32 +15,57 @@ import {
   type Replication,
 } from "@heliosdb/replication-proto";
 import { apiError } from "../transport/errors";
-import type { ObservedFigures } from "@heliosdb/replication-engine";
 import type { ReplicationRow, StoredFigures } from "../store/replications";
 
-/** A replication's figures: live from the engine when this node runs it, else as its owner stored them. */
-export type Figures = ObservedFigures | StoredFigures;
+/** A replication's state as the API shows it. */
+export interface ObservedState {
+  /** In the spec's spelling: Initializing … Error. */
+  status: string;
+  /** Healthy, Degraded, Unhealthy, or Unknown when figures that should be live are not. */
+  health: string;
+  figures: StoredFigures | null;
+  observedAt?: Date;
+}
+
+/**
+ * The one rule for a replication's state. What the operator wants decides a
+ * replication that should not run (its status is the one the request set).
+ * One that should run shows what its owner last observed, and its health is
+ * Unknown, never Healthy, when those figures are not live: no server holds a
+ * live lease on it, or they are older than `staleAfterMs` (the owner died,
+ * is stuck, or has not reported since it started). store/replications.ts
+ * census() counts by the same rule.
+ */
+export function observedState(row: ReplicationRow, staleAfterMs: number, now = Date.now()): ObservedState {
+  const figures = row.figures;
+  const observedAt = figures?.observedAt ? new Date(figures.observedAt) : undefined;
+  let health: string;
+  if (row.desired === "running") {
+    const live = row.leaseLive && observedAt !== undefined && now - observedAt.getTime() <= staleAfterMs;
+    health = live ? row.health : "Unknown";
+  } else {
+    health = row.status === "Error" ? "Unhealthy" : "Healthy";
+  }
+  return { status: row.status, health, figures, ...(observedAt ? { observedAt } : {}) };
+}
 
 /** The spec's status name ("Streaming") as the enum. */
 export function statusOf(name: string): ReplicationStatus {
   return ReplicationStatus[name.toUpperCase() as keyof typeof ReplicationStatus] ?? ReplicationStatus.INITIALIZING;
 }
 
-export function checkpointOf(figures: Figures | null | undefined) {
+export function checkpointOf(figures: StoredFigures | null | undefined) {
   const c = figures?.lastCheckpoint;
   if (!c) return undefined;
-  const at = typeof c.timestamp === "string" ? new Date(c.timestamp) : c.timestamp;
-  return create(CheckpointSchema, { lsn: BigInt(c.lsn), timestamp: timestampFromDate(at), transactionId: BigInt(c.transactionId) });
+  return create(CheckpointSchema, { lsn: BigInt(c.lsn), timestamp: timestampFromDate(new Date(c.timestamp)), transactionId: BigInt(c.transactionId) });
 }
 
 /**
  * A replication as the API shows it. `view` picks the optional parts: the
  * create response carries the estimates, list items the summary fields.
  */
-export function replicationMessage(row: ReplicationRow, figures: Figures | null, view: "full" | "created" | "list" = "full"): Replication {
-  const status = figures && row.desired === "running" ? figures.status : row.status;
-  const health = figures && row.desired === "running" ? figures.health : row.status === "Error" ? "Unhealthy" : "Healthy";
-  const f = figures;
+export function replicationMessage(row: ReplicationRow, state: ObservedState, view: "full" | "created" | "list" = "full"): Replication {
+  const { status, health, figures: f } = state;
   const checkpoint = checkpointOf(f);
   const message = create(ReplicationSchema, {
     id: row.id,
@@ -58,6 +88,7 @@ export function replicationMessage(row: ReplicationRow, figures: Figures | null,
       },
       health,
       walRetainedBytes: BigInt(f?.walRetainedBytes ?? 0),
+      ...(state.observedAt ? { observedAt: timestampFromDate(state.observedAt) } : {}),
       ...(f && f.initialSync.length > 0
         ? {
             initialSync: {
@@ -108,7 +139,7 @@ export function replicationMessage(row: ReplicationRow, figures: Figures | null,
 
 // Rows copied over rows estimated; bytes over the heap's size when the catalog
 // has no row estimate (a table never analyzed).
-function progress(f: Figures): number {
+function progress(f: StoredFigures): number {
   if (f.initialSync.every((t) => t.completed)) return 100;
   const sum = (key: "rowsEstimated" | "rowsCopied" | "bytesEstimated" | "bytesCopied") => f.initialSync.reduce((n, t) => n + t[key], 0);
   const rows = sum("rowsEstimated");

@@ -113,4 +113,21 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE TRIGGER replications_truncated AFTER TRUNCATE ON replications
         FOR EACH STATEMENT EXECUTE FUNCTION replications_notify();`,
   },
+  {
+    version: 3,
+    name: "a lease taken or released notifies its replication (rows read with whether a live lease holds them)",
+    sql: `
+      -- Renewals (only expires_at changes) notify nothing: the owner's observation in the same pass does.
+      CREATE FUNCTION leases_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'DELETE' THEN
+          PERFORM pg_notify('heliosdb_replications', OLD.replication_id::text);
+        ELSE
+          PERFORM pg_notify('heliosdb_replications', NEW.replication_id::text);
+        END IF;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER leases_changed AFTER INSERT OR DELETE OR UPDATE OF owner ON leases
+        FOR EACH ROW EXECUTE FUNCTION leases_notify();`,
+  },
 ];

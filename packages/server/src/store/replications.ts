@@ -22,6 +22,8 @@ export interface StartOptions {
 export type StoredFigures = Omit<ObservedFigures, "lastCheckpoint" | "statusSince"> & {
   lastCheckpoint?: { lsn: string; timestamp: string; transactionId: number };
   statusSince: string;
+  /** When the owner read these figures from its pipeline (its clock). Absent in rows stored before it existed. */
+  observedAt?: string;
 };
 
 export interface ReplicationRow {
@@ -38,6 +40,8 @@ export interface ReplicationRow {
   estimatedDataSizeGb: number | null;
   estimatedInitialSyncDurationHours: number | null;
   figures: StoredFigures | null;
+  /** Whether some server held an unexpired lease on it when the row was read (false where a query does not say). */
+  leaseLive: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -59,6 +63,12 @@ const SORTABLE: Record<string, string> = {
 
 export const SORT_FIELDS = Object.keys(SORTABLE);
 
+// Read with every row: whether a server holds a live lease on it. Lease rows
+// notify the replication's id when taken or released (migration 3), so a
+// cached row learns of both; a renewal notifies nothing, but its owner's
+// observation in the same pass changes the row.
+const LEASE_LIVE = "(SELECT l.expires_at > now() FROM leases l WHERE l.replication_id = replications.id) AS lease_live";
+
 const json = (schema: typeof ConnectionInfoSchema | typeof ReplicationConfigSchema, value: ConnectionInfo | ReplicationConfig) =>
   JSON.stringify(toJson(schema, value as never, { alwaysEmitImplicit: true }));
 
@@ -77,6 +87,7 @@ function row(r: Record<string, unknown>): ReplicationRow {
     estimatedDataSizeGb: r.estimated_data_size_gb as number | null,
     estimatedInitialSyncDurationHours: r.estimated_initial_sync_duration_hours as number | null,
     figures: r.figures as StoredFigures | null,
+    leaseLive: r.lease_live === true,
     createdAt: r.created_at as Date,
     updatedAt: r.updated_at as Date,
   };
@@ -86,12 +97,12 @@ export class ReplicationStore {
   constructor(private readonly db: pg.Pool) {}
 
   /** Inserts; resolves false when an active replication of the same tenant, source and target exists. */
-  async insert(r: Omit<ReplicationRow, "createdAt" | "updatedAt" | "figures" | "health" | "startOptions" | "generation">): Promise<ReplicationRow | false> {
+  async insert(r: Omit<ReplicationRow, "createdAt" | "updatedAt" | "figures" | "health" | "startOptions" | "generation" | "leaseLive">): Promise<ReplicationRow | false> {
     try {
       const { rows } = await this.db.query(
         `INSERT INTO replications (id, tenant_id, source, target, config, desired, status,
                                    estimated_data_size_gb, estimated_initial_sync_duration_hours)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *, ${LEASE_LIVE}`,
         [r.id, r.tenantId, json(ConnectionInfoSchema, r.source), json(ConnectionInfoSchema, r.target), json(ReplicationConfigSchema, r.config),
           r.desired, r.status, r.estimatedDataSizeGb, r.estimatedInitialSyncDurationHours],
       );
@@ -103,7 +114,7 @@ export class ReplicationStore {
   }
 
   async get(id: string): Promise<ReplicationRow | undefined> {
-    const { rows } = await this.db.query("SELECT * FROM replications WHERE id = $1 AND deleted_at IS NULL", [id]);
+    const { rows } = await this.db.query(`SELECT *, ${LEASE_LIVE} FROM replications WHERE id = $1 AND deleted_at IS NULL`, [id]);
     return rows[0] ? row(rows[0]) : undefined;
   }
 
@@ -113,7 +124,7 @@ export class ReplicationStore {
     const params = [filter.tenantId ?? null, filter.status ?? null, filter.qosTier ?? null];
     const order = `${SORTABLE[sortBy] ?? "created_at"} ${descending ? "DESC" : "ASC"}, id`;
     const [page, total] = await Promise.all([
-      this.db.query(`SELECT * FROM replications WHERE ${where} ORDER BY ${order} OFFSET $4 LIMIT $5`, [...params, offset, limit]),
+      this.db.query(`SELECT *, ${LEASE_LIVE} FROM replications WHERE ${where} ORDER BY ${order} OFFSET $4 LIMIT $5`, [...params, offset, limit]),
       this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM replications WHERE ${where}`, params),
     ]);
     return [page.rows.map(row), total.rows[0]!.n];
@@ -129,29 +140,66 @@ export class ReplicationStore {
       `UPDATE replications SET config = $2, updated_at = now(),
               generation = generation + CASE WHEN $3 = 'live' THEN 0 ELSE 1 END,
               start_options = CASE WHEN $3 = 'resync' THEN start_options || '{"fromCheckpoint": "resync"}' ELSE start_options END
-        WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
+        WHERE id = $1 AND deleted_at IS NULL RETURNING *, ${LEASE_LIVE}`,
       [id, json(ReplicationConfigSchema, config), change],
     );
     return rows[0] ? row(rows[0]) : undefined;
   }
 
-  async setDesired(id: string, desired: Desired, status: string, startOptions?: StartOptions): Promise<ReplicationRow | undefined> {
+  /**
+   * Sets what the operator wants. `restart`: a new pipeline is to run, so the
+   * generation moves (an owner still running an old one lets it go) and the
+   * health is Unknown until the new one is observed.
+   */
+  async setDesired(id: string, desired: Desired, status: string, startOptions?: StartOptions, restart = false): Promise<ReplicationRow | undefined> {
     const { rows } = await this.db.query(
-      `UPDATE replications SET desired = $2, status = $3, start_options = coalesce($4, start_options), updated_at = now()
-        WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
-      [id, desired, status, startOptions ? JSON.stringify(startOptions) : null],
+      `UPDATE replications SET desired = $2, status = $3, start_options = coalesce($4, start_options), updated_at = now(),
+              generation = generation + CASE WHEN $5 THEN 1 ELSE 0 END,
+              health = CASE WHEN $5 THEN 'Unknown' ELSE health END
+        WHERE id = $1 AND deleted_at IS NULL RETURNING *, ${LEASE_LIVE}`,
+      [id, desired, status, startOptions ? JSON.stringify(startOptions) : null, restart],
     );
     return rows[0] ? row(rows[0]) : undefined;
   }
 
-  /** Records what the owner observed; `updated_at` moves only when the status changes. */
-  async observe(id: string, status: string, health: string, figures: StoredFigures): Promise<void> {
+  /**
+   * Records what the owner observed: only while `owner` holds the lease and
+   * runs the current `generation`, so that a pipeline being replaced, or one
+   * whose node lost the lease, never overwrites its successor's figures. The
+   * status and health are the owner's only while the replication should run:
+   * a pause or stop decided them. A known checkpoint is kept when the
+   * observation has none (a pipeline restarting, or copying again, has not
+   * reached its own yet). `updated_at` moves only when the status changes.
+   */
+  async observe(id: string, owner: string, generation: number, status: string, health: string, figures: StoredFigures): Promise<void> {
     await this.db.query(
-      `UPDATE replications SET figures = $4, health = $3, status = $2,
-              updated_at = CASE WHEN status = $2 THEN updated_at ELSE now() END
-        WHERE id = $1 AND deleted_at IS NULL`,
-      [id, status, health, JSON.stringify(figures)],
+      `UPDATE replications SET
+              figures = CASE WHEN figures ? 'lastCheckpoint' AND NOT $6::jsonb ? 'lastCheckpoint'
+                             THEN $6::jsonb || jsonb_build_object('lastCheckpoint', figures->'lastCheckpoint') ELSE $6::jsonb END,
+              health = CASE WHEN desired = 'running' THEN $5 ELSE health END,
+              status = CASE WHEN desired = 'running' THEN $4 ELSE status END,
+              updated_at = CASE WHEN desired <> 'running' OR status = $4 THEN updated_at ELSE now() END
+        WHERE id = $1 AND deleted_at IS NULL AND generation = $3
+          AND EXISTS (SELECT 1 FROM leases WHERE replication_id = $1 AND owner = $2)`,
+      [id, owner, generation, status, health, JSON.stringify(figures)],
     );
+  }
+
+  /**
+   * Counts for the health check: replications that should run, those in
+   * Error, and those that should run but are unowned: no live lease, or
+   * figures not observed since `observedSince` (the same rule as views.ts).
+   */
+  async census(observedSince: Date): Promise<{ running: number; error: number; unowned: number }> {
+    const { rows } = await this.db.query<{ running: number; error: number; unowned: number }>(
+      `SELECT count(*) FILTER (WHERE desired = 'running')::int AS running,
+              count(*) FILTER (WHERE status = 'Error')::int AS error,
+              count(*) FILTER (WHERE desired = 'running' AND NOT (coalesce(lease_live, false)
+                                 AND coalesce((figures->>'observedAt')::timestamptz >= $1, false)))::int AS unowned
+         FROM (SELECT desired, status, figures, ${LEASE_LIVE} FROM replications WHERE deleted_at IS NULL AND desired <> 'stopped') replications`,
+      [observedSince],
+    );
+    return rows[0]!;
   }
 
   async markDeleted(id: string): Promise<boolean> {

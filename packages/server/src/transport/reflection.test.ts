@@ -157,7 +157,7 @@ describe("buf curl over server reflection, with no schema file", () => {
     expect(res.code, res.stderr).toBe(0);
     const body = JSON.parse(res.stdout);
     expect(body.status).toBe("Healthy");
-    expect(body.checks).toEqual({ database: "Healthy", message_queue: "Healthy", worker_pool: "Healthy" });
+    expect(body.checks).toEqual({ database: "Healthy", message_queue: "Healthy", worker_pool: "Healthy", replications: "Healthy" });
   });
 
   test("grpc.health.v1.Health/Check answers SERVING; an unknown service is not_found", async () => {

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file heliosdb/replication/v1/health.proto.
  */
 export const file_heliosdb_replication_v1_health: GenFile = /*@__PURE__*/
-  fileDesc("CiRoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9oZWFsdGgucHJvdG8SF2hlbGlvc2RiLnJlcGxpY2F0aW9uLnYxIg8KDUhlYWx0aFJlcXVlc3QivQEKDkhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhYKDnVwdGltZV9zZWNvbmRzGAMgASgDEkMKBmNoZWNrcxgEIAMoCzIzLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkhlYWx0aFJlc3BvbnNlLkNoZWNrc0VudHJ5Gi0KC0NoZWNrc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiDgoMUmVhZHlSZXF1ZXN0Ih4KDVJlYWR5UmVzcG9uc2USDQoFcmVhZHkYASABKAgy6QEKDUhlYWx0aFNlcnZpY2USbQoGSGVhbHRoEiYuaGVsaW9zZGIucmVwbGljYXRpb24udjEuSGVhbHRoUmVxdWVzdBonLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkhlYWx0aFJlc3BvbnNlIhKC0+STAgwSCi92MS9oZWFsdGgSaQoFUmVhZHkSJS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZWFkeVJlcXVlc3QaJi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZWFkeVJlc3BvbnNlIhGC0+STAgsSCS92MS9yZWFkeWIGcHJvdG8z", [file_google_api_annotations]);
+  fileDesc("CiRoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9oZWFsdGgucHJvdG8SF2hlbGlvc2RiLnJlcGxpY2F0aW9uLnYxIg8KDUhlYWx0aFJlcXVlc3QiwwIKDkhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhYKDnVwdGltZV9zZWNvbmRzGAMgASgDEkMKBmNoZWNrcxgEIAMoCzIzLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkhlYWx0aFJlc3BvbnNlLkNoZWNrc0VudHJ5Ek8KDHJlcGxpY2F0aW9ucxgFIAMoCzI5LmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkhlYWx0aFJlc3BvbnNlLlJlcGxpY2F0aW9uc0VudHJ5Gi0KC0NoZWNrc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMwoRUmVwbGljYXRpb25zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgFOgI4ASIOCgxSZWFkeVJlcXVlc3QiHgoNUmVhZHlSZXNwb25zZRINCgVyZWFkeRgBIAEoCDLpAQoNSGVhbHRoU2VydmljZRJtCgZIZWFsdGgSJi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5IZWFsdGhSZXF1ZXN0GicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuSGVhbHRoUmVzcG9uc2UiEoLT5JMCDBIKL3YxL2hlYWx0aBJpCgVSZWFkeRIlLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlYWR5UmVxdWVzdBomLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlYWR5UmVzcG9uc2UiEYLT5JMCCxIJL3YxL3JlYWR5YgZwcm90bzM", [file_google_api_annotations]);
 
 /**
  * Request of Health.
@@ -58,11 +58,22 @@ export type HealthResponse = Message<"heliosdb.replication.v1.HealthResponse"> &
   uptimeSeconds: bigint;
 
   /**
-   * Each check's result by name: database, message_queue, worker_pool.
+   * Each check's result by name: database, message_queue, worker_pool,
+   * replications.
    *
    * @generated from field: map<string, string> checks = 4;
    */
   checks: { [key: string]: string };
+
+  /**
+   * Replications by what the control plane knows of them: "running" (should
+   * run), "error" (in status Error), "unowned" (should run, but no server
+   * holds a live lease on it or its figures are older than the staleness
+   * bound). Any in error or unowned make the replications check Degraded.
+   *
+   * @generated from field: map<string, int32> replications = 5;
+   */
+  replications: { [key: string]: number };
 };
 
 /**

@@ -1,0 +1,17 @@
+// A server in a process of its own, for tests that kill it (a crash, not a
+// shutdown: its leases stay until they expire). Reads its options from
+// HELIOSDB_TEST_SERVER (JSON) and prints one JSON line once it serves.
+import { startApp } from "../app";
+import { createPool } from "../store/db";
+
+const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as { databaseUrl: string; dataDir: string; tickMs: number };
+const app = await startApp({
+  db: createPool(options.databaseUrl),
+  dataDir: options.dataDir,
+  host: "127.0.0.1",
+  port: 0,
+  grpcPort: 0,
+  tickMs: options.tickMs,
+  log: () => undefined,
+});
+process.stdout.write(`${JSON.stringify({ rest: app.urls.rest, grpc: app.urls.grpc, nodeId: app.orchestrator.nodeId })}\n`);

@@ -1,0 +1,60 @@
+// Starts server-main.ts in a child process (bundled on the fly with esbuild,
+// so it runs the current sources), for tests that kill a server outright.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+export interface ServerProcess {
+  urls: { rest: string; grpc: string };
+  nodeId: string;
+  /** Kills the process (SIGKILL: no shutdown, no lease released) and removes its bundle. */
+  kill(): Promise<void>;
+}
+
+export async function startServerProcess(options: { databaseUrl: string; dataDir: string; tickMs: number }): Promise<ServerProcess> {
+  // Inside the repository, so that the bundle's imports resolve from its node_modules.
+  const cache = fileURLToPath(new URL("../../../../node_modules/.cache/", import.meta.url));
+  mkdirSync(cache, { recursive: true });
+  const dir = mkdtempSync(join(cache, "heliosdb-server-"));
+  const outfile = join(dir, "server.mjs");
+  let child: ReturnType<typeof spawn> | undefined;
+  const kill = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child!.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await build({
+      entryPoints: [fileURLToPath(new URL("./server-main.ts", import.meta.url))],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile,
+      packages: "external",
+      logLevel: "silent",
+    });
+    const proc = spawn(process.execPath, [outfile], { env: { ...process.env, HELIOSDB_TEST_SERVER: JSON.stringify(options) }, stdio: ["ignore", "pipe", "pipe"] });
+    child = proc;
+    let stderr = "";
+    proc.stderr!.on("data", (d) => (stderr += d));
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      proc.stdout!.on("data", (d) => {
+        out += d;
+        if (out.includes("\n")) resolve(out.slice(0, out.indexOf("\n")));
+      });
+      proc.once("exit", (code) => reject(new Error(`the server process exited (${code}): ${stderr.slice(-2000)}`)));
+    });
+    const started = JSON.parse(line) as { rest: string; grpc: string; nodeId: string };
+    return { urls: { rest: started.rest, grpc: started.grpc }, nodeId: started.nodeId, kill };
+  } catch (e) {
+    await kill();
+    throw e;
+  }
+}
