@@ -5,7 +5,8 @@
 import pg from "pg";
 
 export async function connect(config: pg.ClientConfig): Promise<pg.Client> {
-  const client = new pg.Client(config);
+  // A host that does not answer at all must fail like one that refuses, not hang.
+  const client = new pg.Client({ connectionTimeoutMillis: 10_000, ...config });
   client.on("error", () => undefined);
   await client.connect();
   return client;

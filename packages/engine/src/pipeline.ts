@@ -9,81 +9,28 @@ import { planAggregates, installAggregate } from "./apply/aggregate";
 import { Applier, type Conflict } from "./apply/applier";
 import { connect } from "./connect";
 import { deleteCheckpoint, ensureCheckpointTable, NO_TOTALS, readCheckpoint } from "./apply/checkpoint";
-import { forgetTableSyncs, markTablesToSync, readTableSyncs } from "./apply/table-syncs";
-import { addMissingColumns, dropTargetTables, ensureTargetTables, type TargetTable } from "./apply/target-schema";
-import { BatchCodec, type SealedBatch } from "./codec/codec";
-import { Backoff, errorCode, isRetryable, onSide, sideOf, type BackoffOptions } from "./failure";
+import { markTablesToSync } from "./apply/table-syncs";
+import { dropTargetTables, ensureTargetTables, type TargetTable } from "./apply/target-schema";
+import { BatchCodec } from "./codec/codec";
+import { Backoff, errorCode, isRetryable, onSide, sideOf } from "./failure";
 import { Batcher } from "./pipeline/batcher";
-import { Figures, type EngineStatus, type History, type ObservedFigures } from "./pipeline/figures";
-import { initialSync, syncTables, type CopyContext } from "./pipeline/initial-sync";
+import type { EngineDeps, EngineEvent, ReplicationSpec, StartOptions } from "./pipeline/spec";
+import { Figures, type EngineStatus, type ObservedFigures } from "./pipeline/figures";
+import { initialSync, syncChangedTables, type CopyContext } from "./pipeline/initial-sync";
 import { qosSettings } from "./pipeline/qos";
 import { disableSynchronous, enableSynchronous } from "./pipeline/synchronous";
+import { evolveRelation, TextTransferNeeded } from "./pipeline/schema-evolution";
 import { SourceWatch } from "./pipeline/watch";
-import type { WorkerPool } from "./pipeline/worker-pool";
 import { prepare, targetTables, type Setup } from "./pipeline/setup";
 import { readCatalog } from "./source/catalog";
 import { binaryIneligibleColumns } from "./source/binary-transfer";
 import { dropPublication, type PublicationChange } from "./source/publication";
 import { applyTableFilter } from "./source/table-filter";
 import { ReplicationConnection, ReplicationError } from "./source/replication-connection";
-import type { KeyProvider } from "./transform/keys";
-import type { TokenVault } from "./transform/token-vault";
 import { formatLsn, parseLsn, type Lsn, type Relation } from "./types";
 
-export interface ReplicationSpec {
-  replicationId: string;
-  tenantId: string;
-  source: { connection: pg.ClientConfig; schema: string };
-  target: { connection: pg.ClientConfig; schema: string };
-  config: ReplicationConfig;
-}
-
-export interface EngineEvent {
-  replicationId: string;
-  /** e.g. StatusChanged, ReplicationError, ConflictResolved, REPLICATION_LAG_EXCEEDED, WalRetentionHigh. */
-  type: string;
-  severity: "Info" | "Warning" | "Error" | "Critical";
-  message: string;
-  details: Record<string, string>;
-}
-
-export interface EngineDeps {
-  keys: KeyProvider;
-  vault?: TokenVault;
-  onEvent?: (event: EngineEvent) => void;
-  /** Between heartbeats on the source, which keep an idle slot moving and lag honest (default 1000). */
-  heartbeatIntervalMs?: number;
-  /** Retained WAL above which a paused replication warns (default 1 GiB). */
-  walRetentionWarningBytes?: number;
-  /** The trip of sealed batches from reader to applier; tests tamper with it. */
-  transport?: (sealed: SealedBatch) => Promise<SealedBatch>;
-  /** Shared by the replications of a process: initial syncs wait for a worker, by priority. */
-  pool?: WorkerPool;
-  /** Pages per range when the initial sync splits a large table among workers (default 16384 = 128 MB). */
-  snapshotRangePages?: number;
-  /** Stream values in binary format where every type allows it (default true; see source/binary-transfer.ts). */
-  binaryTransfer?: boolean;
-  /** What the control plane remembers of the replication (its last status, the time it ran before). */
-  history?: History;
-  /** Delays between attempts after a failure that can pass (default 1 s doubling to 60 s, jittered). */
-  retry?: BackoffOptions;
-}
-
-// Thrown while streaming in binary format when a relation gains a column
-// that cannot travel in it: the stream restarts in text format.
-class TextTransferNeeded extends Error {
-  override name = "TextTransferNeeded";
-}
-
-export interface StartOptions {
-  /**
-   * "auto" (default): resume from the checkpoint, or sync from scratch;
-   * "resync": copy everything again (the tables, filters or transforms
-   * changed); or an LSN to stream from.
-   */
-  fromCheckpoint?: string;
-  initialSyncParallelism?: number;
-}
+export { SchemaChangeError } from "./pipeline/schema-evolution";
+export type { EngineDeps, EngineEvent, ReplicationSpec, StartOptions } from "./pipeline/spec";
 
 const LEVELS: Record<Level, "low" | "medium" | "high"> = { [Level.LOW]: "low", [Level.MEDIUM]: "medium", [Level.HIGH]: "high" };
 
@@ -280,7 +227,12 @@ export class ReplicationPipeline {
         this.figures.committedAt(checkpoint.lsn, checkpoint.totals, checkpoint.xid ?? 0);
         this.figures.lastCheckpoint = { lsn: checkpoint.lsn, timestamp: checkpoint.updatedAt, transactionId: checkpoint.xid ?? 0 };
       }
-      await this.syncChangedTables(options, checkpoint?.lsn ?? startLsn);
+      this.skipBefore = await syncChangedTables(this.copyContext(options), checkpoint?.lsn ?? startLsn, {
+        copying: () => this.setStatus("Syncing"),
+        run: (copy) => (this.deps.pool ? this.deps.pool.run(this.spec.config.priority, copy) : copy()),
+        synced: (tables, lsn) =>
+          this.emit("TablesSynced", "Info", `copied ${tables.join(", ")} under a snapshot at ${formatLsn(lsn)}`, { tables: tables.join(","), sync_lsn: formatLsn(lsn) }),
+      });
     }
     this.abort.signal.throwIfAborted();
     this.binary = await this.binaryTransferPossible(setup.published.map((p) => p.table));
@@ -290,28 +242,6 @@ export class ReplicationPipeline {
     const streamed = this.streamFrom(startLsn);
     await this.syncTier();
     await streamed;
-  }
-
-  // Copies the tables the publication gained or changed since the slot was
-  // made (marked on the target; see recordTablesToSync), and learns from
-  // which commit on the stream carries each copied table.
-  private async syncChangedTables(options: StartOptions, checkpointLsn: Lsn): Promise<void> {
-    const target = this.target!;
-    const replicationId = this.spec.replicationId;
-    await onSide("target", forgetTableSyncs(target, replicationId, checkpointLsn));
-    const syncs = await onSide("target", readTableSyncs(target, replicationId));
-    const waiting = this.setup!.published.filter((p) => syncs.has(p.table.table) && syncs.get(p.table.table) === null);
-    if (waiting.length > 0) {
-      this.setStatus("Syncing");
-      const copy = () => syncTables(this.copyContext(options), waiting);
-      const lsn = this.deps.pool ? await this.deps.pool.run(this.spec.config.priority, copy) : await copy();
-      for (const p of waiting) syncs.set(p.table.table, lsn);
-      this.emit("TablesSynced", "Info", `copied ${waiting.map((p) => p.table.table).join(", ")} under a snapshot at ${formatLsn(lsn)}`, {
-        tables: waiting.map((p) => p.table.table).join(","),
-        sync_lsn: formatLsn(lsn),
-      });
-    }
-    this.skipBefore = new Map([...syncs].filter((entry): entry is [string, Lsn] => entry[1] !== null));
   }
 
   private copyContext(options: StartOptions): CopyContext {
@@ -452,43 +382,25 @@ export class ReplicationPipeline {
   private async evolve(relation: Relation): Promise<Relation> {
     const source = await onSide("source", connect(this.spec.source.connection));
     try {
-      return await this.evolveWith(source, relation);
+      return await evolveRelation(
+        {
+          source,
+          target: this.target!,
+          targetSchema: this.spec.target.schema,
+          setup: this.setup!,
+          binary: this.binary,
+          binaryStillPossible: (described) => this.binaryTransferPossible([described], source),
+          emit: (type, message, details) => this.emit(type, "Info", message, details),
+        },
+        relation,
+      );
     } finally {
       await source.end();
     }
   }
 
-  private async evolveWith(source: pg.ClientBase, relation: Relation): Promise<Relation> {
-    const current = await onSide("source", readCatalog(source, relation.schema));
-    const table = current.find((t) => t.oid === relation.oid);
-    if (!table) throw new Error(`table ${relation.table} is no longer in the source catalog`);
-    const known = this.setup!.published.find((p) => p.table.oid === relation.oid)?.table;
-    for (const column of relation.columns) {
-      const before = known?.columns.find((c) => c.name === column.name);
-      if (before && before.typeOid !== column.typeOid) {
-        const now = table.columns.find((c) => c.name === column.name)?.typeName ?? `oid ${column.typeOid}`;
-        throw new SchemaChangeError(`column ${relation.table}.${column.name} changed type from ${before.typeName} to ${now}`);
-      }
-    }
-    const described = { ...table, columns: relation.columns.map((c) => table.columns.find((t) => t.name === c.name) ?? c) };
-    if (this.binary && !(await this.binaryTransferPossible([described], source))) {
-      this.emit("SchemaChanged", "Info", `${relation.table} has a column whose type streams only as text: the stream continues in text format`, {
-        table: relation.table,
-      });
-      throw new TextTransferNeeded();
-    }
-    const targetColumns = this.setup!.plan.forRelation(described).targetColumns;
-    const added = await onSide("target", addMissingColumns(this.target!, { schema: this.spec.target.schema, table: relation.table, columns: targetColumns }));
-    if (added.length > 0) {
-      this.emit("SchemaChanged", "Info", `added column(s) ${added.join(", ")} to ${relation.table} on the target`, { table: relation.table });
-    }
-    // Keys are the target's primary key, whatever replica identity the source sends.
-    return { ...relation, columns: relation.columns.map((c) => ({ ...c, isKey: described.columns.find((t) => t.name === c.name)?.isKey ?? false })) };
-  }
-
-  // The source watch (pipeline/watch.ts) and the alerts its figures call for.
+  // The source watch (pipeline/watch.ts), which also raises the alerts its figures call for.
   private startWatch(streaming: boolean): void {
-    let warned = false;
     this.watch = new SourceWatch({
       source: this.spec.source.connection,
       slot: this.slotName,
@@ -496,24 +408,9 @@ export class ReplicationPipeline {
       figures: this.figures,
       intervalMs: this.deps.heartbeatIntervalMs ?? 1000,
       streaming,
-      onBeat: () => {
-        const figures = this.read();
-        const over = this.spec.config.maxLagSeconds > 0 && figures.lagSeconds > this.spec.config.maxLagSeconds;
-        if (over && !this.figures.lagExceeded) {
-          this.emit("REPLICATION_LAG_EXCEEDED", "Warning", `replication lag ${figures.lagSeconds.toFixed(1)} s exceeds ${this.spec.config.maxLagSeconds} s`, {
-            current_lag_seconds: figures.lagSeconds.toFixed(3),
-            max_lag_seconds: String(this.spec.config.maxLagSeconds),
-          });
-        }
-        this.figures.lagExceeded = over;
-        const limit = this.deps.walRetentionWarningBytes ?? 1 << 30;
-        if (this.status === "Paused" && this.figures.walRetainedBytes > limit && !warned) {
-          warned = true;
-          this.emit("WalRetentionHigh", "Warning", `the paused replication's slot retains ${this.figures.walRetainedBytes} bytes of WAL`, {
-            retained_bytes: String(this.figures.walRetainedBytes),
-          });
-        }
-      },
+      maxLagSeconds: () => this.spec.config.maxLagSeconds,
+      walRetentionWarningBytes: this.deps.walRetentionWarningBytes ?? 1 << 30,
+      alert: (type, message, details) => this.emit(type, "Warning", message, details),
     });
     this.watch.start();
   }
@@ -667,11 +564,6 @@ export class ReplicationPipeline {
   private emit(type: string, severity: EngineEvent["severity"], message: string, details: Record<string, string>): void {
     this.deps.onEvent?.({ replicationId: this.spec.replicationId, type, severity, message, details });
   }
-}
-
-/** A source schema change the replication cannot follow (a changed type or key). */
-export class SchemaChangeError extends Error {
-  override readonly name = "SchemaChangeError";
 }
 
 function deferred(): { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> } {

@@ -49,6 +49,8 @@ interface PendingTable {
 export class Applier {
   readonly counters: ApplyCounters = { rows: 0, bytes: 0, transactions: 0, conflictsDetected: 0, conflictsResolved: 0 };
   private inTransaction = false;
+  // Whether the source transaction being applied has carried a change yet (it may span batches).
+  private changed = false;
   private pending = new Map<string, PendingTable>();
   // Staging tables are created inside target transactions: a rollback drops them.
   private readonly stages = new Map<string, Stage>();
@@ -77,9 +79,12 @@ export class Applier {
       for (const item of batch.items) {
         if (item.kind === "commit") {
           last = item.transaction;
-          this.counters.transactions++;
+          // A transaction that changed nothing replicated (a heartbeat) is not counted.
+          if (this.changed) this.counters.transactions++;
+          this.changed = false;
           continue;
         }
+        this.changed = true;
         const change = item.change;
         if (change.kind === "truncate") {
           await this.flush();
@@ -124,6 +129,7 @@ export class Applier {
   async rollback(): Promise<void> {
     this.pending.clear();
     this.stages.clear();
+    this.changed = false;
     if (this.inTransaction) {
       this.inTransaction = false;
       await this.client.query("ROLLBACK").catch(() => undefined);

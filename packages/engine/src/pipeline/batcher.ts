@@ -200,7 +200,9 @@ export class Batcher {
     // Commits of a batch that ends inside a transaction are applied with the next one.
     this.unacknowledged += commits;
     let toApply = batch;
-    if (this.deps.codec) {
+    // A batch of commits alone (heartbeats, transactions whose changes were
+    // all filtered out) holds no tenant data: it only moves the checkpoint.
+    if (this.deps.codec && batch.items.some((item) => item.kind === "change")) {
       const sealed = await this.deps.codec.seal(batch);
       toApply = await this.deps.codec.open(this.deps.transport ? await this.deps.transport(sealed) : sealed);
     }

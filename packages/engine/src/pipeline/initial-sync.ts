@@ -6,7 +6,7 @@
 // was asked for has ended: it holds exactly the transactions that committed
 // before the slot's consistent point, and the stream carries the rest.
 import type pg from "pg";
-import { forgetTableSyncs, markTablesSynced } from "../apply/table-syncs";
+import { forgetTableSyncs, markTablesSynced, readTableSyncs } from "../apply/table-syncs";
 import { writeCheckpoint, writeTotals } from "../apply/checkpoint";
 import { truncateTargetTables, type TargetTable } from "../apply/target-schema";
 import { onSide } from "../failure";
@@ -105,4 +105,28 @@ async function copy(ctx: CopyContext, tables: PublishedTable[], snapshotName: st
   });
   await plan.flush();
   ctx.figures.initialSync = progress;
+}
+
+/**
+ * Copies the tables the publication gained or changed since the slot was
+ * made (marked on the target before the change committed), and returns from
+ * which commit the stream carries each table copied that way: its sync LSN,
+ * until the checkpoint has passed it.
+ */
+export async function syncChangedTables(
+  ctx: CopyContext,
+  checkpointLsn: Lsn,
+  hooks: { copying: () => void; run: (copy: () => Promise<Lsn>) => Promise<Lsn>; synced: (tables: string[], lsn: Lsn) => void },
+): Promise<Map<string, Lsn>> {
+  const { target, replicationId } = ctx;
+  await onSide("target", forgetTableSyncs(target, replicationId, checkpointLsn));
+  const syncs = await onSide("target", readTableSyncs(target, replicationId));
+  const waiting = ctx.setup.published.filter((p) => syncs.has(p.table.table) && syncs.get(p.table.table) === null);
+  if (waiting.length > 0) {
+    hooks.copying();
+    const lsn = await hooks.run(() => syncTables(ctx, waiting));
+    for (const p of waiting) syncs.set(p.table.table, lsn);
+    hooks.synced(waiting.map((p) => p.table.table), lsn);
+  }
+  return new Map([...syncs].filter((entry): entry is [string, Lsn] => entry[1] !== null));
 }

@@ -1,7 +1,8 @@
 // The replication's watch on its source, once a second on a session of its
 // own: a heartbeat message while streaming (it keeps an idle slot moving and
 // lag honest), the source's WAL position and the slot's retained WAL, a
-// throughput sample, then the caller's alerts. While no stream runs (paused,
+// throughput sample, and the alerts those figures call for, each raised once
+// while its condition holds. While no stream runs (paused,
 // or waiting to retry a failure) it also finds the oldest transaction the
 // target lacks by peeking the slot, so lag stays a measured figure. A lost
 // session is opened again at the next beat.
@@ -19,8 +20,11 @@ export interface WatchOptions {
   intervalMs: number;
   /** True while the stream runs: emit heartbeats; false: peek for the oldest unapplied transaction instead. */
   streaming: boolean;
-  /** After each beat that reached the source. */
-  onBeat: () => void;
+  /** Lag above this raises REPLICATION_LAG_EXCEEDED (0: never). */
+  maxLagSeconds: () => number;
+  /** Retained WAL above this, while paused, raises WalRetentionHigh. */
+  walRetentionWarningBytes: number;
+  alert: (type: string, message: string, details: Record<string, string>) => void;
 }
 
 // Peeking reads the slot's retained WAL from its start: after a peek that
@@ -71,11 +75,33 @@ export class SourceWatch {
       figures.walRetainedBytes = Number(rows[0]!.retained ?? 0);
       if (!streaming) await this.peekPending();
       figures.sample();
-      this.options.onBeat();
+      this.alerts();
     } catch {
       // A missed beat shows as stale figures; the session is opened again at the next one.
       await this.client?.end().catch(() => undefined);
       this.client = undefined;
+    }
+  }
+
+  private warnedRetention = false;
+
+  private alerts(): void {
+    const { figures, maxLagSeconds, walRetentionWarningBytes, alert } = this.options;
+    const max = maxLagSeconds();
+    const { lagSeconds, status } = figures.read(max);
+    const over = max > 0 && lagSeconds > max;
+    if (over && !figures.lagExceeded) {
+      alert("REPLICATION_LAG_EXCEEDED", `replication lag ${lagSeconds.toFixed(1)} s exceeds ${max} s`, {
+        current_lag_seconds: lagSeconds.toFixed(3),
+        max_lag_seconds: String(max),
+      });
+    }
+    figures.lagExceeded = over;
+    if (status === "Paused" && figures.walRetainedBytes > walRetentionWarningBytes && !this.warnedRetention) {
+      this.warnedRetention = true;
+      alert("WalRetentionHigh", `the paused replication's slot retains ${figures.walRetainedBytes} bytes of WAL`, {
+        retained_bytes: String(figures.walRetainedBytes),
+      });
     }
   }
 

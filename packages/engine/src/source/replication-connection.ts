@@ -100,7 +100,7 @@ export class ReplicationConnection {
   /** Opens a walsender connection in database mode, which logical decoding requires. */
   static async connect(config: pg.ClientConfig | string): Promise<ReplicationConnection> {
     const base: pg.ClientConfig = typeof config === "string" ? { connectionString: config } : config;
-    const client = new pg.Client({ ...base, replication: "database" } as pg.ClientConfig);
+    const client = new pg.Client({ connectionTimeoutMillis: 10_000, ...base, replication: "database" } as pg.ClientConfig);
     const connection = new ReplicationConnection(client);
     try {
       await client.connect();

@@ -104,15 +104,19 @@ export class ReplicationController {
     v.check();
     const sourceConfig = await this.deps.connections.clientConfig(row.source.connectionId, row.source.database);
     if (!sourceConfig) throw apiError("CONFLICT", "the replication's source connection no longer exists", { connection_id: row.source.connectionId });
-    // QoS, lag threshold and priority apply live; the codec needs a restart;
-    // what is replicated (tables, rows, transforms) needs the data copied again.
+    // QoS, lag threshold and priority apply live. The codec, the tables and
+    // the rows restart the pipeline, which copies again just the tables its
+    // publication gains or changes (the engine). New transforms rewrite every
+    // row already on the target: everything is copied again.
     const heads = paths.map((p) => p.split(".")[0]!);
-    const change = heads.some((h) => ["table_filter", "row_filter", "transforms"].includes(h))
+    const change = heads.includes("transforms")
       ? "resync"
-      : heads.some((h) => ["compression", "encryption"].includes(h))
+      : heads.some((h) => ["table_filter", "row_filter", "compression", "encryption"].includes(h))
         ? "restart"
         : "live";
-    if (change === "resync") await this.checkAgainstSource(row.id, row.tenantId, sourceConfig, row.source.schema, config);
+    if (heads.some((h) => ["table_filter", "row_filter", "transforms"].includes(h))) {
+      await this.checkAgainstSource(row.id, row.tenantId, sourceConfig, row.source.schema, config);
+    }
     const updated = (await this.deps.replications.updateConfig(id, config, change))!;
     // Live changes reach the running pipeline now; others restart it (its owner sees the new generation).
     if (change === "live") await this.deps.orchestrator.reconfigure(updated);

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import {
   ReplicationPipeline,
   type EngineEvent,
+  type EngineStatus,
   type KeyProvider,
   type ObservedFigures,
   type TokenVault,
@@ -42,6 +43,8 @@ interface Owned {
   // the figures when its turn comes, so that an older one never lands last.
   writes: Promise<void>;
 }
+
+const ENGINE_STATUSES: EngineStatus[] = ["Initializing", "Syncing", "Streaming", "Paused", "Stopped", "Error"];
 
 /** Figures older than this are not live: several missed passes of their owner, and never less than 5 s. */
 export function staleAfterMs(tickMs: number): number {
@@ -241,6 +244,11 @@ export class Orchestrator {
   private engineDeps(row: ReplicationRow) {
     return {
       keys: this.deps.keys,
+      // What this replication was and how long it ran before this pipeline object: events and uptime go on from there.
+      history: {
+        ...(ENGINE_STATUSES.includes(row.status as EngineStatus) ? { status: row.status as EngineStatus } : {}),
+        uptimeSeconds: row.figures?.uptimeSeconds ?? 0,
+      },
       ...(this.deps.vault ? { vault: this.deps.vault } : {}),
       ...(this.deps.pool ? { pool: this.deps.pool } : {}),
       ...(this.deps.walRetentionWarningBytes ? { walRetentionWarningBytes: this.deps.walRetentionWarningBytes } : {}),
@@ -303,9 +311,10 @@ export class Orchestrator {
 
 /** Figures in a JSON-safe form for the control plane, stamped with when they were read. */
 export function stored(f: ObservedFigures, observedAt = new Date()): StoredFigures {
-  const { lastCheckpoint, statusSince, ...rest } = f;
+  const { lastCheckpoint, statusSince, retry, ...rest } = f;
   return {
     ...rest,
+    ...(retry ? { retry: { ...retry, nextAttemptAt: retry.nextAttemptAt.toISOString() } } : {}),
     ...(lastCheckpoint
       ? { lastCheckpoint: { lsn: lastCheckpoint.lsn.toString(), timestamp: lastCheckpoint.timestamp.toISOString(), transactionId: lastCheckpoint.transactionId } }
       : {}),

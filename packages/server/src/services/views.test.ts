@@ -111,9 +111,10 @@ describe("control responses", () => {
     expect(resumed.body.message).toBe(`Replication resuming from its checkpoint (LSN ${paused.body.last_checkpoint.lsn}).`);
     expect(resumed.body.estimated_completion).toBeUndefined();
     await streaming(id);
-    // A new table filter copies everything again: the next start is an initial sync.
+    // New transforms rewrite every row: the next start copies everything again.
     await world.rest("POST", `/replications/${id}/pause`);
-    expect((await world.rest("PATCH", `/replications/${id}`, { config: { table_filter: ["users.*", "products.*"] } })).status).toBe(200);
+    const transforms = [{ type: "AnonymizePII", config: { columns: ["email"], method: "Redact" } }];
+    expect((await world.rest("PATCH", `/replications/${id}`, { config: { transforms } })).status).toBe(200);
     const resync = await world.rest("POST", `/replications/${id}/start`);
     expect(resync.body).toMatchObject({ message: "Replication starting. Initial sync in progress." });
     expect(resync.body.estimated_completion).toBeDefined();

@@ -19,9 +19,11 @@ export interface StartOptions {
 }
 
 /** Observed figures as stored: JSON-safe (LSNs as strings, dates as ISO text). */
-export type StoredFigures = Omit<ObservedFigures, "lastCheckpoint" | "statusSince"> & {
+export type StoredFigures = Omit<ObservedFigures, "lastCheckpoint" | "statusSince" | "retry"> & {
   lastCheckpoint?: { lsn: string; timestamp: string; transactionId: number };
   statusSince: string;
+  /** While a failure waits for its retry (ObservedFigures.retry, its time as ISO text). */
+  retry?: Omit<NonNullable<ObservedFigures["retry"]>, "nextAttemptAt"> & { nextAttemptAt: string };
   /** When the owner read these figures from its pipeline (its clock). Absent in rows stored before it existed. */
   observedAt?: string;
 };
