@@ -140,6 +140,25 @@ describe("a transaction open across a pipeline start arrives whole", () => {
     await expectReplicated(r.db, r.replica, ["products"]);
   }, 60_000);
 
+  test("a pause while an added table's copy waits for a transaction in flight does not wait with it", async () => {
+    const r = await bench.replicate({ tableFilter: ["users.*", "orders.*"] });
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    await r.pipeline.pause({ watch: false });
+    const tx = await inFlight(r.name);
+    const next = r.twin({ tableFilter: ["users.*", "orders.*", "products.*"] });
+    await next.start();
+    await waitFor(() => next.status === "Syncing", "Syncing");
+    // The transaction is still open: were the pause to wait for the copy, it would wait forever.
+    await next.pause();
+    expect(next.status).toBe("Paused");
+    await tx.commit();
+    await next.start();
+    await next.whenStreaming();
+    await r.caughtUp();
+    await expectReplicated(r.db, r.replica, ["users", "orders", "products"]);
+  }, 60_000);
+
   test("a restart with a changed row filter: rows that now match arrive, rows that no longer match leave", async () => {
     const r = await bench.replicate(
       { tableFilter: ["users.*"], rowFilter: { enabled: true, expression: "region = 'us'" } },

@@ -60,7 +60,11 @@ export async function syncTables(ctx: CopyContext, tables: PublishedTable[]): Pr
   const { target, replicationId } = ctx;
   const names = tables.map((t) => t.table.table);
   const connection = await onSide("source", ReplicationConnection.connect(ctx.source));
+  // The slot waits for every transaction in flight on the source: a pause or stop must not wait with it.
+  const abandon = () => void connection.close();
+  ctx.signal.addEventListener("abort", abandon, { once: true });
   try {
+    ctx.signal.throwIfAborted();
     // A name of its own: a slot left by a session the server has not yet ended must not collide.
     const name = `${replicationId.replace(/[^a-zA-Z0-9]/g, "").toLowerCase().slice(0, 40)}_sync_${Date.now().toString(36)}`;
     const created = await onSide("source", connection.createSlot(`heliosdb_${name}`.slice(0, 63), { temporary: true }));
@@ -77,6 +81,7 @@ export async function syncTables(ctx: CopyContext, tables: PublishedTable[]): Pr
     ctx.figures.committed = totals;
     return created.consistentPoint;
   } finally {
+    ctx.signal.removeEventListener("abort", abandon);
     await connection.close();
   }
 }

@@ -64,6 +64,8 @@ export async function ensurePublication(
   const publication = pg.escapeIdentifier(name);
   await client.query("BEGIN");
   try {
+    // ALTER PUBLICATION waits for a lock on each table: a long ALTER TABLE on the source fails this attempt (retried later) instead of holding it.
+    await client.query("SET LOCAL lock_timeout = '10s'");
     const before = await publishedRelations(client, name);
     // The extended protocol runs exactly one statement: no `;` in a row filter can add another.
     const run = (text: string) => client.query({ text, queryMode: "extended" } as pg.QueryConfig);
@@ -94,8 +96,9 @@ export async function ensurePublication(
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
     if (e instanceof RowFilterError) throw e;
-    // Not a refusal of the publication: a connection lost, a server shutting down, or the caller's own failure.
-    if (!(e instanceof pg.DatabaseError) || /^(08|53|57)/.test(e.code ?? "")) throw e;
+    // Not a refusal of the publication: a connection lost, a server shutting down, a lock not granted
+    // in time, a deadlock, or the caller's own failure.
+    if (!(e instanceof pg.DatabaseError) || /^(08|40|53|57|58|55P03|55006)/.test(e.code ?? "")) throw e;
     const error = e;
     const detail = error.detail ? ` (${error.detail})` : "";
     // UPDATE and DELETE only carry the replica identity's old values, which a filter must be able to read.
