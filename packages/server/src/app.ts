@@ -52,6 +52,8 @@ export interface AppOptions {
   /** Initial syncs that may run at once in this process (default 2). */
   workers?: number;
   tickMs?: number;
+  /** Seconds a replication's lease lasts without renewal: how soon another server takes over from a dead one (default 15). */
+  leaseSeconds?: number;
   /** Retained WAL above which a paused replication warns (default 1 GiB). */
   walRetentionWarningBytes?: number;
   log?: (message: string) => void;
@@ -84,6 +86,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     vault,
     pool: new WorkerPool(options.workers ?? 2),
     ...(options.tickMs ? { tickMs: options.tickMs } : {}),
+    ...(options.leaseSeconds ? { leaseSeconds: options.leaseSeconds } : {}),
     ...(options.walRetentionWarningBytes ? { walRetentionWarningBytes: options.walRetentionWarningBytes } : {}),
     log,
   });

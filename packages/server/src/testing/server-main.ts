@@ -4,7 +4,7 @@
 import { startApp } from "../app";
 import { createPool } from "../store/db";
 
-const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as { databaseUrl: string; dataDir: string; tickMs: number };
+const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as { databaseUrl: string; dataDir: string; tickMs: number; leaseSeconds?: number };
 const app = await startApp({
   db: createPool(options.databaseUrl),
   dataDir: options.dataDir,
@@ -12,6 +12,7 @@ const app = await startApp({
   port: 0,
   grpcPort: 0,
   tickMs: options.tickMs,
+  ...(options.leaseSeconds ? { leaseSeconds: options.leaseSeconds } : {}),
   log: () => undefined,
 });
 process.stdout.write(`${JSON.stringify({ rest: app.urls.rest, grpc: app.urls.grpc, nodeId: app.orchestrator.nodeId })}\n`);
