@@ -109,7 +109,7 @@ export async function startEmbedded(dir: string, password: string, options: Embe
       (stopped ??= (async () => {
         // server.stop() sends the fast-shutdown signal and waits for the exit,
         // forever if postgres already died: hence the check and the bounds.
-        if (isAlive(pid)) {
+        if (pid === 0 || isAlive(pid)) {
           const exited = server.stop().then(() => true);
           if (!(await Promise.race([exited, sleep((ms * 2) / 3)]))) {
             log(`embedded PostgreSQL "${name}" did not stop within ${Math.round((ms * 2) / 3000)} s (fast shutdown): immediate shutdown, crash recovery at the next start`);
@@ -126,7 +126,9 @@ export async function startEmbedded(dir: string, password: string, options: Embe
 }
 
 async function startWithin(server: EmbeddedPostgres, ms: number): Promise<void> {
-  if (await Promise.race([server.start().then(() => true), sleep(ms)])) return;
+  const started = server.start().then(() => true);
+  started.catch(() => undefined); // rejected after the timeout, when the stop below ends postgres
+  if (await Promise.race([started, sleep(ms)])) return;
   // Still starting (a start that fails ends the postgres process, and start() rejects).
   await Promise.race([server.stop(), sleep(5_000)]);
   throw new Error(`not ready after ${ms / 1000} s`);
@@ -140,7 +142,8 @@ function sleep(ms: number): Promise<false> {
 /** What to do about the failures people meet. */
 function hint(said: string, dataDir: string): string {
   if (/lock file .*postmaster\.pid.* already exists/.test(said)) {
-    return `Another PostgreSQL runs on ${dataDir} (its pid is the first line of ${join(dataDir, "postmaster.pid")}): stop it, or start the server with another --data-dir.`;
+    const lock = join(dataDir, "postmaster.pid");
+    return `Another PostgreSQL runs on ${dataDir} (its pid is the first line of ${lock}): stop it, or start the server with another --data-dir. If that pid is no PostgreSQL on this directory, ${lock} is stale: remove it and start again.`;
   }
   if (/Address already in use/.test(said)) return "The port is taken: free it, or let the server choose one.";
   if (/Permission denied/.test(said)) return `The PostgreSQL user cannot write ${dataDir}: give it the folder, or choose another --data-dir.`;

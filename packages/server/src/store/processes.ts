@@ -36,6 +36,7 @@ export async function waitForExit(pid: number, ms: number): Promise<boolean> {
 
 /** Sends a signal; false when the process is already gone. */
 export function signal(pid: number, sig: NodeJS.Signals): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false; // 0 and negatives would signal whole process groups
   try {
     process.kill(pid, sig);
     return true;
@@ -65,7 +66,14 @@ function fromPs(pid: number): ProcessInfo | undefined {
     const [state, ppid, ...args] = out.split(/\s+/);
     if (!state || state.startsWith("Z")) return undefined;
     return { pid, ppid: Number(ppid), args };
-  } catch {
-    return undefined; // ps exits 1 when there is no such process
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") return undefined; // ps exits 1 when there is no such process
+    // No ps either: alive or not, nothing more (a postmaster then cannot be recognized, and is left to PostgreSQL's own check).
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ESRCH") return undefined;
+    }
+    return { pid, ppid: 0, args: [] };
   }
 }

@@ -60,6 +60,7 @@ const watched = new Set<string>();
 
 /** Asks this process's watchdog (started at the first call) to stop the postmaster of dataDir if this process dies. Returns the watchdog's pid, undefined where it could not start. */
 export function watch(dataDir: string, postmasterPid: number, log: (line: string) => void): number | undefined {
+  if (postmasterPid <= 0) return undefined;
   watched.add(dataDir);
   const pid = startWatchdog(log);
   watchdog?.stdin?.write(`${JSON.stringify({ watch: dataDir, pid: postmasterPid })}\n`);

@@ -2,7 +2,8 @@
 // esbuild from the current sources, so no build is needed), its output, and
 // the PostgreSQL processes a data directory holds. Not for production use.
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,22 +14,28 @@ let bundled: Promise<string> | undefined;
 
 function bundle(): Promise<string> {
   bundled ??= (async () => {
-    // Inside the package, so the bundle's imports resolve from node_modules and
-    // the docs handler finds the package's folder.
-    const cache = join(PACKAGE, "node_modules", ".cache");
-    mkdirSync(cache, { recursive: true });
-    const outfile = join(mkdtempSync(join(cache, "heliosdb-server-")), "bin.mjs");
-    await build({
+    const result = await build({
       entryPoints: [join(PACKAGE, "src", "bin.ts")],
       bundle: true,
       platform: "node",
       format: "esm",
       target: "node20",
-      outfile,
+      write: false,
       packages: "external",
       logLevel: "silent",
     });
-    return outfile;
+    const code = result.outputFiles[0]!.contents;
+    // Inside the package, so the bundle's imports resolve from node_modules and
+    // the docs handler finds the package's folder; named by its content, so
+    // test files share one file per version of the sources.
+    const cache = join(PACKAGE, "node_modules", ".cache");
+    mkdirSync(cache, { recursive: true });
+    const file = join(cache, `heliosdb-server-${createHash("sha256").update(code).digest("hex").slice(0, 16)}.mjs`);
+    if (!existsSync(file)) {
+      writeFileSync(`${file}.${process.pid}`, code);
+      renameSync(`${file}.${process.pid}`, file);
+    }
+    return file;
   })();
   return bundled;
 }
