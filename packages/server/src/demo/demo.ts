@@ -17,14 +17,15 @@ export const DEMO_TARGET_ID = "550e8400-e29b-41d4-a716-446655440002";
 export interface Demo {
   east: EmbeddedDatabase;
   west: EmbeddedDatabase;
-  stop(): Promise<void>;
+  /** Stops the writer and the two clusters, within ms (default 15 s). */
+  stop(ms?: number): Promise<void>;
 }
 
 export async function startDemo(dataDir: string, db: pg.Pool, connections: ConnectionStore, log: (line: string) => void): Promise<Demo> {
   const password = secret(join(dataDir, "demo.password"));
   const [east, west] = await Promise.all([
-    startEmbedded(join(dataDir, "demo", "us-east-1"), password),
-    startEmbedded(join(dataDir, "demo", "us-west-2"), password),
+    startEmbedded(join(dataDir, "demo", "us-east-1"), password, { log }),
+    startEmbedded(join(dataDir, "demo", "us-west-2"), password, { log }),
   ]);
   const admin = (cluster: EmbeddedDatabase, database: string) => connect({ connectionString: cluster.url(database) });
   for (const [cluster, names] of [[east, ["production_db", "tenant_456_db"]], [west, ["replica_db"]]] as const) {
@@ -39,6 +40,7 @@ export async function startDemo(dataDir: string, db: pg.Pool, connections: Conne
   const tenant456 = await admin(east, "tenant_456_db");
   await seedTenant123(tenant123);
   await seedTenant456(tenant456);
+  await Promise.all([tenant123.end(), tenant456.end()]);
 
   for (const [id, cluster, region, database] of [
     [DEMO_SOURCE_ID, east, "us-east-1", "production_db"],
@@ -59,15 +61,17 @@ export async function startDemo(dataDir: string, db: pg.Pool, connections: Conne
       [tenant, JSON.stringify({ connectionId: DEMO_SOURCE_ID, database, schema: "public", region: "us-east-1" })],
     );
   }
-  const stopWriter = startDemoWriter(tenant123, tenant456, (e) => log(`demo writer: ${(e as Error).message}`));
+  const writer = startDemoWriter(east.url("production_db"), east.url("tenant_456_db"), log);
   writeFileSync(join(dataDir, "demo.json"), `${JSON.stringify({ source: east.url("production_db"), target: west.url("replica_db") }, null, 2)}\n`);
   return {
     east,
     west,
-    async stop() {
-      stopWriter();
-      await Promise.all([tenant123.end(), tenant456.end()].map((p) => p.catch(() => undefined)));
-      await Promise.all([east.stop(), west.stop()]);
+    async stop(ms = 15_000) {
+      // The writer may wait on a database that is gone: it gets a small part of the time.
+      const started = Date.now();
+      await writer.stop(Math.min(2_000, ms / 4));
+      const left = Math.max(1_000, ms - (Date.now() - started));
+      await Promise.all([east.stop(left), west.stop(left)]);
     },
   };
 }

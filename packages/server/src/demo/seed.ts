@@ -1,6 +1,6 @@
 // The demo's tenants: tenant-123 in production_db (users with email, phone
 // and ssn, orders, products), tenant-456 in a database of its own.
-import type pg from "pg";
+import pg from "pg";
 
 export async function seedTenant123(db: pg.ClientBase): Promise<void> {
   const { rowCount } = await db.query("SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = 'users'");
@@ -31,18 +31,54 @@ export async function seedTenant456(db: pg.ClientBase): Promise<void> {
     INSERT INTO invoices (account_id, total) SELECT 1 + i % 2000, (i % 500) + 0.99 FROM generate_series(1, 6000) i;`);
 }
 
-/** Keeps the tenants changing a few rows a second, so lag and throughput are alive. */
-export function startDemoWriter(tenant123: pg.ClientBase, tenant456: pg.ClientBase, onError: (e: unknown) => void): () => void {
+export interface DemoWriter {
+  /** Stops writing and closes its connections (bounded by ms, default 2 s). */
+  stop(ms?: number): Promise<void>;
+}
+
+/**
+ * Keeps the tenants changing a few rows a second, so lag and throughput are
+ * alive. Each database is written through a pool, so a session its server
+ * ended is replaced by a fresh one at the next tick: when the database goes
+ * away the writer says so once, and once again when writing resumes.
+ */
+export function startDemoWriter(tenant123Url: string, tenant456Url: string, log: (line: string) => void, intervalMs = 400): DemoWriter {
+  const pool = (connectionString: string) => {
+    const p = new pg.Pool({ connectionString, max: 1, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
+    p.on("error", () => undefined); // an idle session ended by the server: the next query reports the outage
+    return p;
+  };
+  const tenant123 = pool(tenant123Url);
+  const tenant456 = pool(tenant456Url);
   let i = 0;
-  const timer = setInterval(() => {
+  let writing: Promise<void> | undefined;
+  let down = false;
+  const tick = async () => {
     i++;
-    void (async () => {
-      await tenant123.query("INSERT INTO orders (user_id, amount) VALUES (1 + floor(random() * 5000)::int, round((random() * 500)::numeric, 2))");
-      await tenant123.query("UPDATE orders SET status = 'paid' WHERE id = (SELECT id FROM orders WHERE status = 'new' ORDER BY id LIMIT 1)");
-      if (i % 5 === 0) await tenant123.query("UPDATE products SET stock = stock - 1 WHERE sku = 'SKU-' || lpad((1 + floor(random() * 800))::int::text, 5, '0')");
-      if (i % 3 === 0) await tenant456.query("INSERT INTO invoices (account_id, total) VALUES (1 + floor(random() * 2000)::int, round((random() * 900)::numeric, 2))");
-    })().catch(onError);
-  }, 400);
+    await tenant123.query("INSERT INTO orders (user_id, amount) VALUES (1 + floor(random() * 5000)::int, round((random() * 500)::numeric, 2))");
+    await tenant123.query("UPDATE orders SET status = 'paid' WHERE id = (SELECT id FROM orders WHERE status = 'new' ORDER BY id LIMIT 1)");
+    if (i % 5 === 0) await tenant123.query("UPDATE products SET stock = stock - 1 WHERE sku = 'SKU-' || lpad((1 + floor(random() * 800))::int::text, 5, '0')");
+    if (i % 3 === 0) await tenant456.query("INSERT INTO invoices (account_id, total) VALUES (1 + floor(random() * 2000)::int, round((random() * 900)::numeric, 2))");
+  };
+  const timer = setInterval(() => {
+    if (writing) return; // the last tick still waits for its database
+    writing = tick()
+      .then(() => {
+        if (down) log("demo writer: the database answers again; writing resumed");
+        down = false;
+      })
+      .catch((e: unknown) => {
+        if (!down) log(`demo writer: cannot write (${(e as Error)?.message ?? String(e)}); writing resumes when the database answers`);
+        down = true;
+      })
+      .finally(() => (writing = undefined));
+  }, intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return {
+    async stop(ms = 2_000) {
+      clearInterval(timer);
+      const ended = Promise.all([writing, tenant123.end(), tenant456.end()]).catch(() => undefined);
+      await Promise.race([ended, new Promise((r) => setTimeout(r, ms).unref())]);
+    },
+  };
 }
