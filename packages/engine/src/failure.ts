@@ -62,7 +62,7 @@ export function isRetryable(error: unknown): boolean {
 export interface BackoffOptions {
   /** The first delay (default 1000 ms); each failure doubles it … */
   initialMs?: number;
-  /** … up to this cap (default 60 000 ms). */
+  /** … up to this cap (default 30 000 ms). */
   maxMs?: number;
 }
 
@@ -78,7 +78,7 @@ export class Backoff {
 
   next(): number {
     const initial = this.options.initialMs ?? 1000;
-    const ceiling = Math.min(this.options.maxMs ?? 60_000, initial * 2 ** Math.min(this.attempts, 30));
+    const ceiling = Math.min(this.options.maxMs ?? 30_000, initial * 2 ** Math.min(this.attempts, 30));
     this.attempts++;
     return Math.round(ceiling * (0.5 + Math.random() / 2));
   }

@@ -44,7 +44,7 @@ export interface EngineDeps {
   binaryTransfer?: boolean;
   /** What the control plane remembers of the replication (its last status, the time it ran before). */
   history?: History;
-  /** Delays between attempts after a failure that can pass (default 1 s doubling to 60 s, jittered). */
+  /** Delays between attempts after a failure that can pass (default 1 s doubling to 30 s, jittered). */
   retry?: BackoffOptions;
 }
 

@@ -39,6 +39,10 @@ interface Owned {
   // lost, shutdown): the pause that follows is this node's doing, not the
   // replication's state, and is not stored as its status.
   leaving: boolean;
+  // Set when it goes for a reason of this node's (a restart for a new
+  // configuration, a lost lease, a shutdown): the replication did not pause,
+  // so the pause's status change is not recorded as its event.
+  quiet: boolean;
   // A pipeline's observations are written one after another, each reading
   // the figures when its turn comes, so that an older one never lands last.
   writes: Promise<void>;
@@ -135,7 +139,7 @@ export class Orchestrator {
     this.started = false;
     clearTimeout(this.timer);
     await this.ticking;
-    for (const owned of this.owned.values()) owned.leaving = true;
+    for (const owned of this.owned.values()) Object.assign(owned, { leaving: true, quiet: true });
     for (const [id, { pipeline }] of this.owned) {
       await pipeline.pause({ watch: false }).catch(() => undefined);
       await this.release(id);
@@ -158,6 +162,7 @@ export class Orchestrator {
         if (!row || stale || !(await this.renew(id))) {
           // Paused, stopped or deleted (the control request did the rest), or the lease was lost.
           owned.leaving = true;
+          owned.quiet = row !== undefined;
           const pausedNow = !row && (await this.deps.replications.get(id))?.desired === "paused";
           // A stop has halted it already (and dropped its slot).
           if (owned.pipeline.status !== "Stopped") await owned.pipeline.pause({ watch: pausedNow }).catch(() => undefined);
@@ -173,7 +178,13 @@ export class Orchestrator {
         await this.observe(owned);
       }
       for (const [id, pipeline] of this.paused) {
-        if ((await this.deps.replications.get(id))?.desired === "paused" && (await this.renew(id))) continue;
+        const row = await this.deps.replications.get(id);
+        if (row?.desired === "paused" && (await this.renew(id))) {
+          // The watch measures lag and retained WAL while paused: store them like a running pipeline's.
+          const figures = pipeline.read();
+          await this.deps.replications.observe(id, this.nodeId, row.generation, figures.status, figures.health, stored(figures));
+          continue;
+        }
         // Started, stopped or deleted (or the lease lost): the watch ends (a start runs a new pipeline below).
         this.paused.delete(id);
         await pipeline.pause({ watch: false }).catch(() => undefined);
@@ -198,7 +209,7 @@ export class Orchestrator {
 
   private async run(row: ReplicationRow): Promise<void> {
     const pipeline = new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
-    const owned: Owned = { pipeline, row, leaving: false, writes: Promise.resolve() };
+    const owned: Owned = { pipeline, row, leaving: false, quiet: false, writes: Promise.resolve() };
     this.owned.set(row.id, owned);
     try {
       await pipeline.start({
@@ -242,20 +253,23 @@ export class Orchestrator {
   }
 
   private engineDeps(row: ReplicationRow) {
+    const lastStatus = row.figures?.status ?? row.status;
     return {
       keys: this.deps.keys,
       // What this replication was and how long it ran before this pipeline object: events and uptime go on from there.
       history: {
-        ...(ENGINE_STATUSES.includes(row.status as EngineStatus) ? { status: row.status as EngineStatus } : {}),
+        // The status last observed (a start request has already set the row's own to Initializing).
+        ...(ENGINE_STATUSES.includes(lastStatus as EngineStatus) ? { status: lastStatus as EngineStatus } : {}),
         uptimeSeconds: row.figures?.uptimeSeconds ?? 0,
       },
       ...(this.deps.vault ? { vault: this.deps.vault } : {}),
       ...(this.deps.pool ? { pool: this.deps.pool } : {}),
       ...(this.deps.walRetentionWarningBytes ? { walRetentionWarningBytes: this.deps.walRetentionWarningBytes } : {}),
       onEvent: (event: EngineEvent) => {
+        const owned = this.owned.get(row.id);
+        if (event.type === "StatusChanged" && owned?.quiet) return;
         void this.record(row, event);
         // A new status is stored at once, so that lists filtered by status agree with GET.
-        const owned = this.owned.get(row.id);
         if (event.type === "StatusChanged" && owned) void this.observe(owned).catch(() => undefined);
       },
     };
@@ -276,7 +290,15 @@ export class Orchestrator {
     };
   }
 
-  private async record(row: ReplicationRow, event: EngineEvent): Promise<void> {
+  // Events are written one after another, in the order they happened.
+  private recorded: Promise<void> = Promise.resolve();
+
+  private record(row: ReplicationRow, event: EngineEvent): Promise<void> {
+    this.recorded = this.recorded.then(() => this.insertEvent(row, event));
+    return this.recorded;
+  }
+
+  private async insertEvent(row: ReplicationRow, event: EngineEvent): Promise<void> {
     await this.deps.db
       .query(
         "INSERT INTO events (replication_id, tenant_id, event_type, severity, message, details) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -149,9 +149,12 @@ export async function events(pool: { query: (sql: string, params: unknown[]) => 
   return rows as { event_type: string; severity: string; message: string; details: Record<string, string> }[];
 }
 
-/** The status changes recorded for a replication; none goes from a status to itself. */
+/** The status changes recorded for a replication: none goes from a status to itself, each starts where the one before ended. */
 export function expectStatusChainConsistent(recorded: Awaited<ReturnType<typeof events>>) {
   const changes = recorded.filter((e) => e.event_type === "StatusChanged").map((e) => e.details);
-  for (const c of changes) expect(c.from, JSON.stringify(c)).not.toBe(c.to);
+  changes.forEach((c, i) => {
+    expect(c.from, JSON.stringify(c)).not.toBe(c.to);
+    if (i > 0) expect(c.from, JSON.stringify(changes.slice(i - 1, i + 1))).toBe(changes[i - 1]!.to);
+  });
   return changes;
 }
