@@ -179,6 +179,22 @@ describe("a transaction open across a pipeline start arrives whole", () => {
     expect(next.read().conflictsDetected).toBe(0);
   }, 60_000);
 
+  test("a restart with a changed column list: the table is copied again with the columns it now carries", async () => {
+    const r = await bench.replicate({ tableFilter: ["users.id", "users.name", "orders.*"] });
+    await r.pipeline.start();
+    await r.pipeline.whenStreaming();
+    expect((await r.replica.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'users' ORDER BY 1")).rows.map((c) => c.column_name)).toEqual(["id", "name"]);
+    await withWriter(r.name, async () => {
+      await r.pipeline.pause({ watch: false });
+      const tx = await inFlight(r.name);
+      const next = r.twin({ tableFilter: ["users.id", "users.name", "users.email", "users.region", "orders.*"] });
+      await startAcross(next, tx, "Syncing");
+    });
+    await r.caughtUp();
+    await expectReplicated(r.db, r.replica, ["users", "orders"]);
+    expect(r.events.some((e) => e.type === "TablesSynced" && e.details.tables === "users")).toBe(true);
+  }, 60_000);
+
   test("a restart that removes a table: its changes in flight are not applied, the others are", async () => {
     const r = await bench.replicate({});
     await r.pipeline.start();

@@ -21,6 +21,8 @@ test("20 pause/start cycles under a write load, a transaction open across every 
   await waitForStatus(rest, id, "Streaming");
   const load = startLoad(world.east, "production_db");
   let totalRows = 0;
+  let uptime = 0;
+  const source = await world.east.connect("production_db");
   try {
     for (let cycle = 0; cycle < 20; cycle++) {
       const paused = await rest("POST", `/replications/${id}/pause`);
@@ -36,10 +38,15 @@ test("20 pause/start cycles under a write load, a transaction open across every 
           return r.status === "Paused" && Number(r.current_state.replication_lag_bytes) > 0;
         }, `cycle ${cycle}: lag measured while paused`, 20_000);
         const r = await replication(rest, id);
+        // The lag reported was measured: never more than the source's WAL position now minus the checkpoint.
+        const { rows } = await source.query<{ lsn: string }>("SELECT (pg_current_wal_lsn() - '0/0')::text AS lsn");
+        expect(Number(r.current_state.replication_lag_bytes)).toBeLessThanOrEqual(Number(rows[0]!.lsn) - checkpoint);
         expect(r.current_state.throughput.rows_per_second).toBe(0);
         expect(Number(r.current_state.last_checkpoint.lsn)).toBe(checkpoint);
         expect(Number(r.statistics.total_rows_replicated)).toBeGreaterThanOrEqual(totalRows);
+        expect(Number(r.statistics.uptime_seconds)).toBeGreaterThanOrEqual(uptime);
         totalRows = Number(r.statistics.total_rows_replicated);
+        uptime = Number(r.statistics.uptime_seconds);
         const started = await rest("POST", `/replications/${id}/start`);
         expect(started.status).toBe(200);
         expect(started.body.message).toMatch(/^Replication resuming from its checkpoint/);
@@ -54,9 +61,13 @@ test("20 pause/start cycles under a write load, a transaction open across every 
     }
   } finally {
     await load.stop();
+    await source.end();
   }
   const after = await expectConverged(rest, id, world.east, world.west, "faults_cycles");
   expect(Number(after.statistics.total_rows_replicated)).toBeGreaterThan(totalRows);
+  // Uptime is the time spent running across all 20 restarts of the pipeline, not since the last one.
+  expect(Number(after.statistics.uptime_seconds)).toBeGreaterThanOrEqual(uptime);
+  expect(Number(after.statistics.uptime_seconds)).toBeGreaterThan(5);
   const changes = expectStatusChainConsistent(await events(world.pool, id));
   // Every pause is recorded, and every start after it begins from Paused.
   expect(changes.filter((c) => c.to === "Paused").length).toBeGreaterThanOrEqual(20);
