@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { EngineEvent } from "./pipeline";
 import { startBench, type Bench } from "./testing/replication";
-import { startWriter, tableChecksum, waitFor } from "./testing/tenant";
+import { startWriter, tableChecksum, TENANT_COLUMNS, waitFor } from "./testing/tenant";
 import { parseLsn } from "./types";
 
 let bench: Bench;
@@ -14,11 +14,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => bench?.close(), 60_000);
 
-const COLUMNS: Record<string, string[]> = {
-  users: ["id", "name", "email", "region"],
-  orders: ["id", "user_id", "amount", "status"],
-  products: ["sku", "title", "price"],
-};
+const COLUMNS: Record<string, string[]> = TENANT_COLUMNS;
 
 const retries = (events: EngineEvent[]) => events.filter((e) => e.type === "ReplicationError" && e.details.retryable === "true");
 

@@ -9,7 +9,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { ReplicationPipeline } from "./pipeline";
 import { startBench, type Bench } from "./testing/replication";
-import { startWriter, tableChecksum, waitFor } from "./testing/tenant";
+import { startWriter, tableChecksum, TENANT_COLUMNS, waitFor } from "./testing/tenant";
 
 let bench: Bench;
 beforeAll(async () => {
@@ -17,11 +17,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => bench?.close(), 60_000);
 
-const COLUMNS: Record<string, string[]> = {
-  users: ["id", "name", "email", "region"],
-  orders: ["id", "user_id", "amount", "status"],
-  products: ["sku", "title", "price"],
-};
+const COLUMNS: Record<string, string[]> = TENANT_COLUMNS;
 
 let opened = 0;
 

@@ -34,7 +34,7 @@ export interface ObservedFigures {
   conflictsResolved: number;
   /** WAL the source keeps for this replication's slot. */
   walRetainedBytes: number;
-  /** Seconds spent running (snapshot and streaming) since the replication was created. */
+  /** Seconds spent running (snapshot and streaming) since the replication was created (with fractions). */
   uptimeSeconds: number;
   initialSync: TableCopyProgress[];
   /** When the pipeline last changed status. */
@@ -206,7 +206,8 @@ export class Figures {
       conflictsDetected: t.conflictsDetected,
       conflictsResolved: t.conflictsResolved,
       walRetainedBytes: this.walRetainedBytes,
-      uptimeSeconds: Math.floor((this.ranMs + (this.runningSince ? Date.now() - this.runningSince : 0)) / 1000),
+      // Fractional: a caller that hands it on as history (many short runs) must not lose the parts of a second.
+      uptimeSeconds: (this.ranMs + (this.runningSince ? Date.now() - this.runningSince : 0)) / 1000,
       initialSync: this.initialSync,
       statusSince: this.statusSince,
       ...(this.retry ? { retry: this.retry } : {}),

@@ -1,4 +1,4 @@
 // Test support for packages that build on the engine: real PostgreSQL
 // clusters, a seeded tenant, a writer, checksums. Not for production use.
 export { freePort, startCluster, type Cluster } from "./clusters";
-export { seedTenant, startWriter, tableChecksum, waitFor } from "./tenant";
+export { seedTenant, startWriter, tableChecksum, TENANT_COLUMNS, waitFor } from "./tenant";

@@ -29,6 +29,13 @@ export async function seedTenant(db: pg.ClientBase, users = 2000): Promise<void>
   );
 }
 
+/** The seeded tables and the columns their checksums compare (every column a test changes). */
+export const TENANT_COLUMNS: Readonly<Record<"users" | "orders" | "products", string[]>> = {
+  users: ["id", "name", "email", "region"],
+  orders: ["id", "user_id", "amount", "status"],
+  products: ["sku", "title", "price"],
+};
+
 /**
  * Writes small transactions (insert, update, delete across the tables) until
  * stopped; returns how many transactions committed.

@@ -108,7 +108,7 @@ export function replicationMessage(row: ReplicationRow, state: ObservedState, vi
     statistics: {
       totalRowsReplicated: BigInt(f?.totalRows ?? 0),
       totalBytesReplicated: BigInt(f?.totalBytes ?? 0),
-      uptimeSeconds: BigInt(f?.uptimeSeconds ?? 0),
+      uptimeSeconds: BigInt(Math.floor(f?.uptimeSeconds ?? 0)),
       avgCompressionRatio: f?.compressionRatio ?? 1,
       conflictsDetected: f?.conflictsDetected ?? 0,
       conflictsResolved: f?.conflictsResolved ?? 0,

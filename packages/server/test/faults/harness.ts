@@ -4,15 +4,11 @@
 // replication has applied everything the source committed, and source and
 // target are equal table by table, with no conflict.
 import { setTimeout as sleep } from "node:timers/promises";
-import { tableChecksum, waitFor, type Cluster } from "@heliosdb/replication-engine/testing";
+import { tableChecksum, TENANT_COLUMNS, waitFor, type Cluster } from "@heliosdb/replication-engine/testing";
 import { expect } from "vitest";
 import type { Answer } from "../../src/testing/world";
 
-export const TABLES: Record<string, string[]> = {
-  users: ["id", "name", "email", "region"],
-  orders: ["id", "user_id", "amount", "status"],
-  products: ["sku", "title", "price"],
-};
+export const TABLES: Record<string, string[]> = TENANT_COLUMNS;
 
 type Rest = (method: string, path: string, body?: unknown) => Promise<Answer>;
 
