@@ -14,7 +14,7 @@
 // where the time goes; the profiler slows the server down, so the figures of
 // such a run are not the benchmark's).
 import { execFileSync, fork } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { Session } from "node:inspector/promises";
 import os from "node:os";
@@ -501,6 +501,7 @@ async function main(): Promise<void> {
   await seedTenant(sourceClient, TENANT_USERS);
   pool = createPool(control.url("controlplane"));
   const dataDir = mkdtempSync(join(os.tmpdir(), "heliosdb-bench-api-"));
+  closers.push(async () => rmSync(dataDir, { recursive: true, force: true }));
   app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, log: (m) => log(`server: ${m}`) });
   const token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "bench" });
   log(`server: REST ${app.urls.rest}, gRPC ${app.urls.grpc} (default settings)`);

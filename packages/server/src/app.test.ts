@@ -2,7 +2,7 @@
 // clusters (control plane, us-east-1, us-west-2): the spec's §2.1.1 request
 // really replicates, REST and Connect agree, and bad input gets the §6
 // envelope with a request id.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -60,6 +60,7 @@ afterAll(async () => {
   await pool?.end();
   await Promise.all([source?.end(), replica?.end()]);
   await Promise.all([control?.stop(), east?.stop(), west?.stop()]);
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
 
 async function rest(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {

@@ -4,7 +4,7 @@
 // grpc.health.v1 answers SERVING. Then reflection and Watch in process, for
 // what the command-line clients do not ask.
 import { execFile } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,6 +58,7 @@ let pool: pg.Pool;
 let app: RunningApp;
 let token: string;
 let replicationId: string;
+let dataDir: string | undefined;
 
 beforeAll(async () => {
   control = await startCluster();
@@ -70,7 +71,7 @@ beforeAll(async () => {
   await seedTenant(source, 10);
   await source.end();
   pool = createPool(control.url("controlplane"));
-  const dataDir = mkdtempSync(join(tmpdir(), "heliosdb-reflection-"));
+  dataDir = mkdtempSync(join(tmpdir(), "heliosdb-reflection-"));
   app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: () => undefined });
   token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "test" });
   const headers = { authorization: `Bearer ${token}` };
@@ -95,6 +96,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   await pool?.end();
   await control?.stop();
 }, 60_000);
