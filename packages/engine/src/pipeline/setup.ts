@@ -7,7 +7,7 @@ import { planAggregates } from "../apply/aggregate";
 import type { TargetTable } from "../apply/target-schema";
 import { readCatalog, type CatalogTable } from "../source/catalog";
 import { checkSource, checkTables, PreflightError, type PreflightProblem } from "../source/preflight";
-import { ensurePublication, type PublicationChange, type PublishedTable, type RowExpressions } from "../source/publication";
+import { checkPublication, ensurePublication, type PublicationChange, type PublishedTable, type RowExpressions } from "../source/publication";
 import { applyTableFilter, unmatchedPatterns } from "../source/table-filter";
 import { planRowTransforms, TransformValidationError, type RowTransformPlan, type TransformDeps } from "../transform/plan";
 
@@ -75,6 +75,8 @@ export async function validate(
     problems.push(...aggregateProblems.map((message) => ({ code: "TRANSFORM", message })));
   }
   if (problems.length > 0 || !plan) throw new PreflightError(problems);
+  // PostgreSQL's own verdict on the row filters and column lists, now rather than at the first start.
+  await checkPublication(source, tables, rowExpressions(config), server.version);
   return { serverVersion: server.version, tables, plan, warnings };
 }
 

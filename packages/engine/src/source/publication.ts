@@ -2,6 +2,7 @@
 // which tables, which columns (table_filter) and which rows (row_filter and
 // Filter transforms). PostgreSQL validates the row expressions itself; the
 // engine only makes sure a user's text cannot leave its WHERE clause.
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { CatalogTable } from "./catalog";
 
@@ -95,18 +96,45 @@ export async function ensurePublication(
     return { published, change };
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
-    if (e instanceof RowFilterError) throw e;
-    // Not a refusal of the publication: a connection lost, a server shutting down, a lock not granted
-    // in time, a deadlock, or the caller's own failure.
-    if (!(e instanceof pg.DatabaseError) || /^(08|40|53|57|58|55P03|55006)/.test(e.code ?? "")) throw e;
-    const error = e;
-    const detail = error.detail ? ` (${error.detail})` : "";
-    // UPDATE and DELETE only carry the replica identity's old values, which a filter must be able to read.
-    const hint = /replica identity/.test(error.detail ?? "")
-      ? "; filters and column lists can only use replica-identity columns: ALTER TABLE ... REPLICA IDENTITY FULL lets them use any column"
-      : "";
-    throw new RowFilterError(`the source refused the publication: ${error.message}${detail}${hint}`);
+    throw refusal(e);
   }
+}
+
+/**
+ * Asks PostgreSQL whether it would accept the publication, without keeping
+ * anything: the row filters and column lists are created under a name of
+ * their own and the source's acceptance of UPDATE and DELETE is checked, in
+ * a transaction that is rolled back. Throws RowFilterError with PostgreSQL's
+ * verdict. Tables without a row filter or column list need no check.
+ */
+export async function checkPublication(client: pg.ClientBase, tables: CatalogTable[], rows: RowExpressions, serverVersion: number): Promise<void> {
+  const items = tables.map((t) => publishedItem(t, rows, serverVersion));
+  if (!items.some((item, i) => item !== qualified(tables[i]!))) return;
+  await client.query("BEGIN");
+  try {
+    await client.query("SET LOCAL lock_timeout = '10s'");
+    const name = pg.escapeIdentifier(`heliosdb_check_${randomBytes(8).toString("hex")}`);
+    await client.query({ text: `CREATE PUBLICATION ${name} FOR TABLE ${items.join(", ")}`, queryMode: "extended" } as pg.QueryConfig);
+    for (const t of tables) await checkWritesAccepted(client, t);
+  } catch (e) {
+    throw refusal(e);
+  } finally {
+    await client.query("ROLLBACK").catch(() => undefined);
+  }
+}
+
+// PostgreSQL's refusal of a publication as a RowFilterError; anything else
+// (a connection lost, a server shutting down, a lock not granted in time, a
+// deadlock, the caller's own failure) as it is.
+function refusal(e: unknown): unknown {
+  if (e instanceof RowFilterError) return e;
+  if (!(e instanceof pg.DatabaseError) || /^(08|40|53|57|58|55P03|55006)/.test(e.code ?? "")) return e;
+  const detail = e.detail ? ` (${e.detail})` : "";
+  // UPDATE and DELETE only carry the replica identity's old values, which a filter must be able to read.
+  const hint = /replica identity/.test(e.detail ?? "")
+    ? "; filters and column lists can only use replica-identity columns: ALTER TABLE ... REPLICA IDENTITY FULL lets them use any column"
+    : "";
+  return new RowFilterError(`the source refused the publication: ${e.message}${detail}${hint}`);
 }
 
 // One table as CREATE/ALTER PUBLICATION lists it.
