@@ -27,8 +27,14 @@ import { routingService } from "./services/routing";
 import { registerUnimplemented } from "./services/unimplemented";
 import { ConnectionStore } from "./store/connections";
 import { migrate } from "./store/db";
+import { EventStore } from "./store/events";
+import { HealthProbes } from "./store/health-probes";
+import { IdempotencyKeyStore } from "./store/idempotency-keys";
+import { LeaseStore } from "./store/leases";
+import { MetricSampleStore } from "./store/metric-samples";
 import { ReplicationCache } from "./store/replication-cache";
 import { ReplicationStore } from "./store/replications";
+import { RoutingStore } from "./store/routing";
 import { loadMasterKey, SecretBox } from "./store/secrets";
 import { authInterceptor, loadSigningKey } from "./transport/auth";
 import { idempotencyInterceptor } from "./transport/idempotency";
@@ -76,12 +82,16 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const vault = new PgTokenVault(options.db, keys);
   const connections = new ConnectionStore(options.db, new SecretBox(master));
   const replications = new ReplicationStore(options.db);
+  const probes = new HealthProbes(options.db);
+  const routing = new RoutingStore(options.db);
   const cache = new ReplicationCache(options.db, replications, log);
   await cache.start();
   const orchestrator = new Orchestrator({
-    db: options.db,
     replications,
     connections,
+    leases: new LeaseStore(options.db),
+    events: new EventStore(options.db),
+    metricSamples: new MetricSampleStore(options.db),
     keys,
     vault,
     pool: new WorkerPool(options.workers ?? 2),
@@ -96,19 +106,19 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const routes = (router: ConnectRouter) => {
     router.service(ReplicationService, replicationService(replicationController, orchestrator));
     router.service(ConnectionService, connectionService(connectionController, connections));
-    router.service(RoutingService, routingService(options.db));
-    router.service(HealthService, healthService({ db: options.db, orchestrator, version: VERSION, startedAt, ready: () => ready }));
+    router.service(RoutingService, routingService(routing));
+    router.service(HealthService, healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready }));
     registerUnimplemented(router, FailoverService, "failover");
     registerUnimplemented(router, MigrationService, "migration");
     registerUnimplemented(router, MetricsService, "metrics");
     // gRPC's standard health service and server reflection (public, no token).
-    registerGrpcHealth(router, healthyBy(healthService({ db: options.db, orchestrator, version: VERSION, startedAt, ready: () => ready })));
+    registerGrpcHealth(router, healthyBy(healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready })));
     registerReflection(router);
   };
   const interceptors: Interceptor[] = [
     requestInterceptor((e) => log(`internal error: ${(e as Error)?.stack ?? String(e)}`)),
     authInterceptor(loadSigningKey(options.dataDir)),
-    idempotencyInterceptor(options.db),
+    idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
   const connect = connectNodeAdapter({
     routes,

@@ -3,8 +3,7 @@
 // uses it.
 import { randomUUID } from "node:crypto";
 import { DatabaseEngine, type Connection } from "@heliosdb/replication-proto";
-import { connect } from "@heliosdb/replication-engine";
-import type pg from "pg";
+import { probeConnection } from "@heliosdb/replication-engine";
 import { sslOptions, type ConnectionRow, type ConnectionStore } from "../store/connections";
 import type { ReplicationStore } from "../store/replications";
 import { apiError } from "../transport/errors";
@@ -62,9 +61,8 @@ export class ConnectionController {
   // The server must reach the database with these credentials before it keeps them.
   private async probe(c: Omit<ConnectionRow, "hasPassword" | "createdAt">, password: string): Promise<void> {
     const ssl = sslOptions(c.sslmode);
-    let client: pg.Client | undefined;
     try {
-      client = await connect({
+      await probeConnection({
         host: c.host,
         port: c.port,
         user: c.user,
@@ -73,11 +71,8 @@ export class ConnectionController {
         connectionTimeoutMillis: 5000,
         ...(ssl ? { ssl } : {}),
       });
-      await client.query("SELECT 1");
     } catch (e) {
       throw apiError("VALIDATION_ERROR", `cannot connect to ${c.host}:${c.port}: ${(e as Error).message}`, { host: c.host, port: c.port });
-    } finally {
-      await client?.end().catch(() => undefined);
     }
   }
 }

@@ -12,14 +12,18 @@ import {
   type TokenVault,
   type WorkerPool,
 } from "@heliosdb/replication-engine";
-import type pg from "pg";
 import type { ConnectionStore } from "../store/connections";
+import type { EventStore } from "../store/events";
+import type { LeaseStore } from "../store/leases";
+import type { MetricSampleStore } from "../store/metric-samples";
 import type { ReplicationRow, ReplicationStore, StoredFigures } from "../store/replications";
 
 export interface OrchestratorDeps {
-  db: pg.Pool;
   replications: ReplicationStore;
   connections: ConnectionStore;
+  leases: LeaseStore;
+  events: EventStore;
+  metricSamples: MetricSampleStore;
   keys: KeyProvider;
   vault?: TokenVault;
   pool?: WorkerPool;
@@ -218,7 +222,7 @@ export class Orchestrator {
       });
       // An explicit position or a resync applies to this start only; a restart resumes from the checkpoint.
       if (row.startOptions.fromCheckpoint && row.startOptions.fromCheckpoint !== "auto") {
-        await this.deps.db.query("UPDATE replications SET start_options = start_options - 'fromCheckpoint' WHERE id = $1", [row.id]);
+        await this.deps.replications.clearStartPosition(row.id);
       }
     } catch (e) {
       // Validation failed against the source now (it passed at creation): report and let go.
@@ -245,11 +249,7 @@ export class Orchestrator {
   private async write({ pipeline, row }: Owned): Promise<void> {
     const figures = pipeline.read();
     await this.deps.replications.observe(row.id, this.nodeId, row.generation, figures.status, figures.health, stored(figures));
-    await this.deps.db.query(
-      `INSERT INTO metric_samples (replication_id, at, lag_seconds, lag_bytes, rows_per_second, bytes_per_second, compression_ratio)
-       VALUES ($1, date_trunc('second', now()), $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-      [row.id, figures.lagSeconds, figures.lagBytes, figures.rowsPerSecond, figures.bytesPerSecond, figures.compressionRatio],
-    );
+    await this.deps.metricSamples.record(row.id, figures);
   }
 
   private engineDeps(row: ReplicationRow) {
@@ -299,35 +299,22 @@ export class Orchestrator {
   }
 
   private async insertEvent(row: ReplicationRow, event: EngineEvent): Promise<void> {
-    await this.deps.db
-      .query(
-        "INSERT INTO events (replication_id, tenant_id, event_type, severity, message, details) VALUES ($1, $2, $3, $4, $5, $6)",
-        [row.id, row.tenantId, event.type, event.severity, event.message, JSON.stringify(event.details)],
-      )
+    await this.deps.events
+      .record({ replicationId: row.id, tenantId: row.tenantId, type: event.type, severity: event.severity, message: event.message, details: event.details })
       .catch((e) => this.deps.log?.(`could not record an event of ${row.id}: ${(e as Error).message}`));
   }
 
   // A lease is taken when free or expired; renewed only by its owner.
-  private async acquire(id: string): Promise<boolean> {
-    const { rowCount } = await this.deps.db.query(
-      `INSERT INTO leases (replication_id, owner, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
-       ON CONFLICT (replication_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
-        WHERE leases.expires_at < now() OR leases.owner = EXCLUDED.owner`,
-      [id, this.nodeId, this.deps.leaseSeconds ?? 15],
-    );
-    return rowCount === 1;
+  private acquire(id: string): Promise<boolean> {
+    return this.deps.leases.acquire(id, this.nodeId, this.deps.leaseSeconds ?? 15);
   }
 
-  private async renew(id: string): Promise<boolean> {
-    const { rowCount } = await this.deps.db.query(
-      "UPDATE leases SET expires_at = now() + make_interval(secs => $3) WHERE replication_id = $1 AND owner = $2",
-      [id, this.nodeId, this.deps.leaseSeconds ?? 15],
-    );
-    return rowCount === 1;
+  private renew(id: string): Promise<boolean> {
+    return this.deps.leases.renew(id, this.nodeId, this.deps.leaseSeconds ?? 15);
   }
 
   private async release(id: string): Promise<void> {
-    await this.deps.db.query("DELETE FROM leases WHERE replication_id = $1 AND owner = $2", [id, this.nodeId]).catch(() => undefined);
+    await this.deps.leases.release(id, this.nodeId).catch(() => undefined);
   }
 }
 

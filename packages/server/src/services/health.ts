@@ -8,12 +8,12 @@
 //   200 with the counts: the server works, replications need attention.
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { HealthService } from "@heliosdb/replication-proto";
-import type pg from "pg";
 import type { Orchestrator } from "../orchestrator/orchestrator";
+import type { HealthProbes } from "../store/health-probes";
 import { apiError } from "../transport/errors";
 
 export interface HealthDeps {
-  db: pg.Pool;
+  probes: HealthProbes;
   orchestrator: Orchestrator;
   version: string;
   startedAt: number;
@@ -33,9 +33,9 @@ export function healthService(deps: HealthDeps): ServiceImpl<typeof HealthServic
   return {
     async health() {
       const checks: Record<string, string> = {
-        database: await check(() => deps.db.query("SELECT 1")),
+        database: await check(() => deps.probes.database()),
         // Events are delivered through the control-plane database's event log.
-        message_queue: await check(() => deps.db.query("SELECT max(id) FROM events")),
+        message_queue: await check(() => deps.probes.eventLog()),
         worker_pool: deps.orchestrator.healthy ? "Healthy" : "Unhealthy",
       };
       const census = await withTimeout(deps.orchestrator.census(), 2000).catch(() => undefined);

@@ -1,29 +1,28 @@
 // RoutingService: where a tenant's primary lives, as recorded at placement,
 // failover and migration.
-import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ConnectionInfoSchema, TenantRoutingSchema, type RoutingService } from "@heliosdb/replication-proto";
-import type pg from "pg";
+import { TenantRoutingSchema, type RoutingService } from "@heliosdb/replication-proto";
+import type { RoutingStore } from "../store/routing";
 import { checkTenant, principalKey } from "../transport/auth";
 import { apiError } from "../transport/errors";
 
-export function routingService(db: pg.Pool): ServiceImpl<typeof RoutingService> {
+export function routingService(routing: RoutingStore): ServiceImpl<typeof RoutingService> {
   return {
     async getTenantRouting(req, ctx) {
       checkTenant(ctx.values.get(principalKey), req.tenantId, `routing for tenant ${req.tenantId}`);
-      const { rows } = await db.query("SELECT * FROM routing WHERE tenant_id = $1", [req.tenantId]);
-      const r = rows[0];
+      const r = await routing.get(req.tenantId);
       if (!r) throw apiError("NOT_FOUND", `no routing recorded for tenant ${req.tenantId}`, { tenant_id: req.tenantId });
       return {
         routing: create(TenantRoutingSchema, {
-          tenantId: r.tenant_id,
-          primary: fromJson(ConnectionInfoSchema, r.primary as JsonValue),
-          version: BigInt(r.version),
-          updatedAt: timestampFromDate(r.updated_at),
-          writesBlocked: r.writes_blocked,
-          failoverId: r.failover_id ?? "",
-          migrationId: r.migration_id ?? "",
+          tenantId: r.tenantId,
+          primary: r.primary,
+          version: r.version,
+          updatedAt: timestampFromDate(r.updatedAt),
+          writesBlocked: r.writesBlocked,
+          failoverId: r.failoverId ?? "",
+          migrationId: r.migrationId ?? "",
         }),
       };
     },

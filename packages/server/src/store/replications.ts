@@ -204,6 +204,11 @@ export class ReplicationStore {
     return rows[0]!;
   }
 
+  /** Forgets an explicit start position or resync once the pipeline started from it: a restart resumes from the checkpoint. */
+  async clearStartPosition(id: string): Promise<void> {
+    await this.db.query("UPDATE replications SET start_options = start_options - 'fromCheckpoint' WHERE id = $1", [id]);
+  }
+
   async markDeleted(id: string): Promise<boolean> {
     const { rowCount } = await this.db.query(
       "UPDATE replications SET deleted_at = now(), desired = 'stopped' WHERE id = $1 AND deleted_at IS NULL",

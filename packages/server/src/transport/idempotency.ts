@@ -4,31 +4,22 @@
 import { createHash } from "node:crypto";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import type pg from "pg";
+import type { IdempotencyKeyStore } from "../store/idempotency-keys";
 import { principalKey } from "./auth";
 import { apiError } from "./errors";
 
 const HEADER = "idempotency-key";
 
-export function idempotencyInterceptor(db: pg.Pool): Interceptor {
+export function idempotencyInterceptor(keys: IdempotencyKeyStore): Interceptor {
   return (next) => async (req) => {
     const key = req.header.get(HEADER);
     if (!key || req.stream || req.method.methodKind !== "unary" || /^(Get|List)/.test(req.method.name)) return next(req);
     if (key.length > 255) throw apiError("INVALID_REQUEST", "Idempotency-Key is longer than 255 characters");
     const principal = req.contextValues.get(principalKey)?.subject ?? "anonymous";
     const digest = createHash("sha256").update(req.method.parent.typeName).update(req.method.name).update(toBinary(req.method.input, req.message)).digest("hex");
-    const claimed = await db.query(
-      `INSERT INTO idempotency_keys (key, principal, method, request_sha256) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (principal, key) DO NOTHING`,
-      [key, principal, req.method.name, digest],
-    );
-    if (claimed.rowCount === 0) {
-      const { rows } = await db.query<{ request_sha256: string; response: Buffer | null }>(
-        "SELECT request_sha256, response FROM idempotency_keys WHERE principal = $1 AND key = $2",
-        [principal, key],
-      );
-      const seen = rows[0]!;
-      if (seen.request_sha256 !== digest) {
+    if (!(await keys.claim(principal, key, req.method.name, digest))) {
+      const seen = (await keys.get(principal, key))!;
+      if (seen.requestSha256 !== digest) {
         throw apiError("CONFLICT", "this Idempotency-Key was used with a different request", { idempotency_key: key });
       }
       if (!seen.response) throw apiError("CONFLICT", "a request with this Idempotency-Key is still in progress", { idempotency_key: key });
@@ -44,12 +35,12 @@ export function idempotencyInterceptor(db: pg.Pool): Interceptor {
     try {
       const res = await next(req);
       if (!res.stream) {
-        await db.query("UPDATE idempotency_keys SET response = $3 WHERE principal = $1 AND key = $2", [principal, key, toBinary(req.method.output, res.message)]);
+        await keys.complete(principal, key, toBinary(req.method.output, res.message));
       }
       return res;
     } catch (e) {
       // A failed request did nothing: the key may be used again.
-      await db.query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2", [principal, key]).catch(() => undefined);
+      await keys.release(principal, key).catch(() => undefined);
       throw e;
     }
   };

@@ -1,0 +1,39 @@
+// What the server may learn of a tenant's database before it replicates
+// anything: whether it can be reached with the credentials given, and how
+// fast a table reads the way the initial sync will read it (COPY TO STDOUT).
+// SQL against tenants' databases lives in the engine; the server's
+// controller calls these.
+import pg from "pg";
+import { to as copyTo } from "pg-copy-streams";
+import { connect } from "../connect";
+
+/** Connects and runs one query; rejects with the driver's error when either fails. */
+export async function probeConnection(config: pg.ClientConfig): Promise<void> {
+  let client: pg.Client | undefined;
+  try {
+    client = await connect(config);
+    await client.query("SELECT 1");
+  } finally {
+    await client?.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Bytes per second of COPY text read from the first `sampleRows` rows of a
+ * table (0 when the read took no measurable time).
+ */
+export async function measureCopySpeed(config: pg.ClientConfig, table: { schema: string; table: string }, sampleRows: number): Promise<number> {
+  const client = await connect(config);
+  try {
+    const started = process.hrtime.bigint();
+    let bytes = 0;
+    const stream = client.query(
+      copyTo(`COPY (SELECT * FROM ${pg.escapeIdentifier(table.schema)}.${pg.escapeIdentifier(table.table)} LIMIT ${Math.trunc(sampleRows)}) TO STDOUT`),
+    );
+    for await (const chunk of stream) bytes += (chunk as Buffer).length;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return seconds > 0 ? bytes / seconds : 0;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
