@@ -1,5 +1,6 @@
 // @heliosdb/replication-proto: the contract's generated messages and service
-// descriptors, and the REST JSON mapping every REST surface shares.
+// descriptors, and what every REST surface shares: the REST JSON mapping, the
+// REST routes, and the error codes with their HTTP and gRPC statuses.
 export * from "./gen/heliosdb/replication/v1/common_pb";
 export * from "./gen/heliosdb/replication/v1/connection_pb";
 export * from "./gen/heliosdb/replication/v1/failover_pb";
@@ -14,3 +15,4 @@ export * from "./gen/google/api/http_pb";
 export * from "./gen/google/api/field_behavior_pb";
 export * from "./rest/index";
 export { services } from "./services";
+export { ERROR_CODES, errorCodes, errorCodesOf, isErrorCode, type ErrorCode, type ErrorCodeInfo } from "./error-codes";

@@ -1,8 +1,8 @@
 // The OpenAPI 3.1 document of the REST API, built from the service
 // descriptors and their comments, by the same rules as the REST layer:
-// routes from google.api.http (as the server's restRoutes reads them), JSON
-// names, enum spellings and tagged unions from ../rest/names, success statuses
-// from rest_success_status, the §6 error envelope for every error. The
+// routes from google.api.http (../rest/routes, as the server's restRoutes
+// reads them), JSON names, enum spellings and tagged unions from ../rest/names,
+// the §6 error envelope for every error, at the statuses of ../error-codes. The
 // comments are only in a protoc plugin's request, so plugin.ts runs this at
 // `buf generate` time; the result is packages/server/openapi/openapi.yaml.
 import {
@@ -16,12 +16,11 @@ import {
   type DescMessage,
   type DescMethod,
   type DescOneof,
-  type DescService,
 } from "@bufbuild/protobuf";
-import { http } from "../gen/google/api/annotations_pb";
+import { errorCodes, errorCodesOf, ERROR_CODES, type ErrorCode } from "../error-codes";
 import { FieldBehavior, field_behavior } from "../gen/google/api/field_behavior_pb";
 import type { HttpRule } from "../gen/google/api/http_pb";
-import { rest_success_status } from "../gen/heliosdb/replication/v1/rest_pb";
+import { httpRoutes, type HttpRoute } from "../rest/routes";
 import { elementKind, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "../rest/names";
 import { is64Bit } from "../rest/to-rest";
 
@@ -48,8 +47,8 @@ export interface ErrorStatus {
   status: string;
   /** The components/responses key. */
   name: string;
-  /** The §6 codes answered with this status. */
-  codes: string[];
+  /** The §6 codes answered with this status (from ERROR_CODES). */
+  codes: ErrorCode[];
   description: string;
   applies: (op: OperationFacts) => boolean;
 }
@@ -63,13 +62,13 @@ export interface OperationFacts {
 }
 
 // Every error leaves in the §6 envelope (ErrorResponse) with one of these
-// statuses; the table matches the server's (transport/errors.ts), which the
-// server's docs test checks.
+// statuses; which codes each answers comes from ERROR_CODES, the server's
+// own table.
 export const ERROR_STATUSES: ErrorStatus[] = [
   {
     status: "400",
     name: "BadRequest",
-    codes: ["INVALID_REQUEST", "VALIDATION_ERROR"],
+    codes: errorCodesOf(400),
     description:
       "INVALID_REQUEST: the request does not fit the API (malformed JSON, unknown fields or query parameters, wrong types, unknown enum values; `details.violations` lists every one with its field). VALIDATION_ERROR: the request fits the API but its values are refused (`details` names the fields).",
     applies: () => true,
@@ -77,28 +76,28 @@ export const ERROR_STATUSES: ErrorStatus[] = [
   {
     status: "401",
     name: "Unauthorized",
-    codes: ["UNAUTHORIZED"],
+    codes: errorCodesOf(401),
     description: "UNAUTHORIZED: no bearer token, or one that is invalid or expired.",
     applies: (op) => op.secured,
   },
   {
     status: "403",
     name: "Forbidden",
-    codes: ["FORBIDDEN"],
+    codes: errorCodesOf(403),
     description: "FORBIDDEN: the token does not grant the permission this operation needs (`details.required_permission`).",
     applies: (op) => op.secured,
   },
   {
     status: "404",
     name: "NotFound",
-    codes: ["NOT_FOUND"],
+    codes: errorCodesOf(404),
     description: "NOT_FOUND: the resource the path names does not exist, or belongs to a tenant the token is not bound to.",
     applies: (op) => op.pathVariables.length > 0,
   },
   {
     status: "409",
     name: "Conflict",
-    codes: ["CONFLICT"],
+    codes: errorCodesOf(409),
     description:
       "CONFLICT: the resource's state does not allow the change (e.g. a delete while it is in use), or the `Idempotency-Key` was used with a different request or its first request is still running.",
     applies: (op) => op.verb !== "GET",
@@ -106,7 +105,7 @@ export const ERROR_STATUSES: ErrorStatus[] = [
   {
     status: "422",
     name: "UnprocessableEntity",
-    codes: ["REPLICATION_LAG_EXCEEDED", "FAILOVER_IN_PROGRESS"],
+    codes: errorCodesOf(422),
     description:
       "REPLICATION_LAG_EXCEEDED: the replica is too far behind for the operation. FAILOVER_IN_PROGRESS: a failover of the replication is running.",
     applies: (op) => op.verb !== "GET" && op.pathVariables.length > 0,
@@ -114,14 +113,14 @@ export const ERROR_STATUSES: ErrorStatus[] = [
   {
     status: "500",
     name: "InternalError",
-    codes: ["INTERNAL_ERROR"],
+    codes: errorCodesOf(500),
     description: "INTERNAL_ERROR: the server failed; the error is logged under the request id, and the message holds no internals.",
     applies: () => true,
   },
   {
     status: "503",
     name: "ServiceUnavailable",
-    codes: ["SERVICE_UNAVAILABLE"],
+    codes: errorCodesOf(503),
     description: "SERVICE_UNAVAILABLE: a health check failed, or the server is not ready yet; `details` holds the checks.",
     applies: (op) => op.public,
   },
@@ -130,7 +129,8 @@ export const ERROR_STATUSES: ErrorStatus[] = [
 const DEFAULT_ERROR =
   "Any other error, in the same envelope: 405 METHOD_NOT_ALLOWED (another method of this path), 429 RATE_LIMIT_EXCEEDED (with `retry_after_seconds`; rate limits arrive with the security milestone), 501 UNIMPLEMENTED (an RPC that a later milestone implements: `details.milestone` names it).";
 
-const DEFAULT_ERROR_CODES = ["METHOD_NOT_ALLOWED", "RATE_LIMIT_EXCEEDED", "UNIMPLEMENTED"];
+// The codes at a status no operation lists: under `default`, by name.
+const DEFAULT_ERROR_CODES = errorCodes.filter((code) => !ERROR_STATUSES.some((e) => e.status === String(ERROR_CODES[code].http))).sort();
 
 const ERROR_EXAMPLES: Record<string, JsonObject> = {
   "400": {
@@ -175,24 +175,6 @@ export function buildOpenApi(files: readonly DescFile[], options: OpenApiOptions
   return new Builder(options).build(files);
 }
 
-/** The operations a service's REST routes give, in declaration order (unary RPCs with a google.api.http rule). */
-export function restMethods(service: DescService): { method: DescMethod; rule: HttpRule; verb: string; template: string }[] {
-  const out: { method: DescMethod; rule: HttpRule; verb: string; template: string }[] = [];
-  for (const method of service.methods) {
-    // The same choice as the server's restRoutes: unary, annotated, not custom.
-    if (method.methodKind !== "unary" || !hasOption(method, http)) continue;
-    const rule = getOption(method, http);
-    if (rule.pattern.case === undefined || rule.pattern.case === "custom") continue;
-    out.push({ method, rule, verb: rule.pattern.case.toUpperCase(), template: rule.pattern.value });
-  }
-  return out;
-}
-
-/** The variables of a path template, in order: `/v1/replications/{id}` → ["id"]. */
-export function pathVariables(template: string): string[] {
-  return [...template.matchAll(/\{([^}=]+)(=[^}]*)?\}/g)].map((m) => m[1]!);
-}
-
 /** A path template as an OpenAPI path: `{name=pattern}` → `{name}`. */
 export function openApiPath(template: string): string {
   return template.replace(/\{([^}=]+)=[^}]*\}/g, "{$1}");
@@ -224,7 +206,7 @@ class Builder {
     // the files in the request.
     const services = files.flatMap((f) => f.services).sort((a, b) => compare(a.name, b.name));
     for (const service of services) {
-      const methods = restMethods(service);
+      const methods = httpRoutes(service);
       if (methods.length === 0) continue;
       const restless = service.methods.filter((m) => !methods.some((r) => r.method === m)).map((m) => `\`${m.name}\``);
       const description = this.text(service) + (restless.length ? `\n\nOver gRPC, gRPC-web and Connect only: ${restless.join(", ")}.` : "");
@@ -232,7 +214,7 @@ class Builder {
       for (const route of methods) {
         const path = openApiPath(route.template);
         const item = (paths[path] ??= {}) as JsonObject;
-        item[route.verb.toLowerCase()] = this.operation(route.method, route.rule, route.verb, route.template);
+        item[route.verb.toLowerCase()] = this.operation(route);
       }
     }
     const sortedPaths: JsonObject = {};
@@ -311,11 +293,10 @@ class Builder {
     };
   }
 
-  private operation(method: DescMethod, rule: HttpRule, verb: string, template: string): JsonObject {
-    const variables = pathVariables(template);
+  private operation(route: HttpRoute): JsonObject {
+    const { method, rule, verb, variables, status } = route;
     const name = `${method.parent.typeName}.${method.name}`;
     const isPublic = (this.options.public ?? []).some((p) => p === method.parent.typeName || p === name);
-    const status = hasOption(method, rest_success_status) ? getOption(method, rest_success_status) : 200;
     // The Idempotency-Key interceptor applies to what creates or changes something.
     const takesIdempotencyKey = verb !== "GET";
     const description = this.text(method);

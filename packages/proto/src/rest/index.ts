@@ -5,3 +5,4 @@ export { restQueryToJson } from "./query";
 export { restBodyPaths } from "./field-mask";
 export { RestMappingError, type FieldViolation } from "./errors";
 export { isWellKnown, restEnumValue, restEnumValues, restFieldName, restTag, restUnion } from "./names";
+export { httpRoutes, pathTemplate, pathVariables, type HttpRoute, type PathPart } from "./routes";

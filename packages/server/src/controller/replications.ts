@@ -1,6 +1,7 @@
-// The rules of replications: what a valid request is (checked against the
-// real source catalog), which transitions the state machine allows, and what
-// is persisted. Services translate messages; this decides.
+// The rules of replications: who may see and change which (the caller's
+// tenant), what a valid request is (checked against the real source
+// catalog), which transitions the state machine allows, and what is
+// persisted. Services translate messages; this decides.
 import { randomUUID } from "node:crypto";
 import { clone, create, type JsonObject } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
@@ -17,10 +18,12 @@ import type pg from "pg";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ConnectionStore } from "../store/connections";
 import type { ReplicationCache } from "../store/replication-cache";
-import type { Desired, ListFilter, ReplicationRow, ReplicationStore, StartOptions } from "../store/replications";
+import { SORT_FIELDS, type Desired, type ListFilter, type ReplicationRow, type ReplicationStore, type StartOptions } from "../store/replications";
 import { apiError } from "../transport/errors";
+import { checkTenant, type Caller } from "./caller";
 import { estimate } from "./estimate";
-import { Violations } from "./violations";
+import { paging } from "./paging";
+import { requireUuid, Violations } from "./violations";
 
 export interface ReplicationControllerDeps {
   replications: ReplicationStore;
@@ -39,10 +42,35 @@ const TRANSITIONS: Record<"start" | "pause" | "stop", { from: Desired[]; to: Des
   stop: { from: ["created", "running", "paused", "stopped"], to: "stopped" },
 };
 
+/** A list request as the API takes it: "" and 0 are unset. */
+export interface ListQuery {
+  tenantId: string;
+  /** The spec's status name, e.g. Streaming. */
+  status?: string;
+  /** The proto enum name, e.g. PREMIUM. */
+  qosTier?: string;
+  sortBy: string;
+  descending: boolean;
+  page: number;
+  pageSize: number;
+}
+
+/** A start request as the API takes it: "" and 0 are unset. */
+export interface StartRequest {
+  fromCheckpoint: string;
+  initialSyncParallelism: number;
+}
+
+// An LSN as PostgreSQL writes it (X/Y, hexadecimal) or as a decimal number.
+const LSN = /^(\d+|[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})$/;
+
 export class ReplicationController {
   constructor(private readonly deps: ReplicationControllerDeps) {}
 
-  async create(request: CreateReplicationRequest): Promise<ReplicationRow> {
+  async create(caller: Caller | undefined, request: CreateReplicationRequest): Promise<ReplicationRow> {
+    if (caller?.tenantId && request.tenantId !== caller.tenantId) {
+      throw apiError("FORBIDDEN", `this token may only act for tenant ${caller.tenantId}`, { tenant_id: request.tenantId });
+    }
     const v = new Violations();
     v.required("tenant_id", request.tenantId);
     const source = await this.endpoint("source", request.source, v);
@@ -76,29 +104,58 @@ export class ReplicationController {
   }
 
   /**
-   * The replication, or NOT_FOUND. `cached` reads may come from memory (as
-   * current as the database); decisions that change the row read it afresh.
+   * The replication, if the caller may see it; else NOT_FOUND (a tenant-bound
+   * caller never learns of another tenant's). `cached` reads may come from
+   * memory (as current as the database); decisions that change the row read
+   * it afresh.
    */
-  async get(id: string, options: { cached?: boolean } = {}): Promise<ReplicationRow> {
+  async get(caller: Caller | undefined, id: string, options: { cached?: boolean } = {}): Promise<ReplicationRow> {
+    requireUuid("id", id);
     const row = options.cached && this.deps.cache ? await this.deps.cache.get(id) : await this.deps.replications.get(id);
     if (!row) throw apiError("NOT_FOUND", `no replication ${id}`, { replication_id: id });
+    checkTenant(caller, row.tenantId, `replication ${id}`);
     return row;
   }
 
-  list(filter: ListFilter, sortBy: string, descending: boolean, page: number, pageSize: number) {
-    return this.deps.replications.list(filter, sortBy, descending, (page - 1) * pageSize, pageSize);
+  /** A page of the replications the caller may see: a tenant-bound caller lists its tenant only. */
+  async list(caller: Caller | undefined, query: ListQuery) {
+    const { page, pageSize } = paging(query.page, query.pageSize);
+    if (caller?.tenantId && query.tenantId && query.tenantId !== caller.tenantId) {
+      throw apiError("FORBIDDEN", `this token may only list tenant ${caller.tenantId}`, { tenant_id: query.tenantId });
+    }
+    const sortBy = query.sortBy || "created_at";
+    if (!SORT_FIELDS.includes(sortBy)) {
+      throw apiError("INVALID_REQUEST", `cannot sort by "${sortBy}"`, { violations: [{ field: "sort_by", description: `one of ${SORT_FIELDS.join(", ")}` }] });
+    }
+    const tenantId = caller?.tenantId ?? (query.tenantId || undefined);
+    const filter: ListFilter = {
+      ...(tenantId ? { tenantId } : {}),
+      ...(query.status !== undefined ? { status: query.status } : {}),
+      ...(query.qosTier !== undefined ? { qosTier: query.qosTier } : {}),
+    };
+    const [rows, total] = await this.deps.replications.list(filter, sortBy, query.descending, (page - 1) * pageSize, pageSize);
+    return { rows, total, page, pageSize };
   }
 
-  /** Changes the configuration fields named by `paths` (relative to the config: "qos_tier", "row_filter.enabled"). */
-  async update(id: string, patch: ReplicationConfig, paths: string[]): Promise<ReplicationRow> {
-    const row = await this.get(id);
+  /**
+   * Changes the configuration fields `updateMask` names (proto paths, with or
+   * without the leading "config.": "qos_tier", "config.row_filter.enabled").
+   */
+  async update(caller: Caller | undefined, id: string, patch: ReplicationConfig | undefined, updateMask: string[]): Promise<ReplicationRow> {
+    const row = await this.get(caller, id);
+    const paths = updateMask.map((p) => p.replace(/^config\./, ""));
+    if (paths.length === 0 || paths.some((p) => p === "config")) {
+      throw apiError("INVALID_REQUEST", "name the fields to change (a PATCH body holds only them)", {
+        violations: [{ field: "update_mask", description: "no config fields to change" }],
+      });
+    }
     if (row.desired === "stopped") throw conflict(row, "update");
     const config = clone(ReplicationConfigSchema, row.config);
     const v = new Violations();
     for (const path of paths) {
       const [head] = path.split(".");
       if (!UPDATABLE.includes(head!)) v.add(`config.${path}`, "cannot be changed on an existing replication");
-      else setPath(config, patch, path);
+      else setPath(config, patch ?? create(ReplicationConfigSchema), path);
     }
     checkConfig(config, v);
     v.check();
@@ -124,8 +181,8 @@ export class ReplicationController {
     return updated;
   }
 
-  async delete(id: string, cleanupTarget: boolean): Promise<void> {
-    const row = await this.get(id);
+  async delete(caller: Caller | undefined, id: string, cleanupTarget: boolean): Promise<void> {
+    const row = await this.get(caller, id);
     const pipeline = await this.deps.orchestrator.pipelineFor(row);
     if (row.desired !== "stopped") await pipeline.stop();
     if (cleanupTarget) await pipeline.cleanup();
@@ -134,14 +191,25 @@ export class ReplicationController {
   }
 
   /** Starts (or resumes, or restarts from Error) a replication; says what the start does, decided before it. */
-  async start(id: string, options: StartOptions = {}): Promise<{ row: ReplicationRow; plan: StartPlan; before: ReplicationRow }> {
-    const before = await this.get(id);
-    const plan = startPlan(before, options.fromCheckpoint ?? "auto");
+  async start(caller: Caller | undefined, id: string, request: StartRequest): Promise<{ row: ReplicationRow; plan: StartPlan; before: ReplicationRow }> {
+    const before = await this.get(caller, id);
+    if (request.initialSyncParallelism < 0 || request.initialSyncParallelism > 64) {
+      throw apiError("VALIDATION_ERROR", "initial_sync_parallelism must be from 1 to 64", { field: "initial_sync_parallelism" });
+    }
+    const fromCheckpoint = request.fromCheckpoint || "auto";
+    if (fromCheckpoint !== "auto" && !LSN.test(fromCheckpoint)) {
+      throw apiError("VALIDATION_ERROR", 'from_checkpoint must be "auto" or an LSN (decimal or X/Y)', { field: "from_checkpoint" });
+    }
+    const options: StartOptions = {
+      fromCheckpoint,
+      ...(request.initialSyncParallelism ? { initialSyncParallelism: request.initialSyncParallelism } : {}),
+    };
+    const plan = startPlan(before, fromCheckpoint);
     return { row: await this.transition(before, "start", options), plan, before };
   }
 
-  async control(id: string, action: "pause" | "stop"): Promise<ReplicationRow> {
-    return this.transition(await this.get(id), action);
+  async control(caller: Caller | undefined, id: string, action: "pause" | "stop"): Promise<ReplicationRow> {
+    return this.transition(await this.get(caller, id), action);
   }
 
   private async transition(row: ReplicationRow, action: "start" | "pause" | "stop", options: StartOptions = {}): Promise<ReplicationRow> {

@@ -1,13 +1,13 @@
 // ConnectionService: the databases that a connection_id names. Passwords are
-// accepted, never returned.
+// accepted, never returned. Translates messages; the controller decides.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ConnectionSchema, ConnectionService, DatabaseEngine, ListConnectionsResponseSchema } from "@heliosdb/replication-proto";
 import type { ConnectionController } from "../controller/connections";
-import { requireUuid } from "../controller/violations";
 import type { ConnectionRow, ConnectionStore } from "../store/connections";
-import { pagination, paging } from "./views";
+import { callerOf } from "./context";
+import { pagination } from "./views";
 
 export function connectionMessage(row: ConnectionRow) {
   return create(ConnectionSchema, {
@@ -25,23 +25,21 @@ export function connectionMessage(row: ConnectionRow) {
   });
 }
 
-export function connectionService(controller: ConnectionController, store: ConnectionStore): ServiceImpl<typeof ConnectionService> {
+// `_store` is no longer read (the controller lists); app.ts still passes it.
+export function connectionService(controller: ConnectionController, _store?: ConnectionStore): ServiceImpl<typeof ConnectionService> {
   return {
-    async registerConnection(req) {
-      return { connection: connectionMessage(await controller.register(req.connection ?? create(ConnectionSchema))) };
+    async registerConnection(req, ctx) {
+      return { connection: connectionMessage(await controller.register(callerOf(ctx), req.connection ?? create(ConnectionSchema))) };
     },
-    async getConnection(req) {
-      requireUuid("connection_id", req.connectionId);
-      return { connection: connectionMessage(await controller.get(req.connectionId)) };
+    async getConnection(req, ctx) {
+      return { connection: connectionMessage(await controller.get(callerOf(ctx), req.connectionId)) };
     },
-    async listConnections(req) {
-      const { page, pageSize } = paging(req.page, req.pageSize);
-      const [rows, total] = await store.list(req.region, (page - 1) * pageSize, pageSize);
+    async listConnections(req, ctx) {
+      const { rows, total, page, pageSize } = await controller.list(callerOf(ctx), req.region, req.page, req.pageSize);
       return create(ListConnectionsResponseSchema, { connections: rows.map(connectionMessage), pagination: pagination(page, pageSize, total) });
     },
-    async deleteConnection(req) {
-      requireUuid("connection_id", req.connectionId);
-      await controller.delete(req.connectionId);
+    async deleteConnection(req, ctx) {
+      await controller.delete(callerOf(ctx), req.connectionId);
       return {};
     },
   };

@@ -1,8 +1,8 @@
 // ReplicationService: translates between messages and the controller, and
-// keeps tenant-bound callers to their tenant. No rules of its own.
+// hands the controller the caller. No rules of its own.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   ListReplicationsResponseSchema,
   PauseReplicationResponseSchema,
@@ -14,61 +14,37 @@ import {
   StopReplicationResponseSchema,
 } from "@heliosdb/replication-proto";
 import type { ReplicationController } from "../controller/replications";
-import { requireUuid } from "../controller/violations";
 import type { Orchestrator } from "../orchestrator/orchestrator";
-import { SORT_FIELDS, type ReplicationRow } from "../store/replications";
-import { checkTenant, principalKey } from "../transport/auth";
+import type { ReplicationRow } from "../store/replications";
 import { apiError } from "../transport/errors";
-import { checkpointOf, observedState, pagination, paging, replicationMessage, statusOf } from "./views";
+import { callerOf } from "./context";
+import { checkpointOf, observedState, pagination, replicationMessage, statusOf } from "./views";
 
 export function replicationService(controller: ReplicationController, orchestrator: Orchestrator): ServiceImpl<typeof ReplicationService> {
-  // Loads a replication the caller may see: a tenant-bound token sees only its tenant's.
-  const load = async (id: string, ctx: HandlerContext, cached = false): Promise<ReplicationRow> => {
-    requireUuid("id", id);
-    const row = await controller.get(id, { cached });
-    checkTenant(ctx.values.get(principalKey), row.tenantId, `replication ${id}`);
-    return row;
-  };
   // Status, health and figures by one rule from the stored row, on every server.
   const state = (row: ReplicationRow) => observedState(row, orchestrator.staleAfterMs);
 
   return {
     async createReplication(req, ctx) {
-      const principal = ctx.values.get(principalKey);
-      if (principal?.tenantId && req.tenantId !== principal.tenantId) {
-        throw apiError("FORBIDDEN", `this token may only act for tenant ${principal.tenantId}`, { tenant_id: req.tenantId });
-      }
-      const row = await controller.create(req);
+      const row = await controller.create(callerOf(ctx), req);
       return replicationMessage(row, state(row), "created");
     },
 
     async getReplication(req, ctx) {
-      const row = await load(req.id, ctx, true);
+      const row = await controller.get(callerOf(ctx), req.id, { cached: true });
       return replicationMessage(row, state(row));
     },
 
     async listReplications(req, ctx) {
-      const { page, pageSize } = paging(req.page, req.pageSize);
-      const principal = ctx.values.get(principalKey);
-      if (principal?.tenantId && req.tenantId && req.tenantId !== principal.tenantId) {
-        throw apiError("FORBIDDEN", `this token may only list tenant ${principal.tenantId}`, { tenant_id: req.tenantId });
-      }
-      const sortBy = req.sortBy || "created_at";
-      if (!SORT_FIELDS.includes(sortBy)) {
-        throw apiError("INVALID_REQUEST", `cannot sort by "${sortBy}"`, { violations: [{ field: "sort_by", description: `one of ${SORT_FIELDS.join(", ")}` }] });
-      }
-      const tenantId = principal?.tenantId ?? (req.tenantId || undefined);
-      const [rows, total] = await controller.list(
-        {
-          ...(tenantId ? { tenantId } : {}),
-          ...(req.status !== undefined ? { status: statusName(req.status) } : {}),
-          ...(req.qosTier !== undefined ? { qosTier: QoSTier[req.qosTier] } : {}),
-        },
-        sortBy,
-        req.sortOrder !== SortOrder.ASC,
-        page,
-        pageSize,
-      );
+      const { rows, total, page, pageSize } = await controller.list(callerOf(ctx), {
+        tenantId: req.tenantId,
+        ...(req.status !== undefined ? { status: statusName(req.status) } : {}),
+        ...(req.qosTier !== undefined ? { qosTier: QoSTier[req.qosTier] } : {}),
+        sortBy: req.sortBy,
+        descending: req.sortOrder !== SortOrder.ASC,
+        page: req.page,
+        pageSize: req.pageSize,
+      });
       return create(ListReplicationsResponseSchema, {
         replications: rows.map((row) => replicationMessage(row, state(row), "list")),
         pagination: pagination(page, pageSize, total),
@@ -76,35 +52,19 @@ export function replicationService(controller: ReplicationController, orchestrat
     },
 
     async updateReplication(req, ctx) {
-      await load(req.id, ctx);
-      const paths = (req.updateMask?.paths ?? []).map((p) => p.replace(/^config\./, ""));
-      if (paths.length === 0 || paths.some((p) => p === "config")) {
-        throw apiError("INVALID_REQUEST", "name the fields to change (a PATCH body holds only them)", {
-          violations: [{ field: "update_mask", description: "no config fields to change" }],
-        });
-      }
-      const row = await controller.update(req.id, req.config!, paths);
+      const row = await controller.update(callerOf(ctx), req.id, req.config, req.updateMask?.paths ?? []);
       return replicationMessage(row, state(row));
     },
 
     async deleteReplication(req, ctx) {
-      await load(req.id, ctx);
-      await controller.delete(req.id, req.cleanupTarget);
+      await controller.delete(callerOf(ctx), req.id, req.cleanupTarget);
       return {};
     },
 
     async startReplication(req, ctx) {
-      await load(req.id, ctx);
-      if (req.initialSyncParallelism < 0 || req.initialSyncParallelism > 64) {
-        throw apiError("VALIDATION_ERROR", "initial_sync_parallelism must be from 1 to 64", { field: "initial_sync_parallelism" });
-      }
-      const fromCheckpoint = req.fromCheckpoint || "auto";
-      if (fromCheckpoint !== "auto" && !/^(\d+|[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})$/.test(fromCheckpoint)) {
-        throw apiError("VALIDATION_ERROR", 'from_checkpoint must be "auto" or an LSN (decimal or X/Y)', { field: "from_checkpoint" });
-      }
-      const { row, plan, before } = await controller.start(req.id, {
-        fromCheckpoint,
-        ...(req.initialSyncParallelism ? { initialSyncParallelism: req.initialSyncParallelism } : {}),
+      const { row, plan, before } = await controller.start(callerOf(ctx), req.id, {
+        fromCheckpoint: req.fromCheckpoint,
+        initialSyncParallelism: req.initialSyncParallelism,
       });
       const status = statusOf(state(row).status);
       const hours = row.estimatedInitialSyncDurationHours;
@@ -112,7 +72,7 @@ export function replicationService(controller: ReplicationController, orchestrat
       const message = {
         initial_sync: "Replication starting. Initial sync in progress.",
         checkpoint: `Replication resuming from its checkpoint (LSN ${before.figures?.lastCheckpoint?.lsn}).`,
-        position: `Replication starting from LSN ${fromCheckpoint}.`,
+        position: `Replication starting from LSN ${req.fromCheckpoint}.`,
         unchanged: `Replication ${statusName(status).toLowerCase()}.`,
       }[plan];
       return create(StartReplicationResponseSchema, {
@@ -124,8 +84,7 @@ export function replicationService(controller: ReplicationController, orchestrat
     },
 
     async pauseReplication(req, ctx) {
-      await load(req.id, ctx);
-      const row = await controller.control(req.id, "pause");
+      const row = await controller.control(callerOf(ctx), req.id, "pause");
       // Stored by the pipeline's owner as it paused it (on this server, during the request), and never lost to a later observation without one.
       const checkpoint = checkpointOf(state(row).figures);
       return create(PauseReplicationResponseSchema, {
@@ -137,8 +96,7 @@ export function replicationService(controller: ReplicationController, orchestrat
     },
 
     async stopReplication(req, ctx) {
-      await load(req.id, ctx);
-      const row = await controller.control(req.id, "stop");
+      const row = await controller.control(callerOf(ctx), req.id, "stop");
       const view = replicationMessage(row, state(row));
       return create(StopReplicationResponseSchema, {
         id: row.id,

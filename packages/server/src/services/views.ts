@@ -14,7 +14,6 @@ import {
   type Pagination,
   type Replication,
 } from "@heliosdb/replication-proto";
-import { apiError } from "../transport/errors";
 import type { ReplicationRow, StoredFigures } from "../store/replications";
 
 /** A replication's state as the API shows it. */
@@ -146,17 +145,6 @@ function progress(f: StoredFigures): number {
   const bytes = sum("bytesEstimated");
   const done = rows > 0 ? sum("rowsCopied") / rows : bytes > 0 ? sum("bytesCopied") / bytes : 0;
   return Math.min(99.9, Math.round(done * 1000) / 10);
-}
-
-export const MAX_PAGE_SIZE = 100;
-
-/** Page and page size with the spec's defaults (1, 50) and bound (100). */
-export function paging(page: number, pageSize: number): { page: number; pageSize: number } {
-  const violations = [];
-  if (page < 0) violations.push({ field: "page", description: "must be 1 or more" });
-  if (pageSize < 0 || pageSize > MAX_PAGE_SIZE) violations.push({ field: "page_size", description: `must be from 1 to ${MAX_PAGE_SIZE}` });
-  if (violations.length > 0) throw apiError("INVALID_REQUEST", "invalid pagination", { violations });
-  return { page: page || 1, pageSize: pageSize || 50 };
 }
 
 export function pagination(page: number, pageSize: number, totalItems: number): Pagination {

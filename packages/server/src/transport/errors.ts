@@ -1,42 +1,16 @@
 // One table maps every error code of spec §6 to its HTTP status and gRPC
-// code; errors travel as ConnectError with an ApiError detail, and leave as
-// the §6 envelope over REST. Nothing else decides a status.
+// code (the contract's, shared with the OpenAPI document and the SDKs);
+// errors travel as ConnectError with an ApiError detail, and leave as the §6
+// envelope over REST. Nothing else decides a status.
 import { create, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ApiErrorSchema, RestMappingError, type ApiError } from "@heliosdb/replication-proto";
+import { ApiErrorSchema, ERROR_CODES, errorCodes, isErrorCode, RestMappingError, type ApiError, type ErrorCode } from "@heliosdb/replication-proto";
 
-export type ErrorCode =
-  | "INVALID_REQUEST"
-  | "VALIDATION_ERROR"
-  | "UNAUTHORIZED"
-  | "FORBIDDEN"
-  | "NOT_FOUND"
-  | "CONFLICT"
-  | "REPLICATION_LAG_EXCEEDED"
-  | "FAILOVER_IN_PROGRESS"
-  | "RATE_LIMIT_EXCEEDED"
-  | "INTERNAL_ERROR"
-  | "SERVICE_UNAVAILABLE"
-  | "UNIMPLEMENTED"
-  | "METHOD_NOT_ALLOWED";
+export type { ErrorCode };
 
-export const ERRORS: Record<ErrorCode, { http: number; grpc: Code }> = {
-  INVALID_REQUEST: { http: 400, grpc: Code.InvalidArgument },
-  VALIDATION_ERROR: { http: 400, grpc: Code.InvalidArgument },
-  UNAUTHORIZED: { http: 401, grpc: Code.Unauthenticated },
-  FORBIDDEN: { http: 403, grpc: Code.PermissionDenied },
-  NOT_FOUND: { http: 404, grpc: Code.NotFound },
-  CONFLICT: { http: 409, grpc: Code.Aborted },
-  REPLICATION_LAG_EXCEEDED: { http: 422, grpc: Code.FailedPrecondition },
-  FAILOVER_IN_PROGRESS: { http: 422, grpc: Code.FailedPrecondition },
-  RATE_LIMIT_EXCEEDED: { http: 429, grpc: Code.ResourceExhausted },
-  INTERNAL_ERROR: { http: 500, grpc: Code.Internal },
-  SERVICE_UNAVAILABLE: { http: 503, grpc: Code.Unavailable },
-  // Not in §6: RPCs a later milestone implements, and REST paths with another method.
-  UNIMPLEMENTED: { http: 501, grpc: Code.Unimplemented },
-  METHOD_NOT_ALLOWED: { http: 405, grpc: Code.Unimplemented },
-};
+/** The §6 table (@heliosdb/replication-proto's ERROR_CODES) with Connect's codes. */
+export const ERRORS = ERROR_CODES as Record<ErrorCode, { http: number; grpc: Code; spec: boolean }>;
 
 /** Raises a spec error: `details` are facts for the client (fields, states, values). */
 export function apiError(code: ErrorCode, message: string, details: JsonObject = {}, retryAfterSeconds?: number): ConnectError {
@@ -63,7 +37,7 @@ export function asApiError(error: unknown, log: (e: unknown) => void = () => und
     });
   }
   if (error instanceof ConnectError) {
-    const code = (Object.keys(ERRORS) as ErrorCode[]).find((c) => ERRORS[c].grpc === error.code && c !== "METHOD_NOT_ALLOWED");
+    const code = errorCodes.find((c) => ERRORS[c].grpc === error.code && c !== "METHOD_NOT_ALLOWED");
     return apiError(code ?? "INTERNAL_ERROR", error.rawMessage);
   }
   log(error);
@@ -77,7 +51,7 @@ export function apiErrorOf(error: ConnectError): ApiError | undefined {
 /** The REST envelope of §6.1 and its HTTP status. */
 export function envelope(error: ConnectError, requestId: string): { status: number; body: JsonObject } {
   const detail = apiErrorOf(error) ?? apiErrorOf(asApiError(error))!;
-  const code = (detail.code as ErrorCode) in ERRORS ? (detail.code as ErrorCode) : "INTERNAL_ERROR";
+  const code = isErrorCode(detail.code) ? detail.code : "INTERNAL_ERROR";
   const body = toJson(ApiErrorSchema, { ...detail, requestId }, { useProtoFieldName: true }) as JsonObject;
   if (!("details" in body)) body.details = {};
   return { status: ERRORS[code].http, body: { error: body } };

@@ -5,63 +5,39 @@
 // the same interceptors as every other protocol (in process: no encoding in
 // between), and its response or error is written in the spec's JSON.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { create, getOption, hasOption, type DescMethod, type DescMethodUnary, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { create, type DescMethod, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { FieldMaskSchema, type FieldMask } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   fromRest,
-  http,
+  httpRoutes,
+  pathTemplate,
   restBodyPaths,
   restFieldName,
   restQueryToJson,
-  rest_success_status,
   toRestJson,
+  type HttpRoute,
 } from "@heliosdb/replication-proto";
 import { asApiError, envelope, apiError } from "./errors";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
 import type { Invoker } from "./invoke";
 
-export interface RestRoute {
-  verb: string;
-  /** The path template, e.g. /v1/replications/{id}. */
-  template: string;
+/** A route of the contract (httpRoutes) with the pattern its paths match. */
+export interface RestRoute extends HttpRoute {
   pattern: RegExp;
-  /** The request fields the path variables fill, in order. */
-  variables: string[];
-  method: DescMethodUnary;
-  body: string;
-  responseBody: string;
-  status: number;
 }
 
 /** Every annotated unary RPC of `services` as a route. */
 export function restRoutes(services: readonly DescService[]): RestRoute[] {
-  const routes: RestRoute[] = [];
-  for (const service of services) {
-    for (const method of service.methods) {
-      if (method.methodKind !== "unary" || !hasOption(method, http)) continue;
-      const rule = getOption(method, http);
-      if (rule.pattern.case === undefined || rule.pattern.case === "custom") continue;
-      const template = rule.pattern.value;
-      const variables: string[] = [];
-      const source = template.replace(/\{([^}=]+)(=[^}]*)?\}|[^{]+/g, (part, variable: string | undefined) => {
-        if (!variable) return part.replace(/[.*+?^$()|[\]\\]/g, "\\$&");
-        variables.push(variable);
-        return "([^/]+)";
-      });
-      routes.push({
-        verb: rule.pattern.case.toUpperCase(),
-        template,
-        pattern: new RegExp(`^${source}$`),
-        variables,
-        method: method as DescMethodUnary,
-        body: rule.body,
-        responseBody: rule.responseBody,
-        status: hasOption(method, rest_success_status) ? getOption(method, rest_success_status) : 200,
-      });
-    }
-  }
-  return routes;
+  return services.flatMap(httpRoutes).map((route) => ({ ...route, pattern: pathPattern(route.template) }));
+}
+
+// A path template as a RegExp: each variable one segment, captured in order.
+function pathPattern(template: string): RegExp {
+  const source = pathTemplate(template)
+    .map((part) => ("variable" in part ? "([^/]+)" : part.literal.replace(/[.*+?^$()|[\]\\]/g, "\\$&")))
+    .join("");
+  return new RegExp(`^${source}$`);
 }
 
 // Request headers a REST call forwards to the RPC (besides its request id).
