@@ -34,7 +34,7 @@ import { authInterceptor, loadSigningKey } from "./transport/auth";
 import { idempotencyInterceptor } from "./transport/idempotency";
 import { apiError, envelope } from "./transport/errors";
 import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
-import { grpcUnaryHandler } from "./transport/grpc";
+import { grpcHandler } from "./transport/grpc";
 import { createInvoker } from "./transport/invoke";
 import { listenDual, listenH2c, type App, type Listener } from "./transport/listen";
 import { registerReflection } from "./transport/reflection";
@@ -121,9 +121,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       res.end(JSON.stringify(body));
     },
   });
-  // REST and unary gRPC reach the same implementations through the same interceptors, in process.
+  // REST and gRPC (unary and server-streaming) reach the same implementations through the same interceptors, in process.
   const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), NOT_UPDATABLE);
-  const grpc = grpcUnaryHandler(services, createInvoker(routes, interceptors, "grpc"));
+  const grpc = grpcHandler(services, createInvoker(routes, interceptors, "grpc"));
   const app: App = (req, res) => {
     if ("stream" in req && grpc(req, res as never)) return;
     void (async () => {
