@@ -39,6 +39,8 @@ import { createInvoker } from "./transport/invoke";
 import { listenDual, listenH2c, type App, type Listener } from "./transport/listen";
 import { registerReflection } from "./transport/reflection";
 import { restHandler, restRoutes } from "./transport/rest";
+import { upgradeAuthenticator } from "./transport/upgrade";
+import { webSocketGateway } from "./transport/ws";
 import { VERSION } from "./version";
 
 export interface AppOptions {
@@ -136,8 +138,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     });
   };
 
+  // WebSocket upgrades authenticate through the same chain, as calls of the event stream (the permission every channel needs).
+  const ws = webSocketGateway(upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents));
+
   const listeners: Listener[] = [
-    await listenDual(app, options.host, options.port),
+    await listenDual(app, options.host, options.port, ws),
     await listenH2c(app, options.host, options.grpcPort),
   ];
   orchestrator.start();

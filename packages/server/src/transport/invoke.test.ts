@@ -121,7 +121,7 @@ describe("createInvoker: server-streaming calls", () => {
     const lags: bigint[] = [];
     for await (const m of res.message) {
       expect(isMessage(m, ReplicationMetricsSchema)).toBe(true);
-      lags.push((m as { replicationLagBytes: bigint }).replicationLagBytes);
+      lags.push((m as unknown as { replicationLagBytes: bigint }).replicationLagBytes);
     }
     expect(lags).toEqual([1n, 2n, 3n]);
     expect(kinds).toEqual(["request stream=true", "response stream=true"]);
