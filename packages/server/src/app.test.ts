@@ -3,6 +3,7 @@
 // really replicates, REST and Connect agree, and bad input gets the §6
 // envelope with a request id.
 import { mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -227,6 +228,44 @@ describe("health, readiness and what is not there yet", () => {
     const res = await rest("GET", "/ws");
     expect(res.status).toBe(501);
     expect(res.body.error.code).toBe("UNIMPLEMENTED");
+  });
+
+  test("a WebSocket upgrade to /v1/ws goes through the interceptor chain: 401 without a token, 501 with one (spec §4.1's token=)", async () => {
+    // A raw handshake request: no WebSocket client package is installed.
+    const upgrade = (path: string) =>
+      new Promise<{ status: number; body: { error: { code: string; request_id: string } } }>((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port: app.ports.http, path, headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==" } });
+        req.on("error", reject).on("upgrade", () => reject(new Error("upgraded")));
+        req.on("response", async (res) => {
+          const chunks: Buffer[] = [];
+          for await (const c of res) chunks.push(c as Buffer);
+          resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString()) });
+        });
+        req.end();
+      });
+    const anonymous = await upgrade("/v1/ws");
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.error).toMatchObject({ code: "UNAUTHORIZED", request_id: expect.stringMatching(/^req-/) });
+    const authenticated = await upgrade(`/v1/ws?token=${token}`);
+    expect(authenticated.status).toBe(501);
+    expect(authenticated.body.error.code).toBe("UNIMPLEMENTED");
+  });
+
+  test("server-streaming RPCs over gRPC go through the same chain: UNAUTHENTICATED without a token, then the handler's UNIMPLEMENTED with its §6 detail", async () => {
+    const client = createClient(ReplicationService, createGrpcTransport({ baseUrl: app.urls.grpc }));
+    const first = async (headers: Record<string, string>) => {
+      try {
+        for await (const _ of client.streamReplicationEvents({ replicationId: "650e8400-e29b-41d4-a716-446655440003" }, { headers })) return undefined;
+      } catch (e) {
+        return e as ConnectError;
+      }
+    };
+    const anonymous = await first({});
+    expect(anonymous?.code).toBe(Code.Unauthenticated);
+    expect(anonymous?.findDetails(ApiErrorSchema)[0]?.code).toBe("UNAUTHORIZED");
+    const authenticated = await first({ authorization: `Bearer ${token}` });
+    expect(authenticated?.code).toBe(Code.Unimplemented);
+    expect(authenticated?.findDetails(ApiErrorSchema)[0]).toMatchObject({ code: "UNIMPLEMENTED", requestId: expect.stringMatching(/^req-/) });
   });
 });
 

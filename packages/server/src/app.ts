@@ -40,11 +40,13 @@ import { authInterceptor, loadSigningKey } from "./transport/auth";
 import { idempotencyInterceptor } from "./transport/idempotency";
 import { apiError, envelope } from "./transport/errors";
 import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
-import { grpcUnaryHandler } from "./transport/grpc";
+import { grpcHandler } from "./transport/grpc";
 import { createInvoker } from "./transport/invoke";
 import { listenDual, listenH2c, type App, type Listener } from "./transport/listen";
 import { registerReflection } from "./transport/reflection";
 import { restHandler, restRoutes } from "./transport/rest";
+import { upgradeAuthenticator } from "./transport/upgrade";
+import { webSocketGateway } from "./transport/ws";
 import { VERSION } from "./version";
 
 export interface AppOptions {
@@ -131,9 +133,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       res.end(JSON.stringify(body));
     },
   });
-  // REST and unary gRPC reach the same implementations through the same interceptors, in process.
+  // REST and gRPC (unary and server-streaming) reach the same implementations through the same interceptors, in process.
   const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), NOT_UPDATABLE);
-  const grpc = grpcUnaryHandler(services, createInvoker(routes, interceptors, "grpc"));
+  const grpc = grpcHandler(services, createInvoker(routes, interceptors, "grpc"));
   const app: App = (req, res) => {
     if ("stream" in req && grpc(req, res as never)) return;
     void (async () => {
@@ -146,8 +148,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     });
   };
 
+  // WebSocket upgrades authenticate through the same chain, as calls of the event stream (the permission every channel needs).
+  const ws = webSocketGateway(upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents));
+
   const listeners: Listener[] = [
-    await listenDual(app, options.host, options.port),
+    await listenDual(app, options.host, options.port, ws),
     await listenH2c(app, options.host, options.grpcPort),
   ];
   orchestrator.start();

@@ -1,16 +1,21 @@
-// Unary gRPC calls answered straight from HTTP/2: one length-prefixed
-// message in, the same implementation through the same interceptors as
-// every other protocol (see invoke.ts), one message and a status trailer
-// out. Connect's handler ran each call through a pipeline of async
-// iterables, two AbortControllers (each aborted, with a DOMException, at the
-// end of every call) and header conversions, which cost gRPC several times
-// what the call itself does. Everything else — streams, gRPC-web, Connect,
-// compressed requests, a timeout header Connect would refuse — is left to
-// Connect, which keeps serving it on the same ports.
+// gRPC calls answered straight from HTTP/2, unary and server-streaming alike:
+// one length-prefixed message in, the same implementation through the same
+// interceptors as every other protocol (see invoke.ts), length-prefixed
+// messages and a status trailer out; an error, before the first message or
+// in the middle of a stream, is that trailer, with the §6 ApiError in
+// grpc-status-details-bin. Connect's handler ran each call through a
+// pipeline of async iterables, two AbortControllers (each aborted, with a
+// DOMException, at the end of every call) and header conversions, which cost
+// gRPC several times what the call itself does. Everything else — Connect
+// and gRPC-web (streams too), client and bidi streams, compressed requests,
+// a timeout header Connect would refuse — is left to Connect's adapter,
+// which keeps serving it on the same ports with the same interceptor array
+// (app.ts hands both the one list), so authentication, request ids and
+// error mapping are the same whichever path a call takes.
 import { gzipSync } from "node:zlib";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { fromBinary, toBinary, type DescMethod, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { fromBinary, toBinary, type DescMethod, type DescMethodServerStreaming, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { Invoker } from "./invoke";
 
@@ -19,12 +24,14 @@ const CONTENT_TYPES = new Set(["application/grpc", "application/grpc+proto"]);
 const COMPRESS_MIN_BYTES = 1024;
 const MAX_MESSAGE_BYTES = 0xffffffff;
 
-/** A handler for unary gRPC calls over HTTP/2; false when the request is not one (Connect takes it). */
-export function grpcUnaryHandler(services: readonly DescService[], invoker: Invoker) {
-  const methods = new Map<string, DescMethodUnary>();
+/** A handler for unary and server-streaming gRPC calls over HTTP/2; false when the request is not one (Connect takes it). */
+export function grpcHandler(services: readonly DescService[], invoker: Invoker) {
+  const methods = new Map<string, DescMethodUnary | DescMethodServerStreaming>();
   for (const service of services) {
     for (const method of service.methods as readonly DescMethod[]) {
-      if (method.methodKind === "unary" && invoker.has(method)) methods.set(`/${service.typeName}/${method.name}`, method as DescMethodUnary);
+      if ((method.methodKind === "unary" || method.methodKind === "server_streaming") && invoker.has(method)) {
+        methods.set(`/${service.typeName}/${method.name}`, method as DescMethodUnary | DescMethodServerStreaming);
+      }
     }
   }
   return (req: Http2ServerRequest, res: Http2ServerResponse): boolean => {
@@ -37,15 +44,20 @@ export function grpcUnaryHandler(services: readonly DescService[], invoker: Invo
     if (timeout.error) return false;
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => void call(method, req, res, Buffer.concat(chunks), timeout.timeoutMs, invoker));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      if (method.methodKind === "unary") void call(method, req, res, body, timeout.timeoutMs, invoker);
+      else void stream(method, req, res, body, timeout.timeoutMs, invoker);
+    });
     return true;
   };
 }
 
 async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2ServerResponse, body: Buffer, timeoutMs: number | undefined, invoker: Invoker) {
   const controller = new AbortController();
+  // Not writableFinished: HTTP/2's compatibility response says true at any close, a reset by the client too.
   res.once("close", () => {
-    if (!res.writableFinished) controller.abort(new ConnectError("the client went away", Code.Canceled));
+    if (!res.writableEnded) controller.abort(new ConnectError("the client went away", Code.Canceled));
   });
   const expired = new Promise<never>((_, reject) => {
     if (timeoutMs === undefined) return;
@@ -57,12 +69,7 @@ async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2
     res.once("close", () => clearTimeout(timer));
   });
   expired.catch(() => undefined);
-  const header = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (name.charCodeAt(0) === 58 /* ":" pseudo-headers */ || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) header.append(name, v);
-    else header.set(name, value);
-  }
+  const header = requestHeader(req);
   let trailer: Headers;
   let frame: Buffer | undefined;
   let responseHeader: Headers | undefined;
@@ -94,8 +101,66 @@ async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2
   else res.end();
 }
 
-function parse(method: DescMethodUnary, body: Buffer) {
-  const bytes = single(body);
+async function stream(method: DescMethodServerStreaming, req: Http2ServerRequest, res: Http2ServerResponse, body: Buffer, timeoutMs: number | undefined, invoker: Invoker) {
+  // The one switch that ends the call early (see invoke-stream.ts): the handler's signal fires and the pending read fails with the reason.
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableEnded) controller.abort(new ConnectError("the client went away", Code.Canceled));
+  });
+  if (timeoutMs !== undefined) {
+    const timer = setTimeout(() => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+    res.once("close", () => clearTimeout(timer));
+  }
+  // Each message from 1 KiB is compressed when the client accepts gzip; the header says so once, the flag of each message whether it is.
+  const gzip = acceptsGzip(req.headers["grpc-accept-encoding"]);
+  let response: StreamResponse | undefined;
+  let error: ConnectError | undefined;
+  try {
+    const message = parse(method, body);
+    response = await invoker.stream({ method, message, header: requestHeader(req), requestMethod: "POST", url: req.url, controller });
+    for await (const out of response.message) {
+      // Headers wait for the first message, as with Connect: until then the handler may still add to them.
+      if (!res.headersSent) writeHead(res, response.header, gzip);
+      const bytes = toBinary(method.output, out);
+      const compressed = gzip && bytes.length >= COMPRESS_MIN_BYTES;
+      if (!res.write(envelope(compressed ? gzipSync(bytes) : bytes, compressed))) await drained(res, controller.signal);
+    }
+  } catch (e) {
+    error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+  }
+  if (res.stream.destroyed || res.writableEnded) return;
+  if (!res.headersSent) writeHead(res, response?.header, false);
+  const trailers: Record<string, string> = {};
+  setTrailerStatus(new Headers(response?.trailer), error).forEach((value, name) => void (trailers[name] = value));
+  res.addTrailers(trailers);
+  res.end();
+}
+
+function writeHead(res: Http2ServerResponse, header: Headers | undefined, gzip: boolean): void {
+  const out: Record<string, string> = { "content-type": "application/grpc+proto" };
+  header?.forEach((value, name) => void (out[name] = value));
+  if (gzip) out["grpc-encoding"] = "gzip";
+  res.writeHead(200, out);
+}
+
+// Until the client has read what was written, or is gone, or the call is over.
+function drained(res: Http2ServerResponse, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || res.stream.destroyed) return resolve();
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function parse(method: DescMethodUnary | DescMethodServerStreaming, body: Buffer) {
+  const bytes = single(body, method.methodKind === "unary" ? "unary" : "server-streaming");
   try {
     return fromBinary(method.input, bytes);
   } catch (e) {
@@ -103,14 +168,25 @@ function parse(method: DescMethodUnary, body: Buffer) {
   }
 }
 
-// The one message of a unary request: a 5-byte prefix (flags, length) and its bytes.
-function single(body: Buffer): Uint8Array {
-  if (body.length < 5) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
+// The one message of a unary or server-streaming request: a 5-byte prefix (flags, length) and its bytes.
+function single(body: Buffer, kind: string): Uint8Array {
+  if (body.length < 5) throw new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented);
   if ((body[0]! & 1) === 1) throw new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal);
   const length = body.readUInt32BE(1);
   if (length > MAX_MESSAGE_BYTES || 5 + length > body.length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-  if (5 + length < body.length) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
+  if (5 + length < body.length) throw new ConnectError(`protocol error: received extra input message for ${kind} method`, Code.Unimplemented);
   return body.subarray(5);
+}
+
+/** The call's request headers, without HTTP/2's pseudo-headers. */
+function requestHeader(req: Http2ServerRequest): Headers {
+  const header = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name.charCodeAt(0) === 58 /* ":" pseudo-headers */ || value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) header.append(name, v);
+    else header.set(name, value);
+  }
+  return header;
 }
 
 function envelope(bytes: Uint8Array, compressed: boolean): Buffer {
