@@ -19,6 +19,7 @@ import type pg from "pg";
 import { ConnectionController } from "./controller/connections";
 import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
 import { Orchestrator } from "./orchestrator/orchestrator";
+import { RoutingController } from "./controller/routing";
 import { connectionService } from "./services/connection";
 import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
 import { healthService } from "./services/health";
@@ -107,8 +108,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
 
   const routes = (router: ConnectRouter) => {
     router.service(ReplicationService, replicationService(replicationController, orchestrator));
-    router.service(ConnectionService, connectionService(connectionController, connections));
-    router.service(RoutingService, routingService(routing));
+    router.service(ConnectionService, connectionService(connectionController));
+    router.service(RoutingService, routingService(new RoutingController(routing)));
     router.service(HealthService, healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready }));
     registerUnimplemented(router, FailoverService, "failover");
     registerUnimplemented(router, MigrationService, "migration");

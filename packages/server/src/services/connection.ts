@@ -5,7 +5,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ConnectionSchema, ConnectionService, DatabaseEngine, ListConnectionsResponseSchema } from "@heliosdb/replication-proto";
 import type { ConnectionController } from "../controller/connections";
-import type { ConnectionRow, ConnectionStore } from "../store/connections";
+import type { ConnectionRow } from "../store/connections";
 import { callerOf } from "./context";
 import { pagination } from "./views";
 
@@ -25,8 +25,7 @@ export function connectionMessage(row: ConnectionRow) {
   });
 }
 
-// `_store` is no longer read (the controller lists); app.ts still passes it.
-export function connectionService(controller: ConnectionController, _store?: ConnectionStore): ServiceImpl<typeof ConnectionService> {
+export function connectionService(controller: ConnectionController): ServiceImpl<typeof ConnectionService> {
   return {
     async registerConnection(req, ctx) {
       return { connection: connectionMessage(await controller.register(callerOf(ctx), req.connection ?? create(ConnectionSchema))) };

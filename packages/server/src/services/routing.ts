@@ -4,16 +4,14 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { TenantRoutingSchema, type RoutingService } from "@heliosdb/replication-proto";
-import type { RoutingStore } from "../store/routing";
-import { checkTenant, principalKey } from "../transport/auth";
+import type { RoutingController } from "../controller/routing";
 import { apiError } from "../transport/errors";
+import { callerOf } from "./context";
 
-export function routingService(routing: RoutingStore): ServiceImpl<typeof RoutingService> {
+export function routingService(controller: RoutingController): ServiceImpl<typeof RoutingService> {
   return {
     async getTenantRouting(req, ctx) {
-      checkTenant(ctx.values.get(principalKey), req.tenantId, `routing for tenant ${req.tenantId}`);
-      const r = await routing.get(req.tenantId);
-      if (!r) throw apiError("NOT_FOUND", `no routing recorded for tenant ${req.tenantId}`, { tenant_id: req.tenantId });
+      const r = await controller.get(callerOf(ctx), req.tenantId);
       return {
         routing: create(TenantRoutingSchema, {
           tenantId: r.tenantId,

@@ -176,4 +176,3 @@ export function authInterceptor(key: Uint8Array): Interceptor {
 }
 
 // The tenant rule is the controller's; services/routing.ts still imports it from here.
-export { checkTenant } from "../controller/caller";

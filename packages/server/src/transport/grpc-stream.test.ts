@@ -21,6 +21,7 @@ import { authInterceptor, issueToken } from "./auth";
 import { apiError } from "./errors";
 import { grpcHandler } from "./grpc";
 import { idempotencyInterceptor } from "./idempotency";
+import { IdempotencyKeyStore } from "../store/idempotency-keys";
 import { requestInterceptor } from "./interceptors";
 import { createInvoker } from "./invoke";
 import { listenH2c, type App, type Listener } from "./listen";
@@ -70,7 +71,7 @@ let admin: string;
 let viewerless: string;
 
 beforeAll(async () => {
-  const interceptors = [requestInterceptor(() => undefined), authInterceptor(key), idempotencyInterceptor(nowhere)];
+  const interceptors = [requestInterceptor(() => undefined), authInterceptor(key), idempotencyInterceptor(new IdempotencyKeyStore(nowhere))];
   const grpcCalls = grpcHandler([ReplicationService], createInvoker(routes, interceptors, "grpc"));
   const connect = connectNodeAdapter({ routes, interceptors });
   const app: App = (req, res) => {

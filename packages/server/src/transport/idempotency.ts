@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import type { IdempotencyKeyStore } from "../store/idempotency-keys";
-import { principalKey } from "./auth";
+import { callerKey } from "../services/context";
 import { apiError } from "./errors";
 
 const HEADER = "idempotency-key";
@@ -15,7 +15,7 @@ export function idempotencyInterceptor(keys: IdempotencyKeyStore): Interceptor {
     const key = req.header.get(HEADER);
     if (!key || req.stream || req.method.methodKind !== "unary" || /^(Get|List)/.test(req.method.name)) return next(req);
     if (key.length > 255) throw apiError("INVALID_REQUEST", "Idempotency-Key is longer than 255 characters");
-    const principal = req.contextValues.get(principalKey)?.subject ?? "anonymous";
+    const principal = req.contextValues.get(callerKey)?.subject ?? "anonymous";
     const digest = createHash("sha256").update(req.method.parent.typeName).update(req.method.name).update(toBinary(req.method.input, req.message)).digest("hex");
     if (!(await keys.claim(principal, key, req.method.name, digest))) {
       const seen = (await keys.get(principal, key))!;

@@ -11,6 +11,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { authInterceptor, issueToken } from "./auth";
 import { idempotencyInterceptor } from "./idempotency";
+import { IdempotencyKeyStore } from "../store/idempotency-keys";
 import { requestInterceptor } from "./interceptors";
 import { listenDual, type App, type Listener } from "./listen";
 import { upgradeAuthenticator } from "./upgrade";
@@ -24,7 +25,7 @@ let viewer: string;
 let viewerless: string;
 
 beforeAll(async () => {
-  const interceptors = [requestInterceptor(() => undefined), authInterceptor(key), idempotencyInterceptor(nowhere)];
+  const interceptors = [requestInterceptor(() => undefined), authInterceptor(key), idempotencyInterceptor(new IdempotencyKeyStore(nowhere))];
   // The application answers what it was asked, to show declined upgrades reach it as plain requests.
   const app: App = (req, res) => {
     const chunks: Buffer[] = [];
