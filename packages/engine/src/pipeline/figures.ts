@@ -152,7 +152,7 @@ export class Figures {
     this.unapplied.length = 0;
   }
 
-  /** The lifetime totals as they stand: what the checkpoint held, plus this run's. */
+  /** The lifetime totals as they stand, committed or not: what the checkpoint held, plus this run's (written with the next checkpoint; throughput is sampled from them). */
   totals(): Totals {
     const c = this.counters();
     const codec = this.codec();
@@ -178,7 +178,9 @@ export class Figures {
   }
 
   read(maxLagSeconds: number): ObservedFigures {
-    const t = this.totals();
+    // The totals the target has committed: rows of a batch still applying are
+    // not replicated yet (a failure rolls them back), so the totals never fall.
+    const t = this.committed;
     const first = this.samples[0];
     const last = this.samples[this.samples.length - 1];
     const seconds = first && last && last.at > first.at ? (last.at - first.at) / 1000 : 0;

@@ -115,6 +115,8 @@ export async function startCluster(extraFlags: string[] = []): Promise<Cluster> 
       (server as unknown as { process?: unknown }).process = undefined;
     },
     async resume() {
+      // Running already (never halted, or resumed): nothing to do.
+      if ((server as unknown as { process?: unknown }).process) return;
       try {
         await server.start();
       } catch (e) {

@@ -50,6 +50,8 @@ async function outage(database: string, cluster: Cluster, during: (id: string, b
     await sleep(1000);
   } finally {
     await load.stop();
+    // A failed case must not leave the next one without its cluster.
+    await cluster.resume().catch(() => undefined);
   }
   const after = await expectConverged(rest, id, world.east, world.west, database);
   expect(after.status).toBe("Streaming");
