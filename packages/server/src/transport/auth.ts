@@ -56,6 +56,8 @@ export const RPC_PERMISSIONS: Record<string, string> = {
   "ConnectionService.GetConnection": "connection:read",
   "ConnectionService.ListConnections": "connection:read",
   "ConnectionService.DeleteConnection": "connection:manage",
+  "ConnectionService.GrantConnection": "connection:manage",
+  "ConnectionService.RevokeConnectionGrant": "connection:manage",
   "RoutingService.GetTenantRouting": "routing:read",
   "RoutingService.WatchTenantRouting": "routing:read",
 };

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file heliosdb/replication/v1/connection.proto.
  */
 export const file_heliosdb_replication_v1_connection: GenFile = /*@__PURE__*/
-  fileDesc("CihoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9jb25uZWN0aW9uLnByb3RvEhdoZWxpb3NkYi5yZXBsaWNhdGlvbi52MSKuAgoKQ29ubmVjdGlvbhIVCg1jb25uZWN0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSNwoGZW5naW5lGAMgASgOMicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuRGF0YWJhc2VFbmdpbmUSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgFEgwKBHVzZXIYBiABKAkSFQoIcGFzc3dvcmQYByABKAlCA+BBBBIQCghkYXRhYmFzZRgIIAEoCRIPCgdzc2xtb2RlGAkgASgJEg4KBnJlZ2lvbhgKIAEoCRIzCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEhkKDHBhc3N3b3JkX3NldBgMIAEoCEID4EEDIlkKGVJlZ2lzdGVyQ29ubmVjdGlvblJlcXVlc3QSPAoKY29ubmVjdGlvbhgBIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNvbm5lY3Rpb25CA+BBAiJVChpSZWdpc3RlckNvbm5lY3Rpb25SZXNwb25zZRI3Cgpjb25uZWN0aW9uGAEgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ29ubmVjdGlvbiItChRHZXRDb25uZWN0aW9uUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJIlAKFUdldENvbm5lY3Rpb25SZXNwb25zZRI3Cgpjb25uZWN0aW9uGAEgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ29ubmVjdGlvbiJJChZMaXN0Q29ubmVjdGlvbnNSZXF1ZXN0Eg4KBnJlZ2lvbhgBIAEoCRIMCgRwYWdlGAIgASgFEhEKCXBhZ2Vfc2l6ZRgDIAEoBSKSAQoXTGlzdENvbm5lY3Rpb25zUmVzcG9uc2USPgoLY29ubmVjdGlvbnMYASADKAsyIy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uUgRkYXRhEjcKCnBhZ2luYXRpb24YAiABKAsyIy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5QYWdpbmF0aW9uIjAKF0RlbGV0ZUNvbm5lY3Rpb25SZXF1ZXN0EhUKDWNvbm5lY3Rpb25faWQYASABKAkiGgoYRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlKmEKDkRhdGFiYXNlRW5naW5lEh8KG0RBVEFCQVNFX0VOR0lORV9VTlNQRUNJRklFRBAAEi4KGkRBVEFCQVNFX0VOR0lORV9QT1NUR1JFU1FMEAEaDrq4GQpQb3N0Z3JlU1FMMqcFChFDb25uZWN0aW9uU2VydmljZRKzAQoSUmVnaXN0ZXJDb25uZWN0aW9uEjIuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVnaXN0ZXJDb25uZWN0aW9uUmVxdWVzdBozLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlZ2lzdGVyQ29ubmVjdGlvblJlc3BvbnNlIjTAuBnJAYLT5JMCKToKY29ubmVjdGlvbmIKY29ubmVjdGlvbiIPL3YxL2Nvbm5lY3Rpb25zEqMBCg1HZXRDb25uZWN0aW9uEi0uaGVsaW9zZGIucmVwbGljYXRpb24udjEuR2V0Q29ubmVjdGlvblJlcXVlc3QaLi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5HZXRDb25uZWN0aW9uUmVzcG9uc2UiM4LT5JMCLWIKY29ubmVjdGlvbhIfL3YxL2Nvbm5lY3Rpb25zL3tjb25uZWN0aW9uX2lkfRKNAQoPTGlzdENvbm5lY3Rpb25zEi8uaGVsaW9zZGIucmVwbGljYXRpb24udjEuTGlzdENvbm5lY3Rpb25zUmVxdWVzdBowLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkxpc3RDb25uZWN0aW9uc1Jlc3BvbnNlIheC0+STAhESDy92MS9jb25uZWN0aW9ucxKlAQoQRGVsZXRlQ29ubmVjdGlvbhIwLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkRlbGV0ZUNvbm5lY3Rpb25SZXF1ZXN0GjEuaGVsaW9zZGIucmVwbGljYXRpb24udjEuRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlIizAuBnMAYLT5JMCISofL3YxL2Nvbm5lY3Rpb25zL3tjb25uZWN0aW9uX2lkfWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp, file_heliosdb_replication_v1_common, file_heliosdb_replication_v1_rest]);
+  fileDesc("CihoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9jb25uZWN0aW9uLnByb3RvEhdoZWxpb3NkYi5yZXBsaWNhdGlvbi52MSKGAwoKQ29ubmVjdGlvbhIVCg1jb25uZWN0aW9uX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSNwoGZW5naW5lGAMgASgOMicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuRGF0YWJhc2VFbmdpbmUSDAoEaG9zdBgEIAEoCRIMCgRwb3J0GAUgASgFEgwKBHVzZXIYBiABKAkSFQoIcGFzc3dvcmQYByABKAlCA+BBBBIQCghkYXRhYmFzZRgIIAEoCRIPCgdzc2xtb2RlGAkgASgJEg4KBnJlZ2lvbhgKIAEoCRIzCgpjcmVhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEhkKDHBhc3N3b3JkX3NldBgMIAEoCEID4EEDEhcKD293bmVyX3RlbmFudF9pZBgNIAEoCRI9CgZncmFudHMYDiADKAsyKC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uR3JhbnRCA+BBAyJ9Cg9Db25uZWN0aW9uR3JhbnQSEQoJdGVuYW50X2lkGAEgASgJEhEKCWRhdGFiYXNlcxgCIAMoCRIPCgdzY2hlbWFzGAMgAygJEjMKCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMiWQoZUmVnaXN0ZXJDb25uZWN0aW9uUmVxdWVzdBI8Cgpjb25uZWN0aW9uGAEgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ29ubmVjdGlvbkID4EECIlUKGlJlZ2lzdGVyQ29ubmVjdGlvblJlc3BvbnNlEjcKCmNvbm5lY3Rpb24YASABKAsyIy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uIi0KFEdldENvbm5lY3Rpb25SZXF1ZXN0EhUKDWNvbm5lY3Rpb25faWQYASABKAkiUAoVR2V0Q29ubmVjdGlvblJlc3BvbnNlEjcKCmNvbm5lY3Rpb24YASABKAsyIy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uIkkKFkxpc3RDb25uZWN0aW9uc1JlcXVlc3QSDgoGcmVnaW9uGAEgASgJEgwKBHBhZ2UYAiABKAUSEQoJcGFnZV9zaXplGAMgASgFIpIBChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRI+Cgtjb25uZWN0aW9ucxgBIAMoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNvbm5lY3Rpb25SBGRhdGESNwoKcGFnaW5hdGlvbhgCIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlBhZ2luYXRpb24iMAoXRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QSFQoNY29ubmVjdGlvbl9pZBgBIAEoCSIaChhEZWxldGVDb25uZWN0aW9uUmVzcG9uc2UibQoWR3JhbnRDb25uZWN0aW9uUmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEjwKBWdyYW50GAIgASgLMiguaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ29ubmVjdGlvbkdyYW50QgPgQQIiUgoXR3JhbnRDb25uZWN0aW9uUmVzcG9uc2USNwoKY29ubmVjdGlvbhgBIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNvbm5lY3Rpb24iSAocUmV2b2tlQ29ubmVjdGlvbkdyYW50UmVxdWVzdBIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCSIfCh1SZXZva2VDb25uZWN0aW9uR3JhbnRSZXNwb25zZSphCg5EYXRhYmFzZUVuZ2luZRIfChtEQVRBQkFTRV9FTkdJTkVfVU5TUEVDSUZJRUQQABIuChpEQVRBQkFTRV9FTkdJTkVfUE9TVEdSRVNRTBABGg66uBkKUG9zdGdyZVNRTDKrCAoRQ29ubmVjdGlvblNlcnZpY2USswEKElJlZ2lzdGVyQ29ubmVjdGlvbhIyLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlZ2lzdGVyQ29ubmVjdGlvblJlcXVlc3QaMy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZWdpc3RlckNvbm5lY3Rpb25SZXNwb25zZSI0wLgZyQGC0+STAik6CmNvbm5lY3Rpb25iCmNvbm5lY3Rpb24iDy92MS9jb25uZWN0aW9ucxKjAQoNR2V0Q29ubmVjdGlvbhItLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkdldENvbm5lY3Rpb25SZXF1ZXN0Gi4uaGVsaW9zZGIucmVwbGljYXRpb24udjEuR2V0Q29ubmVjdGlvblJlc3BvbnNlIjOC0+STAi1iCmNvbm5lY3Rpb24SHy92MS9jb25uZWN0aW9ucy97Y29ubmVjdGlvbl9pZH0SjQEKD0xpc3RDb25uZWN0aW9ucxIvLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkxpc3RDb25uZWN0aW9uc1JlcXVlc3QaMC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5MaXN0Q29ubmVjdGlvbnNSZXNwb25zZSIXgtPkkwIREg8vdjEvY29ubmVjdGlvbnMSpQEKEERlbGV0ZUNvbm5lY3Rpb24SMC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5EZWxldGVDb25uZWN0aW9uUmVxdWVzdBoxLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkRlbGV0ZUNvbm5lY3Rpb25SZXNwb25zZSIswLgZzAGC0+STAiEqHy92MS9jb25uZWN0aW9ucy97Y29ubmVjdGlvbl9pZH0StwEKD0dyYW50Q29ubmVjdGlvbhIvLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkdyYW50Q29ubmVjdGlvblJlcXVlc3QaMC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5HcmFudENvbm5lY3Rpb25SZXNwb25zZSJBgtPkkwI7OgVncmFudGIKY29ubmVjdGlvbiImL3YxL2Nvbm5lY3Rpb25zL3tjb25uZWN0aW9uX2lkfS9ncmFudHMSxwEKFVJldm9rZUNvbm5lY3Rpb25HcmFudBI1LmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJldm9rZUNvbm5lY3Rpb25HcmFudFJlcXVlc3QaNi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXZva2VDb25uZWN0aW9uR3JhbnRSZXNwb25zZSI/wLgZzAGC0+STAjQqMi92MS9jb25uZWN0aW9ucy97Y29ubmVjdGlvbl9pZH0vZ3JhbnRzL3t0ZW5hbnRfaWR9YgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp, file_heliosdb_replication_v1_common, file_heliosdb_replication_v1_rest]);
 
 /**
  * A database server that replications read from or write to.
@@ -113,6 +113,23 @@ export type Connection = Message<"heliosdb.replication.v1.Connection"> & {
    * @generated from field: bool password_set = 12;
    */
   passwordSet: boolean;
+
+  /**
+   * The tenant that owns the connection; empty: the operator's, used by
+   * tenants through grants. A caller bound to a tenant registers connections
+   * of its own tenant only; an operator may register one for any tenant.
+   *
+   * @generated from field: string owner_tenant_id = 13;
+   */
+  ownerTenantId: string;
+
+  /**
+   * The tenants an operator-owned connection is granted to (a tenant's
+   * caller sees only its own grant). Set with GrantConnection.
+   *
+   * @generated from field: repeated heliosdb.replication.v1.ConnectionGrant grants = 14;
+   */
+  grants: ConnectionGrant[];
 };
 
 /**
@@ -121,6 +138,52 @@ export type Connection = Message<"heliosdb.replication.v1.Connection"> & {
  */
 export const ConnectionSchema: GenMessage<Connection> = /*@__PURE__*/
   messageDesc(file_heliosdb_replication_v1_connection, 0);
+
+/**
+ * What a tenant may use of an operator-owned connection: every database in
+ * `databases` with every schema in `schemas`. "*" in either means any
+ * (system schemas never: a replication cannot name them).
+ *
+ * @generated from message heliosdb.replication.v1.ConnectionGrant
+ */
+export type ConnectionGrant = Message<"heliosdb.replication.v1.ConnectionGrant"> & {
+  /**
+   * The tenant the connection is granted to.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * The databases the tenant may read or write through the connection; at
+   * least one.
+   *
+   * @generated from field: repeated string databases = 2;
+   */
+  databases: string[];
+
+  /**
+   * The schemas the tenant may read or write in those databases; at least
+   * one.
+   *
+   * @generated from field: repeated string schemas = 3;
+   */
+  schemas: string[];
+
+  /**
+   * When the grant was made (or last replaced).
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message heliosdb.replication.v1.ConnectionGrant.
+ * Use `create(ConnectionGrantSchema)` to create a new message.
+ */
+export const ConnectionGrantSchema: GenMessage<ConnectionGrant> = /*@__PURE__*/
+  messageDesc(file_heliosdb_replication_v1_connection, 1);
 
 /**
  * Request of RegisterConnection.
@@ -141,7 +204,7 @@ export type RegisterConnectionRequest = Message<"heliosdb.replication.v1.Registe
  * Use `create(RegisterConnectionRequestSchema)` to create a new message.
  */
 export const RegisterConnectionRequestSchema: GenMessage<RegisterConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_connection, 1);
+  messageDesc(file_heliosdb_replication_v1_connection, 2);
 
 /**
  * Response of RegisterConnection.
@@ -162,7 +225,7 @@ export type RegisterConnectionResponse = Message<"heliosdb.replication.v1.Regist
  * Use `create(RegisterConnectionResponseSchema)` to create a new message.
  */
 export const RegisterConnectionResponseSchema: GenMessage<RegisterConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_connection, 2);
+  messageDesc(file_heliosdb_replication_v1_connection, 3);
 
 /**
  * Request of GetConnection.
@@ -183,7 +246,7 @@ export type GetConnectionRequest = Message<"heliosdb.replication.v1.GetConnectio
  * Use `create(GetConnectionRequestSchema)` to create a new message.
  */
 export const GetConnectionRequestSchema: GenMessage<GetConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_connection, 3);
+  messageDesc(file_heliosdb_replication_v1_connection, 4);
 
 /**
  * Response of GetConnection.
@@ -204,7 +267,7 @@ export type GetConnectionResponse = Message<"heliosdb.replication.v1.GetConnecti
  * Use `create(GetConnectionResponseSchema)` to create a new message.
  */
 export const GetConnectionResponseSchema: GenMessage<GetConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_connection, 4);
+  messageDesc(file_heliosdb_replication_v1_connection, 5);
 
 /**
  * Request of ListConnections.
@@ -239,7 +302,7 @@ export type ListConnectionsRequest = Message<"heliosdb.replication.v1.ListConnec
  * Use `create(ListConnectionsRequestSchema)` to create a new message.
  */
 export const ListConnectionsRequestSchema: GenMessage<ListConnectionsRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_connection, 5);
+  messageDesc(file_heliosdb_replication_v1_connection, 6);
 
 /**
  * Response of ListConnections: `{"data": [...], "pagination": {...}}`.
@@ -267,7 +330,7 @@ export type ListConnectionsResponse = Message<"heliosdb.replication.v1.ListConne
  * Use `create(ListConnectionsResponseSchema)` to create a new message.
  */
 export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_connection, 6);
+  messageDesc(file_heliosdb_replication_v1_connection, 7);
 
 /**
  * Request of DeleteConnection.
@@ -288,7 +351,7 @@ export type DeleteConnectionRequest = Message<"heliosdb.replication.v1.DeleteCon
  * Use `create(DeleteConnectionRequestSchema)` to create a new message.
  */
 export const DeleteConnectionRequestSchema: GenMessage<DeleteConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_connection, 7);
+  messageDesc(file_heliosdb_replication_v1_connection, 8);
 
 /**
  * Response of DeleteConnection; REST answers 204 with no body.
@@ -303,7 +366,99 @@ export type DeleteConnectionResponse = Message<"heliosdb.replication.v1.DeleteCo
  * Use `create(DeleteConnectionResponseSchema)` to create a new message.
  */
 export const DeleteConnectionResponseSchema: GenMessage<DeleteConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_connection, 8);
+  messageDesc(file_heliosdb_replication_v1_connection, 9);
+
+/**
+ * Request of GrantConnection.
+ *
+ * @generated from message heliosdb.replication.v1.GrantConnectionRequest
+ */
+export type GrantConnectionRequest = Message<"heliosdb.replication.v1.GrantConnectionRequest"> & {
+  /**
+   * The connection's id.
+   *
+   * @generated from field: string connection_id = 1;
+   */
+  connectionId: string;
+
+  /**
+   * The grant: the tenant, its databases and schemas.
+   *
+   * @generated from field: heliosdb.replication.v1.ConnectionGrant grant = 2;
+   */
+  grant?: ConnectionGrant | undefined;
+};
+
+/**
+ * Describes the message heliosdb.replication.v1.GrantConnectionRequest.
+ * Use `create(GrantConnectionRequestSchema)` to create a new message.
+ */
+export const GrantConnectionRequestSchema: GenMessage<GrantConnectionRequest> = /*@__PURE__*/
+  messageDesc(file_heliosdb_replication_v1_connection, 10);
+
+/**
+ * Response of GrantConnection.
+ *
+ * @generated from message heliosdb.replication.v1.GrantConnectionResponse
+ */
+export type GrantConnectionResponse = Message<"heliosdb.replication.v1.GrantConnectionResponse"> & {
+  /**
+   * The connection with its grants, without its password.
+   *
+   * @generated from field: heliosdb.replication.v1.Connection connection = 1;
+   */
+  connection?: Connection | undefined;
+};
+
+/**
+ * Describes the message heliosdb.replication.v1.GrantConnectionResponse.
+ * Use `create(GrantConnectionResponseSchema)` to create a new message.
+ */
+export const GrantConnectionResponseSchema: GenMessage<GrantConnectionResponse> = /*@__PURE__*/
+  messageDesc(file_heliosdb_replication_v1_connection, 11);
+
+/**
+ * Request of RevokeConnectionGrant.
+ *
+ * @generated from message heliosdb.replication.v1.RevokeConnectionGrantRequest
+ */
+export type RevokeConnectionGrantRequest = Message<"heliosdb.replication.v1.RevokeConnectionGrantRequest"> & {
+  /**
+   * The connection's id.
+   *
+   * @generated from field: string connection_id = 1;
+   */
+  connectionId: string;
+
+  /**
+   * The tenant whose grant is withdrawn.
+   *
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message heliosdb.replication.v1.RevokeConnectionGrantRequest.
+ * Use `create(RevokeConnectionGrantRequestSchema)` to create a new message.
+ */
+export const RevokeConnectionGrantRequestSchema: GenMessage<RevokeConnectionGrantRequest> = /*@__PURE__*/
+  messageDesc(file_heliosdb_replication_v1_connection, 12);
+
+/**
+ * Response of RevokeConnectionGrant; REST answers 204 with no body.
+ *
+ * @generated from message heliosdb.replication.v1.RevokeConnectionGrantResponse
+ */
+export type RevokeConnectionGrantResponse = Message<"heliosdb.replication.v1.RevokeConnectionGrantResponse"> & {
+};
+
+/**
+ * Describes the message heliosdb.replication.v1.RevokeConnectionGrantResponse.
+ * Use `create(RevokeConnectionGrantResponseSchema)` to create a new message.
+ */
+export const RevokeConnectionGrantResponseSchema: GenMessage<RevokeConnectionGrantResponse> = /*@__PURE__*/
+  messageDesc(file_heliosdb_replication_v1_connection, 13);
 
 /**
  * A database engine a connection can point at.
@@ -334,7 +489,10 @@ export const DatabaseEngineSchema: GenEnum<DatabaseEngine> = /*@__PURE__*/
 
 /**
  * Registers, reads and removes database connections. Passwords are
- * write-only: stored encrypted, never returned.
+ * write-only: stored encrypted, never returned. A connection belongs to a
+ * tenant, or to the operator, who grants it to named tenants for named
+ * databases and schemas; a caller bound to a tenant sees only its own
+ * connections and those granted to it (any other is NOT_FOUND).
  *
  * @generated from service heliosdb.replication.v1.ConnectionService
  */
@@ -378,6 +536,29 @@ export const ConnectionService: GenService<{
     methodKind: "unary";
     input: typeof DeleteConnectionRequestSchema;
     output: typeof DeleteConnectionResponseSchema;
+  },
+  /**
+   * Grants an operator-owned connection to a tenant, for the databases and
+   * schemas the grant names; replaces the tenant's earlier grant on it. Only
+   * an operator (a caller bound to no tenant) grants.
+   *
+   * @generated from rpc heliosdb.replication.v1.ConnectionService.GrantConnection
+   */
+  grantConnection: {
+    methodKind: "unary";
+    input: typeof GrantConnectionRequestSchema;
+    output: typeof GrantConnectionResponseSchema;
+  },
+  /**
+   * Withdraws a tenant's grant on a connection. Refused with CONFLICT while a
+   * replication of that tenant uses the connection. Only an operator revokes.
+   *
+   * @generated from rpc heliosdb.replication.v1.ConnectionService.RevokeConnectionGrant
+   */
+  revokeConnectionGrant: {
+    methodKind: "unary";
+    input: typeof RevokeConnectionGrantRequestSchema;
+    output: typeof RevokeConnectionGrantResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_heliosdb_replication_v1_connection, 0);
