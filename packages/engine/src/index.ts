@@ -6,7 +6,7 @@ export { validate } from "./pipeline/setup";
 export { WorkerPool } from "./pipeline/worker-pool";
 export { PreflightError, type PreflightProblem } from "./source/preflight";
 export { RowFilterError } from "./source/publication";
-export { measureCopySpeed, probeConnection } from "./source/probe";
+export { measureCopySpeed, probeConnection, probeDatabase, type DatabaseProbe } from "./source/probe";
 export { BatchIntegrityError } from "./codec/codec";
 export { MasterKeyProvider, type KeyProvider, type KeyPurpose } from "./transform/keys";
 export { PgTokenVault, type TokenVault } from "./transform/token-vault";

@@ -10,7 +10,8 @@ import { Applier, type Conflict } from "./apply/applier";
 import { connect } from "./connect";
 import { deleteCheckpoint, ensureCheckpointTable, NO_TOTALS, readCheckpoint } from "./apply/checkpoint";
 import { markTablesToSync } from "./apply/table-syncs";
-import { dropTargetTables, ensureTargetTables, type TargetTable } from "./apply/target-schema";
+import { dropCreatedObjects } from "./apply/created-objects";
+import { ensureTargetTables } from "./apply/target-schema";
 import { BatchCodec } from "./codec/codec";
 import { Backoff, errorCode, isRetryable, onSide, sideOf } from "./failure";
 import { Batcher } from "./pipeline/batcher";
@@ -22,10 +23,8 @@ import { disableSynchronous, enableSynchronous } from "./pipeline/synchronous";
 import { evolveRelation, TextTransferNeeded } from "./pipeline/schema-evolution";
 import { SourceWatch } from "./pipeline/watch";
 import { prepare, targetTables, type Setup } from "./pipeline/setup";
-import { readCatalog } from "./source/catalog";
 import { binaryIneligibleColumns } from "./source/binary-transfer";
 import { dropPublication, type PublicationChange } from "./source/publication";
-import { applyTableFilter } from "./source/table-filter";
 import { ReplicationConnection, ReplicationError } from "./source/replication-connection";
 import { formatLsn, parseLsn, type Lsn, type Relation } from "./types";
 
@@ -138,12 +137,16 @@ export class ReplicationPipeline {
     return this.read();
   }
 
-  /** Drops the replicated tables and the checkpoint on the target (DELETE with cleanup_target). */
+  /**
+   * Drops what the replication created on the target (tables, roll-ups, a
+   * schema), and its checkpoint (DELETE with cleanup_target). Tables that
+   * were there before it stay, with the rows it wrote.
+   */
   async cleanup(): Promise<void> {
     const target = await onSide("target", connect(this.spec.target.connection));
     try {
-      await dropTargetTables(target, await this.replicatedTables());
       await ensureCheckpointTable(target);
+      await dropCreatedObjects(target, this.spec.replicationId);
       await deleteCheckpoint(target, this.spec.replicationId);
     } finally {
       await target.end();
@@ -203,9 +206,9 @@ export class ReplicationPipeline {
     const tables = targetTables(setup.tables, setup.plan, this.spec.target.schema);
     const checkpoint = await onSide("target", async () => {
       await ensureCheckpointTable(target);
-      await ensureTargetTables(target, tables);
+      await ensureTargetTables(target, tables, this.spec.replicationId);
       // Roll-ups are installed before the copy, whose COPY statements then fill them.
-      for (const aggregate of planAggregates(this.spec.config.transforms, tables)[0]) await installAggregate(target, aggregate);
+      for (const aggregate of planAggregates(this.spec.config.transforms, tables)[0]) await installAggregate(target, aggregate, this.spec.replicationId);
       return readCheckpoint(target, this.spec.replicationId);
     });
     this.figures.begin(checkpoint?.totals ?? NO_TOTALS);
@@ -541,17 +544,6 @@ export class ReplicationPipeline {
     } finally {
       await client.end();
     }
-  }
-
-  // The tables this replication writes: as set up, or as the table filter selects them now.
-  private async replicatedTables(): Promise<TargetTable[]> {
-    let tables = this.setup?.published.map((p) => p.table);
-    if (!tables) {
-      const source = await onSide("source", connect(this.spec.source.connection));
-      const catalog = await readCatalog(source, this.spec.source.schema).finally(() => source.end());
-      tables = applyTableFilter(catalog, this.spec.config.tableFilter);
-    }
-    return tables.map((t) => ({ schema: this.spec.target.schema, table: t.table, columns: t.columns }));
   }
 
   private setStatus(status: EngineStatus): void {

@@ -101,9 +101,12 @@ describe("the change stream", () => {
     expect(r.pipeline.read().conflictsDetected).toBe(0);
   }, 60_000);
 
-  test("stop keeps the target's data and drops slot and publication; cleanup drops the replicated tables", async () => {
+  test("stop keeps the target's data and drops slot and publication; cleanup drops the tables the replication created, not one that was there", async () => {
     const r = await replicate({ tableFilter: ["users.*", "orders.*"] });
     await r.replica.query("CREATE TABLE unrelated (id int PRIMARY KEY)");
+    // The target had an orders table before the replication: it writes into it, and cleanup leaves it.
+    await r.replica.query(`CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint NOT NULL, amount numeric(12,2) NOT NULL,
+                                                status text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
     await r.pipeline.start();
     await r.pipeline.whenStreaming();
     const final = await r.pipeline.stop();
@@ -111,9 +114,13 @@ describe("the change stream", () => {
     expect(final.totalRows).toBeGreaterThanOrEqual(300);
     expect((await r.db.query("SELECT 1 FROM pg_publication UNION ALL SELECT 1 FROM pg_replication_slots WHERE database = current_database()")).rowCount).toBe(0);
     expect((await r.replica.query("SELECT count(*)::int AS n FROM users")).rows[0].n).toBe(100);
+    const orders = (await r.replica.query("SELECT count(*)::int AS n FROM orders")).rows[0].n;
+    expect(orders).toBeGreaterThan(0);
     await r.pipeline.cleanup();
     const tables = await r.replica.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
-    expect(tables.rows.map((t) => t.tablename)).toEqual(["unrelated"]);
+    expect(tables.rows.map((t) => t.tablename)).toEqual(["orders", "unrelated"]);
+    expect((await r.replica.query("SELECT count(*)::int AS n FROM orders")).rows[0].n).toBe(orders);
+    expect((await r.replica.query("SELECT 1 FROM heliosdb_replication.created_objects")).rowCount).toBe(0);
     expect((await r.replica.query("SELECT 1 FROM heliosdb_replication.checkpoints")).rowCount).toBe(0);
   }, 60_000);
 
@@ -376,6 +383,12 @@ describe("transforms on snapshot and stream", () => {
     );
     expect(replica.rows).toEqual(expected.rows);
     expect(replica.rows.length).toBe(3);
+    // Cleanup drops the roll-up, its functions and the table it created.
+    await r.pipeline.stop();
+    await r.pipeline.cleanup();
+    const left = await r.replica.query(`SELECT relname AS name FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+                                        UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace`);
+    expect(left.rows).toEqual([]);
   }, 60_000);
 
   test("Aggregate problems are refused before anything is created", async () => {

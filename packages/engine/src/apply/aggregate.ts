@@ -8,6 +8,7 @@ import { AggregateFunction, type Transform } from "@heliosdb/replication-proto";
 import pg from "pg";
 import { qualified } from "../source/publication";
 import type { Column } from "../types";
+import { createRecorded } from "./created-objects";
 import type { TargetTable } from "./target-schema";
 
 export interface AggregatePlan {
@@ -81,7 +82,7 @@ export function planAggregates(transforms: Transform[], tables: TargetTable[]): 
  * Creates the roll-up table (its types derived by PostgreSQL from the query)
  * and the triggers that keep it current, then fills it from the base table.
  */
-export async function installAggregate(client: pg.ClientBase, plan: AggregatePlan): Promise<void> {
+export async function installAggregate(client: pg.ClientBase, plan: AggregatePlan, replicationId: string): Promise<void> {
   const schema = plan.base.schema;
   const base = qualified(plan.base);
   const rollup = qualified({ schema, table: plan.rollup });
@@ -90,7 +91,9 @@ export async function installAggregate(client: pg.ClientBase, plan: AggregatePla
     .map((a) => `${a.sql} AS ${pg.escapeIdentifier(a.alias)}`)
     .join(", ")} FROM ${base} b`;
   const groupBy = `GROUP BY ${groups.map((g) => `b.${g}`).join(", ")}`;
-  await client.query(`CREATE TABLE IF NOT EXISTS ${rollup} AS ${select} ${groupBy} WITH NO DATA`);
+  await createRecorded(client, replicationId, { kind: "table", schema, name: plan.rollup }, () =>
+    client.query(`CREATE TABLE ${rollup} AS ${select} ${groupBy} WITH NO DATA`),
+  );
   const constraint = pg.escapeIdentifier(`${plan.rollup}_groups`.slice(0, 63));
   await client.query(`DO ${dollarQuoted(`BEGIN
       ALTER TABLE ${rollup} ADD CONSTRAINT ${constraint} UNIQUE NULLS NOT DISTINCT (${groups.join(", ")});
@@ -110,9 +113,15 @@ export async function installAggregate(client: pg.ClientBase, plan: AggregatePla
   for (const [event, referencing, body] of events) {
     const fn = qualified({ schema, table: `${prefix}_${event}` });
     const trigger = pg.escapeIdentifier(`${prefix}_${event}`);
-    await client.query(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS ${dollarQuoted(`BEGIN ${body} RETURN NULL; END`)}`);
-    await client.query(`CREATE OR REPLACE TRIGGER ${trigger} AFTER ${event.toUpperCase()} ON ${base} ${referencing}
+    const createFunction = () =>
+      client.query(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS ${dollarQuoted(`BEGIN ${body} RETURN NULL; END`)}`);
+    const createTrigger = () =>
+      client.query(`CREATE OR REPLACE TRIGGER ${trigger} AFTER ${event.toUpperCase()} ON ${base} ${referencing}
       FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`);
+    // Replaced at every start (the body follows the plan); recorded when this replication made them first.
+    if (!(await createRecorded(client, replicationId, { kind: "function", schema, name: `${prefix}_${event}` }, createFunction))) await createFunction();
+    const onTable = { kind: "trigger", schema, name: `${prefix}_${event}`, table: plan.base.table } as const;
+    if (!(await createRecorded(client, replicationId, onTable, createTrigger))) await createTrigger();
   }
   await client.query(`DELETE FROM ${rollup}`);
   await client.query(`INSERT INTO ${rollup} ${select} ${groupBy}`);

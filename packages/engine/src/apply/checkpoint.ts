@@ -5,6 +5,7 @@
 // replication's lifetime totals travel with it, so that they count exactly
 // what was committed, across restarts and crashes.
 import type pg from "pg";
+import { ensureCreatedObjectsTable } from "./created-objects";
 import { formatLsn, parseLsn, type Lsn } from "../types";
 
 export type CheckpointPhase = "snapshot" | "streaming";
@@ -71,6 +72,7 @@ export async function ensureCheckpointTable(client: pg.ClientBase): Promise<void
     table_name text NOT NULL,
     sync_lsn pg_lsn,
     PRIMARY KEY (replication_id, table_name))`);
+  await ensureCreatedObjectsTable(client);
 }
 
 export async function readCheckpoint(client: pg.ClientBase, replicationId: string): Promise<Checkpoint | undefined> {

@@ -1,8 +1,11 @@
 // Target tables are created from the source catalog (after transforms, which
-// may change a column's type) and grow when the source adds columns.
+// may change a column's type) and grow when the source adds columns. What a
+// replication creates is recorded as its own (created-objects.ts): cleanup
+// drops that and nothing else.
 import pg from "pg";
 import type { Column } from "../types";
 import { qualified } from "../source/publication";
+import { createRecorded } from "./created-objects";
 
 /** A table as it is written on the target. */
 export interface TargetTable {
@@ -11,16 +14,18 @@ export interface TargetTable {
   columns: Column[];
 }
 
-/** Creates the schema and any missing table; adds columns the target lacks. */
-export async function ensureTargetTables(client: pg.ClientBase, tables: TargetTable[]): Promise<void> {
+/** Creates the schema and any missing table, as the replication's; adds columns the target lacks. */
+export async function ensureTargetTables(client: pg.ClientBase, tables: TargetTable[], replicationId: string): Promise<void> {
   for (const schema of new Set(tables.map((t) => t.schema))) {
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
+    await createRecorded(client, replicationId, { kind: "schema", schema }, () => client.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`));
   }
   for (const t of tables) {
     const keys = t.columns.filter((c) => c.isKey).map((c) => pg.escapeIdentifier(c.name));
     const definitions = t.columns.map(columnDefinition);
     if (keys.length > 0) definitions.push(`PRIMARY KEY (${keys.join(", ")})`);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(t)} (${definitions.join(", ")})`);
+    await createRecorded(client, replicationId, { kind: "table", schema: t.schema, name: t.table }, () =>
+      client.query(`CREATE TABLE ${qualified(t)} (${definitions.join(", ")})`),
+    );
     await addMissingColumns(client, t);
   }
 }
@@ -43,11 +48,6 @@ export async function addMissingColumns(client: pg.ClientBase, t: TargetTable): 
 
 export async function truncateTargetTables(client: pg.ClientBase, tables: TargetTable[]): Promise<void> {
   if (tables.length > 0) await client.query(`TRUNCATE ${tables.map(qualified).join(", ")}`);
-}
-
-/** Drops the replicated tables (DELETE with cleanup_target). */
-export async function dropTargetTables(client: pg.ClientBase, tables: TargetTable[]): Promise<void> {
-  for (const t of tables) await client.query(`DROP TABLE IF EXISTS ${qualified(t)}`);
 }
 
 function columnDefinition(c: Column): string {

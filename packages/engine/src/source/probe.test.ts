@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { freePort, startCluster, type Cluster } from "../testing/clusters";
 import { seedTenant } from "../testing/tenant";
-import { measureCopySpeed, probeConnection } from "./probe";
+import { measureCopySpeed, probeConnection, probeDatabase } from "./probe";
 
 let cluster: Cluster;
 
@@ -47,3 +47,19 @@ test("the copy speed is measured by reading the table", async () => {
   expect(await measureCopySpeed(config(), { schema: "public", table: "empty_table" }, 20_000)).toBe(0);
   await expect(measureCopySpeed(config(), { schema: "public", table: "no_such_table" }, 10)).rejects.toThrow(/does not exist/);
 });
+
+test("a database probe tells a missing database from a failure, and one cluster from another", async () => {
+  const probe = await probeDatabase(config());
+  expect(probe).toMatchObject({ exists: true, systemIdentifier: expect.stringMatching(/^\d+$/) });
+  // Every database of a cluster shares its identifier.
+  expect(await probeDatabase(config({ database: "postgres" }))).toEqual(probe);
+  expect(await probeDatabase(config({ database: "no_such_db" }))).toEqual({ exists: false });
+  await expect(probeDatabase(config({ password: "wrong" }))).rejects.toThrow(/password authentication failed/);
+  const other = await startCluster();
+  try {
+    const there = await probeDatabase({ host: other.host, port: other.port, user: other.user, password: other.password, database: "postgres" });
+    expect(there.exists && probe.exists && there.systemIdentifier !== probe.systemIdentifier).toBe(true);
+  } finally {
+    await other.stop();
+  }
+}, 60_000);

@@ -18,6 +18,31 @@ export async function probeConnection(config: pg.ClientConfig): Promise<void> {
   }
 }
 
+/** Which server a database lives on, when it exists: what the server needs to tell a target from its source. */
+export type DatabaseProbe = { exists: false } | { exists: true; systemIdentifier: string };
+
+/**
+ * Connects to the configured database: `exists: false` when the server says
+ * it does not exist; else the cluster's system identifier (pg_control_system,
+ * readable by any role), the same for every database of one cluster and
+ * different for every initdb. Rejects with the driver's error otherwise.
+ */
+export async function probeDatabase(config: pg.ClientConfig): Promise<DatabaseProbe> {
+  let client: pg.Client;
+  try {
+    client = await connect(config);
+  } catch (e) {
+    if ((e as { code?: string }).code === "3D000") return { exists: false }; // invalid_catalog_name
+    throw e;
+  }
+  try {
+    const { rows } = await client.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()");
+    return { exists: true, systemIdentifier: rows[0]!.id };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /**
  * Bytes per second of COPY text read from the first `sampleRows` rows of a
  * table (0 when the read took no measurable time).
