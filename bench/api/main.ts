@@ -502,7 +502,9 @@ async function main(): Promise<void> {
   pool = createPool(control.url("controlplane"));
   const dataDir = mkdtempSync(join(os.tmpdir(), "heliosdb-bench-api-"));
   closers.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, log: (m) => log(`server: ${m}`) });
+  // The clusters listen on loopback, which the destination policy denies unless allowed.
+  const allowHosts = [`${east.host}:${east.port}`, `${west.host}:${west.port}`];
+  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts, log: (m) => log(`server: ${m}`) });
   const token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "bench" });
   log(`server: REST ${app.urls.rest}, gRPC ${app.urls.grpc} (default settings)`);
 
@@ -519,7 +521,7 @@ async function main(): Promise<void> {
     if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
   };
   for (const [id, cluster, region, database] of [[EAST, east, "us-east-1", "production_db"], [WEST, west, "us-west-2", "replica_db"]] as const) {
-    const body = { connection_id: id, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database, sslmode: "disable", region };
+    const body = { connection_id: id, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database, sslmode: "disable", region, owner_tenant_id: "tenant-123" };
     expectStatus(await rest("POST", "/connections", body), 201, `registering ${region}`);
   }
   const created = await rest("POST", "/replications", CREATE);

@@ -39,7 +39,7 @@ beforeAll(async () => {
   replica = await west.connect("replica_db");
   pool = createPool(control.url("controlplane"));
   dataDir = mkdtempSync(join(tmpdir(), "heliosdb-server-"));
-  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, walRetentionWarningBytes: 1_000_000, log: () => undefined });
+  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts: allowHosts(), tickMs: 200, walRetentionWarningBytes: 1_000_000, log: () => undefined });
   token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "test" });
   for (const [id, cluster, region, database] of [[EAST, east, "us-east-1", "production_db"], [WEST, west, "us-west-2", "replica_db"]] as const) {
     const res = await rest("POST", "/connections", {
@@ -51,6 +51,8 @@ beforeAll(async () => {
       database,
       sslmode: "disable",
       region,
+      // tenant-123's own, for the spec's requests on its behalf.
+      owner_tenant_id: "tenant-123",
     });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
   }
@@ -63,6 +65,9 @@ afterAll(async () => {
   await Promise.all([control?.stop(), east?.stop(), west?.stop()]);
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
+
+// The clusters listen on loopback, which the destination policy denies unless allowed: their two ports only.
+const allowHosts = () => [`${east.host}:${east.port}`, `${west.host}:${west.port}`];
 
 async function rest(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${app.urls.rest}${path}`, {
@@ -275,7 +280,7 @@ describe("two servers on one control plane", () => {
     const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_two" }, config: { table_filter: ["products.*"] } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const id = created.body.id as string;
-    const second = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 100, log: () => undefined });
+    const second = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts: allowHosts(), tickMs: 100, log: () => undefined });
     try {
       await rest("POST", `/replications/${id}/start`);
       await waitFor(async () => (await rest("GET", `/replications/${id}`)).body.status === "Streaming", "Streaming", 60_000);
@@ -305,7 +310,7 @@ describe("a replication read through one server, changed through another", () =>
 
   beforeAll(async () => {
     otherPool = createPool(control.url("controlplane"));
-    other = await startApp({ db: otherPool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: () => undefined });
+    other = await startApp({ db: otherPool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts: allowHosts(), tickMs: 200, log: () => undefined });
     await west.createDatabase("replica_cache");
     const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_cache" }, config: { table_filter: ["products.*"], priority: 10 } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -430,7 +435,7 @@ describe("a restart keeps replications running", () => {
     }, "the server's sessions on the source to end");
     // Written while no server runs: the slot keeps it.
     await source.query("INSERT INTO orders (user_id, amount, status) SELECT 1, i, 'while down' FROM generate_series(1, 500) i");
-    app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: () => undefined });
+    app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts: allowHosts(), tickMs: 200, log: () => undefined });
     const target = await west.connect("replica_restart");
     try {
       await waitFor(async () => (await target.query("SELECT count(*)::int AS n FROM orders WHERE status = 'while down'")).rows[0].n === 500, "the rows written while down", 60_000);
@@ -447,7 +452,7 @@ describe("a restart keeps replications running", () => {
     await app.close();
     const warnings = async () => (await pool.query("SELECT 1 FROM events WHERE replication_id = $1 AND event_type = 'WalRetentionHigh'", [id])).rowCount ?? 0;
     const before = await warnings();
-    app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, walRetentionWarningBytes: 1_000_000, log: () => undefined });
+    app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts: allowHosts(), tickMs: 200, walRetentionWarningBytes: 1_000_000, log: () => undefined });
     await source.query("INSERT INTO orders (user_id, amount, status) SELECT 1, i, 'while paused' FROM generate_series(1, 30000) i");
     await waitFor(async () => (await warnings()) === before + 1, "the new process's WAL retention warning", 60_000);
     expect((await rest("GET", `/replications/${id}`)).body.status).toBe("Paused");

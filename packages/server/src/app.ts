@@ -17,6 +17,7 @@ import {
 } from "@heliosdb/replication-proto";
 import type pg from "pg";
 import { ConnectionController } from "./controller/connections";
+import { DestinationPolicy } from "./controller/destinations";
 import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { RoutingController } from "./controller/routing";
@@ -26,7 +27,9 @@ import { healthService } from "./services/health";
 import { replicationService } from "./services/replication";
 import { routingService } from "./services/routing";
 import { registerUnimplemented } from "./services/unimplemented";
+import { ConnectionGrantStore } from "./store/connection-grants";
 import { ConnectionStore } from "./store/connections";
+import { controlPlaneDatabase } from "./store/control-plane";
 import { migrate } from "./store/db";
 import { EventStore } from "./store/events";
 import { HealthProbes } from "./store/health-probes";
@@ -65,6 +68,14 @@ export interface AppOptions {
   leaseSeconds?: number;
   /** Retained WAL above which a paused replication warns (default 1 GiB). */
   walRetentionWarningBytes?: number;
+  /**
+   * Destinations connections may reach although the policy denies them by
+   * default (loopback, link-local, cloud metadata): `host[:port]`,
+   * `address[:port]`, `cidr[:port]` (controller/destinations.ts).
+   */
+  allowHosts?: string[];
+  /** Destinations connections may not reach, besides the defaults. */
+  denyHosts?: string[];
   log?: (message: string) => void;
 }
 
@@ -83,7 +94,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const master = loadMasterKey(options.dataDir);
   const keys = new MasterKeyProvider(master);
   const vault = new PgTokenVault(options.db, keys);
-  const connections = new ConnectionStore(options.db, new SecretBox(master));
+  const destinations = new DestinationPolicy({ allow: options.allowHosts ?? [], deny: options.denyHosts ?? [] });
+  // Every session on a tenant's database connects through the policy's socket.
+  const connections = new ConnectionStore(options.db, new SecretBox(master), destinations.stream);
+  const grants = new ConnectionGrantStore(options.db);
   const replications = new ReplicationStore(options.db);
   const probes = new HealthProbes(options.db);
   const routing = new RoutingStore(options.db);
@@ -103,8 +117,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ...(options.walRetentionWarningBytes ? { walRetentionWarningBytes: options.walRetentionWarningBytes } : {}),
     log,
   });
-  const replicationController = new ReplicationController({ replications, connections, orchestrator, keys, vault, cache });
-  const connectionController = new ConnectionController(connections, replications);
+  // Read once, at the first create that needs it (a failed read is tried again).
+  let controlPlane: ReturnType<typeof controlPlaneDatabase> | undefined;
+  const controlPlaneOnce = () => (controlPlane ??= controlPlaneDatabase(options.db).catch((e) => ((controlPlane = undefined), Promise.reject(e))));
+  const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache });
+  const connectionController = new ConnectionController({ connections, grants, replications, destinations });
 
   const routes = (router: ConnectRouter) => {
     router.service(ReplicationService, replicationService(replicationController, orchestrator));

@@ -9,6 +9,7 @@ import { startApp } from "./app";
 import { describeConfig, isUsageError, serveConfig, UsageError } from "./config";
 import { secret, startDemo, type Demo } from "./demo/demo";
 import { shutDown } from "./shutdown";
+import { ConnectionGrantStore } from "./store/connection-grants";
 import { ConnectionStore } from "./store/connections";
 import { createPool, migrate } from "./store/db";
 import { startEmbedded, type EmbeddedDatabase } from "./store/embedded";
@@ -29,7 +30,12 @@ serve options (flag, then environment, then default):
   --data-dir DIR            HELIOS_DATA_DIR           ./.heliosdb
   --database-url URL        HELIOS_DATABASE_URL       the control-plane PostgreSQL (default: embedded under DIR)
   --demo                                              two demo regions, the spec's tenants and connections
-  --shutdown-timeout SECS   HELIOS_SHUTDOWN_TIMEOUT   15     how long a stop (SIGTERM, SIGINT) may take`;
+  --shutdown-timeout SECS   HELIOS_SHUTDOWN_TIMEOUT   15     how long a stop (SIGTERM, SIGINT) may take
+  --allow-hosts LIST        HELIOS_ALLOW_HOSTS        none   destinations connections may reach although denied:
+                                                             host, address or CIDR, each with an optional :port
+                                                             (IPv6 in brackets then), comma-separated
+  --deny-hosts LIST         HELIOS_DENY_HOSTS         none   destinations denied besides the defaults (loopback,
+                                                             link-local, cloud metadata; Unix sockets always)`;
 
 async function serve(args: string[]): Promise<void> {
   const config = serveConfig(args);
@@ -46,16 +52,27 @@ async function serve(args: string[]): Promise<void> {
   let demo: Demo | undefined;
   if (config.demo) {
     await migrate(db);
-    demo = await startDemo(config.dataDir, db, new ConnectionStore(db, new SecretBox(loadMasterKey(config.dataDir))), log);
+    const stores = { connections: new ConnectionStore(db, new SecretBox(loadMasterKey(config.dataDir))), grants: new ConnectionGrantStore(db) };
+    demo = await startDemo(config.dataDir, db, stores, log);
   }
-  const app = await startApp({ db, dataDir: config.dataDir, host: config.host, port: config.port, grpcPort: config.grpcPort, extra: docsHandler(), log: (m) => console.error(m) });
+  const app = await startApp({
+    db,
+    dataDir: config.dataDir,
+    host: config.host,
+    port: config.port,
+    grpcPort: config.grpcPort,
+    // The demo's clusters listen on loopback, which the policy denies unless allowed.
+    allowHosts: [...config.allowHosts, ...(demo?.destinations ?? [])],
+    denyHosts: config.denyHosts,
+    extra: docsHandler(),
+    log: (m) => console.error(m),
+  });
   log(`REST, Connect, gRPC-web   ${app.urls.rest.replace(/\/v1$/, "")}  (REST under /v1, OpenAPI at /v1/openapi.yaml, docs at /docs)`);
   log(`gRPC, Connect, gRPC-web   ${app.urls.grpc}`);
   log(`a token for curl:         export TOKEN=$(npm run -s token -- --tenant tenant-123 --roles Admin --data-dir ${config.dataDir})`);
   if (demo) {
-    log(`demo us-east-1 (source):  ${demo.east.url("production_db")}`);
-    log(`demo us-west-2 (target):  ${demo.west.url("replica_db")}`);
-    log(`                          (also in ${join(config.dataDir, "demo.json")})`);
+    // Not the strings themselves: they hold the demo databases' password, and logs travel.
+    log(`demo connection strings:  ${demo.connectionStrings} (us-east-1 source, us-west-2 target; readable by you only)`);
   }
   const seconds = config.shutdownTimeoutMs / 1000;
   let closing = false;

@@ -2,6 +2,7 @@
 // defaults. Printed at start-up with secrets masked.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { parseRule } from "./controller/destinations";
 
 export interface ServeConfig {
   host: string;
@@ -13,6 +14,10 @@ export interface ServeConfig {
   demo: boolean;
   /** How long a stop (SIGTERM, SIGINT) may take before the server exits anyway. */
   shutdownTimeoutMs: number;
+  /** Destinations connections may reach although denied (host, address or CIDR, each with an optional :port). */
+  allowHosts: string[];
+  /** Destinations connections may not reach, besides the default ones (loopback, link-local, metadata). */
+  denyHosts: string[];
 }
 
 /** A command line the server cannot run: printed with the usage, exit status 2. */
@@ -30,6 +35,8 @@ const ENV = {
   dataDir: "HELIOS_DATA_DIR",
   databaseUrl: "HELIOS_DATABASE_URL",
   shutdownTimeout: "HELIOS_SHUTDOWN_TIMEOUT",
+  allowHosts: "HELIOS_ALLOW_HOSTS",
+  denyHosts: "HELIOS_DENY_HOSTS",
 } as const;
 
 export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
@@ -43,9 +50,23 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "database-url": { type: "string" },
       demo: { type: "boolean", default: false },
       "shutdown-timeout": { type: "string" },
+      "allow-hosts": { type: "string", multiple: true },
+      "deny-hosts": { type: "string", multiple: true },
     },
     strict: true,
   });
+  // Comma-separated, from repeated flags or else the environment; each entry checked now, not at the first connection.
+  const hosts = (flag: string, given: string[] | undefined, fromEnv: string | undefined) => {
+    const entries = (given ?? (fromEnv ? [fromEnv] : [])).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+    for (const entry of entries) {
+      try {
+        parseRule(entry);
+      } catch (e) {
+        throw new UsageError(`${flag}: ${(e as Error).message}`);
+      }
+    }
+    return entries;
+  };
   const port = (flag: string | undefined, name: string, fallback: number) => {
     const text = flag ?? env[name];
     if (text === undefined) return fallback;
@@ -64,6 +85,8 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     ...(databaseUrl ? { databaseUrl } : {}),
     demo: values.demo ?? false,
     shutdownTimeoutMs: Number(seconds) * 1000,
+    allowHosts: hosts("--allow-hosts", values["allow-hosts"], env[ENV.allowHosts]),
+    denyHosts: hosts("--deny-hosts", values["deny-hosts"], env[ENV.denyHosts]),
   };
 }
 
@@ -78,5 +101,7 @@ export function describeConfig(config: ServeConfig): string {
     `database-url=${masked ?? "(embedded PostgreSQL under the data dir)"}`,
     `demo=${config.demo}`,
     `shutdown-timeout=${config.shutdownTimeoutMs / 1000}s`,
+    `allow-hosts=${config.allowHosts.join(",") || "(none)"}`,
+    `deny-hosts=${config.denyHosts.join(",") || "(the defaults only)"}`,
   ].join(" ");
 }

@@ -16,18 +16,25 @@ import {
 import { connect, PreflightError, RowFilterError, validate, type KeyProvider, type TokenVault } from "@heliosdb/replication-engine";
 import type pg from "pg";
 import type { Orchestrator } from "../orchestrator/orchestrator";
+import type { ConnectionGrantStore } from "../store/connection-grants";
 import type { ConnectionStore } from "../store/connections";
+import type { DatabaseIdentity } from "../store/control-plane";
 import type { ReplicationCache } from "../store/replication-cache";
 import { SORT_FIELDS, type Desired, type ListFilter, type ReplicationRow, type ReplicationStore, type StartOptions } from "../store/replications";
 import { apiError } from "../transport/errors";
 import { checkTenant, type Caller } from "./caller";
+import { accessFor, connectionFailed, permits, systemSchema } from "./connection-access";
 import { estimate } from "./estimate";
+import { checkPlacement } from "./placement";
 import { paging } from "./paging";
 import { requireUuid, Violations } from "./violations";
 
 export interface ReplicationControllerDeps {
   replications: ReplicationStore;
   connections: ConnectionStore;
+  grants: ConnectionGrantStore;
+  /** The control plane's own database: no replication reads from or writes into it. */
+  controlPlane: () => Promise<DatabaseIdentity>;
   orchestrator: Orchestrator;
   keys: KeyProvider;
   vault?: TokenVault;
@@ -72,15 +79,17 @@ export class ReplicationController {
       throw apiError("FORBIDDEN", `this token may only act for tenant ${caller.tenantId}`, { tenant_id: request.tenantId });
     }
     const v = new Violations();
-    v.required("tenant_id", request.tenantId);
-    const source = await this.endpoint("source", request.source, v);
-    const target = await this.endpoint("target", request.target, v);
+    if (v.required("tenant_id", request.tenantId)) v.bounded("tenant_id", request.tenantId, 128);
+    const source = await this.endpoint("source", request.source, request.tenantId, v);
+    const target = await this.endpoint("target", request.target, request.tenantId, v);
     const config = request.config ?? create(ReplicationConfigSchema, { qosTier: QoSTier.STANDARD });
     checkConfig(config, v);
     v.check();
     const id = randomUUID();
-    const sourceConfig = (await this.deps.connections.clientConfig(source.connectionId, source.database))!;
-    const checked = await this.checkAgainstSource(id, request.tenantId, sourceConfig, source.schema, config);
+    const [sourceConfig, targetConfig] = await Promise.all([this.clientConfig(source), this.clientConfig(target)]);
+    // Where the data would come from and go to: databases that exist, not the control plane's, not the source itself.
+    await checkPlacement(caller, { info: source, config: sourceConfig }, { info: target, config: targetConfig }, this.deps.controlPlane);
+    const checked = await this.checkAgainstSource(caller, id, request.tenantId, sourceConfig, source.schema, config);
     const estimated = await estimate(sourceConfig, checked.tables.map((t) => ({ schema: source.schema, table: t.table, sizeBytes: t.sizeBytes })));
     const row = await this.deps.replications.insert({
       id,
@@ -172,7 +181,7 @@ export class ReplicationController {
         ? "restart"
         : "live";
     if (heads.some((h) => ["table_filter", "row_filter", "transforms"].includes(h))) {
-      await this.checkAgainstSource(row.id, row.tenantId, sourceConfig, row.source.schema, config);
+      await this.checkAgainstSource(caller, row.id, row.tenantId, sourceConfig, row.source.schema, config);
     }
     const updated = (await this.deps.replications.updateConfig(id, config, change))!;
     // Live changes reach the running pipeline now; others restart it (its owner sees the new generation).
@@ -232,27 +241,50 @@ export class ReplicationController {
     return (await this.deps.replications.get(id)) ?? updated;
   }
 
-  // A source or target as the request names it, completed from its connection.
-  private async endpoint(field: string, info: ConnectionInfo | undefined, v: Violations): Promise<ConnectionInfo> {
+  /**
+   * A source or target as the request names it, completed from its
+   * connection, if the tenant may use it there: its own connection, or the
+   * operator's within the tenant's grant. Another tenant's connection reads
+   * exactly as one that does not exist.
+   */
+  private async endpoint(field: string, info: ConnectionInfo | undefined, tenantId: string, v: Violations): Promise<ConnectionInfo> {
     const out = create(ConnectionInfoSchema, info ?? {});
-    if (!v.uuid(`${field}.connection_id`, out.connectionId)) return out;
-    const connection = await this.deps.connections.get(out.connectionId);
-    if (!connection) {
-      v.add(`${field}.connection_id`, `no registered connection ${out.connectionId}`);
+    v.bounded(`${field}.database`, out.database, 63, "bytes");
+    v.bounded(`${field}.schema`, out.schema, 63, "bytes");
+    v.bounded(`${field}.region`, out.region, 64);
+    if (!v.uuid(`${field}.connection_id`, out.connectionId) || !tenantId) return out;
+    const access = await accessFor(this.deps.connections, this.deps.grants, tenantId, out.connectionId);
+    if (!access) {
+      v.add(`${field}.connection_id`, `no connection ${out.connectionId} that tenant ${tenantId} may use`);
       return out;
     }
-    out.database ||= connection.database || "postgres";
+    out.database ||= access.row.database || "postgres";
     out.schema ||= "public";
-    out.region ||= connection.region;
+    out.region ||= access.row.region;
+    if (access.grant && !permits(access.grant.databases, out.database)) {
+      v.add(`${field}.database`, `database "${out.database}" is outside tenant ${tenantId}'s grant on connection ${out.connectionId}`);
+    }
+    if (access.grant && !permits(access.grant.schemas, out.schema)) {
+      v.add(`${field}.schema`, `schema "${out.schema}" is outside tenant ${tenantId}'s grant on connection ${out.connectionId}`);
+    }
+    const system = systemSchema(out.schema);
+    if (system) v.add(`${field}.schema`, `"${out.schema}" is ${system}: a replication neither reads nor writes it`);
     return out;
   }
 
-  private async checkAgainstSource(id: string, tenantId: string, source: pg.ClientConfig, schema: string, config: ReplicationConfig) {
+  // The pg configuration of an endpoint; its connection may have gone since the checks above.
+  private async clientConfig(info: ConnectionInfo): Promise<pg.ClientConfig> {
+    const config = await this.deps.connections.clientConfig(info.connectionId, info.database);
+    if (!config) throw apiError("CONFLICT", `connection ${info.connectionId} was removed meanwhile`, { connection_id: info.connectionId });
+    return config;
+  }
+
+  private async checkAgainstSource(caller: Caller | undefined, id: string, tenantId: string, source: pg.ClientConfig, schema: string, config: ReplicationConfig) {
     let client: pg.Client;
     try {
       client = await connect(source);
     } catch (e) {
-      throw apiError("VALIDATION_ERROR", `cannot connect to the source: ${(e as Error).message}`, { field: "source" });
+      throw connectionFailed(caller, "the source", e, { field: "source" });
     }
     try {
       return await validate(client, `heliosdb_${id.replace(/-/g, "")}`, schema, tenantId, config, {

@@ -25,6 +25,19 @@ export class Violations {
     return false;
   }
 
+  /**
+   * Checks a text's length (in bytes of UTF-8 when `unit` is "bytes", as
+   * PostgreSQL counts names) and that it holds no NUL, which no PostgreSQL
+   * string can; returns whether it passed.
+   */
+  bounded(field: string, value: string, max: number, unit: "bytes" | "characters" = "characters"): boolean {
+    const length = unit === "bytes" ? Buffer.byteLength(value, "utf8") : [...value].length;
+    if (length > max) this.add(field, `at most ${max} ${unit}`);
+    else if (value.includes("\0")) this.add(field, "must not contain NUL characters");
+    else return true;
+    return false;
+  }
+
   get empty(): boolean {
     return this.list.length === 0;
   }

@@ -1,12 +1,16 @@
 // --demo: two embedded PostgreSQL clusters standing for the regions
 // us-east-1 and us-west-2, the spec's tenants and connection ids, routing,
 // and a writer that keeps the data moving — so that the spec's curl
-// examples work as written against http://localhost:8080/v1.
+// examples work as written against http://localhost:8080/v1. The two
+// connections are the operator's, granted as the tenants are placed:
+// tenant-123 production_db on us-east-1 and replica_db on us-west-2,
+// tenant-456 its own database, tenant_456_db, on us-east-1.
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "@heliosdb/replication-engine";
 import pg from "pg";
+import type { ConnectionGrantStore } from "../store/connection-grants";
 import type { ConnectionStore } from "../store/connections";
 import { startEmbedded, type EmbeddedDatabase } from "../store/embedded";
 import { seedTenant123, seedTenant456, startDemoWriter } from "./seed";
@@ -14,14 +18,31 @@ import { seedTenant123, seedTenant456, startDemoWriter } from "./seed";
 export const DEMO_SOURCE_ID = "550e8400-e29b-41d4-a716-446655440001";
 export const DEMO_TARGET_ID = "550e8400-e29b-41d4-a716-446655440002";
 
+/** The demo's placement: which tenant may use which database through which connection. */
+export const DEMO_GRANTS = [
+  { connectionId: DEMO_SOURCE_ID, tenantId: "tenant-123", databases: ["production_db"], schemas: ["*"] },
+  { connectionId: DEMO_TARGET_ID, tenantId: "tenant-123", databases: ["replica_db"], schemas: ["*"] },
+  { connectionId: DEMO_SOURCE_ID, tenantId: "tenant-456", databases: ["tenant_456_db"], schemas: ["*"] },
+];
+
 export interface Demo {
   east: EmbeddedDatabase;
   west: EmbeddedDatabase;
+  /** The file with the demo's connection strings (passwords included; mode 0600). */
+  connectionStrings: string;
+  /** The destination policy's allow entries for the two clusters (loopback, denied by default). */
+  destinations: string[];
   /** Stops the writer and the two clusters, within ms (default 15 s). */
   stop(ms?: number): Promise<void>;
 }
 
-export async function startDemo(dataDir: string, db: pg.Pool, connections: ConnectionStore, log: (line: string) => void): Promise<Demo> {
+export async function startDemo(
+  dataDir: string,
+  db: pg.Pool,
+  stores: { connections: ConnectionStore; grants: ConnectionGrantStore },
+  log: (line: string) => void,
+): Promise<Demo> {
+  const { connections, grants } = stores;
   const password = secret(join(dataDir, "demo.password"));
   const [east, west] = await Promise.all([
     startEmbedded(join(dataDir, "demo", "us-east-1"), password, { log }),
@@ -55,6 +76,8 @@ export async function startDemo(dataDir: string, db: pg.Pool, connections: Conne
   // The demo clusters get a new port at every start: keep the registered address current.
   await db.query("UPDATE connections SET port = $2 WHERE id = $1", [DEMO_SOURCE_ID, east.port]);
   await db.query("UPDATE connections SET port = $2 WHERE id = $1", [DEMO_TARGET_ID, west.port]);
+  // The demo's placement, granted when missing (at every start); a grant an operator changed is kept.
+  for (const grant of DEMO_GRANTS) await grants.putIfMissing(grant);
   for (const [tenant, database] of [["tenant-123", "production_db"], ["tenant-456", "tenant_456_db"]]) {
     await db.query(
       `INSERT INTO routing (tenant_id, "primary") VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING`,
@@ -62,10 +85,15 @@ export async function startDemo(dataDir: string, db: pg.Pool, connections: Conne
     );
   }
   const writer = startDemoWriter(east.url("production_db"), east.url("tenant_456_db"), log);
-  writeFileSync(join(dataDir, "demo.json"), `${JSON.stringify({ source: east.url("production_db"), target: west.url("replica_db") }, null, 2)}\n`);
+  // The connection strings hold the password: readable by the server's user only.
+  const connectionStrings = join(dataDir, "demo.json");
+  writeFileSync(connectionStrings, `${JSON.stringify({ source: east.url("production_db"), target: west.url("replica_db") }, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(connectionStrings, 0o600);
   return {
     east,
     west,
+    connectionStrings,
+    destinations: [`${east.host}:${east.port}`, `${west.host}:${west.port}`],
     async stop(ms = 15_000) {
       // The writer may wait on a database that is gone: it gets a small part of the time.
       const started = Date.now();

@@ -3,13 +3,12 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ConnectionSchema, ConnectionService, DatabaseEngine, ListConnectionsResponseSchema } from "@heliosdb/replication-proto";
-import type { ConnectionController } from "../controller/connections";
-import type { ConnectionRow } from "../store/connections";
+import { ConnectionGrantSchema, ConnectionSchema, ConnectionService, DatabaseEngine, ListConnectionsResponseSchema } from "@heliosdb/replication-proto";
+import type { ConnectionController, ConnectionView } from "../controller/connections";
 import { callerOf } from "./context";
 import { pagination } from "./views";
 
-export function connectionMessage(row: ConnectionRow) {
+export function connectionMessage(row: ConnectionView) {
   return create(ConnectionSchema, {
     connectionId: row.id,
     name: row.name,
@@ -22,6 +21,10 @@ export function connectionMessage(row: ConnectionRow) {
     region: row.region,
     createdAt: timestampFromDate(row.createdAt),
     passwordSet: row.hasPassword,
+    ownerTenantId: row.ownerTenantId,
+    grants: row.grants.map((g) =>
+      create(ConnectionGrantSchema, { tenantId: g.tenantId, databases: g.databases, schemas: g.schemas, createdAt: timestampFromDate(g.createdAt) }),
+    ),
   });
 }
 
@@ -39,6 +42,13 @@ export function connectionService(controller: ConnectionController): ServiceImpl
     },
     async deleteConnection(req, ctx) {
       await controller.delete(callerOf(ctx), req.connectionId);
+      return {};
+    },
+    async grantConnection(req, ctx) {
+      return { connection: connectionMessage(await controller.grant(callerOf(ctx), req.connectionId, req.grant)) };
+    },
+    async revokeConnectionGrant(req, ctx) {
+      await controller.revoke(callerOf(ctx), req.connectionId, req.tenantId);
       return {};
     },
   };

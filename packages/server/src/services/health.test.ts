@@ -70,7 +70,7 @@ describe("a server that dies", () => {
   test("leaves figures that age into Unknown (GET, list, gRPC) and an unowned count, until another server takes over", async () => {
     // Only the server process runs replications while this one starts.
     await world.stopServer(world.app);
-    dead = await startServerProcess({ databaseUrl: world.control.url("controlplane"), dataDir: world.dataDir, tickMs: 200 });
+    dead = await startServerProcess({ databaseUrl: world.control.url("controlplane"), dataDir: world.dataDir, tickMs: 200, allowHosts: world.allowHosts });
     const id = await world.createReplication("replica_crash", ["products"], {}, dead);
     await world.rest("POST", `/replications/${id}/start`, undefined, dead);
     await waitFor(async () => (await world.rest("GET", `/replications/${id}`, undefined, dead)).body.status === "Streaming", "Streaming", 60_000);

@@ -130,4 +130,22 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE TRIGGER leases_changed AFTER INSERT OR DELETE OR UPDATE OF owner ON leases
         FOR EACH ROW EXECUTE FUNCTION leases_notify();`,
   },
+  {
+    version: 4,
+    name: "connections belong to a tenant or to the operator, who grants them to tenants for named databases and schemas",
+    sql: `
+      -- '' : the operator's. Connections registered before this migration are the operator's, granted to no one.
+      ALTER TABLE connections ADD COLUMN owner_tenant_id text NOT NULL DEFAULT '';
+      CREATE INDEX connections_owner ON connections (owner_tenant_id);
+      CREATE TABLE connection_grants (
+        connection_id uuid NOT NULL REFERENCES connections ON DELETE CASCADE,
+        tenant_id text NOT NULL,
+        -- '*' in either list: any.
+        databases text[] NOT NULL,
+        schemas text[] NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (connection_id, tenant_id)
+      );
+      CREATE INDEX connection_grants_tenant ON connection_grants (tenant_id);`,
+  },
 ];

@@ -4,7 +4,7 @@
 import { startApp } from "../app";
 import { createPool } from "../store/db";
 
-const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as { databaseUrl: string; dataDir: string; tickMs: number; leaseSeconds?: number };
+const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as { databaseUrl: string; dataDir: string; tickMs: number; leaseSeconds?: number; allowHosts?: string[] };
 const app = await startApp({
   db: createPool(options.databaseUrl),
   dataDir: options.dataDir,
@@ -13,6 +13,7 @@ const app = await startApp({
   grpcPort: 0,
   tickMs: options.tickMs,
   ...(options.leaseSeconds ? { leaseSeconds: options.leaseSeconds } : {}),
+  ...(options.allowHosts ? { allowHosts: options.allowHosts } : {}),
   log: () => undefined,
 });
 process.stdout.write(`${JSON.stringify({ rest: app.urls.rest, grpc: app.urls.grpc, nodeId: app.orchestrator.nodeId })}\n`);

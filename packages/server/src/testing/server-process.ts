@@ -13,7 +13,8 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-export async function startServerProcess(options: { databaseUrl: string; dataDir: string; tickMs: number; leaseSeconds?: number }): Promise<ServerProcess> {
+/** `allowHosts`: the destinations its connections may reach on loopback (the test's clusters). */
+export async function startServerProcess(options: { databaseUrl: string; dataDir: string; tickMs: number; leaseSeconds?: number; allowHosts?: string[] }): Promise<ServerProcess> {
   // Inside the repository, so that the bundle's imports resolve from its node_modules.
   const cache = fileURLToPath(new URL("../../../../node_modules/.cache/", import.meta.url));
   mkdirSync(cache, { recursive: true });

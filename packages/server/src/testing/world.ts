@@ -30,6 +30,8 @@ export interface World {
   /** A session on the source database, production_db. */
   source: pg.Client;
   dataDir: string;
+  /** The destination policy's allow list of the world's servers: the source's and the target's cluster. */
+  allowHosts: string[];
   token: string;
   /** The first server; restart() replaces it. */
   app: RunningApp;
@@ -69,12 +71,24 @@ export async function startWorld(options: { users?: number } = {}): Promise<Worl
     cleanups.push(() => pool.end());
     const dataDir = mkdtempSync(join(tmpdir(), "heliosdb-server-"));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    // The clusters listen on loopback, which the destination policy denies unless allowed: these two ports only.
+    const allowHosts = [`${east.host}:${east.port}`, `${west.host}:${west.port}`];
     const servers = new Set<RunningApp>();
     cleanups.push(async () => {
       for (const s of servers) await s.close();
     });
     const startServer = async (extra: Partial<AppOptions> = {}) => {
-      const server = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: TICK_MS, log: () => undefined, ...extra });
+      const server = await startApp({
+        db: pool,
+        dataDir,
+        host: "127.0.0.1",
+        port: 0,
+        grpcPort: 0,
+        tickMs: TICK_MS,
+        allowHosts,
+        log: () => undefined,
+        ...extra,
+      });
       servers.add(server);
       return server;
     };
@@ -86,6 +100,7 @@ export async function startWorld(options: { users?: number } = {}): Promise<Worl
       pool,
       source,
       dataDir,
+      allowHosts,
       token,
       app: await startServer(),
       startServer,
@@ -129,6 +144,8 @@ export async function startWorld(options: { users?: number } = {}): Promise<Worl
         database,
         sslmode: "disable",
         region,
+        // tenant-123's own: its replications may use them in full (tests of grants register their own).
+        owner_tenant_id: "tenant-123",
       });
       if (res.status !== 201) throw new Error(`register connection: ${res.status} ${JSON.stringify(res.body)}`);
     }

@@ -72,14 +72,15 @@ beforeAll(async () => {
   await source.end();
   pool = createPool(control.url("controlplane"));
   dataDir = mkdtempSync(join(tmpdir(), "heliosdb-reflection-"));
-  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: () => undefined });
+  // The cluster listens on loopback, which the destination policy denies unless allowed.
+  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, allowHosts: [`${control.host}:${control.port}`], log: () => undefined });
   token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "test" });
   const headers = { authorization: `Bearer ${token}` };
   const transport = createGrpcTransport({ baseUrl: app.urls.grpc });
   const connections = createClient(ConnectionService, transport);
   for (const [connectionId, database] of [[SOURCE, "source_db"], [TARGET, "target_db"]] as const) {
     await connections.registerConnection(
-      { connection: { connectionId, host: control.host, port: control.port, user: control.user, password: control.password, database, sslmode: "disable", region: "us-east-1" } },
+      { connection: { connectionId, host: control.host, port: control.port, user: control.user, password: control.password, database, sslmode: "disable", region: "us-east-1", ownerTenantId: "tenant-reflection" } },
       { headers },
     );
   }

@@ -35,6 +35,7 @@ beforeAll(async () => {
   for (const [connection, cluster, database] of [[EAST, east, "production_db"], [WEST, west, "replica_db"]] as const) {
     const res = await rest("POST", "/connections", {
       connection_id: connection, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database, sslmode: "disable",
+      owner_tenant_id: "tenant-123", // its own, for the replication on its behalf
     });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
   }
@@ -52,7 +53,9 @@ afterAll(async () => {
 
 // The README's start command, on the same data directory every time.
 async function start(): Promise<void> {
-  server = await spawnServer(["serve", "--data-dir", dir, "--port", "0", "--grpc-port", "0"]);
+  // The clusters listen on loopback, which the destination policy denies unless allowed.
+  const allow = `${east.host}:${east.port},${west.host}:${west.port}`;
+  server = await spawnServer(["serve", "--data-dir", dir, "--port", "0", "--grpc-port", "0", "--allow-hosts", allow]);
   await server.ready();
 }
 

@@ -86,7 +86,7 @@ test("a resume after pause, and a PATCH that restarts the pipeline with a new ta
 test("a server killed (kill -9) while a transaction is open: a new process, then another server, take over from the checkpoint", async () => {
   // Only servers in processes of their own run replications here; their leases outlive their figures' freshness (5 s).
   await world.stopServer(world.app);
-  const options = { databaseUrl: world.control.url("controlplane"), dataDir: world.dataDir, tickMs: 200, leaseSeconds: 8 };
+  const options = { databaseUrl: world.control.url("controlplane"), dataDir: world.dataDir, tickMs: 200, leaseSeconds: 8, allowHosts: world.allowHosts };
   const first = await startServerProcess(options);
   processes.push(first);
   let rest = on(first);
