@@ -8,6 +8,7 @@ test.each(["--help", "-h", "help", "serve --help", "serve -h", "token --help"])(
   expect(code, stderr).toBe(0);
   expect(stdout).toMatch(/^usage:\n {2}heliosdb-replication-server \[serve\] \[options\]/);
   expect(stdout).toContain("--shutdown-timeout SECS");
+  expect(stdout).toContain("--allow-hosts LIST");
   expect(stderr).toBe("");
 }, 30_000);
 
@@ -16,6 +17,7 @@ test.each([
   [["serve", "--port", "http"], "--port: not a port: http"],
   [["serve", "--shutdown-timeout", "soon"], "--shutdown-timeout: not a number of seconds above 0: soon"],
   [["token", "--tenant", "t"], "token: --roles is required"],
+  [["serve", "--allow-hosts", "10.0.0.0/33"], '--allow-hosts: "10.0.0.0/33" is not a host, address or CIDR'],
   [["frobnicate"], 'unknown command "frobnicate"'],
 ])("%j prints the error and the usage, and exits 2", async (args, error) => {
   const { code, stdout, stderr } = await runServer(args);

@@ -54,8 +54,3 @@ export function connectionFailed(caller: Caller | undefined, what: string, error
   const reason = error instanceof Error ? error.message : String(error);
   return apiError("VALIDATION_ERROR", `cannot connect to ${what}: ${reason}`, { ...details, reason });
 }
-
-/** The length of a text as PostgreSQL counts identifiers: bytes of UTF-8. */
-export function bytes(text: string): number {
-  return Buffer.byteLength(text, "utf8");
-}

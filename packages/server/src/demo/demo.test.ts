@@ -1,15 +1,17 @@
 // `serve --demo` (the README's start command) after kill -9 of the server
 // and its watchdog: the three clusters left running on their old ports are
 // stopped, started again on new ones, the spec's connection ids point at the
-// new ports, the data is there, and a clean stop leaves no PostgreSQL.
-import { readFileSync, rmSync } from "node:fs";
+// new ports, the data is there, and a clean stop leaves no PostgreSQL. On
+// the way: the log names the file with the connection strings, never the
+// password, and the demo's grants let the spec's request work for tenant-123.
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "@heliosdb/replication-engine/testing";
 import pg from "pg";
 import { afterAll, expect, test } from "vitest";
 import { isAlive } from "../store/processes";
 import { postmastersUnder, runServer, spawnServer, tempDataDir, type ServerProcess } from "../testing/bin-process";
-import { DEMO_SOURCE_ID } from "./demo";
+import { DEMO_SOURCE_ID, DEMO_TARGET_ID } from "./demo";
 
 const dir = tempDataDir();
 const servers: ServerProcess[] = [];
@@ -61,6 +63,24 @@ test("serve --demo comes back after kill -9 of the server and its watchdog, and 
   const res = await fetch(`${second.rest}/connections/${DEMO_SOURCE_ID}`, { headers: { Authorization: `Bearer ${token}` } });
   expect(res.status).toBe(200);
   expect(JSON.stringify(await res.json())).toContain(`"port":${new URL(source).port}`);
+
+  // The log says where the connection strings are, never the password; the file is the server user's only.
+  const password = readFileSync(join(dir, "demo.password"), "utf8").trim();
+  expect(second.output()).not.toContain(password);
+  expect(second.output()).toContain(`demo connection strings:  ${join(dir, "demo.json")}`);
+  expect(statSync(join(dir, "demo.json")).mode & 0o777).toBe(0o600);
+  // The grants follow the placement: the spec's request works for tenant-123; tenant-456 sees its source only.
+  const as = async (tenant: string, method: string, path: string, body?: unknown) => {
+    const jwt = (await runServer(["token", "--tenant", tenant, "--roles", "Admin", "--data-dir", dir])).stdout.trim();
+    const answer = await fetch(`${second.rest}${path}`, { method, headers: { Authorization: `Bearer ${jwt}`, "Content-Type": "application/json" }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    return { status: answer.status, body: await answer.json() };
+  };
+  const spec = { source: { connection_id: DEMO_SOURCE_ID }, target: { connection_id: DEMO_TARGET_ID }, config: { table_filter: ["products.*"] } };
+  const created = await as("tenant-123", "POST", "/replications", { tenant_id: "tenant-123", ...spec });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  expect((await as("tenant-456", "GET", "/connections")).body.data.map((c: { connection_id: string }) => c.connection_id)).toEqual([DEMO_SOURCE_ID]);
+  const refused = await as("tenant-456", "POST", "/replications", { tenant_id: "tenant-456", ...spec });
+  expect(refused.body.error.details.violations.map((v: { field: string }) => v.field)).toEqual(["source.database", "target.connection_id"]);
 
   second.kill("SIGTERM");
   expect((await second.exited).code, second.output()).toBe(0);
