@@ -91,3 +91,24 @@ describe("an explicit start of a replication in Error", () => {
     await world.rest("POST", `/replications/${id}/stop`);
   }, 90_000);
 });
+
+describe("a replication whose pipeline cannot be made", () => {
+  test("is reported with each attempt and does not hold up the others", async () => {
+    // The target connection of one replication vanishes from the control plane (as after a restore of an old backup).
+    const doomed = await world.createReplication("replica_doomed", ["products"], {});
+    await world.pool.query("UPDATE replications SET target = jsonb_set(target, '{connectionId}', '\"550e8400-e29b-41d4-a716-4466554400ff\"') WHERE id = $1", [doomed]);
+    const healthy = await world.createReplication("replica_beside", ["products"]);
+    expect((await world.rest("POST", `/replications/${doomed}/start`)).status).toBe(200);
+    expect((await world.rest("POST", `/replications/${healthy}/start`)).status).toBe(200);
+    await streaming(healthy);
+    const attempts = async () =>
+      (await world.pool.query("SELECT details FROM events WHERE replication_id = $1 AND event_type = 'ReplicationError' ORDER BY id", [doomed])).rows.map(
+        (r: { details: Record<string, string> }) => r.details,
+      );
+    await waitFor(async () => (await attempts()).length >= 2, "two reported attempts", 30_000);
+    expect((await attempts()).map((d) => d.retry_count)).toEqual((await attempts()).map((_, i) => String(i + 1)));
+    // Nobody runs it, and GET does not pretend otherwise.
+    expect((await get(doomed)).health).toBe("Unknown");
+    await world.rest("POST", `/replications/${healthy}/stop`);
+  }, 90_000);
+});

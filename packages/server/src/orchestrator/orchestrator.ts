@@ -4,6 +4,8 @@
 // takes its replications over from their checkpoints once the lease expires.
 import { randomUUID } from "node:crypto";
 import {
+  Backoff,
+  errorCode,
   ReplicationPipeline,
   type EngineEvent,
   type EngineStatus,
@@ -196,12 +198,18 @@ export class Orchestrator {
       }
       for (const row of await this.deps.replications.paused()) {
         if (this.paused.has(row.id) || this.owned.has(row.id) || !(await this.acquire(row.id))) continue;
-        const pipeline = new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
+        // A paused replication whose connection is gone is not watched; the others still are.
+        const spec = await this.spec(row).catch(() => undefined);
+        if (!spec) {
+          await this.release(row.id);
+          continue;
+        }
+        const pipeline = new ReplicationPipeline(spec, this.engineDeps(row));
         await pipeline.pause({ watch: true });
         this.paused.set(row.id, pipeline);
       }
       for (const row of wanted.values()) {
-        if (this.owned.has(row.id) || !(await this.acquire(row.id))) continue;
+        if (this.owned.has(row.id) || Date.now() < (this.unplaced.get(row.id)?.retryAt ?? 0) || !(await this.acquire(row.id))) continue;
         await this.run(row);
       }
       this.lastTickOk = true;
@@ -211,8 +219,33 @@ export class Orchestrator {
     }
   }
 
+  // Replications whose pipeline could not even be made (a connection gone, a
+  // destination the policy now refuses): tried again after a backoff, each
+  // attempt reported, without holding up the others.
+  private readonly unplaced = new Map<string, { backoff: Backoff; retryAt: number }>();
+
   private async run(row: ReplicationRow): Promise<void> {
-    const pipeline = new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
+    let spec: Awaited<ReturnType<Orchestrator["spec"]>>;
+    try {
+      spec = await this.spec(row);
+    } catch (e) {
+      const entry = this.unplaced.get(row.id) ?? { backoff: new Backoff(), retryAt: 0 };
+      const delay = entry.backoff.next();
+      entry.retryAt = Date.now() + delay;
+      this.unplaced.set(row.id, entry);
+      await this.record(row, {
+        replicationId: row.id,
+        type: "ReplicationError",
+        severity: "Error",
+        message: `the replication cannot run: ${(e as Error).message}; retry ${entry.backoff.attempts} in ${(delay / 1000).toFixed(1)} s`,
+        details: { error_code: errorCode(e), retry_count: String(entry.backoff.attempts), retry_in_seconds: (delay / 1000).toFixed(1), retryable: "true" },
+      });
+      // Nobody runs it meanwhile: its health says so (no live lease).
+      await this.release(row.id);
+      return;
+    }
+    this.unplaced.delete(row.id);
+    const pipeline = new ReplicationPipeline(spec, this.engineDeps(row));
     const owned: Owned = { pipeline, row, leaving: false, quiet: false, writes: Promise.resolve() };
     this.owned.set(row.id, owned);
     try {
