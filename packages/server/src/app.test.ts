@@ -432,7 +432,10 @@ describe("a restart keeps replications running", () => {
         "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'production_db' AND pid <> pg_backend_pid() AND backend_type IN ('client backend', 'walsender')",
       );
       return rows[0].n === 0;
-    }, "the server's sessions on the source to end");
+    }, "the server's sessions on the source to end").catch(async (e) => {
+      const { rows } = await source.query("SELECT application_name, backend_type, state, query FROM pg_stat_activity WHERE datname = 'production_db' AND pid <> pg_backend_pid()");
+      throw new Error(`${e.message}: ${JSON.stringify(rows)}`);
+    });
     // Written while no server runs: the slot keeps it.
     await source.query("INSERT INTO orders (user_id, amount, status) SELECT 1, i, 'while down' FROM generate_series(1, 500) i");
     app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts: allowHosts(), tickMs: 200, log: () => undefined });

@@ -72,6 +72,9 @@ export class Orchestrator {
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private started = false;
+  // Set by shutdown: no pass starts after it (a control request's poke
+  // included), so the pass it waits for is the last.
+  private closing = false;
   private lastTickOk = false;
 
   constructor(private readonly deps: OrchestratorDeps) {}
@@ -113,6 +116,7 @@ export class Orchestrator {
   // One pass at a time: two passes at once would both find a replication
   // unowned and, holding the same lease, both start it.
   private reconcile(): Promise<void> {
+    if (this.closing) return Promise.resolve();
     this.ticking = (this.ticking ?? Promise.resolve()).then(() => this.tick());
     return this.ticking;
   }
@@ -142,6 +146,7 @@ export class Orchestrator {
 
   /** Stops the loop and pauses the local pipelines (slots kept), releasing their leases for another node. */
   async shutdown(): Promise<void> {
+    this.closing = true;
     this.started = false;
     clearTimeout(this.timer);
     await this.ticking;
