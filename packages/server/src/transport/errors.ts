@@ -26,8 +26,9 @@ export function apiError(code: ErrorCode, message: string, details: JsonObject =
 
 /**
  * Any error as a ConnectError carrying an ApiError: ours as they are, mapping
- * failures as INVALID_REQUEST with their violations, the rest as
- * INTERNAL_ERROR without their text (it may hold internals).
+ * failures as INVALID_REQUEST with their violations, a library's refusal by
+ * its code, and the rest — a bug, or a library's internal failure — as
+ * INTERNAL_ERROR without their text (it may hold internals), handed to `log`.
  */
 export function asApiError(error: unknown, log: (e: unknown) => void = () => undefined): ConnectError {
   if (error instanceof ConnectError && apiErrorOf(error)) return error;
@@ -36,12 +37,16 @@ export function asApiError(error: unknown, log: (e: unknown) => void = () => und
       violations: error.violations.map((v) => ({ field: v.field, description: v.description })),
     });
   }
-  if (error instanceof ConnectError) {
+  if (error instanceof ConnectError && error.code === Code.Canceled) {
+    // The client went away: nobody reads the answer, and nothing failed that a log should show.
+    return apiError("INTERNAL_ERROR", "the call was canceled");
+  }
+  if (error instanceof ConnectError && error.code !== Code.Internal) {
     const code = errorCodes.find((c) => ERRORS[c].grpc === error.code && c !== "METHOD_NOT_ALLOWED");
-    return apiError(code ?? "INTERNAL_ERROR", error.rawMessage);
+    if (code) return apiError(code, error.rawMessage);
   }
   log(error);
-  return apiError("INTERNAL_ERROR", "the server failed to handle the request; it has been logged");
+  return apiError("INTERNAL_ERROR", "the server failed to handle the request; it has been logged under its request id");
 }
 
 export function apiErrorOf(error: ConnectError): ApiError | undefined {
