@@ -15,14 +15,12 @@ import { codeToHttpStatus, endStreamFlag, errorFromJson, errorToJson, errorToJso
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { apiError, apiErrorOf, asApiError, envelope } from "./errors";
-import { tooLarge } from "./guard";
 import { withRequestId } from "./interceptors";
 
 export interface ErrorContext {
   req: { headers: Record<string, string | string[] | undefined>; method?: string | undefined };
   requestId: string;
   method: DescMethod;
-  maxBodyBytes: number;
   log: (cause: unknown, requestId: string) => void;
 }
 
@@ -44,27 +42,10 @@ export function apiErrorsIn(uRes: UniversalServerResponse, ctx: ErrorContext): U
   return out;
 }
 
-/** The §6 error for an error Connect made, in our words; errors with the detail as they are. */
+/** The §6 error for an error Connect made, in our words (errors.ts `asApiError`), with the request id; errors with the detail as they are. */
 export function asOurs(error: ConnectError, ctx: ErrorContext): ConnectError {
   if (apiErrorOf(error)) return error;
-  const input = ctx.method.input.typeName;
-  const cause = error.cause as { name?: string; code?: string } | undefined;
-  const violation = (description: string) => ({ violations: [{ field: "", description }] });
-  let ours: ConnectError;
-  if (error.code === Code.ResourceExhausted) ours = tooLarge(ctx.maxBodyBytes);
-  else if (error.code === Code.Internal && error.rawMessage.startsWith("parse binary")) {
-    ours = apiError("INVALID_REQUEST", `the request is not a valid ${input} message (protobuf binary, UTF-8 strings)`, violation(`not a ${input}`));
-  } else if (error.code === Code.InvalidArgument && cause?.code === "ERR_ENCODING_INVALID_ENCODED_DATA") {
-    ours = apiError("INVALID_REQUEST", "the body is not valid UTF-8", violation("not valid UTF-8"));
-  } else if (error.code === Code.InvalidArgument && !error.rawMessage.startsWith("protocol error")) {
-    ours = apiError("INVALID_REQUEST", `the request is not valid JSON for ${input}`, violation(`not a ${input} in JSON`));
-  } else if (error.code === Code.Unimplemented || error.code === Code.InvalidArgument) {
-    // Connect's protocol errors (a second message for a unary call, an unknown compression, a bad timeout) say what the client did.
-    ours = apiError("INVALID_REQUEST", error.rawMessage, violation(error.rawMessage));
-  } else {
-    ours = asApiError(error, (e) => ctx.log(e, ctx.requestId));
-  }
-  return withRequestId(ours, ctx.requestId);
+  return withRequestId(asApiError(error, (e) => ctx.log(e, ctx.requestId), ctx.method.input.typeName), ctx.requestId);
 }
 
 function refusal(status: number, ctx: ErrorContext): UniversalServerResponse {

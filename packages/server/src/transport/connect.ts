@@ -76,7 +76,7 @@ async function serve(handler: UniversalHandler, req: Request, res: Response, req
     uReq.body = bodyOf(req, guard.maxBodyBytes, () => leaveUnread(req, res));
   }
   const uRes = await handler(uReq);
-  await universalResponseToNodeResponse(apiErrorsIn(uRes, { req, requestId, method: handler.method, maxBodyBytes: guard.maxBodyBytes, log: guard.log }), res as never);
+  await universalResponseToNodeResponse(apiErrorsIn(uRes, { req, requestId, method: handler.method, log: guard.log }), res as never);
 }
 
 // eslint-disable-next-line require-yield

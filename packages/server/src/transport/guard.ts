@@ -89,35 +89,49 @@ export function readLimited(req: Body, maxBytes: number): Promise<Buffer> {
 }
 
 // What of an unread body is still read (and dropped) after the answer, so
-// that a small request's connection or stream ends cleanly: gRPC clients
-// take a reset stream for an error of their own, even after the answer.
+// that a small request's connection or stream ends cleanly.
 const DRAIN_BYTES = 64 * 1024;
 
 /**
  * Before answering a request whose body was not read to its end (refused
- * before it was read, or too large): a small rest is read and dropped after
- * the answer; a larger one is not read at all — HTTP/1.1 closes the
- * connection after the answer, HTTP/2 resets the stream with NO_ERROR (which
- * asks the client to stop sending).
+ * before it was read, or too large): after the answer, what the client still
+ * sends is read and dropped, up to DRAIN_BYTES; past that the connection
+ * (HTTP/1.1) or the stream (HTTP/2) is reset, which stops the client
+ * sending. The answer is out first: closing a socket with unread data
+ * resets it at once, and what was not yet sent is lost.
  */
 export function leaveUnread(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
   if (req.readableEnded) return;
-  if (!("stream" in req)) {
-    const declared = Number(req.headers["content-length"] ?? NaN);
-    // Node reads and drops what is left of a request after its answer, unless the connection closes.
-    if (!(declared <= DRAIN_BYTES) && !res.headersSent) res.setHeader("Connection", "close");
+  let dropped = 0;
+  let answered = false;
+  let over = false;
+  const reset = () => {
+    if (!("stream" in req)) return void req.socket.destroy();
+    // CANCEL: with NO_ERROR, the code RFC 9113 suggests, Node sends no RST_STREAM once the answer is out (clients that have their answer ignore the reset).
+    if (!req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_CANCEL);
+  };
+  const drop = (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped <= DRAIN_BYTES || over) return;
+    over = true;
+    if (answered) reset();
+  };
+  if ("stream" in req) {
+    // Read from now on: Node resets a stream it never read from as soon as the answer is out, before the client
+    // has it, and gRPC clients take that for an error of their own. The stream's own 'finish' is the answer being
+    // out (the compatibility response's comes only when the stream closes).
+    req.on("data", drop).resume();
+    req.stream.once("finish", () => {
+      answered = true;
+      if (over) reset();
+    });
     return;
   }
-  // Read and dropped from now on (Node would otherwise reset a stream it never read from as soon as the answer is out, and
-  // gRPC clients take that reset for an error of their own); past DRAIN_BYTES, reset once the answer is out.
-  const stream = req.stream;
-  let dropped = 0;
-  const reset = () => stream.destroyed || stream.close(http2.constants.NGHTTP2_NO_ERROR);
-  req.on("data", (chunk: Buffer) => {
-    dropped += chunk.length;
-    if (dropped <= DRAIN_BYTES || dropped - chunk.length > DRAIN_BYTES) return;
-    if (res.writableFinished) reset();
-    else res.once("finish", reset);
+  // HTTP/1.1: Node reads and drops the rest of a request it was not reading after its answer (or leaves a paused one
+  // waiting): counted from then on.
+  (res as ServerResponse).once("finish", () => {
+    answered = true;
+    if (req.readableEnded) return;
+    req.on("data", drop).resume();
   });
-  req.resume();
 }

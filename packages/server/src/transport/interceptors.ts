@@ -20,7 +20,7 @@ export function requestInterceptor(log: (e: unknown, requestId: string) => void)
     const given = req.header.get(REQUEST_ID);
     const requestId = requestIdOf(given);
     if (requestId !== given) req.header.set(REQUEST_ID, requestId);
-    const fail = (e: unknown) => withRequestId(asApiError(e, (cause) => log(cause, requestId)), requestId);
+    const fail = (e: unknown) => withRequestId(asApiError(e, (cause) => log(cause, requestId), req.method.input.typeName), requestId);
     try {
       const res = await next(req);
       res.header.set(REQUEST_ID, requestId);

@@ -73,6 +73,9 @@ export function listenDual(app: App, host: string, port: number, upgrade?: Upgra
     app as http.RequestListener,
   );
   h1.on("clientError", clientErrorHandler(limits));
+  // Node starts enforcing headersTimeout and requestTimeout when a server starts listening; this one never listens
+  // itself (its connections come from the listener below), so it is told (as Node's own tests do). close() stops it.
+  h1.emit("listening");
   // With an 'upgrade' listener Node hands it every Upgrade request (h2c too: curl --http2 asks for one).
   if (upgrade) {
     h1.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -90,7 +93,7 @@ export function listenDual(app: App, host: string, port: number, upgrade?: Upgra
     const server = tls.createServer({ ...limits.tls, ALPNProtocols: ["h2", "http/1.1"], handshakeTimeout: limits.headersTimeoutMs }, (socket) => {
       (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
     });
-    return listen(server, host, port, [h1, h2]);
+    return listen(server, host, port, [h1, h2], () => h1.close(() => undefined));
   }
   const server = net.createServer((socket) => {
     // A client that connects and sends nothing is not handed to either server: it is cut off here.
@@ -103,7 +106,7 @@ export function listenDual(app: App, host: string, port: number, upgrade?: Upgra
       (isH2 ? h2 : h1).emit("connection", socket);
     });
   });
-  return listen(server, host, port, [h1, h2]);
+  return listen(server, host, port, [h1, h2], () => h1.close(() => undefined));
 }
 
 function isWebSocket(req: IncomingMessage): boolean {
@@ -156,8 +159,9 @@ function http2Server(app: App, limits: ListenOptions): http2.Http2Server {
       // A call answering already (a bidi stream) is the handler's to end.
       const timer = setTimeout(() => {
         if (req.complete || res.stream.destroyed || res.headersSent) return;
-        // The rest of the body is not waited for: the stream is reset once the answer is out.
-        res.once("finish", () => res.stream.destroyed || res.stream.close(http2.constants.NGHTTP2_NO_ERROR));
+        // The rest of the body is not waited for: the stream is reset once the answer is out (the
+        // stream's own 'finish': the compatibility response's comes only when the stream closes).
+        res.stream.once("finish", () => res.stream.destroyed || res.stream.close(http2.constants.NGHTTP2_CANCEL));
         timedOut(res, limits.requestTimeoutMs);
       }, limits.requestTimeoutMs);
       req.once("end", () => clearTimeout(timer));
@@ -185,7 +189,7 @@ function timedOut(res: http2.Http2ServerResponse, ms: number): void {
   res.end(JSON.stringify(body));
 }
 
-function listen(server: net.Server, host: string, port: number, inner: (http.Server | http2.Http2Server)[]): Promise<Listener> {
+function listen(server: net.Server, host: string, port: number, inner: (http.Server | http2.Http2Server)[], closed = () => undefined as unknown): Promise<Listener> {
   const sockets = new Set<net.Socket>();
   server.on("connection", (s: net.Socket) => {
     sockets.add(s);
@@ -200,6 +204,7 @@ function listen(server: net.Server, host: string, port: number, inner: (http.Ser
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());
+            closed();
             for (const s of sockets) s.destroy();
           }),
       });

@@ -111,6 +111,8 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
       send(res, route.status, output, requestId);
     } catch (e) {
       const { status, body } = envelope(asApiError(e, (cause) => guard.log(cause, requestId)), requestId);
+      // Answered already (a request that timed out, answered by the listener): nothing more to say.
+      if (res.headersSent) return true;
       leaveUnread(req, res);
       send(res, status, JSON.stringify(body), requestId);
     }
