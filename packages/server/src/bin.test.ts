@@ -8,6 +8,7 @@ test.each(["--help", "-h", "help", "serve --help", "serve -h", "token --help"])(
   expect(code, stderr).toBe(0);
   expect(stdout).toMatch(/^usage:\n {2}heliosdb-replication-server \[serve\] \[options\]/);
   expect(stdout).toContain("--shutdown-timeout SECS");
+  expect(stdout).toContain("--tls-cert FILE");
   expect(stderr).toBe("");
 }, 30_000);
 
@@ -15,6 +16,9 @@ test.each([
   [["--bogus"], "Unknown option '--bogus'"],
   [["serve", "--port", "http"], "--port: not a port: http"],
   [["serve", "--shutdown-timeout", "soon"], "--shutdown-timeout: not a number of seconds above 0: soon"],
+  [["serve", "--max-body-bytes", "1MB"], "--max-body-bytes: not a number of bytes above 0: 1MB"],
+  [["serve", "--cors-origins", "dashboard.example.com"], "--cors-origins: not an origin (scheme://host[:port]) or \"*\": dashboard.example.com"],
+  [["serve", "--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"],
   [["token", "--tenant", "t"], "token: --roles is required"],
   [["frobnicate"], 'unknown command "frobnicate"'],
 ])("%j prints the error and the usage, and exits 2", async (args, error) => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // heliosdb-replication-server: `serve` (the default) runs the server;
 // `token` prints a JWT the server accepts.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -15,6 +15,7 @@ import { startEmbedded, type EmbeddedDatabase } from "./store/embedded";
 import { loadMasterKey, SecretBox } from "./store/secrets";
 import { issueToken, loadSigningKey } from "./transport/auth";
 import { docsHandler } from "./transport/docs";
+import { TRANSPORT_USAGE } from "./transport-config";
 
 const USAGE = `usage:
   heliosdb-replication-server [serve] [options]     run the server (the default command)
@@ -29,7 +30,8 @@ serve options (flag, then environment, then default):
   --data-dir DIR            HELIOS_DATA_DIR           ./.heliosdb
   --database-url URL        HELIOS_DATABASE_URL       the control-plane PostgreSQL (default: embedded under DIR)
   --demo                                              two demo regions, the spec's tenants and connections
-  --shutdown-timeout SECS   HELIOS_SHUTDOWN_TIMEOUT   15     how long a stop (SIGTERM, SIGINT) may take`;
+  --shutdown-timeout SECS   HELIOS_SHUTDOWN_TIMEOUT   15     how long a stop (SIGTERM, SIGINT) may take
+${TRANSPORT_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
   const config = serveConfig(args);
@@ -48,7 +50,18 @@ async function serve(args: string[]): Promise<void> {
     await migrate(db);
     demo = await startDemo(config.dataDir, db, new ConnectionStore(db, new SecretBox(loadMasterKey(config.dataDir))), log);
   }
-  const app = await startApp({ db, dataDir: config.dataDir, host: config.host, port: config.port, grpcPort: config.grpcPort, extra: docsHandler(), log: (m) => console.error(m) });
+  const { tlsCert, tlsKey, ...limits } = config.transport;
+  const tls = tlsCert && tlsKey ? { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } } : {};
+  const app = await startApp({
+    db,
+    dataDir: config.dataDir,
+    host: config.host,
+    port: config.port,
+    grpcPort: config.grpcPort,
+    extra: docsHandler(),
+    log: (m) => console.error(m),
+    transport: { ...limits, ...tls },
+  });
   log(`REST, Connect, gRPC-web   ${app.urls.rest.replace(/\/v1$/, "")}  (REST under /v1, OpenAPI at /v1/openapi.yaml, docs at /docs)`);
   log(`gRPC, Connect, gRPC-web   ${app.urls.grpc}`);
   log(`a token for curl:         export TOKEN=$(npm run -s token -- --tenant tenant-123 --roles Admin --data-dir ${config.dataDir})`);

@@ -2,6 +2,7 @@
 // defaults. Printed at start-up with secrets masked.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { describeTransport, TRANSPORT_FLAGS, transportConfig, type TransportConfig } from "./transport-config";
 
 export interface ServeConfig {
   host: string;
@@ -13,6 +14,8 @@ export interface ServeConfig {
   demo: boolean;
   /** How long a stop (SIGTERM, SIGINT) may take before the server exits anyway. */
   shutdownTimeoutMs: number;
+  /** Body and header limits, timeouts, CORS origins, TLS files (transport-config.ts). */
+  transport: TransportConfig;
 }
 
 /** A command line the server cannot run: printed with the usage, exit status 2. */
@@ -43,6 +46,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "database-url": { type: "string" },
       demo: { type: "boolean", default: false },
       "shutdown-timeout": { type: "string" },
+      ...TRANSPORT_FLAGS,
     },
     strict: true,
   });
@@ -64,6 +68,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     ...(databaseUrl ? { databaseUrl } : {}),
     demo: values.demo ?? false,
     shutdownTimeoutMs: Number(seconds) * 1000,
+    transport: transportConfig(values, env),
   };
 }
 
@@ -78,5 +83,6 @@ export function describeConfig(config: ServeConfig): string {
     `database-url=${masked ?? "(embedded PostgreSQL under the data dir)"}`,
     `demo=${config.demo}`,
     `shutdown-timeout=${config.shutdownTimeoutMs / 1000}s`,
+    describeTransport(config.transport),
   ].join(" ");
 }
