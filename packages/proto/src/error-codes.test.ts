@@ -21,6 +21,7 @@ const SPEC_6_2: [string, number][] = [
 // google.rpc.Code, by name (the numbers of every gRPC implementation, Connect's Code included).
 const GRPC: Record<string, number> = {
   INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
@@ -40,11 +41,16 @@ describe("ERROR_CODES", () => {
     }
   });
 
-  test("beyond the spec, only UNIMPLEMENTED (501) and METHOD_NOT_ALLOWED (405)", () => {
-    const ours = errorCodes.filter((code) => !ERROR_CODES[code].spec);
-    expect(ours).toEqual(["UNIMPLEMENTED", "METHOD_NOT_ALLOWED"]);
-    expect(ERROR_CODES.UNIMPLEMENTED.http).toBe(501);
-    expect(ERROR_CODES.METHOD_NOT_ALLOWED.http).toBe(405);
+  test("beyond the spec, only the statuses the transport answers for its own reasons", () => {
+    const ours = Object.fromEntries(errorCodes.filter((code) => !ERROR_CODES[code].spec).map((code) => [code, ERROR_CODES[code].http]));
+    expect(ours).toEqual({
+      UNIMPLEMENTED: 501,
+      METHOD_NOT_ALLOWED: 405,
+      PAYLOAD_TOO_LARGE: 413,
+      UNSUPPORTED_MEDIA_TYPE: 415,
+      HEADERS_TOO_LARGE: 431,
+      REQUEST_TIMEOUT: 408,
+    });
     expect(errorCodes.filter((code) => ERROR_CODES[code].spec)).toEqual(SPEC_6_2.map(([code]) => code));
   });
 
@@ -64,6 +70,10 @@ describe("ERROR_CODES", () => {
       SERVICE_UNAVAILABLE: "UNAVAILABLE",
       UNIMPLEMENTED: "UNIMPLEMENTED",
       METHOD_NOT_ALLOWED: "UNIMPLEMENTED",
+      PAYLOAD_TOO_LARGE: "RESOURCE_EXHAUSTED",
+      UNSUPPORTED_MEDIA_TYPE: "INVALID_ARGUMENT",
+      HEADERS_TOO_LARGE: "RESOURCE_EXHAUSTED",
+      REQUEST_TIMEOUT: "DEADLINE_EXCEEDED",
     });
   });
 

@@ -6,6 +6,7 @@
 // Connect's `Code` enum shares), so this package needs no RPC runtime.
 const GRPC = {
   INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
@@ -41,6 +42,14 @@ export const ERROR_CODES = {
   // Not in §6: RPCs a later milestone implements, and REST paths with another method.
   UNIMPLEMENTED: { http: 501, grpc: GRPC.UNIMPLEMENTED, spec: false },
   METHOD_NOT_ALLOWED: { http: 405, grpc: GRPC.UNIMPLEMENTED, spec: false },
+  // Not in §6: requests the transport refuses before they reach an RPC, at
+  // the HTTP status that names the reason (a body or headers over the
+  // server's limits, a body that is not JSON, a request that took too long
+  // to arrive); gRPC's codes are those gRPC libraries give the same refusals.
+  PAYLOAD_TOO_LARGE: { http: 413, grpc: GRPC.RESOURCE_EXHAUSTED, spec: false },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GRPC.INVALID_ARGUMENT, spec: false },
+  HEADERS_TOO_LARGE: { http: 431, grpc: GRPC.RESOURCE_EXHAUSTED, spec: false },
+  REQUEST_TIMEOUT: { http: 408, grpc: GRPC.DEADLINE_EXCEEDED, spec: false },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** An error code of the API: spec §6.2's, and ours beside them. */

@@ -3,7 +3,6 @@
 // router, and the listeners. Folder order is the request path:
 // transport → services → controller → orchestrator → engine.
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { MasterKeyProvider, PgTokenVault, WorkerPool } from "@heliosdb/replication-engine";
 import {
   ConnectionService,
@@ -40,13 +39,17 @@ import { ReplicationCache } from "./store/replication-cache";
 import { ReplicationStore } from "./store/replications";
 import { RoutingStore } from "./store/routing";
 import { loadMasterKey, SecretBox } from "./store/secrets";
-import { authInterceptor, loadSigningKey } from "./transport/auth";
+import { authenticator, authInterceptor, loadSigningKey } from "./transport/auth";
+import { connectHandler } from "./transport/connect";
+import { corsHandler } from "./transport/cors";
 import { idempotencyInterceptor } from "./transport/idempotency";
-import { apiError, envelope } from "./transport/errors";
+import { asApiError, envelope } from "./transport/errors";
+import { createGuard } from "./transport/guard";
+import { inputInterceptor } from "./transport/input";
 import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
 import { grpcHandler } from "./transport/grpc";
 import { createInvoker } from "./transport/invoke";
-import { listenDual, listenH2c, type App, type Listener } from "./transport/listen";
+import { listenDual, listenH2c, type App, type Listener, type ListenOptions } from "./transport/listen";
 import { registerReflection } from "./transport/reflection";
 import { restHandler, restRoutes } from "./transport/rest";
 import { upgradeAuthenticator } from "./transport/upgrade";
@@ -77,9 +80,19 @@ export interface AppOptions {
   /** Destinations connections may not reach, besides the defaults. */
   denyHosts?: string[];
   log?: (message: string) => void;
+  /** Body limit, timeouts, header limit, CORS origins, TLS (docs/server.md, "Limits, timeouts, CORS and TLS"). */
+  transport?: TransportOptions;
+}
+
+export interface TransportOptions extends Partial<ListenOptions> {
+  /** The largest request body on every protocol, in bytes (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Origins browsers may call from (CORS): exact origins, or "*"; none by default. */
+  corsOrigins?: string[];
 }
 
 export interface RunningApp {
+  /** http:// (https:// with TLS) URLs of the REST API and the gRPC port. */
   urls: { rest: string; grpc: string };
   ports: { http: number; grpc: number };
   orchestrator: Orchestrator;
@@ -135,34 +148,34 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     registerGrpcHealth(router, healthyBy(healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready })));
     registerReflection(router);
   };
+  const authenticate = authenticator(loadSigningKey(options.dataDir));
+  const logError = (e: unknown, requestId: string) => log(`internal error (request ${requestId}): ${(e as Error)?.stack ?? String(e)}`);
   const interceptors: Interceptor[] = [
-    requestInterceptor((e) => log(`internal error: ${(e as Error)?.stack ?? String(e)}`)),
-    authInterceptor(loadSigningKey(options.dataDir)),
+    requestInterceptor(logError),
+    authInterceptor(authenticate),
+    inputInterceptor(),
     idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
-  const connect = connectNodeAdapter({
-    routes,
-    interceptors,
-    // Neither an RPC nor a REST route: the same §6 envelope as every other error.
-    fallback: (req, res) => {
-      const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
-      const { status, body } = envelope(apiError("NOT_FOUND", `no such endpoint: ${req.url ?? "/"}`, { path: req.url ?? "/" }), requestId);
-      res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "X-Request-Id": requestId });
-      res.end(JSON.stringify(body));
-    },
-  });
+  // Every protocol admits a call by the same credentials check before it reads the body, and bounds the body.
+  const guard = createGuard({ authenticate, log: logError, ...(options.transport?.maxBodyBytes ? { maxBodyBytes: options.transport.maxBodyBytes } : {}) });
+  const connect = connectHandler({ routes, interceptors, guard });
   // REST and gRPC (unary and server-streaming) reach the same implementations through the same interceptors, in process.
-  const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), NOT_UPDATABLE);
-  const grpc = grpcHandler(services, createInvoker(routes, interceptors, "grpc"));
+  const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), guard, NOT_UPDATABLE);
+  const grpc = grpcHandler(services, createInvoker(routes, interceptors, "grpc"), guard);
+  const cors = corsHandler(options.transport?.corsOrigins ?? []);
   const app: App = (req, res) => {
+    if (cors(req, res)) return;
     if ("stream" in req && grpc(req, res as never)) return;
     void (async () => {
       if (options.extra && (await options.extra(req, res))) return;
       if (await rest(req as never, res as never)) return;
-      connect(req as never, res as never);
-    })().catch((e) => {
-      log(`request failed: ${(e as Error).stack}`);
-      if (!res.headersSent) res.writeHead(500).end();
+      connect(req, res);
+    })().catch((e: unknown) => {
+      const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
+      logError(e, requestId);
+      if (res.headersSent) return void res.destroy();
+      const { status, body } = envelope(asApiError(e), requestId);
+      res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "X-Request-Id": requestId }).end(JSON.stringify(body));
     });
   };
 
@@ -170,14 +183,15 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const ws = webSocketGateway(upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents));
 
   const listeners: Listener[] = [
-    await listenDual(app, options.host, options.port, ws),
-    await listenH2c(app, options.host, options.grpcPort),
+    await listenDual(app, options.host, options.port, ws, options.transport),
+    await listenH2c(app, options.host, options.grpcPort, options.transport),
   ];
   orchestrator.start();
   ready = true;
   const [httpPort, grpcPort] = listeners.map((l) => l.port) as [number, number];
+  const scheme = options.transport?.tls ? "https" : "http";
   return {
-    urls: { rest: `http://${options.host}:${httpPort}/v1`, grpc: `http://${options.host}:${grpcPort}` },
+    urls: { rest: `${scheme}://${options.host}:${httpPort}/v1`, grpc: `${scheme}://${options.host}:${grpcPort}` },
     ports: { http: httpPort, grpc: grpcPort },
     orchestrator,
     async close() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // heliosdb-replication-server: `serve` (the default) runs the server;
 // `token` prints a JWT the server accepts.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,6 +16,7 @@ import { startEmbedded, type EmbeddedDatabase } from "./store/embedded";
 import { loadMasterKey, SecretBox } from "./store/secrets";
 import { issueToken, loadSigningKey } from "./transport/auth";
 import { docsHandler } from "./transport/docs";
+import { TRANSPORT_USAGE } from "./transport-config";
 
 const USAGE = `usage:
   heliosdb-replication-server [serve] [options]     run the server (the default command)
@@ -35,7 +36,8 @@ serve options (flag, then environment, then default):
                                                              host, address or CIDR, each with an optional :port
                                                              (IPv6 in brackets then), comma-separated
   --deny-hosts LIST         HELIOS_DENY_HOSTS         none   destinations denied besides the defaults (loopback,
-                                                             link-local, cloud metadata; Unix sockets always)`;
+                                                             link-local, cloud metadata; Unix sockets always)
+${TRANSPORT_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
   const config = serveConfig(args);
@@ -55,6 +57,8 @@ async function serve(args: string[]): Promise<void> {
     const stores = { connections: new ConnectionStore(db, new SecretBox(loadMasterKey(config.dataDir))), grants: new ConnectionGrantStore(db) };
     demo = await startDemo(config.dataDir, db, stores, log);
   }
+  const { tlsCert, tlsKey, ...limits } = config.transport;
+  const tls = tlsCert && tlsKey ? { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } } : {};
   const app = await startApp({
     db,
     dataDir: config.dataDir,
@@ -66,6 +70,7 @@ async function serve(args: string[]): Promise<void> {
     denyHosts: config.denyHosts,
     extra: docsHandler(),
     log: (m) => console.error(m),
+    transport: { ...limits, ...tls },
   });
   log(`REST, Connect, gRPC-web   ${app.urls.rest.replace(/\/v1$/, "")}  (REST under /v1, OpenAPI at /v1/openapi.yaml, docs at /docs)`);
   log(`gRPC, Connect, gRPC-web   ${app.urls.grpc}`);

@@ -3,6 +3,7 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseRule } from "./controller/destinations";
+import { describeTransport, TRANSPORT_FLAGS, transportConfig, type TransportConfig } from "./transport-config";
 
 export interface ServeConfig {
   host: string;
@@ -18,6 +19,8 @@ export interface ServeConfig {
   allowHosts: string[];
   /** Destinations connections may not reach, besides the default ones (loopback, link-local, metadata). */
   denyHosts: string[];
+  /** Body and header limits, timeouts, CORS origins, TLS files (transport-config.ts). */
+  transport: TransportConfig;
 }
 
 /** A command line the server cannot run: printed with the usage, exit status 2. */
@@ -52,6 +55,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "shutdown-timeout": { type: "string" },
       "allow-hosts": { type: "string", multiple: true },
       "deny-hosts": { type: "string", multiple: true },
+      ...TRANSPORT_FLAGS,
     },
     strict: true,
   });
@@ -87,6 +91,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     shutdownTimeoutMs: Number(seconds) * 1000,
     allowHosts: hosts("--allow-hosts", values["allow-hosts"], env[ENV.allowHosts]),
     denyHosts: hosts("--deny-hosts", values["deny-hosts"], env[ENV.denyHosts]),
+    transport: transportConfig(values, env),
   };
 }
 
@@ -103,5 +108,6 @@ export function describeConfig(config: ServeConfig): string {
     `shutdown-timeout=${config.shutdownTimeoutMs / 1000}s`,
     `allow-hosts=${config.allowHosts.join(",") || "(none)"}`,
     `deny-hosts=${config.denyHosts.join(",") || "(the defaults only)"}`,
+    describeTransport(config.transport),
   ].join(" ");
 }

@@ -9,6 +9,7 @@ import { build } from "esbuild";
 export interface ServerProcess {
   urls: { rest: string; grpc: string };
   nodeId: string;
+  pid: number;
   /** Kills the process (SIGKILL: no shutdown, no lease released) and removes its bundle. */
   kill(): Promise<void>;
 }
@@ -53,7 +54,7 @@ export async function startServerProcess(options: { databaseUrl: string; dataDir
       proc.once("exit", (code) => reject(new Error(`the server process exited (${code}): ${stderr.slice(-2000)}`)));
     });
     const started = JSON.parse(line) as { rest: string; grpc: string; nodeId: string };
-    return { urls: { rest: started.rest, grpc: started.grpc }, nodeId: started.nodeId, kill };
+    return { urls: { rest: started.rest, grpc: started.grpc }, nodeId: started.nodeId, pid: proc.pid!, kill };
   } catch (e) {
     await kill();
     throw e;

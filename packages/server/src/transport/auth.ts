@@ -154,21 +154,41 @@ export class VerifiedTokens {
   }
 }
 
-/** Verifies the bearer token and the RPC's permission; puts the principal in the call's context. */
-export function authInterceptor(key: Uint8Array): Interceptor {
+/**
+ * Who the request's credentials prove the caller is; rejects with the §6
+ * UNAUTHORIZED error. The one place that decides: the interceptor calls it,
+ * and the transports call it before they read a request's body (an
+ * unauthenticated client cannot make the server buffer anything).
+ */
+export type Authenticate = (headers: Headers) => Promise<Principal>;
+
+export function authenticator(key: Uint8Array): Authenticate {
   const tokens = new VerifiedTokens(key);
+  return async (headers) => {
+    const token = /^Bearer\s+(.+)$/i.exec(headers.get("authorization") ?? "")?.[1];
+    if (!token) throw apiError("UNAUTHORIZED", "missing credentials: send Authorization: Bearer <token>");
+    try {
+      return await tokens.principal(token);
+    } catch (e) {
+      // The token library's text says how verification failed: the client learns that it did, and whether the token expired.
+      const expired = (e as { code?: unknown }).code === "ERR_JWT_EXPIRED";
+      throw apiError("UNAUTHORIZED", expired ? "invalid token: expired" : "invalid token: malformed, not yet valid, or not signed by this server");
+    }
+  };
+}
+
+/** Whether an RPC ("ReplicationService.GetReplication") needs credentials: RPCs without a permission are public. */
+export function needsCredentials(rpc: string): boolean {
+  return Object.hasOwn(RPC_PERMISSIONS, rpc);
+}
+
+/** Verifies the credentials (the key's tokens, or `authenticate`) and the RPC's permission; puts the principal in the call's context. */
+export function authInterceptor(credentials: Uint8Array | Authenticate): Interceptor {
+  const authenticate = credentials instanceof Uint8Array ? authenticator(credentials) : credentials;
   return (next) => async (req) => {
     const needed = RPC_PERMISSIONS[`${req.service.name}.${req.method.name}`];
     if (!needed) return next(req);
-    const header = req.header.get("authorization") ?? "";
-    const token = /^Bearer\s+(.+)$/i.exec(header)?.[1];
-    if (!token) throw apiError("UNAUTHORIZED", "missing credentials: send Authorization: Bearer <token>");
-    let principal: Principal;
-    try {
-      principal = await tokens.principal(token);
-    } catch (e) {
-      throw apiError("UNAUTHORIZED", `invalid token: ${(e as Error).message}`);
-    }
+    const principal = await authenticate(req.header);
     if (!principal.permissions.has("*") && !principal.permissions.has(needed)) {
       throw apiError("FORBIDDEN", `this call needs the permission ${needed}`, { required_permission: needed });
     }

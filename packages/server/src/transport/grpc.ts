@@ -14,18 +14,33 @@
 // error mapping are the same whichever path a call takes.
 import { gzipSync } from "node:zlib";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { fromBinary, toBinary, type DescMethod, type DescMethodServerStreaming, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import {
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodServerStreaming,
+  type DescMethodUnary,
+  type DescService,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { apiError, asApiError } from "./errors";
+import { leaveUnread, openGuard, readLimited, type Guard } from "./guard";
+import { REQUEST_ID, requestIdOf, withRequestId } from "./interceptors";
 import type { Invoker } from "./invoke";
 
 const CONTENT_TYPES = new Set(["application/grpc", "application/grpc+proto"]);
-// As Connect: a request message may be as large as it likes; answers from 1 KiB are compressed when the client accepts gzip.
+// Answers from 1 KiB are compressed when the client accepts gzip (as Connect); requests are bounded by the guard.
 const COMPRESS_MIN_BYTES = 1024;
-const MAX_MESSAGE_BYTES = 0xffffffff;
 
-/** A handler for unary and server-streaming gRPC calls over HTTP/2; false when the request is not one (Connect takes it). */
-export function grpcHandler(services: readonly DescService[], invoker: Invoker) {
+/**
+ * A handler for unary and server-streaming gRPC calls over HTTP/2; false when
+ * the request is not one (Connect takes it). The guard admits the call before
+ * its body is read, and bounds the body.
+ */
+export function grpcHandler(services: readonly DescService[], invoker: Invoker, guard: Guard = openGuard()) {
   const methods = new Map<string, DescMethodUnary | DescMethodServerStreaming>();
   for (const service of services) {
     for (const method of service.methods as readonly DescMethod[]) {
@@ -42,18 +57,50 @@ export function grpcHandler(services: readonly DescService[], invoker: Invoker) 
     if (encoding !== undefined && encoding !== "identity") return false;
     const timeout = parseTimeout((headers["grpc-timeout"] as string | undefined) ?? null, Number.MAX_SAFE_INTEGER);
     if (timeout.error) return false;
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      const body = Buffer.concat(chunks);
-      if (method.methodKind === "unary") void call(method, req, res, body, timeout.timeoutMs, invoker);
-      else void stream(method, req, res, body, timeout.timeoutMs, invoker);
-    });
+    const header = requestHeader(req);
+    const requestId = requestIdOf(header.get(REQUEST_ID));
+    header.set(REQUEST_ID, requestId);
+    // Errors before the interceptors (credentials, size, framing, parsing) leave as theirs do: the §6 detail with the request id.
+    const refuse = (e: unknown) => {
+      leaveUnread(req, res);
+      answerError(res, withRequestId(asApiError(e, (cause) => guard.log(cause, requestId)), requestId));
+    };
+    const received = guard
+      .admit(`${method.parent.name}.${method.name}`, header)
+      .then(() => readLimited(req, guard.maxBodyBytes));
+    received.then((body) => {
+      let message: MessageShape<DescMessage>;
+      try {
+        message = parse(method, body);
+      } catch (e) {
+        return refuse(e);
+      }
+      if (method.methodKind === "unary") void call(method, req, res, message, header, timeout.timeoutMs, invoker);
+      else void stream(method, req, res, message, header, timeout.timeoutMs, invoker);
+    }, refuse);
     return true;
   };
 }
 
-async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2ServerResponse, body: Buffer, timeoutMs: number | undefined, invoker: Invoker) {
+// An answer without messages: headers, then the gRPC status (and the §6 detail) in the trailers.
+function answerError(res: Http2ServerResponse, error: ConnectError): void {
+  if (res.closed || res.headersSent) return;
+  const trailers: Record<string, string> = {};
+  setTrailerStatus(new Headers(), error).forEach((value, name) => void (trailers[name] = value));
+  res.writeHead(200, { "content-type": "application/grpc+proto" });
+  res.addTrailers(trailers);
+  res.end();
+}
+
+async function call(
+  method: DescMethodUnary,
+  req: Http2ServerRequest,
+  res: Http2ServerResponse,
+  message: MessageShape<DescMessage>,
+  header: Headers,
+  timeoutMs: number | undefined,
+  invoker: Invoker,
+) {
   const controller = new AbortController();
   // Not writableFinished: HTTP/2's compatibility response says true at any close, a reset by the client too.
   res.once("close", () => {
@@ -69,13 +116,11 @@ async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2
     res.once("close", () => clearTimeout(timer));
   });
   expired.catch(() => undefined);
-  const header = requestHeader(req);
   let trailer: Headers;
   let frame: Buffer | undefined;
   let responseHeader: Headers | undefined;
   let compressed = false;
   try {
-    const message = parse(method, body);
     const response = await Promise.race([
       invoker.unary({ method, message, header, requestMethod: "POST", url: req.url, controller }),
       expired,
@@ -86,8 +131,8 @@ async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2
     responseHeader = response.header;
     trailer = setTrailerStatus(new Headers(response.trailer), undefined);
   } catch (e) {
-    // Our errors leave the interceptors as ConnectErrors with the §6 detail; anything else is not for the client's eyes.
-    trailer = setTrailerStatus(new Headers(), e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e));
+    // Errors leave the interceptors as ConnectErrors with the §6 detail; a deadline passed while they ran is one too.
+    trailer = setTrailerStatus(new Headers(), withRequestId(asApiError(e), header.get(REQUEST_ID)!));
   }
   if (res.closed || res.headersSent) return;
   const out: Record<string, string> = { "content-type": "application/grpc+proto" };
@@ -101,7 +146,15 @@ async function call(method: DescMethodUnary, req: Http2ServerRequest, res: Http2
   else res.end();
 }
 
-async function stream(method: DescMethodServerStreaming, req: Http2ServerRequest, res: Http2ServerResponse, body: Buffer, timeoutMs: number | undefined, invoker: Invoker) {
+async function stream(
+  method: DescMethodServerStreaming,
+  req: Http2ServerRequest,
+  res: Http2ServerResponse,
+  message: MessageShape<DescMessage>,
+  header: Headers,
+  timeoutMs: number | undefined,
+  invoker: Invoker,
+) {
   // The one switch that ends the call early (see invoke-stream.ts): the handler's signal fires and the pending read fails with the reason.
   const controller = new AbortController();
   res.once("close", () => {
@@ -116,8 +169,7 @@ async function stream(method: DescMethodServerStreaming, req: Http2ServerRequest
   let response: StreamResponse | undefined;
   let error: ConnectError | undefined;
   try {
-    const message = parse(method, body);
-    response = await invoker.stream({ method, message, header: requestHeader(req), requestMethod: "POST", url: req.url, controller });
+    response = await invoker.stream({ method, message, header, requestMethod: "POST", url: req.url, controller });
     for await (const out of response.message) {
       // Headers wait for the first message, as with Connect: until then the handler may still add to them.
       if (!res.headersSent) writeHead(res, response.header, gzip);
@@ -126,7 +178,7 @@ async function stream(method: DescMethodServerStreaming, req: Http2ServerRequest
       if (!res.write(envelope(compressed ? gzipSync(bytes) : bytes, compressed))) await drained(res, controller.signal);
     }
   } catch (e) {
-    error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+    error = withRequestId(asApiError(e), header.get(REQUEST_ID)!);
   }
   if (res.stream.destroyed || res.writableEnded) return;
   if (!res.headersSent) writeHead(res, response?.header, false);
@@ -159,22 +211,26 @@ function drained(res: Http2ServerResponse, signal: AbortSignal): Promise<void> {
   });
 }
 
+// A parser's words about the bytes it refused are its own: the client learns which message did not parse.
 function parse(method: DescMethodUnary | DescMethodServerStreaming, body: Buffer) {
   const bytes = single(body, method.methodKind === "unary" ? "unary" : "server-streaming");
   try {
     return fromBinary(method.input, bytes);
-  } catch (e) {
-    throw new ConnectError(`parse binary: ${(e as Error).message}`, Code.Internal);
+  } catch {
+    throw apiError("INVALID_REQUEST", `the request is not a valid ${method.input.typeName} message (protobuf binary, UTF-8 strings)`, {
+      violations: [{ field: "", description: `not a ${method.input.typeName}` }],
+    });
   }
 }
 
 // The one message of a unary or server-streaming request: a 5-byte prefix (flags, length) and its bytes.
 function single(body: Buffer, kind: string): Uint8Array {
-  if (body.length < 5) throw new ConnectError(`protocol error: missing input message for ${kind} method`, Code.Unimplemented);
-  if ((body[0]! & 1) === 1) throw new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal);
+  const framing = (description: string) => apiError("INVALID_REQUEST", `protocol error: ${description}`, { violations: [{ field: "", description }] });
+  if (body.length < 5) throw framing(`missing input message for ${kind} method`);
+  if ((body[0]! & 1) === 1) throw framing("received compressed message without grpc-encoding");
   const length = body.readUInt32BE(1);
-  if (length > MAX_MESSAGE_BYTES || 5 + length > body.length) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-  if (5 + length < body.length) throw new ConnectError(`protocol error: received extra input message for ${kind} method`, Code.Unimplemented);
+  if (5 + length > body.length) throw framing("incomplete envelope");
+  if (5 + length < body.length) throw framing(`received extra input message for ${kind} method`);
   return body.subarray(5);
 }
 

@@ -14,12 +14,13 @@ export function requestIdOf(header: string | null | undefined): string {
   return header && /^[\w.:-]{1,128}$/.test(header) ? header : `req-${randomUUID()}`;
 }
 
-export function requestInterceptor(log: (e: unknown) => void): Interceptor {
+/** Gives every call a request id; an error leaves as the §6 ApiError with it, and a 5xx's cause is logged with it. */
+export function requestInterceptor(log: (e: unknown, requestId: string) => void): Interceptor {
   return (next) => async (req) => {
     const given = req.header.get(REQUEST_ID);
     const requestId = requestIdOf(given);
     if (requestId !== given) req.header.set(REQUEST_ID, requestId);
-    const fail = (e: unknown) => withRequestId(asApiError(e, log), requestId);
+    const fail = (e: unknown) => withRequestId(asApiError(e, (cause) => log(cause, requestId), req.method.input.typeName), requestId);
     try {
       const res = await next(req);
       res.header.set(REQUEST_ID, requestId);
@@ -41,7 +42,8 @@ export function requestInterceptor(log: (e: unknown) => void): Interceptor {
   };
 }
 
-function withRequestId(error: ConnectError, requestId: string): ConnectError {
+/** The error with `requestId` in its ApiError and its metadata (the X-Request-Id header or trailer). */
+export function withRequestId(error: ConnectError, requestId: string): ConnectError {
   const detail = create(ApiErrorSchema, { ...apiErrorOf(error)!, requestId });
   const out = new ConnectError(error.rawMessage, error.code, error.metadata, [{ desc: ApiErrorSchema, value: detail }]);
   out.metadata.set(REQUEST_ID, requestId);

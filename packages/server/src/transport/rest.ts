@@ -19,6 +19,7 @@ import {
   type HttpRoute,
 } from "@heliosdb/replication-proto";
 import { asApiError, envelope, apiError } from "./errors";
+import { leaveUnread, openGuard, readLimited, type Guard } from "./guard";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
 import type { Invoker } from "./invoke";
 
@@ -42,7 +43,6 @@ function pathPattern(template: string): RegExp {
 
 // Request headers a REST call forwards to the RPC (besides its request id).
 const FORWARDED = ["authorization", "x-api-key", "idempotency-key"];
-const MAX_BODY = 1 << 20;
 
 /**
  * Body fields an RPC's request does not take because they cannot change
@@ -53,7 +53,7 @@ const MAX_BODY = 1 << 20;
 export type Unchangeable = Record<string, Record<string, string>>;
 
 /** A handler for REST paths; resolves false for paths it does not serve (not under /v1/). */
-export function restHandler(routes: RestRoute[], invoker: Invoker, unchangeable: Unchangeable = {}) {
+export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard = openGuard(), unchangeable: Unchangeable = {}) {
   // Routes by their number of path segments: a path is tried only against templates of its length.
   const byLength = new Map<number, RestRoute[]>();
   for (const route of routes) {
@@ -61,7 +61,12 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, unchangeable:
     byLength.set(n, [...(byLength.get(n) ?? []), route]);
   }
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const url = parseUrl(req.url ?? "/");
+    let url: RestUrl;
+    try {
+      url = parseUrl(req.url ?? "/");
+    } catch {
+      return false; // not a URL this server has: the fallback's 404
+    }
     if (!url.pathname.startsWith("/v1/")) return false;
     const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
     try {
@@ -74,16 +79,20 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, unchangeable:
         res.setHeader("Allow", [...new Set(matching.map((r) => r.verb))].join(", "));
         throw apiError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`, { allow: matching.map((r) => r.verb) });
       }
-      const input = route.body ? await requestJson(route, url, req, unchangeable[`${route.method.parent.name}.${route.method.name}`]) : { json: paramsJson(route, url) };
-      const message = fromRest(route.method.input, input.json);
-      // PATCH changes exactly the fields present in the body.
-      if (input.mask) (message as unknown as { updateMask: FieldMask }).updateMask = create(FieldMaskSchema, { paths: input.mask });
       const header = new Headers();
       header.set(REQUEST_ID, requestId);
       for (const name of FORWARDED) {
         const value = req.headers[name];
         if (typeof value === "string") header.set(name, value);
       }
+      // Who is calling, before anything of the request is read or parsed.
+      await guard.admit(`${route.method.parent.name}.${route.method.name}`, header);
+      const input = route.body
+        ? await requestJson(route, url, req, guard.maxBodyBytes, unchangeable[`${route.method.parent.name}.${route.method.name}`])
+        : { json: paramsJson(route, url) };
+      const message = fromRest(route.method.input, input.json);
+      // PATCH changes exactly the fields present in the body.
+      if (input.mask) (message as unknown as { updateMask: FieldMask }).updateMask = create(FieldMaskSchema, { paths: input.mask });
       const response = await invoker.unary({
         method: route.method,
         message,
@@ -101,7 +110,10 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, unchangeable:
       const output = route.responseBody ? responseField(route.method, response.message, route.responseBody) : toRestJson(route.method.output, response.message as never);
       send(res, route.status, output, requestId);
     } catch (e) {
-      const { status, body } = envelope(asApiError(e), requestId);
+      const { status, body } = envelope(asApiError(e, (cause) => guard.log(cause, requestId)), requestId);
+      // Answered already (a request that timed out, answered by the listener): nothing more to say.
+      if (res.headersSent) return true;
+      leaveUnread(req, res);
       send(res, status, JSON.stringify(body), requestId);
     }
     return true;
@@ -110,14 +122,20 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, unchangeable:
 
 // A path of plain segments (no dot segment, no empty one, nothing escaped)
 // and no query is its own pathname; anything else goes through the WHATWG
-// parser, which normalizes it.
+// parser, which normalizes it. The query is decoded strictly (queryPairs).
 const PLAIN_PATH = /^(?:\/[\w~-][\w.~-]*)+$/;
 
-function parseUrl(raw: string): URL | { pathname: string; searchParams: URLSearchParams; href: string } {
-  return PLAIN_PATH.test(raw) ? { pathname: raw, searchParams: NO_PARAMS, href: `http://localhost${raw}` } : new URL(raw, "http://localhost");
+interface RestUrl {
+  pathname: string;
+  search: string;
+  href: string;
 }
 
-const NO_PARAMS = new URLSearchParams();
+function parseUrl(raw: string): RestUrl {
+  if (PLAIN_PATH.test(raw)) return { pathname: raw, search: "", href: `http://localhost${raw}` };
+  const url = new URL(raw, "http://localhost");
+  return { pathname: url.pathname, search: url.search, href: url.href };
+}
 
 function segments(path: string): number {
   let n = 0;
@@ -125,14 +143,37 @@ function segments(path: string): number {
   return n;
 }
 
+// Percent-decoding that refuses what does not decode to UTF-8 (URLSearchParams would put U+FFFD in its place).
+function decode(text: string, field: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw apiError("INVALID_REQUEST", `${field} is not valid percent-encoded UTF-8`, { violations: [{ field, description: "not valid percent-encoded UTF-8" }] });
+  }
+}
+
+// The query string's parameters, as application/x-www-form-urlencoded, decoded strictly.
+function queryPairs(search: string): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (const part of search.replace(/^\?/, "").split("&")) {
+    if (!part) continue;
+    const eq = part.indexOf("=");
+    const rawName = (eq < 0 ? part : part.slice(0, eq)).replace(/\+/g, " ");
+    const name = decode(rawName, "query parameter name");
+    pairs.push([name, decode((eq < 0 ? "" : part.slice(eq + 1)).replace(/\+/g, " "), name)]);
+  }
+  return pairs;
+}
+
 // The REST JSON of the path variables and query parameters.
-function paramsJson(route: RestRoute, url: ReturnType<typeof parseUrl>): JsonObject {
+function paramsJson(route: RestRoute, url: RestUrl): JsonObject {
   const values = route.variables.length > 0 ? route.pattern.exec(url.pathname)! : [];
-  const params: [string, string][] = route.variables.map((name, i) => [name, decodeURIComponent(values[i + 1]!)]);
-  if (route.body !== "*") params.push(...url.searchParams.entries());
-  else if ([...url.searchParams.keys()].length > 0) {
+  const params: [string, string][] = route.variables.map((name, i) => [name, decode(values[i + 1]!, name)]);
+  const query = queryPairs(url.search);
+  if (route.body !== "*") params.push(...query);
+  else if (query.length > 0) {
     throw apiError("INVALID_REQUEST", "this endpoint takes its parameters in the JSON body, not the query string", {
-      violations: [...url.searchParams.keys()].map((field) => ({ field, description: "not a query parameter of this endpoint" })),
+      violations: query.map(([field]) => ({ field, description: "not a query parameter of this endpoint" })),
     });
   }
   return restQueryToJson(route.method.input, params);
@@ -141,12 +182,13 @@ function paramsJson(route: RestRoute, url: ReturnType<typeof parseUrl>): JsonObj
 // The REST JSON of a request with a body: path variables, query parameters, and the body.
 async function requestJson(
   route: RestRoute,
-  url: ReturnType<typeof parseUrl>,
+  url: RestUrl,
   req: IncomingMessage,
+  maxBytes: number,
   unchangeable: Record<string, string> = {},
 ): Promise<{ json: JsonObject; mask?: string[] }> {
   const json = paramsJson(route, url);
-  const body = await readBody(req);
+  const body = await readBody(req, maxBytes);
   const refused = typeof body === "object" && body !== null && !Array.isArray(body) ? Object.keys(body).filter((key) => key in unchangeable) : [];
   if (refused.length > 0) {
     throw apiError("VALIDATION_ERROR", `${refused.join(" and ")} cannot be changed by ${route.verb} ${route.template}`, {
@@ -168,20 +210,28 @@ async function requestJson(
   return { json: { ...json, [restFieldName(field)]: body } };
 }
 
-async function readBody(req: IncomingMessage): Promise<JsonValue> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw apiError("INVALID_REQUEST", `the body is larger than ${MAX_BODY} bytes`);
-    chunks.push(chunk as Buffer);
+// JSON only (application/json, or a +json type), in UTF-8: a form or text/plain body is not read as JSON.
+const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<JsonValue> {
+  const bytes = await readLimited(req, maxBytes);
+  if (bytes.length === 0) return {};
+  const type = req.headers["content-type"];
+  if (!type || !JSON_TYPE.test(type)) {
+    throw apiError("UNSUPPORTED_MEDIA_TYPE", "the body must be JSON: send Content-Type: application/json", { content_type: type ?? "" });
   }
-  const text = Buffer.concat(chunks).toString("utf8");
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw apiError("INVALID_REQUEST", "the body is not valid UTF-8", { violations: [{ field: "", description: "not valid UTF-8" }] });
+  }
   if (!text.trim()) return {};
   try {
     return JSON.parse(text) as JsonValue;
-  } catch (e) {
-    throw apiError("INVALID_REQUEST", `malformed JSON: ${(e as Error).message}`, { violations: [{ field: "", description: "malformed JSON" }] });
+  } catch {
+    throw apiError("INVALID_REQUEST", "malformed JSON", { violations: [{ field: "", description: "malformed JSON" }] });
   }
 }
 
