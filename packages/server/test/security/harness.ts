@@ -45,7 +45,9 @@ export async function startHarness(options: { connections?: boolean; app?: Parti
     const dataDir = mkdtempSync(join(tmpdir(), "heliosdb-security-"));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const log: string[] = [];
-    const app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, log: (m) => log.push(m), ...options.app });
+    // The cluster listens on loopback, which the destination policy denies unless allowed.
+    const allowHosts = [`${cluster.host}:${cluster.port}`];
+    const app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 200, allowHosts, log: (m) => log.push(m), ...options.app });
     cleanups.push(() => app.close());
     const token = (request: Partial<TokenRequest> = {}) => issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "security", ...request });
     if (options.connections) {
