@@ -6,6 +6,8 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { MasterKeyProvider, PgTokenVault, WorkerPool } from "@heliosdb/replication-engine";
 import {
+  ApiKeyService,
+  AuditService,
   ConnectionService,
   FailoverService,
   HealthService,
@@ -16,10 +18,14 @@ import {
   services,
 } from "@heliosdb/replication-proto";
 import type pg from "pg";
+import { ApiKeyController } from "./controller/api-keys";
+import { AuditController } from "./controller/audit";
 import { ConnectionController } from "./controller/connections";
 import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { RoutingController } from "./controller/routing";
+import { apiKeyService } from "./services/api-key";
+import { auditService } from "./services/audit";
 import { connectionService } from "./services/connection";
 import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
 import { healthService } from "./services/health";
@@ -37,7 +43,12 @@ import { ReplicationCache } from "./store/replication-cache";
 import { ReplicationStore } from "./store/replications";
 import { RoutingStore } from "./store/routing";
 import { loadMasterKey, SecretBox } from "./store/secrets";
-import { authInterceptor, loadSigningKey } from "./transport/auth";
+import type { AuditRetention } from "./store/audit-events";
+import { authInterceptor, loadSigningKey, ROLE_PERMISSIONS } from "./transport/auth";
+import { startCredentials, type Credentials } from "./transport/credentials";
+import { jwksHandler } from "./transport/jwks";
+import type { ExternalIssuer } from "./transport/jwt";
+import type { KeyRingOptions } from "./transport/key-ring";
 import { idempotencyInterceptor } from "./transport/idempotency";
 import { apiError, envelope } from "./transport/errors";
 import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
@@ -66,12 +77,20 @@ export interface AppOptions {
   /** Retained WAL above which a paused replication warns (default 1 GiB). */
   walRetentionWarningBytes?: number;
   log?: (message: string) => void;
+  /** Identity providers whose tokens are trusted (config.ts: --trusted-issuer). */
+  issuers?: ExternalIssuer[];
+  /** The server's own signing keys: algorithm, rotation, overlap. */
+  signingKeys?: KeyRingOptions;
+  /** How long, and how many, audit events are kept (default 90 days, 1,000,000). */
+  auditRetention?: AuditRetention;
 }
 
 export interface RunningApp {
   urls: { rest: string; grpc: string };
   ports: { http: number; grpc: number };
   orchestrator: Orchestrator;
+  /** Signing keys, API keys and the audit log of this server. */
+  credentials: Credentials;
   close(): Promise<void>;
 }
 
@@ -105,11 +124,22 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   });
   const replicationController = new ReplicationController({ replications, connections, orchestrator, keys, vault, cache });
   const connectionController = new ConnectionController(connections, replications);
+  const credentials = await startCredentials({
+    db: options.db,
+    master,
+    dataDirKey: loadSigningKey(options.dataDir),
+    ...(options.issuers ? { issuers: options.issuers } : {}),
+    ...(options.signingKeys ? { signingKeys: options.signingKeys } : {}),
+    ...(options.auditRetention ? { auditRetention: options.auditRetention } : {}),
+    log,
+  });
 
   const routes = (router: ConnectRouter) => {
     router.service(ReplicationService, replicationService(replicationController, orchestrator));
     router.service(ConnectionService, connectionService(connectionController));
     router.service(RoutingService, routingService(new RoutingController(routing)));
+    router.service(ApiKeyService, apiKeyService(new ApiKeyController(credentials.apiKeys, ROLE_PERMISSIONS)));
+    router.service(AuditService, auditService(new AuditController(credentials.audit)));
     router.service(HealthService, healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready }));
     registerUnimplemented(router, FailoverService, "failover");
     registerUnimplemented(router, MigrationService, "migration");
@@ -120,7 +150,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   };
   const interceptors: Interceptor[] = [
     requestInterceptor((e) => log(`internal error: ${(e as Error)?.stack ?? String(e)}`)),
-    authInterceptor(loadSigningKey(options.dataDir)),
+    authInterceptor(credentials.authenticator),
     idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
   const connect = connectNodeAdapter({
@@ -137,8 +167,12 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   // REST and gRPC (unary and server-streaming) reach the same implementations through the same interceptors, in process.
   const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), NOT_UPDATABLE);
   const grpc = grpcHandler(services, createInvoker(routes, interceptors, "grpc"));
+  const jwks = jwksHandler(credentials.ring);
   const app: App = (req, res) => {
+    // Before any protocol reads the request: the audit log's client address, by request id.
+    credentials.addresses.register(req, res);
     if ("stream" in req && grpc(req, res as never)) return;
+    if (jwks(req, res)) return;
     void (async () => {
       if (options.extra && (await options.extra(req, res))) return;
       if (await rest(req as never, res as never)) return;
@@ -150,7 +184,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   };
 
   // WebSocket upgrades authenticate through the same chain, as calls of the event stream (the permission every channel needs).
-  const ws = webSocketGateway(upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents));
+  const authenticateUpgrade = upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents);
+  const ws = webSocketGateway((req) => {
+    credentials.addresses.registerUpgrade(req);
+    return authenticateUpgrade(req);
+  });
 
   const listeners: Listener[] = [
     await listenDual(app, options.host, options.port, ws),
@@ -163,11 +201,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     urls: { rest: `http://${options.host}:${httpPort}/v1`, grpc: `http://${options.host}:${grpcPort}` },
     ports: { http: httpPort, grpc: grpcPort },
     orchestrator,
+    credentials,
     async close() {
       ready = false;
       for (const l of listeners) await l.close();
       await orchestrator.shutdown();
       await cache.close();
+      await credentials.close();
     },
   };
 }
