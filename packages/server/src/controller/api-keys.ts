@@ -55,7 +55,7 @@ export class ApiKeyController {
     const tier = request.tier || "Standard";
     v.check();
     if (caller?.tenantId && tenantId !== caller.tenantId) {
-      throw apiError("FORBIDDEN", "a caller bound to a tenant creates keys for that tenant only", { tenant_id: tenantId });
+      throw apiError("FORBIDDEN", `this token may only act for tenant ${caller.tenantId}`, { tenant_id: tenantId });
     }
     const granted = request.permissions.length > 0 ? request.permissions : request.roles.flatMap((r) => this.rolePermissions[r]!);
     const beyond = [...new Set(granted)].filter((p) => !holds(caller, p));
@@ -86,8 +86,10 @@ export class ApiKeyController {
 
   async list(caller: Caller | undefined, tenantId: string, includeRevoked: boolean, page: number, pageSize: number) {
     const p = paging(page, pageSize);
-    // A tenant-bound caller's list is its tenant's: another tenant's is empty.
-    if (caller?.tenantId && tenantId && tenantId !== caller.tenantId) return { rows: [], total: 0, ...p };
+    // A tenant-bound caller's list is its tenant's, as for replications.
+    if (caller?.tenantId && tenantId && tenantId !== caller.tenantId) {
+      throw apiError("FORBIDDEN", `this token may only list tenant ${caller.tenantId}`, { tenant_id: tenantId });
+    }
     const tenant = caller?.tenantId ?? (tenantId || undefined);
     const [rows, total] = await this.keys.list(tenant, includeRevoked, (p.page - 1) * p.pageSize, p.pageSize);
     return { rows, total, ...p };

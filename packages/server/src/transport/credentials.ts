@@ -35,6 +35,8 @@ export interface Credentials {
   apiKeys: ApiKeyStore;
   audit: AuditEventStore;
   addresses: ClientAddresses;
+  /** The LISTEN session that keeps the caches of keys honest. */
+  notices: Notices;
   close(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function startCredentials(options: CredentialOptions): Promise<Cred
     apiKeys,
     audit,
     addresses,
+    notices,
     async close() {
       ring.close();
       await audit.close();
