@@ -48,6 +48,8 @@ const SERVED = [
   "heliosdb.replication.v1.FailoverService",
   "heliosdb.replication.v1.MigrationService",
   "heliosdb.replication.v1.MetricsService",
+  "heliosdb.replication.v1.ApiKeyService",
+  "heliosdb.replication.v1.AuditService",
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
