@@ -1,6 +1,8 @@
 // The audit log: every mutating call and every refused credential, written
-// in batches (a flood of refused requests costs one INSERT per batch, not
-// one per request) and kept within bounds (an age and a number of rows).
+// in batches — what arrives while a write is under way goes in the next one,
+// so a flood of refused requests costs one INSERT per round trip, not one per
+// request, and a lone event waits for no timer — and kept within bounds (an
+// age and a number of rows).
 import type pg from "pg";
 
 export interface AuditEvent {
@@ -46,13 +48,12 @@ const FIELDS: (keyof AuditEvent)[] = ["principal", "credentialType", "credential
 const COLUMNS = ["principal", "credential_type", "credential_id", "tenant_id", "rpc", "resource", "outcome", "message", "request_id", "client_address"];
 /** Events waiting at most; past it new ones are dropped (and counted in the log), so a flood cannot exhaust memory. */
 const MAX_PENDING = 10_000;
-const BATCH_MS = 50;
 const PRUNE_EVERY_MS = 60_000;
 
 export class AuditEventStore {
   private pending: AuditEvent[] = [];
   private flushing: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private scheduled: NodeJS.Immediate | undefined;
   private waiters: { resolve: () => void }[] = [];
   private dropped = 0;
   private lastPrune = 0;
@@ -71,14 +72,14 @@ export class AuditEventStore {
     }
     this.pending.push(event);
     const written = new Promise<void>((resolve) => this.waiters.push({ resolve }));
-    this.timer ??= setTimeout(() => void this.flush(), BATCH_MS);
+    this.scheduled ??= setImmediate(() => void this.flush());
     return written;
   }
 
   /** Writes what is queued now. */
   async flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    clearImmediate(this.scheduled);
+    this.scheduled = undefined;
     while (this.flushing) await this.flushing;
     if (this.pending.length === 0) return;
     const batch = this.pending;
@@ -153,7 +154,7 @@ export class AuditEventStore {
     ];
   }
 
-  /** Writes what is queued and stops the timer. */
+  /** Writes what is queued. */
   async close(): Promise<void> {
     await this.flush();
   }

@@ -183,27 +183,29 @@ export function authInterceptor(credentials: Authenticator | Uint8Array): Interc
     const needed = RPC_PERMISSIONS[rpc];
     if (!needed) return next(req);
     const principal = await auth.authenticate(req.header, rpc);
-    const who = {
+    // Made only for a call that is audited: reads that pass are not.
+    const who = () => ({
       principal: principal.subject,
       credentialType: principal.credential?.type ?? "",
       credentialId: principal.credential?.id ?? "",
       tenantId: principal.tenantId ?? tenantOf(req.message),
       resource: req.stream ? "" : resourceOf(req.message),
-    };
+    });
     if (!holds(principal, needed)) {
       const message = `this call needs the permission ${needed}`;
-      await auth.audit(req.header, rpc, "FORBIDDEN", message, who);
+      await auth.audit(req.header, rpc, "FORBIDDEN", message, who());
       throw apiError("FORBIDDEN", message, { required_permission: needed });
     }
     req.contextValues.set(principalKey, principal);
     if (req.stream || READS.test(req.method.name)) return next(req);
+    const fields = who();
     try {
       const res = await next(req);
-      await auth.audit(req.header, rpc, "OK", "", { ...who, resource: who.resource || resourceOf(res.message) });
+      await auth.audit(req.header, rpc, "OK", "", { ...fields, resource: fields.resource || resourceOf(res.message) });
       return res;
     } catch (e) {
       const error = apiErrorOf(asApiError(e));
-      await auth.audit(req.header, rpc, error?.code ?? "INTERNAL_ERROR", error?.message ?? "", who);
+      await auth.audit(req.header, rpc, error?.code ?? "INTERNAL_ERROR", error?.message ?? "", fields);
       throw e;
     }
   };

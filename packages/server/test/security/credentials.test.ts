@@ -263,6 +263,27 @@ describe("API keys", () => {
   });
 });
 
+describe("tenants", () => {
+  test("another tenant's replication is NOT_FOUND on every protocol; an operator's token sees it", async () => {
+    const { create } = await import("@bufbuild/protobuf");
+    const { ConnectionInfoSchema, ReplicationConfigSchema } = await import("@heliosdb/replication-proto");
+    const { ReplicationStore } = await import("../../src/store/replications");
+    const id = "650e8400-e29b-41d4-a716-44665544aa01";
+    const side = (database: string) => create(ConnectionInfoSchema, { connectionId: "550e8400-e29b-41d4-a716-446655440001", database, schema: "public" });
+    await new ReplicationStore(cp.pool).insert({
+      id, tenantId: "tenant-456", source: side("tenant_456_db"), target: side("tenant_456_copy"), config: create(ReplicationConfigSchema, {}),
+      desired: "created", status: "Initializing", estimatedDataSizeGb: null, estimatedInitialSyncDurationHours: null,
+    });
+    const tenantAdmin = await issueToken(loadSigningKey(dirs[0]!), { roles: ["Admin"], tenantId: "tenant-123", subject: "t123" });
+    secrets.push(tenantAdmin);
+    for (const protocol of PROTOCOLS) {
+      const got = await call(onB, protocol, "getReplication", { id }, { ...bearer(tenantAdmin), "x-request-id": `other-replication-${protocol}` });
+      expectRefused(got, "NOT_FOUND", `no replication ${id}`, `other-replication-${protocol}`, protocol);
+      expect((await call(onB, protocol, "getReplication", { id }, bearer(admin))).code, protocol).toBe("OK");
+    }
+  });
+});
+
 describe("the audit log", () => {
   test("every mutating call is recorded: who, with which credential, what, the outcome, the request id, the address", async () => {
     const made = await call(onB, "grpc", "createApiKey", { name: "audited", permissions: ["apikey:read"] }, { ...bearer(admin), "x-request-id": "audited-create" });
