@@ -49,7 +49,7 @@ beforeAll(async () => {
   onA = new Clients(a);
   onB = new Clients(b);
   admin = await issueToken(loadSigningKey(dirs[0]!), { roles: ["Admin"], subject: "admin" });
-  secrets.push(admin, ...dirs.flatMap((d) => ["jwt.key", "master.key"].map((f) => readFileSync(join(d, f), "utf8").trim())));
+  secrets.push(admin, decodeURIComponent(new URL(cp.url()).password), ...dirs.flatMap((d) => ["jwt.key", "master.key"].map((f) => readFileSync(join(d, f), "utf8").trim())));
 }, 120_000);
 
 afterAll(async () => {
@@ -185,6 +185,9 @@ describe("API keys", () => {
     expect(got.body).toMatchObject({ key_id: key.id, prefix: key.secret.slice(0, 12), tier: "Premium", status: "Active", permissions: ["apikey:read"], created_by: "admin" });
     expect(got.body!.last_used_at).toEqual(expect.any(String));
     expect(got.raw).not.toContain(key.secret.slice(12));
+    // Used again on both servers within the minute: last_used_at is not written again.
+    for (const on of [onA, onB]) expect((await call(on, "rest", "listApiKeys", {}, { "x-api-key": key.secret })).code).toBe("OK");
+    expect((await call(onA, "rest", "getApiKey", { keyId: key.id }, bearer(admin))).body!.last_used_at).toBe(got.body!.last_used_at);
   });
 
   test("a key revoked on one server is refused by the other at once", async () => {
