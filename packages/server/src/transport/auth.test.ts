@@ -4,8 +4,13 @@
 // remembered one. The same rules over every protocol, with the control
 // plane's keys and API keys: test/security/.
 import { randomBytes } from "node:crypto";
+import { Code } from "@connectrpc/connect";
 import { SignJWT, type JWTPayload } from "jose";
+import pg from "pg";
 import { describe, expect, test } from "vitest";
+import { ApiKeyStore } from "../store/api-keys";
+import { Notices } from "../store/notices";
+import { ApiKeyVerifier } from "./api-key-auth";
 import { Authenticator, issueToken, ROLE_PERMISSIONS } from "./auth";
 import { AUDIENCE, CredentialRefused, ISSUER, JwtVerifier } from "./jwt";
 import { localKid, StaticKeys } from "./key-ring";
@@ -136,5 +141,17 @@ describe("the Authenticator: which header, and the §6 error", () => {
     expect((await refused({ "x-api-key": "hdb_x" })).rawMessage).toBe("API keys are not accepted here");
     for (const headers of [{}, { authorization: "Bearer x" }] as Record<string, string>[]) expect((await refused(headers)).code).toBe(16 /* Unauthenticated */);
     await expect(auth.authenticate(new Headers({ authorization: `bearer ${token}` }))).resolves.toMatchObject({ roles: ["Admin"] });
+  });
+
+  test("a key that cannot be looked up (no control plane) is SERVICE_UNAVAILABLE, not a refusal: the client keeps it", async () => {
+    const nowhere = new pg.Pool({ host: "127.0.0.1", port: 1, connectionTimeoutMillis: 2000 });
+    const logged: string[] = [];
+    const keys = new ApiKeyVerifier(new ApiKeyStore(nowhere, randomBytes(32)), new Notices(nowhere, "unused", "test"), ROLE_PERMISSIONS);
+    const withKeys = new Authenticator({ jwt: verifier(), apiKeys: keys, log: (m) => void logged.push(m) });
+    const e = (await withKeys.authenticate(new Headers({ "x-api-key": `hdb_${randomBytes(32).toString("base64url")}` })).catch((e: unknown) => e)) as { code: number; rawMessage: string };
+    expect(e.code).toBe(Code.Unavailable);
+    expect(e.rawMessage).toBe("the credentials cannot be checked now; retry shortly");
+    expect(logged).toEqual([expect.stringMatching(/^credentials not checked: /)]);
+    await nowhere.end();
   });
 });

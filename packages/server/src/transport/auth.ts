@@ -69,6 +69,11 @@ export const RPC_PERMISSIONS: Record<string, string> = {
   "AuditService.ListAuditEvents": "audit:read",
 };
 
+/** Whether an RPC ("ReplicationService.GetReplication") needs credentials: RPCs without a permission are public. */
+export function needsCredentials(rpc: string): boolean {
+  return Object.hasOwn(RPC_PERMISSIONS, rpc);
+}
+
 /** Whether a principal holds a permission ("*" holds every one). */
 export function holds(principal: { permissions: Set<string> }, permission: string): boolean {
   return principal.permissions.has("*") || principal.permissions.has(permission);
@@ -126,27 +131,37 @@ export interface AuthenticatorOptions {
   audit?: AuditSink;
   /** The client address of a request in flight, by request id (transport/audit.ts). */
   addressOf?: (requestId: string | null) => string;
+  log?: (message: string) => void;
 }
+
+/**
+ * Who a request's credentials prove the caller is; rejects with the §6
+ * UNAUTHORIZED error (and audits the refusal; `rpc` names the call in the
+ * audit log). The one place that decides: the interceptor calls it, and so
+ * may a transport before it reads a request's body.
+ */
+export type Authenticate = (headers: Headers, rpc?: string) => Promise<Principal>;
 
 /** Decides who a request's credentials prove, for the interceptor and for any check before a body is read. */
 export class Authenticator {
   constructor(private readonly options: AuthenticatorOptions) {}
 
-  /**
-   * The principal of the request's credentials (`Authorization: Bearer <JWT>`
-   * or `X-API-Key`); throws UNAUTHORIZED (§6), after auditing the refusal.
-   * `rpc` names the call in the audit log.
-   */
-  async authenticate(headers: Headers, rpc = ""): Promise<Principal> {
+  /** The principal of `Authorization: Bearer <JWT>` or `X-API-Key` (a function of its own: it may be passed on). */
+  readonly authenticate: Authenticate = async (headers, rpc = "") => {
     try {
       return await this.principal(headers);
     } catch (e) {
-      const refused = e instanceof CredentialRefused ? e : new CredentialRefused("the credentials are not valid", "");
+      if (!(e instanceof CredentialRefused)) {
+        // Not a verdict on the credential (the control plane did not answer): the client keeps it and retries.
+        this.options.log?.(`credentials not checked: ${(e as Error)?.message ?? String(e)}`);
+        throw apiError("SERVICE_UNAVAILABLE", "the credentials cannot be checked now; retry shortly", {}, 1);
+      }
+      const refused = e;
       const error = apiError("UNAUTHORIZED", refused.message, refused.credentialType ? { credential: refused.credentialType } : {});
-      this.audit(headers, rpc, "UNAUTHORIZED", refused.message, { credentialType: refused.credentialType, credentialId: refused.credentialId });
+      void this.audit(headers, rpc, "UNAUTHORIZED", refused.message, { credentialType: refused.credentialType, credentialId: refused.credentialId });
       throw error;
     }
-  }
+  };
 
   private async principal(headers: Headers): Promise<Principal> {
     const authorization = headers.get("authorization");

@@ -58,6 +58,7 @@ export async function startCredentials(options: CredentialOptions): Promise<Cred
     apiKeys: new ApiKeyVerifier(apiKeys, notices, ROLE_PERMISSIONS, options.log),
     audit,
     addressOf: (requestId) => addresses.of(requestId),
+    log: options.log,
   });
   return {
     authenticator,
