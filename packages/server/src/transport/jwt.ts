@@ -63,6 +63,9 @@ interface Verified {
   kid?: string;
 }
 
+// The server's own tokens' claims (spec §5.1): without a tenant_id, an operator's.
+const OWN_CLAIMS: ExternalIssuer = { issuer: ISSUER, audience: AUDIENCE, jwksUrl: "", tenantClaim: "tenant_id", rolesClaim: "roles", permissionsClaim: "permissions", allowUnbound: true };
+
 /** Tokens remembered at most; past it the oldest is forgotten (and verified again if it comes back). */
 const MAX_TOKENS = 10_000;
 
@@ -125,7 +128,7 @@ export class JwtVerifier {
         clockTolerance: CLOCK_SKEW_SECONDS,
         requiredClaims: ["exp", "iss", "aud"],
       });
-      return this.verified_(payload, config, digest);
+      return this.accepted(payload, config, digest);
     } catch (e) {
       if (e instanceof CredentialRefused) throw e;
       return refuse(reason(e));
@@ -146,8 +149,7 @@ export class JwtVerifier {
           clockTolerance: CLOCK_SKEW_SECONDS,
           requiredClaims: ["exp", "iss", "aud"],
         });
-        const own = { issuer: ISSUER, audience: AUDIENCE, jwksUrl: "", tenantClaim: "tenant_id", rolesClaim: "roles", permissionsClaim: "permissions", allowUnbound: true };
-        return { ...this.verified_(payload, own, digest), kid: key.kid };
+        return { ...this.accepted(payload, OWN_CLAIMS, digest), kid: key.kid };
       } catch (e) {
         if (e instanceof CredentialRefused) throw e;
         failure = e;
@@ -156,7 +158,7 @@ export class JwtVerifier {
     throw new CredentialRefused(reason(failure), "jwt", digest);
   }
 
-  private verified_(payload: JWTPayload, mapping: ExternalIssuer, digest: string): Verified {
+  private accepted(payload: JWTPayload, mapping: ExternalIssuer, digest: string): Verified {
     const refuse = (message: string): never => {
       throw new CredentialRefused(message, "jwt", digest);
     };
