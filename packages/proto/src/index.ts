@@ -1,6 +1,8 @@
 // @heliosdb/replication-proto: the contract's generated messages and service
 // descriptors, and what every REST surface shares: the REST JSON mapping, the
 // REST routes, and the error codes with their HTTP and gRPC statuses.
+export * from "./gen/heliosdb/replication/v1/api_key_pb";
+export * from "./gen/heliosdb/replication/v1/audit_pb";
 export * from "./gen/heliosdb/replication/v1/common_pb";
 export * from "./gen/heliosdb/replication/v1/connection_pb";
 export * from "./gen/heliosdb/replication/v1/failover_pb";

@@ -1,4 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
+import { ApiKeyService } from "./gen/heliosdb/replication/v1/api_key_pb";
+import { AuditService } from "./gen/heliosdb/replication/v1/audit_pb";
 import { ConnectionService } from "./gen/heliosdb/replication/v1/connection_pb";
 import { FailoverService } from "./gen/heliosdb/replication/v1/failover_pb";
 import { HealthService } from "./gen/heliosdb/replication/v1/health_pb";
@@ -16,4 +18,6 @@ export const services: readonly DescService[] = [
   ConnectionService,
   RoutingService,
   HealthService,
+  ApiKeyService,
+  AuditService,
 ];

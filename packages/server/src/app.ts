@@ -5,6 +5,8 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { MasterKeyProvider, PgTokenVault, WorkerPool } from "@heliosdb/replication-engine";
 import {
+  ApiKeyService,
+  AuditService,
   ConnectionService,
   FailoverService,
   HealthService,
@@ -15,11 +17,15 @@ import {
   services,
 } from "@heliosdb/replication-proto";
 import type pg from "pg";
+import { ApiKeyController } from "./controller/api-keys";
+import { AuditController } from "./controller/audit";
 import { ConnectionController } from "./controller/connections";
 import { DestinationPolicy } from "./controller/destinations";
 import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { RoutingController } from "./controller/routing";
+import { apiKeyService } from "./services/api-key";
+import { auditService } from "./services/audit";
 import { connectionService } from "./services/connection";
 import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
 import { healthService } from "./services/health";
@@ -39,7 +45,12 @@ import { ReplicationCache } from "./store/replication-cache";
 import { ReplicationStore } from "./store/replications";
 import { RoutingStore } from "./store/routing";
 import { loadMasterKey, SecretBox } from "./store/secrets";
-import { authenticator, authInterceptor, loadSigningKey } from "./transport/auth";
+import type { AuditRetention } from "./store/audit-events";
+import { authInterceptor, loadSigningKey, ROLE_PERMISSIONS } from "./transport/auth";
+import { startCredentials, type Credentials } from "./transport/credentials";
+import { jwksHandler } from "./transport/jwks";
+import type { ExternalIssuer } from "./transport/jwt";
+import type { KeyRingOptions } from "./transport/key-ring";
 import { connectHandler } from "./transport/connect";
 import { corsHandler } from "./transport/cors";
 import { idempotencyInterceptor } from "./transport/idempotency";
@@ -80,6 +91,12 @@ export interface AppOptions {
   /** Destinations connections may not reach, besides the defaults. */
   denyHosts?: string[];
   log?: (message: string) => void;
+  /** Identity providers whose tokens are trusted (config.ts: --trusted-issuer). */
+  issuers?: ExternalIssuer[];
+  /** The server's own signing keys: algorithm, rotation, overlap. */
+  signingKeys?: KeyRingOptions;
+  /** How long, and how many, audit events are kept (default 90 days, 1,000,000). */
+  auditRetention?: AuditRetention;
   /** Body limit, timeouts, header limit, CORS origins, TLS (docs/server.md, "Limits, timeouts, CORS and TLS"). */
   transport?: TransportOptions;
 }
@@ -96,6 +113,8 @@ export interface RunningApp {
   urls: { rest: string; grpc: string };
   ports: { http: number; grpc: number };
   orchestrator: Orchestrator;
+  /** Signing keys, API keys and the audit log of this server. */
+  credentials: Credentials;
   close(): Promise<void>;
 }
 
@@ -135,11 +154,22 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const controlPlaneOnce = () => (controlPlane ??= controlPlaneDatabase(options.db).catch((e) => ((controlPlane = undefined), Promise.reject(e))));
   const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache });
   const connectionController = new ConnectionController({ connections, grants, replications, destinations });
+  const credentials = await startCredentials({
+    db: options.db,
+    master,
+    dataDirKey: loadSigningKey(options.dataDir),
+    ...(options.issuers ? { issuers: options.issuers } : {}),
+    ...(options.signingKeys ? { signingKeys: options.signingKeys } : {}),
+    ...(options.auditRetention ? { auditRetention: options.auditRetention } : {}),
+    log,
+  });
 
   const routes = (router: ConnectRouter) => {
     router.service(ReplicationService, replicationService(replicationController, orchestrator));
     router.service(ConnectionService, connectionService(connectionController));
     router.service(RoutingService, routingService(new RoutingController(routing)));
+    router.service(ApiKeyService, apiKeyService(new ApiKeyController(credentials.apiKeys, ROLE_PERMISSIONS)));
+    router.service(AuditService, auditService(new AuditController(credentials.audit)));
     router.service(HealthService, healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready }));
     registerUnimplemented(router, FailoverService, "failover");
     registerUnimplemented(router, MigrationService, "migration");
@@ -148,11 +178,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     registerGrpcHealth(router, healthyBy(healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready })));
     registerReflection(router);
   };
-  const authenticate = authenticator(loadSigningKey(options.dataDir));
+  const authenticate = credentials.authenticator.authenticate;
   const logError = (e: unknown, requestId: string) => log(`internal error (request ${requestId}): ${(e as Error)?.stack ?? String(e)}`);
   const interceptors: Interceptor[] = [
     requestInterceptor(logError),
-    authInterceptor(authenticate),
+    authInterceptor(credentials.authenticator),
     inputInterceptor(),
     idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
@@ -163,9 +193,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), guard, NOT_UPDATABLE);
   const grpc = grpcHandler(services, createInvoker(routes, interceptors, "grpc"), guard);
   const cors = corsHandler(options.transport?.corsOrigins ?? []);
+  const jwks = jwksHandler(credentials.ring);
   const app: App = (req, res) => {
     if (cors(req, res)) return;
+    // Before any protocol reads the request: the audit log's client address, by request id.
+    credentials.addresses.register(req, res);
     if ("stream" in req && grpc(req, res as never)) return;
+    if (jwks(req, res)) return;
     void (async () => {
       if (options.extra && (await options.extra(req, res))) return;
       if (await rest(req as never, res as never)) return;
@@ -180,7 +214,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   };
 
   // WebSocket upgrades authenticate through the same chain, as calls of the event stream (the permission every channel needs).
-  const ws = webSocketGateway(upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents));
+  const authenticateUpgrade = upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents);
+  const ws = webSocketGateway((req) => {
+    credentials.addresses.registerUpgrade(req);
+    return authenticateUpgrade(req);
+  });
 
   const listeners: Listener[] = [
     await listenDual(app, options.host, options.port, ws, options.transport),
@@ -194,11 +232,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     urls: { rest: `${scheme}://${options.host}:${httpPort}/v1`, grpc: `${scheme}://${options.host}:${grpcPort}` },
     ports: { http: httpPort, grpc: grpcPort },
     orchestrator,
+    credentials,
     async close() {
       ready = false;
       for (const l of listeners) await l.close();
       await orchestrator.shutdown();
       await cache.close();
+      await credentials.close();
     },
   };
 }

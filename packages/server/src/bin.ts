@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // heliosdb-replication-server: `serve` (the default) runs the server;
-// `token` prints a JWT the server accepts.
+// `token` prints a JWT the server accepts; `signing-keys` rotates or retires
+// the servers' own signing keys (credential-commands.ts).
 import { mkdirSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { join } from "node:path";
 import { startApp } from "./app";
 import { describeConfig, isUsageError, serveConfig, UsageError } from "./config";
 import { secret, startDemo, type Demo } from "./demo/demo";
@@ -14,14 +14,13 @@ import { ConnectionStore } from "./store/connections";
 import { createPool, migrate } from "./store/db";
 import { startEmbedded, type EmbeddedDatabase } from "./store/embedded";
 import { loadMasterKey, SecretBox } from "./store/secrets";
-import { issueToken, loadSigningKey } from "./transport/auth";
+import { signingKeysCommand, TOKEN_USAGE, tokenCommand } from "./credential-commands";
 import { docsHandler } from "./transport/docs";
 import { TRANSPORT_USAGE } from "./transport-config";
 
 const USAGE = `usage:
   heliosdb-replication-server [serve] [options]     run the server (the default command)
-  heliosdb-replication-server token --tenant T --roles R [R...] [--permissions P [P...]] [--ttl 1h] [--subject S] [--data-dir DIR]
-                                                     print a JWT the server accepts
+  ${TOKEN_USAGE}
   heliosdb-replication-server help | --help | -h     print this
 
 serve options (flag, then environment, then default):
@@ -37,6 +36,9 @@ serve options (flag, then environment, then default):
                                                              (IPv6 in brackets then), comma-separated
   --deny-hosts LIST         HELIOS_DENY_HOSTS         none   destinations denied besides the defaults (loopback,
                                                              link-local, cloud metadata; Unix sockets always)
+  --trusted-issuer SPEC     HELIOS_TRUSTED_ISSUERS (;-separated)   trust an identity provider's tokens (repeatable):
+                            issuer=URL,jwks=URL[,audience=heliosdb-api][,tenant-claim=tenant_id]
+                            [,roles-claim=roles][,permissions-claim=permissions][,unbound=allow]
 ${TRANSPORT_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
@@ -69,6 +71,7 @@ async function serve(args: string[]): Promise<void> {
     allowHosts: [...config.allowHosts, ...(demo?.destinations ?? [])],
     denyHosts: config.denyHosts,
     extra: docsHandler(),
+    issuers: config.issuers,
     log: (m) => console.error(m),
     transport: { ...limits, ...tls },
   });
@@ -113,50 +116,13 @@ async function serve(args: string[]): Promise<void> {
   }
 }
 
-async function token(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      tenant: { type: "string" },
-      roles: { type: "string", multiple: true },
-      permissions: { type: "string", multiple: true },
-      ttl: { type: "string", default: "1h" },
-      subject: { type: "string" },
-      "data-dir": { type: "string" },
-    },
-    allowPositionals: true,
-  });
-  // `--roles Admin Operator` and `--roles Admin --roles Operator` both work.
-  const roles = gather(args, "--roles");
-  const permissions = gather(args, "--permissions");
-  if (roles.length === 0) throw new UsageError("token: --roles is required (Admin, Operator or Viewer)");
-  const dataDir = resolve(values["data-dir"] ?? process.env.HELIOS_DATA_DIR ?? ".heliosdb");
-  const jwt = await issueToken(loadSigningKey(dataDir), {
-    roles,
-    ...(permissions.length ? { permissions } : {}),
-    ...(values.tenant ? { tenantId: values.tenant } : {}),
-    ...(values.subject ? { subject: values.subject } : {}),
-    ttl: values.ttl!,
-  });
-  console.log(jwt);
-}
-
-// Values after a flag, up to the next flag.
-function gather(args: string[], flag: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] !== flag) continue;
-    for (let j = i + 1; j < args.length && !args[j]!.startsWith("--"); j++) out.push(args[j]!);
-  }
-  return out;
-}
-
 async function main(argv: string[]): Promise<void> {
   // No command, or options first: `serve`.
   const [command, ...args] = argv[0] === undefined || argv[0].startsWith("-") ? ["serve", ...argv] : argv;
   if (command === "help" || args.includes("--help") || args.includes("-h")) return usage();
   if (command === "serve") return serve(args);
-  if (command === "token") return token(args);
+  if (command === "token") return tokenCommand(args);
+  if (command === "signing-keys") return signingKeysCommand(args);
   throw new UsageError(`unknown command "${command}"`);
 }
 

@@ -1,7 +1,8 @@
-// The destination policy's configuration: flags, then the environment, each
-// entry checked at start rather than at the first connection.
-import { expect, test } from "vitest";
-import { describeConfig, serveConfig, UsageError } from "./config";
+// The server's configuration: the destination policy and the trusted
+// identity providers, flags over the environment; an entry it cannot use is
+// a usage error naming why, at start rather than at first use.
+import { describe, expect, test } from "vitest";
+import { describeConfig, serveConfig, trustedIssuer, UsageError } from "./config";
 
 test("--allow-hosts and --deny-hosts: repeated or comma-separated flags win over the environment", () => {
   const env = { HELIOS_ALLOW_HOSTS: "192.168.0.0/16", HELIOS_DENY_HOSTS: "1.2.3.4, db.bad.example" };
@@ -15,4 +16,41 @@ test("--allow-hosts and --deny-hosts: repeated or comma-separated flags win over
 test("an entry that is no host, address or CIDR is a usage error naming the flag", () => {
   expect(() => serveConfig(["--deny-hosts", "10.0.0.0/40"], {})).toThrow(UsageError);
   expect(() => serveConfig([], { HELIOS_ALLOW_HOSTS: "127.0.0.1:http" })).toThrow(/^--allow-hosts: "127\.0\.0\.1:http" is not a host/);
+});
+
+describe("--trusted-issuer", () => {
+  test("fields, with the defaults of the server's own tokens' claims", () => {
+    expect(trustedIssuer("issuer=https://idp.example,jwks=https://idp.example/keys,tenant-claim=org,roles-claim=realm.roles,permissions-claim=scope,unbound=allow")).toEqual({
+      issuer: "https://idp.example",
+      jwksUrl: "https://idp.example/keys",
+      audience: "heliosdb-api",
+      tenantClaim: "org",
+      rolesClaim: "realm.roles",
+      permissionsClaim: "scope",
+      allowUnbound: true,
+    });
+    expect(trustedIssuer("issuer=a,jwks=http://127.0.0.1:9/k,audience=x")).toMatchObject({ audience: "x", tenantClaim: "tenant_id", allowUnbound: false });
+  });
+
+  test("flags, else HELIOS_TRUSTED_ISSUERS (;-separated), else none", () => {
+    const one = "issuer=a,jwks=https://a/k";
+    const two = "issuer=b,jwks=https://b/k";
+    expect(serveConfig([], {}).issuers).toEqual([]);
+    expect(serveConfig([], { HELIOS_TRUSTED_ISSUERS: `${one};${two}` }).issuers.map((i) => i.issuer)).toEqual(["a", "b"]);
+    expect(serveConfig(["--trusted-issuer", two], { HELIOS_TRUSTED_ISSUERS: one }).issuers.map((i) => i.issuer)).toEqual(["b"]);
+  });
+
+  test("a JWKS over plain http to another machine, a missing field or an unknown one is refused", () => {
+    const cases: [string, RegExp][] = [
+      ["issuer=a,jwks=http://idp.example/keys", /https URL/],
+      ["issuer=a", /issuer= and jwks= are required/],
+      ["issuer=a,jwks=https://a/k,tenant=org", /unknown field "tenant"/],
+      ["issuer=a,jwks=not a url", /not a URL/],
+      ["issuer=a,jwks=https://a/k,unbound=yes", /allow or refuse/],
+    ];
+    for (const [text, message] of cases) {
+      expect(() => trustedIssuer(text), text).toThrow(UsageError);
+      expect(() => trustedIssuer(text), text).toThrow(message);
+    }
+  });
 });

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseRule } from "./controller/destinations";
 import { describeTransport, TRANSPORT_FLAGS, transportConfig, type TransportConfig } from "./transport-config";
+import type { ExternalIssuer } from "./transport/jwt";
 
 export interface ServeConfig {
   host: string;
@@ -21,6 +22,8 @@ export interface ServeConfig {
   denyHosts: string[];
   /** Body and header limits, timeouts, CORS origins, TLS files (transport-config.ts). */
   transport: TransportConfig;
+  /** Identity providers whose tokens the server trusts (--trusted-issuer). */
+  issuers: ExternalIssuer[];
 }
 
 /** A command line the server cannot run: printed with the usage, exit status 2. */
@@ -40,6 +43,7 @@ const ENV = {
   shutdownTimeout: "HELIOS_SHUTDOWN_TIMEOUT",
   allowHosts: "HELIOS_ALLOW_HOSTS",
   denyHosts: "HELIOS_DENY_HOSTS",
+  trustedIssuers: "HELIOS_TRUSTED_ISSUERS",
 } as const;
 
 export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
@@ -56,6 +60,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "allow-hosts": { type: "string", multiple: true },
       "deny-hosts": { type: "string", multiple: true },
       ...TRANSPORT_FLAGS,
+      "trusted-issuer": { type: "string", multiple: true },
     },
     strict: true,
   });
@@ -92,6 +97,47 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     allowHosts: hosts("--allow-hosts", values["allow-hosts"], env[ENV.allowHosts]),
     denyHosts: hosts("--deny-hosts", values["deny-hosts"], env[ENV.denyHosts]),
     transport: transportConfig(values, env),
+    issuers: (values["trusted-issuer"] ?? env[ENV.trustedIssuers]?.split(";") ?? []).filter((t) => t.trim()).map(trustedIssuer),
+  };
+}
+
+/**
+ * One --trusted-issuer: `issuer=URL,jwks=URL[,audience=A][,tenant-claim=C]
+ * [,roles-claim=C][,permissions-claim=C][,unbound=allow]`. Claims may be
+ * dotted paths (realm_access.roles). The JWKS URL is https, or http to this
+ * machine only (keys fetched in clear text could be anyone's).
+ */
+export function trustedIssuer(text: string): ExternalIssuer {
+  const fields = new Map<string, string>();
+  for (const part of text.split(",")) {
+    const at = part.indexOf("=");
+    if (at <= 0) throw new UsageError(`--trusted-issuer: "${part.trim()}" is not name=value`);
+    fields.set(part.slice(0, at).trim(), part.slice(at + 1).trim());
+  }
+  const known = ["issuer", "jwks", "audience", "tenant-claim", "roles-claim", "permissions-claim", "unbound"];
+  for (const name of fields.keys()) if (!known.includes(name)) throw new UsageError(`--trusted-issuer: unknown field "${name}"; known: ${known.join(", ")}`);
+  const issuer = fields.get("issuer");
+  const jwks = fields.get("jwks");
+  if (!issuer || !jwks) throw new UsageError("--trusted-issuer: issuer= and jwks= are required");
+  let url: URL;
+  try {
+    url = new URL(jwks);
+  } catch {
+    throw new UsageError(`--trusted-issuer: jwks is not a URL: ${jwks}`);
+  }
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname))) {
+    throw new UsageError(`--trusted-issuer: jwks must be an https URL (http only to localhost): ${jwks}`);
+  }
+  const unbound = fields.get("unbound");
+  if (unbound !== undefined && unbound !== "allow" && unbound !== "refuse") throw new UsageError(`--trusted-issuer: unbound is allow or refuse, not ${unbound}`);
+  return {
+    issuer,
+    jwksUrl: jwks,
+    audience: fields.get("audience") || "heliosdb-api",
+    tenantClaim: fields.get("tenant-claim") || "tenant_id",
+    rolesClaim: fields.get("roles-claim") || "roles",
+    permissionsClaim: fields.get("permissions-claim") || "permissions",
+    allowUnbound: unbound === "allow",
   };
 }
 
@@ -109,5 +155,6 @@ export function describeConfig(config: ServeConfig): string {
     `allow-hosts=${config.allowHosts.join(",") || "(none)"}`,
     `deny-hosts=${config.denyHosts.join(",") || "(the defaults only)"}`,
     describeTransport(config.transport),
+    ...config.issuers.map((i) => `trusted-issuer=${i.issuer}(jwks ${i.jwksUrl}, audience ${i.audience})`),
   ].join(" ");
 }

@@ -2,5 +2,5 @@
 export { startApp, type AppOptions, type RunningApp } from "./app";
 export { serveConfig, describeConfig, type ServeConfig } from "./config";
 export { createPool, migrate } from "./store/db";
-export { issueToken, loadSigningKey, verifyToken, type Principal, type TokenRequest } from "./transport/auth";
+export { issueToken, loadSigningKey, type Principal, type TokenRequest } from "./transport/auth";
 export { ERRORS, apiError, type ErrorCode } from "./transport/errors";

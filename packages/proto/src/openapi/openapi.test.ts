@@ -133,8 +133,10 @@ describe("the REST mapping's rules", () => {
       expect(schema.enum, name).toEqual(restEnumValues(desc!.values));
       checked++;
     }
-    expect(checked).toBe(9);
+    expect(checked).toBe(11);
     expect(schemas.SortOrder.enum).toEqual(["asc", "desc"]);
+    expect(schemas.RateLimitTier.enum).toEqual(["Free", "Standard", "Premium", "Enterprise"]);
+    expect(schemas.ApiKeyStatus.enum).toEqual(["Active", "Expired", "Revoked"]);
     expect(schemas.MetricsResolution.enum).toEqual(["1m", "5m", "1h", "1d"]);
     expect(schemas.QoSTier.enum).toEqual(["BestEffort", "Standard", "Premium", "Synchronous"]);
   });

@@ -265,13 +265,13 @@ class Builder {
             scheme: "bearer",
             bearerFormat: "JWT",
             description:
-              "A JWT (spec §5.1, HS256, issuer `heliosdb.com`, audience `heliosdb-api`) whose `roles` (Admin, Operator, Viewer) or `permissions` grant the operation's permission; a `tenant_id` claim binds it to one tenant. `heliosdb-replication-server token` prints one.",
+              "A JWT (spec §5.1: HS256, RS256 or ES256; `iss`, `aud`, `exp` required) whose `roles` (Admin, Operator, Viewer) or `permissions` grant the operation's permission; a `tenant_id` claim binds it to one tenant. The server's own tokens (issuer `heliosdb.com`, audience `heliosdb-api`; public keys at `/.well-known/jwks.json`) are printed by `heliosdb-replication-server token`; configured identity providers' tokens are accepted too.",
           },
           apiKeyAuth: {
             type: "apiKey",
             in: "header",
             name: "X-API-Key",
-            description: "The spec's API keys (§5). They come with the security milestone: until then the server accepts bearer JWTs only.",
+            description: "An API key (spec §5.2), made by `POST /v1/api-keys` and shown once: its tenant, roles or permissions and tier are the key's. Send either this header or a bearer token, not both.",
           },
         },
       },
@@ -353,7 +353,7 @@ class Builder {
     for (const error of ERROR_STATUSES) if (error.applies(facts)) responses[error.status] = { $ref: `#/components/responses/${error.name}` };
     responses.default = { $ref: "#/components/responses/Error" };
     op.responses = responses;
-    op.security = isPublic ? [] : [{ bearerAuth: [] }];
+    op.security = isPublic ? [] : [{ bearerAuth: [] }, { apiKeyAuth: [] }];
     return op;
   }
 

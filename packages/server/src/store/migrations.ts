@@ -148,4 +148,89 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );
       CREATE INDEX connection_grants_tenant ON connection_grants (tenant_id);`,
   },
+  {
+    version: 5,
+    name: "credentials: the server's signing keys, API keys (hashed), the audit log",
+    sql: `
+      -- Keys that sign and verify the server's own JWTs. The private key (a JWK, or
+      -- an HS256 secret) is sealed with the master key and wiped at retirement; the
+      -- row stays, so that a data directory's key once retired is not imported again.
+      CREATE TABLE signing_keys (
+        kid text PRIMARY KEY,
+        alg text NOT NULL CHECK (alg IN ('ES256', 'RS256', 'HS256')),
+        private_sealed bytea,
+        -- Asymmetric keys only: what /.well-known/jwks.json serves.
+        public_jwk jsonb,
+        -- 'generated' (signs while current) or 'data-dir' (a server's jwt.key: verifies only).
+        origin text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        -- A newer key took over signing; this one verifies until retires_at.
+        superseded_at timestamptz,
+        retires_at timestamptz,
+        retired_at timestamptz
+      );
+      CREATE TABLE api_keys (
+        id uuid PRIMARY KEY,
+        name text NOT NULL DEFAULT '',
+        -- The key's first characters, for people to recognize it; the key itself is never stored.
+        prefix text NOT NULL,
+        -- HMAC-SHA256 of the whole key under a key derived from the master key.
+        key_hash bytea NOT NULL UNIQUE,
+        -- '' : not bound to a tenant.
+        tenant_id text NOT NULL DEFAULT '',
+        roles text[] NOT NULL DEFAULT '{}',
+        permissions text[] NOT NULL DEFAULT '{}',
+        tier text NOT NULL,
+        created_by text NOT NULL DEFAULT '',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz,
+        last_used_at timestamptz,
+        revoked_at timestamptz,
+        -- Rotation: the key that replaced this one, and the one this one replaced.
+        replaced_by uuid,
+        rotated_from uuid
+      );
+      CREATE INDEX api_keys_list ON api_keys (tenant_id, created_at);
+      CREATE TABLE audit_events (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        principal text NOT NULL DEFAULT '',
+        credential_type text NOT NULL DEFAULT '',
+        -- A token's jti (or a digest of it), an API key's id: never a secret.
+        credential_id text NOT NULL DEFAULT '',
+        tenant_id text NOT NULL DEFAULT '',
+        rpc text NOT NULL,
+        resource text NOT NULL DEFAULT '',
+        -- OK, or the §6 code of the answer.
+        outcome text NOT NULL,
+        message text NOT NULL DEFAULT '',
+        request_id text NOT NULL DEFAULT '',
+        client_address text NOT NULL DEFAULT ''
+      );
+      CREATE INDEX audit_events_at ON audit_events (at);
+      CREATE INDEX audit_events_tenant ON audit_events (tenant_id, id);
+      -- Servers cache credentials only while they hear of every change that can refuse one.
+      CREATE FUNCTION credentials_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'TRUNCATE' THEN
+          PERFORM pg_notify('heliosdb_credentials', '*');
+        ELSIF TG_TABLE_NAME = 'signing_keys' THEN
+          PERFORM pg_notify('heliosdb_credentials', 'signing_keys');
+        ELSIF TG_OP = 'DELETE' THEN
+          PERFORM pg_notify('heliosdb_credentials', 'api_key:' || encode(OLD.key_hash, 'hex'));
+        ELSE
+          PERFORM pg_notify('heliosdb_credentials', 'api_key:' || encode(NEW.key_hash, 'hex'));
+        END IF;
+        RETURN NULL;
+      END $$;
+      -- last_used_at changes notify nothing: it refuses no one.
+      CREATE TRIGGER api_keys_changed AFTER UPDATE OF revoked_at, expires_at, tenant_id, roles, permissions, tier OR DELETE ON api_keys
+        FOR EACH ROW EXECUTE FUNCTION credentials_notify();
+      CREATE TRIGGER signing_keys_changed AFTER INSERT OR UPDATE OR DELETE ON signing_keys
+        FOR EACH ROW EXECUTE FUNCTION credentials_notify();
+      CREATE TRIGGER api_keys_truncated AFTER TRUNCATE ON api_keys
+        FOR EACH STATEMENT EXECUTE FUNCTION credentials_notify();
+      CREATE TRIGGER signing_keys_truncated AFTER TRUNCATE ON signing_keys
+        FOR EACH STATEMENT EXECUTE FUNCTION credentials_notify();`,
+  },
 ];

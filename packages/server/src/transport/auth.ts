@@ -1,26 +1,29 @@
 // Authentication and authorization for every protocol at once: one Connect
-// interceptor (REST calls reach it too, through the in-process transport).
-// Tokens are JWTs (spec §5.1) signed with a key kept in the data directory;
-// the security issue adds API keys, OAuth and JWKS on top.
-import { randomBytes } from "node:crypto";
+// interceptor (REST and gRPC calls reach it through the in-process invoker,
+// WebSocket upgrades through upgrade.ts). A call proves who it is with a JWT
+// (`Authorization: Bearer`, jwt.ts) or an API key (`X-API-Key`,
+// api-key-auth.ts); each RPC needs one permission (RPC_PERMISSIONS); every
+// refusal and every mutating call is audited.
+import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Interceptor } from "@connectrpc/connect";
-import { jwtVerify, SignJWT } from "jose";
-import type { Caller } from "../controller/caller";
+import { SignJWT } from "jose";
 import { callerKey } from "../services/context";
-import { apiError } from "./errors";
+import type { AuditEvent } from "../store/audit-events";
+import type { ApiKeyVerifier } from "./api-key-auth";
+import { auditEvent, resourceOf, type AuditSink } from "./audit";
+import { apiError, apiErrorOf, asApiError } from "./errors";
+import { REQUEST_ID } from "./interceptors";
+import { localKid, StaticKeys, type SigningKey } from "./key-ring";
+import { AUDIENCE, CredentialRefused, ISSUER, JwtVerifier, type Principal } from "./jwt";
 
-export const ISSUER = "heliosdb.com";
-export const AUDIENCE = "heliosdb-api";
-
-/** Who is calling, and what they may do: the controller's Caller, as a token proves it. */
-export type Principal = Caller;
+export { AUDIENCE, ISSUER, type Principal };
 
 /** Where the principal travels in a call's context (services read it as the caller). */
 export const principalKey = callerKey;
 
-/** Permissions a role grants when the token lists none of its own. */
+/** Permissions a role grants when the credential lists none of its own. */
 export const ROLE_PERMISSIONS: Record<string, string[]> = {
   Admin: ["*"],
   Operator: [
@@ -60,9 +63,25 @@ export const RPC_PERMISSIONS: Record<string, string> = {
   "ConnectionService.RevokeConnectionGrant": "connection:manage",
   "RoutingService.GetTenantRouting": "routing:read",
   "RoutingService.WatchTenantRouting": "routing:read",
+  "ApiKeyService.CreateApiKey": "apikey:manage",
+  "ApiKeyService.GetApiKey": "apikey:read",
+  "ApiKeyService.ListApiKeys": "apikey:read",
+  "ApiKeyService.RevokeApiKey": "apikey:manage",
+  "ApiKeyService.RotateApiKey": "apikey:manage",
+  "AuditService.ListAuditEvents": "audit:read",
 };
 
-/** The HS256 signing key: `<dataDir>/jwt.key`, created on first use (mode 0600). */
+/** Whether an RPC ("ReplicationService.GetReplication") needs credentials: RPCs without a permission are public. */
+export function needsCredentials(rpc: string): boolean {
+  return Object.hasOwn(RPC_PERMISSIONS, rpc);
+}
+
+/** Whether a principal holds a permission ("*" holds every one). */
+export function holds(principal: { permissions: Set<string> }, permission: string): boolean {
+  return principal.permissions.has("*") || principal.permissions.has(permission);
+}
+
+/** The HS256 key of a data directory: `<dataDir>/jwt.key`, created on first use (mode 0600). The server verifies its tokens. */
 export function loadSigningKey(dataDir: string): Uint8Array {
   const file = join(dataDir, "jwt.key");
   if (!existsSync(file)) {
@@ -81,120 +100,136 @@ export interface TokenRequest {
   ttl?: string;
 }
 
-export async function issueToken(key: Uint8Array, request: TokenRequest): Promise<string> {
-  return new SignJWT({
+/** The claims of a token the server prints (spec §5.1), without iss/aud/iat/exp. */
+export function tokenClaims(request: TokenRequest): Record<string, unknown> {
+  return {
     roles: request.roles,
     permissions: request.permissions ?? [],
     ...(request.tenantId ? { tenant_id: request.tenantId } : {}),
-  })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(request.subject ?? "cli")
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(request.ttl ?? "1h")
-    .sign(key);
-}
-
-export async function verifyToken(key: Uint8Array | CryptoKey, token: string): Promise<Principal> {
-  return (await verifyClaims(key, token)).principal;
-}
-
-/** The principal of a valid token and the seconds (epoch) between which it is valid. */
-export async function verifyClaims(key: Uint8Array | CryptoKey, token: string): Promise<{ principal: Principal; exp?: number; nbf?: number }> {
-  const { payload } = await jwtVerify(token, key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ["HS256"] });
-  const roles = Array.isArray(payload.roles) ? payload.roles.map(String) : [];
-  const explicit = Array.isArray(payload.permissions) ? payload.permissions.map(String) : [];
-  const permissions = new Set(explicit.length > 0 ? explicit : roles.flatMap((r) => ROLE_PERMISSIONS[r] ?? []));
-  const principal: Principal = {
-    subject: String(payload.sub ?? ""),
-    roles,
-    permissions,
-    ...(typeof payload.tenant_id === "string" && payload.tenant_id ? { tenantId: payload.tenant_id } : {}),
   };
-  return { principal, ...(payload.exp !== undefined ? { exp: payload.exp } : {}), ...(payload.nbf !== undefined ? { nbf: payload.nbf } : {}) };
-}
-
-// Tokens verified once and remembered until they expire. A JWT's signature
-// covers its claims, so the same text cannot come to mean something else: a
-// changed, forged or re-signed token is another text and is verified afresh,
-// and a remembered one is refused the second its `exp` passes, as jose
-// would. Without this, every call paid a WebCrypto HMAC and a key import.
-interface Verified {
-  principal: Principal;
-  /** Valid from `nbf` (inclusive) until `exp` (exclusive), in epoch seconds. */
-  nbf: number;
-  exp: number;
-}
-
-/** Tokens remembered at most; past it the oldest is forgotten (it is verified again if it comes back). */
-const MAX_TOKENS = 10_000;
-
-export class VerifiedTokens {
-  private readonly verified = new Map<string, Verified>();
-  // Imported once: jose would import raw key bytes again for every token.
-  private key: Promise<CryptoKey> | undefined;
-
-  constructor(private readonly secret: Uint8Array) {}
-
-  /** The token's principal; throws (jose's error) when the token is not valid now. */
-  async principal(token: string): Promise<Principal> {
-    const now = Math.floor(Date.now() / 1000);
-    const known = this.verified.get(token);
-    if (known && now >= known.nbf && now < known.exp) return known.principal;
-    if (known) this.verified.delete(token);
-    this.key ??= crypto.subtle.importKey("raw", new Uint8Array(this.secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
-    const { principal, exp, nbf } = await verifyClaims(await this.key, token);
-    // A token without `exp` never expires by itself: it is not remembered, so it is checked on every call.
-    if (exp !== undefined) {
-      if (this.verified.size >= MAX_TOKENS) this.verified.delete(this.verified.keys().next().value!);
-      this.verified.set(token, { principal, nbf: nbf ?? 0, exp });
-    }
-    return principal;
-  }
 }
 
 /**
- * Who the request's credentials prove the caller is; rejects with the §6
- * UNAUTHORIZED error. The one place that decides: the interceptor calls it,
- * and the transports call it before they read a request's body (an
- * unauthenticated client cannot make the server buffer anything).
+ * A token for `request`, signed with a data directory's HS256 key (its kid
+ * names the key) or with a signing key of the control plane (its current
+ * one: SigningKeyRing.currentKey()).
  */
-export type Authenticate = (headers: Headers) => Promise<Principal>;
+export async function issueToken(key: Uint8Array | SigningKey, request: TokenRequest): Promise<string> {
+  const [alg, kid] = key instanceof Uint8Array ? ["HS256", localKid(key)] : [key.alg, key.kid];
+  return new SignJWT(tokenClaims(request))
+    .setProtectedHeader({ alg, typ: "JWT", kid })
+    .setSubject(request.subject ?? "cli")
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setJti(randomUUID())
+    .setIssuedAt()
+    .setExpirationTime(request.ttl ?? "1h")
+    .sign(key instanceof Uint8Array ? key : key.key);
+}
 
-export function authenticator(key: Uint8Array): Authenticate {
-  const tokens = new VerifiedTokens(key);
-  return async (headers) => {
-    const token = /^Bearer\s+(.+)$/i.exec(headers.get("authorization") ?? "")?.[1];
-    if (!token) throw apiError("UNAUTHORIZED", "missing credentials: send Authorization: Bearer <token>");
+export interface AuthenticatorOptions {
+  jwt: JwtVerifier;
+  apiKeys?: ApiKeyVerifier;
+  audit?: AuditSink;
+  /** The client address of a request in flight, by request id (transport/audit.ts). */
+  addressOf?: (requestId: string | null) => string;
+  log?: (message: string) => void;
+}
+
+/**
+ * Who a request's credentials prove the caller is; rejects with the §6
+ * UNAUTHORIZED error (and audits the refusal; `rpc` names the call in the
+ * audit log). The one place that decides: the interceptor calls it, and so
+ * may a transport before it reads a request's body.
+ */
+export type Authenticate = (headers: Headers, rpc?: string) => Promise<Principal>;
+
+/** Decides who a request's credentials prove, for the interceptor and for any check before a body is read. */
+export class Authenticator {
+  constructor(private readonly options: AuthenticatorOptions) {}
+
+  /** The principal of `Authorization: Bearer <JWT>` or `X-API-Key` (a function of its own: it may be passed on). */
+  readonly authenticate: Authenticate = async (headers, rpc = "") => {
     try {
-      return await tokens.principal(token);
+      return await this.principal(headers);
     } catch (e) {
-      // The token library's text says how verification failed: the client learns that it did, and whether the token expired.
-      const expired = (e as { code?: unknown }).code === "ERR_JWT_EXPIRED";
-      throw apiError("UNAUTHORIZED", expired ? "invalid token: expired" : "invalid token: malformed, not yet valid, or not signed by this server");
+      if (!(e instanceof CredentialRefused)) {
+        // Not a verdict on the credential (the control plane did not answer): the client keeps it and retries.
+        this.options.log?.(`credentials not checked: ${(e as Error)?.message ?? String(e)}`);
+        throw apiError("SERVICE_UNAVAILABLE", "the credentials cannot be checked now; retry shortly", {}, 1);
+      }
+      const refused = e;
+      const error = apiError("UNAUTHORIZED", refused.message, refused.credentialType ? { credential: refused.credentialType } : {});
+      void this.audit(headers, rpc, "UNAUTHORIZED", refused.message, { credentialType: refused.credentialType, credentialId: refused.credentialId });
+      throw error;
     }
   };
+
+  private async principal(headers: Headers): Promise<Principal> {
+    const authorization = headers.get("authorization");
+    const apiKey = headers.get("x-api-key");
+    if (authorization && apiKey) throw new CredentialRefused("send one credential: Authorization or X-API-Key, not both", "");
+    if (apiKey) {
+      if (!this.options.apiKeys) throw new CredentialRefused("API keys are not accepted here", "api_key");
+      return this.options.apiKeys.principal(apiKey.trim());
+    }
+    if (!authorization) throw new CredentialRefused("missing credentials: send Authorization: Bearer <token> or X-API-Key: <key>", "");
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+    if (!token) throw new CredentialRefused("the Authorization header must be Bearer <token>", "jwt");
+    return this.options.jwt.principal(token);
+  }
+
+  /** Records an event; the promise settles when it is written (never rejects). */
+  audit(headers: Headers, rpc: string, outcome: string, message: string, fields: Partial<AuditEvent>): Promise<void> {
+    if (!this.options.audit) return Promise.resolve();
+    const requestId = headers.get(REQUEST_ID);
+    return this.options.audit.record(
+      auditEvent({ ...fields, rpc, outcome, message, requestId: requestId ?? "", clientAddress: this.options.addressOf?.(requestId) ?? "" }),
+    );
+  }
 }
 
-/** Whether an RPC ("ReplicationService.GetReplication") needs credentials: RPCs without a permission are public. */
-export function needsCredentials(rpc: string): boolean {
-  return Object.hasOwn(RPC_PERMISSIONS, rpc);
-}
+// RPCs that change nothing: reads and streams are not audited unless refused.
+const READS = /^(Get|List|Stream|Watch)/;
 
-/** Verifies the credentials (the key's tokens, or `authenticate`) and the RPC's permission; puts the principal in the call's context. */
-export function authInterceptor(credentials: Uint8Array | Authenticate): Interceptor {
-  const authenticate = credentials instanceof Uint8Array ? authenticator(credentials) : credentials;
+/** Authenticates every non-public RPC, checks its permission, audits; puts the principal in the call's context. */
+export function authInterceptor(credentials: Authenticator | Uint8Array): Interceptor {
+  const auth = credentials instanceof Uint8Array ? new Authenticator({ jwt: new JwtVerifier(new StaticKeys(credentials), ROLE_PERMISSIONS) }) : credentials;
   return (next) => async (req) => {
-    const needed = RPC_PERMISSIONS[`${req.service.name}.${req.method.name}`];
+    const rpc = `${req.service.name}.${req.method.name}`;
+    const needed = RPC_PERMISSIONS[rpc];
     if (!needed) return next(req);
-    const principal = await authenticate(req.header);
-    if (!principal.permissions.has("*") && !principal.permissions.has(needed)) {
-      throw apiError("FORBIDDEN", `this call needs the permission ${needed}`, { required_permission: needed });
+    const principal = await auth.authenticate(req.header, rpc);
+    // Made only for a call that is audited: reads that pass are not.
+    const who = () => ({
+      principal: principal.subject,
+      credentialType: principal.credential?.type ?? "",
+      credentialId: principal.credential?.id ?? "",
+      tenantId: principal.tenantId ?? tenantOf(req.message),
+      resource: req.stream ? "" : resourceOf(req.message),
+    });
+    if (!holds(principal, needed)) {
+      const message = `this call needs the permission ${needed}`;
+      await auth.audit(req.header, rpc, "FORBIDDEN", message, who());
+      throw apiError("FORBIDDEN", message, { required_permission: needed });
     }
     req.contextValues.set(principalKey, principal);
-    return next(req);
+    if (req.stream || READS.test(req.method.name)) return next(req);
+    const fields = who();
+    try {
+      const res = await next(req);
+      await auth.audit(req.header, rpc, "OK", "", { ...fields, resource: fields.resource || resourceOf(res.message) });
+      return res;
+    } catch (e) {
+      const error = apiErrorOf(asApiError(e));
+      await auth.audit(req.header, rpc, error?.code ?? "INTERNAL_ERROR", error?.message ?? "", fields);
+      throw e;
+    }
   };
 }
 
-// The tenant rule is the controller's; services/routing.ts still imports it from here.
+// The tenant an operator's request names (CreateReplicationRequest.tenant_id), for the audit log.
+function tenantOf(message: unknown): string {
+  const tenantId = (message as { tenantId?: unknown } | undefined)?.tenantId;
+  return typeof tenantId === "string" ? tenantId : "";
+}

@@ -71,8 +71,8 @@ describe("the document matches the server's REST routes", () => {
         }
       });
 
-      test("credentials: a bearer token where an RPC permission is needed, none elsewhere", () => {
-        expect(op.security).toEqual(RPC_PERMISSIONS[rpcOf(route)] ? [{ bearerAuth: [] }] : []);
+      test("credentials: a bearer token or an API key where an RPC permission is needed, none elsewhere", () => {
+        expect(op.security).toEqual(RPC_PERMISSIONS[rpcOf(route)] ? [{ bearerAuth: [] }, { apiKeyAuth: [] }] : []);
         const statuses = Object.keys(op.responses);
         if (RPC_PERMISSIONS[rpcOf(route)]) expect(statuses).toEqual(expect.arrayContaining(["401", "403"]));
         else expect(statuses).not.toContain("401");
@@ -101,10 +101,10 @@ describe("the document matches the server's REST routes", () => {
     expect(codes.sort()).toEqual(Object.keys(ERRORS).sort());
   });
 
-  test("security schemes: bearer JWT, and the spec's X-API-Key (security milestone)", () => {
+  test("security schemes: bearer JWT, and the spec's X-API-Key", () => {
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer", bearerFormat: "JWT" });
     expect(doc.components.securitySchemes.apiKeyAuth).toMatchObject({ type: "apiKey", in: "header", name: "X-API-Key" });
-    expect(doc.components.securitySchemes.apiKeyAuth.description).toContain("security milestone");
+    expect(doc.components.securitySchemes.apiKeyAuth.description).toContain("POST /v1/api-keys");
   });
 });
 

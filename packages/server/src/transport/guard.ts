@@ -35,7 +35,7 @@ export interface GuardOptions {
 export function createGuard(options: GuardOptions): Guard {
   return {
     async admit(rpc, header) {
-      if (needsCredentials(rpc)) await options.authenticate(header);
+      if (needsCredentials(rpc)) await options.authenticate(header, rpc);
     },
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     log: options.log,

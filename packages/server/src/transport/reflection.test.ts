@@ -15,6 +15,8 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import {
+  ApiKeyService,
+  AuditService,
   ConnectionService,
   FailoverService,
   HealthService,
@@ -48,6 +50,8 @@ const SERVED = [
   "heliosdb.replication.v1.FailoverService",
   "heliosdb.replication.v1.MigrationService",
   "heliosdb.replication.v1.MetricsService",
+  "heliosdb.replication.v1.ApiKeyService",
+  "heliosdb.replication.v1.AuditService",
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
@@ -129,7 +133,7 @@ describe("buf curl over server reflection, with no schema file", () => {
     expect(methods).toContain("heliosdb.replication.v1.HealthService/Health");
     expect(methods).toContain("grpc.health.v1.Health/Watch");
     expect(methods).toContain("grpc.reflection.v1.ServerReflection/ServerReflectionInfo");
-    const all = [ReplicationService, ConnectionService, RoutingService, HealthService, FailoverService, MigrationService, MetricsService, Health, ServerReflectionV1, ServerReflectionV1alpha];
+    const all = [ReplicationService, ConnectionService, RoutingService, HealthService, FailoverService, MigrationService, MetricsService, ApiKeyService, AuditService, Health, ServerReflectionV1, ServerReflectionV1alpha];
     expect(methods.sort()).toEqual(all.flatMap((s: DescService) => s.methods.map((m) => `${s.typeName}/${m.name}`)).sort());
   });
 

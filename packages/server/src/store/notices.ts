@@ -1,0 +1,122 @@
+// A LISTEN session on one channel of the control plane, for caches that
+// several servers keep of the same rows: a cache may trust what it holds only
+// while this session listens, and a read that must see every change committed
+// before it began waits for `caughtUp()` — a round trip on this session that
+// started after the read. PostgreSQL signals listening sessions as the writer
+// commits, before the writer's client has its answer, and a session delivers
+// the notifications it was signalled for before it answers its next query; so
+// once the round trip is back, every such change has been heard (as
+// replication-cache.ts does for replications).
+import pg from "pg";
+
+const RECONNECT_MS = 1000;
+
+export class Notices {
+  private listener: pg.Client | undefined;
+  private closed = false;
+  private retry: NodeJS.Timeout | undefined;
+  private inFlight: Promise<boolean> | undefined;
+  private queued: Promise<boolean> | undefined;
+  private readonly handlers: ((payload: string) => void)[] = [];
+  /** Whether this session listens: while not, caches must not trust what they hold. */
+  listening = false;
+  /**
+   * Moves with every notification and every change of `listening`: a read
+   * that saw it move while it queried may hold a row older than a change,
+   * and is not kept.
+   */
+  epoch = 0;
+
+  constructor(
+    private readonly db: pg.Pool,
+    readonly channel: string,
+    private readonly applicationName: string,
+    private readonly log: (message: string) => void = () => undefined,
+  ) {}
+
+  /** Calls `handler` with each notification's payload, and with "*" when everything must be forgotten (the session was down). */
+  on(handler: (payload: string) => void): void {
+    this.handlers.push(handler);
+  }
+
+  /** Starts listening; resolves when the first attempt succeeded or failed (it retries either way). */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    this.down();
+    await this.listener?.end().catch(() => undefined);
+  }
+
+  /**
+   * Resolves true once a round trip that started after this call is back
+   * (false when the session is not listening or failed meanwhile). Calls of
+   * one event-loop turn share a round trip.
+   */
+  caughtUp(): Promise<boolean> {
+    if (!this.listening) return Promise.resolve(false);
+    if (this.queued) return this.queued;
+    const after = this.inFlight ?? Promise.resolve(true);
+    this.queued = after.then(nextTurn).then(() => this.roundTrip());
+    return this.queued;
+  }
+
+  private roundTrip(): Promise<boolean> {
+    this.queued = undefined;
+    if (!this.listening || !this.listener) return Promise.resolve(false);
+    // An empty query: the cheapest round trip PostgreSQL answers.
+    const trip = this.listener.query("").then(
+      () => this.listening,
+      () => false,
+    );
+    this.inFlight = trip;
+    void trip.then(() => {
+      if (this.inFlight === trip) this.inFlight = undefined;
+    });
+    return trip;
+  }
+
+  private emit(payload: string): void {
+    this.epoch++;
+    for (const handler of this.handlers) handler(payload);
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ ...(this.db as unknown as { options: pg.ClientConfig }).options, application_name: this.applicationName });
+    this.listener = client;
+    let lost = false;
+    const lose = (why: string) => {
+      if (lost) return;
+      lost = true;
+      this.down();
+      client.end().catch(() => undefined);
+      if (this.closed) return;
+      this.log(`${this.applicationName}: caches off until the control plane's LISTEN session is back (${why})`);
+      this.retry = setTimeout(() => void this.connect(), RECONNECT_MS);
+    };
+    client.on("error", (e) => lose(e.message));
+    client.on("end", () => lose("session ended"));
+    client.on("notification", (n) => this.emit(n.payload ?? "*"));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+      if (lost || this.closed) return;
+      // Whatever changed while not listening is unknown: start empty.
+      this.emit("*");
+      this.listening = true;
+    } catch (e) {
+      lose((e as Error).message);
+    }
+  }
+
+  private down(): void {
+    this.listening = false;
+    this.emit("*");
+  }
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
