@@ -3,7 +3,7 @@
 // keeps a tenant-bound caller to its tenant and refuses bad requests with
 // the field at fault (and before anything changes).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startWorld, type World } from "../testing/world";
+import { EAST, startWorld, WEST, type World } from "../testing/world";
 import { issueToken, loadSigningKey } from "../transport/auth";
 
 let world: World;
@@ -52,7 +52,9 @@ describe("a tenant-bound caller sees and changes its tenant only", () => {
   });
 
   test("creating for another tenant is FORBIDDEN", async () => {
-    const res = await as("tenant-999", "POST", "/replications", { tenant_id: "tenant-123" });
+    // A complete request (one without its required fields is a VALIDATION_ERROR first, naming them).
+    const body = { tenant_id: "tenant-123", source: { connection_id: EAST, database: "production_db" }, target: { connection_id: WEST, database: "replica_other" } };
+    const res = await as("tenant-999", "POST", "/replications", body);
     expect(res.status).toBe(403);
     expect(res.body.error).toMatchObject({ code: "FORBIDDEN", message: "this token may only act for tenant tenant-999", details: { tenant_id: "tenant-123" } });
   });

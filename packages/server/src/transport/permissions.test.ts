@@ -1,5 +1,5 @@
 // Every RPC needs exactly one permission (health and readiness none), the
-// roles map to sets of them, and the table in docs/server.md is the one the
+// roles map to sets of them, and the table in docs/security.md is the one the
 // code enforces. After a change of RPC_PERMISSIONS or ROLE_PERMISSIONS:
 // `UPDATE_DOCS=1 npx vitest run packages/server/src/transport/permissions.test.ts`
 // rewrites the table.
@@ -9,7 +9,7 @@ import { httpRoutes, services } from "@heliosdb/replication-proto";
 import { describe, expect, test } from "vitest";
 import { holds, ROLE_PERMISSIONS, RPC_PERMISSIONS } from "./auth";
 
-const DOC = fileURLToPath(new URL("../../../../docs/server.md", import.meta.url));
+const DOC = fileURLToPath(new URL("../../../../docs/security.md", import.meta.url));
 const START = "<!-- permissions: the table of transport/auth.ts; transport/permissions.test.ts checks it -->";
 const END = "<!-- /permissions -->";
 const PUBLIC = ["HealthService.Health", "HealthService.Ready"];
@@ -44,11 +44,11 @@ describe("permissions", () => {
     for (const role of Object.keys(ROLE_PERMISSIONS)) for (const p of ROLE_PERMISSIONS[role]!) if (p !== "*") expect(all.has(p), `${role}: ${p}`).toBe(true);
   });
 
-  test("docs/server.md holds the table the code enforces", () => {
+  test("docs/security.md holds the table the code enforces", () => {
     const doc = readFileSync(DOC, "utf8");
     const start = doc.indexOf(START);
     const end = doc.indexOf(END);
-    expect(start, `docs/server.md lacks ${START}`).toBeGreaterThan(0);
+    expect(start, `docs/security.md lacks ${START}`).toBeGreaterThan(0);
     const expected = `${START}\n${table()}\n${END}`;
     const written = doc.slice(start, end + END.length);
     if (written !== expected && process.env.UPDATE_DOCS) writeFileSync(DOC, doc.replace(written, expected));
