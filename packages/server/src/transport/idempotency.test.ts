@@ -61,3 +61,34 @@ test("a request that failed (the probe could not connect) frees its key", async 
   expect(retried.status, JSON.stringify(retried.body)).toBe(201);
   expect(retried.body.connection_id).toBe(body.connection_id);
 });
+
+test("keys are a tenant's own: two tenants' tokens with one subject do not share them", async () => {
+  const { issueToken, loadSigningKey } = await import("./auth");
+  const as = (tenantId: string) => issueToken(loadSigningKey(world.dataDir), { roles: ["Admin"], subject: "cli", tenantId });
+  const key = randomUUID();
+  const post = async (token: string, body: Record<string, unknown>) => {
+    const res = await fetch(`${world.app.urls.rest}/connections`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "idempotency-key": key },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, replayed: res.headers.get("idempotent-replayed"), body: await res.json() };
+  };
+  const first = await post(await as("tenant-a"), connection());
+  expect(first.status, JSON.stringify(first.body)).toBe(201);
+  // Another tenant's request with the same key is its own request: done, not refused and not answered with the first's response.
+  const second = await post(await as("tenant-b"), connection());
+  expect(second.status, JSON.stringify(second.body)).toBe(201);
+  expect(second.replayed).toBeNull();
+  expect(second.body.owner_tenant_id).toBe("tenant-b");
+});
+
+test("requests racing with one key that all fail get their own error or a CONFLICT, never a 500", async () => {
+  const key = randomUUID();
+  const body = connection({ password: "wrong" });
+  const answers = await Promise.all(Array.from({ length: 12 }, () => register(key, body)));
+  for (const answer of answers) {
+    expect([400, 409], JSON.stringify(answer.body)).toContain(answer.status);
+    expect(answer.body.error.code).toMatch(/^(VALIDATION_ERROR|CONFLICT)$/);
+  }
+});

@@ -15,21 +15,19 @@ export function idempotencyInterceptor(keys: IdempotencyKeyStore): Interceptor {
     const key = req.header.get(HEADER);
     if (!key || req.stream || req.method.methodKind !== "unary" || /^(Get|List)/.test(req.method.name)) return next(req);
     if (key.length > 255) throw apiError("INVALID_REQUEST", "Idempotency-Key is longer than 255 characters");
-    const principal = req.contextValues.get(callerKey)?.subject ?? "anonymous";
+    // Keys are the caller's own: a tenant and a subject (tokens of two tenants may share a subject, e.g. "cli").
+    const caller = req.contextValues.get(callerKey);
+    const principal = caller ? JSON.stringify([caller.tenantId ?? "", caller.subject]) : "anonymous";
     const digest = createHash("sha256").update(req.method.parent.typeName).update(req.method.name).update(toBinary(req.method.input, req.message)).digest("hex");
-    if (!(await keys.claim(principal, key, req.method.name, digest))) {
-      const seen = (await keys.get(principal, key))!;
-      if (seen.requestSha256 !== digest) {
-        throw apiError("CONFLICT", "this Idempotency-Key was used with a different request", { idempotency_key: key });
-      }
-      if (!seen.response) throw apiError("CONFLICT", "a request with this Idempotency-Key is still in progress", { idempotency_key: key });
+    const replayed = await claimOrReplay(keys, principal, key, req.method.name, digest);
+    if (replayed) {
       return {
         stream: false,
         service: req.service,
         method: req.method,
         header: new Headers({ "idempotent-replayed": "true" }),
         trailer: new Headers(),
-        message: fromBinary(req.method.output, seen.response),
+        message: fromBinary(req.method.output, replayed),
       } as never;
     }
     try {
@@ -44,4 +42,21 @@ export function idempotencyInterceptor(keys: IdempotencyKeyStore): Interceptor {
       throw e;
     }
   };
+}
+
+/**
+ * Claims the key for this request (undefined), or answers the response of
+ * the request that used it first. A key freed between the claim and the read
+ * (its request failed) is claimed again.
+ */
+async function claimOrReplay(keys: IdempotencyKeyStore, principal: string, key: string, method: string, digest: string): Promise<Uint8Array | undefined> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (await keys.claim(principal, key, method, digest)) return undefined;
+    const seen = await keys.get(principal, key);
+    if (!seen) continue;
+    if (seen.requestSha256 !== digest) throw apiError("CONFLICT", "this Idempotency-Key was used with a different request", { idempotency_key: key });
+    if (!seen.response) break;
+    return seen.response;
+  }
+  throw apiError("CONFLICT", "a request with this Idempotency-Key is still in progress", { idempotency_key: key });
 }
