@@ -9,10 +9,19 @@ import {
   type DescMessage,
   type DescOneof,
 } from "@bufbuild/protobuf";
+import { field_behavior, FieldBehavior } from "../gen/google/api/field_behavior_pb";
 import { rest_tag, rest_union, rest_value } from "../gen/heliosdb/replication/v1/rest_pb";
 
 // Decided once per field: the mapping asks for every field of every request.
 const fieldNames = new WeakMap<DescField, string>();
+
+/**
+ * Whether a field is `(google.api.field_behavior) = INPUT_ONLY` (a password):
+ * read from requests, never written in an answer, not even empty.
+ */
+export function isInputOnly(field: DescField): boolean {
+  return hasOption(field, field_behavior) && getOption(field, field_behavior).includes(FieldBehavior.INPUT_ONLY);
+}
 
 /** The REST JSON key of a field: its explicit `json_name`, else its proto name. */
 export function restFieldName(field: DescField): string {

@@ -12,7 +12,7 @@ import {
   type JsonValue,
   type MessageShape,
 } from "@bufbuild/protobuf";
-import { elementKind, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "./names";
+import { elementKind, isInputOnly, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "./names";
 
 /**
  * Renders a message as the REST API's JSON. Fields without presence are
@@ -59,7 +59,7 @@ function planOf(desc: DescMessage): MessagePlan {
         plan.push({ ...union, members: member.fields.map((f) => ({ proto: f.name, tag: restTag(f), message: f.message! })) });
         continue;
       }
-      for (const field of member.kind === "oneof" ? member.fields : [member]) plan.push(fieldPlan(field));
+      for (const field of member.kind === "oneof" ? member.fields : [member]) if (!isInputOnly(field)) plan.push(fieldPlan(field));
     }
   }
   plans.set(desc, plan);

@@ -50,3 +50,12 @@ describe("toRestJson is JSON.stringify(toRest(...)), byte for byte", () => {
     same(HealthResponseSchema, create(HealthResponseSchema, { status: "Healthy", checks: { database: "Healthy", "a \"quoted\" key": "x" } }) as never);
   });
 });
+
+test("an INPUT_ONLY field (a connection's password) is read from a request and never written in an answer", () => {
+  const connection = create(ConnectionSchema, { connectionId: "550e8400-e29b-41d4-a716-446655440001", host: "db.example", password: "s3cret", passwordSet: true });
+  expect(toRest(ConnectionSchema, connection)).not.toHaveProperty("password");
+  expect(toRest(ConnectionSchema, create(ConnectionSchema, {}))).not.toHaveProperty("password");
+  expect(JSON.parse(toRestJson(ConnectionSchema, connection))).toEqual({ ...toRest(ConnectionSchema, connection) });
+  expect(toRestJson(ConnectionSchema, connection)).not.toContain("s3cret");
+  expect(fromRest(ConnectionSchema, { host: "db.example", password: "s3cret" }).password).toBe("s3cret");
+});

@@ -14,7 +14,7 @@ import {
 } from "@bufbuild/protobuf";
 import { base64Encode } from "@bufbuild/protobuf/wire";
 import { FeatureSet_FieldPresence as FieldPresence } from "@bufbuild/protobuf/wkt";
-import { elementKind, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "./names";
+import { elementKind, isInputOnly, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "./names";
 import { is64Bit } from "./to-rest";
 
 /** The REST JSON text of a message: the same as `JSON.stringify(toRest(schema, message))`. */
@@ -126,14 +126,14 @@ function planOf(desc: DescMessage): Member[] {
   plans.set(desc, plan);
   for (const member of desc.members) {
     if (member.kind === "oneof") plan.push(...oneofPlan(member));
-    else plan.push(fieldPlan(member));
+    else if (!isInputOnly(member)) plan.push(fieldPlan(member));
   }
   return plan;
 }
 
 function oneofPlan(oneof: DescOneof): Member[] {
   const union = restUnion(oneof);
-  if (!union) return oneof.fields.map(fieldPlan);
+  if (!union) return oneof.fields.filter((f) => !isInputOnly(f)).map(fieldPlan);
   const typeKey = `${JSON.stringify(union.typeKey)}:`;
   return [
     {
