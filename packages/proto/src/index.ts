@@ -15,6 +15,8 @@ export * from "./gen/heliosdb/replication/v1/routing_pb";
 export { file_google_api_annotations, http } from "./gen/google/api/annotations_pb";
 export * from "./gen/google/api/http_pb";
 export * from "./gen/google/api/field_behavior_pb";
+export * from "./gen/google/api/field_info_pb";
 export * from "./rest/index";
 export { services } from "./services";
 export { ERROR_CODES, errorCodes, errorCodesOf, isErrorCode, type ErrorCode, type ErrorCodeInfo } from "./error-codes";
+export { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from "./pagination";

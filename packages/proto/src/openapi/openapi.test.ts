@@ -170,6 +170,23 @@ describe("the REST mapping's rules", () => {
     expect(schemas.Connection.properties.password_set.readOnly).toBe(true);
   });
 
+  test("field_info UUID4: every id in a path (tenants' ids aside) is format: uuid", () => {
+    const ids = operations.flatMap(({ op }) => ((op.parameters ?? []) as Obj[]).filter((p) => p.in === "path" && /(^|_)id$/.test(p.name) && p.name !== "tenant_id"));
+    expect(ids.length).toBeGreaterThan(15);
+    for (const p of ids) expect(p.schema, p.name).toMatchObject({ type: "string", format: "uuid" });
+    expect(byId.get("ReplicationService_ListReplications")!.op.parameters.find((p: Obj) => p.name === "tenant_id").schema.format).toBeUndefined();
+  });
+
+  test("pagination: every List operation's page is 1 or more and its page_size from 1 to 100", () => {
+    const lists = operations.filter(({ op }) => ((op.parameters ?? []) as Obj[]).some((p) => p.name === "page_size"));
+    expect(lists.length).toBeGreaterThanOrEqual(6);
+    for (const { op } of lists) {
+      const param = (name: string) => (op.parameters as Obj[]).find((p) => p.name === name)!.schema;
+      expect(param("page"), op.operationId).toMatchObject({ minimum: 1 });
+      expect(param("page_size"), op.operationId).toMatchObject({ minimum: 1, maximum: 100 });
+    }
+  });
+
   test("request bodies: body \"*\" without the path's fields; body \"<field>\" is that field", () => {
     const start = byId.get("ReplicationService_StartReplication")!.op.requestBody.content["application/json"].schema;
     expect(Object.keys(start.properties)).toEqual(["from_checkpoint", "initial_sync_parallelism"]);
@@ -209,6 +226,7 @@ describe("spec §2 examples validate against their operation's schemas", () => {
   ajv.addFormat("int64", { type: "number", validate: (n: number) => Number.isInteger(n) });
   ajv.addFormat("double", { type: "number", validate: () => true });
   ajv.addFormat("date-time", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/);
+  ajv.addFormat("uuid", /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
   ajv.addSchema({ $id: BASE, $defs: absolute.components.schemas });
   const compiled = new Map<object, ValidateFunction>();
   const validator = (schema: object) => {

@@ -21,7 +21,8 @@ import { errorCodes, errorCodesOf, ERROR_CODES, type ErrorCode } from "../error-
 import { FieldBehavior, field_behavior } from "../gen/google/api/field_behavior_pb";
 import type { HttpRule } from "../gen/google/api/http_pb";
 import { httpRoutes, type HttpRoute } from "../rest/routes";
-import { elementKind, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "../rest/names";
+import { elementKind, isUuid, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "../rest/names";
+import { pagingBounds } from "../pagination";
 import { is64Bit } from "../rest/to-rest";
 
 /** A JSON value of the document. */
@@ -393,7 +394,8 @@ class Builder {
         }
         if (!SCALAR_LIKE_WKT.has(field.message.typeName)) continue;
       }
-      const param: JsonObject = { name, in: "query", description: this.text(field), schema: this.valueSchema(field) };
+      const bounds = !prefix && isListRequest(message) ? pagingBounds(field.name) : undefined;
+      const param: JsonObject = { name, in: "query", description: this.text(field), schema: { ...this.valueSchema(field), ...bounds } };
       if (field.fieldKind === "list") Object.assign(param, { style: "form", explode: true });
       out.push(param);
     }
@@ -555,7 +557,7 @@ class Builder {
     const kind = elementKind(field);
     if (kind === "message") return this.messageRef(field.message!);
     if (kind === "enum") return this.enumRef(field.enum!);
-    return scalarSchema(field.scalar!);
+    return isUuid(field) ? { ...scalarSchema(field.scalar!), format: "uuid" } : scalarSchema(field.scalar!);
   }
 
   // A comment as a description: lines of a paragraph joined, paragraphs kept.
@@ -573,6 +575,11 @@ function* nestedMessages(messages: readonly DescMessage[]): Generator<DescMessag
     yield message;
     yield* nestedMessages(message.nestedMessages);
   }
+}
+
+// A List request (ListReplicationsRequest…): its page and page_size have the spec's bounds.
+function isListRequest(message: DescMessage): boolean {
+  return /^List\w+Request$/.test(message.name) && message.fields.some((f) => f.name === "page_size");
 }
 
 function behaviors(field: DescField): FieldBehavior[] {

@@ -4,5 +4,5 @@ export { fromRest } from "./from-rest";
 export { restQueryToJson } from "./query";
 export { restBodyPaths } from "./field-mask";
 export { RestMappingError, type FieldViolation } from "./errors";
-export { isWellKnown, restEnumValue, restEnumValues, restFieldName, restTag, restUnion } from "./names";
+export { isInputOnly, isUuid, isWellKnown, restEnumValue, restEnumValues, restFieldName, restTag, restUnion } from "./names";
 export { httpRoutes, pathTemplate, pathVariables, type HttpRoute, type PathPart } from "./routes";

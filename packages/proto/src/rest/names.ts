@@ -10,6 +10,7 @@ import {
   type DescOneof,
 } from "@bufbuild/protobuf";
 import { field_behavior, FieldBehavior } from "../gen/google/api/field_behavior_pb";
+import { field_info, FieldInfo_Format } from "../gen/google/api/field_info_pb";
 import { rest_tag, rest_union, rest_value } from "../gen/heliosdb/replication/v1/rest_pb";
 
 // Decided once per field: the mapping asks for every field of every request.
@@ -21,6 +22,11 @@ const fieldNames = new WeakMap<DescField, string>();
  */
 export function isInputOnly(field: DescField): boolean {
   return hasOption(field, field_behavior) && getOption(field, field_behavior).includes(FieldBehavior.INPUT_ONLY);
+}
+
+/** Whether a field is `(google.api.field_info).format = UUID4`: the server refuses another value (an empty one is unset). */
+export function isUuid(field: DescField): boolean {
+  return hasOption(field, field_info) && getOption(field, field_info).format === FieldInfo_Format.UUID4;
 }
 
 /** The REST JSON key of a field: its explicit `json_name`, else its proto name. */

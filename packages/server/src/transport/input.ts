@@ -4,12 +4,16 @@
 //   PostgreSQL (which refuses it: a 500 for the client), and a lone
 //   surrogate from JSON ("\ud800") was silently turned into U+FFFD on its way
 //   to a database (INVALID_REQUEST naming each field);
+// - the fields the contract marks `(google.api.field_info).format = UUID4`
+//   hold a UUID when set (INVALID_REQUEST naming each): ids are checked
+//   before any lookup, and the OpenAPI document's `format: uuid` comes from
+//   the same option;
 // - the fields the contract marks `(google.api.field_behavior) = REQUIRED`
 //   are set (VALIDATION_ERROR naming each): the OpenAPI document's
 //   `required` comes from the same option, so it says what is enforced.
 import { getOption, hasOption, ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import { field_behavior, FieldBehavior } from "@heliosdb/replication-proto";
+import { field_behavior, FieldBehavior, isUuid } from "@heliosdb/replication-proto";
 import { apiError } from "./errors";
 
 interface Violation {
@@ -40,7 +44,11 @@ export function inputInterceptor(): Interceptor {
 function check(schema: DescMessage, message: Message): void {
   const violations: Violation[] = [];
   visit(schema, message as unknown as Record<string, unknown>, "", violations);
-  if (violations.length > 0) throw apiError("INVALID_REQUEST", "the request holds text that is not allowed", { violations: violations as never });
+  if (violations.length > 0) {
+    const [only] = violations;
+    const message = violations.length === 1 && only!.description.startsWith("not a UUID") ? `${only!.field} must be a UUID` : "the request holds values that are not allowed";
+    throw apiError("INVALID_REQUEST", message, { violations: violations as never });
+  }
   required(schema, message as unknown as Record<string, unknown>, "", violations);
   if (violations.length > 0) throw apiError("VALIDATION_ERROR", "the request is not valid", { violations: violations as never });
 }
@@ -75,6 +83,7 @@ function isWellKnown(schema: DescMessage): boolean {
   return schema.typeName.startsWith("google.protobuf.");
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Why a string is refused, or undefined when it is fine. */
@@ -116,7 +125,7 @@ function visit(schema: DescMessage, message: Record<string, unknown>, prefix: st
 
 function element(field: DescField, value: unknown, name: string, out: Violation[]): void {
   if (typeof value === "string") {
-    const problem = textProblem(value);
+    const problem = textProblem(value) ?? (value && isUuid(field) && !UUID.test(value) ? `not a UUID: "${value}"` : undefined);
     if (problem) out.push({ field: name, description: problem });
   } else if (field.message && typeof value === "object") {
     visit(field.message, value as Record<string, unknown>, `${name}.`, out);
