@@ -20,6 +20,11 @@ scripts/check-generated.sh
 step "typecheck and build every package"
 npx turbo run typecheck build --output-logs=errors-only
 
+step "headless Chromium for the browser tests (Debian's package; no browser is downloaded by npm)"
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update && apt-get install -y chromium
+fi
+
 step "tests"
 npx vitest run --reporter=default --reporter=json --outputFile=.vitest-report.json
 node scripts/test-summary.mjs .vitest-report.json
