@@ -69,10 +69,10 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
     void o.audit.record(auditEvent({ ...event, rpc, requestId: id, clientAddress: o.addressOf(id) }));
   };
 
-  const token = async (req: Request, res: Response) => {
-    let clientId = "";
+  // `who` names the client a request claims to be, for the audit of a refusal too.
+  const token = async (req: Request, res: Response, who: { principal: string }) => {
     const form = await readForm(req);
-    const client = await authenticateClient(req, form, tokens, (id) => (clientId = id));
+    const client = await authenticateClient(req, form, tokens, (id) => (who.principal = id));
     const grantType = form.get("grant_type") ?? "";
     const issued =
       grantType === "client_credentials"
@@ -83,14 +83,14 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
             ? await tokens.refresh(client, form.get("refresh_token") ?? "", form.get("scope"))
             : undefined;
     if (!issued) throw new OAuthError(grantType ? "unsupported_grant_type" : "invalid_request", grantType ? `grant_type ${grantType} is not supported` : "grant_type is required");
-    audit(req, "OAuth.Token", { outcome: "OK", message: `token issued (${grantType})`, principal: clientId, credentialType: "oauth_client", credentialId: client.id, tenantId: client.tenantId, resource: issued.grant.id });
+    audit(req, "OAuth.Token", { outcome: "OK", message: `token issued (${grantType})${issued.grant.userId ? ` for user ${issued.grant.userId}` : ""}`, principal: who.principal, credentialType: "oauth_client", credentialId: client.id, tenantId: client.tenantId, resource: issued.grant.id });
     sendJson(res, 200, issued.response, { "X-Request-Id": requestId(req) });
   };
 
   // RFC 7009: the answer is 200 whether or not the token was known (nothing to learn from it).
-  const revoke = async (req: Request, res: Response) => {
+  const revoke = async (req: Request, res: Response, who: { principal: string }) => {
     const form = await readForm(req);
-    const client = await authenticateClient(req, form, tokens, () => undefined);
+    const client = await authenticateClient(req, form, tokens, (id) => (who.principal = id));
     const text = form.get("token");
     if (!text) throw new OAuthError("invalid_request", "token is required");
     let grantId: string | undefined;
@@ -129,6 +129,7 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
       const methods = ROUTES[path];
       if (!methods) return false;
       const id = requestId(req);
+      const who = { principal: "" };
       if (!methods.includes(req.method ?? "")) {
         req.resume();
         sendEnvelope(res, apiError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${path}`, { allow: methods }), id, { Allow: methods.join(", ") });
@@ -136,16 +137,16 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
       }
       const answer =
         path === "/oauth/token"
-          ? token(req, res)
+          ? token(req, res, who)
           : path === "/oauth/revoke"
-            ? revoke(req, res)
+            ? revoke(req, res, who)
             : path === "/oauth/authorize"
               ? handleAuthorize(req, res, { tokens, users, ticketKey, tls: o.tls, audit: (r, e) => audit(r, "OAuth.Authorize", e) })
               : Promise.resolve(metadata(req, res));
       answer.catch((e: unknown) => {
         if (res.headersSent) return void res.destroy();
         if (e instanceof OAuthError) {
-          if (path !== "/oauth/authorize") audit(req, path === "/oauth/token" ? "OAuth.Token" : "OAuth.Revoke", { outcome: e.status === 401 || e.error === "invalid_grant" ? "UNAUTHORIZED" : "INVALID_REQUEST", message: `${e.error}: ${e.description}`, credentialType: "oauth_client" });
+          if (path !== "/oauth/authorize") audit(req, path === "/oauth/token" ? "OAuth.Token" : "OAuth.Revoke", { outcome: e.status === 401 || e.error === "invalid_grant" ? "UNAUTHORIZED" : "INVALID_REQUEST", message: `${e.error}: ${e.description}`, principal: who.principal, credentialType: "oauth_client" });
           return sendOAuthError(res, e, id);
         }
         o.log(`internal error (request ${id}): ${(e as Error)?.stack ?? String(e)}`);
