@@ -137,8 +137,13 @@ export class UserStore {
     return (rowCount ?? 0) > 0;
   }
 
+  /** Sets a password and revokes every grant the user made with the old one (a changed password ends its sessions). */
   async setPassword(id: string, passwordHash: string): Promise<UserRow | undefined> {
-    const { rows } = await this.db.query(`UPDATE oauth_users SET password_hash = $2, password_set_at = now() WHERE id = $1 RETURNING ${USER_COLUMNS}`, [id, passwordHash]);
+    const { rows } = await this.db.query(
+      `WITH revoked AS (UPDATE oauth_grants SET revoked_at = now(), revoked_reason = 'password changed' WHERE user_id = $1 AND revoked_at IS NULL)
+       UPDATE oauth_users SET password_hash = $2, password_set_at = now() WHERE id = $1 RETURNING ${USER_COLUMNS}`,
+      [id, passwordHash],
+    );
     return rows[0] ? userRow(rows[0]) : undefined;
   }
 }

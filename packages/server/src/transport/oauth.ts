@@ -17,6 +17,7 @@ import type { Authenticate, Principal } from "./auth";
 import { apiError, asApiError } from "./errors";
 import type { SigningKey } from "./key-ring";
 import { handleAuthorize } from "./oauth-authorize";
+import { errorPage, sendHtml } from "./oauth-pages";
 import { originOf, readForm, requestId, sendEnvelope, sendJson, sendOAuthError, type Request, type Response } from "./oauth-http";
 import { grantOfJti, OAuthError, OAuthTokens } from "./oauth-tokens";
 
@@ -145,8 +146,9 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
               : Promise.resolve(metadata(req, res));
       answer.catch((e: unknown) => {
         if (res.headersSent) return void res.destroy();
+        if (e instanceof OAuthError && path === "/oauth/authorize") return sendHtml(res, 400, errorPage(e.description));
         if (e instanceof OAuthError) {
-          if (path !== "/oauth/authorize") audit(req, path === "/oauth/token" ? "OAuth.Token" : "OAuth.Revoke", { outcome: e.status === 401 || e.error === "invalid_grant" ? "UNAUTHORIZED" : "INVALID_REQUEST", message: `${e.error}: ${e.description}`, principal: who.principal, credentialType: "oauth_client" });
+          audit(req, path === "/oauth/token" ? "OAuth.Token" : "OAuth.Revoke", { outcome: e.status === 401 || e.error === "invalid_grant" ? "UNAUTHORIZED" : "INVALID_REQUEST", message: `${e.error}: ${e.description}`, principal: who.principal, credentialType: "oauth_client" });
           return sendOAuthError(res, e, id);
         }
         o.log(`internal error (request ${id}): ${(e as Error)?.stack ?? String(e)}`);

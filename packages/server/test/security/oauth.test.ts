@@ -299,7 +299,7 @@ describe("refresh tokens and revocation", () => {
 });
 
 describe("users and clients through the API", () => {
-  test("a tenant's admin manages only its tenant's; nothing returns or logs a secret", async () => {
+  test("a tenant's admin manages only its tenant's; password changes and deleted clients end tokens; nothing returns or logs a secret", async () => {
     const bound = await h.token({ tenantId: "tenant-b", subject: "b-admin" });
     const other = await rest("POST", "/users", bound, { username: "mallory", password: PASSWORD, tenant_id: "tenant-a", roles: ["Viewer"] });
     expect(other.body.error.code).toBe("FORBIDDEN");
@@ -309,6 +309,16 @@ describe("users and clients through the API", () => {
     expect((await rest("GET", `/oauth-clients/${service.id}`, bound)).body.error.code).toBe("NOT_FOUND");
     const short = await rest("POST", "/users", admin, { username: "bob", password: "short", roles: ["Viewer"] });
     expect(short.body.error.code).toBe("VALIDATION_ERROR");
+    // A new password ends the user's grants; a deleted client's tokens are refused.
+    const { answer } = await codeFlow();
+    expect((await rest("POST", `/users/${alice.user_id}/password`, admin, { password: `${PASSWORD}!` })).status).toBe(200);
+    secrets.push(`${PASSWORD}!`);
+    expect((await rest("GET", "/api-keys", answer.body.access_token)).status).toBe(401);
+    expect((await rest("POST", `/users/${alice.user_id}/password`, admin, { password: PASSWORD })).status).toBe(200);
+    const own = await post("/oauth/token", { grant_type: "client_credentials" }, basic(service.id, service.secret));
+    expect((await rest("DELETE", `/oauth-clients/${service.id}`, admin)).status).toBe(200);
+    expect((await rest("GET", "/replications", own.body.access_token)).status).toBe(401);
+    expect((await post("/oauth/token", { grant_type: "client_credentials" }, basic(service.id, service.secret))).status).toBe(401);
     for (const text of [list.text, (await rest("GET", "/oauth-clients", admin)).text, h.log.join("\n")]) for (const s of secrets) expect(text).not.toContain(s);
   });
 });
