@@ -213,6 +213,22 @@ describe("authorization code with PKCE, through the login page", () => {
     expect((await rest("GET", "/api-keys", answer.body.access_token)).body.error.code).toBe("FORBIDDEN");
   });
 
+  test("Deny on the consent page goes back to the client with access_denied and no code", async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(authorizeUrl(pkce().challenge));
+      await page.fill("#username", "alice");
+      await page.fill("#password", PASSWORD);
+      await page.click("#sign-in");
+      await Promise.all([page.waitForURL((u) => u.pathname === "/callback"), page.click("#deny")]);
+      const url = new URL(page.url());
+      expect([url.searchParams.get("error"), url.searchParams.get("state"), url.searchParams.has("code")]).toEqual(["access_denied", "st-1", false]);
+    } finally {
+      await context.close();
+    }
+  });
+
   test("a wrong verifier is invalid_grant, and the code is spent", async () => {
     const { verifier, challenge } = pkce();
     const { url } = await signIn(challenge);
