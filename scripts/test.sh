@@ -20,6 +20,12 @@ scripts/check-generated.sh
 step "typecheck and build every package"
 npx turbo run typecheck build --output-logs=errors-only
 
+step "headless Chromium for the browser tests (Debian's package; no browser is downloaded by npm)"
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
+fi
+
 step "tests"
 npx vitest run --reporter=default --reporter=json --outputFile=.vitest-report.json
 node scripts/test-summary.mjs .vitest-report.json

@@ -9,6 +9,7 @@ export * from "./gen/heliosdb/replication/v1/failover_pb";
 export * from "./gen/heliosdb/replication/v1/health_pb";
 export * from "./gen/heliosdb/replication/v1/metrics_pb";
 export * from "./gen/heliosdb/replication/v1/migration_pb";
+export * from "./gen/heliosdb/replication/v1/oauth_pb";
 export * from "./gen/heliosdb/replication/v1/replication_pb";
 export * from "./gen/heliosdb/replication/v1/rest_pb";
 export * from "./gen/heliosdb/replication/v1/routing_pb";

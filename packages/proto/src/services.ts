@@ -6,6 +6,7 @@ import { FailoverService } from "./gen/heliosdb/replication/v1/failover_pb";
 import { HealthService } from "./gen/heliosdb/replication/v1/health_pb";
 import { MetricsService } from "./gen/heliosdb/replication/v1/metrics_pb";
 import { MigrationService } from "./gen/heliosdb/replication/v1/migration_pb";
+import { OAuthClientService, UserService } from "./gen/heliosdb/replication/v1/oauth_pb";
 import { ReplicationService } from "./gen/heliosdb/replication/v1/replication_pb";
 import { RoutingService } from "./gen/heliosdb/replication/v1/routing_pb";
 
@@ -20,4 +21,6 @@ export const services: readonly DescService[] = [
   HealthService,
   ApiKeyService,
   AuditService,
+  OAuthClientService,
+  UserService,
 ];

@@ -17,6 +17,6 @@ test("dist/index.js (ESM) exports the services, messages and the REST mapping", 
 
 test("dist/index.cjs (CommonJS) loads the same", () => {
   const proto = createRequire(import.meta.url)(dist("index.cjs").pathname);
-  expect(proto.services).toHaveLength(9);
+  expect(proto.services).toHaveLength(11);
   expect(proto.QoSTier.PREMIUM).toBe(2);
 });

@@ -12,9 +12,11 @@ import {
   HealthService,
   MetricsService,
   MigrationService,
+  OAuthClientService,
   ReplicationService,
   RoutingService,
   services,
+  UserService,
 } from "@heliosdb/replication-proto";
 import type pg from "pg";
 import { ApiKeyController } from "./controller/api-keys";
@@ -29,6 +31,7 @@ import { auditService } from "./services/audit";
 import { connectionService } from "./services/connection";
 import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
 import { healthService } from "./services/health";
+import { oauthClientService, userService } from "./services/oauth";
 import { replicationService } from "./services/replication";
 import { routingService } from "./services/routing";
 import { registerUnimplemented } from "./services/unimplemented";
@@ -49,6 +52,7 @@ import type { AuditRetention } from "./store/audit-events";
 import { authInterceptor, loadSigningKey, ROLE_PERMISSIONS } from "./transport/auth";
 import { startCredentials, type Credentials } from "./transport/credentials";
 import { jwksHandler } from "./transport/jwks";
+import { oauthServer } from "./transport/oauth";
 import type { ExternalIssuer } from "./transport/jwt";
 import type { KeyRingOptions } from "./transport/key-ring";
 import { connectHandler } from "./transport/connect";
@@ -163,6 +167,18 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ...(options.auditRetention ? { auditRetention: options.auditRetention } : {}),
     log,
   });
+  // OAuth 2.0 (spec §5.3): the token endpoint and the login pages, and the services that manage clients and users.
+  const oauth = oauthServer({
+    db: options.db,
+    master,
+    signingKey: () => credentials.ring.currentKey(),
+    authenticate: credentials.authenticator.authenticate,
+    audit: credentials.audit,
+    addressOf: (id) => credentials.addresses.of(id),
+    rolePermissions: ROLE_PERMISSIONS,
+    tls: !!options.transport?.tls,
+    log,
+  });
 
   const routes = (router: ConnectRouter) => {
     router.service(ReplicationService, replicationService(replicationController, orchestrator));
@@ -170,6 +186,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     router.service(RoutingService, routingService(new RoutingController(routing)));
     router.service(ApiKeyService, apiKeyService(new ApiKeyController(credentials.apiKeys, ROLE_PERMISSIONS)));
     router.service(AuditService, auditService(new AuditController(credentials.audit)));
+    router.service(OAuthClientService, oauthClientService(oauth.controller));
+    router.service(UserService, userService(oauth.controller));
     router.service(HealthService, healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready }));
     registerUnimplemented(router, FailoverService, "failover");
     registerUnimplemented(router, MigrationService, "migration");
@@ -200,6 +218,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     credentials.addresses.register(req, res);
     if ("stream" in req && grpc(req, res as never)) return;
     if (jwks(req, res)) return;
+    if (oauth.handle(req, res)) return;
     void (async () => {
       if (options.extra && (await options.extra(req, res))) return;
       if (await rest(req as never, res as never)) return;

@@ -233,4 +233,67 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE TRIGGER signing_keys_truncated AFTER TRUNCATE ON signing_keys
         FOR EACH STATEMENT EXECUTE FUNCTION credentials_notify();`,
   },
+  {
+    version: 6,
+    name: "oauth: clients, users, authorization codes, grants (token families) and refresh tokens",
+    sql: `
+      -- OAuth clients (RFC 6749): a confidential one has a secret, kept as a scrypt hash.
+      CREATE TABLE oauth_clients (
+        id uuid PRIMARY KEY,
+        name text NOT NULL DEFAULT '',
+        secret_hash text,
+        redirect_uris text[] NOT NULL DEFAULT '{}',
+        grant_types text[] NOT NULL DEFAULT '{}',
+        -- '' : not bound to a tenant. Tenant, roles and permissions of the client's own tokens.
+        tenant_id text NOT NULL DEFAULT '',
+        roles text[] NOT NULL DEFAULT '{}',
+        permissions text[] NOT NULL DEFAULT '{}',
+        created_by text NOT NULL DEFAULT '',
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX oauth_clients_list ON oauth_clients (tenant_id, created_at);
+      -- Who signs in on the login page; the password is a scrypt hash.
+      CREATE TABLE oauth_users (
+        id uuid PRIMARY KEY,
+        username text NOT NULL UNIQUE,
+        password_hash text NOT NULL,
+        tenant_id text NOT NULL DEFAULT '',
+        roles text[] NOT NULL DEFAULT '{}',
+        created_by text NOT NULL DEFAULT '',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        password_set_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX oauth_users_list ON oauth_users (tenant_id, created_at);
+      -- A grant: every token issued from one authorization code or one client_credentials
+      -- request, refreshed ones included. Revoking it (or deleting its client or user)
+      -- refuses all of them: access tokens name it in their jti.
+      CREATE TABLE oauth_grants (
+        id uuid PRIMARY KEY,
+        client_id uuid NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
+        user_id uuid REFERENCES oauth_users (id) ON DELETE CASCADE,
+        scope text NOT NULL DEFAULT '',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL,
+        revoked_at timestamptz,
+        revoked_reason text NOT NULL DEFAULT ''
+      );
+      CREATE INDEX oauth_grants_expiry ON oauth_grants (expires_at);
+      -- Authorization codes, single use: SHA-256 of the code, bound to client, redirect URI and PKCE challenge.
+      CREATE TABLE oauth_codes (
+        code_hash bytea PRIMARY KEY,
+        grant_id uuid NOT NULL REFERENCES oauth_grants (id) ON DELETE CASCADE,
+        redirect_uri text NOT NULL,
+        code_challenge text NOT NULL,
+        expires_at timestamptz NOT NULL,
+        used_at timestamptz
+      );
+      -- Refresh tokens, opaque, SHA-256 at rest; rotated at every use (rotated_at set).
+      CREATE TABLE oauth_refresh_tokens (
+        token_hash bytea PRIMARY KEY,
+        grant_id uuid NOT NULL REFERENCES oauth_grants (id) ON DELETE CASCADE,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        rotated_at timestamptz
+      );
+      CREATE INDEX oauth_refresh_tokens_grant ON oauth_refresh_tokens (grant_id);`,
+  },
 ];

@@ -69,6 +69,15 @@ export const RPC_PERMISSIONS: Record<string, string> = {
   "ApiKeyService.RevokeApiKey": "apikey:manage",
   "ApiKeyService.RotateApiKey": "apikey:manage",
   "AuditService.ListAuditEvents": "audit:read",
+  "OAuthClientService.CreateOAuthClient": "credential:manage",
+  "OAuthClientService.GetOAuthClient": "credential:manage",
+  "OAuthClientService.ListOAuthClients": "credential:manage",
+  "OAuthClientService.DeleteOAuthClient": "credential:manage",
+  "UserService.CreateUser": "credential:manage",
+  "UserService.GetUser": "credential:manage",
+  "UserService.ListUsers": "credential:manage",
+  "UserService.DeleteUser": "credential:manage",
+  "UserService.SetUserPassword": "credential:manage",
 };
 
 /** Whether an RPC ("ReplicationService.GetReplication") needs credentials: RPCs without a permission are public. */
@@ -134,6 +143,8 @@ export interface AuthenticatorOptions {
   /** The client address of a request in flight, by request id (transport/audit.ts). */
   addressOf?: (requestId: string | null) => string;
   log?: (message: string) => void;
+  /** Whether a verified token was revoked since it was issued (OAuth grants: transport/oauth.ts). */
+  revoked?: (principal: Principal) => Promise<boolean>;
 }
 
 /**
@@ -176,7 +187,9 @@ export class Authenticator {
     if (!authorization) throw new CredentialRefused("missing credentials: send Authorization: Bearer <token> or X-API-Key: <key>", "");
     const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
     if (!token) throw new CredentialRefused("the Authorization header must be Bearer <token>", "jwt");
-    return this.options.jwt.principal(token);
+    const principal = await this.options.jwt.principal(token);
+    if (await this.options.revoked?.(principal)) throw new CredentialRefused("the token has been revoked", "jwt", principal.credential?.id);
+    return principal;
   }
 
   /** Records an event; the promise settles when it is written (never rejects). */

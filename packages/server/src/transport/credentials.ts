@@ -12,6 +12,7 @@ import { ClientAddresses } from "./audit";
 import { Authenticator, ROLE_PERMISSIONS } from "./auth";
 import { JwtVerifier, type ExternalIssuer } from "./jwt";
 import { SigningKeyRing, type KeyRingOptions } from "./key-ring";
+import { oauthRevocation } from "./oauth";
 
 /** The channel on which the control plane announces changed signing keys and API keys (migration 5). */
 export const CREDENTIALS_CHANNEL = "heliosdb_credentials";
@@ -59,6 +60,7 @@ export async function startCredentials(options: CredentialOptions): Promise<Cred
     audit,
     addressOf: (requestId) => addresses.of(requestId),
     log: options.log,
+    revoked: oauthRevocation(options.db),
   });
   return {
     authenticator,

@@ -22,9 +22,11 @@ import {
   HealthService,
   MetricsService,
   MigrationService,
+  OAuthClientService,
   ReplicationService,
   ReplicationStatus,
   RoutingService,
+  UserService,
 } from "@heliosdb/replication-proto";
 import { seedTenant, startCluster, type Cluster } from "@heliosdb/replication-engine/testing";
 import type pg from "pg";
@@ -52,6 +54,8 @@ const SERVED = [
   "heliosdb.replication.v1.MetricsService",
   "heliosdb.replication.v1.ApiKeyService",
   "heliosdb.replication.v1.AuditService",
+  "heliosdb.replication.v1.OAuthClientService",
+  "heliosdb.replication.v1.UserService",
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
@@ -133,7 +137,7 @@ describe("buf curl over server reflection, with no schema file", () => {
     expect(methods).toContain("heliosdb.replication.v1.HealthService/Health");
     expect(methods).toContain("grpc.health.v1.Health/Watch");
     expect(methods).toContain("grpc.reflection.v1.ServerReflection/ServerReflectionInfo");
-    const all = [ReplicationService, ConnectionService, RoutingService, HealthService, FailoverService, MigrationService, MetricsService, ApiKeyService, AuditService, Health, ServerReflectionV1, ServerReflectionV1alpha];
+    const all = [ReplicationService, ConnectionService, RoutingService, HealthService, FailoverService, MigrationService, MetricsService, ApiKeyService, AuditService, OAuthClientService, UserService, Health, ServerReflectionV1, ServerReflectionV1alpha];
     expect(methods.sort()).toEqual(all.flatMap((s: DescService) => s.methods.map((m) => `${s.typeName}/${m.name}`)).sort());
   });
 
