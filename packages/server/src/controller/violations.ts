@@ -2,7 +2,8 @@
 // with all of them, as VALIDATION_ERROR.
 import { apiError } from "../transport/errors";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UUID in its text form (any version): the ids the contract marks UUID4 are checked with it. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class Violations {
   private readonly list: { field: string; description: string }[] = [];

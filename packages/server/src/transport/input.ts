@@ -14,6 +14,7 @@
 import { getOption, hasOption, ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { field_behavior, FieldBehavior, isUuid } from "@heliosdb/replication-proto";
+import { UUID } from "../controller/violations";
 import { apiError } from "./errors";
 
 interface Violation {
@@ -83,7 +84,6 @@ function isWellKnown(schema: DescMessage): boolean {
   return schema.typeName.startsWith("google.protobuf.");
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Why a string is refused, or undefined when it is fine. */
