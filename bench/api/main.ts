@@ -12,6 +12,7 @@
 //   npm run bench:api -- --quick   1 s warm-up + 2 s measured: checks it works
 //
 // Options for development: --concurrency=N --duration=S --warmup=S
+// --rate-limits=off (the server without rate limits: what they cost)
 // --profile (CPU-profiles this process — the server and the baselines — in
 // each measured window, writes bench/api/profiles/*.cpuprofile and prints
 // where the time goes; the profiler slows the server down, so the figures of
@@ -44,6 +45,7 @@ const args = new Map(
 );
 const QUICK = args.has("quick");
 const PROFILE = args.has("profile");
+const RATE_LIMITS = args.get("rate-limits") !== "off";
 const num = (name: string, full: number, quick: number) => Number(args.get(name) ?? (QUICK ? quick : full));
 /** Requests in flight at once, from the load process. */
 const CONCURRENCY = num("concurrency", 32, 32);
@@ -509,9 +511,9 @@ async function main(): Promise<void> {
   const allowHosts = [`${east.host}:${east.port}`, `${west.host}:${west.port}`];
   // Rate limits on, as `serve` has them, with the default tier (the JWT's and the API key's) too large to refuse.
   const rateLimits = { tiers: { Standard: { perMinute: 6e9, burst: 1e8 } } };
-  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts, rateLimits, log: (m) => log(`server: ${m}`) });
+  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts, ...(RATE_LIMITS ? { rateLimits } : {}), log: (m) => log(`server: ${m}`) });
   const token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "bench" });
-  log(`server: REST ${app.urls.rest}, gRPC ${app.urls.grpc} (default settings; rate limits on, Standard ${rateLimits.tiers.Standard.perMinute}/min burst ${rateLimits.tiers.Standard.burst})`);
+  log(`server: REST ${app.urls.rest}, gRPC ${app.urls.grpc} (default settings; ${RATE_LIMITS ? `rate limits on, Standard ${rateLimits.tiers.Standard.perMinute}/min burst ${rateLimits.tiers.Standard.burst}` : "rate limits OFF"})`);
 
   const rest = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${app!.urls.rest}${path}`, {
@@ -647,7 +649,7 @@ async function main(): Promise<void> {
   const restKeyRatio = restKeyM.requestsPerSecond / bareHttpM.requestsPerSecond;
   const grpcRatio = grpcM.requestsPerSecond / bareGrpcM.requestsPerSecond;
   const grpcKeyRatio = grpcKeyM.requestsPerSecond / bareGrpcM.requestsPerSecond;
-  r.rate_limits = true;
+  r.rate_limits = RATE_LIMITS;
   r.rest_vs_bare_http = round(restRatio);
   r.rest_apikey_vs_bare_http = round(restKeyRatio);
   r.grpc_vs_bare_grpc = round(grpcRatio);

@@ -68,9 +68,7 @@ export class RateLimiter {
 
   /** Takes a token of the principal's bucket: its headers, or the 429 (with them) when it is empty. */
   async admit(principal: Principal): Promise<Headers> {
-    // Tenant and subject: two tenants' tokens with the same `sub` are two principals.
-    const key = `principal:${JSON.stringify([principal.tenantId ?? "", principal.subject])}`;
-    return this.decide(key, this.bucketOf(principal));
+    return this.decide(keyOf(principal), this.bucketOf(principal));
   }
 
   /** Counts a refused credential against its client address: the 429 once the address's bucket is empty. */
@@ -98,6 +96,15 @@ export class RateLimiter {
     headers.forEach((value, name) => error.metadata.set(name, value));
     throw error;
   }
+}
+
+// Tenant and subject: two tenants' tokens with the same `sub` are two principals. Kept per
+// principal object (a remembered JWT's is the same object every call).
+const keys = new WeakMap<Principal, string>();
+function keyOf(principal: Principal): string {
+  let key = keys.get(principal);
+  if (key === undefined) keys.set(principal, (key = `principal:${JSON.stringify([principal.tenantId ?? "", principal.subject])}`));
+  return key;
 }
 
 /** Limits every call of a principal (put in the context by the auth interceptor, before this one); public RPCs pass. */
