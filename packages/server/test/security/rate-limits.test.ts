@@ -6,7 +6,9 @@
 // database's clock (moved back here, so no test waits); the tier comes from
 // an API key, a JWT's claim, or the default; refused credentials are limited
 // by client address; public RPCs are not limited.
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, copyFileSync, rmSync } from "node:fs";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -216,6 +218,19 @@ describe("one server", () => {
       expect(health.headers.get("x-ratelimit-limit")).toBeNull();
     }
   });
+
+  test("a WebSocket upgrade counts as a call of its principal, and a refused one against its address", async () => {
+    const statuses: number[] = [];
+    const free = await token("ws-caller", { tier: "Free" });
+    for (let i = 0; i < 4; i++) statuses.push((await upgrade(a, `/v1/ws?token=${free}`)).status);
+    // 501 (the WebSocket API's milestone) while the bucket holds a token.
+    expect(statuses).toEqual([501, 501, 501, 429]);
+    const refused = await upgrade(a, "/v1/ws?token=not-a-token");
+    // The address's bucket was emptied by the test before: past it, 429 rather than 401.
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toMatchObject({ code: "RATE_LIMIT_EXCEEDED" });
+    expect(refused.body.error.retry_after_seconds).toBeGreaterThanOrEqual(1);
+  });
 });
 
 describe("two servers sharing the control plane", () => {
@@ -241,4 +256,25 @@ function apiErrorIn(metadata: grpc.Metadata): ApiError | undefined {
   const bin = metadata.get("grpc-status-details-bin")[0] as Buffer | undefined;
   if (!bin) return undefined;
   return findTrailerError(new Headers({ "grpc-status": "8", "grpc-status-details-bin": bin.toString("base64").replace(/=+$/, "") }))?.findDetails(ApiErrorSchema)[0];
+}
+
+// A WebSocket handshake; the server's answer (these tests never expect an upgrade).
+function upgrade(app: RunningApp, path: string): Promise<RestAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: "127.0.0.1",
+      port: app.ports.http,
+      path,
+      agent: false,
+      headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": randomBytes(16).toString("base64") },
+    });
+    req.on("upgrade", () => reject(new Error("upgraded")));
+    req.on("error", reject);
+    req.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: new Headers(), body: JSON.parse(Buffer.concat(chunks).toString()) }));
+    });
+    req.end();
+  });
 }
