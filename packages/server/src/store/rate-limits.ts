@@ -43,13 +43,13 @@ const SWEEP_EVERY_MS = 60_000;
 const DECIDE = `
   INSERT INTO rate_limits AS b (key, tokens, updated_at, rate, burst, granted)
   SELECT key, burst - least(n, floor(burst)), now(), rate, burst, least(n, floor(burst))
-    FROM unnest($1::text[], $2::float8[], $3::float8[], $4::int[]) AS r(key, rate, burst, n)
+    FROM jsonb_to_recordset($1::jsonb) AS r(key text, rate float8, burst float8, n int)
    ORDER BY key
   ON CONFLICT (key) DO UPDATE SET
     tokens = ${avail()} - least(excluded.granted, floor(${avail()})),
     granted = least(excluded.granted, floor(${avail()})),
     updated_at = excluded.updated_at, rate = excluded.rate, burst = excluded.burst
-  RETURNING key, tokens, granted, rate, burst, extract(epoch FROM updated_at)::float8 AS at`;
+  RETURNING key, tokens, granted, extract(epoch FROM updated_at)::float8 AS at`;
 
 // The tokens a stored bucket holds now: refilled for the time since its last decision, up to its burst.
 function avail(): string {
@@ -95,13 +95,16 @@ export class RateLimitStore {
     const first = (k: string) => byKey.get(k)![0]!.bucket;
     try {
       // Named: each session parses and plans it once, not at every batch (most of PostgreSQL's work for a batch otherwise).
-      const { rows } = await this.db.query<{ key: string; tokens: number; granted: number; rate: number; burst: number; at: number }>({
+      // One JSON parameter: pg encodes array parameters element by element in JavaScript.
+      const batchJson = JSON.stringify(keys.map((key) => ({ key, rate: first(key).perMinute / 60, burst: first(key).burst, n: byKey.get(key)!.length })));
+      const { rows } = await this.db.query<{ key: string; tokens: number; granted: number; at: number }>({
         name: "heliosdb-rate-limit-decide",
         text: DECIDE,
-        values: [keys, keys.map((k) => first(k).perMinute / 60), keys.map((k) => first(k).burst), keys.map((k) => byKey.get(k)!.length)],
+        values: [batchJson],
       });
       for (const row of rows) {
-        byKey.get(row.key)!.forEach((p, i) => p.resolve(decision(row, i)));
+        const bucket = first(row.key);
+        byKey.get(row.key)!.forEach((p, i) => p.resolve(decision({ ...row, rate: bucket.perMinute / 60, burst: bucket.burst }, i)));
         byKey.delete(row.key);
       }
       for (const list of byKey.values()) for (const p of list) p.reject(new Error("the rate-limit statement returned no row for a bucket"));
