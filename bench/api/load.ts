@@ -25,6 +25,8 @@ export interface LoadRequest {
   path: string;
   /** Sent as `authorization: Bearer …` (HTTP header or gRPC metadata) when set. */
   token?: string;
+  /** Sent as `x-api-key` instead, when set. */
+  apiKey?: string;
   /** grpc: the request message, hex. */
   requestHex?: string;
   expectedBytes: number;
@@ -74,7 +76,7 @@ function checker(r: LoadRequest): (status: string | undefined, body: Buffer, byt
 
 function httpCaller(r: LoadRequest): () => Promise<Outcome> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: r.concurrency, maxFreeSockets: r.concurrency });
-  const headers: Record<string, string> = r.token ? { authorization: `Bearer ${r.token}` } : {};
+  const headers: Record<string, string> = r.token ? { authorization: `Bearer ${r.token}` } : r.apiKey ? { "x-api-key": r.apiKey } : {};
   const options: http.RequestOptions = { host: r.host, port: r.port, path: r.path, method: "GET", agent, headers };
   const check = checker(r);
   const prefixBytes = r.prefixHex.length / 2;
@@ -105,6 +107,7 @@ async function grpcCaller(r: LoadRequest): Promise<() => Promise<Outcome>> {
   const request = Buffer.from(r.requestHex ?? "", "hex");
   const metadata = new grpc.Metadata();
   if (r.token) metadata.set("authorization", `Bearer ${r.token}`);
+  else if (r.apiKey) metadata.set("x-api-key", r.apiKey);
   const identity = (b: Buffer) => b;
   const check = checker(r);
   const none = Buffer.alloc(0);

@@ -1,5 +1,8 @@
 // The API benchmark: GET /v1/replications/{id} over REST and
-// ReplicationService/GetReplication over gRPC, each against a bare server on
+// ReplicationService/GetReplication over gRPC, each with a JWT and with an
+// API key, rate limits on (spec §7: every call takes a token of its
+// principal's bucket in the control plane; the buckets are sized so that
+// none refuses), each against a bare server on
 // the same machine in the same run answering the very same bytes: a node:http
 // server for REST and a @grpc/grpc-js server for gRPC. The load comes from a
 // second process (load.ts, forked once per target) with N requests in flight.
@@ -9,6 +12,7 @@
 //   npm run bench:api -- --quick   1 s warm-up + 2 s measured: checks it works
 //
 // Options for development: --concurrency=N --duration=S --warmup=S
+// --rate-limits=off (the server without rate limits: what they cost)
 // --profile (CPU-profiles this process — the server and the baselines — in
 // each measured window, writes bench/api/profiles/*.cpuprofile and prints
 // where the time goes; the profiler slows the server down, so the figures of
@@ -41,6 +45,7 @@ const args = new Map(
 );
 const QUICK = args.has("quick");
 const PROFILE = args.has("profile");
+const RATE_LIMITS = args.get("rate-limits") !== "off";
 const num = (name: string, full: number, quick: number) => Number(args.get(name) ?? (QUICK ? quick : full));
 /** Requests in flight at once, from the load process. */
 const CONCURRENCY = num("concurrency", 32, 32);
@@ -221,7 +226,7 @@ function category(frame: ProfileNode["callFrame"], sourceOf: (line: number) => s
 const STAGES: [string, (fn: string, where: string) => boolean][] = [
   ["the profiler itself (node:inspector)", (_, w) => w === "node:inspector"],
   ["JWT check (jose: HS256 via WebCrypto, for a token not verified before)", (_, w) => w.includes("/node_modules/jose/")],
-  ["PostgreSQL round trip (pg: pool, query, socket, rows; the cache's LISTEN session)", (_, w) => /\/node_modules\/(pg|pg-pool|pg-protocol|pg-types|postgres-[\w-]+)\//.test(w)],
+  ["PostgreSQL round trip (pg: pool, query, socket, rows; the cache's LISTEN session, the API keys' barrier, the rate-limit statement)", (_, w) => /\/node_modules\/(pg|pg-pool|pg-protocol|pg-types|postgres-[\w-]+)\//.test(w)],
   ["REST: message to JSON (proto/src/rest/write-rest.ts, to-rest.ts, names.ts)", (_, w) => /packages\/proto\/src\/rest\/(write-rest|to-rest|names)\.ts$/.test(w)],
   ["REST: request to message (proto/src/rest/from-rest.ts, query.ts)", (_, w) => /packages\/proto\/src\/rest\/(from-rest|query|field-mask)\.ts$/.test(w)],
   ["protobuf binary encode/decode (Connect serialize/parse)", (_, w) => w.includes("/@connectrpc/connect/dist/esm/protocol/serialization.js")],
@@ -504,9 +509,11 @@ async function main(): Promise<void> {
   closers.push(async () => rmSync(dataDir, { recursive: true, force: true }));
   // The clusters listen on loopback, which the destination policy denies unless allowed.
   const allowHosts = [`${east.host}:${east.port}`, `${west.host}:${west.port}`];
-  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts, log: (m) => log(`server: ${m}`) });
+  // Rate limits on, as `serve` has them, with the default tier (the JWT's and the API key's) too large to refuse.
+  const rateLimits = { tiers: { Standard: { perMinute: 6e9, burst: 1e8 } } };
+  app = await startApp({ db: pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts, ...(RATE_LIMITS ? { rateLimits } : {}), log: (m) => log(`server: ${m}`) });
   const token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "bench" });
-  log(`server: REST ${app.urls.rest}, gRPC ${app.urls.grpc} (default settings)`);
+  log(`server: REST ${app.urls.rest}, gRPC ${app.urls.grpc} (default settings; ${RATE_LIMITS ? `rate limits on, Standard ${rateLimits.tiers.Standard.perMinute}/min burst ${rateLimits.tiers.Standard.burst}` : "rate limits OFF"})`);
 
   const rest = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${app!.urls.rest}${path}`, {
@@ -524,6 +531,9 @@ async function main(): Promise<void> {
     const body = { connection_id: id, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database, sslmode: "disable", region, owner_tenant_id: "tenant-123" };
     expectStatus(await rest("POST", "/connections", body), 201, `registering ${region}`);
   }
+  const keyMade = await rest("POST", "/api-keys", { name: "bench", roles: ["Admin"], tier: "Standard" });
+  expectStatus(keyMade, 201, "creating an API key");
+  const apiKey = keyMade.body.secret as string;
   const created = await rest("POST", "/replications", CREATE);
   expectStatus(created, 201, "creating the replication");
   const id = created.body.id as string;
@@ -595,15 +605,21 @@ async function main(): Promise<void> {
     await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
   }
   const loadavgStart = os.loadavg()[0]!;
-  log(`measuring REST GET ${path} (project) …`);
+  log(`measuring REST GET ${path} (project, JWT) …`);
   const restM = await measure("REST (project)", { kind: "http", host: "127.0.0.1", port: app.ports.http, path, token, expectedBytes: recorded.restBody.length, prefixHex: restPrefix.toString("hex") });
+  await sleep(1000);
+  log(`measuring REST GET ${path} (project, API key) …`);
+  const restKeyM = await measure("REST API key (project)", { kind: "http", host: "127.0.0.1", port: app.ports.http, path, apiKey, expectedBytes: recorded.restBody.length, prefixHex: restPrefix.toString("hex") });
   await sleep(1000);
   log("measuring the bare node:http baseline …");
   const bareHttpM = await measure("bare node:http", { kind: "http", host: "127.0.0.1", port: bareHttp.port, path, expectedBytes: recorded.restBody.length, prefixHex: restPrefix.toString("hex") });
   await sleep(1000);
-  log(`measuring gRPC ${GET_METHOD} (project) …`);
+  log(`measuring gRPC ${GET_METHOD} (project, JWT) …`);
   const requestHex = Buffer.from(request).toString("hex");
   const grpcM = await measure("gRPC (project)", { kind: "grpc", host: "127.0.0.1", port: app.ports.grpc, path: GET_METHOD, token, requestHex, expectedBytes: grpcMessage.length, prefixHex: grpcPrefix.toString("hex") });
+  await sleep(1000);
+  log(`measuring gRPC ${GET_METHOD} (project, API key) …`);
+  const grpcKeyM = await measure("gRPC API key (project)", { kind: "grpc", host: "127.0.0.1", port: app.ports.grpc, path: GET_METHOD, apiKey, requestHex, expectedBytes: grpcMessage.length, prefixHex: grpcPrefix.toString("hex") });
   await sleep(1000);
   log("measuring the bare grpc-js baseline …");
   const bareGrpcM = await measure("bare grpc-js", { kind: "grpc", host: "127.0.0.1", port: bareGrpc.port, path: GET_METHOD, requestHex, expectedBytes: grpcMessage.length, prefixHex: grpcPrefix.toString("hex") });
@@ -624,21 +640,35 @@ async function main(): Promise<void> {
     r[`${prefix}_cpu_other_s`] = round(m.otherCpuS, 2);
   };
   put("rest", restM);
+  put("rest_apikey", restKeyM);
   put("bare_http", bareHttpM);
   put("grpc", grpcM);
+  put("grpc_apikey", grpcKeyM);
   put("bare_grpc", bareGrpcM);
   const restRatio = restM.requestsPerSecond / bareHttpM.requestsPerSecond;
+  const restKeyRatio = restKeyM.requestsPerSecond / bareHttpM.requestsPerSecond;
   const grpcRatio = grpcM.requestsPerSecond / bareGrpcM.requestsPerSecond;
+  const grpcKeyRatio = grpcKeyM.requestsPerSecond / bareGrpcM.requestsPerSecond;
+  r.rate_limits = RATE_LIMITS;
   r.rest_vs_bare_http = round(restRatio);
+  r.rest_apikey_vs_bare_http = round(restKeyRatio);
   r.grpc_vs_bare_grpc = round(grpcRatio);
+  r.grpc_apikey_vs_bare_grpc = round(grpcKeyRatio);
   r.target_ratio = TARGET_RATIO;
-  r.rest_target_met = restRatio >= TARGET_RATIO;
-  r.grpc_target_met = grpcRatio >= TARGET_RATIO;
+  r.rest_target_met = Math.min(restRatio, restKeyRatio) >= TARGET_RATIO;
+  r.grpc_target_met = Math.min(grpcRatio, grpcKeyRatio) >= TARGET_RATIO;
   r.loadavg_1m_start = round(loadavgStart, 2);
   r.loadavg_1m_end = round(os.loadavg()[0]!, 2);
   r.total_runtime_s = round((Date.now() - started) / 1000, 1);
 
-  for (const [name, m] of [["REST (project)", restM], ["bare node:http", bareHttpM], ["gRPC (project)", grpcM], ["bare grpc-js", bareGrpcM]] as const) printProfile(name, m);
+  for (const [name, m] of [
+    ["REST (project, JWT)", restM],
+    ["REST (project, API key)", restKeyM],
+    ["bare node:http", bareHttpM],
+    ["gRPC (project, JWT)", grpcM],
+    ["gRPC (project, API key)", grpcKeyM],
+    ["bare grpc-js", bareGrpcM],
+  ] as const) printProfile(name, m);
 
   const rows: string[][] = [];
   const row = (what: string, m: Measured, ratio?: number) =>
@@ -654,9 +684,11 @@ async function main(): Promise<void> {
       m.otherCpuS.toFixed(1),
       ratio !== undefined ? `${ratio.toFixed(2)}× (target ≥ ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? "met" : "missed"})` : "",
     ]);
-  row(`REST GET /v1/replications/{id} (${recorded.restBody.length} B)`, restM, restRatio);
+  row(`REST GET /v1/replications/{id} (${recorded.restBody.length} B), JWT`, restM, restRatio);
+  row("  the same, API key", restKeyM, restKeyRatio);
   row("  bare node:http, same bytes", bareHttpM);
-  row(`gRPC GetReplication (${grpcMessage.length} B)`, grpcM, grpcRatio);
+  row(`gRPC GetReplication (${grpcMessage.length} B), JWT`, grpcM, grpcRatio);
+  row("  the same, API key", grpcKeyM, grpcKeyRatio);
   row("  bare grpc-js, same message", bareGrpcM);
   const header = ["target", "req/s", "p50 ms", "p99 ms", "errors", "CPU s server", "CPU s load", "CPU s PG", "CPU s other", "project ÷ baseline"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));

@@ -44,6 +44,7 @@ import { HealthProbes } from "./store/health-probes";
 import { IdempotencyKeyStore } from "./store/idempotency-keys";
 import { LeaseStore } from "./store/leases";
 import { MetricSampleStore } from "./store/metric-samples";
+import { RateLimitStore } from "./store/rate-limits";
 import { ReplicationCache } from "./store/replication-cache";
 import { ReplicationStore } from "./store/replications";
 import { RoutingStore } from "./store/routing";
@@ -61,6 +62,7 @@ import { idempotencyInterceptor } from "./transport/idempotency";
 import { asApiError, envelope } from "./transport/errors";
 import { createGuard } from "./transport/guard";
 import { inputInterceptor } from "./transport/input";
+import { countRefusal, limitRefusals, RateLimiter, rateLimitInterceptor, type RateLimitOptions } from "./transport/rate-limit";
 import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
 import { grpcHandler } from "./transport/grpc";
 import { createInvoker } from "./transport/invoke";
@@ -103,6 +105,8 @@ export interface AppOptions {
   auditRetention?: AuditRetention;
   /** Body limit, timeouts, header limit, CORS origins, TLS (docs/server.md, "Limits, timeouts, CORS and TLS"). */
   transport?: TransportOptions;
+  /** Rate limits (spec §7, transport/rate-limit.ts): on when given (`serve` always gives them), off when absent. */
+  rateLimits?: RateLimitOptions;
 }
 
 export interface TransportOptions extends Partial<ListenOptions> {
@@ -196,11 +200,16 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     registerGrpcHealth(router, healthyBy(healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready })));
     registerReflection(router);
   };
-  const authenticate = credentials.authenticator.authenticate;
+  const limiter = options.rateLimits ? new RateLimiter(new RateLimitStore(options.db), options.rateLimits) : undefined;
+  const addressOf = (requestId: string | null) => credentials.addresses.of(requestId);
+  // Refused credentials count against the client's address where they are refused: before the body is read.
+  const authenticate = limiter ? limitRefusals(credentials.authenticator.authenticate, limiter, addressOf) : credentials.authenticator.authenticate;
   const logError = (e: unknown, requestId: string) => log(`internal error (request ${requestId}): ${(e as Error)?.stack ?? String(e)}`);
   const interceptors: Interceptor[] = [
     requestInterceptor(logError),
     authInterceptor(credentials.authenticator),
+    // After authentication: the principal (and its tier) is known.
+    ...(limiter ? [rateLimitInterceptor(limiter)] : []),
     inputInterceptor(),
     idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
@@ -234,9 +243,15 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
 
   // WebSocket upgrades authenticate through the same chain, as calls of the event stream (the permission every channel needs).
   const authenticateUpgrade = upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents);
-  const ws = webSocketGateway((req) => {
+  const ws = webSocketGateway(async (req) => {
     credentials.addresses.registerUpgrade(req);
-    return authenticateUpgrade(req);
+    // An upgrade is refused by the chain itself (no guard before it): its refusal is counted here.
+    if (!limiter) return authenticateUpgrade(req);
+    try {
+      return await authenticateUpgrade(req);
+    } catch (e) {
+      throw await countRefusal(e, limiter, req.socket.remoteAddress ?? "");
+    }
   });
 
   const listeners: Listener[] = [

@@ -39,6 +39,10 @@ serve options (flag, then environment, then default):
   --trusted-issuer SPEC     HELIOS_TRUSTED_ISSUERS (;-separated)   trust an identity provider's tokens (repeatable):
                             issuer=URL,jwks=URL[,audience=heliosdb-api][,tenant-claim=tenant_id]
                             [,roles-claim=roles][,permissions-claim=permissions][,unbound=allow]
+  --rate-limits on|off      HELIOS_RATE_LIMITS        on     rate limits per principal by tier (spec §7)
+  --default-tier TIER       HELIOS_DEFAULT_TIER       Standard  the tier of a JWT without a tier claim
+  --rate-limit NAME=RPM/BURST  HELIOS_RATE_LIMIT (;-separated)  resize a tier (Free, Standard, Premium,
+                            Enterprise), or give principal:SUBJECT its own bucket (repeatable)
 ${TRANSPORT_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
@@ -72,6 +76,7 @@ async function serve(args: string[]): Promise<void> {
     denyHosts: config.denyHosts,
     extra: docsHandler(),
     issuers: config.issuers,
+    ...(config.rateLimits ? { rateLimits: config.rateLimits } : {}),
     log: (m) => console.error(m),
     transport: { ...limits, ...tls },
   });

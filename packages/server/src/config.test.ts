@@ -54,3 +54,30 @@ describe("--trusted-issuer", () => {
     }
   });
 });
+
+describe("rate limits", () => {
+  test("on by default with the Standard tier; tiers resized and principals' own buckets from flags over the environment", () => {
+    expect(serveConfig([], {}).rateLimits).toEqual({ tiers: {}, principals: {}, defaultTier: "Standard" });
+    const env = { HELIOS_RATE_LIMIT: "Free=30/5;principal:acme=100000/5000", HELIOS_DEFAULT_TIER: "Free" };
+    expect(serveConfig([], env).rateLimits).toEqual({ tiers: { Free: { perMinute: 30, burst: 5 } }, principals: { acme: { perMinute: 100000, burst: 5000 } }, defaultTier: "Free" });
+    const config = serveConfig(["--rate-limit", "Enterprise=120000/4000", "--default-tier", "Premium"], env);
+    expect(config.rateLimits).toEqual({ tiers: { Enterprise: { perMinute: 120000, burst: 4000 } }, principals: {}, defaultTier: "Premium" });
+    expect(describeConfig(config)).toContain("rate-limits=on(default-tier Premium, Enterprise 120000/min burst 4000)");
+    const off = serveConfig(["--rate-limits", "off"], {});
+    expect(off.rateLimits).toBeUndefined();
+    expect(describeConfig(off)).toContain("rate-limits=off");
+  });
+
+  test("a tier that does not exist, a zero rate or burst, or a malformed entry is a usage error", () => {
+    const cases: [string[], RegExp][] = [
+      [["--rate-limits", "yes"], /on or off/],
+      [["--default-tier", "Gold"], /--default-tier: one of Free, Standard, Premium, Enterprise/],
+      [["--rate-limit", "Gold=1/1"], /Gold is neither a tier/],
+      [["--rate-limit", "Free=0/1"], /a rate above 0/],
+      [["--rate-limit", "Free=10/0"], /a burst of 1 or more/],
+      [["--rate-limit", "Free"], /NAME=PER_MINUTE\/BURST/],
+      [["--rate-limit", "principal:=1/1"], /neither a tier/],
+    ];
+    for (const [args, message] of cases) expect(() => serveConfig(args, {}), args.join(" ")).toThrow(message);
+  });
+});

@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { parseRule } from "./controller/destinations";
 import { describeTransport, TRANSPORT_FLAGS, transportConfig, type TransportConfig } from "./transport-config";
 import type { ExternalIssuer } from "./transport/jwt";
+import { TIER_LIMITS, type Bucket, type RateLimitOptions } from "./transport/rate-limit";
 
 export interface ServeConfig {
   host: string;
@@ -24,6 +25,8 @@ export interface ServeConfig {
   transport: TransportConfig;
   /** Identity providers whose tokens the server trusts (--trusted-issuer). */
   issuers: ExternalIssuer[];
+  /** Rate limits (spec §7); absent with --rate-limits off. */
+  rateLimits?: RateLimitOptions;
 }
 
 /** A command line the server cannot run: printed with the usage, exit status 2. */
@@ -44,6 +47,9 @@ const ENV = {
   allowHosts: "HELIOS_ALLOW_HOSTS",
   denyHosts: "HELIOS_DENY_HOSTS",
   trustedIssuers: "HELIOS_TRUSTED_ISSUERS",
+  rateLimits: "HELIOS_RATE_LIMITS",
+  rateLimit: "HELIOS_RATE_LIMIT",
+  defaultTier: "HELIOS_DEFAULT_TIER",
 } as const;
 
 export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
@@ -61,6 +67,9 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "deny-hosts": { type: "string", multiple: true },
       ...TRANSPORT_FLAGS,
       "trusted-issuer": { type: "string", multiple: true },
+      "rate-limits": { type: "string" },
+      "rate-limit": { type: "string", multiple: true },
+      "default-tier": { type: "string" },
     },
     strict: true,
   });
@@ -98,7 +107,32 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     denyHosts: hosts("--deny-hosts", values["deny-hosts"], env[ENV.denyHosts]),
     transport: transportConfig(values, env),
     issuers: (values["trusted-issuer"] ?? env[ENV.trustedIssuers]?.split(";") ?? []).filter((t) => t.trim()).map(trustedIssuer),
+    ...rateLimitConfig(values["rate-limits"] ?? env[ENV.rateLimits], values["rate-limit"] ?? env[ENV.rateLimit]?.split(";"), values["default-tier"] ?? env[ENV.defaultTier]),
   };
+}
+
+/**
+ * --rate-limits on|off (default on), --default-tier TIER (default Standard),
+ * and --rate-limit NAME=PER_MINUTE/BURST (repeatable): NAME a tier (Free,
+ * Standard, Premium, Enterprise) to resize it, or principal:SUBJECT for one
+ * principal's own bucket (an Enterprise customer's).
+ */
+function rateLimitConfig(onOff = "on", entries: string[] = [], defaultTier = "Standard"): { rateLimits?: RateLimitOptions } {
+  if (onOff !== "on" && onOff !== "off") throw new UsageError(`--rate-limits: on or off, not ${onOff}`);
+  if (!Object.hasOwn(TIER_LIMITS, defaultTier)) throw new UsageError(`--default-tier: one of ${Object.keys(TIER_LIMITS).join(", ")}, not ${defaultTier}`);
+  const tiers: Record<string, Bucket> = {};
+  const principals: Record<string, Bucket> = {};
+  for (const entry of entries.map((e) => e.trim()).filter(Boolean)) {
+    const at = entry.lastIndexOf("=");
+    const m = /^(\d+(?:\.\d+)?)\/(\d+)$/.exec(entry.slice(at + 1));
+    const name = entry.slice(0, at);
+    if (at <= 0 || !m || Number(m[1]) <= 0 || Number(m[2]) < 1) throw new UsageError(`--rate-limit: NAME=PER_MINUTE/BURST (a rate above 0, a burst of 1 or more), not ${entry}`);
+    const bucket = { perMinute: Number(m[1]), burst: Number(m[2]) };
+    if (name.startsWith("principal:") && name.length > "principal:".length) principals[name.slice("principal:".length)] = bucket;
+    else if (Object.hasOwn(TIER_LIMITS, name)) tiers[name] = bucket;
+    else throw new UsageError(`--rate-limit: ${name} is neither a tier (${Object.keys(TIER_LIMITS).join(", ")}) nor principal:SUBJECT`);
+  }
+  return onOff === "off" ? {} : { rateLimits: { tiers, principals, defaultTier } };
 }
 
 /**
@@ -156,5 +190,11 @@ export function describeConfig(config: ServeConfig): string {
     `deny-hosts=${config.denyHosts.join(",") || "(the defaults only)"}`,
     describeTransport(config.transport),
     ...config.issuers.map((i) => `trusted-issuer=${i.issuer}(jwks ${i.jwksUrl}, audience ${i.audience})`),
+    config.rateLimits ? `rate-limits=on(default-tier ${config.rateLimits.defaultTier}${describeBuckets(config.rateLimits)})` : "rate-limits=off",
   ].join(" ");
+}
+
+function describeBuckets(options: RateLimitOptions): string {
+  const all = { ...options.tiers, ...Object.fromEntries(Object.entries(options.principals ?? {}).map(([k, v]) => [`principal:${k}`, v])) };
+  return Object.entries(all).map(([name, b]) => `, ${name} ${b!.perMinute}/min burst ${b!.burst}`).join("");
 }

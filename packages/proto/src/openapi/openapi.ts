@@ -128,7 +128,7 @@ export const ERROR_STATUSES: ErrorStatus[] = [
 ];
 
 const DEFAULT_ERROR =
-  "Any other error, in the same envelope: 405 METHOD_NOT_ALLOWED (another method of this path), 408 REQUEST_TIMEOUT (the request did not arrive within the server's request timeout), 413 PAYLOAD_TOO_LARGE (a body over the server's limit, 1 MiB by default: `details.max_body_bytes`), 415 UNSUPPORTED_MEDIA_TYPE (a body that is not `application/json`), 429 RATE_LIMIT_EXCEEDED (with `retry_after_seconds`; rate limits arrive with the security milestone), 431 HEADERS_TOO_LARGE (request line and headers over the server's limit), 501 UNIMPLEMENTED (an RPC that a later milestone implements: `details.milestone` names it).";
+  "Any other error, in the same envelope: 405 METHOD_NOT_ALLOWED (another method of this path), 408 REQUEST_TIMEOUT (the request did not arrive within the server's request timeout), 413 PAYLOAD_TOO_LARGE (a body over the server's limit, 1 MiB by default: `details.max_body_bytes`), 415 UNSUPPORTED_MEDIA_TYPE (a body that is not `application/json`), 429 RATE_LIMIT_EXCEEDED (spec §7: over the caller's bucket, with a `Retry-After` header and `retry_after_seconds`; every rate-limited call answers `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`), 431 HEADERS_TOO_LARGE (request line and headers over the server's limit), 501 UNIMPLEMENTED (an RPC that a later milestone implements: `details.milestone` names it).";
 
 // The codes at a status no operation lists: under `default`, by name.
 const DEFAULT_ERROR_CODES = errorCodes.filter((code) => !ERROR_STATUSES.some((e) => e.status === String(ERROR_CODES[code].http))).sort();

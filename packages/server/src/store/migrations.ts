@@ -296,4 +296,22 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );
       CREATE INDEX oauth_refresh_tokens_grant ON oauth_refresh_tokens (grant_id);`,
   },
+  {
+    version: 7,
+    name: "rate_limits: the token buckets of spec §7, shared by every server of the control plane",
+    sql: `
+      -- One bucket per principal (or client address). UNLOGGED: a bucket is worth no WAL write per
+      -- request; one lost in a crash of the database comes back full (at worst one burst more passes).
+      CREATE UNLOGGED TABLE rate_limits (
+        key text PRIMARY KEY,
+        -- Tokens left after the last decision, and when it was made (the database's clock: every server's).
+        tokens double precision NOT NULL,
+        updated_at timestamptz NOT NULL,
+        -- The bucket's refill (tokens per second) and size as of the last decision.
+        rate double precision NOT NULL,
+        burst double precision NOT NULL,
+        -- Requests the last decision let through (RETURNING shows only the new row).
+        granted integer NOT NULL
+      );`,
+  },
 ];

@@ -7,6 +7,7 @@
 // operator's.
 import { createHash } from "node:crypto";
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { TIERS } from "../controller/api-keys";
 import type { Caller } from "../controller/caller";
 import type { KeySource, VerificationKey } from "./key-ring";
 
@@ -19,7 +20,7 @@ export const CLOCK_SKEW_SECONDS = 30;
 export interface Principal extends Caller {
   /** The credential that proved it: a token's jti (or a digest of the token), an API key's id. */
   credential?: { type: "jwt" | "api_key"; id: string };
-  /** The rate-limit tier (spec §7) of an API key. */
+  /** The rate-limit tier (spec §7) of an API key, or a JWT's `tier` claim. */
   tier?: string;
 }
 
@@ -176,6 +177,8 @@ export class JwtVerifier {
       permissions: new Set(explicit.length > 0 ? explicit : roles.flatMap((r) => this.roles[r] ?? [])),
       ...(tenant !== undefined ? { tenantId: tenant as string } : {}),
       credential: { type: "jwt", id: typeof payload.jti === "string" && payload.jti ? payload.jti : digest },
+      // The rate-limit tier (spec §7) the token names; another value is no tier (the default's).
+      ...(typeof payload.tier === "string" && TIERS.includes(payload.tier) ? { tier: payload.tier } : {}),
     };
     return { principal, nbf: payload.nbf ?? 0, exp: payload.exp! };
   }

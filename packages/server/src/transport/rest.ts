@@ -22,6 +22,7 @@ import { asApiError, envelope, apiError } from "./errors";
 import { leaveUnread, openGuard, readLimited, type Guard } from "./guard";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
 import type { Invoker } from "./invoke";
+import { copyRateLimitHeaders } from "./rate-limit";
 
 /** A route of the contract (httpRoutes) with the pattern its paths match. */
 export interface RestRoute extends HttpRoute {
@@ -103,6 +104,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
       });
       const replayed = response.header.get("idempotent-replayed");
       if (replayed) res.setHeader("Idempotent-Replayed", replayed);
+      copyRateLimitHeaders(response.header, res);
       if (route.status === 204) {
         res.writeHead(204, { "X-Request-Id": requestId }).end();
         return true;
@@ -110,9 +112,11 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
       const output = route.responseBody ? responseField(route.method, response.message, route.responseBody) : toRestJson(route.method.output, response.message as never);
       send(res, route.status, output, requestId);
     } catch (e) {
-      const { status, body } = envelope(asApiError(e, (cause) => guard.log(cause, requestId)), requestId);
+      const error = asApiError(e, (cause) => guard.log(cause, requestId));
+      const { status, body } = envelope(error, requestId);
       // Answered already (a request that timed out, answered by the listener): nothing more to say.
       if (res.headersSent) return true;
+      copyRateLimitHeaders(error.metadata, res);
       leaveUnread(req, res);
       send(res, status, JSON.stringify(body), requestId);
     }
