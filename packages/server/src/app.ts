@@ -171,6 +171,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ...(options.auditRetention ? { auditRetention: options.auditRetention } : {}),
     log,
   });
+  const limiter = options.rateLimits ? new RateLimiter(new RateLimitStore(options.db), options.rateLimits) : undefined;
   // OAuth 2.0 (spec §5.3): the token endpoint and the login pages, and the services that manage clients and users.
   const oauth = oauthServer({
     db: options.db,
@@ -180,6 +181,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     audit: credentials.audit,
     addressOf: (id) => credentials.addresses.of(id),
     rolePermissions: ROLE_PERMISSIONS,
+    ...(limiter ? { limitAddress: (address: string) => limiter.admitAddress(address) } : {}),
     tls: !!options.transport?.tls,
     log,
   });
@@ -200,7 +202,6 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     registerGrpcHealth(router, healthyBy(healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready })));
     registerReflection(router);
   };
-  const limiter = options.rateLimits ? new RateLimiter(new RateLimitStore(options.db), options.rateLimits) : undefined;
   const addressOf = (requestId: string | null) => credentials.addresses.of(requestId);
   // Refused credentials count against the client's address where they are refused: before the body is read.
   const authenticate = limiter ? limitRefusals(credentials.authenticator.authenticate, limiter, addressOf) : credentials.authenticator.authenticate;

@@ -40,11 +40,21 @@ function grantRow(r: Record<string, unknown>): GrantRow {
   };
 }
 
+// Expired grants are deleted by the server that creates a grant, at most this often.
+const PRUNE_EVERY_MS = 10 * 60_000;
+
 export class OAuthGrantStore {
+  private lastPrune = 0;
+
   constructor(private readonly db: pg.Pool) {}
 
   /** A new grant, living `seconds` (the longest its refresh tokens may be used). */
   async createGrant(clientId: string, userId: string | undefined, scope: string, seconds: number): Promise<GrantRow> {
+    // Grants are made as fast as tokens are asked for: the expired ones go at the same pace, not in a job of their own.
+    if (Date.now() - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = Date.now();
+      await this.prune().catch(() => undefined);
+    }
     const { rows } = await this.db.query(
       `INSERT INTO oauth_grants AS g (id, client_id, user_id, scope, expires_at) VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
        RETURNING ${GRANT_COLUMNS}`,

@@ -7,6 +7,7 @@
 // client_id alone (and PKCE). Every token issued and every credential refused
 // is audited.
 import { createHmac } from "node:crypto";
+import { ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 import { OAuthClientController } from "../controller/oauth-clients";
 import type { AuditEvent } from "../store/audit-events";
@@ -14,11 +15,12 @@ import { OAuthClientStore, UserStore } from "../store/oauth-clients";
 import { OAuthGrantStore } from "../store/oauth-grants";
 import { auditEvent, type AuditSink } from "./audit";
 import type { Authenticate, Principal } from "./auth";
-import { apiError, asApiError } from "./errors";
+import { apiError, asApiError, envelope } from "./errors";
 import type { SigningKey } from "./key-ring";
 import { handleAuthorize } from "./oauth-authorize";
 import { errorPage, sendHtml } from "./oauth-pages";
 import { originOf, readForm, requestId, sendEnvelope, sendJson, sendOAuthError, type Request, type Response } from "./oauth-http";
+import { copyRateLimitHeaders } from "./rate-limit";
 import { grantOfJti, OAuthError, OAuthTokens } from "./oauth-tokens";
 
 const ROUTES: Record<string, string[]> = {
@@ -39,6 +41,11 @@ export interface OAuthOptions {
   audit: AuditSink;
   addressOf: (requestId: string | null) => string;
   rolePermissions: Record<string, string[]>;
+  /**
+   * Takes a token of a client address's rate-limit bucket (spec §7; absent:
+   * no limits): its headers, or a 429 ConnectError carrying them.
+   */
+  limitAddress?: (address: string) => Promise<Headers>;
   tls: boolean;
   log: (message: string) => void;
 }
@@ -136,7 +143,7 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
         sendEnvelope(res, apiError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${path}`, { allow: methods }), id, { Allow: methods.join(", ") });
         return true;
       }
-      const answer =
+      const serve = () =>
         path === "/oauth/token"
           ? token(req, res, who)
           : path === "/oauth/revoke"
@@ -144,8 +151,18 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
             : path === "/oauth/authorize"
               ? handleAuthorize(req, res, { tokens, users, ticketKey, tls: o.tls, audit: (r, e) => audit(r, "OAuth.Authorize", e) })
               : Promise.resolve(metadata(req, res));
+      // Every POST checks a secret (a client's, a user's password): each counts against the
+      // client's address before anything is read, so guessing is bounded per address (spec §7).
+      const answer = req.method === "POST" && o.limitAddress ? o.limitAddress(o.addressOf(id)).then((limits) => (copyRateLimitHeaders(limits, res), serve())) : serve();
       answer.catch((e: unknown) => {
         if (res.headersSent) return void res.destroy();
+        if (e instanceof ConnectError) {
+          // A refusal of the rate limit (or its store down): the §6 envelope, or a page for the login form, with its headers.
+          copyRateLimitHeaders(e.metadata, res);
+          req.resume();
+          if (path === "/oauth/authorize") return sendHtml(res, envelope(asApiError(e), id).status, errorPage(e.rawMessage));
+          return sendEnvelope(res, asApiError(e), id);
+        }
         if (e instanceof OAuthError && path === "/oauth/authorize") return sendHtml(res, 400, errorPage(e.description));
         if (e instanceof OAuthError) {
           audit(req, path === "/oauth/token" ? "OAuth.Token" : "OAuth.Revoke", { outcome: e.status === 401 || e.error === "invalid_grant" ? "UNAUTHORIZED" : "INVALID_REQUEST", message: `${e.error}: ${e.description}`, principal: who.principal, credentialType: "oauth_client" });

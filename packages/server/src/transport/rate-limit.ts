@@ -71,8 +71,12 @@ export class RateLimiter {
     return this.decide(keyOf(principal), this.bucketOf(principal));
   }
 
-  /** Counts a refused credential against its client address: the 429 once the address's bucket is empty. */
-  async refused(address: string): Promise<Headers> {
+  /**
+   * Counts a request against its client address's bucket: a refused
+   * credential, or a secret the OAuth endpoints are about to check. The 429
+   * once the bucket is empty.
+   */
+  async admitAddress(address: string): Promise<Headers> {
     return this.decide(`address:${address}`, this.tiers[this.addressTier]!);
   }
 
@@ -145,7 +149,7 @@ export function limitRefusals(authenticate: Authenticate, limiter: RateLimiter, 
 export async function countRefusal(e: unknown, limiter: RateLimiter, address: string): Promise<unknown> {
   if (!(e instanceof ConnectError) || apiErrorOf(e)?.code !== "UNAUTHORIZED") return e;
   try {
-    const limits = await limiter.refused(address);
+    const limits = await limiter.admitAddress(address);
     limits.forEach((value, name) => e.metadata.set(name, value));
     return e;
   } catch (refusal) {
@@ -153,7 +157,7 @@ export async function countRefusal(e: unknown, limiter: RateLimiter, address: st
   }
 }
 
-/** Copies the rate-limit headers of a call's response (or error) metadata to an HTTP response. */
+/** Copies the rate-limit headers of a call's response (or error) metadata to an HTTP response (before its head is written). */
 export function copyRateLimitHeaders(from: Headers, res: ServerResponse | Http2ServerResponse): void {
   for (const name of RATE_LIMIT_HEADERS) {
     const value = from.get(name);

@@ -13,6 +13,7 @@ import { Code, ConnectError, createContextValues, type ContextValues, type Inter
 import { principalKey, type Principal } from "./auth";
 import { asApiError, envelope } from "./errors";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
+import { RATE_LIMIT_HEADERS } from "./rate-limit";
 
 /** An authenticated upgrade. */
 export interface UpgradeCaller {
@@ -51,7 +52,7 @@ export function upgradeAuthenticator(interceptors: Interceptor[], method: DescMe
 
 /**
  * Answers an upgrade with the §6 envelope of `error` (its HTTP status) and
- * closes the socket. The request id is the chain's when the error came
+ * closes the socket, with the rate-limit headers the error carries. The request id is the chain's when the error came
  * through it, else `requestId` (an authenticated caller's), else the client's.
  */
 export function refuseUpgrade(socket: Duplex, error: unknown, req: IncomingMessage, requestId?: string): void {
@@ -65,6 +66,11 @@ export function refuseUpgrade(socket: Duplex, error: unknown, req: IncomingMessa
     "Content-Type: application/json; charset=utf-8",
     `Content-Length: ${text.length}`,
     `X-Request-Id: ${requestId}`,
+    // A 429's Retry-After and X-RateLimit-* (spec §7.1), as every protocol answers them.
+    ...RATE_LIMIT_HEADERS.flatMap((name) => {
+      const value = e.metadata.get(name);
+      return value === null ? [] : [`${name}: ${value}`];
+    }),
     "",
     "",
   ].join("\r\n");

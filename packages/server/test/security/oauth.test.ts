@@ -314,6 +314,29 @@ describe("refresh tokens and revocation", () => {
   });
 });
 
+describe("retention", () => {
+  test("grants expired a day ago go (with their refresh tokens) when a grant is made, at most every ten minutes", async () => {
+    const { OAuthGrantStore } = await import("../../src/store/oauth-grants");
+    const expired = async () => {
+      const { rows } = await h.pool.query("INSERT INTO oauth_grants (id, client_id, expires_at) VALUES (gen_random_uuid(), $1, now() - interval '25 hours') RETURNING id", [service.id]);
+      await h.pool.query("INSERT INTO oauth_refresh_tokens (token_hash, grant_id) VALUES (sha256(gen_random_uuid()::text::bytea), $1)", [rows[0].id]);
+      return rows[0].id as string;
+    };
+    const recent = (await h.pool.query("INSERT INTO oauth_grants (id, client_id, expires_at) VALUES (gen_random_uuid(), $1, now() - interval '1 hour') RETURNING id", [service.id])).rows[0].id;
+    const old = await expired();
+    const store = new OAuthGrantStore(h.pool);
+    const made = await store.createGrant(service.id, undefined, "", 3600);
+    const left = async (ids: string[]) => (await h.pool.query("SELECT id FROM oauth_grants WHERE id = ANY($1::uuid[])", [ids])).rows.map((r) => r.id).sort();
+    expect(await left([old, recent, made.id])).toEqual([recent, made.id].sort());
+    expect((await h.pool.query("SELECT 1 FROM oauth_refresh_tokens WHERE grant_id = $1", [old])).rowCount).toBe(0);
+    // The next grant within ten minutes deletes nothing.
+    const later = await expired();
+    await store.createGrant(service.id, undefined, "", 3600);
+    expect(await left([later])).toEqual([later]);
+    await store.prune();
+  });
+});
+
 describe("users and clients through the API", () => {
   test("a tenant's admin manages only its tenant's; password changes and deleted clients end tokens; nothing returns or logs a secret", async () => {
     const bound = await h.token({ tenantId: "tenant-b", subject: "b-admin" });

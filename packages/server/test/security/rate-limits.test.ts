@@ -6,7 +6,7 @@
 // database's clock (moved back here, so no test waits); the tier comes from
 // an API key, a JWT's claim, or the default; refused credentials are limited
 // by client address; public RPCs are not limited.
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, copyFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
@@ -220,16 +220,50 @@ describe("one server", () => {
   });
 
   test("a WebSocket upgrade counts as a call of its principal, and a refused one against its address", async () => {
-    const statuses: number[] = [];
     const free = await token("ws-caller", { tier: "Free" });
-    for (let i = 0; i < 4; i++) statuses.push((await upgrade(a, `/v1/ws?token=${free}`)).status);
     // 501 (the WebSocket API's milestone) while the bucket holds a token.
-    expect(statuses).toEqual([501, 501, 501, 429]);
+    const answers: RestAnswer[] = [];
+    for (let i = 0; i < 4; i++) answers.push(await upgrade(a, `/v1/ws?token=${free}`));
+    // 501 (the WebSocket API's milestone) while the bucket holds a token.
+    expect(answers.map((x) => x.status)).toEqual([501, 501, 501, 429]);
+    expectRefusal(answers[3]!, LIMITS.tiers!.Free!.perMinute);
     const refused = await upgrade(a, "/v1/ws?token=not-a-token");
     // The address's bucket was emptied by the test before: past it, 429 rather than 401.
-    expect(refused.status).toBe(429);
-    expect(refused.body.error).toMatchObject({ code: "RATE_LIMIT_EXCEEDED" });
-    expect(refused.body.error.retry_after_seconds).toBeGreaterThanOrEqual(1);
+    expectRefusal(refused, LIMITS.tiers!.Free!.perMinute);
+  });
+});
+
+describe("OAuth endpoints", () => {
+  test("every POST (a secret checked) counts against the client's address: past its bucket, 429 before any secret is checked", async () => {
+    // A deleted bucket is a full one: this test starts with the address's whole burst.
+    await cp.pool.query("DELETE FROM rate_limits WHERE key LIKE 'address:%'");
+    const guess = (secret: string) =>
+      fetch(`http://127.0.0.1:${a.ports.http}/oauth/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "client_credentials", client_id: randomUUID(), client_secret: secret }),
+      }).then(async (res) => ({ status: res.status, headers: res.headers, body: await res.json() }) as RestAnswer);
+    const answers: RestAnswer[] = [];
+    for (let i = 0; i < 4; i++) answers.push(await guess(`guess-${i}`));
+    // Free's burst (3 here): three refusals of the client, each counted down, then 429.
+    expect(answers.slice(0, 3).map((x) => [x.status, x.body.error, x.headers.get("x-ratelimit-remaining")])).toEqual([
+      [401, "invalid_client", "2"],
+      [401, "invalid_client", "1"],
+      [401, "invalid_client", "0"],
+    ]);
+    expectRefusal(answers[3]!, LIMITS.tiers!.Free!.perMinute);
+    // The login form's POST from that address: a page saying so, with Retry-After.
+    const login = await fetch(`http://127.0.0.1:${a.ports.http}/oauth/authorize`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ username: "someone", password: "a guess" }),
+    });
+    expect(login.status).toBe(429);
+    expect(login.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(Number(login.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(await login.text()).toContain("Rate limit exceeded");
+    // Discovery reads nothing secret: not limited.
+    expect((await fetch(`http://127.0.0.1:${a.ports.http}/.well-known/oauth-authorization-server`)).status).toBe(200);
   });
 });
 
@@ -273,7 +307,9 @@ function upgrade(app: RunningApp, path: string): Promise<RestAnswer> {
     req.on("response", (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: new Headers(), body: JSON.parse(Buffer.concat(chunks).toString()) }));
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(res.headers)) if (typeof value === "string") headers.set(name, value);
+      res.on("end", () => resolve({ status: res.statusCode!, headers, body: JSON.parse(Buffer.concat(chunks).toString()) }));
     });
     req.end();
   });
