@@ -3,10 +3,10 @@
 // code enforces. After a change of RPC_PERMISSIONS or ROLE_PERMISSIONS:
 // `UPDATE_DOCS=1 npx vitest run packages/server/src/transport/permissions.test.ts`
 // rewrites the table.
-import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { httpRoutes, services } from "@heliosdb/replication-proto";
 import { describe, expect, test } from "vitest";
+import { expectDocBlock } from "../testing/doc-block";
 import { holds, ROLE_PERMISSIONS, RPC_PERMISSIONS } from "./auth";
 
 const DOC = fileURLToPath(new URL("../../../../docs/security.md", import.meta.url));
@@ -45,13 +45,6 @@ describe("permissions", () => {
   });
 
   test("docs/security.md holds the table the code enforces", () => {
-    const doc = readFileSync(DOC, "utf8");
-    const start = doc.indexOf(START);
-    const end = doc.indexOf(END);
-    expect(start, `docs/security.md lacks ${START}`).toBeGreaterThan(0);
-    const expected = `${START}\n${table()}\n${END}`;
-    const written = doc.slice(start, end + END.length);
-    if (written !== expected && process.env.UPDATE_DOCS) writeFileSync(DOC, doc.replace(written, expected));
-    else expect(written, "run with UPDATE_DOCS=1 to rewrite the table").toBe(expected);
+    expectDocBlock(DOC, START, END, table());
   });
 });
