@@ -42,6 +42,9 @@ for _ in $(seq 1 240); do
 done
 token=$(node packages/server/dist/bin.js token --tenant tenant-123 --roles Admin --subject schemathesis --data-dir "$data_dir")
 
+# One worker: Python 3.11 (the machine's python3) can fail ast.parse in two
+# threads at once ("AST constructor recursion depth mismatch"), which
+# hypothesis calls while generating; the server is the bottleneck anyway.
 # Failover, migration and metrics answer 501 UNIMPLEMENTED (a 5xx, as the
 # document says) until their issues land: each is tested once it does.
 status=0
@@ -50,7 +53,7 @@ status=0
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --exclude-tag FailoverService --exclude-tag MigrationService --exclude-tag MetricsService \
-  --max-time "$seconds" --workers 2 --request-timeout 20 \
+  --max-time "$seconds" --workers 1 --request-timeout 20 \
   --suppress-health-check all --warnings off || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- the server's log" >&2
