@@ -70,9 +70,10 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
     }
     if (!url.pathname.startsWith("/v1/")) return false;
     const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
+    let route: RestRoute | undefined;
     try {
       const candidates = byLength.get(segments(url.pathname)) ?? [];
-      const route = candidates.find((r) => r.verb === req.method && r.pattern.test(url.pathname));
+      route = candidates.find((r) => r.verb === req.method && r.pattern.test(url.pathname));
       const matching = route ? [route] : candidates.filter((r) => r.pattern.test(url.pathname));
       if (url.pathname === "/v1/ws") throw apiError("UNIMPLEMENTED", "the WebSocket API (/v1/ws) arrives with the streaming milestone", { milestone: "streaming" });
       if (matching.length === 0) throw apiError("NOT_FOUND", `no such endpoint: ${url.pathname}`, { path: url.pathname });
@@ -114,6 +115,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
     } catch (e) {
       const error = asApiError(e, (cause) => guard.log(cause, requestId));
       const { status, body } = envelope(error, requestId);
+      if (route?.body && route.body !== "*") namedAsSent(body, route.body);
       // Answered already (a request that timed out, answered by the listener): nothing more to say.
       if (res.headersSent) return true;
       copyRateLimitHeaders(error.metadata, res);
@@ -122,6 +124,17 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
     }
     return true;
   };
+}
+
+// A route whose body is one field of the request (`body: "connection"`):
+// the client sent that field's message as the whole body, so the fields of
+// a refusal are named as it wrote them (`user`, not `connection.user`).
+function namedAsSent(body: JsonObject, bodyField: string): void {
+  const details = (body.error as JsonObject).details as JsonObject;
+  const prefix = `${bodyField}.`;
+  const strip = (field: unknown) => (typeof field === "string" && field.startsWith(prefix) ? field.slice(prefix.length) : field);
+  if (typeof details.field === "string") details.field = strip(details.field) as string;
+  if (Array.isArray(details.violations)) for (const v of details.violations as JsonObject[]) v.field = strip(v.field) as string;
 }
 
 // A path of plain segments (no dot segment, no empty one, nothing escaped)

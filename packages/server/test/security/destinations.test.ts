@@ -118,8 +118,8 @@ test.each([
 test("a NUL in a connection field is an INVALID_REQUEST naming it, before anything connects", async () => {
   const res = await register(tokens.tenant, { user: "post\u0000gres" });
   expect(res.code).toBe("INVALID_REQUEST");
-  // Named as in the request message (its body is the `connection` field).
-  expect(res.details.violations).toEqual([{ field: "connection.user", description: "contains a NUL character (U+0000)" }]);
+  // Named as the REST body holds it (the body is the request's `connection` field), as the rules' errors are.
+  expect(res.details.violations).toEqual([{ field: "user", description: "contains a NUL character (U+0000)" }]);
 });
 
 describe("the policy's socket, under pg", () => {
