@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
+import { callerIdentity } from "../controller/caller";
 import type { IdempotencyKeyStore } from "../store/idempotency-keys";
 import { callerKey } from "../services/context";
 import { apiError } from "./errors";
@@ -15,9 +16,9 @@ export function idempotencyInterceptor(keys: IdempotencyKeyStore): Interceptor {
     const key = req.header.get(HEADER);
     if (!key || req.stream || req.method.methodKind !== "unary" || /^(Get|List)/.test(req.method.name)) return next(req);
     if (key.length > 255) throw apiError("INVALID_REQUEST", "Idempotency-Key is longer than 255 characters");
-    // Keys are the caller's own: a tenant and a subject (tokens of two tenants may share a subject, e.g. "cli").
+    // Keys are the caller's own (tokens of two tenants may share a subject, e.g. "cli").
     const caller = req.contextValues.get(callerKey);
-    const principal = caller ? JSON.stringify([caller.tenantId ?? "", caller.subject]) : "anonymous";
+    const principal = caller ? callerIdentity(caller) : "anonymous";
     const digest = createHash("sha256").update(req.method.parent.typeName).update(req.method.name).update(toBinary(req.method.input, req.message)).digest("hex");
     const replayed = await claimOrReplay(keys, principal, key, req.method.name, digest);
     if (replayed) {

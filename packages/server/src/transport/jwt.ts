@@ -176,6 +176,8 @@ export class JwtVerifier {
       roles,
       permissions: new Set(explicit.length > 0 ? explicit : roles.flatMap((r) => this.roles[r] ?? [])),
       ...(tenant !== undefined ? { tenantId: tenant as string } : {}),
+      // An identity provider's subjects are its own: its "alice" is not the server's.
+      ...(mapping !== OWN_CLAIMS ? { issuer: mapping.issuer } : {}),
       credential: { type: "jwt", id: typeof payload.jti === "string" && payload.jti ? payload.jti : digest },
       // The rate-limit tier (spec §7) the token names; another value is no tier (the default's).
       ...(typeof payload.tier === "string" && TIERS.includes(payload.tier) ? { tier: payload.tier } : {}),

@@ -12,6 +12,7 @@ import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { TIERS } from "../controller/api-keys";
+import { callerIdentity } from "../controller/caller";
 import type { Bucket, Decision, RateLimitStore } from "../store/rate-limits";
 import { principalKey, type Authenticate, type Principal } from "./auth";
 import { apiError, apiErrorOf } from "./errors";
@@ -102,12 +103,12 @@ export class RateLimiter {
   }
 }
 
-// Tenant and subject: two tenants' tokens with the same `sub` are two principals. Kept per
-// principal object (a remembered JWT's is the same object every call).
+// The caller's identity (tenant, subject, issuer): two tenants' tokens with the same `sub` are
+// two principals. Kept per principal object (a remembered JWT's is the same object every call).
 const keys = new WeakMap<Principal, string>();
 function keyOf(principal: Principal): string {
   let key = keys.get(principal);
-  if (key === undefined) keys.set(principal, (key = `principal:${JSON.stringify([principal.tenantId ?? "", principal.subject])}`));
+  if (key === undefined) keys.set(principal, (key = `principal:${callerIdentity(principal)}`));
   return key;
 }
 

@@ -112,6 +112,25 @@ describe("an external identity provider", () => {
     expect(await whoAmI(await idpToken("idp-unpublished"))).toEqual({ status: 401, message: "the token's signing key is unknown" });
   });
 
+  test("its subjects are its own: the server's token with the same sub and tenant replays none of its idempotent calls", async () => {
+    const create = async (token: string) => {
+      const res = await fetch(`${app.urls.rest}/api-keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "idempotency-key": "same-key" },
+        body: JSON.stringify({ name: "k", permissions: ["apikey:read"] }),
+      });
+      return { status: res.status, replayed: res.headers.get("idempotent-replayed"), id: ((await res.json()) as { api_key: { key_id: string } }).api_key?.key_id };
+    };
+    const external = await create(await idpToken("idp-rsa-1", { scope: "apikey:manage apikey:read" }));
+    const own = await create(await issueToken(await app.credentials.ring.currentKey(), { roles: ["Admin"], subject: "carol@idp", tenantId: "tenant-123" }));
+    expect([external.status, own.status]).toEqual([201, 201]);
+    expect(own.replayed).toBeNull();
+    expect(own.id).not.toBe(external.id);
+    // The same caller again: the first answer, replayed.
+    const again = await create(await idpToken("idp-rsa-1", { scope: "apikey:manage apikey:read" }));
+    expect([again.replayed, again.id]).toEqual(["true", external.id]);
+  });
+
   test("its token without a tenant, for another audience, expired, or HS256 is refused", async () => {
     expect(await whoAmI(await idpToken("idp-ec-1", { org: undefined }))).toEqual({ status: 401, message: "the token has no tenant claim (org)" });
     expect(await whoAmI(await idpToken("idp-ec-1", { org: 7 }))).toEqual({ status: 401, message: "the token's tenant claim (org) must be a non-empty string" });
