@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { apiError, envelope } from "./errors";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
+import { RATE_LIMIT_HEADERS } from "./rate-limit";
 
 /** Response headers a browser script may read. */
 export const EXPOSED_HEADERS = [
@@ -16,10 +17,7 @@ export const EXPOSED_HEADERS = [
   "grpc-status-details-bin",
   "x-request-id",
   "idempotent-replayed",
-  "x-ratelimit-limit",
-  "x-ratelimit-remaining",
-  "x-ratelimit-reset",
-  "retry-after",
+  ...RATE_LIMIT_HEADERS,
   "allow",
 ];
 
