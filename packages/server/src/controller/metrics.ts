@@ -25,6 +25,7 @@ export interface SeriesQuery extends RangeQuery {
 }
 
 export interface Series {
+  replicationId: string;
   start: Date;
   end: Date;
   resolution: Resolution;
@@ -67,10 +68,10 @@ export class MetricsController {
     }
     // Another tenant's replication is NOT_FOUND, as a missing one.
     const row = await this.deps.replications.get(caller, id, { cached: true });
-    if (points === 0) return { start, end, resolution, buckets: [] };
+    if (points === 0) return { replicationId: row.id, start, end, resolution, buckets: [] };
     const from = new Date(Math.floor(start.getTime() / width) * width);
     const to = new Date(Math.ceil(end.getTime() / width) * width);
-    return { start, end, resolution, buckets: await this.deps.rollups.series(row.id, RESOLUTIONS[resolution], from, to) };
+    return { replicationId: row.id, start, end, resolution, buckets: await this.deps.rollups.series(row.id, RESOLUTIONS[resolution], from, to) };
   }
 
   /** Aggregates over [start, end) (default the last hour), grouped; a tenant-bound caller's over its tenant only. */
@@ -98,11 +99,21 @@ export class MetricsController {
   }
 }
 
+// What a google.protobuf.Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z.
+const EARLIEST = -62_135_596_800_000;
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 // The range asked for: end defaults to now, start to an hour before end; end before start is refused.
 function range(query: RangeQuery, now: number, v: Violations): { start: Date; end: Date } {
   const end = query.end ?? new Date(now);
   const start = query.start ?? new Date(end.getTime() - HOUR_MS);
-  if (end.getTime() < start.getTime()) v.add("end_time", "must not be before start_time");
+  const valid = (field: string, at: Date) => {
+    const ok = at.getTime() >= EARLIEST && at.getTime() <= LATEST;
+    if (!ok) v.add(field, "not a time from 0001-01-01 to 9999-12-31");
+    return ok;
+  };
+  const bothValid = [valid("start_time", start), valid("end_time", end)].every(Boolean);
+  if (bothValid && end.getTime() < start.getTime()) v.add("end_time", "must not be before start_time");
   return { start, end };
 }
 

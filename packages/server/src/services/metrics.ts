@@ -68,7 +68,7 @@ export function metricsService(controller: MetricsController): ServiceImpl<typeo
       const series = await controller.series(callerOf(ctx), req.replicationId, { ...range(req), resolution });
       const chosen = MetricsResolutionSchema.values.find((v) => restEnumValue(v) === series.resolution)!;
       return create(GetReplicationMetricsResponseSchema, {
-        replicationId: req.replicationId,
+        replicationId: series.replicationId,
         timeRange: { start: timestampFromDate(series.start), end: timestampFromDate(series.end), resolution: chosen.number },
         metrics: {
           replicationLagSeconds: points(series.buckets, "lagSeconds"),

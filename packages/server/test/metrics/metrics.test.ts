@@ -114,6 +114,10 @@ describe("GET /v1/replications/{id}/metrics", () => {
     const detail = (error as ConnectError).findDetails(ApiErrorSchema)[0]!;
     expect(detail.code).toBe("VALIDATION_ERROR");
     expect(JSON.stringify(detail.details)).toContain('"field":"resolution"');
+    // A Timestamp beyond what the type allows (year 9999): refused, never handed to the database.
+    const far = await client.getReplicationMetrics({ replicationId: id, startTime: { seconds: 10n ** 13n, nanos: 0 } }, { headers }).catch((e: unknown) => e);
+    expect((far as ConnectError).findDetails(ApiErrorSchema)[0]).toMatchObject({ code: "VALIDATION_ERROR" });
+    expect(JSON.stringify((far as ConnectError).findDetails(ApiErrorSchema)[0]!.details)).toContain('"field":"start_time"');
   });
 
   test("an empty range is an empty series; so is a range without samples", async () => {

@@ -396,7 +396,8 @@ export const AggregatedMetricsSchema: GenMessage<AggregatedMetrics> = /*@__PURE_
  */
 export enum MetricsResolution {
   /**
-   * Unset: chosen from the time range's length.
+   * Unset: chosen from the time range: the finest resolution whose buckets
+   * are still kept at its start and that gives at most 10,000 points.
    *
    * @generated from enum value: METRICS_RESOLUTION_UNSPECIFIED = 0;
    */
