@@ -18,8 +18,8 @@ import type { ConnectionStore } from "../store/connections";
 import type { EventStore } from "../store/events";
 import type { LeaseStore } from "../store/leases";
 import type { MetricSampleStore } from "../store/metric-samples";
-import { DEFAULT_SAMPLE_INTERVAL_MS, metricsSampler, type Cadence } from "./metrics";
 import type { ReplicationRow, ReplicationStore, StoredFigures } from "../store/replications";
+import { DEFAULT_SAMPLE_INTERVAL_MS, metricsSampler, type Cadence } from "./metrics";
 
 export interface OrchestratorDeps {
   replications: ReplicationStore;

@@ -43,6 +43,8 @@ beforeAll(async () => {
   id = await world.createReplication("replica_metrics", ["metric_rows"], { compression: { enabled: true, level: "Medium" } });
   expect((await world.rest("POST", `/replications/${id}/start`)).status).toBe(200);
   await waitFor(async () => (await world.rest("GET", `/replications/${id}`)).body.status === "Streaming", "Streaming", 60_000);
+  // The engine's throughput window (its 1 s beats, up to 10 s) spans a few beats before rows move.
+  await new Promise((r) => setTimeout(r, 3000));
   // Ten transactions of 100 rows, a little apart, so that several samples see them move.
   for (let i = 0; i < 10; i++) {
     await world.source.query(`INSERT INTO metric_rows SELECT n, repeat('x', ${PAYLOAD}) FROM generate_series($1::bigint, $2::bigint) n`, [i * 100 + 1, i * 100 + 100]);
@@ -164,8 +166,9 @@ describe("GET /v1/metrics/aggregate", () => {
       source: create(ConnectionInfoSchema, { connectionId: randomUUID(), database: "a" }),
       target: create(ConnectionInfoSchema, { connectionId: randomUUID(), database: "b", region: "eu-west-1" }),
       config: create(ReplicationConfigSchema, { qosTier: QoSTier.STANDARD }),
-      desired: "paused",
-      status: "Paused",
+      // Stopped: no server tries to run or watch it (its connections do not exist).
+      desired: "stopped",
+      status: "Stopped",
       estimatedDataSizeGb: null,
       estimatedInitialSyncDurationHours: null,
     });
