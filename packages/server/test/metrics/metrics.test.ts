@@ -103,6 +103,12 @@ describe("GET /v1/replications/{id}/metrics", () => {
     expect(m.memory_usage_bytes).toEqual([]);
   });
 
+  test("the servers' upkeep rolls the samples up into every width", async () => {
+    const widths = async () => (await world.pool.query("SELECT width_seconds FROM metric_rollup_progress ORDER BY 1")).rows.map((r) => r.width_seconds);
+    await waitFor(async () => (await widths()).length === 4, "a rollup pass", 60_000);
+    expect(await widths()).toEqual([60, 300, 3600, 86_400]);
+  });
+
   test("gRPC answers the same series (resolution unset: chosen from the range, 1m for an hour)", async () => {
     const client = createClient(MetricsService, createGrpcTransport({ baseUrl: world.app.urls.grpc }));
     const headers = { authorization: `Bearer ${world.token}` };
