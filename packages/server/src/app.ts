@@ -22,8 +22,10 @@ import type pg from "pg";
 import { ApiKeyController } from "./controller/api-keys";
 import { AuditController } from "./controller/audit";
 import { ConnectionController } from "./controller/connections";
+import { MetricsController } from "./controller/metrics";
 import { DestinationPolicy } from "./controller/destinations";
 import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
+import { metricRetention, metricsMaintenance, type MetricsOptions } from "./orchestrator/metrics";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { RoutingController } from "./controller/routing";
 import { apiKeyService } from "./services/api-key";
@@ -31,6 +33,7 @@ import { auditService } from "./services/audit";
 import { connectionService } from "./services/connection";
 import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
 import { healthService } from "./services/health";
+import { metricsService } from "./services/metrics";
 import { oauthClientService, userService } from "./services/oauth";
 import { replicationService } from "./services/replication";
 import { routingService } from "./services/routing";
@@ -43,6 +46,7 @@ import { EventStore } from "./store/events";
 import { HealthProbes } from "./store/health-probes";
 import { IdempotencyKeyStore } from "./store/idempotency-keys";
 import { LeaseStore } from "./store/leases";
+import { MetricRollupStore } from "./store/metric-rollups";
 import { MetricSampleStore } from "./store/metric-samples";
 import { RateLimitStore } from "./store/rate-limits";
 import { ReplicationCache } from "./store/replication-cache";
@@ -107,6 +111,8 @@ export interface AppOptions {
   transport?: TransportOptions;
   /** Rate limits (spec §7, transport/rate-limit.ts): on when given (`serve` always gives them), off when absent. */
   rateLimits?: RateLimitOptions;
+  /** Metric samples: their interval (default 10 s), rollup passes, retention (docs/observability.md). */
+  metrics?: MetricsOptions;
 }
 
 export interface TransportOptions extends Partial<ListenOptions> {
@@ -131,6 +137,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const startedAt = Date.now();
   let ready = false;
   await migrate(options.db);
+  const retention = metricRetention(options.metrics?.retention);
   const master = loadMasterKey(options.dataDir);
   const keys = new MasterKeyProvider(master);
   const vault = new PgTokenVault(options.db, keys);
@@ -155,6 +162,14 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ...(options.tickMs ? { tickMs: options.tickMs } : {}),
     ...(options.leaseSeconds ? { leaseSeconds: options.leaseSeconds } : {}),
     ...(options.walRetentionWarningBytes ? { walRetentionWarningBytes: options.walRetentionWarningBytes } : {}),
+    ...(options.metrics?.sampleIntervalMs ? { sampleIntervalMs: options.metrics.sampleIntervalMs } : {}),
+    log,
+  });
+  const rollups = new MetricRollupStore(options.db);
+  const maintenance = metricsMaintenance({
+    retention,
+    rollups,
+    ...(options.metrics?.maintenanceIntervalMs ? { intervalMs: options.metrics.maintenanceIntervalMs } : {}),
     log,
   });
   // Read once, at the first create that needs it (a failed read is tried again).
@@ -194,10 +209,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     router.service(AuditService, auditService(new AuditController(credentials.audit)));
     router.service(OAuthClientService, oauthClientService(oauth.controller));
     router.service(UserService, userService(oauth.controller));
+    router.service(MetricsService, metricsService(new MetricsController({ replications: replicationController, rollups, retention })));
     router.service(HealthService, healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready }));
     registerUnimplemented(router, FailoverService, "failover");
     registerUnimplemented(router, MigrationService, "migration");
-    registerUnimplemented(router, MetricsService, "metrics");
     // gRPC's standard health service and server reflection (public, no token).
     registerGrpcHealth(router, healthyBy(healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready })));
     registerReflection(router);
@@ -260,6 +275,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     await listenH2c(app, options.host, options.grpcPort, options.transport),
   ];
   orchestrator.start();
+  maintenance.start();
   ready = true;
   const [httpPort, grpcPort] = listeners.map((l) => l.port) as [number, number];
   const scheme = options.transport?.tls ? "https" : "http";
@@ -271,6 +287,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     async close() {
       ready = false;
       for (const l of listeners) await l.close();
+      await maintenance.stop();
       await orchestrator.shutdown();
       await cache.close();
       await credentials.close();

@@ -43,6 +43,9 @@ serve options (flag, then environment, then default):
   --default-tier TIER       HELIOS_DEFAULT_TIER       Standard  the tier of a JWT without a tier claim
   --rate-limit NAME=RPM/BURST  HELIOS_RATE_LIMIT (;-separated)  resize a tier (Free, Standard, Premium,
                             Enterprise), or give principal:SUBJECT its own bucket (repeatable)
+  --metrics-interval SECS   HELIOS_METRICS_INTERVAL   10     seconds between two metric samples of a replication
+  --metrics-retention LIST  HELIOS_METRICS_RETENTION  raw=48h,1m=14d,5m=35d,1h=400d,1d=1830d
+                                                             how long raw samples and each rollup are kept
 ${TRANSPORT_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
@@ -77,6 +80,7 @@ async function serve(args: string[]): Promise<void> {
     extra: docsHandler(),
     issuers: config.issuers,
     ...(config.rateLimits ? { rateLimits: config.rateLimits } : {}),
+    metrics: config.metrics,
     log: (m) => console.error(m),
     transport: { ...limits, ...tls },
   });

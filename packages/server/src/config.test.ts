@@ -81,3 +81,24 @@ describe("rate limits", () => {
     for (const [args, message] of cases) expect(() => serveConfig(args, {}), args.join(" ")).toThrow(message);
   });
 });
+
+describe("metrics", () => {
+  test("--metrics-interval and --metrics-retention over the environment, over the defaults (10 s; raw 48 h, 1m 14 d, 5m 35 d, 1h 400 d, 1d 1830 d)", () => {
+    const DAY = 86_400;
+    expect(serveConfig([], {}).metrics).toEqual({ sampleIntervalMs: 10_000, retention: { raw: 2 * DAY, "1m": 14 * DAY, "5m": 35 * DAY, "1h": 400 * DAY, "1d": 1830 * DAY } });
+    const env = { HELIOS_METRICS_INTERVAL: "30", HELIOS_METRICS_RETENTION: "raw=72h" };
+    expect(serveConfig([], env).metrics).toMatchObject({ sampleIntervalMs: 30_000, retention: { raw: 3 * DAY, "1m": 14 * DAY } });
+    const config = serveConfig(["--metrics-interval", "0.5", "--metrics-retention", "1m=7d, 1d=3650d"], env);
+    expect(config.metrics).toEqual({ sampleIntervalMs: 500, retention: { raw: 2 * DAY, "1m": 7 * DAY, "5m": 35 * DAY, "1h": 400 * DAY, "1d": 3650 * DAY } });
+    expect(describeConfig(config)).toContain("metrics-interval=0.5s metrics-retention=raw=2d,1m=7d,5m=35d,1h=400d,1d=3650d");
+  });
+
+  test("what the server cannot use is a usage error naming the flag", () => {
+    expect(() => serveConfig(["--metrics-interval", "0"], {})).toThrow(/^--metrics-interval: /);
+    expect(() => serveConfig(["--metrics-interval", "soon"], {})).toThrow(UsageError);
+    expect(() => serveConfig(["--metrics-retention", "2m=1d"], {})).toThrow(/^--metrics-retention: NAME=DURATION/);
+    expect(() => serveConfig(["--metrics-retention", "raw=14"], {})).toThrow(UsageError);
+    // Raw samples feed the 1d buckets: they must outlive one.
+    expect(() => serveConfig(["--metrics-retention", "raw=12h"], {})).toThrow(/^--metrics-retention: raw metric samples must be kept longer than the widest bucket/);
+  });
+});

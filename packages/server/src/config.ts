@@ -3,6 +3,8 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseRule } from "./controller/destinations";
+import { metricRetention } from "./orchestrator/metrics";
+import type { MetricRetention } from "./store/metric-rollups";
 import { describeTransport, TRANSPORT_FLAGS, transportConfig, type TransportConfig } from "./transport-config";
 import type { ExternalIssuer } from "./transport/jwt";
 import { TIER_LIMITS, type Bucket, type RateLimitOptions } from "./transport/rate-limit";
@@ -27,6 +29,8 @@ export interface ServeConfig {
   issuers: ExternalIssuer[];
   /** Rate limits (spec §7); absent with --rate-limits off. */
   rateLimits?: RateLimitOptions;
+  /** Metric samples: the interval between two of a replication, and how long samples and each rollup are kept. */
+  metrics: { sampleIntervalMs: number; retention: MetricRetention };
 }
 
 /** A command line the server cannot run: printed with the usage, exit status 2. */
@@ -50,6 +54,8 @@ const ENV = {
   rateLimits: "HELIOS_RATE_LIMITS",
   rateLimit: "HELIOS_RATE_LIMIT",
   defaultTier: "HELIOS_DEFAULT_TIER",
+  metricsInterval: "HELIOS_METRICS_INTERVAL",
+  metricsRetention: "HELIOS_METRICS_RETENTION",
 } as const;
 
 export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
@@ -70,6 +76,8 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "rate-limits": { type: "string" },
       "rate-limit": { type: "string", multiple: true },
       "default-tier": { type: "string" },
+      "metrics-interval": { type: "string" },
+      "metrics-retention": { type: "string" },
     },
     strict: true,
   });
@@ -108,7 +116,30 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     transport: transportConfig(values, env),
     issuers: (values["trusted-issuer"] ?? env[ENV.trustedIssuers]?.split(";") ?? []).filter((t) => t.trim()).map(trustedIssuer),
     ...rateLimitConfig(values["rate-limits"] ?? env[ENV.rateLimits], values["rate-limit"] ?? env[ENV.rateLimit]?.split(";"), values["default-tier"] ?? env[ENV.defaultTier]),
+    metrics: metricsConfig(values["metrics-interval"] ?? env[ENV.metricsInterval], values["metrics-retention"] ?? env[ENV.metricsRetention]),
   };
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/**
+ * --metrics-interval SECS (default 10) and --metrics-retention
+ * NAME=DURATION,… (NAME raw, 1m, 5m, 1h or 1d; DURATION a number with s, m,
+ * h or d: raw=48h,1m=14d,5m=35d,1h=400d,1d=1830d by default).
+ */
+function metricsConfig(interval = "10", retention = ""): ServeConfig["metrics"] {
+  if (!/^\d+(\.\d+)?$/.test(interval) || Number(interval) < 0.1) throw new UsageError(`--metrics-interval: not a number of seconds of 0.1 or more: ${interval}`);
+  const given: Record<string, number> = {};
+  for (const entry of retention.split(",").map((e) => e.trim()).filter(Boolean)) {
+    const m = /^(raw|1m|5m|1h|1d)=(\d+)([smhd])$/.exec(entry);
+    if (!m) throw new UsageError(`--metrics-retention: NAME=DURATION (NAME raw, 1m, 5m, 1h or 1d; DURATION like 48h or 14d), not ${entry}`);
+    given[m[1]!] = Number(m[2]) * UNITS[m[3]!]!;
+  }
+  try {
+    return { sampleIntervalMs: Number(interval) * 1000, retention: metricRetention(given) };
+  } catch (e) {
+    throw new UsageError(`--metrics-retention: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -190,8 +221,15 @@ export function describeConfig(config: ServeConfig): string {
     `deny-hosts=${config.denyHosts.join(",") || "(the defaults only)"}`,
     describeTransport(config.transport),
     ...config.issuers.map((i) => `trusted-issuer=${i.issuer}(jwks ${i.jwksUrl}, audience ${i.audience})`),
+    `metrics-interval=${config.metrics.sampleIntervalMs / 1000}s`,
+    `metrics-retention=${Object.entries(config.metrics.retention).map(([name, seconds]) => `${name}=${duration(seconds)}`).join(",")}`,
     config.rateLimits ? `rate-limits=on(default-tier ${config.rateLimits.defaultTier}${describeBuckets(config.rateLimits)})` : "rate-limits=off",
   ].join(" ");
+}
+
+function duration(seconds: number): string {
+  const [unit, size] = Object.entries(UNITS).reverse().find(([, size]) => seconds % size === 0)!;
+  return `${seconds / size}${unit}`;
 }
 
 function describeBuckets(options: RateLimitOptions): string {

@@ -19,6 +19,7 @@ import type { EventStore } from "../store/events";
 import type { LeaseStore } from "../store/leases";
 import type { MetricSampleStore } from "../store/metric-samples";
 import type { ReplicationRow, ReplicationStore, StoredFigures } from "../store/replications";
+import { DEFAULT_SAMPLE_INTERVAL_MS, metricsSampler, type Cadence } from "./metrics";
 
 export interface OrchestratorDeps {
   replications: ReplicationStore;
@@ -35,6 +36,8 @@ export interface OrchestratorDeps {
   tickMs?: number;
   /** Retained WAL above which a paused replication warns (the engine's default: 1 GiB). */
   walRetentionWarningBytes?: number;
+  /** Milliseconds between two metric samples of each replication this node runs (default 10,000). */
+  sampleIntervalMs?: number;
   log?: (message: string) => void;
 }
 
@@ -76,8 +79,18 @@ export class Orchestrator {
   // included), so the pass it waits for is the last.
   private closing = false;
   private lastTickOk = false;
+  // Samples of the replications this node runs, at a fixed interval (the owner's, not each pass's).
+  private readonly sampler: Cadence;
 
-  constructor(private readonly deps: OrchestratorDeps) {}
+  constructor(private readonly deps: OrchestratorDeps) {
+    this.sampler = metricsSampler({
+      intervalMs: deps.sampleIntervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS,
+      owner: this.nodeId,
+      owned: () => [...this.owned].filter(([, o]) => !o.leaving).map(([replicationId, o]) => ({ replicationId, figures: o.pipeline.read() })),
+      samples: deps.metricSamples,
+      ...(deps.log ? { log: deps.log } : {}),
+    });
+  }
 
   /** Whether the loop runs and its last pass reached the database. */
   get healthy(): boolean {
@@ -106,6 +119,7 @@ export class Orchestrator {
       });
     };
     loop();
+    this.sampler.start();
   }
 
   /** Reconciles now rather than at the next tick (after a control request). */
@@ -149,6 +163,7 @@ export class Orchestrator {
     this.closing = true;
     this.started = false;
     clearTimeout(this.timer);
+    await this.sampler.stop();
     await this.ticking;
     for (const owned of this.owned.values()) Object.assign(owned, { leaving: true, quiet: true });
     for (const [id, { pipeline }] of this.owned) {
@@ -287,7 +302,6 @@ export class Orchestrator {
   private async write({ pipeline, row }: Owned): Promise<void> {
     const figures = pipeline.read();
     await this.deps.replications.observe(row.id, this.nodeId, row.generation, figures.status, figures.health, stored(figures));
-    await this.deps.metricSamples.record(row.id, figures);
   }
 
   private engineDeps(row: ReplicationRow) {

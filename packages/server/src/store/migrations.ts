@@ -314,4 +314,52 @@ export const migrations: { version: number; name: string; sql: string }[] = [
         granted integer NOT NULL
       );`,
   },
+  {
+    version: 9,
+    name: "metrics: transactions/s, CPU, memory and health in samples; rollups into 1m/5m/1h/1d buckets, and how far they got",
+    sql: `
+      -- Samples are taken by each replication's owner at a fixed interval (orchestrator/metrics-sampler.ts).
+      -- CPU and memory stay NULL until they can be measured per pipeline (docs/observability.md).
+      ALTER TABLE metric_samples
+        ADD COLUMN transactions_per_second double precision,
+        ADD COLUMN cpu_usage_percent double precision,
+        ADD COLUMN memory_usage_bytes bigint,
+        ADD COLUMN health text;
+      -- Rollups and retention read and delete by time across replications.
+      CREATE INDEX metric_samples_at ON metric_samples (at);
+      -- One row per replication, bucket width and bucket (its start, binned from the epoch in UTC):
+      -- the mean and the largest sample of each figure, and the 99th percentile of lag.
+      CREATE TABLE metric_rollups (
+        replication_id uuid NOT NULL,
+        width_seconds integer NOT NULL,
+        bucket timestamptz NOT NULL,
+        samples integer NOT NULL,
+        lag_seconds_avg double precision NOT NULL,
+        lag_seconds_max double precision NOT NULL,
+        lag_seconds_p99 double precision NOT NULL,
+        lag_bytes_avg double precision NOT NULL,
+        lag_bytes_max double precision NOT NULL,
+        lag_bytes_p99 double precision NOT NULL,
+        rows_per_second_avg double precision NOT NULL,
+        rows_per_second_max double precision NOT NULL,
+        bytes_per_second_avg double precision NOT NULL,
+        bytes_per_second_max double precision NOT NULL,
+        compression_ratio_avg double precision NOT NULL,
+        compression_ratio_max double precision NOT NULL,
+        -- NULL when no sample of the bucket had the figure.
+        transactions_per_second_avg double precision,
+        transactions_per_second_max double precision,
+        cpu_usage_percent_avg double precision,
+        cpu_usage_percent_max double precision,
+        memory_usage_bytes_avg double precision,
+        memory_usage_bytes_max double precision,
+        PRIMARY KEY (replication_id, width_seconds, bucket)
+      );
+      CREATE INDEX metric_rollups_age ON metric_rollups (width_seconds, bucket);
+      -- Buckets before rolled_until are in metric_rollups; later ones are read from the samples.
+      CREATE TABLE metric_rollup_progress (
+        width_seconds integer PRIMARY KEY,
+        rolled_until timestamptz NOT NULL
+      );`,
+  },
 ];

@@ -50,7 +50,8 @@ export interface World {
 
 const TICK_MS = 200;
 
-export async function startWorld(options: { users?: number } = {}): Promise<World> {
+/** `app`: options of every server the world starts (each startServer() may add its own). */
+export async function startWorld(options: { users?: number; app?: Partial<AppOptions> } = {}): Promise<World> {
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const close = async () => {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
@@ -87,6 +88,7 @@ export async function startWorld(options: { users?: number } = {}): Promise<Worl
         tickMs: TICK_MS,
         allowHosts,
         log: () => undefined,
+        ...options.app,
         ...extra,
       });
       servers.add(server);

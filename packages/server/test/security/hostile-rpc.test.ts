@@ -16,7 +16,6 @@ import {
   FailoverService,
   GetReplicationRequestSchema,
   ListReplicationsRequestSchema,
-  MetricsService,
   MigrationService,
   ReplicationService,
   RoutingService,
@@ -183,7 +182,7 @@ describe("Connect, binary and JSON (raw HTTP/1.1)", () => {
 
 describe("a later milestone's RPCs are UNIMPLEMENTED with the detail, on every protocol", () => {
   const later: DescMethod[] = [
-    ...[FailoverService, MigrationService, MetricsService].flatMap((s) => s.methods),
+    ...[FailoverService, MigrationService].flatMap((s) => s.methods),
     ReplicationService.method.streamReplicationMetrics,
     ReplicationService.method.streamReplicationEvents,
     RoutingService.method.watchTenantRouting,

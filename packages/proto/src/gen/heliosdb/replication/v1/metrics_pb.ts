@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file heliosdb/replication/v1/metrics.proto.
  */
 export const file_heliosdb_replication_v1_metrics: GenFile = /*@__PURE__*/
-  fileDesc("CiVoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9tZXRyaWNzLnByb3RvEhdoZWxpb3NkYi5yZXBsaWNhdGlvbi52MSKfAQoJVGltZVJhbmdlEikKBXN0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgNlbmQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj4KCnJlc29sdXRpb24YAyABKA4yKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNzUmVzb2x1dGlvbiJLCgtNZXRyaWNQb2ludBItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXZhbHVlGAIgASgBIvsCChdSZXBsaWNhdGlvbk1ldHJpY1NlcmllcxJFChdyZXBsaWNhdGlvbl9sYWdfc2Vjb25kcxgBIAMoCzIkLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLk1ldHJpY1BvaW50EkgKGnRocm91Z2hwdXRfcm93c19wZXJfc2Vjb25kGAIgAygLMiQuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWV0cmljUG9pbnQSPwoRY29tcHJlc3Npb25fcmF0aW8YAyADKAsyJC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNQb2ludBJDChVyZXBsaWNhdGlvbl9sYWdfYnl0ZXMYBCADKAsyJC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNQb2ludBJJCht0aHJvdWdocHV0X2J5dGVzX3Blcl9zZWNvbmQYBSADKAsyJC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNQb2ludCLeAQocR2V0UmVwbGljYXRpb25NZXRyaWNzUmVxdWVzdBIgCg5yZXBsaWNhdGlvbl9pZBgBIAEoCUII4ozP1wgCCAESLgoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj4KCnJlc29sdXRpb24YBCABKA4yKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNzUmVzb2x1dGlvbiKyAQodR2V0UmVwbGljYXRpb25NZXRyaWNzUmVzcG9uc2USFgoOcmVwbGljYXRpb25faWQYASABKAkSNgoKdGltZV9yYW5nZRgCIAEoCzIiLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlRpbWVSYW5nZRJBCgdtZXRyaWNzGAMgASgLMjAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25NZXRyaWNTZXJpZXMitgEKG0dldEFnZ3JlZ2F0ZWRNZXRyaWNzUmVxdWVzdBI5Cghncm91cF9ieRgBIAEoDjInLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLk1ldHJpY3NHcm91cEJ5Ei4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKNAQocR2V0QWdncmVnYXRlZE1ldHJpY3NSZXNwb25zZRI2Cgp0aW1lX3JhbmdlGAEgASgLMiIuaGVsaW9zZGIucmVwbGljYXRpb24udjEuVGltZVJhbmdlEjUKBmdyb3VwcxgCIAMoCzIlLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLk1ldHJpY3NHcm91cCLEAQoMTWV0cmljc0dyb3VwEkYKCWdyb3VwX2tleRgBIAMoCzIzLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLk1ldHJpY3NHcm91cC5Hcm91cEtleUVudHJ5EjsKB21ldHJpY3MYAiABKAsyKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5BZ2dyZWdhdGVkTWV0cmljcxovCg1Hcm91cEtleUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEitgEKEUFnZ3JlZ2F0ZWRNZXRyaWNzEiMKG2F2Z19yZXBsaWNhdGlvbl9sYWdfc2Vjb25kcxgBIAEoARIjChtwOTlfcmVwbGljYXRpb25fbGFnX3NlY29uZHMYAiABKAESGgoSdG90YWxfcmVwbGljYXRpb25zGAMgASgFEhwKFGhlYWx0aHlfcmVwbGljYXRpb25zGAQgASgFEh0KFWF2Z19jb21wcmVzc2lvbl9yYXRpbxgFIAEoASrgAQoRTWV0cmljc1Jlc29sdXRpb24SIgoeTUVUUklDU19SRVNPTFVUSU9OX1VOU1BFQ0lGSUVEEAASKQodTUVUUklDU19SRVNPTFVUSU9OX09ORV9NSU5VVEUQARoGurgZAjFtEisKH01FVFJJQ1NfUkVTT0xVVElPTl9GSVZFX01JTlVURVMQAhoGurgZAjVtEicKG01FVFJJQ1NfUkVTT0xVVElPTl9PTkVfSE9VUhADGga6uBkCMWgSJgoaTUVUUklDU19SRVNPTFVUSU9OX09ORV9EQVkQBBoGurgZAjFkKrcBCg5NZXRyaWNzR3JvdXBCeRIgChxNRVRSSUNTX0dST1VQX0JZX1VOU1BFQ0lGSUVEEAASLQoaTUVUUklDU19HUk9VUF9CWV9URU5BTlRfSUQQARoNurgZCXRlbmFudF9pZBIrChlNRVRSSUNTX0dST1VQX0JZX1FPU19USUVSEAIaDLq4GQhxb3NfdGllchInChdNRVRSSUNTX0dST1VQX0JZX1JFR0lPThADGgq6uBkGcmVnaW9uMvECCg5NZXRyaWNzU2VydmljZRK5AQoVR2V0UmVwbGljYXRpb25NZXRyaWNzEjUuaGVsaW9zZGIucmVwbGljYXRpb24udjEuR2V0UmVwbGljYXRpb25NZXRyaWNzUmVxdWVzdBo2LmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkdldFJlcGxpY2F0aW9uTWV0cmljc1Jlc3BvbnNlIjGC0+STAisSKS92MS9yZXBsaWNhdGlvbnMve3JlcGxpY2F0aW9uX2lkfS9tZXRyaWNzEqIBChRHZXRBZ2dyZWdhdGVkTWV0cmljcxI0LmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkdldEFnZ3JlZ2F0ZWRNZXRyaWNzUmVxdWVzdBo1LmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkdldEFnZ3JlZ2F0ZWRNZXRyaWNzUmVzcG9uc2UiHYLT5JMCFxIVL3YxL21ldHJpY3MvYWdncmVnYXRlYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_info, file_google_protobuf_timestamp, file_heliosdb_replication_v1_rest]);
+  fileDesc("CiVoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9tZXRyaWNzLnByb3RvEhdoZWxpb3NkYi5yZXBsaWNhdGlvbi52MSKfAQoJVGltZVJhbmdlEikKBXN0YXJ0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgNlbmQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj4KCnJlc29sdXRpb24YAyABKA4yKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNzUmVzb2x1dGlvbiJ/CgtNZXRyaWNQb2ludBItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXZhbHVlGAIgASgBEhAKA21heBgDIAEoAUgAiAEBEhAKA3A5ORgEIAEoAUgBiAEBQgYKBF9tYXhCBgoEX3A5OSLQBAoXUmVwbGljYXRpb25NZXRyaWNTZXJpZXMSRQoXcmVwbGljYXRpb25fbGFnX3NlY29uZHMYASADKAsyJC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNQb2ludBJIChp0aHJvdWdocHV0X3Jvd3NfcGVyX3NlY29uZBgCIAMoCzIkLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLk1ldHJpY1BvaW50Ej8KEWNvbXByZXNzaW9uX3JhdGlvGAMgAygLMiQuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWV0cmljUG9pbnQSQwoVcmVwbGljYXRpb25fbGFnX2J5dGVzGAQgAygLMiQuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWV0cmljUG9pbnQSSQobdGhyb3VnaHB1dF9ieXRlc19wZXJfc2Vjb25kGAUgAygLMiQuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWV0cmljUG9pbnQSUAoidGhyb3VnaHB1dF90cmFuc2FjdGlvbnNfcGVyX3NlY29uZBgGIAMoCzIkLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLk1ldHJpY1BvaW50Ej8KEWNwdV91c2FnZV9wZXJjZW50GAcgAygLMiQuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWV0cmljUG9pbnQSQAoSbWVtb3J5X3VzYWdlX2J5dGVzGAggAygLMiQuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWV0cmljUG9pbnQi3gEKHEdldFJlcGxpY2F0aW9uTWV0cmljc1JlcXVlc3QSIAoOcmVwbGljYXRpb25faWQYASABKAlCCOKMz9cIAggBEi4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI+CgpyZXNvbHV0aW9uGAQgASgOMiouaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWV0cmljc1Jlc29sdXRpb24isgEKHUdldFJlcGxpY2F0aW9uTWV0cmljc1Jlc3BvbnNlEhYKDnJlcGxpY2F0aW9uX2lkGAEgASgJEjYKCnRpbWVfcmFuZ2UYAiABKAsyIi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5UaW1lUmFuZ2USQQoHbWV0cmljcxgDIAEoCzIwLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uTWV0cmljU2VyaWVzIrYBChtHZXRBZ2dyZWdhdGVkTWV0cmljc1JlcXVlc3QSOQoIZ3JvdXBfYnkYASABKA4yJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNzR3JvdXBCeRIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAijQEKHEdldEFnZ3JlZ2F0ZWRNZXRyaWNzUmVzcG9uc2USNgoKdGltZV9yYW5nZRgBIAEoCzIiLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlRpbWVSYW5nZRI1CgZncm91cHMYAiADKAsyJS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNzR3JvdXAixAEKDE1ldHJpY3NHcm91cBJGCglncm91cF9rZXkYASADKAsyMy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NZXRyaWNzR3JvdXAuR3JvdXBLZXlFbnRyeRI7CgdtZXRyaWNzGAIgASgLMiouaGVsaW9zZGIucmVwbGljYXRpb24udjEuQWdncmVnYXRlZE1ldHJpY3MaLwoNR3JvdXBLZXlFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrYBChFBZ2dyZWdhdGVkTWV0cmljcxIjChthdmdfcmVwbGljYXRpb25fbGFnX3NlY29uZHMYASABKAESIwobcDk5X3JlcGxpY2F0aW9uX2xhZ19zZWNvbmRzGAIgASgBEhoKEnRvdGFsX3JlcGxpY2F0aW9ucxgDIAEoBRIcChRoZWFsdGh5X3JlcGxpY2F0aW9ucxgEIAEoBRIdChVhdmdfY29tcHJlc3Npb25fcmF0aW8YBSABKAEq4AEKEU1ldHJpY3NSZXNvbHV0aW9uEiIKHk1FVFJJQ1NfUkVTT0xVVElPTl9VTlNQRUNJRklFRBAAEikKHU1FVFJJQ1NfUkVTT0xVVElPTl9PTkVfTUlOVVRFEAEaBrq4GQIxbRIrCh9NRVRSSUNTX1JFU09MVVRJT05fRklWRV9NSU5VVEVTEAIaBrq4GQI1bRInChtNRVRSSUNTX1JFU09MVVRJT05fT05FX0hPVVIQAxoGurgZAjFoEiYKGk1FVFJJQ1NfUkVTT0xVVElPTl9PTkVfREFZEAQaBrq4GQIxZCq3AQoOTWV0cmljc0dyb3VwQnkSIAocTUVUUklDU19HUk9VUF9CWV9VTlNQRUNJRklFRBAAEi0KGk1FVFJJQ1NfR1JPVVBfQllfVEVOQU5UX0lEEAEaDbq4GQl0ZW5hbnRfaWQSKwoZTUVUUklDU19HUk9VUF9CWV9RT1NfVElFUhACGgy6uBkIcW9zX3RpZXISJwoXTUVUUklDU19HUk9VUF9CWV9SRUdJT04QAxoKurgZBnJlZ2lvbjLxAgoOTWV0cmljc1NlcnZpY2USuQEKFUdldFJlcGxpY2F0aW9uTWV0cmljcxI1LmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkdldFJlcGxpY2F0aW9uTWV0cmljc1JlcXVlc3QaNi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5HZXRSZXBsaWNhdGlvbk1ldHJpY3NSZXNwb25zZSIxgtPkkwIrEikvdjEvcmVwbGljYXRpb25zL3tyZXBsaWNhdGlvbl9pZH0vbWV0cmljcxKiAQoUR2V0QWdncmVnYXRlZE1ldHJpY3MSNC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5HZXRBZ2dyZWdhdGVkTWV0cmljc1JlcXVlc3QaNS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5HZXRBZ2dyZWdhdGVkTWV0cmljc1Jlc3BvbnNlIh2C0+STAhcSFS92MS9tZXRyaWNzL2FnZ3JlZ2F0ZWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_info, file_google_protobuf_timestamp, file_heliosdb_replication_v1_rest]);
 
 /**
  * A time range, and the resolution of the series within it.
@@ -56,7 +56,8 @@ export const TimeRangeSchema: GenMessage<TimeRange> = /*@__PURE__*/
   messageDesc(file_heliosdb_replication_v1_metrics, 0);
 
 /**
- * One point of a metric series: the mean of the samples in its interval.
+ * One point of a metric series: the mean of the samples in its interval,
+ * with the largest sample and, for lag, the 99th percentile.
  *
  * @generated from message heliosdb.replication.v1.MetricPoint
  */
@@ -69,11 +70,25 @@ export type MetricPoint = Message<"heliosdb.replication.v1.MetricPoint"> & {
   timestamp?: Timestamp | undefined;
 
   /**
-   * The value.
+   * The mean of the samples in the interval.
    *
    * @generated from field: double value = 2;
    */
   value: number;
+
+  /**
+   * The largest sample in the interval.
+   *
+   * @generated from field: optional double max = 3;
+   */
+  max?: number | undefined;
+
+  /**
+   * The 99th percentile of the samples in the interval (lag series only).
+   *
+   * @generated from field: optional double p99 = 4;
+   */
+  p99?: number | undefined;
 };
 
 /**
@@ -123,6 +138,30 @@ export type ReplicationMetricSeries = Message<"heliosdb.replication.v1.Replicati
    * @generated from field: repeated heliosdb.replication.v1.MetricPoint throughput_bytes_per_second = 5;
    */
   throughputBytesPerSecond: MetricPoint[];
+
+  /**
+   * Source transactions applied per second.
+   *
+   * @generated from field: repeated heliosdb.replication.v1.MetricPoint throughput_transactions_per_second = 6;
+   */
+  throughputTransactionsPerSecond: MetricPoint[];
+
+  /**
+   * CPU used by the replication's pipeline, in percent of one core; empty
+   * while the server cannot measure it per pipeline (pipelines share one
+   * process), rather than an estimate.
+   *
+   * @generated from field: repeated heliosdb.replication.v1.MetricPoint cpu_usage_percent = 7;
+   */
+  cpuUsagePercent: MetricPoint[];
+
+  /**
+   * Memory held by the replication's pipeline; empty while the server cannot
+   * measure it per pipeline, like cpu_usage_percent.
+   *
+   * @generated from field: repeated heliosdb.replication.v1.MetricPoint memory_usage_bytes = 8;
+   */
+  memoryUsageBytes: MetricPoint[];
 };
 
 /**
@@ -301,41 +340,42 @@ export const MetricsGroupSchema: GenMessage<MetricsGroup> = /*@__PURE__*/
   messageDesc(file_heliosdb_replication_v1_metrics, 7);
 
 /**
- * Aggregates over a group of replications and a time range.
+ * Aggregates over a group of replications and a time range, computed from
+ * the metric samples the replications' owners recorded in the range.
  *
  * @generated from message heliosdb.replication.v1.AggregatedMetrics
  */
 export type AggregatedMetrics = Message<"heliosdb.replication.v1.AggregatedMetrics"> & {
   /**
-   * Mean lag in seconds.
+   * Mean lag in seconds over the group's samples.
    *
    * @generated from field: double avg_replication_lag_seconds = 1;
    */
   avgReplicationLagSeconds: number;
 
   /**
-   * 99th percentile of lag in seconds.
+   * 99th percentile of lag in seconds over the group's samples.
    *
    * @generated from field: double p99_replication_lag_seconds = 2;
    */
   p99ReplicationLagSeconds: number;
 
   /**
-   * Replications in the group.
+   * Replications of the group with a sample in the range.
    *
    * @generated from field: int32 total_replications = 3;
    */
   totalReplications: number;
 
   /**
-   * Replications whose health is Healthy.
+   * Of those, the replications whose latest sample in the range was Healthy.
    *
    * @generated from field: int32 healthy_replications = 4;
    */
   healthyReplications: number;
 
   /**
-   * Mean compression ratio.
+   * Mean compression ratio over the group's samples.
    *
    * @generated from field: double avg_compression_ratio = 5;
    */
@@ -356,7 +396,8 @@ export const AggregatedMetricsSchema: GenMessage<AggregatedMetrics> = /*@__PURE_
  */
 export enum MetricsResolution {
   /**
-   * Unset: chosen from the time range's length.
+   * Unset: chosen from the time range: the finest resolution whose buckets
+   * are still kept at its start and that gives at most 10,000 points.
    *
    * @generated from enum value: METRICS_RESOLUTION_UNSPECIFIED = 0;
    */
