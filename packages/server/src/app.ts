@@ -61,6 +61,7 @@ import { corsHandler } from "./transport/cors";
 import { idempotencyInterceptor } from "./transport/idempotency";
 import { asApiError, envelope } from "./transport/errors";
 import { createGuard } from "./transport/guard";
+import { connectProtocol, Prometheus } from "./transport/prometheus";
 import { inputInterceptor } from "./transport/input";
 import { countRefusal, limitRefusals, RateLimiter, rateLimitInterceptor, type RateLimitOptions } from "./transport/rate-limit";
 import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
@@ -105,6 +106,8 @@ export interface AppOptions {
   auditRetention?: AuditRetention;
   /** Body limit, timeouts, header limit, CORS origins, TLS (docs/server.md, "Limits, timeouts, CORS and TLS"). */
   transport?: TransportOptions;
+  /** GET /metrics without credentials although the server listens beyond loopback (--metrics-public). */
+  metricsPublic?: boolean;
   /** Rate limits (spec §7, transport/rate-limit.ts): on when given (`serve` always gives them), off when absent. */
   rateLimits?: RateLimitOptions;
 }
@@ -124,6 +127,11 @@ export interface RunningApp {
   /** Signing keys, API keys and the audit log of this server. */
   credentials: Credentials;
   close(): Promise<void>;
+}
+
+/** Whether a listen address reaches this host only (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 export async function startApp(options: AppOptions): Promise<RunningApp> {
@@ -214,12 +222,19 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     inputInterceptor(),
     idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
+  // The Prometheus exposition; its interceptor heads each protocol's chain, so every call is counted once, by protocol.
+  const prometheus = new Prometheus({
+    sources: { owned: () => orchestrator.ownedFigures() },
+    public: !!options.metricsPublic || isLoopback(options.host),
+    authenticate: credentials.authenticator.authenticate,
+  });
+  const counted = (protocol: Parameters<Prometheus["interceptor"]>[0]) => [prometheus.interceptor(protocol), ...interceptors];
   // Every protocol admits a call by the same credentials check before it reads the body, and bounds the body.
   const guard = createGuard({ authenticate, log: logError, ...(options.transport?.maxBodyBytes ? { maxBodyBytes: options.transport.maxBodyBytes } : {}) });
-  const connect = connectHandler({ routes, interceptors, guard });
+  const connect = connectHandler({ routes, interceptors: counted(connectProtocol), guard });
   // REST and gRPC (unary and server-streaming) reach the same implementations through the same interceptors, in process.
-  const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), guard, NOT_UPDATABLE);
-  const grpc = grpcHandler(services, createInvoker(routes, interceptors, "grpc"), guard);
+  const rest = restHandler(restRoutes(services), createInvoker(routes, counted("rest"), "rest"), guard, NOT_UPDATABLE);
+  const grpc = grpcHandler(services, createInvoker(routes, counted("grpc"), "grpc"), guard);
   const cors = corsHandler(options.transport?.corsOrigins ?? []);
   const jwks = jwksHandler(credentials.ring);
   const app: App = (req, res) => {
@@ -228,6 +243,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     credentials.addresses.register(req, res);
     if ("stream" in req && grpc(req, res as never)) return;
     if (jwks(req, res)) return;
+    if (prometheus.handle(req, res)) return;
     if (oauth.handle(req, res)) return;
     void (async () => {
       if (options.extra && (await options.extra(req, res))) return;

@@ -43,6 +43,8 @@ serve options (flag, then environment, then default):
   --default-tier TIER       HELIOS_DEFAULT_TIER       Standard  the tier of a JWT without a tier claim
   --rate-limit NAME=RPM/BURST  HELIOS_RATE_LIMIT (;-separated)  resize a tier (Free, Standard, Premium,
                             Enterprise), or give principal:SUBJECT its own bucket (repeatable)
+  --metrics-public on|off   HELIOS_METRICS_PUBLIC     off    GET /metrics (Prometheus) without credentials although
+                                                             --host is not loopback (on loopback it needs none)
 ${TRANSPORT_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
@@ -77,6 +79,7 @@ async function serve(args: string[]): Promise<void> {
     extra: docsHandler(),
     issuers: config.issuers,
     ...(config.rateLimits ? { rateLimits: config.rateLimits } : {}),
+    metricsPublic: config.metricsPublic,
     log: (m) => console.error(m),
     transport: { ...limits, ...tls },
   });

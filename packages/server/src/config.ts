@@ -27,6 +27,8 @@ export interface ServeConfig {
   issuers: ExternalIssuer[];
   /** Rate limits (spec §7); absent with --rate-limits off. */
   rateLimits?: RateLimitOptions;
+  /** GET /metrics without credentials on a listener beyond loopback. */
+  metricsPublic: boolean;
 }
 
 /** A command line the server cannot run: printed with the usage, exit status 2. */
@@ -50,6 +52,7 @@ const ENV = {
   rateLimits: "HELIOS_RATE_LIMITS",
   rateLimit: "HELIOS_RATE_LIMIT",
   defaultTier: "HELIOS_DEFAULT_TIER",
+  metricsPublic: "HELIOS_METRICS_PUBLIC",
 } as const;
 
 export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
@@ -70,6 +73,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "rate-limits": { type: "string" },
       "rate-limit": { type: "string", multiple: true },
       "default-tier": { type: "string" },
+      "metrics-public": { type: "string" },
     },
     strict: true,
   });
@@ -95,6 +99,8 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
   const seconds = values["shutdown-timeout"] ?? env[ENV.shutdownTimeout] ?? "15";
   if (!/^\d+(\.\d+)?$/.test(seconds) || Number(seconds) <= 0) throw new UsageError(`--shutdown-timeout: not a number of seconds above 0: ${seconds}`);
   const databaseUrl = values["database-url"] ?? env[ENV.databaseUrl];
+  const metricsPublic = values["metrics-public"] ?? env[ENV.metricsPublic] ?? "off";
+  if (metricsPublic !== "on" && metricsPublic !== "off") throw new UsageError(`--metrics-public: on or off, not ${metricsPublic}`);
   return {
     host: values.host ?? env[ENV.host] ?? "127.0.0.1",
     port: port(values.port, ENV.port, 8080),
@@ -107,6 +113,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     denyHosts: hosts("--deny-hosts", values["deny-hosts"], env[ENV.denyHosts]),
     transport: transportConfig(values, env),
     issuers: (values["trusted-issuer"] ?? env[ENV.trustedIssuers]?.split(";") ?? []).filter((t) => t.trim()).map(trustedIssuer),
+    metricsPublic: metricsPublic === "on",
     ...rateLimitConfig(values["rate-limits"] ?? env[ENV.rateLimits], values["rate-limit"] ?? env[ENV.rateLimit]?.split(";"), values["default-tier"] ?? env[ENV.defaultTier]),
   };
 }
@@ -190,6 +197,7 @@ export function describeConfig(config: ServeConfig): string {
     `deny-hosts=${config.denyHosts.join(",") || "(the defaults only)"}`,
     describeTransport(config.transport),
     ...config.issuers.map((i) => `trusted-issuer=${i.issuer}(jwks ${i.jwksUrl}, audience ${i.audience})`),
+    `metrics-public=${config.metricsPublic ? "on" : "off"}`,
     config.rateLimits ? `rate-limits=on(default-tier ${config.rateLimits.defaultTier}${describeBuckets(config.rateLimits)})` : "rate-limits=off",
   ].join(" ");
 }
