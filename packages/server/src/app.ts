@@ -71,7 +71,7 @@ import { listenDual, listenH2c, type App, type Listener, type ListenOptions } fr
 import { registerReflection } from "./transport/reflection";
 import { restHandler, restRoutes } from "./transport/rest";
 import { upgradeAuthenticator } from "./transport/upgrade";
-import { webSocketGateway } from "./transport/ws";
+import { WebSocketGateway, type WebSocketOptions } from "./transport/ws";
 import { VERSION } from "./version";
 
 export interface AppOptions {
@@ -106,6 +106,8 @@ export interface AppOptions {
   auditRetention?: AuditRetention;
   /** Body limit, timeouts, header limit, CORS origins, TLS (docs/server.md, "Limits, timeouts, CORS and TLS"). */
   transport?: TransportOptions;
+  /** Heartbeat, idle timeout and buffer bounds of WebSocket connections (transport/ws.ts). */
+  webSocket?: WebSocketOptions;
   /** GET /metrics without credentials although the server listens beyond loopback (--metrics-public). */
   metricsPublic?: boolean;
   /** Rate limits (spec §7, transport/rate-limit.ts): on when given (`serve` always gives them), off when absent. */
@@ -222,9 +224,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     inputInterceptor(),
     idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
+  const sockets = { open: () => 0 };
   // The Prometheus exposition; its interceptor heads each protocol's chain, so every call is counted once, by protocol.
   const prometheus = new Prometheus({
-    sources: { owned: () => orchestrator.ownedFigures() },
+    sources: { owned: () => orchestrator.ownedFigures(), openSockets: () => sockets.open() },
     public: !!options.metricsPublic || isLoopback(options.host),
     authenticate: credentials.authenticator.authenticate,
   });
@@ -260,7 +263,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
 
   // WebSocket upgrades authenticate through the same chain, as calls of the event stream (the permission every channel needs).
   const authenticateUpgrade = upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents);
-  const ws = webSocketGateway(async (req) => {
+  // Each subscription of a socket is a call of a streaming RPC, through the same interceptors.
+  const ws = new WebSocketGateway(async (req) => {
     credentials.addresses.registerUpgrade(req);
     // An upgrade is refused by the chain itself (no guard before it): its refusal is counted here.
     if (!limiter) return authenticateUpgrade(req);
@@ -269,10 +273,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     } catch (e) {
       throw await countRefusal(e, limiter, req.socket.remoteAddress ?? "");
     }
-  });
+  }, createInvoker(routes, counted("websocket"), "websocket"), options.webSocket);
+  sockets.open = () => ws.open;
 
   const listeners: Listener[] = [
-    await listenDual(app, options.host, options.port, ws, options.transport),
+    await listenDual(app, options.host, options.port, ws.handle, options.transport),
     await listenH2c(app, options.host, options.grpcPort, options.transport),
   ];
   orchestrator.start();
@@ -286,6 +291,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     credentials,
     async close() {
       ready = false;
+      ws.close();
       for (const l of listeners) await l.close();
       await orchestrator.shutdown();
       await cache.close();
