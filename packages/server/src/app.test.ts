@@ -229,18 +229,21 @@ describe("health, readiness and what is not there yet", () => {
     expect(await (await fetch(`${app.urls.rest}/ready`)).json()).toEqual({ ready: true });
   });
 
-  test("the WebSocket path answers 501 until its milestone", async () => {
+  test("the WebSocket path without an upgrade is a 400 that says to upgrade", async () => {
     const res = await rest("GET", "/ws");
-    expect(res.status).toBe(501);
-    expect(res.body.error.code).toBe("UNIMPLEMENTED");
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/open it with an Upgrade: websocket request/);
   });
 
-  test("a WebSocket upgrade to /v1/ws goes through the interceptor chain: 401 without a token, 501 with one (spec §4.1's token=)", async () => {
-    // A raw handshake request: no WebSocket client package is installed.
+  test("a WebSocket upgrade to /v1/ws goes through the interceptor chain: 401 without a token, the handshake with one (spec §4.1's token=)", async () => {
+    // A raw handshake request (test/observability speaks the WebSocket API itself).
     const upgrade = (path: string) =>
       new Promise<{ status: number; body: { error: { code: string; request_id: string } } }>((resolve, reject) => {
         const req = http.request({ host: "127.0.0.1", port: app.ports.http, path, headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==" } });
-        req.on("error", reject).on("upgrade", () => reject(new Error("upgraded")));
+        req.on("error", reject).on("upgrade", (res, socket) => {
+          socket.destroy();
+          resolve({ status: res.statusCode!, body: { error: { code: "", request_id: "" } } });
+        });
         req.on("response", async (res) => {
           const chunks: Buffer[] = [];
           for await (const c of res) chunks.push(c as Buffer);
@@ -251,9 +254,7 @@ describe("health, readiness and what is not there yet", () => {
     const anonymous = await upgrade("/v1/ws");
     expect(anonymous.status).toBe(401);
     expect(anonymous.body.error).toMatchObject({ code: "UNAUTHORIZED", request_id: expect.stringMatching(/^req-/) });
-    const authenticated = await upgrade(`/v1/ws?token=${token}`);
-    expect(authenticated.status).toBe(501);
-    expect(authenticated.body.error.code).toBe("UNIMPLEMENTED");
+    expect((await upgrade(`/v1/ws?token=${token}`)).status).toBe(101);
   });
 
   test("server-streaming RPCs over gRPC go through the same chain: UNAUTHENTICATED without a token, then the handler's UNIMPLEMENTED with its §6 detail", async () => {

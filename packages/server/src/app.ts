@@ -65,6 +65,7 @@ import { corsHandler } from "./transport/cors";
 import { idempotencyInterceptor } from "./transport/idempotency";
 import { asApiError, envelope } from "./transport/errors";
 import { createGuard } from "./transport/guard";
+import { connectProtocol, Prometheus } from "./transport/prometheus";
 import { inputInterceptor } from "./transport/input";
 import { countRefusal, limitRefusals, RateLimiter, rateLimitInterceptor, type RateLimitOptions } from "./transport/rate-limit";
 import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
@@ -74,7 +75,7 @@ import { listenDual, listenH2c, type App, type Listener, type ListenOptions } fr
 import { registerReflection } from "./transport/reflection";
 import { restHandler, restRoutes } from "./transport/rest";
 import { upgradeAuthenticator } from "./transport/upgrade";
-import { webSocketGateway } from "./transport/ws";
+import { WebSocketGateway, type WebSocketOptions } from "./transport/ws";
 import { VERSION } from "./version";
 
 export interface AppOptions {
@@ -109,6 +110,10 @@ export interface AppOptions {
   auditRetention?: AuditRetention;
   /** Body limit, timeouts, header limit, CORS origins, TLS (docs/server.md, "Limits, timeouts, CORS and TLS"). */
   transport?: TransportOptions;
+  /** Heartbeat, idle timeout and buffer bounds of WebSocket connections (transport/ws.ts). */
+  webSocket?: WebSocketOptions;
+  /** GET /metrics without credentials although the server listens beyond loopback (--metrics-public). */
+  metricsPublic?: boolean;
   /** Rate limits (spec §7, transport/rate-limit.ts): on when given (`serve` always gives them), off when absent. */
   rateLimits?: RateLimitOptions;
   /** Metric samples: their interval (default 10 s), rollup passes, retention (docs/observability.md). */
@@ -130,6 +135,11 @@ export interface RunningApp {
   /** Signing keys, API keys and the audit log of this server. */
   credentials: Credentials;
   close(): Promise<void>;
+}
+
+/** Whether a listen address reaches this host only (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 export async function startApp(options: AppOptions): Promise<RunningApp> {
@@ -229,12 +239,20 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     inputInterceptor(),
     idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
+  const sockets = { open: () => 0 };
+  // The Prometheus exposition; its interceptor heads each protocol's chain, so every call is counted once, by protocol.
+  const prometheus = new Prometheus({
+    sources: { owned: () => orchestrator.ownedFigures(), openSockets: () => sockets.open() },
+    public: !!options.metricsPublic || isLoopback(options.host),
+    authenticate: credentials.authenticator.authenticate,
+  });
+  const counted = (protocol: Parameters<Prometheus["interceptor"]>[0]) => [prometheus.interceptor(protocol), ...interceptors];
   // Every protocol admits a call by the same credentials check before it reads the body, and bounds the body.
   const guard = createGuard({ authenticate, log: logError, ...(options.transport?.maxBodyBytes ? { maxBodyBytes: options.transport.maxBodyBytes } : {}) });
-  const connect = connectHandler({ routes, interceptors, guard });
+  const connect = connectHandler({ routes, interceptors: counted(connectProtocol), guard });
   // REST and gRPC (unary and server-streaming) reach the same implementations through the same interceptors, in process.
-  const rest = restHandler(restRoutes(services), createInvoker(routes, interceptors, "rest"), guard, NOT_UPDATABLE);
-  const grpc = grpcHandler(services, createInvoker(routes, interceptors, "grpc"), guard);
+  const rest = restHandler(restRoutes(services), createInvoker(routes, counted("rest"), "rest"), guard, NOT_UPDATABLE);
+  const grpc = grpcHandler(services, createInvoker(routes, counted("grpc"), "grpc"), guard);
   const cors = corsHandler(options.transport?.corsOrigins ?? []);
   const jwks = jwksHandler(credentials.ring);
   const app: App = (req, res) => {
@@ -243,6 +261,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     credentials.addresses.register(req, res);
     if ("stream" in req && grpc(req, res as never)) return;
     if (jwks(req, res)) return;
+    if (prometheus.handle(req, res)) return;
     if (oauth.handle(req, res)) return;
     void (async () => {
       if (options.extra && (await options.extra(req, res))) return;
@@ -259,7 +278,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
 
   // WebSocket upgrades authenticate through the same chain, as calls of the event stream (the permission every channel needs).
   const authenticateUpgrade = upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents);
-  const ws = webSocketGateway(async (req) => {
+  // Each subscription of a socket is a call of a streaming RPC, through the same interceptors.
+  const ws = new WebSocketGateway(async (req) => {
     credentials.addresses.registerUpgrade(req);
     // An upgrade is refused by the chain itself (no guard before it): its refusal is counted here.
     if (!limiter) return authenticateUpgrade(req);
@@ -268,10 +288,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     } catch (e) {
       throw await countRefusal(e, limiter, req.socket.remoteAddress ?? "");
     }
-  });
+  }, createInvoker(routes, counted("websocket"), "websocket"), options.webSocket);
+  sockets.open = () => ws.open;
 
   const listeners: Listener[] = [
-    await listenDual(app, options.host, options.port, ws, options.transport),
+    await listenDual(app, options.host, options.port, ws.handle, options.transport),
     await listenH2c(app, options.host, options.grpcPort, options.transport),
   ];
   orchestrator.start();
@@ -286,6 +307,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     credentials,
     async close() {
       ready = false;
+      ws.close();
       for (const l of listeners) await l.close();
       await maintenance.stop();
       await orchestrator.shutdown();

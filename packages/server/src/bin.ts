@@ -46,6 +46,8 @@ serve options (flag, then environment, then default):
   --metrics-interval SECS   HELIOS_METRICS_INTERVAL   10     seconds between two metric samples of a replication
   --metrics-retention LIST  HELIOS_METRICS_RETENTION  raw=48h,1m=14d,5m=35d,1h=400d,1d=1830d
                                                              how long raw samples and each rollup are kept
+  --metrics-public on|off   HELIOS_METRICS_PUBLIC     off    GET /metrics (Prometheus) without credentials although
+                                                             --host is not loopback (on loopback it needs none)
 ${TRANSPORT_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
@@ -81,6 +83,7 @@ async function serve(args: string[]): Promise<void> {
     issuers: config.issuers,
     ...(config.rateLimits ? { rateLimits: config.rateLimits } : {}),
     metrics: config.metrics,
+    metricsPublic: config.metricsPublic,
     log: (m) => console.error(m),
     transport: { ...limits, ...tls },
   });

@@ -31,6 +31,8 @@ export interface ServeConfig {
   rateLimits?: RateLimitOptions;
   /** Metric samples: the interval between two of a replication, and how long samples and each rollup are kept. */
   metrics: { sampleIntervalMs: number; retention: MetricRetention };
+  /** GET /metrics without credentials on a listener beyond loopback. */
+  metricsPublic: boolean;
 }
 
 /** A command line the server cannot run: printed with the usage, exit status 2. */
@@ -56,6 +58,7 @@ const ENV = {
   defaultTier: "HELIOS_DEFAULT_TIER",
   metricsInterval: "HELIOS_METRICS_INTERVAL",
   metricsRetention: "HELIOS_METRICS_RETENTION",
+  metricsPublic: "HELIOS_METRICS_PUBLIC",
 } as const;
 
 export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
@@ -78,6 +81,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "default-tier": { type: "string" },
       "metrics-interval": { type: "string" },
       "metrics-retention": { type: "string" },
+      "metrics-public": { type: "string" },
     },
     strict: true,
   });
@@ -103,6 +107,8 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
   const seconds = values["shutdown-timeout"] ?? env[ENV.shutdownTimeout] ?? "15";
   if (!/^\d+(\.\d+)?$/.test(seconds) || Number(seconds) <= 0) throw new UsageError(`--shutdown-timeout: not a number of seconds above 0: ${seconds}`);
   const databaseUrl = values["database-url"] ?? env[ENV.databaseUrl];
+  const metricsPublic = values["metrics-public"] ?? env[ENV.metricsPublic] ?? "off";
+  if (metricsPublic !== "on" && metricsPublic !== "off") throw new UsageError(`--metrics-public: on or off, not ${metricsPublic}`);
   return {
     host: values.host ?? env[ENV.host] ?? "127.0.0.1",
     port: port(values.port, ENV.port, 8080),
@@ -115,6 +121,7 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     denyHosts: hosts("--deny-hosts", values["deny-hosts"], env[ENV.denyHosts]),
     transport: transportConfig(values, env),
     issuers: (values["trusted-issuer"] ?? env[ENV.trustedIssuers]?.split(";") ?? []).filter((t) => t.trim()).map(trustedIssuer),
+    metricsPublic: metricsPublic === "on",
     ...rateLimitConfig(values["rate-limits"] ?? env[ENV.rateLimits], values["rate-limit"] ?? env[ENV.rateLimit]?.split(";"), values["default-tier"] ?? env[ENV.defaultTier]),
     metrics: metricsConfig(values["metrics-interval"] ?? env[ENV.metricsInterval], values["metrics-retention"] ?? env[ENV.metricsRetention]),
   };
@@ -223,6 +230,7 @@ export function describeConfig(config: ServeConfig): string {
     ...config.issuers.map((i) => `trusted-issuer=${i.issuer}(jwks ${i.jwksUrl}, audience ${i.audience})`),
     `metrics-interval=${config.metrics.sampleIntervalMs / 1000}s`,
     `metrics-retention=${Object.entries(config.metrics.retention).map(([name, seconds]) => `${name}=${duration(seconds)}`).join(",")}`,
+    `metrics-public=${config.metricsPublic ? "on" : "off"}`,
     config.rateLimits ? `rate-limits=on(default-tier ${config.rateLimits.defaultTier}${describeBuckets(config.rateLimits)})` : "rate-limits=off",
   ].join(" ");
 }

@@ -145,6 +145,11 @@ export class Orchestrator {
     return owned && !owned.leaving ? owned.pipeline.read() : undefined;
   }
 
+  /** The replications this node runs now, with their live figures (for the Prometheus exposition). */
+  ownedFigures(): { row: ReplicationRow; figures: ObservedFigures }[] {
+    return [...this.owned.values()].filter((o) => !o.leaving).map((o) => ({ row: o.row, figures: o.pipeline.read() }));
+  }
+
   /** A pipeline object for one-off control (stop, cleanup) of a replication wherever it ran. */
   async pipelineFor(row: ReplicationRow): Promise<ReplicationPipeline> {
     return this.owned.get(row.id)?.pipeline ?? this.paused.get(row.id) ?? new ReplicationPipeline(await this.spec(row), this.engineDeps(row));

@@ -75,7 +75,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
       const candidates = byLength.get(segments(url.pathname)) ?? [];
       route = candidates.find((r) => r.verb === req.method && r.pattern.test(url.pathname));
       const matching = route ? [route] : candidates.filter((r) => r.pattern.test(url.pathname));
-      if (url.pathname === "/v1/ws") throw apiError("UNIMPLEMENTED", "the WebSocket API (/v1/ws) arrives with the streaming milestone", { milestone: "streaming" });
+      if (url.pathname === "/v1/ws") throw apiError("INVALID_REQUEST", "/v1/ws is the WebSocket API (spec §4): open it with an Upgrade: websocket request", { violations: [{ field: "", description: "not a WebSocket upgrade" }] });
       if (matching.length === 0) throw apiError("NOT_FOUND", `no such endpoint: ${url.pathname}`, { path: url.pathname });
       if (!route) {
         res.setHeader("Allow", [...new Set(matching.map((r) => r.verb))].join(", "));

@@ -1,12 +1,13 @@
 // The HTTP/1.1 upgrade hook of the dual listener and the WebSocket gateway's
-// authentication through the interceptor chain, on a real listener. No
-// WebSocket client package is installed (`ws` is not a dependency), so the
+// authentication through the interceptor chain, on a real listener. The
 // upgrades are raw HTTP/1.1 requests from node:http and node:net — what a
-// WebSocket client sends before the handshake.
+// WebSocket client sends before the handshake (test/observability has the
+// WebSocket API itself, with the ws package's client).
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
 import { ReplicationService } from "@heliosdb/replication-proto";
+import { waitFor } from "@heliosdb/replication-engine/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { authInterceptor, issueToken } from "./auth";
@@ -15,11 +16,13 @@ import { IdempotencyKeyStore } from "../store/idempotency-keys";
 import { requestInterceptor } from "./interceptors";
 import { listenDual, type App, type Listener } from "./listen";
 import { upgradeAuthenticator } from "./upgrade";
-import { webSocketGateway } from "./ws";
+import { createInvoker } from "./invoke";
+import { WebSocketGateway } from "./ws";
 
 const key = randomBytes(32);
 const nowhere = new pg.Pool({ host: "127.0.0.1", port: 9, connectionTimeoutMillis: 1 });
 let listener: Listener;
+let gateway: WebSocketGateway;
 let admin: string;
 let viewer: string;
 let viewerless: string;
@@ -35,14 +38,16 @@ beforeAll(async () => {
       res.end(JSON.stringify({ method: req.method, url: req.url, upgrade: req.headers.upgrade ?? null, connection: req.headers.connection ?? null, body: Buffer.concat(chunks).toString() }));
     });
   };
-  const gateway = webSocketGateway(upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents));
-  listener = await listenDual(app, "127.0.0.1", 0, gateway);
+  // No RPC behind it: these tests end at the handshake.
+  gateway = new WebSocketGateway(upgradeAuthenticator(interceptors, ReplicationService.method.streamReplicationEvents), createInvoker(() => undefined, interceptors, "websocket"));
+  listener = await listenDual(app, "127.0.0.1", 0, gateway.handle);
   admin = await issueToken(key, { roles: ["Admin"], subject: "admin" });
   viewer = await issueToken(key, { roles: ["Viewer"], subject: "viewer", tenantId: "tenant-123" });
   viewerless = await issueToken(key, { roles: [], permissions: ["connection:read"], subject: "nobody" });
 });
 
 afterAll(async () => {
+  gateway?.close();
   await listener?.close();
   await nowhere.end();
 });
@@ -55,7 +60,7 @@ interface Answer {
   closed: Promise<void>;
 }
 
-// A WebSocket handshake request; the server's answer (or an upgrade, which these tests never expect).
+// A WebSocket handshake request; the server's answer (101 when it upgrades: the socket is then closed by the client).
 function upgrade(path: string, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request({
@@ -65,7 +70,10 @@ function upgrade(path: string, headers: Record<string, string> = {}): Promise<An
       agent: false,
       headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": randomBytes(16).toString("base64"), ...headers },
     });
-    req.on("upgrade", () => reject(new Error("upgraded")));
+    req.on("upgrade", (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode!, header: res.headers, body: {}, closed: Promise.resolve() });
+    });
     req.on("error", reject);
     req.on("response", (res) => {
       const socket = res.socket;
@@ -102,17 +110,17 @@ describe("an upgrade to /v1/ws authenticates through the interceptor chain", () 
     expect(forbidden.body.error).toMatchObject({ code: "FORBIDDEN", details: { required_permission: "replication:read" } });
   });
 
-  test("authenticated by the query's token= (spec §4.1) or the Authorization header: 501 UNIMPLEMENTED until the milestone, with the client's request id", async () => {
+  test("authenticated by the query's token= (spec §4.1) or the Authorization header: the handshake completes (101)", async () => {
     for (const [path, headers] of [
-      [`/v1/ws?token=${viewer}`, { "X-Request-Id": "req-ws-1" }],
-      ["/v1/ws", { Authorization: `Bearer ${admin}`, "X-Request-Id": "req-ws-1" }],
+      [`/v1/ws?token=${viewer}`, {}],
+      ["/v1/ws", { Authorization: `Bearer ${admin}` }],
     ] as const) {
       const answer = await upgrade(path, headers);
-      expect(answer.status).toBe(501);
-      expect(answer.body.error).toMatchObject({ code: "UNIMPLEMENTED", details: { milestone: "streaming" }, request_id: "req-ws-1" });
-      expect(answer.header["x-request-id"]).toBe("req-ws-1");
-      await answer.closed;
+      expect(answer.status).toBe(101);
+      expect(answer.header.upgrade).toBe("websocket");
     }
+    // Each closed by its client: the gateway holds no socket after them.
+    await waitFor(async () => gateway.open === 0, "the gateway's sockets closed");
   });
 });
 

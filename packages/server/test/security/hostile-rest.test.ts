@@ -134,7 +134,7 @@ describe("what a later milestone brings answers UNIMPLEMENTED in the envelope", 
   });
 
   test("a plain GET /v1/ws, without Upgrade", async () => {
-    expectEnvelope(await rawHttp(port, http1("GET", "/v1/ws", auth)), 501, "UNIMPLEMENTED");
+    expectEnvelope(await rawHttp(port, http1("GET", "/v1/ws", auth)), 400, "INVALID_REQUEST");
   });
 });
 
