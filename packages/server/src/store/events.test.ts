@@ -52,6 +52,39 @@ test("an INSERT that takes no id from the log is refused (nothing slips past the
   await expect(cp.pool.query("INSERT INTO events (event_type, severity, message) VALUES ('X', 'Info', 'x')")).rejects.toThrow(/null value|not-null/);
 });
 
+test("an append waits while an earlier one is uncommitted, so no reader sees a later id before an earlier one (the race a bigserial loses)", async () => {
+  const id = randomUUID();
+  const reader = new EventStore(cp.pool);
+  const before = (await reader.head()).head;
+  const first = await cp.pool.connect();
+  const other = new pg.Pool({ connectionString: cp.url(), max: 1 });
+  try {
+    await first.query("BEGIN");
+    const [earlier] = await new EventStore(first as unknown as pg.Pool).append([event(id, 1)]);
+    // Another server's append, while the first is still open: it waits for the first to commit.
+    const later = new EventStore(other).append([event(id, 2)]);
+    const waiting = async () =>
+      (await cp.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE event_log%'")).rowCount === 1;
+    for (let i = 0; !(await waiting()); i++) {
+      if (i > 2000) throw new Error("the second append never waited");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // Meanwhile a reader sees neither: the head has not moved.
+    const during = await reader.read(before, { replicationId: id, severities: [], types: [] }, 10);
+    expect(during.events).toEqual([]);
+    expect(during.head).toBe(before);
+    await first.query("COMMIT");
+    const [after] = await later;
+    expect(after).toBe(earlier! + 1n);
+    const page = await reader.read(before, { replicationId: id, severities: [], types: [] }, 10);
+    expect(page.events.map((e) => e.id)).toEqual([earlier, after]);
+  } finally {
+    await first.query("ROLLBACK").catch(() => undefined);
+    first.release();
+    await other.end();
+  }
+});
+
 test("appenders on two pools, some holding their transaction open, and a reader that pages by the head: every event once, none lost", async () => {
   const pools = [new pg.Pool({ connectionString: cp.url(), max: 6 }), new pg.Pool({ connectionString: cp.url(), max: 6 })];
   try {
