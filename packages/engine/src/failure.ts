@@ -42,6 +42,16 @@ export function errorCode(error: unknown): string {
   return typeof e?.name === "string" ? e.name : "Error";
 }
 
+/** The SQLSTATE PostgreSQL answered with, where the failure is one (here or in its causes). */
+export function sqlStateOf(error: unknown): string | undefined {
+  for (let e = error as { code?: unknown; sqlState?: unknown; cause?: unknown; severity?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.sqlState === "string") return e.sqlState;
+    // node-postgres: a DatabaseError carries the SQLSTATE as `code`, beside `severity`.
+    if (typeof e.code === "string" && typeof e.severity === "string" && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
+  }
+  return undefined;
+}
+
 // Failures no retry can mend: they wait for a person (and an explicit start).
 const PERMANENT = new Set([
   "SchemaChangeError",

@@ -1,7 +1,7 @@
 // @heliosdb/replication-engine: the data plane, PostgreSQL to PostgreSQL.
 export { ReplicationPipeline, SchemaChangeError, type EngineDeps, type EngineEvent, type ReplicationSpec, type StartOptions } from "./pipeline";
 export type { EngineStatus, Health, History, ObservedFigures, RetryState } from "./pipeline/figures";
-export { Backoff, errorCode, isRetryable, sideOf, type Side } from "./failure";
+export { Backoff, errorCode, isRetryable, sideOf, sqlStateOf, type Side } from "./failure";
 export { validate } from "./pipeline/setup";
 export { WorkerPool } from "./pipeline/worker-pool";
 export { PreflightError, type PreflightProblem } from "./source/preflight";

@@ -13,7 +13,7 @@ import { markTablesToSync } from "./apply/table-syncs";
 import { dropCreatedObjects } from "./apply/created-objects";
 import { ensureTargetTables } from "./apply/target-schema";
 import { BatchCodec } from "./codec/codec";
-import { Backoff, errorCode, isRetryable, onSide, sideOf } from "./failure";
+import { Backoff, errorCode, isRetryable, onSide, sideOf, sqlStateOf } from "./failure";
 import { Batcher } from "./pipeline/batcher";
 import type { EngineDeps, EngineEvent, ReplicationSpec, StartOptions } from "./pipeline/spec";
 import { Figures, type EngineStatus, type ObservedFigures } from "./pipeline/figures";
@@ -258,6 +258,7 @@ export class ReplicationPipeline {
       figures: this.figures,
       parallelism: options.initialSyncParallelism ?? 4,
       signal: this.abort.signal,
+      emit: (type, message, details) => this.emit(type, "Info", message, details),
       ...(this.deps.snapshotRangePages ? { rangePages: this.deps.snapshotRangePages } : {}),
     };
   }
@@ -413,7 +414,7 @@ export class ReplicationPipeline {
       streaming,
       maxLagSeconds: () => this.spec.config.maxLagSeconds,
       walRetentionWarningBytes: this.deps.walRetentionWarningBytes ?? 1 << 30,
-      alert: (type, message, details) => this.emit(type, "Warning", message, details),
+      alert: (type, message, details, severity = "Warning") => this.emit(type, severity, message, details),
     });
     this.watch.start();
   }
@@ -493,6 +494,8 @@ export class ReplicationPipeline {
       side: side ?? "engine",
       retryable: String(retryable),
     };
+    const sqlState = sqlStateOf(error);
+    if (sqlState) details.sqlstate = sqlState;
     if (retryable) Object.assign(details, { retry_count: String(this.backoff.attempts), retry_in_seconds: (delay / 1000).toFixed(1) });
     const text = retryable ? `${side ?? "the engine"} failed: ${message}; retry ${this.backoff.attempts} in ${details.retry_in_seconds} s` : message;
     this.emit("ReplicationError", "Error", text, details);
@@ -515,7 +518,13 @@ export class ReplicationPipeline {
   private failed(error: unknown): void {
     this.figures.retry = undefined;
     const message = error instanceof Error ? error.message : String(error);
-    this.emit("ReplicationError", "Error", message, { error: error instanceof Error ? error.name : "Error", error_code: errorCode(error), retryable: "false" });
+    const sqlState = sqlStateOf(error);
+    this.emit("ReplicationError", "Error", message, {
+      error: error instanceof Error ? error.name : "Error",
+      error_code: errorCode(error),
+      retryable: "false",
+      ...(sqlState ? { sqlstate: sqlState } : {}),
+    });
   }
 
   private conflict(c: Conflict): void {

@@ -257,7 +257,7 @@ describe("health, readiness and what is not there yet", () => {
     expect((await upgrade(`/v1/ws?token=${token}`)).status).toBe(101);
   });
 
-  test("server-streaming RPCs over gRPC go through the same chain: UNAUTHENTICATED without a token, then the handler's UNIMPLEMENTED with its §6 detail", async () => {
+  test("server-streaming RPCs over gRPC go through the same chain: UNAUTHENTICATED without a token, then the handler's NOT_FOUND (no such replication) with its §6 detail", async () => {
     const client = createClient(ReplicationService, createGrpcTransport({ baseUrl: app.urls.grpc }));
     const first = async (headers: Record<string, string>) => {
       try {
@@ -270,8 +270,8 @@ describe("health, readiness and what is not there yet", () => {
     expect(anonymous?.code).toBe(Code.Unauthenticated);
     expect(anonymous?.findDetails(ApiErrorSchema)[0]?.code).toBe("UNAUTHORIZED");
     const authenticated = await first({ authorization: `Bearer ${token}` });
-    expect(authenticated?.code).toBe(Code.Unimplemented);
-    expect(authenticated?.findDetails(ApiErrorSchema)[0]).toMatchObject({ code: "UNIMPLEMENTED", requestId: expect.stringMatching(/^req-/) });
+    expect(authenticated?.code).toBe(Code.NotFound);
+    expect(authenticated?.findDetails(ApiErrorSchema)[0]).toMatchObject({ code: "NOT_FOUND", requestId: expect.stringMatching(/^req-/) });
   });
 });
 

@@ -42,7 +42,11 @@ import { ConnectionGrantStore } from "./store/connection-grants";
 import { ConnectionStore } from "./store/connections";
 import { controlPlaneDatabase } from "./store/control-plane";
 import { migrate } from "./store/db";
-import { EventStore } from "./store/events";
+import { EventStore, type EventRetention } from "./store/events";
+import { Notices } from "./store/notices";
+import { EventFeed } from "./controller/event-feed";
+import { MetricFeed } from "./controller/metric-feed";
+import { observedState } from "./services/views";
 import { HealthProbes } from "./store/health-probes";
 import { IdempotencyKeyStore } from "./store/idempotency-keys";
 import { LeaseStore } from "./store/leases";
@@ -106,6 +110,8 @@ export interface AppOptions {
   issuers?: ExternalIssuer[];
   /** The server's own signing keys: algorithm, rotation, overlap. */
   signingKeys?: KeyRingOptions;
+  /** How long, and how many, replication events are kept (default 30 days, 1,000,000): older cursors are expired. */
+  eventRetention?: EventRetention;
   /** How long, and how many, audit events are kept (default 90 days, 1,000,000). */
   auditRetention?: AuditRetention;
   /** Body limit, timeouts, header limit, CORS origins, TLS (docs/server.md, "Limits, timeouts, CORS and TLS"). */
@@ -134,6 +140,8 @@ export interface RunningApp {
   orchestrator: Orchestrator;
   /** Signing keys, API keys and the audit log of this server. */
   credentials: Credentials;
+  /** The event and metric feeds behind the streams (and their open subscriptions). */
+  feeds: { events: EventFeed; metrics: MetricFeed };
   close(): Promise<void>;
 }
 
@@ -160,11 +168,16 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const routing = new RoutingStore(options.db);
   const cache = new ReplicationCache(options.db, replications, log);
   await cache.start();
+  const events = new EventStore(options.db, options.eventRetention);
+  // One LISTEN session per server wakes every event stream it serves.
+  const eventNotices = new Notices(options.db, EVENTS_CHANNEL, "heliosdb-event-feed", log);
+  await eventNotices.start();
+  const retention = pruneEvents(events, log);
   const orchestrator = new Orchestrator({
     replications,
     connections,
     leases: new LeaseStore(options.db),
-    events: new EventStore(options.db),
+    events,
     metricSamples: new MetricSampleStore(options.db),
     keys,
     vault,
@@ -185,7 +198,16 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   // Read once, at the first create that needs it (a failed read is tried again).
   let controlPlane: ReturnType<typeof controlPlaneDatabase> | undefined;
   const controlPlaneOnce = () => (controlPlane ??= controlPlaneDatabase(options.db).catch((e) => ((controlPlane = undefined), Promise.reject(e))));
-  const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache });
+  const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache, events });
+  const staleAfter = orchestrator.staleAfterMs;
+  const feeds = {
+    events: new EventFeed({ events, notices: eventNotices, checkReplication: (caller, id) => replicationController.get(caller, id, { cached: true }) }),
+    metrics: new MetricFeed({
+      get: (caller, id) => replicationController.get(caller, id, { cached: true }),
+      observe: (row) => observedState(row, staleAfter),
+      onChange: (handler) => cache.onChange(handler),
+    }),
+  };
   const connectionController = new ConnectionController({ connections, grants, replications, destinations });
   const credentials = await startCredentials({
     db: options.db,
@@ -212,7 +234,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   });
 
   const routes = (router: ConnectRouter) => {
-    router.service(ReplicationService, replicationService(replicationController, orchestrator));
+    router.service(ReplicationService, replicationService(replicationController, orchestrator, feeds));
     router.service(ConnectionService, connectionService(connectionController));
     router.service(RoutingService, routingService(new RoutingController(routing)));
     router.service(ApiKeyService, apiKeyService(new ApiKeyController(credentials.apiKeys, ROLE_PERMISSIONS)));
@@ -305,14 +327,29 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ports: { http: httpPort, grpc: grpcPort },
     orchestrator,
     credentials,
+    feeds,
     async close() {
       ready = false;
       ws.close();
       for (const l of listeners) await l.close();
       await maintenance.stop();
       await orchestrator.shutdown();
+      clearInterval(retention);
+      await eventNotices.close();
       await cache.close();
       await credentials.close();
     },
   };
+}
+
+const EVENTS_CHANNEL = "heliosdb_events";
+const PRUNE_EVERY_MS = 3_600_000;
+
+// Retention runs on every server, at start and hourly: pruning is idempotent, and whichever runs first does the work.
+function pruneEvents(events: EventStore, log: (message: string) => void): NodeJS.Timeout {
+  const prune = () => void events.prune().catch((e) => log(`event log: retention failed: ${(e as Error).message}`));
+  prune();
+  const timer = setInterval(prune, PRUNE_EVERY_MS);
+  timer.unref();
+  return timer;
 }

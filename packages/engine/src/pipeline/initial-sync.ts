@@ -12,7 +12,7 @@ import { truncateTargetTables, type TargetTable } from "../apply/target-schema";
 import { onSide } from "../failure";
 import type { PublishedTable } from "../source/publication";
 import { ReplicationConnection } from "../source/replication-connection";
-import { copySnapshot } from "../source/snapshot";
+import { copySnapshot, type TableCopyProgress } from "../source/snapshot";
 import type { Lsn } from "../types";
 import type { Figures } from "./figures";
 import type { Setup } from "./setup";
@@ -29,6 +29,8 @@ export interface CopyContext {
   parallelism: number;
   signal: AbortSignal;
   rangePages?: number;
+  /** Reports the copy of each table: InitialSyncStarted, InitialSyncProgress (each quarter), InitialSyncCompleted. */
+  emit?: (type: string, message: string, details: Record<string, string>) => void;
 }
 
 /** Copies every table under a fresh slot's snapshot; returns where the stream starts. */
@@ -88,6 +90,7 @@ export async function syncTables(ctx: CopyContext, tables: PublishedTable[]): Pr
 
 async function copy(ctx: CopyContext, tables: PublishedTable[], snapshotName: string): Promise<void> {
   const plan = ctx.setup.plan;
+  const quarters = new Map<string, number>();
   const progress = await copySnapshot({
     source: ctx.source,
     target: ctx.targetConfig,
@@ -102,7 +105,21 @@ async function copy(ctx: CopyContext, tables: PublishedTable[], snapshotName: st
       const relationPlan = plan.forRelation(table);
       return relationPlan.transformed ? (row) => relationPlan.transform(row) : undefined;
     },
+    onTable: (phase, t) => {
+      if (phase === "started") {
+        ctx.emit?.("InitialSyncStarted", `copying ${t.table} (about ${t.rowsEstimated} rows)`, tableDetails(t));
+      } else {
+        ctx.emit?.("InitialSyncCompleted", `copied ${t.table}: ${t.rowsCopied} rows`, tableDetails(t));
+      }
+    },
     onProgress: (p) => {
+      // Each quarter of a table's estimated rows (bytes when the catalog has no row estimate), once.
+      for (const t of p) {
+        const quarter = Math.min(3, Math.floor(fractionOf(t) * 4));
+        if (t.completed || quarter <= (quarters.get(t.table) ?? 0)) continue;
+        quarters.set(t.table, quarter);
+        ctx.emit?.("InitialSyncProgress", `${t.table}: ${quarter * 25}% copied`, { ...tableDetails(t), progress_percent: String(quarter * 25) });
+      }
       ctx.figures.initialSync = p;
       ctx.figures.snapshotRows = p.reduce((n, t) => n + t.rowsCopied, 0);
       ctx.figures.snapshotBytes = p.reduce((n, t) => n + t.bytesCopied, 0);
@@ -134,4 +151,19 @@ export async function syncChangedTables(
     hooks.synced(waiting.map((p) => p.table.table), lsn);
   }
   return new Map([...syncs].filter((entry): entry is [string, Lsn] => entry[1] !== null));
+}
+
+function fractionOf(t: TableCopyProgress): number {
+  if (t.rowsEstimated > 0) return t.rowsCopied / t.rowsEstimated;
+  return t.bytesEstimated > 0 ? t.bytesCopied / t.bytesEstimated : 0;
+}
+
+function tableDetails(t: TableCopyProgress): Record<string, string> {
+  return {
+    table: t.table,
+    rows_copied: String(t.rowsCopied),
+    rows_estimated: String(t.rowsEstimated),
+    bytes_copied: String(t.bytesCopied),
+    bytes_estimated: String(t.bytesEstimated),
+  };
 }

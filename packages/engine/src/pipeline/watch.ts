@@ -24,7 +24,8 @@ export interface WatchOptions {
   maxLagSeconds: () => number;
   /** Retained WAL above this, while paused, raises WalRetentionHigh. */
   walRetentionWarningBytes: number;
-  alert: (type: string, message: string, details: Record<string, string>) => void;
+  /** Raises an alert (a Warning unless `severity` says otherwise: its clearing is Info). */
+  alert: (type: string, message: string, details: Record<string, string>, severity?: "Info" | "Warning") => void;
 }
 
 // Peeking reads the slot's retained WAL from its start: after a peek that
@@ -95,6 +96,12 @@ export class SourceWatch {
         current_lag_seconds: lagSeconds.toFixed(3),
         max_lag_seconds: String(max),
       });
+    }
+    if (!over && figures.lagExceeded) {
+      alert("ReplicationLagRecovered", `replication lag ${lagSeconds.toFixed(1)} s is back within ${max} s`, {
+        current_lag_seconds: lagSeconds.toFixed(3),
+        max_lag_seconds: String(max),
+      }, "Info");
     }
     figures.lagExceeded = over;
     if (status === "Paused" && figures.walRetainedBytes > walRetentionWarningBytes && !this.warnedRetention) {

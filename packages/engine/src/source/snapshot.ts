@@ -36,6 +36,8 @@ export interface SnapshotCopyOptions {
   rangePages?: number;
   /** Called after every chunk, for progress reporting. */
   onProgress?: (progress: TableCopyProgress[]) => void;
+  /** Called as a table's copy begins (its first range taken by a worker) and as its last range is copied. */
+  onTable?: (phase: "started" | "completed", progress: TableCopyProgress) => void;
   signal?: AbortSignal;
 }
 
@@ -48,7 +50,7 @@ interface WorkItem {
 /** Copies every table; resolves with the final progress, rejects on the first failure. */
 export async function copySnapshot(options: SnapshotCopyOptions): Promise<TableCopyProgress[]> {
   const rangePages = options.rangePages ?? 16384;
-  const progress = new Map<string, TableCopyProgress & { pendingItems: number }>();
+  const progress = new Map<string, TableCopyProgress & { pendingItems: number; started: boolean }>();
   const queue: WorkItem[] = [];
   for (const t of [...options.tables].sort((a, b) => b.table.pages - a.table.pages)) {
     const ranges = Math.max(1, Math.ceil(t.table.pages / rangePages));
@@ -63,9 +65,10 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<TableC
       bytesEstimated: t.table.sizeBytes,
       completed: false,
       pendingItems: ranges,
+      started: false,
     });
   }
-  const report = () => options.onProgress?.([...progress.values()].map(({ pendingItems: _, ...p }) => p));
+  const report = () => options.onProgress?.([...progress.values()].map(publicProgress));
   const workers = Array.from({ length: Math.max(1, Math.min(options.parallelism, queue.length)) }, async () => {
     const [source, target] = await Promise.all([onSide("source", connect(options.source)), onSide("target", connect(options.target))]);
     try {
@@ -76,6 +79,10 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<TableC
       for (let item = queue.shift(); item; item = queue.shift()) {
         options.signal?.throwIfAborted();
         const p = progress.get(item.table.table.table)!;
+        if (!p.started) {
+          p.started = true;
+          options.onTable?.("started", publicProgress(p));
+        }
         await copyItem(source, target, options, item, (rows, bytes) => {
           p.rowsCopied += rows;
           p.bytesCopied += bytes;
@@ -83,6 +90,7 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<TableC
         });
         if (--p.pendingItems === 0) p.completed = true;
         report();
+        if (p.completed) options.onTable?.("completed", publicProgress(p));
       }
       await onSide("source", source.query("COMMIT"));
     } finally {
@@ -92,7 +100,11 @@ export async function copySnapshot(options: SnapshotCopyOptions): Promise<TableC
   const results = await Promise.allSettled(workers);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) throw failed.reason;
-  return [...progress.values()].map(({ pendingItems: _, ...p }) => p);
+  return [...progress.values()].map(publicProgress);
+}
+
+function publicProgress({ pendingItems: _, started: __, ...p }: TableCopyProgress & { pendingItems: number; started: boolean }): TableCopyProgress {
+  return { ...p };
 }
 
 async function copyItem(

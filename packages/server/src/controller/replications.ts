@@ -18,6 +18,7 @@ import type pg from "pg";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ConnectionGrantStore } from "../store/connection-grants";
 import type { ConnectionStore } from "../store/connections";
+import type { EventStore } from "../store/events";
 import type { DatabaseIdentity } from "../store/control-plane";
 import type { ReplicationCache } from "../store/replication-cache";
 import { SORT_FIELDS, type Desired, type ListFilter, type ReplicationRow, type ReplicationStore, type StartOptions } from "../store/replications";
@@ -40,6 +41,8 @@ export interface ReplicationControllerDeps {
   vault?: TokenVault;
   /** Rows for reads, kept fresh across servers; without it every read queries. */
   cache?: ReplicationCache;
+  /** The event log: a configuration change is recorded there (ConfigChanged). */
+  events?: EventStore;
 }
 
 /** Which statuses each control request accepts; anything else is a CONFLICT naming both states. */
@@ -184,6 +187,17 @@ export class ReplicationController {
       await this.checkAgainstSource(caller, row.id, row.tenantId, sourceConfig, row.source.schema, config);
     }
     const updated = (await this.deps.replications.updateConfig(id, config, change))!;
+    // After the change committed; an event log that fails now does not undo it (the change is in the audit log too).
+    await this.deps.events
+      ?.record({
+        replicationId: id,
+        tenantId: row.tenantId,
+        type: "ConfigChanged",
+        severity: "Info",
+        message: `configuration changed: ${paths.join(", ")} (${change === "live" ? "applied live" : change === "restart" ? "the pipeline restarts" : "everything is copied again"})`,
+        details: { fields: paths.join(","), applied: change, by: caller?.subject ?? "" },
+      })
+      .catch(() => undefined);
     // Live changes reach the running pipeline now; others restart it (its owner sees the new generation).
     if (change === "live") await this.deps.orchestrator.reconfigure(updated);
     else await this.deps.orchestrator.poke();

@@ -7,20 +7,28 @@ import {
   ListReplicationsResponseSchema,
   PauseReplicationResponseSchema,
   QoSTier,
+  ReplicationEventSchema,
+  ReplicationMetricsSchema,
   ReplicationService,
   ReplicationStatus,
   SortOrder,
   StartReplicationResponseSchema,
   StopReplicationResponseSchema,
 } from "@heliosdb/replication-proto";
+import type { EventFeed } from "../controller/event-feed";
+import type { MetricFeed } from "../controller/metric-feed";
 import type { ReplicationController } from "../controller/replications";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ReplicationRow } from "../store/replications";
-import { apiError } from "../transport/errors";
 import { callerOf } from "./context";
 import { checkpointOf, observedState, pagination, replicationMessage, statusOf } from "./views";
 
-export function replicationService(controller: ReplicationController, orchestrator: Orchestrator): ServiceImpl<typeof ReplicationService> {
+export interface Feeds {
+  events: EventFeed;
+  metrics: MetricFeed;
+}
+
+export function replicationService(controller: ReplicationController, orchestrator: Orchestrator, feeds: Feeds): ServiceImpl<typeof ReplicationService> {
   // Status, health and figures by one rule from the stored row, on every server.
   const state = (row: ReplicationRow) => observedState(row, orchestrator.staleAfterMs);
 
@@ -106,14 +114,41 @@ export function replicationService(controller: ReplicationController, orchestrat
       });
     },
 
-    // eslint-disable-next-line require-yield
-    async *streamReplicationMetrics() {
-      throw apiError("UNIMPLEMENTED", "metric streams arrive with the streaming milestone; use GET /v1/replications/{id} meanwhile");
+    // The feeds (controller/) hold the logic; the WebSocket gateway subscribes to the same ones.
+    async *streamReplicationMetrics(req, ctx) {
+      const samples = await feeds.metrics.subscribe(callerOf(ctx), { replicationId: req.replicationId, intervalSeconds: req.intervalSeconds }, ctx.signal);
+      for await (const s of samples) {
+        // cpu_usage_percent and memory_usage_bytes stay unset: pipelines share one process, and nothing measures one pipeline's share honestly.
+        yield create(ReplicationMetricsSchema, {
+          replicationId: s.replicationId,
+          timestamp: timestampFromDate(s.at),
+          replicationLagSeconds: s.lagSeconds,
+          replicationLagBytes: BigInt(Math.round(s.lagBytes)),
+          rowsPerSecond: s.rowsPerSecond,
+          bytesPerSecond: BigInt(Math.round(s.bytesPerSecond)),
+          compressionRatio: s.compressionRatio,
+        });
+      }
     },
 
-    // eslint-disable-next-line require-yield
-    async *streamReplicationEvents() {
-      throw apiError("UNIMPLEMENTED", "event streams arrive with the streaming milestone");
+    async *streamReplicationEvents(req, ctx) {
+      const events = await feeds.events.subscribe(
+        callerOf(ctx),
+        { replicationId: req.replicationId, tenantId: req.tenantId, severities: req.severities, eventTypes: req.eventTypes, cursor: req.cursor },
+        ctx.signal,
+      );
+      for await (const e of events) {
+        yield create(ReplicationEventSchema, {
+          replicationId: e.replicationId,
+          tenantId: e.tenantId,
+          timestamp: timestampFromDate(e.at),
+          eventType: e.type,
+          severity: e.severity,
+          message: e.message,
+          details: e.details,
+          cursor: e.cursor,
+        });
+      }
     },
   };
 }

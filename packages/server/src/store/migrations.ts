@@ -362,4 +362,33 @@ export const migrations: { version: number; name: string; sql: string }[] = [
         rolled_until timestamptz NOT NULL
       );`,
   },
+  {
+    version: 10,
+    name: "the event log: ids assigned in commit order (the streams' cursor), wake-ups by NOTIFY, bounded retention",
+    sql: `
+      -- One row: the last id given to an event, and the id through which retention has removed
+      -- events. Every append takes its ids by updating this row (store/events.ts): the row lock
+      -- holds the next append until the one before has committed, so ids become visible in the
+      -- order they were given, whichever server appends; a bigserial does not (an id is taken at
+      -- INSERT and seen at COMMIT, so a reader could see 11 before 10 and skip 10 for ever).
+      CREATE TABLE event_log (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        last_id bigint NOT NULL,
+        pruned_through bigint NOT NULL DEFAULT 0
+      );
+      INSERT INTO event_log (last_id) SELECT coalesce(max(id), 0) FROM events;
+      -- Ids come from event_log only: an INSERT that does not take one fails rather than slip past it.
+      ALTER TABLE events ALTER COLUMN id DROP DEFAULT;
+      DROP SEQUENCE IF EXISTS events_id_seq;
+      CREATE INDEX events_tenant ON events (tenant_id, id);
+      CREATE INDEX events_created_at ON events (created_at);
+      -- Streams wait for this rather than poll: the payload says whose event it is, so that a
+      -- subscriber whose filter cannot match it is not woken.
+      CREATE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('heliosdb_events', json_build_array(NEW.tenant_id, NEW.replication_id, NEW.event_type, NEW.severity)::text);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER events_appended AFTER INSERT ON events FOR EACH ROW EXECUTE FUNCTION events_notify();`,
+  },
 ];

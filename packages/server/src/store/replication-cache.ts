@@ -34,12 +34,22 @@ export class ReplicationCache {
   private epoch = 0;
   private inFlight: Promise<boolean> | undefined;
   private queued: Promise<boolean> | undefined;
+  private readonly changeHandlers: ((id: string) => void)[] = [];
 
   constructor(
     private readonly db: pg.Pool,
     private readonly store: ReplicationStore,
     private readonly log: (message: string) => void = () => undefined,
   ) {}
+
+  /** Calls `handler` with the id of each changed row, and "*" when any may have changed (a TRUNCATE, the session down or back). */
+  onChange(handler: (id: string) => void): void {
+    this.changeHandlers.push(handler);
+  }
+
+  private changed(id: string): void {
+    for (const handler of this.changeHandlers) handler(id);
+  }
 
   /** Starts listening; resolves when the first attempt succeeded or failed (it retries either way). */
   async start(): Promise<void> {
@@ -115,6 +125,7 @@ export class ReplicationCache {
       // A TRUNCATE names no row ("*"): forget them all.
       if (n.payload && n.payload !== "*") this.rows.delete(n.payload);
       else this.rows.clear();
+      this.changed(n.payload || "*");
     });
     try {
       await client.connect();
@@ -124,6 +135,7 @@ export class ReplicationCache {
       this.rows.clear();
       this.epoch++;
       this.listening = true;
+      this.changed("*");
     } catch (e) {
       lose((e as Error).message);
     }
@@ -133,6 +145,7 @@ export class ReplicationCache {
     this.listening = false;
     this.epoch++;
     this.rows.clear();
+    this.changed("*");
   }
 }
 

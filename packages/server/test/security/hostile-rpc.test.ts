@@ -183,8 +183,6 @@ describe("Connect, binary and JSON (raw HTTP/1.1)", () => {
 describe("a later milestone's RPCs are UNIMPLEMENTED with the detail, on every protocol", () => {
   const later: DescMethod[] = [
     ...[FailoverService, MigrationService].flatMap((s) => s.methods),
-    ReplicationService.method.streamReplicationMetrics,
-    ReplicationService.method.streamReplicationEvents,
     RoutingService.method.watchTenantRouting,
   ];
   const transports: [string, () => Transport][] = [

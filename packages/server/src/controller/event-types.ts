@@ -1,0 +1,34 @@
+// Every event type the event log holds, with its severity: the filter of
+// StreamReplicationEvents accepts these names, and docs/observability.md
+// lists them (a test checks the two agree). A new kind of event — failover
+// and migration steps come next — is a line here and an append where it
+// happens (EventStore.append); the streams need nothing more.
+
+/** The spec's severities, in its spelling. */
+export const SEVERITIES = ["Info", "Warning", "Error", "Critical"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export const EVENT_TYPES: Record<string, { severity: string; what: string }> = {
+  StatusChanged: { severity: "Info (Error when the new status is Error)", what: "the replication's status changed: details from, to" },
+  InitialSyncStarted: { severity: "Info", what: "the copy of a table began: details table, rows_estimated, bytes_estimated" },
+  InitialSyncProgress: { severity: "Info", what: "a quarter of a table copied (25, 50, 75): details table, progress_percent, rows_copied, rows_estimated, bytes_copied, bytes_estimated" },
+  InitialSyncCompleted: { severity: "Info", what: "a table copied: details table, rows_copied, bytes_copied" },
+  TablesSynced: { severity: "Info", what: "tables added to the publication (or whose row filter changed) copied again: details tables, sync_lsn" },
+  ReplicationError: {
+    severity: "Error (Critical when the source's commits could be left waiting)",
+    what: "an attempt failed: details error_code, sqlstate (when PostgreSQL answered one), side (source, target, engine), retryable, retry_count, retry_in_seconds",
+  },
+  ReplicationRecovered: { severity: "Info", what: "streaming again after failed attempts: details retry_count" },
+  REPLICATION_LAG_EXCEEDED: { severity: "Warning", what: "lag passed max_lag_seconds: details current_lag_seconds, max_lag_seconds" },
+  ReplicationLagRecovered: { severity: "Info", what: "lag back within max_lag_seconds: details current_lag_seconds, max_lag_seconds" },
+  WalRetentionHigh: { severity: "Warning", what: "a paused replication's slot retains more WAL than the threshold: details retained_bytes" },
+  ConflictDetected: { severity: "Warning", what: "a change met a target row it did not expect and was not applied: details table, key, resolution" },
+  ConflictResolved: { severity: "Warning", what: "a change met a target row it did not expect; the source won: details table, key, resolution" },
+  SchemaChanged: { severity: "Info", what: "the target followed a source schema change: details table" },
+  ConfigurationWarning: { severity: "Warning", what: "the source accepted the configuration with a caveat" },
+  ConfigChanged: { severity: "Info", what: "the configuration was updated: details fields, applied (live, restart, resync), by" },
+};
+
+export function isSeverity(value: string): value is Severity {
+  return (SEVERITIES as readonly string[]).includes(value);
+}

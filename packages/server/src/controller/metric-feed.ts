@@ -1,0 +1,102 @@
+// The metric feed: a sample of one replication's live figures every
+// interval, the first at once — the one implementation behind
+// StreamReplicationMetrics and the WebSocket "metrics" channel.
+//
+// The figures are those its owner stores at each pass (services/views.ts,
+// observedState), read through the replication cache: whichever server the
+// subscriber is on, it gets the owner's figures, as GET does. A change of the
+// replication's row (its notification) wakes the subscriber early only to
+// see whether the replication is gone; then the feed ends with NOT_FOUND.
+import type { ReplicationRow } from "../store/replications";
+import type { Caller } from "./caller";
+import { Subscriber, SubscriberSet } from "./subscription";
+import { Violations } from "./violations";
+
+export const DEFAULT_INTERVAL_SECONDS = 5;
+export const MIN_INTERVAL_SECONDS = 1;
+export const MAX_INTERVAL_SECONDS = 3600;
+
+export interface MetricSample {
+  replicationId: string;
+  /** When the owner read the figures from its pipeline (the sample's time when none were stored yet). */
+  at: Date;
+  lagSeconds: number;
+  lagBytes: number;
+  rowsPerSecond: number;
+  bytesPerSecond: number;
+  compressionRatio: number;
+  /** Health as GET shows it: Unknown when the figures are not live (no owner, or stale). */
+  health: string;
+  status: string;
+}
+
+export interface MetricFeedDeps {
+  /** The replication as GET sees it, for this caller (NOT_FOUND when gone or another tenant's). */
+  get: (caller: Caller | undefined, id: string) => Promise<ReplicationRow>;
+  /** Status, health and figures by the one rule of every read (services/views.ts). */
+  observe: (row: ReplicationRow) => { status: string; health: string; figures: ReplicationRow["figures"]; observedAt?: Date };
+  /** Calls back with the id of every changed replication row ("*": any may have changed). */
+  onChange: (handler: (id: string) => void) => void;
+}
+
+export class MetricFeed {
+  private readonly subscribers = new SubscriberSet<string>();
+
+  constructor(private readonly deps: MetricFeedDeps) {
+    deps.onChange((id) => this.subscribers.wake((key) => id === "*" || key === id));
+  }
+
+  /** Subscriptions open on this server. */
+  get open(): number {
+    return this.subscribers.size;
+  }
+
+  /** Checks the request and the replication (NOT_FOUND as GET), then samples until `signal` aborts or the replication is deleted. */
+  async subscribe(caller: Caller | undefined, request: { replicationId: string; intervalSeconds: number }, signal: AbortSignal): Promise<AsyncIterable<MetricSample>> {
+    const v = new Violations();
+    v.uuid("replication_id", request.replicationId);
+    const interval = request.intervalSeconds || DEFAULT_INTERVAL_SECONDS;
+    if (!Number.isInteger(interval) || interval < MIN_INTERVAL_SECONDS || interval > MAX_INTERVAL_SECONDS) {
+      v.add("interval_seconds", `from ${MIN_INTERVAL_SECONDS} to ${MAX_INTERVAL_SECONDS} (default ${DEFAULT_INTERVAL_SECONDS})`);
+    }
+    v.check();
+    const first = await this.deps.get(caller, request.replicationId);
+    return this.stream(caller, new Subscriber(signal), first, interval * 1000);
+  }
+
+  private async *stream(caller: Caller | undefined, subscriber: Subscriber, first: ReplicationRow, intervalMs: number): AsyncGenerator<MetricSample> {
+    this.subscribers.add(subscriber, first.id);
+    try {
+      let row = first;
+      for (;;) {
+        yield this.sample(row);
+        const due = Date.now() + intervalMs;
+        do {
+          subscriber.dirty = false;
+          await subscriber.sleep(due - Date.now());
+          if (subscriber.signal.aborted) return;
+          // Rejects with NOT_FOUND once the replication is deleted.
+          row = await this.deps.get(caller, first.id);
+        } while (Date.now() < due);
+      }
+    } finally {
+      this.subscribers.delete(subscriber);
+    }
+  }
+
+  private sample(row: ReplicationRow): MetricSample {
+    const { status, health, figures: f, observedAt } = this.deps.observe(row);
+    return {
+      replicationId: row.id,
+      at: observedAt ?? new Date(),
+      lagSeconds: f?.lagSeconds ?? 0,
+      lagBytes: f?.lagBytes ?? 0,
+      rowsPerSecond: f?.rowsPerSecond ?? 0,
+      bytesPerSecond: f?.bytesPerSecond ?? 0,
+      compressionRatio: f?.compressionRatio ?? 1,
+      health,
+      status,
+    };
+  }
+}
+
