@@ -172,7 +172,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   // One LISTEN session per server wakes every event stream it serves.
   const eventNotices = new Notices(options.db, EVENTS_CHANNEL, "heliosdb-event-feed", log);
   await eventNotices.start();
-  const retention = pruneEvents(events, log);
+  const eventPruning = pruneEvents(events, log);
   const orchestrator = new Orchestrator({
     replications,
     connections,
@@ -334,7 +334,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       for (const l of listeners) await l.close();
       await maintenance.stop();
       await orchestrator.shutdown();
-      clearInterval(retention);
+      clearInterval(eventPruning);
       await eventNotices.close();
       await cache.close();
       await credentials.close();

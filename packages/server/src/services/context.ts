@@ -9,3 +9,17 @@ export const callerKey = createContextKey<Caller | undefined>(undefined, { descr
 export function callerOf(ctx: HandlerContext): Caller | undefined {
   return ctx.values.get(callerKey);
 }
+
+/**
+ * Called by a server-streaming implementation once its subscription is
+ * open — the request checked, the caller's scope applied, where it starts
+ * fixed — before its first message (a generator's body runs only at the
+ * first read). The WebSocket gateway acknowledges a subscribe with it, so
+ * "subscribed" means every later event will come.
+ */
+export const streamOpenedKey = createContextKey<(() => void) | undefined>(undefined, { description: "the stream is open" });
+
+/** Says the stream is open (see streamOpenedKey); nothing when nobody asked. */
+export function streamOpened(ctx: HandlerContext): void {
+  ctx.values.get(streamOpenedKey)?.();
+}

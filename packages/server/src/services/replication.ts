@@ -20,7 +20,7 @@ import type { MetricFeed } from "../controller/metric-feed";
 import type { ReplicationController } from "../controller/replications";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ReplicationRow } from "../store/replications";
-import { callerOf } from "./context";
+import { callerOf, streamOpened } from "./context";
 import { checkpointOf, observedState, pagination, replicationMessage, statusOf } from "./views";
 
 export interface Feeds {
@@ -117,6 +117,7 @@ export function replicationService(controller: ReplicationController, orchestrat
     // The feeds (controller/) hold the logic; the WebSocket gateway subscribes to the same ones.
     async *streamReplicationMetrics(req, ctx) {
       const samples = await feeds.metrics.subscribe(callerOf(ctx), { replicationId: req.replicationId, intervalSeconds: req.intervalSeconds }, ctx.signal);
+      streamOpened(ctx);
       for await (const s of samples) {
         // cpu_usage_percent and memory_usage_bytes stay unset: pipelines share one process, and nothing measures one pipeline's share honestly.
         yield create(ReplicationMetricsSchema, {
@@ -137,6 +138,7 @@ export function replicationService(controller: ReplicationController, orchestrat
         { replicationId: req.replicationId, tenantId: req.tenantId, severities: req.severities, eventTypes: req.eventTypes, cursor: req.cursor },
         ctx.signal,
       );
+      streamOpened(ctx);
       for await (const e of events) {
         yield create(ReplicationEventSchema, {
           replicationId: e.replicationId,

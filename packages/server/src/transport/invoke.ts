@@ -27,6 +27,7 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { streamOpenedKey } from "../services/context";
 import { openStream, single } from "./invoke-stream";
 
 export interface UnaryCall {
@@ -54,6 +55,8 @@ export interface StreamCall extends Omit<UnaryCall, "method"> {
    * reader stops early (`break`, `return()`).
    */
   controller: AbortController;
+  /** Called once the implementation's subscription is open (services/context.ts, streamOpenedKey). */
+  opened?: () => void;
 }
 
 // The call's controller, also in its context values: an interceptor that
@@ -116,6 +119,7 @@ export function createInvoker(routes: (router: ConnectRouter) => void, intercept
       const next = streams.get(call.method);
       if (!next) throw new Error(`no implementation of ${call.method.parent.typeName}.${call.method.name}`);
       const values = createContextValues().set(controllerKey, call.controller);
+      if (call.opened) values.set(streamOpenedKey, call.opened);
       let pending: Promise<StreamResponse>;
       try {
         pending = next(new StreamingRequest(call, values));

@@ -99,8 +99,9 @@ export class WebSocketSession {
     const write = channel === "metrics" ? (m: unknown) => metricsMessage(id, m as ReplicationMetrics) : (m: unknown) => eventMessage(id, m as ReplicationEvent);
     void (async () => {
       try {
-        const res = await this.invoker.stream({ method: message.method, message: message.request, header, requestMethod: "GET", url: "/v1/ws", controller });
-        if (!this.send({ action: "subscribed", channel, subscription_id: id })) return controller.abort();
+        // Acknowledged once the subscription is open (checked, scoped, its start fixed): every later event will come.
+        const opened = () => void this.send({ action: "subscribed", channel, subscription_id: id });
+        const res = await this.invoker.stream({ method: message.method, message: message.request, header, requestMethod: "GET", url: "/v1/ws", controller, opened });
         for await (const m of res.message) if (!this.send(write(m))) break;
         // A stream that ends by itself (it does not, unless its subject goes away without an error) says so.
         if (!controller.signal.aborted) this.send({ action: "ended", subscription_id: id });

@@ -2,14 +2,24 @@
 // program speaks it: the credential as ?token=, a bearer header or an API
 // key; client mistakes answered on the socket in the §6 envelope's shape
 // with the socket left open; heartbeats (a client that answers no ping is
-// cut off), the idle timeout (4000) and the server going away (1001).
+// cut off), the idle timeout (4000) and the server going away (1001). Then
+// the feeds: §4.2 metric samples of a replication moving rows, §4.3 events
+// resumed by cursor after a dropped socket with none lost or repeated, a
+// tenant's scope per subscription, unsubscribe, and a slow consumer cut off
+// before the server buffers its feed.
+import { waitFor } from "@heliosdb/replication-engine/testing";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import WebSocket from "ws";
 import type { RunningApp } from "../../src/app";
+import { EventStore, type EventRecord } from "../../src/store/events";
 import { startWorld, type World } from "../../src/testing/world";
+import { issueToken, loadSigningKey } from "../../src/transport/auth";
 
 let world: World;
 let quick: RunningApp;
+let id: string;
+let events: EventStore;
+let tenant456: string;
 
 // A socket and every message it receives, parsed, in order.
 interface Client {
@@ -51,6 +61,11 @@ function connect(app: RunningApp, path: string, headers: Record<string, string> 
 beforeAll(async () => {
   world = await startWorld({ users: 10 });
   quick = await world.startServer({ webSocket: { heartbeatMs: 200, idleMs: 600 } });
+  id = await world.createReplication("websocket_db", ["users"]);
+  expect((await world.rest("POST", `/replications/${id}/start`)).status).toBe(200);
+  await waitFor(async () => (await world.rest("GET", `/replications/${id}`)).body.status === "Streaming", "Streaming", 60_000);
+  events = new EventStore(world.pool);
+  tenant456 = await issueToken(loadSigningKey(world.dataDir), { roles: ["Admin"], tenantId: "tenant-456", subject: "admin-456" });
 }, 180_000);
 
 afterAll(async () => {
@@ -116,5 +131,125 @@ describe("the connection", () => {
     const client = await connect(server, `/v1/ws?token=${world.token}`);
     await world.stopServer(server);
     expect(await client.closed).toEqual({ code: 1001, reason: "the server is shutting down" });
+  });
+});
+
+// An event of the test's own kind, on the log as the engine's are.
+const event = (n: number, over: Partial<EventRecord> = {}): EventRecord => ({
+  replicationId: id,
+  tenantId: "tenant-123",
+  type: "ConfigChanged",
+  severity: "Info",
+  message: `test event ${n}`,
+  details: { n, retry_count: 3 },
+  ...over,
+});
+
+// The next message that is not an acknowledgement.
+async function nextData(client: Client): Promise<Record<string, unknown>> {
+  for (;;) {
+    const m = await client.next();
+    if (!m.action) return m;
+  }
+}
+
+describe("subscriptions", () => {
+  test("metrics (§4.2): the replication's samples, the first at once, with the figures the API reports", async () => {
+    const client = await connect(world.app, `/v1/ws?token=${world.token}`);
+    client.ws.send(JSON.stringify({ action: "subscribe", channel: "metrics", filters: { replication_id: id, interval_seconds: 1 } }));
+    expect(await client.next()).toEqual({ action: "subscribed", channel: "metrics", subscription_id: "s1" });
+    const first = await client.next();
+    expect(first).toMatchObject({ channel: "metrics", subscription_id: "s1", replication_id: id, timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    expect(Object.keys(first.data as object).sort()).toEqual(["bytes_per_second", "compression_ratio", "replication_lag_bytes", "replication_lag_seconds", "rows_per_second"]);
+    // Rows moving: a sample shows them, as GET does.
+    const writes = (async () => {
+      for (let i = 0; i < 40; i++) await world.source.query("INSERT INTO users (name, email) VALUES ($1, $2)", [`ws-${i}`, `ws-${i}@example.com`]);
+    })();
+    let sample: Record<string, number> = {};
+    await waitFor(async () => {
+      sample = (await nextData(client)).data as Record<string, number>;
+      return sample.rows_per_second! > 0;
+    }, "a sample with rows per second above 0");
+    await writes;
+    const stats = (await world.rest("GET", `/replications/${id}`)).body.statistics;
+    expect(stats.total_rows_replicated).toBeGreaterThan(0);
+    expect(sample.compression_ratio).toBeGreaterThanOrEqual(1);
+    client.ws.send(JSON.stringify({ action: "unsubscribe", subscription_id: "s1" }));
+    await waitFor(async () => client.messages.some((m) => m.action === "unsubscribed"), "the unsubscribe answered");
+    await waitFor(async () => world.app.feeds.metrics.open === 0, "the metric subscription freed");
+    client.ws.close();
+  });
+
+  test("events (§4.3): resumed by cursor after a dropped socket, none lost, none repeated", async () => {
+    const filters = { replication_id: id, event_type: "ConfigChanged" };
+    const first = await connect(world.app, `/v1/ws?token=${world.token}`);
+    first.ws.send(JSON.stringify({ action: "subscribe", channel: "events", subscription_id: "mine", filters }));
+    expect(await first.next()).toEqual({ action: "subscribed", channel: "events", subscription_id: "mine" });
+    for (let n = 1; n <= 5; n++) await events.record(event(n));
+    const seen: Record<string, unknown>[] = [];
+    for (let i = 0; i < 5; i++) seen.push(await nextData(first));
+    expect(seen[0]).toMatchObject({
+      channel: "events",
+      subscription_id: "mine",
+      event_type: "ConfigChanged",
+      severity: "Info",
+      replication_id: id,
+      tenant_id: "tenant-123",
+      message: "test event 1",
+      details: { n: 1, retry_count: 3 },
+      timestamp: expect.stringMatching(/^\d{4}-/),
+      cursor: expect.any(String),
+    });
+    // Dropped after the third it read; events go on meanwhile, from another server's pool too.
+    first.ws.terminate();
+    for (let n = 6; n <= 10; n++) await events.record(event(n));
+    const again = await connect(quick, `/v1/ws?token=${world.token}`);
+    again.ws.send(JSON.stringify({ action: "subscribe", channel: "events", filters, cursor: seen[2]!.cursor }));
+    const resumed: number[] = [];
+    while (resumed.length < 7) resumed.push(((await nextData(again)).details as { n: number }).n);
+    expect(resumed).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    await events.record(event(11));
+    expect(((await nextData(again)).details as { n: number }).n).toBe(11);
+    again.ws.close();
+  });
+
+  test("a tenant's scope holds per subscription: another tenant's replication is NOT_FOUND, its events never arrive", async () => {
+    const client = await connect(world.app, `/v1/ws?token=${tenant456}`);
+    client.ws.send(JSON.stringify({ action: "subscribe", channel: "metrics", subscription_id: "m", filters: { replication_id: id } }));
+    expect(await client.next()).toMatchObject({ subscription_id: "m", error: { code: "NOT_FOUND" } });
+    client.ws.send(JSON.stringify({ action: "subscribe", channel: "events", subscription_id: "theirs", filters: { tenant_id: "tenant-123" } }));
+    expect(await client.next()).toMatchObject({ subscription_id: "theirs", error: { code: "FORBIDDEN" } });
+    client.ws.send(JSON.stringify({ action: "subscribe", channel: "events", subscription_id: "all" }));
+    expect(await client.next()).toEqual({ action: "subscribed", channel: "events", subscription_id: "all" });
+    await events.record(event(100));
+    await events.record(event(101, { replicationId: "", tenantId: "tenant-456", message: "tenant-456's own" }));
+    const only = await nextData(client);
+    expect(only).toMatchObject({ tenant_id: "tenant-456", message: "tenant-456's own" });
+    // The socket is still open after the refusals, and nothing else came.
+    expect(client.messages.filter((m) => !m.action && !m.error)).toHaveLength(1);
+    client.ws.close();
+  });
+
+  test("a slow consumer is cut off before the server buffers its feed", async () => {
+    const small = await world.startServer({ webSocket: { maxBufferedBytes: 256 * 1024 } });
+    try {
+      const client = await connect(small, `/v1/ws?token=${world.token}`);
+      client.ws.send(JSON.stringify({ action: "subscribe", channel: "events", filters: { replication_id: id, event_type: "ConfigChanged" } }));
+      await waitFor(async () => client.messages.some((m) => m.action === "subscribed"), "subscribed");
+      // The client stops reading; 32 MiB of events follow.
+      client.ws.pause();
+      const rssBefore = process.memoryUsage().rss;
+      const big = "x".repeat(16 * 1024);
+      for (let batch = 0; batch < 32; batch++) await events.append(Array.from({ length: 64 }, (_, i) => event(1000 + batch * 64 + i, { message: big })));
+      await waitFor(async () => small.feeds.events.open === 0, "the slow consumer's subscription ended");
+      // The server let go of it: whatever it had not sent went with the socket.
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(64 * 2 ** 20);
+      client.ws.resume();
+      expect([1008, 1006]).toContain((await client.closed).code);
+      const received = client.messages.filter((m) => !m.action).length;
+      expect(received).toBeLessThan(32 * 64);
+    } finally {
+      await world.stopServer(small);
+    }
   });
 });
