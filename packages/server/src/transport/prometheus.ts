@@ -9,7 +9,8 @@
 // credential (a principal bound to no tenant) with metrics:read. The labels
 // name every tenant: a tenant's principal is refused (403), never served a
 // filtered copy.
-import { QoSTierSchema, restEnumValue } from "@heliosdb/replication-proto";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { QoSTierSchema, ReplicationService, restEnumValue, type ReplicationEvent } from "@heliosdb/replication-proto";
 import type { Interceptor, StreamResponse } from "@connectrpc/connect";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ObservedFigures } from "@heliosdb/replication-engine";
@@ -48,6 +49,7 @@ export class Prometheus {
   private readonly calls: Counter<"rpc" | "protocol" | "code">;
   private readonly latency: Histogram<"rpc" | "protocol" | "code">;
   private readonly streams: Gauge<"protocol">;
+  private readonly eventDelivery: Histogram<"protocol">;
 
   constructor(private readonly options: PrometheusOptions) {
     const registers = [this.registry];
@@ -61,6 +63,13 @@ export class Prometheus {
       registers,
     });
     this.streams = new Gauge({ name: "heliosdb_open_streams", help: "Server-streaming calls open now", labelNames: ["protocol"], registers });
+    this.eventDelivery = new Histogram({
+      name: "heliosdb_event_delivery_seconds",
+      help: "From an event's append to the event log (the control plane's clock) to its hand-over to a subscriber's stream here",
+      labelNames: ["protocol"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
     new Gauge({
       name: "heliosdb_open_websockets",
       help: "WebSocket connections open now",
@@ -82,7 +91,12 @@ export class Prometheus {
       const started = process.hrtime.bigint();
       try {
         const res = await next(req);
-        if (res.stream) return this.heldOpen(res, labels.protocol, () => this.calls.inc({ ...labels, code: "OK" }));
+        if (res.stream) {
+          this.calls.inc({ ...labels, code: "OK" });
+          // Events carry when they were appended: each one's delivery lag is observed as it leaves.
+          const delivered = req.method === ReplicationService.method.streamReplicationEvents ? (m: unknown) => this.delivered(m as ReplicationEvent, labels.protocol) : undefined;
+          return this.heldOpen(res, labels.protocol, delivered);
+        }
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         this.calls.inc({ ...labels, code: "OK" });
         this.latency.observe({ ...labels, code: "OK" }, seconds);
@@ -131,11 +145,14 @@ export class Prometheus {
     if (principal.tenantId) throw apiError("FORBIDDEN", "/metrics names every tenant's replications: it is for operators (a credential bound to no tenant)");
   }
 
+  private delivered(event: ReplicationEvent, protocol: string): void {
+    if (event.timestamp) this.eventDelivery.observe({ protocol }, Math.max(0, Date.now() - timestampMs(event.timestamp)) / 1000);
+  }
+
   // A stream is open from its first answer until its messages end, however they end.
-  private heldOpen(res: StreamResponse, protocol: string, opened: () => void): StreamResponse {
+  private heldOpen(res: StreamResponse, protocol: string, each?: (message: unknown) => void): StreamResponse {
     const streams = this.streams;
     const messages = res.message;
-    opened();
     streams.inc({ protocol });
     let closed = false;
     const close = () => {
@@ -146,7 +163,11 @@ export class Prometheus {
       ...res,
       message: (async function* () {
         try {
-          yield* messages;
+          if (!each) return yield* messages;
+          for await (const m of messages) {
+            each(m);
+            yield m;
+          }
         } finally {
           close();
         }

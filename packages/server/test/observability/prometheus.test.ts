@@ -1,14 +1,19 @@
 // GET /metrics as Prometheus scrapes it: the owned replications' live
 // figures labelled by replication, tenant and QoS tier (gone once the
 // replication is deleted); every call counted once by RPC, protocol and
-// code, over REST, gRPC (grpc-js), gRPC-web and Connect; process metrics;
+// code, over REST, gRPC (grpc-js), gRPC-web and Connect; open streams and
+// each event's delivery lag; process metrics;
 // and who may scrape — anyone on a loopback listener, else an operator's
 // credential with metrics:read (a tenant's is refused: the labels name
 // every tenant), unless --metrics-public.
 import { randomUUID } from "node:crypto";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { ReplicationService } from "@heliosdb/replication-proto";
 import { waitFor } from "@heliosdb/replication-engine/testing";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { RunningApp } from "../../src/app";
+import { EventStore } from "../../src/store/events";
 import { startWorld, type World } from "../../src/testing/world";
 import { issueToken, loadSigningKey } from "../../src/transport/auth";
 import { Clients, PROTOCOLS } from "../security/protocols";
@@ -131,6 +136,31 @@ describe("GET /metrics", () => {
       await world.stopServer(wide);
       await world.stopServer(open);
     }
+  });
+
+  test("open streams by protocol, and each event's delivery lag as it leaves", async () => {
+    const client = createClient(ReplicationService, createGrpcTransport({ baseUrl: world.app.urls.grpc }));
+    const before = await scrape();
+    const delivered = (samples: Sample[]) => find(samples, "heliosdb_event_delivery_seconds_count", { protocol: "grpc" })?.value ?? 0;
+    const controller = new AbortController();
+    const received: string[] = [];
+    const reading = (async () => {
+      try {
+        for await (const e of client.streamReplicationEvents({ replicationId: id, eventTypes: ["ConfigChanged"] }, { headers: { authorization: `Bearer ${world.token}` }, signal: controller.signal })) received.push(e.message);
+      } catch {
+        // Aborted below.
+      }
+    })();
+    await waitFor(async () => find(await scrape(), "heliosdb_open_streams", { protocol: "grpc" })?.value === 1, "one gRPC stream open");
+    await waitFor(async () => world.app.feeds.events.open === 1, "the stream subscribed");
+    const events = new EventStore(world.pool);
+    for (let n = 0; n < 3; n++) await events.record({ replicationId: id, tenantId: "tenant-123", type: "ConfigChanged", severity: "Info", message: `prometheus ${n}`, details: {} });
+    await waitFor(async () => received.length === 3, "the three events received");
+    const after = await scrape();
+    expect(delivered(after) - delivered(before)).toBe(3);
+    controller.abort();
+    await reading;
+    await waitFor(async () => find(await scrape(), "heliosdb_open_streams", { protocol: "grpc" })?.value === 0, "the stream closed");
   });
 
   test("a deleted replication leaves the exposition", async () => {
