@@ -29,6 +29,9 @@ fi
 step "schemathesis: 90 s of generated requests against the demo server's /v1/openapi.yaml (no 5xx; every answer as documented)"
 scripts/schemathesis.sh 90
 
+step "spec §3.2's Python client (grpcio, stubs generated from proto/) streams the demo's metrics"
+scripts/python-example.sh
+
 step "tests"
 npx vitest run --reporter=default --reporter=json --outputFile=.vitest-report.json
 node scripts/test-summary.mjs .vitest-report.json
