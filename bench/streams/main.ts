@@ -15,14 +15,19 @@
 //   window over the CPU seconds the serving process used in it (this
 //   process: our server, or the bare ws server — each phase alone);
 //   ws_vs_bare_ws is ours over bare's, at the largest N;
-// - delivery skew: how late a sample arrives, its arrival time minus the
-//   timestamp the server gave it (same machine clock), p99 over the window;
+// - delivery skew: how far a subscriber's samples stray from the interval it
+//   asked for — every gap between two consecutive samples of one subscriber
+//   minus the interval, in absolute value — p99 over all subscribers' gaps in
+//   the window (a server falling behind stretches the gaps);
+// - sample age: a sample's arrival minus the time it carries (when its
+//   owner read the figures from the engine, at its last pass), p99;
 // - event end to end: an event's arrival at a subscriber minus the moment
 //   before its append statement was sent, p99;
 // - server_rss_mib: the largest resident size of this process (the server
 //   and the harness; PostgreSQL runs in processes of its own) in the window.
 import { fork } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,6 +47,8 @@ const args = new Map(
   }),
 );
 const QUICK = args.has("quick");
+/** CPU-profiles this process over the WebSocket phases' windows (bench/streams/profiles/): the figures of such a run are not the benchmark's. */
+const PROFILE = args.has("profile");
 const COUNTS = (args.get("subscribers") ?? (QUICK ? "200" : "1000,10000")).split(",").map(Number);
 const WARMUP_MS = Number(args.get("warmup") ?? (QUICK ? 2 : 5)) * 1000;
 const DURATION_MS = Number(args.get("duration") ?? (QUICK ? 5 : 20)) * 1000;
@@ -62,6 +69,8 @@ interface Phase {
   n: number;
   result: SubscribeResult;
   serverCpuSeconds: number;
+  /** Of which in the kernel (socket writes, timers). */
+  serverSystemSeconds: number;
   serverRssMib: number;
 }
 
@@ -76,10 +85,16 @@ async function phase(name: string, request: Omit<SubscribeRequest, "warmupMs" | 
   let rss = 0;
   let watch: NodeJS.Timeout | undefined;
   let stop: (() => void) | undefined;
+  let profiling: Promise<Session> | undefined;
+  let threadsBefore: Map<string, number> | undefined;
   const result = await new Promise<SubscribeResult>((resolve, reject) => {
     child.on("message", (m: { ready?: number; measuring?: boolean; result?: SubscribeResult }) => {
       if (m.ready !== undefined) log(`  ${name}: ${m.ready} of ${request.n} subscribed; warming up`);
       if (m.measuring) {
+        if (PROFILE && name.startsWith("WebSocket")) {
+          profiling = startProfile();
+          threadsBefore = threadCpu();
+        }
         cpu = process.cpuUsage();
         watch = setInterval(() => (rss = Math.max(rss, process.memoryUsage().rss)), 250);
         stop = during?.();
@@ -90,15 +105,68 @@ async function phase(name: string, request: Omit<SubscribeRequest, "warmupMs" | 
     child.send({ ...request, warmupMs: WARMUP_MS, durationMs: DURATION_MS, root: ROOT } satisfies SubscribeRequest);
   });
   const used = process.cpuUsage(cpu);
+  if (profiling) {
+    await stopProfile(await profiling, name);
+    const after = threadCpu();
+    log(`  threads' CPU s in the window: ${[...after].map(([t, c]) => [t, c - (threadsBefore?.get(t) ?? 0)] as const).filter(([, c]) => c > 0.005).sort((a, b) => b[1] - a[1]).map(([t, c]) => `${t} ${c.toFixed(2)}`).join(", ")}`);
+  }
   clearInterval(watch);
   stop?.();
-  const ph = { name, n: request.n, result, serverCpuSeconds: (used.user + used.system) / 1e6, serverRssMib: rss / 2 ** 20 };
+  const ph = { name, n: request.n, result, serverCpuSeconds: (used.user + used.system) / 1e6, serverSystemSeconds: used.system / 1e6, serverRssMib: rss / 2 ** 20 };
   log(
     `  ${name}: ${result.connected} subscribed, ${result.deliveries.toLocaleString("en-US")} messages in ${DURATION_MS / 1000} s, ` +
-      `${Math.round(perCpu(ph)).toLocaleString("en-US")} per server CPU-second, lateness p50 ${p(result.latenessMs, 0.5)} ms p99 ${p(result.latenessMs, 0.99)} ms, ` +
+      `${Math.round(perCpu(ph)).toLocaleString("en-US")} per server CPU-second (${ph.serverCpuSeconds.toFixed(2)} s, ${ph.serverSystemSeconds.toFixed(2)} s of it in the kernel), skew p99 ${p(result.skewMs, 0.99)} ms, lateness p50 ${p(result.latenessMs, 0.5)} ms p99 ${p(result.latenessMs, 0.99)} ms, ` +
       `server RSS ${Math.round(ph.serverRssMib)} MiB${result.errors.length ? `, errors: ${result.errors.join("; ")}` : ""}`,
   );
   return ph;
+}
+
+// CPU seconds of each of this process's threads, by name (for --profile: where the CPU the profile of the main thread does not show went).
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  const tick = 100; // USER_HZ
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const cpu = (Number(fields[11]) + Number(fields[12])) / tick;
+      out.set(name, (out.get(name) ?? 0) + cpu);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+async function startProfile(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return session;
+}
+
+// Writes the profile and prints the functions with the most self time.
+async function stopProfile(session: Session, name: string): Promise<void> {
+  const { profile } = await session.post("Profiler.stop");
+  session.disconnect();
+  const dir = join(ROOT, "bench/streams/profiles");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name.replace(/\W+/g, "-")}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  const self = new Map<string, number>();
+  const dt = (profile.endTime - profile.startTime) / Math.max(1, profile.samples?.length ?? 1);
+  const counts = new Map<number, number>();
+  for (const id of profile.samples ?? []) counts.set(id, (counts.get(id) ?? 0) + 1);
+  for (const node of profile.nodes) {
+    const f = node.callFrame;
+    const key = `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (counts.get(node.id) ?? 0) * dt);
+  }
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  log(`  profile of ${name}: ${file}`);
+  for (const [key, us] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)) log(`    ${((us / total) * 100).toFixed(1).padStart(5)} %  ${key}`);
 }
 
 // The baseline: a bare ws server sending each client a frame of `size` bytes every interval, stamped like ours.
@@ -161,7 +229,7 @@ async function main(): Promise<void> {
     return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
   };
   for (const [id, cluster, database] of [["550e8400-e29b-41d4-a716-446655440001", east!, "production_db"], ["550e8400-e29b-41d4-a716-446655440002", west!, "replica_db"]] as const) {
-    const res = await rest("POST", "/connections", { connection_id: id, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database, sslmode: "disable" });
+    const res = await rest("POST", "/connections", { connection_id: id, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database, sslmode: "disable", owner_tenant_id: "tenant-123" });
     if (res.status !== 201) throw new Error(`connection: ${res.status} ${JSON.stringify(res.body)}`);
   }
   const created = await rest("POST", "/replications", {
@@ -218,27 +286,29 @@ async function main(): Promise<void> {
     ws_subscribers: ours.result.connected,
     grpc_subscribers: grpcPhase.result.connected,
     server_rss_mib: Math.round(ours.serverRssMib),
-    delivery_skew_p99_ms: p(ours.result.latenessMs, 0.99),
-    delivery_skew_p50_ms: p(ours.result.latenessMs, 0.5),
+    delivery_skew_p99_ms: p(ours.result.skewMs, 0.99),
+    delivery_skew_p50_ms: p(ours.result.skewMs, 0.5),
+    bare_delivery_skew_p99_ms: p(bare.result.skewMs, 0.99),
+    sample_age_p99_ms: p(ours.result.latenessMs, 0.99),
     ws_deliveries_per_cpu_s: Math.round(perCpu(ours)),
     bare_ws_deliveries_per_cpu_s: Math.round(perCpu(bare)),
     ws_vs_bare_ws: Number((perCpu(ours) / perCpu(bare)).toFixed(3)),
     grpc_deliveries_per_cpu_s: Math.round(perCpu(grpcPhase)),
-    grpc_delivery_skew_p99_ms: p(grpcPhase.result.latenessMs, 0.99),
+    grpc_delivery_skew_p99_ms: p(grpcPhase.result.skewMs, 0.99),
     grpc_server_rss_mib: Math.round(grpcPhase.serverRssMib),
     event_subscribers: eventPhase.result.connected,
     events_delivered: eventPhase.result.deliveries,
     event_end_to_end_p50_ms: p(eventPhase.result.latenessMs, 0.5),
     event_end_to_end_p99_ms: p(eventPhase.result.latenessMs, 0.99),
     errors: phases.flatMap((ph) => ph.result.errors.map((e) => `${ph.name}: ${e}`)),
-    phases: phases.map((ph) => ({ name: ph.name, connected: ph.result.connected, deliveries: ph.result.deliveries, server_cpu_s: Number(ph.serverCpuSeconds.toFixed(2)), per_cpu_s: Math.round(perCpu(ph)), lateness_p99_ms: p(ph.result.latenessMs, 0.99), server_rss_mib: Math.round(ph.serverRssMib) })),
+    phases: phases.map((ph) => ({ name: ph.name, connected: ph.result.connected, deliveries: ph.result.deliveries, server_cpu_s: Number(ph.serverCpuSeconds.toFixed(2)), per_cpu_s: Math.round(perCpu(ph)), skew_p99_ms: p(ph.result.skewMs, 0.99), lateness_p99_ms: p(ph.result.latenessMs, 0.99), server_rss_mib: Math.round(ph.serverRssMib) })),
   };
   const met = (ok: boolean) => (ok ? "met" : "MISSED");
   console.log("");
-  console.log("| phase | subscribed | messages | server CPU s | per CPU-second | lateness p99 ms | server RSS MiB |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  console.log("| phase | subscribed | messages | server CPU s | per CPU-second | skew p99 ms | lateness p99 ms | server RSS MiB |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const ph of [...phases, eventPhase]) {
-    console.log(`| ${ph.name} | ${ph.result.connected} | ${ph.result.deliveries} | ${ph.serverCpuSeconds.toFixed(2)} | ${Math.round(perCpu(ph))} | ${p(ph.result.latenessMs, 0.99)} | ${Math.round(ph.serverRssMib)} |`);
+    console.log(`| ${ph.name} | ${ph.result.connected} | ${ph.result.deliveries} | ${ph.serverCpuSeconds.toFixed(2)} | ${Math.round(perCpu(ph))} | ${p(ph.result.skewMs, 0.99) ?? "–"} | ${p(ph.result.latenessMs, 0.99)} | ${Math.round(ph.serverRssMib)} |`);
   }
   console.log("");
   console.log(`targets: ${TARGETS.subscribers} WebSocket subscribers under ${TARGETS.rssMib} MiB (${results.ws_subscribers}, ${results.server_rss_mib} MiB: ${met(results.ws_subscribers >= TARGETS.subscribers && results.server_rss_mib < TARGETS.rssMib)}), ` +

@@ -30,8 +30,10 @@ export interface SubscribeResult {
   deliveries: number;
   /** Bytes of the window's messages (WebSocket: the frames' text). */
   bytes: number;
-  /** Lateness of the window's messages, ms, sorted sample (at most 200,000). */
+  /** Lateness of the window's messages (arrival minus the time they carry), ms, sorted sample (at most 200,000). */
   latenessMs: number[];
+  /** How far each gap between two of a subscriber's messages strays from the interval, ms, sorted sample (metrics only). */
+  skewMs: number[];
   errors: string[];
   cpuSeconds: number;
   rssMib: number;
@@ -45,7 +47,25 @@ let measuring = false;
 let deliveries = 0;
 let bytes = 0;
 const lateness: number[] = [];
+const skew: number[] = [];
+let gaps = 0;
 const errors = new Set<string>();
+
+// A subscriber's last arrival, for the gap to its next.
+class Arrivals {
+  private last = 0;
+  constructor(private readonly intervalMs: number) {}
+  next(): void {
+    const now = Date.now();
+    if (measuring && this.last && this.intervalMs) {
+      gaps++;
+      const stray = Math.abs(now - this.last - this.intervalMs);
+      if (skew.length < SAMPLE_MAX) skew.push(stray);
+      else skew[Math.floor(Math.random() * gaps)] = stray;
+    }
+    this.last = now;
+  }
+}
 
 function arrived(sentAtMs: number, size = 0): void {
   if (!measuring) return;
@@ -73,6 +93,7 @@ async function openWs(r: SubscribeRequest): Promise<{ close: () => void; connect
     new Promise<void>((resolve) => {
       const ws = new WebSocket(r.target, { perMessageDeflate: false });
       sockets.push(ws);
+      const arrivals = new Arrivals(r.channel === "metrics" ? r.intervalSeconds * 1000 : 0);
       ws.on("open", () => {
         ws.send(JSON.stringify({ action: "subscribe", channel: r.channel, filters }));
       });
@@ -86,7 +107,9 @@ async function openWs(r: SubscribeRequest): Promise<{ close: () => void; connect
           errors.add(`${m.error.code}: ${m.error.message}`);
           return resolve();
         }
-        if (!m.action) arrived(sentAt(m), data.length);
+        if (m.action) return;
+        arrivals.next();
+        arrived(sentAt(m), data.length);
       });
       ws.on("error", (e) => {
         errors.add(e.message);
@@ -114,12 +137,14 @@ async function openGrpc(r: SubscribeRequest): Promise<{ close: () => void; conne
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${r.token}`);
   const method = r.channel === "metrics" ? "StreamReplicationMetrics" : "StreamReplicationEvents";
-  const request = r.channel === "metrics" ? { replication_id: r.replicationId, interval_seconds: r.intervalSeconds } : { replication_id: r.replicationId };
+  // proto-loader's default: field names in lowerCamelCase.
+  const request = r.channel === "metrics" ? { replicationId: r.replicationId, intervalSeconds: r.intervalSeconds } : { replicationId: r.replicationId };
   const open = (i: number) =>
     new Promise<void>((resolve) => {
       const client = clients[i % clients.length] as unknown as Record<string, (req: unknown, md: grpc.Metadata) => grpc.ClientReadableStream<unknown>>;
       const call = client[method]!(request, metadata);
       calls.push(call);
+      const arrivals = new Arrivals(r.channel === "metrics" ? r.intervalSeconds * 1000 : 0);
       let first = true;
       call.on("data", (m: { timestamp?: unknown; details?: Record<string, unknown> }) => {
         if (first) {
@@ -127,6 +152,7 @@ async function openGrpc(r: SubscribeRequest): Promise<{ close: () => void; conne
           connected++;
           resolve();
         }
+        arrivals.next();
         arrived(sentAt(m));
       });
       // An event stream says nothing until an event comes: its metadata says it is open.
@@ -170,6 +196,7 @@ process.on("message", async (r: SubscribeRequest) => {
     deliveries,
     bytes,
     latenessMs: lateness.sort((a, b) => a - b),
+    skewMs: skew.sort((a, b) => a - b),
     errors: [...errors].slice(0, 10),
     cpuSeconds: (used.user + used.system) / 1e6,
     rssMib: rss / 2 ** 20,

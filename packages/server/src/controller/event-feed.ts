@@ -2,15 +2,20 @@
 // as the subscriber reads — the one implementation behind
 // StreamReplicationEvents and the WebSocket "events" channel.
 //
-// No event lost, none repeated, on any server: a subscriber reads pages of
-// the durable log after its position, bounded by the log's head as the same
-// snapshot saw it (store/events.ts says why every event up to the head is
-// visible then), and moves its position to that head. It sleeps until a
-// notification (NOTIFY heliosdb_events, one LISTEN session per server)
-// names an event its filter may match, or a poll interval passes (short
-// while the LISTEN session is down): a lost wake-up delays an event, it never
-// drops it. A client resumes by passing the last cursor it received, to any
-// server.
+// No event lost, none repeated, on any server: the log is read in pages
+// after a position, bounded by the log's head as the same snapshot saw it
+// (store/events.ts says why every event up to the head is visible then),
+// and the position moves to that head. A client resumes by passing the last
+// cursor it received, to any server.
+//
+// One read per server, not one per subscriber: the server keeps the log's
+// recent events (its tail, every event, at most TAIL_MAX) and reads what is
+// new once per notification (NOTIFY heliosdb_events, one LISTEN session per
+// server) or poll (short while the LISTEN session is down: a lost wake-up
+// delays an event, it never drops it). Subscribers at the tail take what
+// matches their filter from memory and sleep until the tail brings them
+// something; a subscriber behind it (resuming from an old cursor, or too
+// slow to keep up) reads the log itself, filtered, until it reaches the tail.
 import { apiError } from "../transport/errors";
 import type { EventStore, StoredEvent } from "../store/events";
 import type { Caller } from "./caller";
@@ -55,28 +60,26 @@ interface Scope {
 }
 
 const PAGE = 500;
+/** The recent events a server keeps for its subscribers: at most so many, and about so many bytes. */
+const TAIL_MAX = 10_000;
+const TAIL_MAX_BYTES = 4 * 2 ** 20;
 const CURSOR = /^(0|[1-9][0-9]{0,18})$/;
 
 export class EventFeed {
   private readonly subscribers = new SubscriberSet<Scope>();
   private readonly pollMs: { listening: number; deaf: number };
+  // The tail: every event with an id from tailFrom + 1 to tailHead, in order (ids are dense).
+  private tail: StoredEvent[] = [];
+  private tailBytes = 0;
+  private tailFrom = -1n;
+  private tailHead = -1n;
+  private refreshing: Promise<void> | undefined;
+  private again = false;
 
   constructor(private readonly deps: EventFeedDeps) {
     this.pollMs = deps.pollMs ?? { listening: 30_000, deaf: 1_000 };
-    deps.notices.on((payload) => {
-      // "*": the session was down or is back; anything may have been missed.
-      if (payload === "*") return this.subscribers.wake();
-      const parsed = parsePayload(payload);
-      if (!parsed) return this.subscribers.wake();
-      const [tenantId, replicationId, type, severity] = parsed;
-      this.subscribers.wake(
-        (s) =>
-          (!s.tenantId || s.tenantId === tenantId) &&
-          (!s.replicationId || s.replicationId === replicationId) &&
-          (s.types.size === 0 || s.types.has(type)) &&
-          (s.severities.size === 0 || s.severities.has(severity)),
-      );
-    });
+    // Any notification ("*" too: the session was down or is back) means the tail may have grown.
+    deps.notices.on(() => void this.refresh());
   }
 
   /** Subscriptions open on this server. */
@@ -113,6 +116,7 @@ export class EventFeed {
       severities: new Set(filter.severities),
       types: new Set(filter.eventTypes),
     };
+    void this.refresh();
     const log = await this.deps.events.head();
     let position = log.head;
     if (filter.cursor) {
@@ -120,6 +124,62 @@ export class EventFeed {
       expiredOrUnknown(position, log.head, log.prunedThrough);
     }
     return this.stream(new Subscriber(signal), scope, position);
+  }
+
+  /**
+   * Reads what the log holds past the tail, once for every subscriber (a
+   * call while a read runs makes it read once more when done), then wakes
+   * the subscribers that one of the new events matches.
+   */
+  private refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.again = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      try {
+        do {
+          this.again = false;
+          const before = this.tailHead;
+          await this.readTail();
+          const fresh = this.tail.slice(Math.max(0, Number(before - this.tailFrom)));
+          if (fresh.length > 0) this.subscribers.wake((scope) => fresh.some((e) => matches(scope, e)));
+        } while (this.again);
+      } catch {
+        // The control plane did not answer: subscribers poll (and read the log themselves when behind).
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private async readTail(): Promise<void> {
+    if (this.tailHead < 0n) {
+      const { head } = await this.deps.events.head();
+      this.tailFrom = this.tailHead = head;
+    }
+    for (;;) {
+      const page = await this.deps.events.read(this.tailHead, { severities: [], types: [] }, PAGE);
+      // Retention passed the tail (a server idle for long): start again from the log's head.
+      if (this.tailHead < page.prunedThrough) {
+        this.tail = [];
+        this.tailBytes = 0;
+        this.tailFrom = this.tailHead = page.head;
+        return;
+      }
+      this.tail.push(...page.events);
+      for (const e of page.events) this.tailBytes += sizeOf(e);
+      const last = page.events.at(-1)?.id ?? this.tailHead;
+      this.tailHead = page.events.length === PAGE ? last : page.head > last ? page.head : last;
+      let drop = 0;
+      while (drop < this.tail.length - 1 && (this.tail.length - drop > TAIL_MAX || this.tailBytes > TAIL_MAX_BYTES)) this.tailBytes -= sizeOf(this.tail[drop++]!);
+      if (drop > 0) {
+        this.tailFrom = this.tail[drop - 1]!.id;
+        this.tail = this.tail.slice(drop);
+      }
+      if (page.events.length < PAGE) return;
+    }
   }
 
   // Counted from its first read to its end (a feed never read holds nothing).
@@ -135,6 +195,21 @@ export class EventFeed {
     try {
       while (!subscriber.signal.aborted) {
         subscriber.dirty = false;
+        if (this.tailFrom >= 0n && position >= this.tailFrom && position <= this.tailHead) {
+          // At the tail: from memory. The tail may move on while a yield waits for the reader: look again each time.
+          while (position < this.tailHead && position >= this.tailFrom) {
+            const event = this.tail[Number(position - this.tailFrom)]!;
+            position = event.id;
+            if (matches(scope, event)) yield { ...event, cursor: event.id.toString() };
+            if (subscriber.signal.aborted) return;
+          }
+          if (position < this.tailFrom) continue;
+          const woken = await this.sleep(subscriber);
+          // No wake-up for a while: read the log once for everyone (a poll), in case one was lost.
+          if (!woken) await this.refresh();
+          continue;
+        }
+        // Behind the tail (or before it exists): the log itself, filtered.
         const page = await this.deps.events.read(position, query, PAGE);
         if (subscriber.signal.aborted) return;
         // Retention passed a subscriber that fell behind: say so rather than skip.
@@ -145,12 +220,36 @@ export class EventFeed {
         }
         if (page.events.length === PAGE) continue;
         position = page.head > position ? page.head : position;
-        await subscriber.sleep(this.deps.notices.listening ? this.pollMs.listening : this.pollMs.deaf);
+        if (this.tailFrom >= 0n && position >= this.tailFrom && position <= this.tailHead) continue;
+        if (!(await this.sleep(subscriber))) await this.refresh();
       }
     } finally {
       this.subscribers.delete(subscriber);
     }
   }
+
+  // Whether a wake-up (rather than the poll interval) ended the sleep.
+  private async sleep(subscriber: Subscriber): Promise<boolean> {
+    await subscriber.sleep(this.deps.notices.listening ? this.pollMs.listening : this.pollMs.deaf);
+    return subscriber.dirty;
+  }
+}
+
+// About what an event holds in memory: its texts, and a little for the rest.
+function sizeOf(e: StoredEvent): number {
+  let n = 200 + e.message.length + e.type.length + e.tenantId.length + e.replicationId.length;
+  for (const [k, v] of Object.entries(e.details)) n += k.length + v.length;
+  return n;
+}
+
+// Whether an event is one a subscriber's scope asks for (as store/events.ts's read filters).
+function matches(scope: Scope, e: StoredEvent): boolean {
+  return (
+    (scope.tenantId === undefined || scope.tenantId === e.tenantId) &&
+    (!scope.replicationId || scope.replicationId === e.replicationId) &&
+    (scope.types.size === 0 || scope.types.has(e.type)) &&
+    (scope.severities.size === 0 || scope.severities.has(e.severity))
+  );
 }
 
 function expiredOrUnknown(cursor: bigint, head: bigint, prunedThrough: bigint): void {
@@ -166,14 +265,5 @@ function expiredOrUnknown(cursor: bigint, head: bigint, prunedThrough: bigint): 
       violations: [{ field: "cursor", description: `unknown: the last event's cursor is ${head}` }],
       cursor: cursor.toString(),
     });
-  }
-}
-
-function parsePayload(payload: string): [string, string, string, string] | undefined {
-  try {
-    const [tenantId, replicationId, type, severity] = JSON.parse(payload) as (string | null)[];
-    return [tenantId ?? "", replicationId ?? "", type ?? "", severity ?? ""];
-  } catch {
-    return undefined;
   }
 }

@@ -7,6 +7,9 @@
 // subscriber is on, it gets the owner's figures, as GET does. A change of the
 // replication's row (its notification) wakes the subscriber early only to
 // see whether the replication is gone; then the feed ends with NOT_FOUND.
+// The owner stores figures at every pass, so rows change every few seconds:
+// one check per changed replication decides whether its subscribers need
+// waking, not one read per subscriber.
 import type { ReplicationRow } from "../store/replications";
 import type { Caller } from "./caller";
 import { Subscriber, SubscriberSet } from "./subscription";
@@ -33,6 +36,8 @@ export interface MetricSample {
 export interface MetricFeedDeps {
   /** The replication as GET sees it, for this caller (NOT_FOUND when gone or another tenant's). */
   get: (caller: Caller | undefined, id: string) => Promise<ReplicationRow>;
+  /** The same, as this server last heard of it (no round trip to catch up: every sample after the first). */
+  latest: (caller: Caller | undefined, id: string) => Promise<ReplicationRow>;
   /** Status, health and figures by the one rule of every read (services/views.ts). */
   observe: (row: ReplicationRow) => { status: string; health: string; figures: ReplicationRow["figures"]; observedAt?: Date };
   /** Calls back with the id of every changed replication row ("*": any may have changed). */
@@ -41,9 +46,33 @@ export interface MetricFeedDeps {
 
 export class MetricFeed {
   private readonly subscribers = new SubscriberSet<string>();
+  // Replications being checked, and whether another change came meanwhile (it is checked again: the read may predate it).
+  private readonly checking = new Map<string, boolean>();
 
   constructor(private readonly deps: MetricFeedDeps) {
-    deps.onChange((id) => this.subscribers.wake((key) => id === "*" || key === id));
+    deps.onChange((id) => void this.wakeIfGone(id));
+  }
+
+  // Its subscribers are woken (to end with NOT_FOUND) only once a replication is gone.
+  private async wakeIfGone(id: string): Promise<void> {
+    if (id === "*") return this.subscribers.wake();
+    if (this.checking.has(id)) return void this.checking.set(id, true);
+    if (!this.subscribers.some((key) => key === id)) return;
+    this.checking.set(id, false);
+    try {
+      for (;;) {
+        try {
+          await this.deps.get(undefined, id);
+        } catch {
+          // Gone (or unreadable now): each subscriber reads it again, as its caller.
+          return this.subscribers.wake((key) => key === id);
+        }
+        if (!this.checking.get(id)) return;
+        this.checking.set(id, false);
+      }
+    } finally {
+      this.checking.delete(id);
+    }
   }
 
   /** Subscriptions open on this server. */
@@ -75,8 +104,8 @@ export class MetricFeed {
           subscriber.dirty = false;
           await subscriber.sleep(due - Date.now());
           if (subscriber.signal.aborted) return;
-          // Rejects with NOT_FOUND once the replication is deleted.
-          row = await this.deps.get(caller, first.id);
+          // Rejects with NOT_FOUND once the replication is deleted (wakeIfGone wakes the sleepers then).
+          row = await this.deps.latest(caller, first.id);
         } while (Date.now() < due);
       }
     } finally {

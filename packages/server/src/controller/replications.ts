@@ -118,12 +118,14 @@ export class ReplicationController {
   /**
    * The replication, if the caller may see it; else NOT_FOUND (a tenant-bound
    * caller never learns of another tenant's). `cached` reads may come from
-   * memory (as current as the database); decisions that change the row read
-   * it afresh.
+   * memory (as current as the database; "latest": as the last notification
+   * left it, for periodic samples that need no read-your-writes); decisions
+   * that change the row read it afresh.
    */
-  async get(caller: Caller | undefined, id: string, options: { cached?: boolean } = {}): Promise<ReplicationRow> {
+  async get(caller: Caller | undefined, id: string, options: { cached?: boolean | "latest" } = {}): Promise<ReplicationRow> {
     requireUuid("id", id);
-    const row = options.cached && this.deps.cache ? await this.deps.cache.get(id) : await this.deps.replications.get(id);
+    const cache = options.cached ? this.deps.cache : undefined;
+    const row = cache ? await (options.cached === "latest" ? cache.latest(id) : cache.get(id)) : await this.deps.replications.get(id);
     // Another tenant's answers exactly as a missing one, details included.
     if (!row || (caller?.tenantId && caller.tenantId !== row.tenantId)) throw apiError("NOT_FOUND", `no replication ${id}`, { replication_id: id });
     return row;

@@ -47,6 +47,12 @@ export class SubscriberSet<K> {
     this.open.delete(subscriber);
   }
 
+  /** Whether some subscriber's key matches. */
+  some(matches: (key: K) => boolean): boolean {
+    for (const key of this.open.values()) if (matches(key)) return true;
+    return false;
+  }
+
   wake(matches: (key: K) => boolean = () => true): void {
     for (const [subscriber, key] of this.open) if (matches(key)) subscriber.wake();
   }

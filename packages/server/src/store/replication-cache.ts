@@ -70,6 +70,16 @@ export class ReplicationCache {
     return row;
   }
 
+  /**
+   * The row as this server last heard of it — without the round trip that
+   * catches up with changes committed elsewhere a moment ago — else as the
+   * database has it. For periodic reads (a metric stream's samples), where a
+   * notification still in flight only delays what the next one shows.
+   */
+  async latest(id: string): Promise<ReplicationRow | undefined> {
+    return (this.listening ? this.rows.get(id) : undefined) ?? this.get(id);
+  }
+
   // Resolves true once a round trip on the LISTEN session that started after
   // this call has come back (false when the session failed meanwhile). A
   // round trip starts once the one in flight is back and the I/O of the

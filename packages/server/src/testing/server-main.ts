@@ -3,8 +3,9 @@
 // HELIOSDB_TEST_SERVER (JSON) and prints one JSON line once it serves.
 import { startApp } from "../app";
 import { createPool } from "../store/db";
+import type { ServerProcessOptions } from "./server-process";
 
-const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as { databaseUrl: string; dataDir: string; tickMs: number; leaseSeconds?: number; allowHosts?: string[] };
+const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as ServerProcessOptions;
 const app = await startApp({
   db: createPool(options.databaseUrl),
   dataDir: options.dataDir,
@@ -14,6 +15,7 @@ const app = await startApp({
   tickMs: options.tickMs,
   ...(options.leaseSeconds ? { leaseSeconds: options.leaseSeconds } : {}),
   ...(options.allowHosts ? { allowHosts: options.allowHosts } : {}),
+  ...(options.webSocket ? { webSocket: options.webSocket } : {}),
   log: () => undefined,
 });
 process.stdout.write(`${JSON.stringify({ rest: app.urls.rest, grpc: app.urls.grpc, nodeId: app.orchestrator.nodeId })}\n`);

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import type { WebSocketOptions } from "../transport/ws";
 
 export interface ServerProcess {
   urls: { rest: string; grpc: string };
@@ -14,8 +15,17 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-/** `allowHosts`: the destinations its connections may reach on loopback (the test's clusters). */
-export async function startServerProcess(options: { databaseUrl: string; dataDir: string; tickMs: number; leaseSeconds?: number; allowHosts?: string[] }): Promise<ServerProcess> {
+export interface ServerProcessOptions {
+  databaseUrl: string;
+  dataDir: string;
+  tickMs: number;
+  leaseSeconds?: number;
+  /** The destinations its connections may reach on loopback (the test's clusters). */
+  allowHosts?: string[];
+  webSocket?: WebSocketOptions;
+}
+
+export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
   // Inside the repository, so that the bundle's imports resolve from its node_modules.
   const cache = fileURLToPath(new URL("../../../../node_modules/.cache/", import.meta.url));
   mkdirSync(cache, { recursive: true });
