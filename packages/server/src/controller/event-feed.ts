@@ -75,6 +75,7 @@ export class EventFeed {
   private tailHead = -1n;
   private refreshing: Promise<void> | undefined;
   private again = false;
+  private readonly fed = new WeakMap<StoredEvent, FeedEvent>();
 
   constructor(private readonly deps: EventFeedDeps) {
     this.pollMs = deps.pollMs ?? { listening: 30_000, deaf: 1_000 };
@@ -200,7 +201,7 @@ export class EventFeed {
           while (position < this.tailHead && position >= this.tailFrom) {
             const event = this.tail[Number(position - this.tailFrom)]!;
             position = event.id;
-            if (matches(scope, event)) yield { ...event, cursor: event.id.toString() };
+            if (matches(scope, event)) yield this.shared(event);
             if (subscriber.signal.aborted) return;
           }
           if (position < this.tailFrom) continue;
@@ -226,6 +227,13 @@ export class EventFeed {
     } finally {
       this.subscribers.delete(subscriber);
     }
+  }
+
+  // The tail's events are handed to every subscriber as one object (and whatever is made from it, once).
+  private shared(event: StoredEvent): FeedEvent {
+    let fed = this.fed.get(event);
+    if (!fed) this.fed.set(event, (fed = { ...event, cursor: event.id.toString() }));
+    return fed;
   }
 
   // Whether a wake-up (rather than the poll interval) ended the sleep.

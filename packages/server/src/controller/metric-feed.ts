@@ -46,6 +46,7 @@ export interface MetricFeedDeps {
 
 export class MetricFeed {
   private readonly subscribers = new SubscriberSet<string>();
+  private readonly samples = new WeakMap<ReplicationRow, MetricSample>();
   // Replications being checked, and whether another change came meanwhile (it is checked again: the read may predate it).
   private readonly checking = new Map<string, boolean>();
 
@@ -113,7 +114,14 @@ export class MetricFeed {
     }
   }
 
+  // One sample per row the cache holds: the subscribers of one replication share it (and what is made from it).
   private sample(row: ReplicationRow): MetricSample {
+    let sample = this.samples.get(row);
+    if (!sample) this.samples.set(row, (sample = this.sampleOf(row)));
+    return sample;
+  }
+
+  private sampleOf(row: ReplicationRow): MetricSample {
     const { status, health, figures: f, observedAt } = this.deps.observe(row);
     return {
       replicationId: row.id,

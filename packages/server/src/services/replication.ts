@@ -9,14 +9,16 @@ import {
   QoSTier,
   ReplicationEventSchema,
   ReplicationMetricsSchema,
+  type ReplicationMetrics,
+  type ReplicationEvent,
   ReplicationService,
   ReplicationStatus,
   SortOrder,
   StartReplicationResponseSchema,
   StopReplicationResponseSchema,
 } from "@heliosdb/replication-proto";
-import type { EventFeed } from "../controller/event-feed";
-import type { MetricFeed } from "../controller/metric-feed";
+import type { EventFeed, FeedEvent } from "../controller/event-feed";
+import type { MetricFeed, MetricSample } from "../controller/metric-feed";
 import type { ReplicationController } from "../controller/replications";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ReplicationRow } from "../store/replications";
@@ -118,18 +120,7 @@ export function replicationService(controller: ReplicationController, orchestrat
     async *streamReplicationMetrics(req, ctx) {
       const samples = await feeds.metrics.subscribe(callerOf(ctx), { replicationId: req.replicationId, intervalSeconds: req.intervalSeconds }, ctx.signal);
       streamOpened(ctx);
-      for await (const s of samples) {
-        // cpu_usage_percent and memory_usage_bytes stay unset: pipelines share one process, and nothing measures one pipeline's share honestly.
-        yield create(ReplicationMetricsSchema, {
-          replicationId: s.replicationId,
-          timestamp: timestampFromDate(s.at),
-          replicationLagSeconds: s.lagSeconds,
-          replicationLagBytes: BigInt(Math.round(s.lagBytes)),
-          rowsPerSecond: s.rowsPerSecond,
-          bytesPerSecond: BigInt(Math.round(s.bytesPerSecond)),
-          compressionRatio: s.compressionRatio,
-        });
-      }
+      for await (const s of samples) yield metricsMessage(s);
     },
 
     async *streamReplicationEvents(req, ctx) {
@@ -139,20 +130,49 @@ export function replicationService(controller: ReplicationController, orchestrat
         ctx.signal,
       );
       streamOpened(ctx);
-      for await (const e of events) {
-        yield create(ReplicationEventSchema, {
-          replicationId: e.replicationId,
-          tenantId: e.tenantId,
-          timestamp: timestampFromDate(e.at),
-          eventType: e.type,
-          severity: e.severity,
-          message: e.message,
-          details: e.details,
-          cursor: e.cursor,
-        });
-      }
+      for await (const e of events) yield eventMessage(e);
     },
   };
+}
+
+// A feed hands its subscribers one object per sample or event: each becomes a message once, shared by them all.
+const metricsMessages = new WeakMap<MetricSample, ReplicationMetrics>();
+const eventMessages = new WeakMap<FeedEvent, ReplicationEvent>();
+
+function metricsMessage(s: MetricSample): ReplicationMetrics {
+  let m = metricsMessages.get(s);
+  // cpu_usage_percent and memory_usage_bytes stay unset: pipelines share one process, and nothing measures one pipeline's share honestly.
+  if (!m) {
+    m = create(ReplicationMetricsSchema, {
+      replicationId: s.replicationId,
+      timestamp: timestampFromDate(s.at),
+      replicationLagSeconds: s.lagSeconds,
+      replicationLagBytes: BigInt(Math.round(s.lagBytes)),
+      rowsPerSecond: s.rowsPerSecond,
+      bytesPerSecond: BigInt(Math.round(s.bytesPerSecond)),
+      compressionRatio: s.compressionRatio,
+    });
+    metricsMessages.set(s, m);
+  }
+  return m;
+}
+
+function eventMessage(e: FeedEvent): ReplicationEvent {
+  let m = eventMessages.get(e);
+  if (!m) {
+    m = create(ReplicationEventSchema, {
+      replicationId: e.replicationId,
+      tenantId: e.tenantId,
+      timestamp: timestampFromDate(e.at),
+      eventType: e.type,
+      severity: e.severity,
+      message: e.message,
+      details: e.details,
+      cursor: e.cursor,
+    });
+    eventMessages.set(e, m);
+  }
+  return m;
 }
 
 function statusName(status: ReplicationStatus): string {

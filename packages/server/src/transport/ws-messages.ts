@@ -70,26 +70,26 @@ export function readClientMessage(text: string, nextId: () => string): ClientMes
   throw invalid("channel", 'one of "metrics", "events"');
 }
 
-/** §4.2: a metrics sample. */
-export function metricsMessage(id: string, m: ReplicationMetrics): Record<string, unknown> {
-  const data: Record<string, unknown> = {
-    replication_lag_seconds: m.replicationLagSeconds,
-    replication_lag_bytes: Number(m.replicationLagBytes),
-    rows_per_second: m.rowsPerSecond,
-    bytes_per_second: Number(m.bytesPerSecond),
-    compression_ratio: m.compressionRatio,
-  };
-  // Only figures that were measured (the RPC leaves the others unset).
-  if (m.cpuUsagePercent) data.cpu_usage_percent = m.cpuUsagePercent;
-  if (m.memoryUsageBytes) data.memory_usage_bytes = Number(m.memoryUsageBytes);
-  return { channel: "metrics", subscription_id: id, replication_id: m.replicationId, timestamp: iso(m.timestamp), data };
+/** §4.2: a metrics sample, as the frame's text. */
+export function metricsMessage(id: string, m: ReplicationMetrics): string {
+  return framed("metrics", id, m, () => {
+    const data: Record<string, unknown> = {
+      replication_lag_seconds: m.replicationLagSeconds,
+      replication_lag_bytes: Number(m.replicationLagBytes),
+      rows_per_second: m.rowsPerSecond,
+      bytes_per_second: Number(m.bytesPerSecond),
+      compression_ratio: m.compressionRatio,
+    };
+    // Only figures that were measured (the RPC leaves the others unset).
+    if (m.cpuUsagePercent) data.cpu_usage_percent = m.cpuUsagePercent;
+    if (m.memoryUsageBytes) data.memory_usage_bytes = Number(m.memoryUsageBytes);
+    return { replication_id: m.replicationId, timestamp: iso(m.timestamp), data };
+  });
 }
 
-/** §4.3: an event, with its cursor (a subscribe may pass it back to resume after it). */
-export function eventMessage(id: string, e: ReplicationEvent): Record<string, unknown> {
-  return {
-    channel: "events",
-    subscription_id: id,
+/** §4.3: an event, with its cursor (a subscribe may pass it back to resume after it), as the frame's text. */
+export function eventMessage(id: string, e: ReplicationEvent): string {
+  return framed("events", id, e, () => ({
     event_type: e.eventType,
     severity: e.severity,
     replication_id: e.replicationId,
@@ -98,7 +98,18 @@ export function eventMessage(id: string, e: ReplicationEvent): Record<string, un
     message: e.message,
     details: Object.fromEntries(Object.entries(e.details).map(([k, v]) => [k, detailValue(v)])),
     cursor: e.cursor,
-  };
+  }));
+}
+
+// The feeds hand every subscriber the same message object: its JSON is
+// written once, and each subscriber's frame is that text behind its channel
+// and subscription id.
+const bodies = new WeakMap<object, string>();
+
+function framed(channel: Channel, id: string, message: object, body: () => Record<string, unknown>): string {
+  let text = bodies.get(message);
+  if (text === undefined) bodies.set(message, (text = JSON.stringify(body()).slice(1)));
+  return `{"channel":"${channel}","subscription_id":${JSON.stringify(id)},${text}`;
 }
 
 // The event's details travel as strings (a proto map); §4.3 shows numbers as numbers ("retry_count": 3).

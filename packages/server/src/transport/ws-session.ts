@@ -115,13 +115,13 @@ export class WebSocketSession {
   }
 
   // False once the socket cannot take it: closed, or so far behind that it is closed now.
-  private send(message: object): boolean {
+  private send(message: object | string): boolean {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return false;
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
       this.close(CLOSE_SLOW_CONSUMER, `slow consumer: more than ${this.limits.maxBufferedBytes} bytes unsent`);
       return false;
     }
-    this.socket.send(JSON.stringify(message));
+    this.socket.send(typeof message === "string" ? message : JSON.stringify(message));
     return true;
   }
 
