@@ -13,7 +13,7 @@ import type { AuditEvent } from "../store/audit-events";
 import { OAuthClientStore, UserStore } from "../store/oauth-clients";
 import { OAuthGrantStore } from "../store/oauth-grants";
 import { auditEvent, type AuditSink } from "./audit";
-import type { Authenticate, Principal } from "./auth";
+import type { Authenticate } from "./auth";
 import { apiError, asApiError } from "./errors";
 import type { SigningKey } from "./key-ring";
 import { handleAuthorize } from "./oauth-authorize";
@@ -27,6 +27,9 @@ const ROUTES: Record<string, string[]> = {
   "/oauth/authorize": ["GET", "HEAD", "POST"],
   "/.well-known/oauth-authorization-server": ["GET", "HEAD"],
 };
+
+// A path of plain segments and no query: its own pathname (as rest.ts's).
+const PLAIN_PATH = /^(?:\/[\w~-][\w.~-]*)+$/;
 
 export interface OAuthOptions {
   db: pg.Pool;
@@ -48,15 +51,6 @@ export interface OAuthServer {
   handle(req: Request, res: Response): boolean;
   /** The rules of OAuthClientService and UserService. */
   controller: OAuthClientController;
-}
-
-/** Whether a principal's token came from the token endpoint and its grant was revoked since (for the Authenticator). */
-export function oauthRevocation(db: pg.Pool): (principal: Principal) => Promise<boolean> {
-  const grants = new OAuthGrantStore(db);
-  return async (principal) => {
-    const grant = principal.credential?.type === "jwt" ? grantOfJti(principal.credential.id) : undefined;
-    return grant ? grants.isRevoked(grant) : false;
-  };
 }
 
 export function oauthServer(o: OAuthOptions): OAuthServer {
@@ -126,6 +120,8 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
   return {
     controller: new OAuthClientController(clients, users, o.rolePermissions),
     handle(req, res) {
+      // Every API call passes here first: a plain path that is none of ours is let go without the URL parser.
+      if (PLAIN_PATH.test(req.url ?? "/") && !Object.hasOwn(ROUTES, req.url!)) return false;
       const path = new URL(req.url ?? "/", "http://localhost").pathname;
       const methods = ROUTES[path];
       if (!methods) return false;
