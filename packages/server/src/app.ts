@@ -45,7 +45,7 @@ import { IdempotencyKeyStore } from "./store/idempotency-keys";
 import { LeaseStore } from "./store/leases";
 import { MetricSampleStore } from "./store/metric-samples";
 import { RateLimitStore } from "./store/rate-limits";
-import { ReplicationCache } from "./store/replication-cache";
+import { ReplicationCache, replicationNotices } from "./store/replication-cache";
 import { ReplicationStore } from "./store/replications";
 import { RoutingStore } from "./store/routing";
 import { loadMasterKey, SecretBox } from "./store/secrets";
@@ -63,7 +63,7 @@ import { asApiError, envelope } from "./transport/errors";
 import { createGuard } from "./transport/guard";
 import { inputInterceptor } from "./transport/input";
 import { countRefusal, limitRefusals, RateLimiter, rateLimitInterceptor, type RateLimitOptions } from "./transport/rate-limit";
-import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
+import { arrivalInterceptor, REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
 import { grpcHandler } from "./transport/grpc";
 import { createInvoker } from "./transport/invoke";
 import { listenDual, listenH2c, type App, type Listener, type ListenOptions } from "./transport/listen";
@@ -141,8 +141,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const replications = new ReplicationStore(options.db);
   const probes = new HealthProbes(options.db);
   const routing = new RoutingStore(options.db);
-  const cache = new ReplicationCache(options.db, replications, log);
-  await cache.start();
+  // The replication cache's LISTEN session; the rate-limit decisions run on it too (store/rate-limits.ts).
+  const cacheSession = replicationNotices(options.db, log);
+  await cacheSession.start();
+  const cache = new ReplicationCache(replications, cacheSession);
   const orchestrator = new Orchestrator({
     replications,
     connections,
@@ -200,12 +202,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     registerGrpcHealth(router, healthyBy(healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready })));
     registerReflection(router);
   };
-  const limiter = options.rateLimits ? new RateLimiter(new RateLimitStore(options.db), options.rateLimits) : undefined;
+  const limiter = options.rateLimits ? new RateLimiter(new RateLimitStore(options.db, cacheSession), options.rateLimits) : undefined;
   const addressOf = (requestId: string | null) => credentials.addresses.of(requestId);
   // Refused credentials count against the client's address where they are refused: before the body is read.
   const authenticate = limiter ? limitRefusals(credentials.authenticator.authenticate, limiter, addressOf) : credentials.authenticator.authenticate;
   const logError = (e: unknown, requestId: string) => log(`internal error (request ${requestId}): ${(e as Error)?.stack ?? String(e)}`);
   const interceptors: Interceptor[] = [
+    arrivalInterceptor(cacheSession),
     requestInterceptor(logError),
     authInterceptor(credentials.authenticator),
     // After authentication: the principal (and its tier) is known.
@@ -271,7 +274,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       ready = false;
       for (const l of listeners) await l.close();
       await orchestrator.shutdown();
-      await cache.close();
+      await cacheSession.close();
       await credentials.close();
     },
   };

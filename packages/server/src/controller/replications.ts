@@ -116,11 +116,12 @@ export class ReplicationController {
    * The replication, if the caller may see it; else NOT_FOUND (a tenant-bound
    * caller never learns of another tenant's). `cached` reads may come from
    * memory (as current as the database); decisions that change the row read
-   * it afresh.
+   * it afresh. `arrived` is the cache session's mark when the request
+   * arrived (services/context.ts `arrivalKey`).
    */
-  async get(caller: Caller | undefined, id: string, options: { cached?: boolean } = {}): Promise<ReplicationRow> {
+  async get(caller: Caller | undefined, id: string, options: { cached?: boolean; arrived?: number } = {}): Promise<ReplicationRow> {
     requireUuid("id", id);
-    const row = options.cached && this.deps.cache ? await this.deps.cache.get(id) : await this.deps.replications.get(id);
+    const row = options.cached && this.deps.cache ? await this.deps.cache.get(id, options.arrived) : await this.deps.replications.get(id);
     // Another tenant's answers exactly as a missing one, details included.
     if (!row || (caller?.tenantId && caller.tenantId !== row.tenantId)) throw apiError("NOT_FOUND", `no replication ${id}`, { replication_id: id });
     return row;

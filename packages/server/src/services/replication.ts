@@ -17,7 +17,7 @@ import type { ReplicationController } from "../controller/replications";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ReplicationRow } from "../store/replications";
 import { apiError } from "../transport/errors";
-import { callerOf } from "./context";
+import { arrivalKey, callerOf } from "./context";
 import { checkpointOf, observedState, pagination, replicationMessage, statusOf } from "./views";
 
 export function replicationService(controller: ReplicationController, orchestrator: Orchestrator): ServiceImpl<typeof ReplicationService> {
@@ -31,7 +31,7 @@ export function replicationService(controller: ReplicationController, orchestrat
     },
 
     async getReplication(req, ctx) {
-      const row = await controller.get(callerOf(ctx), req.id, { cached: true });
+      const row = await controller.get(callerOf(ctx), req.id, { cached: true, arrived: ctx.values.get(arrivalKey) });
       return replicationMessage(row, state(row));
     },
 
