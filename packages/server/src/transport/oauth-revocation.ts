@@ -30,7 +30,9 @@ export class GrantRevocations {
 
   /** Whether a principal's token came from the token endpoint and its grant was revoked since (for the Authenticator). */
   readonly isRevoked = async (principal: Principal): Promise<boolean> => {
-    const grant = principal.credential?.type === "jwt" ? grantOfJti(principal.credential.id) : undefined;
+    const credential = principal.credential;
+    // Most calls carry no token of the token endpoint: a prefix test is all they pay.
+    const grant = credential?.type === "jwt" && credential.id.startsWith("oat_") ? grantOfJti(credential.id) : undefined;
     if (!grant) return false;
     const kept = this.notices.listening ? this.kept.get(grant) : undefined;
     // A revoked grant stays revoked (and a deleted one deleted): no barrier needed to refuse.
