@@ -31,6 +31,8 @@ export function replicationNotices(db: pg.Pool, log?: (message: string) => void)
 
 export class ReplicationCache {
   private readonly rows = new Map<string, ReplicationRow>();
+  // The read of a row from the database that is out, by id.
+  private readonly reading = new Map<string, Promise<ReplicationRow | undefined>>();
 
   constructor(
     private readonly store: ReplicationStore,
@@ -52,12 +54,31 @@ export class ReplicationCache {
     const kept = this.notices.listening ? this.rows.get(id) : undefined;
     // Still the row after the round trip: no change committed before the request arrived evicted it.
     if (kept && (await this.notices.caughtUp(ticket)) && this.rows.get(id) === kept) return kept;
-    const epoch = this.notices.epoch;
-    const row = await this.store.get(id);
-    if (row && this.notices.listening && epoch === this.notices.epoch) {
-      if (this.rows.size >= MAX_ROWS) this.rows.delete(this.rows.keys().next().value!);
-      this.rows.set(id, row);
+    // A read of the row already out: after an eviction every GET in flight misses at once, and each read of its
+    // own cost a query and the parse of a row (hundreds a second under load). Its row, once kept, is then trusted
+    // as any kept row: behind a round trip sent after this request arrived.
+    const reading = this.notices.listening ? this.reading.get(id) : undefined;
+    if (reading) {
+      await reading.catch(() => undefined);
+      const read = this.rows.get(id);
+      if (read && (await this.notices.caughtUp(ticket)) && this.rows.get(id) === read) return read;
     }
-    return row;
+    return this.read(id);
+  }
+
+  private async read(id: string): Promise<ReplicationRow | undefined> {
+    const epoch = this.notices.epoch;
+    const reading = this.store.get(id);
+    this.reading.set(id, reading);
+    try {
+      const row = await reading;
+      if (row && this.notices.listening && epoch === this.notices.epoch) {
+        if (this.rows.size >= MAX_ROWS) this.rows.delete(this.rows.keys().next().value!);
+        this.rows.set(id, row);
+      }
+      return row;
+    } finally {
+      if (this.reading.get(id) === reading) this.reading.delete(id);
+    }
   }
 }
