@@ -299,7 +299,8 @@ describe("two servers on one control plane", () => {
 });
 
 describe("a replication read through one server, changed through another", () => {
-  // Another server process on the same control plane: its own pool, its own LISTEN session.
+  // Another server process on the same control plane: its own pool, its own LISTEN session. Rate limits on (a bucket
+  // never empty here): its calls' rate-limit decisions run on that session and are the barrier of their GETs.
   let otherPool: pg.Pool;
   let other: RunningApp;
   let id: string;
@@ -311,7 +312,8 @@ describe("a replication read through one server, changed through another", () =>
 
   beforeAll(async () => {
     otherPool = createPool(control.url("controlplane"));
-    other = await startApp({ db: otherPool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts: allowHosts(), tickMs: 200, log: () => undefined });
+    const rateLimits = { tiers: { Standard: { perMinute: 1_000_000, burst: 1_000_000 } } };
+    other = await startApp({ db: otherPool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, allowHosts: allowHosts(), tickMs: 200, rateLimits, log: () => undefined });
     await west.createDatabase("replica_cache");
     const created = await rest("POST", "/replications", { ...CREATE, target: { connection_id: WEST, database: "replica_cache" }, config: { table_filter: ["products.*"], priority: 10 } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);

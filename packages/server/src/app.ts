@@ -53,7 +53,7 @@ import { LeaseStore } from "./store/leases";
 import { MetricRollupStore } from "./store/metric-rollups";
 import { MetricSampleStore } from "./store/metric-samples";
 import { RateLimitStore } from "./store/rate-limits";
-import { ReplicationCache } from "./store/replication-cache";
+import { ReplicationCache, replicationNotices } from "./store/replication-cache";
 import { ReplicationStore } from "./store/replications";
 import { RoutingStore } from "./store/routing";
 import { loadMasterKey, SecretBox } from "./store/secrets";
@@ -72,7 +72,7 @@ import { createGuard } from "./transport/guard";
 import { connectProtocol, Prometheus } from "./transport/prometheus";
 import { inputInterceptor } from "./transport/input";
 import { countRefusal, limitRefusals, RateLimiter, rateLimitInterceptor, type RateLimitOptions } from "./transport/rate-limit";
-import { REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
+import { arrivalInterceptor, REQUEST_ID, requestIdOf, requestInterceptor } from "./transport/interceptors";
 import { grpcHandler } from "./transport/grpc";
 import { createInvoker } from "./transport/invoke";
 import { listenDual, listenH2c, type App, type Listener, type ListenOptions } from "./transport/listen";
@@ -166,8 +166,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const replications = new ReplicationStore(options.db);
   const probes = new HealthProbes(options.db);
   const routing = new RoutingStore(options.db);
-  const cache = new ReplicationCache(options.db, replications, log);
-  await cache.start();
+  // The replication cache's LISTEN session; the rate-limit decisions run on it too (store/rate-limits.ts).
+  const cacheSession = replicationNotices(options.db, log);
+  await cacheSession.start();
+  const cache = new ReplicationCache(replications, cacheSession);
   const events = new EventStore(options.db, options.eventRetention);
   // One LISTEN session per server wakes every event stream it serves.
   const eventNotices = new Notices(options.db, EVENTS_CHANNEL, "heliosdb-event-feed", log);
@@ -219,7 +221,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     ...(options.auditRetention ? { auditRetention: options.auditRetention } : {}),
     log,
   });
-  const limiter = options.rateLimits ? new RateLimiter(new RateLimitStore(options.db), options.rateLimits) : undefined;
+  const limiter = options.rateLimits ? new RateLimiter(new RateLimitStore(options.db, cacheSession), options.rateLimits) : undefined;
   // OAuth 2.0 (spec §5.3): the token endpoint and the login pages, and the services that manage clients and users.
   const oauth = oauthServer({
     db: options.db,
@@ -255,6 +257,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const authenticate = limiter ? limitRefusals(credentials.authenticator.authenticate, limiter, addressOf) : credentials.authenticator.authenticate;
   const logError = (e: unknown, requestId: string) => log(`internal error (request ${requestId}): ${(e as Error)?.stack ?? String(e)}`);
   const interceptors: Interceptor[] = [
+    arrivalInterceptor(cacheSession),
     requestInterceptor(logError),
     authInterceptor(credentials.authenticator),
     // After authentication: the principal (and its tier) is known.
@@ -337,7 +340,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       await orchestrator.shutdown();
       clearInterval(eventPruning);
       await eventNotices.close();
-      await cache.close();
+      await cacheSession.close();
       await credentials.close();
     },
   };

@@ -24,9 +24,17 @@ export function isInputOnly(field: DescField): boolean {
   return hasOption(field, field_behavior) && getOption(field, field_behavior).includes(FieldBehavior.INPUT_ONLY);
 }
 
+// Decided once per field: the input check asks for every string of every request, and reading an option decodes it anew.
+const uuidFields = new WeakMap<DescField, boolean>();
+
 /** Whether a field is `(google.api.field_info).format = UUID4`: the server refuses another value (an empty one is unset). */
 export function isUuid(field: DescField): boolean {
-  return hasOption(field, field_info) && getOption(field, field_info).format === FieldInfo_Format.UUID4;
+  let uuid = uuidFields.get(field);
+  if (uuid === undefined) {
+    uuid = hasOption(field, field_info) && getOption(field, field_info).format === FieldInfo_Format.UUID4;
+    uuidFields.set(field, uuid);
+  }
+  return uuid;
 }
 
 /** The REST JSON key of a field: its explicit `json_name`, else its proto name. */

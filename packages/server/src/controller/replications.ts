@@ -120,12 +120,13 @@ export class ReplicationController {
    * caller never learns of another tenant's). `cached` reads may come from
    * memory (as current as the database; "latest": as the last notification
    * left it, for periodic samples that need no read-your-writes); decisions
-   * that change the row read it afresh.
+   * that change the row read it afresh. `arrived` is the cache session's mark
+   * when the request arrived (services/context.ts `arrivalKey`).
    */
-  async get(caller: Caller | undefined, id: string, options: { cached?: boolean | "latest" } = {}): Promise<ReplicationRow> {
+  async get(caller: Caller | undefined, id: string, options: { cached?: boolean | "latest"; arrived?: number } = {}): Promise<ReplicationRow> {
     requireUuid("id", id);
     const cache = options.cached ? this.deps.cache : undefined;
-    const row = cache ? await (options.cached === "latest" ? cache.latest(id) : cache.get(id)) : await this.deps.replications.get(id);
+    const row = cache ? await (options.cached === "latest" ? cache.latest(id) : cache.get(id, options.arrived)) : await this.deps.replications.get(id);
     // Another tenant's answers exactly as a missing one, details included.
     if (!row || (caller?.tenantId && caller.tenantId !== row.tenantId)) throw apiError("NOT_FOUND", `no replication ${id}`, { replication_id: id });
     return row;

@@ -22,7 +22,8 @@ import type { MetricFeed, MetricSample } from "../controller/metric-feed";
 import type { ReplicationController } from "../controller/replications";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ReplicationRow } from "../store/replications";
-import { callerOf, streamOpened } from "./context";
+import { apiError } from "../transport/errors";
+import { arrivalKey, callerOf, streamOpened } from "./context";
 import { checkpointOf, observedState, pagination, replicationMessage, statusOf } from "./views";
 
 export interface Feeds {
@@ -41,7 +42,7 @@ export function replicationService(controller: ReplicationController, orchestrat
     },
 
     async getReplication(req, ctx) {
-      const row = await controller.get(callerOf(ctx), req.id, { cached: true });
+      const row = await controller.get(callerOf(ctx), req.id, { cached: true, arrived: ctx.values.get(arrivalKey) });
       return replicationMessage(row, state(row));
     },
 

@@ -315,6 +315,27 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       );`,
   },
   {
+    version: 8,
+    name: "oauth_grants: changes that refuse a grant's tokens are announced, so that servers cache the revocation check",
+    sql: `
+      -- Revoked or deleted (with its client or user, or pruned): servers evict what they kept of the grant.
+      CREATE FUNCTION oauth_grants_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'TRUNCATE' THEN
+          PERFORM pg_notify('heliosdb_credentials', '*');
+        ELSIF TG_OP = 'DELETE' THEN
+          PERFORM pg_notify('heliosdb_credentials', 'oauth_grant:' || OLD.id::text);
+        ELSE
+          PERFORM pg_notify('heliosdb_credentials', 'oauth_grant:' || NEW.id::text);
+        END IF;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER oauth_grants_changed AFTER UPDATE OF revoked_at OR DELETE ON oauth_grants
+        FOR EACH ROW EXECUTE FUNCTION oauth_grants_notify();
+      CREATE TRIGGER oauth_grants_truncated AFTER TRUNCATE ON oauth_grants
+        FOR EACH STATEMENT EXECUTE FUNCTION oauth_grants_notify();`,
+  },
+  {
     version: 9,
     name: "metrics: transactions/s, CPU, memory and health in samples; rollups into 1m/5m/1h/1d buckets, and how far they got",
     sql: `

@@ -7,6 +7,11 @@
 // the notifications it was signalled for before it answers its next query; so
 // once the round trip is back, every such change has been heard (as
 // replication-cache.ts does for replications).
+//
+// Any statement on this session is such a round trip, not only the empty
+// query: `query()` runs one here (the rate-limit decision of every call), and
+// a call that took a `ticket()` as it arrived is caught up, without a trip
+// of its own, once a statement sent after its ticket is back.
 import pg from "pg";
 
 const RECONNECT_MS = 1000;
@@ -26,6 +31,9 @@ export class Notices {
    * and is not kept.
    */
   epoch = 0;
+  // Round trips handed to the session, and how many of them are back (a session answers in order).
+  private sent = 0;
+  private answered = 0;
 
   constructor(
     private readonly db: pg.Pool,
@@ -51,24 +59,40 @@ export class Notices {
     await this.listener?.end().catch(() => undefined);
   }
 
+  /** A mark of now, for `caughtUp`: the round trips handed to the session so far. */
+  ticket(): number {
+    return this.sent;
+  }
+
   /**
-   * Resolves true once a round trip that started after this call is back
-   * (false when the session is not listening or failed meanwhile). Calls of
-   * one event-loop turn share a round trip.
+   * Resolves true once a round trip that started after this call (or after
+   * `ticket` was taken) is back (false when the session is not listening or
+   * failed meanwhile). Calls of one event-loop turn share a round trip.
    */
-  caughtUp(): Promise<boolean> {
+  caughtUp(ticket?: number): Promise<boolean> {
     if (!this.listening) return Promise.resolve(false);
+    if (ticket !== undefined && this.answered > ticket) return Promise.resolve(true);
     if (this.queued) return this.queued;
     const after = this.inFlight ?? Promise.resolve(true);
     this.queued = after.then(nextTurn).then(() => this.roundTrip());
     return this.queued;
   }
 
+  /**
+   * Runs a statement on this session (a round trip that catches callers up
+   * as well); undefined when the session is not listening: the caller then
+   * runs it on the pool.
+   */
+  query<R extends pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<R>> | undefined {
+    if (!this.listening || !this.listener) return undefined;
+    return this.trip(this.listener.query<R>(config));
+  }
+
   private roundTrip(): Promise<boolean> {
     this.queued = undefined;
     if (!this.listening || !this.listener) return Promise.resolve(false);
     // An empty query: the cheapest round trip PostgreSQL answers.
-    const trip = this.listener.query("").then(
+    const trip = this.trip(this.listener.query("")).then(
       () => this.listening,
       () => false,
     );
@@ -77,6 +101,17 @@ export class Notices {
       if (this.inFlight === trip) this.inFlight = undefined;
     });
     return trip;
+  }
+
+  // Counts a round trip: numbered as handed to pg (which sends it then, or after the one before), answered in order.
+  // A failed one counts for nothing (the session may be gone with what it had not delivered).
+  private trip<T>(answer: Promise<T>): Promise<T> {
+    const n = ++this.sent;
+    answer.then(
+      () => void (this.answered = Math.max(this.answered, n)),
+      () => undefined,
+    );
+    return answer;
   }
 
   private emit(payload: string): void {

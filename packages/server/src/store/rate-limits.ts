@@ -9,8 +9,11 @@
 // its own, the requests that arrive in one turn of the event loop (and while
 // a statement is in flight) are decided by one statement: under load one
 // round trip decides many requests, as the replication cache's LISTEN
-// barrier does.
+// barrier does. The statement runs on that LISTEN session while it is up
+// (else on the pool): its round trip, sent after the requests it decides
+// arrived, is then also the barrier their reads from the cache wait for.
 import type pg from "pg";
+import type { Notices } from "./notices";
 
 /** A bucket: `perMinute` tokens refilled per minute, at most `burst` held. */
 export interface Bucket {
@@ -27,6 +30,13 @@ export interface Decision {
   retryAfterSeconds: number;
   /** Unix seconds when the bucket is full again. */
   resetAt: number;
+}
+
+interface Row {
+  key: string;
+  tokens: number;
+  granted: number;
+  at: number;
 }
 
 interface Pending {
@@ -62,7 +72,10 @@ export class RateLimitStore {
   private queued: Promise<void> | undefined;
   private lastSweep = Date.now();
 
-  constructor(private readonly db: pg.Pool) {}
+  constructor(
+    private readonly db: pg.Pool,
+    private readonly session?: Notices,
+  ) {}
 
   /** Takes a token from the bucket `key` (made full on first use) if it holds one. */
   take(key: string, bucket: Bucket): Promise<Decision> {
@@ -97,11 +110,8 @@ export class RateLimitStore {
       // Named: each session parses and plans it once, not at every batch (most of PostgreSQL's work for a batch otherwise).
       // One JSON parameter: pg encodes array parameters element by element in JavaScript.
       const batchJson = JSON.stringify(keys.map((key) => ({ key, rate: first(key).perMinute / 60, burst: first(key).burst, n: byKey.get(key)!.length })));
-      const { rows } = await this.db.query<{ key: string; tokens: number; granted: number; at: number }>({
-        name: "heliosdb-rate-limit-decide",
-        text: DECIDE,
-        values: [batchJson],
-      });
+      const statement = { name: "heliosdb-rate-limit-decide", text: DECIDE, values: [batchJson] };
+      const { rows } = await this.query(statement);
       for (const row of rows) {
         const bucket = first(row.key);
         byKey.get(row.key)!.forEach((p, i) => p.resolve(decision({ ...row, rate: bucket.perMinute / 60, burst: bucket.burst }, i)));
@@ -112,6 +122,15 @@ export class RateLimitStore {
       for (const p of batch) p.reject(e);
     }
     this.sweep();
+  }
+
+  // On the LISTEN session while it listens. If it fails there (the session may be going away, its loss not yet
+  // seen), once more on the pool: a statement that failed took nothing, except one whose session was lost between
+  // its commit and its answer, and then the requests pay twice, never less.
+  private async query(statement: pg.QueryConfig): Promise<pg.QueryResult<Row>> {
+    const onSession = this.session?.query<Row>(statement);
+    if (!onSession) return this.db.query<Row>(statement);
+    return onSession.catch(() => this.db.query<Row>(statement));
   }
 
   // Buckets full again hold nothing a deleted one would not: their rows go, so the table holds active clients only.

@@ -2,72 +2,52 @@
 // parse a row of the control plane every time. Several servers share that
 // database, so a row is only trusted while this process hears of every
 // change to it: a trigger (migration 2) NOTIFYs each changed id, a dedicated
-// session LISTENs, and while that session is down nothing is cached and
-// every read goes to the database.
+// session LISTENs (store/notices.ts), and while that session is down nothing
+// is cached and every read goes to the database.
 //
 // A notification can still be on its way when a client, answered by the
 // server that made the change, asks this one. So a read from memory first
-// makes a round trip on the LISTEN session that starts after the read
-// began: PostgreSQL signals the listening sessions as the writer commits,
-// before the writer's client can have its answer, and a session sends the
-// notifications it was signalled for before it answers the next query. When
-// the round trip is back, every change committed before the read began has
-// evicted its row here. Reads that arrive together share one round trip.
-import pg from "pg";
+// waits for a round trip on the LISTEN session that started after the
+// request arrived: PostgreSQL signals the listening sessions as the writer
+// commits, before the writer's client can have its answer, and a session
+// sends the notifications it was signalled for before it answers the next
+// query. When the round trip is back, every change committed before the
+// request arrived has evicted its row here. Reads that arrive together share
+// one round trip, and a call whose rate-limit decision ran on this session
+// after it arrived (app.ts) needs none of its own.
+import type pg from "pg";
+import { Notices } from "./notices";
 import type { ReplicationRow, ReplicationStore } from "./replications";
 
 export const CHANNEL = "heliosdb_replications";
 export const APPLICATION_NAME = "heliosdb-replication-cache";
 /** Rows kept at most; past it the oldest is dropped (and read again when asked for). */
 const MAX_ROWS = 10_000;
-const RECONNECT_MS = 1000;
+
+/** The LISTEN session of the replication cache (named, so that an operator or a test can tell it among the pool's). */
+export function replicationNotices(db: pg.Pool, log?: (message: string) => void): Notices {
+  return new Notices(db, CHANNEL, APPLICATION_NAME, log);
+}
 
 export class ReplicationCache {
   private readonly rows = new Map<string, ReplicationRow>();
-  private listener: pg.Client | undefined;
-  private listening = false;
-  private closed = false;
-  private retry: NodeJS.Timeout | undefined;
-  // Bumped by every notification and every change of `listening`: a read that
-  // saw it move while it queried may hold a row older than the change, and is
-  // not kept.
-  private epoch = 0;
-  private inFlight: Promise<boolean> | undefined;
-  private queued: Promise<boolean> | undefined;
-  private readonly changeHandlers: ((id: string) => void)[] = [];
+  // The read of a row from the database that is out, by id.
+  private readonly reading = new Map<string, Promise<ReplicationRow | undefined>>();
 
   constructor(
-    private readonly db: pg.Pool,
     private readonly store: ReplicationStore,
-    private readonly log: (message: string) => void = () => undefined,
-  ) {}
+    private readonly notices: Notices,
+  ) {
+    // A TRUNCATE names no row ("*"), nor does a session that was down: forget them all.
+    notices.on((payload) => {
+      if (payload === "*") this.rows.clear();
+      else this.rows.delete(payload);
+    });
+  }
 
   /** Calls `handler` with the id of each changed row, and "*" when any may have changed (a TRUNCATE, the session down or back). */
   onChange(handler: (id: string) => void): void {
-    this.changeHandlers.push(handler);
-  }
-
-  private changed(id: string): void {
-    for (const handler of this.changeHandlers) handler(id);
-  }
-
-  /** Starts listening; resolves when the first attempt succeeded or failed (it retries either way). */
-  async start(): Promise<void> {
-    await this.connect();
-  }
-
-  /** The row as the database has it now: from memory while listening, else from the database. */
-  async get(id: string): Promise<ReplicationRow | undefined> {
-    const kept = this.listening ? this.rows.get(id) : undefined;
-    // Still the row after the round trip: no change committed before this read began evicted it.
-    if (kept && (await this.caughtUp()) && this.listening && this.rows.get(id) === kept) return kept;
-    const epoch = this.epoch;
-    const row = await this.store.get(id);
-    if (row && this.listening && epoch === this.epoch) {
-      if (this.rows.size >= MAX_ROWS) this.rows.delete(this.rows.keys().next().value!);
-      this.rows.set(id, row);
-    }
-    return row;
+    this.notices.on((payload) => handler(payload || "*"));
   }
 
   /**
@@ -77,86 +57,43 @@ export class ReplicationCache {
    * notification still in flight only delays what the next one shows.
    */
   async latest(id: string): Promise<ReplicationRow | undefined> {
-    return (this.listening ? this.rows.get(id) : undefined) ?? this.get(id);
+    return (this.notices.listening ? this.rows.get(id) : undefined) ?? this.get(id);
   }
 
-  // Resolves true once a round trip on the LISTEN session that started after
-  // this call has come back (false when the session failed meanwhile). A
-  // round trip starts once the one in flight is back and the I/O of the
-  // event loop's turn has been read, so that the reads that came in together
-  // share it: under load one round trip answers many reads.
-  private caughtUp(): Promise<boolean> {
-    if (this.queued) return this.queued;
-    const after = this.inFlight ?? Promise.resolve(true);
-    this.queued = after.then(nextTurn).then(() => this.roundTrip());
-    return this.queued;
+  /**
+   * The row as the database had it when the request arrived (`ticket`, the
+   * session's mark then), or later: from memory while listening, else from
+   * the database.
+   */
+  async get(id: string, ticket?: number): Promise<ReplicationRow | undefined> {
+    const kept = this.notices.listening ? this.rows.get(id) : undefined;
+    // Still the row after the round trip: no change committed before the request arrived evicted it.
+    if (kept && (await this.notices.caughtUp(ticket)) && this.rows.get(id) === kept) return kept;
+    // A read of the row already out: after an eviction every GET in flight misses at once, and each read of its
+    // own cost a query and the parse of a row (hundreds a second under load). Its row, once kept, is then trusted
+    // as any kept row: behind a round trip sent after this request arrived.
+    const reading = this.notices.listening ? this.reading.get(id) : undefined;
+    if (reading) {
+      await reading.catch(() => undefined);
+      const read = this.rows.get(id);
+      if (read && (await this.notices.caughtUp(ticket)) && this.rows.get(id) === read) return read;
+    }
+    return this.read(id);
   }
 
-  private roundTrip(): Promise<boolean> {
-    this.queued = undefined;
-    // An empty query: the cheapest round trip PostgreSQL answers (nothing to parse or plan).
-    const trip = this.listener!.query("").then(
-      () => true,
-      () => false,
-    );
-    this.inFlight = trip;
-    void trip.then(() => {
-      if (this.inFlight === trip) this.inFlight = undefined;
-    });
-    return trip;
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.retry);
-    this.down();
-    await this.listener?.end().catch(() => undefined);
-  }
-
-  private async connect(): Promise<void> {
-    if (this.closed) return;
-    // Named, so that an operator (or a test) can tell it among the pool's sessions.
-    const client = new pg.Client({ ...(this.db as unknown as { options: pg.ClientConfig }).options, application_name: APPLICATION_NAME });
-    this.listener = client;
-    let lost = false;
-    const lose = (why: string) => {
-      if (lost) return;
-      lost = true;
-      this.down();
-      client.end().catch(() => undefined);
-      if (this.closed) return;
-      this.log(`replication cache off until the control plane's LISTEN session is back (${why})`);
-      this.retry = setTimeout(() => void this.connect(), RECONNECT_MS);
-    };
-    client.on("error", (e) => lose(e.message));
-    client.on("end", () => lose("session ended"));
-    client.on("notification", (n) => {
-      this.epoch++;
-      // A TRUNCATE names no row ("*"): forget them all.
-      if (n.payload && n.payload !== "*") this.rows.delete(n.payload);
-      else this.rows.clear();
-      this.changed(n.payload || "*");
-    });
+  private async read(id: string): Promise<ReplicationRow | undefined> {
+    const epoch = this.notices.epoch;
+    const reading = this.store.get(id);
+    this.reading.set(id, reading);
     try {
-      await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
-      if (lost || this.closed) return;
-      // Whatever changed while not listening is unknown: start empty.
-      this.rows.clear();
-      this.epoch++;
-      this.listening = true;
-      this.changed("*");
-    } catch (e) {
-      lose((e as Error).message);
+      const row = await reading;
+      if (row && this.notices.listening && epoch === this.notices.epoch) {
+        if (this.rows.size >= MAX_ROWS) this.rows.delete(this.rows.keys().next().value!);
+        this.rows.set(id, row);
+      }
+      return row;
+    } finally {
+      if (this.reading.get(id) === reading) this.reading.delete(id);
     }
   }
-
-  private down(): void {
-    this.listening = false;
-    this.epoch++;
-    this.rows.clear();
-    this.changed("*");
-  }
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));

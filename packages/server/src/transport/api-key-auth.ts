@@ -16,6 +16,7 @@ const TOUCH_EVERY_MS = 60_000;
 export class ApiKeyVerifier {
   private readonly rows = new Map<string, ApiKeyRow>();
   private readonly touched = new Map<string, number>();
+  private readonly principals = new WeakMap<ApiKeyRow, Principal>();
 
   constructor(
     private readonly store: ApiKeyStore,
@@ -37,15 +38,25 @@ export class ApiKeyVerifier {
     if (row.revokedAt) throw new CredentialRefused("the API key was revoked", "api_key", row.id);
     if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw new CredentialRefused("the API key has expired", "api_key", row.id);
     this.touch(row.id);
-    const permissions = row.permissions.length > 0 ? row.permissions : row.roles.flatMap((r) => this.roles[r] ?? []);
-    return {
-      subject: `api_key:${row.id}`,
-      roles: row.roles,
-      permissions: new Set(permissions),
-      ...(row.tenantId ? { tenantId: row.tenantId } : {}),
-      credential: { type: "api_key", id: row.id },
-      tier: row.tier,
-    };
+    return this.principalOf(row);
+  }
+
+  // One principal per kept row: the same object every call, as a remembered JWT's (the rate limiter keys its bucket by it).
+  private principalOf(row: ApiKeyRow): Principal {
+    let principal = this.principals.get(row);
+    if (!principal) {
+      const permissions = row.permissions.length > 0 ? row.permissions : row.roles.flatMap((r) => this.roles[r] ?? []);
+      principal = {
+        subject: `api_key:${row.id}`,
+        roles: row.roles,
+        permissions: new Set(permissions),
+        ...(row.tenantId ? { tenantId: row.tenantId } : {}),
+        credential: { type: "api_key", id: row.id },
+        tier: row.tier,
+      };
+      this.principals.set(row, principal);
+    }
+    return principal;
   }
 
   private async row(secret: string): Promise<ApiKeyRow | undefined> {

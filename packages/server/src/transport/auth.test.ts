@@ -154,4 +154,20 @@ describe("the Authenticator: which header, and the §6 error", () => {
     expect(logged).toEqual([expect.stringMatching(/^credentials not checked: /)]);
     await nowhere.end();
   });
+
+  test("a request's headers are authenticated once (the guard's answer stands for the interceptor); other headers, or changed ones, afresh", async () => {
+    let checks = 0;
+    const counted = new Authenticator({ jwt: verifier(), revoked: async () => (checks++, false) });
+    const headers = new Headers({ authorization: `Bearer ${await issueToken(key, { roles: ["Admin"] })}` });
+    const first = await counted.authenticate(headers);
+    expect(await counted.authenticate(headers)).toBe(first);
+    expect(checks).toBe(1);
+    await counted.authenticate(new Headers(headers));
+    expect(checks).toBe(2);
+    headers.set("authorization", `Bearer ${await issueToken(key, { roles: ["Viewer"] })}`);
+    expect((await counted.authenticate(headers)).roles).toEqual(["Viewer"]);
+    expect(checks).toBe(3);
+    headers.set("x-api-key", "hdb_x");
+    await expect(counted.authenticate(headers)).rejects.toMatchObject({ rawMessage: expect.stringMatching(/send one credential/) });
+  });
 });

@@ -157,12 +157,24 @@ export type Authenticate = (headers: Headers, rpc?: string) => Promise<Principal
 
 /** Decides who a request's credentials prove, for the interceptor and for any check before a body is read. */
 export class Authenticator {
+  // The principal found for a request's headers (one object per request), with the credential it was found for:
+  // the guard authenticates before the body is read and the interceptor asks again for the same headers, and the
+  // answer stands for the whole request (it was checked as the request arrived), so the second ask costs no second
+  // HMAC, barrier round trip or revocation check.
+  private readonly admitted = new WeakMap<Headers, { principal: Principal; authorization: string | null; apiKey: string | null }>();
+
   constructor(private readonly options: AuthenticatorOptions) {}
 
   /** The principal of `Authorization: Bearer <JWT>` or `X-API-Key` (a function of its own: it may be passed on). */
   readonly authenticate: Authenticate = async (headers, rpc = "") => {
+    const authorization = headers.get("authorization");
+    const apiKey = headers.get("x-api-key");
+    const known = this.admitted.get(headers);
+    if (known && known.authorization === authorization && known.apiKey === apiKey) return known.principal;
     try {
-      return await this.principal(headers);
+      const principal = await this.principal(authorization, apiKey);
+      this.admitted.set(headers, { principal, authorization, apiKey });
+      return principal;
     } catch (e) {
       if (!(e instanceof CredentialRefused)) {
         // Not a verdict on the credential (the control plane did not answer): the client keeps it and retries.
@@ -176,9 +188,7 @@ export class Authenticator {
     }
   };
 
-  private async principal(headers: Headers): Promise<Principal> {
-    const authorization = headers.get("authorization");
-    const apiKey = headers.get("x-api-key");
+  private async principal(authorization: string | null, apiKey: string | null): Promise<Principal> {
     if (authorization && apiKey) throw new CredentialRefused("send one credential: Authorization or X-API-Key, not both", "");
     if (apiKey) {
       if (!this.options.apiKeys) throw new CredentialRefused("API keys are not accepted here", "api_key");

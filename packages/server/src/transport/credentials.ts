@@ -5,6 +5,7 @@ import type pg from "pg";
 import { apiKeyHashKey, ApiKeyStore } from "../store/api-keys";
 import { AuditEventStore, type AuditRetention } from "../store/audit-events";
 import { Notices } from "../store/notices";
+import { OAuthGrantStore } from "../store/oauth-grants";
 import { SecretBox } from "../store/secrets";
 import { SigningKeyStore } from "../store/signing-keys";
 import { ApiKeyVerifier } from "./api-key-auth";
@@ -12,9 +13,9 @@ import { ClientAddresses } from "./audit";
 import { Authenticator, ROLE_PERMISSIONS } from "./auth";
 import { JwtVerifier, type ExternalIssuer } from "./jwt";
 import { SigningKeyRing, type KeyRingOptions } from "./key-ring";
-import { oauthRevocation } from "./oauth";
+import { GrantRevocations } from "./oauth-revocation";
 
-/** The channel on which the control plane announces changed signing keys and API keys (migration 5). */
+/** The channel on which the control plane announces changed signing keys and API keys (migration 5), and revoked OAuth grants (migration 8). */
 export const CREDENTIALS_CHANNEL = "heliosdb_credentials";
 
 export interface CredentialOptions {
@@ -60,7 +61,7 @@ export async function startCredentials(options: CredentialOptions): Promise<Cred
     audit,
     addressOf: (requestId) => addresses.of(requestId),
     log: options.log,
-    revoked: oauthRevocation(options.db),
+    revoked: new GrantRevocations(new OAuthGrantStore(options.db), notices).isRevoked,
   });
   return {
     authenticator,

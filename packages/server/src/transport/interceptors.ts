@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { ApiErrorSchema } from "@heliosdb/replication-proto";
+import { arrivalKey } from "../services/context";
 import { apiErrorOf, asApiError } from "./errors";
 
 export const REQUEST_ID = "x-request-id";
@@ -39,6 +40,19 @@ export function requestInterceptor(log: (e: unknown, requestId: string) => void)
     } catch (e) {
       throw fail(e);
     }
+  };
+}
+
+/**
+ * Marks each call with the replication cache session's count of round trips
+ * as it arrives (services/context.ts `arrivalKey`): a trip sent after the
+ * mark — the call's own rate-limit decision, on that session — is then all a
+ * read from the cache waits for.
+ */
+export function arrivalInterceptor(session: { ticket(): number }): Interceptor {
+  return (next) => (req) => {
+    req.contextValues.set(arrivalKey, session.ticket());
+    return next(req);
   };
 }
 

@@ -14,13 +14,13 @@ import type { AuditEvent } from "../store/audit-events";
 import { OAuthClientStore, UserStore } from "../store/oauth-clients";
 import { OAuthGrantStore } from "../store/oauth-grants";
 import { auditEvent, type AuditSink } from "./audit";
-import type { Authenticate, Principal } from "./auth";
+import type { Authenticate } from "./auth";
 import { apiError, asApiError, envelope } from "./errors";
 import type { SigningKey } from "./key-ring";
 import { handleAuthorize } from "./oauth-authorize";
 import { errorPage, sendHtml } from "./oauth-pages";
 import { originOf, readForm, requestId, sendEnvelope, sendJson, sendOAuthError, type Request, type Response } from "./oauth-http";
-import { copyRateLimitHeaders } from "./rate-limit";
+import { copyRateLimitHeaders, type Limits } from "./rate-limit";
 import { grantOfJti, OAuthError, OAuthTokens } from "./oauth-tokens";
 
 const ROUTES: Record<string, string[]> = {
@@ -29,6 +29,9 @@ const ROUTES: Record<string, string[]> = {
   "/oauth/authorize": ["GET", "HEAD", "POST"],
   "/.well-known/oauth-authorization-server": ["GET", "HEAD"],
 };
+
+// A path of plain segments and no query: its own pathname (as rest.ts's).
+const PLAIN_PATH = /^(?:\/[\w~-][\w.~-]*)+$/;
 
 export interface OAuthOptions {
   db: pg.Pool;
@@ -45,7 +48,7 @@ export interface OAuthOptions {
    * Takes a token of a client address's rate-limit bucket (spec §7; absent:
    * no limits): its headers, or a 429 ConnectError carrying them.
    */
-  limitAddress?: (address: string) => Promise<Headers>;
+  limitAddress?: (address: string) => Promise<Limits>;
   tls: boolean;
   log: (message: string) => void;
 }
@@ -55,15 +58,6 @@ export interface OAuthServer {
   handle(req: Request, res: Response): boolean;
   /** The rules of OAuthClientService and UserService. */
   controller: OAuthClientController;
-}
-
-/** Whether a principal's token came from the token endpoint and its grant was revoked since (for the Authenticator). */
-export function oauthRevocation(db: pg.Pool): (principal: Principal) => Promise<boolean> {
-  const grants = new OAuthGrantStore(db);
-  return async (principal) => {
-    const grant = principal.credential?.type === "jwt" ? grantOfJti(principal.credential.id) : undefined;
-    return grant ? grants.isRevoked(grant) : false;
-  };
 }
 
 export function oauthServer(o: OAuthOptions): OAuthServer {
@@ -133,6 +127,8 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
   return {
     controller: new OAuthClientController(clients, users, o.rolePermissions),
     handle(req, res) {
+      // Every API call passes here first: a plain path that is none of ours is let go without the URL parser.
+      if (PLAIN_PATH.test(req.url ?? "/") && !Object.hasOwn(ROUTES, req.url!)) return false;
       const path = new URL(req.url ?? "/", "http://localhost").pathname;
       const methods = ROUTES[path];
       if (!methods) return false;
@@ -153,7 +149,11 @@ export function oauthServer(o: OAuthOptions): OAuthServer {
               : Promise.resolve(metadata(req, res));
       // Every POST checks a secret (a client's, a user's password): each counts against the
       // client's address before anything is read, so guessing is bounded per address (spec §7).
-      const answer = req.method === "POST" && o.limitAddress ? o.limitAddress(o.addressOf(id)).then((limits) => (copyRateLimitHeaders(limits, res), serve())) : serve();
+      const limited = async () => {
+        for (const [name, value] of await o.limitAddress!(o.addressOf(id))) res.setHeader(name, value);
+        return serve();
+      };
+      const answer = req.method === "POST" && o.limitAddress ? limited() : serve();
       answer.catch((e: unknown) => {
         if (res.headersSent) return void res.destroy();
         if (e instanceof ConnectError) {
