@@ -87,32 +87,43 @@ export class Prometheus {
    */
   interceptor(protocol: string | ((header: Headers) => string)): Interceptor {
     return (next) => async (req) => {
-      const labels = { rpc: `${req.method.parent.name}.${req.method.name}`, protocol: typeof protocol === "string" ? protocol : protocol(req.header) };
-      const started = process.hrtime.bigint();
+      const rpc = `${req.method.parent.name}.${req.method.name}`;
+      const proto = typeof protocol === "string" ? protocol : protocol(req.header);
+      const started = performance.now();
       try {
         const res = await next(req);
+        const call = this.call(rpc, proto, "OK");
+        call.count.inc();
         if (res.stream) {
-          this.calls.inc({ ...labels, code: "OK" });
           // Events carry when they were appended: each one's delivery lag is observed as it leaves.
-          const delivered = req.method === ReplicationService.method.streamReplicationEvents ? (m: unknown) => this.delivered(m as ReplicationEvent, labels.protocol) : undefined;
-          return this.heldOpen(res, labels.protocol, delivered);
+          const delivered = req.method === ReplicationService.method.streamReplicationEvents ? (m: unknown) => this.delivered(m as ReplicationEvent, proto) : undefined;
+          return this.heldOpen(res, proto, delivered);
         }
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        this.calls.inc({ ...labels, code: "OK" });
-        this.latency.observe({ ...labels, code: "OK" }, seconds);
+        call.latency.observe((performance.now() - started) / 1000);
         return res;
       } catch (e) {
-        const code = apiErrorOf(asApiError(e))?.code ?? "INTERNAL_ERROR";
-        this.calls.inc({ ...labels, code });
-        if (!req.stream) this.latency.observe({ ...labels, code }, Number(process.hrtime.bigint() - started) / 1e9);
+        const call = this.call(rpc, proto, apiErrorOf(asApiError(e))?.code ?? "INTERNAL_ERROR");
+        call.count.inc();
+        if (!req.stream) call.latency.observe((performance.now() - started) / 1000);
         throw e;
       }
     };
   }
 
+  // The counter and histogram children of one RPC, protocol and code, looked up once (prom-client hashes labels on every call otherwise).
+  private readonly children = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<"rpc" | "protocol" | "code"> }>();
+
+  private call(rpc: string, protocol: string, code: string): { count: Counter.Internal; latency: Histogram.Internal<"rpc" | "protocol" | "code"> } {
+    const key = `${rpc} ${protocol} ${code}`;
+    let child = this.children.get(key);
+    if (!child) this.children.set(key, (child = { count: this.calls.labels(rpc, protocol, code), latency: this.latency.labels(rpc, protocol, code) }));
+    return child;
+  }
+
   /** Serves GET /metrics; false for every other path. */
   handle(req: Request, res: Response): boolean {
-    if ((req.url ?? "/").split("?")[0] !== METRICS_PATH) return false;
+    const url = req.url ?? "/";
+    if (!url.startsWith(METRICS_PATH) || (url.length > METRICS_PATH.length && url[METRICS_PATH.length] !== "?")) return false;
     const requestId = requestIdOf(req.headers[REQUEST_ID] as string | undefined);
     void (async () => {
       if (req.method !== "GET" && req.method !== "HEAD") {
