@@ -66,7 +66,7 @@ const LENGTH_TOLERANCE = 0.1;
 const WAIT_FOR_OTHERS_MS = 15 * 60_000;
 const WAIT_POLL_MS = 10_000;
 
-const ROOT = process.env.BENCH_API_ROOT ?? fileURLToPath(new URL("../..", import.meta.url));
+const ROOT = process.env.BENCH_ROOT ?? fileURLToPath(new URL("../..", import.meta.url));
 const HERE = dirname(fileURLToPath(import.meta.url));
 const LOAD_SCRIPT = join(HERE, "load.mjs");
 const PROFILES = join(ROOT, "bench/api/profiles");
@@ -470,7 +470,7 @@ const closers: (() => Promise<void>)[] = [];
 
 async function main(): Promise<void> {
   const cpus = os.cpus().length;
-  const revision = JSON.parse(process.env.BENCH_API_REVISION ?? "{}") as { commit?: string; changed?: string[]; sourcesSha256?: string };
+  const revision = JSON.parse(process.env.BENCH_REVISION ?? "{}") as { commit?: string; changed?: string[]; sourcesSha256?: string };
   log(`API benchmark${QUICK ? " (--quick)" : ""}${PROFILE ? " (--profile: figures skewed by the profiler)" : ""}: ${cpus} CPUs (${os.cpus()[0]?.model ?? "?"}), node ${process.version}`);
   log(
     `server sources: commit ${revision.commit ?? "unknown"}${revision.changed?.length ? ` with uncommitted changes to ${revision.changed.join(", ")}` : ", no uncommitted change"} (bundled sources sha256 ${revision.sourcesSha256 ?? "?"})`,
