@@ -86,6 +86,48 @@ function cancellable<T>(source: AsyncIterable<T>, controller: AbortController): 
   return { [Symbol.asyncIterator]: () => iterator };
 }
 
+/**
+ * `source`, each message passed through `each` (its result is what the
+ * reader gets), and `end` called once when the reading ends however it ends
+ * (the last message, an error, the reader's `return()`). An iterator rather
+ * than an async generator: a stream of thousands of subscribers crosses
+ * several such layers per message, and a generator's machinery per step is
+ * most of their cost.
+ */
+export function tapStream<T, U = T>(source: AsyncIterable<T>, each: (message: T) => U, end?: () => void): AsyncIterable<U> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<U> {
+      const it = source[Symbol.asyncIterator]();
+      let ended = false;
+      const finish = () => {
+        if (ended) return;
+        ended = true;
+        end?.();
+      };
+      return {
+        next: () =>
+          it.next().then(
+            (r) => {
+              if (r.done) {
+                finish();
+                return r as IteratorResult<U>;
+              }
+              return { done: false, value: each(r.value) };
+            },
+            (e: unknown) => {
+              finish();
+              throw e;
+            },
+          ),
+        return: (value?: unknown) => {
+          finish();
+          return it.return ? (it.return(value) as Promise<IteratorResult<U>>) : Promise.resolve({ done: true, value: undefined });
+        },
+      };
+    },
+  };
+}
+
 async function close(it: AsyncIterator<unknown>): Promise<void> {
   try {
     await it.return?.();

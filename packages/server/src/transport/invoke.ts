@@ -28,7 +28,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { streamOpenedKey } from "../services/context";
-import { openStream, single } from "./invoke-stream";
+import { openStream, single, tapStream } from "./invoke-stream";
 
 export interface UnaryCall {
   method: DescMethodUnary;
@@ -156,8 +156,8 @@ function chainStream(method: DescMethodServerStreaming, impl: Impl, interceptors
 }
 
 // A handler may yield plain objects (MessageInitShape), as with Connect.
-async function* messages(schema: DescMessage, out: AsyncIterable<unknown>): AsyncGenerator<MessageShape<DescMessage>> {
-  for await (const m of out) yield isMessage(m, schema) ? m : create(schema, m as never);
+function messages(schema: DescMessage, out: AsyncIterable<unknown>): AsyncIterable<MessageShape<DescMessage>> {
+  return tapStream(out, (m) => (isMessage(m, schema) ? m : create(schema, m as never)));
 }
 
 // Classes rather than object literals: a literal with a getter is slow to

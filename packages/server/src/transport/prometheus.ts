@@ -18,6 +18,7 @@ import type { ReplicationRow } from "../store/replications";
 import { holds, type Authenticate } from "./auth";
 import { apiError, apiErrorOf, asApiError, envelope } from "./errors";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
+import { tapStream } from "./invoke-stream";
 import type { App } from "./listen";
 
 export const METRICS_PATH = "/metrics";
@@ -162,28 +163,19 @@ export class Prometheus {
 
   // A stream is open from its first answer until its messages end, however they end.
   private heldOpen(res: StreamResponse, protocol: string, each?: (message: unknown) => void): StreamResponse {
-    const streams = this.streams;
-    const messages = res.message;
-    streams.inc({ protocol });
-    let closed = false;
-    const close = () => {
-      if (!closed) streams.dec({ protocol });
-      closed = true;
-    };
-    return {
-      ...res,
-      message: (async function* () {
-        try {
-          if (!each) return yield* messages;
-          for await (const m of messages) {
+    const open = this.streams.labels(protocol);
+    open.inc();
+    const message = tapStream(
+      res.message,
+      each
+        ? (m) => {
             each(m);
-            yield m;
+            return m;
           }
-        } finally {
-          close();
-        }
-      })(),
-    };
+        : (m) => m,
+      () => open.dec(),
+    );
+    return { ...res, message };
   }
 
   // Read at each scrape from the owned replications' live figures: a replication that left this server leaves the exposition.
