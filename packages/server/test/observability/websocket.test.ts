@@ -182,7 +182,7 @@ describe("subscriptions", () => {
     await waitFor(async () => client.messages.some((m) => m.action === "unsubscribed"), "the unsubscribe answered");
     await waitFor(async () => world.app.feeds.metrics.open === 0, "the metric subscription freed");
     client.ws.close();
-  });
+  }, 120_000);
 
   test("events (§4.3): resumed by cursor after a dropped socket, none lost, none repeated", async () => {
     const filters = { replication_id: id, event_type: "ConfigChanged" };
@@ -215,7 +215,7 @@ describe("subscriptions", () => {
     await events.record(event(11));
     expect(((await nextData(again)).details as { n: number }).n).toBe(11);
     again.ws.close();
-  });
+  }, 120_000);
 
   test("a tenant's scope holds per subscription: another tenant's replication is NOT_FOUND, its events never arrive", async () => {
     const client = await connect(world.app, `/v1/ws?token=${tenant456}`);
@@ -232,7 +232,7 @@ describe("subscriptions", () => {
     // The socket is still open after the refusals, and nothing else came.
     expect(client.messages.filter((m) => !m.action && !m.error)).toHaveLength(1);
     client.ws.close();
-  });
+  }, 120_000);
 
   test("a slow consumer is cut off before the server buffers its feed; the server's RSS stays bounded", async () => {
     // A server of its own process, so that its resident memory is its own.
@@ -262,5 +262,5 @@ describe("subscriptions", () => {
     } finally {
       await server.kill();
     }
-  });
+  }, 120_000);
 });
