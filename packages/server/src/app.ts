@@ -265,10 +265,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     inputInterceptor(),
     idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
-  const sockets = { open: () => 0 };
   // The Prometheus exposition; its interceptor heads each protocol's chain, so every call is counted once, by protocol.
   const prometheus = new Prometheus({
-    sources: { owned: () => orchestrator.ownedFigures(), openSockets: () => sockets.open() },
+    sources: { owned: () => orchestrator.ownedFigures(), openSockets: (): number => ws.open },
     public: !!options.metricsPublic || isLoopback(options.host),
     authenticate: credentials.authenticator.authenticate,
   });
@@ -315,7 +314,6 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       throw await countRefusal(e, limiter, req.socket.remoteAddress ?? "");
     }
   }, createInvoker(routes, counted("websocket"), "websocket"), options.webSocket);
-  sockets.open = () => ws.open;
 
   const listeners: Listener[] = [
     await listenDual(app, options.host, options.port, ws.handle, options.transport),
