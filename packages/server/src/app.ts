@@ -58,8 +58,8 @@ import { ReplicationStore } from "./store/replications";
 import { RoutingStore } from "./store/routing";
 import { loadMasterKey, SecretBox } from "./store/secrets";
 import type { AuditRetention } from "./store/audit-events";
-import { authInterceptor, loadSigningKey, ROLE_PERMISSIONS } from "./transport/auth";
-import { startCredentials, type Credentials } from "./transport/credentials";
+import { authInterceptors, loadSigningKey, ROLE_PERMISSIONS } from "./transport/auth";
+import { CREDENTIALS_CHANNEL, startCredentials, type Credentials } from "./transport/credentials";
 import { jwksHandler } from "./transport/jwks";
 import { oauthServer } from "./transport/oauth";
 import type { ExternalIssuer } from "./transport/jwt";
@@ -166,8 +166,10 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const replications = new ReplicationStore(options.db);
   const probes = new HealthProbes(options.db);
   const routing = new RoutingStore(options.db);
-  // The replication cache's LISTEN session; the rate-limit decisions run on it too (store/rate-limits.ts).
-  const cacheSession = replicationNotices(options.db, log);
+  // The replication cache's LISTEN session, also the credentials' (API keys, signing keys, OAuth grants): the
+  // rate-limit decisions run on it (store/rate-limits.ts), and one decision, sent after a call arrived, catches
+  // both caches up for that call (transport/auth.ts, identify then confirm).
+  const cacheSession = replicationNotices(options.db, log, [CREDENTIALS_CHANNEL]);
   await cacheSession.start();
   const cache = new ReplicationCache(replications, cacheSession);
   const events = new EventStore(options.db, options.eventRetention);
@@ -216,6 +218,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     db: options.db,
     master,
     dataDirKey: loadSigningKey(options.dataDir),
+    notices: cacheSession,
     ...(options.issuers ? { issuers: options.issuers } : {}),
     ...(options.signingKeys ? { signingKeys: options.signingKeys } : {}),
     ...(options.auditRetention ? { auditRetention: options.auditRetention } : {}),
@@ -254,14 +257,16 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   };
   const addressOf = (requestId: string | null) => credentials.addresses.of(requestId);
   // Refused credentials count against the client's address where they are refused: before the body is read.
-  const authenticate = limiter ? limitRefusals(credentials.authenticator.authenticate, limiter, addressOf) : credentials.authenticator.authenticate;
+  // Identified, not yet confirmed: the interceptors confirm before the call runs.
+  const identify = credentials.authenticator.identify;
+  const authenticate = limiter ? limitRefusals(identify, limiter, addressOf) : identify;
   const logError = (e: unknown, requestId: string) => log(`internal error (request ${requestId}): ${(e as Error)?.stack ?? String(e)}`);
   const interceptors: Interceptor[] = [
     arrivalInterceptor(cacheSession),
     requestInterceptor(logError),
-    authInterceptor(credentials.authenticator),
-    // After authentication: the principal (and its tier) is known.
-    ...(limiter ? [rateLimitInterceptor(limiter)] : []),
+    // Identify the caller, count the call against its bucket, then confirm who it is: the decision's round trip,
+    // on the session that also hears credentials change, is the one confirming needs (transport/auth.ts).
+    ...authInterceptors(credentials.authenticator, limiter ? [rateLimitInterceptor(limiter)] : []),
     inputInterceptor(),
     idempotencyInterceptor(new IdempotencyKeyStore(options.db)),
   ];
@@ -338,8 +343,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       await orchestrator.shutdown();
       clearInterval(eventPruning);
       await eventNotices.close();
-      await cacheSession.close();
       await credentials.close();
+      await cacheSession.close();
     },
   };
 }

@@ -9,6 +9,7 @@ import {
   QoSTier,
   ReplicationEventSchema,
   ReplicationMetricsSchema,
+  type Replication,
   type ReplicationMetrics,
   type ReplicationEvent,
   ReplicationService,
@@ -24,7 +25,7 @@ import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ReplicationRow } from "../store/replications";
 import { apiError } from "../transport/errors";
 import { arrivalKey, callerOf, streamOpened } from "./context";
-import { checkpointOf, observedState, pagination, replicationMessage, statusOf } from "./views";
+import { checkpointOf, observedState, pagination, replicationMessage, shared, statusOf } from "./views";
 
 export interface Feeds {
   events: EventFeed;
@@ -34,6 +35,8 @@ export interface Feeds {
 export function replicationService(controller: ReplicationController, orchestrator: Orchestrator, feeds: Feeds): ServiceImpl<typeof ReplicationService> {
   // Status, health and figures by one rule from the stored row, on every server.
   const state = (row: ReplicationRow) => observedState(row, orchestrator.staleAfterMs);
+  // What GET answered for a row the cache holds: answered again while the row and its health are the same.
+  const shown = new WeakMap<ReplicationRow, { health: string; message: Replication }>();
 
   return {
     async createReplication(req, ctx) {
@@ -43,7 +46,13 @@ export function replicationService(controller: ReplicationController, orchestrat
 
     async getReplication(req, ctx) {
       const row = await controller.get(callerOf(ctx), req.id, { cached: true, arrived: ctx.values.get(arrivalKey) });
-      return replicationMessage(row, state(row));
+      // One message per stored row and health (health alone changes with time: live figures go stale).
+      const observed = state(row);
+      const kept = shown.get(row);
+      if (kept?.health === observed.health) return kept.message;
+      const message = shared(replicationMessage(row, observed));
+      shown.set(row, { health: observed.health, message });
+      return message;
     },
 
     async listReplications(req, ctx) {

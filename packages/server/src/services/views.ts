@@ -48,6 +48,19 @@ export function observedState(row: ReplicationRow, staleAfterMs: number, now = D
   return { status: row.status, health, figures, ...(observedAt ? { observedAt } : {}) };
 }
 
+/**
+ * `message`, frozen through and through: a message answered to more than one
+ * call, which then cannot change under any of them, and which each protocol
+ * encodes once (transport/encoded.ts).
+ */
+export function shared<M extends object>(message: M): M {
+  for (const value of Object.values(message)) {
+    // A typed array with elements cannot be frozen; nothing answers one twice here.
+    if (typeof value === "object" && value !== null && !ArrayBuffer.isView(value)) shared(value);
+  }
+  return Object.freeze(message);
+}
+
 /** The spec's status name ("Streaming") as the enum. */
 export function statusOf(name: string): ReplicationStatus {
   return ReplicationStatus[name.toUpperCase() as keyof typeof ReplicationStatus] ?? ReplicationStatus.INITIALIZING;

@@ -1,4 +1,4 @@
-// A LISTEN session on one channel of the control plane, for caches that
+// A LISTEN session on channels of the control plane, for caches that
 // several servers keep of the same rows: a cache may trust what it holds only
 // while this session listens, and a read that must see every change committed
 // before it began waits for `caughtUp()` — a round trip on this session that
@@ -22,7 +22,8 @@ export class Notices {
   private retry: NodeJS.Timeout | undefined;
   private inFlight: Promise<boolean> | undefined;
   private queued: Promise<boolean> | undefined;
-  private readonly handlers: ((payload: string) => void)[] = [];
+  private readonly handlers: { handler: (payload: string) => void; channel: string | undefined }[] = [];
+  readonly channels: readonly string[];
   /** Whether this session listens: while not, caches must not trust what they hold. */
   listening = false;
   /**
@@ -35,16 +36,26 @@ export class Notices {
   private sent = 0;
   private answered = 0;
 
+  /**
+   * `channels`: one, or several whose caches should share round trips (the
+   * server's replication cache and its credentials: one statement after a
+   * request arrived then catches both up).
+   */
   constructor(
     private readonly db: pg.Pool,
-    readonly channel: string,
+    channels: string | readonly string[],
     private readonly applicationName: string,
     private readonly log: (message: string) => void = () => undefined,
-  ) {}
+  ) {
+    this.channels = typeof channels === "string" ? [channels] : channels;
+  }
 
-  /** Calls `handler` with each notification's payload, and with "*" when everything must be forgotten (the session was down). */
-  on(handler: (payload: string) => void): void {
-    this.handlers.push(handler);
+  /**
+   * Calls `handler` with each notification's payload (of `channel` only, when
+   * named), and with "*" when everything must be forgotten (the session was down).
+   */
+  on(handler: (payload: string) => void, channel?: string): void {
+    this.handlers.push({ handler, channel });
   }
 
   /** Starts listening; resolves when the first attempt succeeded or failed (it retries either way). */
@@ -114,9 +125,9 @@ export class Notices {
     return answer;
   }
 
-  private emit(payload: string): void {
+  private emit(payload: string, channel?: string): void {
     this.epoch++;
-    for (const handler of this.handlers) handler(payload);
+    for (const h of this.handlers) if (!channel || !h.channel || h.channel === channel) h.handler(payload);
   }
 
   private async connect(): Promise<void> {
@@ -135,10 +146,10 @@ export class Notices {
     };
     client.on("error", (e) => lose(e.message));
     client.on("end", () => lose("session ended"));
-    client.on("notification", (n) => this.emit(n.payload ?? "*"));
+    client.on("notification", (n) => this.emit(n.payload ?? "*", n.channel));
     try {
       await client.connect();
-      await client.query(`LISTEN ${this.channel}`);
+      for (const channel of this.channels) await client.query(`LISTEN ${channel}`);
       if (lost || this.closed) return;
       // Whatever changed while not listening is unknown: start empty.
       this.emit("*");

@@ -114,7 +114,8 @@ export class RateLimitStore {
       const { rows } = await this.query(statement);
       for (const row of rows) {
         const bucket = first(row.key);
-        byKey.get(row.key)!.forEach((p, i) => p.resolve(decision({ ...row, rate: bucket.perMinute / 60, burst: bucket.burst }, i)));
+        const counted = { ...row, rate: bucket.perMinute / 60, burst: bucket.burst };
+        byKey.get(row.key)!.forEach((p, i) => p.resolve(decision(counted, i)));
         byKey.delete(row.key);
       }
       for (const list of byKey.values()) for (const p of list) p.reject(new Error("the rate-limit statement returned no row for a bucket"));

@@ -24,9 +24,13 @@ export const APPLICATION_NAME = "heliosdb-replication-cache";
 /** Rows kept at most; past it the oldest is dropped (and read again when asked for). */
 const MAX_ROWS = 10_000;
 
-/** The LISTEN session of the replication cache (named, so that an operator or a test can tell it among the pool's). */
-export function replicationNotices(db: pg.Pool, log?: (message: string) => void): Notices {
-  return new Notices(db, CHANNEL, APPLICATION_NAME, log);
+/**
+ * The LISTEN session of the replication cache (named, so that an operator or
+ * a test can tell it among the pool's), also on `channels` of other caches
+ * that should share its round trips.
+ */
+export function replicationNotices(db: pg.Pool, log?: (message: string) => void, channels: string[] = []): Notices {
+  return new Notices(db, [CHANNEL, ...channels], APPLICATION_NAME, log);
 }
 
 export class ReplicationCache {
@@ -42,12 +46,12 @@ export class ReplicationCache {
     notices.on((payload) => {
       if (payload === "*") this.rows.clear();
       else this.rows.delete(payload);
-    });
+    }, CHANNEL);
   }
 
   /** Calls `handler` with the id of each changed row, and "*" when any may have changed (a TRUNCATE, the session down or back). */
   onChange(handler: (id: string) => void): void {
-    this.notices.on((payload) => handler(payload || "*"));
+    this.notices.on((payload) => handler(payload || "*"), CHANNEL);
   }
 
   /**

@@ -2,7 +2,9 @@
 // kept in memory while the control plane's notifications are heard. A key
 // revoked on any server is refused at once on every server: before a kept
 // row is trusted, the notifications sent before this request began are
-// waited for (store/notices.ts), and a revocation has evicted the row.
+// waited for (store/notices.ts), and a revocation has evicted the row. A
+// call waits for them after its rate-limit decision (`identify`, then
+// `confirm`), whose round trip on the same session is the one it needs.
 import type { ApiKeyRow, ApiKeyStore } from "../store/api-keys";
 import { API_KEY_FORM } from "../store/api-keys";
 import type { Notices } from "../store/notices";
@@ -33,7 +35,29 @@ export class ApiKeyVerifier {
   /** The key's principal; throws CredentialRefused for a malformed, unknown, revoked or expired key. */
   async principal(secret: string): Promise<Principal> {
     if (!API_KEY_FORM.test(secret)) throw new CredentialRefused("the API key is malformed", "api_key");
-    const row = await this.row(secret);
+    return this.valid(await this.row(secret));
+  }
+
+  /**
+   * The key's principal as this server keeps it, without waiting: with
+   * `confirm`, which resolves the principal once a round trip on the
+   * session, sent after this call, is back (and reads the key again if a
+   * change evicted it meanwhile). A caller that sends such a trip anyway
+   * (the rate-limit decision) confirms for nothing; until it has confirmed,
+   * the principal decides nothing that changes or reveals data.
+   */
+  async identify(secret: string): Promise<{ principal: Principal; confirm?: () => Promise<Principal> }> {
+    if (!API_KEY_FORM.test(secret)) throw new CredentialRefused("the API key is malformed", "api_key");
+    const hex = this.store.hash(secret).toString("hex");
+    const kept = this.notices.listening ? this.rows.get(hex) : undefined;
+    if (!kept) return { principal: await this.principal(secret) };
+    const ticket = this.notices.ticket();
+    const principal = this.valid(kept);
+    const confirm = async () => ((await this.notices.caughtUp(ticket)) && this.rows.get(hex) === kept ? principal : this.principal(secret));
+    return { principal, confirm };
+  }
+
+  private valid(row: ApiKeyRow | undefined): Principal {
     if (!row) throw new CredentialRefused("the API key is not valid", "api_key");
     if (row.revokedAt) throw new CredentialRefused("the API key was revoked", "api_key", row.id);
     if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw new CredentialRefused("the API key has expired", "api_key", row.id);

@@ -7,7 +7,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Interceptor } from "@connectrpc/connect";
+import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { SignJWT } from "jose";
 import { callerKey } from "../services/context";
 import type { AuditEvent } from "../store/audit-events";
@@ -155,51 +155,101 @@ export interface AuthenticatorOptions {
  */
 export type Authenticate = (headers: Headers, rpc?: string) => Promise<Principal>;
 
-/** Decides who a request's credentials prove, for the interceptor and for any check before a body is read. */
+// Refusals the Authenticator made (and audited).
+const refusals = new WeakSet<Error>();
+
+/** What a request's credentials proved, kept for the rest of the request. */
+interface Admitted {
+  principal: Principal;
+  authorization: string | null;
+  apiKey: string | null;
+  /** Set while the principal is only as this server keeps it (identify), until confirmed. */
+  confirm?: () => Promise<Principal>;
+  confirmed?: Promise<Principal>;
+}
+
+/**
+ * Decides who a request's credentials prove, for the interceptor and for any
+ * check before a body is read. In two steps for the calls of the interceptor
+ * chain: `identify` answers from what this server keeps (an API key's row)
+ * at once, and `confirm` waits for the round trip that proves nothing
+ * changed it since the request arrived — which the call's rate-limit
+ * decision, on the same session, has already made by then. `authenticate`
+ * is both, for everything else.
+ */
 export class Authenticator {
   // The principal found for a request's headers (one object per request), with the credential it was found for:
-  // the guard authenticates before the body is read and the interceptor asks again for the same headers, and the
+  // the guard identifies before the body is read and the interceptors ask again for the same headers, and the
   // answer stands for the whole request (it was checked as the request arrived), so the second ask costs no second
   // HMAC, barrier round trip or revocation check.
-  private readonly admitted = new WeakMap<Headers, { principal: Principal; authorization: string | null; apiKey: string | null }>();
+  private readonly admitted = new WeakMap<Headers, Admitted>();
 
   constructor(private readonly options: AuthenticatorOptions) {}
 
-  /** The principal of `Authorization: Bearer <JWT>` or `X-API-Key` (a function of its own: it may be passed on). */
+  /** The principal of `Authorization: Bearer <JWT>` or `X-API-Key`, confirmed (a function of its own: it may be passed on). */
   readonly authenticate: Authenticate = async (headers, rpc = "") => {
+    await this.identify(headers, rpc);
+    return this.confirm(headers, rpc);
+  };
+
+  /** The principal as this server knows it, perhaps not yet confirmed: it must be, by `confirm`, before the call runs. */
+  readonly identify: Authenticate = async (headers, rpc = "") => {
     const authorization = headers.get("authorization");
     const apiKey = headers.get("x-api-key");
     const known = this.admitted.get(headers);
     if (known && known.authorization === authorization && known.apiKey === apiKey) return known.principal;
     try {
-      const principal = await this.principal(authorization, apiKey);
-      this.admitted.set(headers, { principal, authorization, apiKey });
+      const { principal, confirm } = await this.principal(authorization, apiKey);
+      this.admitted.set(headers, { principal, authorization, apiKey, ...(confirm ? { confirm } : {}) });
       return principal;
     } catch (e) {
-      if (!(e instanceof CredentialRefused)) {
-        // Not a verdict on the credential (the control plane did not answer): the client keeps it and retries.
-        this.options.log?.(`credentials not checked: ${(e as Error)?.message ?? String(e)}`);
-        throw apiError("SERVICE_UNAVAILABLE", "the credentials cannot be checked now; retry shortly", {}, 1);
-      }
-      const refused = e;
-      const error = apiError("UNAUTHORIZED", refused.message, refused.credentialType ? { credential: refused.credentialType } : {});
-      void this.audit(headers, rpc, "UNAUTHORIZED", refused.message, { credentialType: refused.credentialType, credentialId: refused.credentialId });
-      throw error;
+      throw this.refusal(e, headers, rpc);
     }
   };
 
-  private async principal(authorization: string | null, apiKey: string | null): Promise<Principal> {
+  /** The request's principal once confirmed (the same object unless its credential changed meanwhile). */
+  async confirm(headers: Headers, rpc = ""): Promise<Principal> {
+    const known = this.admitted.get(headers);
+    if (!known?.confirm) return known?.principal ?? this.authenticate(headers, rpc);
+    known.confirmed ??= known.confirm().then(
+      (principal) => {
+        known.principal = principal;
+        delete known.confirm;
+        return principal;
+      },
+      (e: unknown) => {
+        this.admitted.delete(headers);
+        throw this.refusal(e, headers, rpc);
+      },
+    );
+    return known.confirmed;
+  }
+
+  // The §6 error for a credential that failed (audited), or SERVICE_UNAVAILABLE when it could not be checked.
+  private refusal(e: unknown, headers: Headers, rpc: string): Error {
+    if (!(e instanceof CredentialRefused)) {
+      // Not a verdict on the credential (the control plane did not answer): the client keeps it and retries.
+      this.options.log?.(`credentials not checked: ${(e as Error)?.message ?? String(e)}`);
+      return apiError("SERVICE_UNAVAILABLE", "the credentials cannot be checked now; retry shortly", {}, 1);
+    }
+    void this.audit(headers, rpc, "UNAUTHORIZED", e.message, { credentialType: e.credentialType, credentialId: e.credentialId });
+    const refused = apiError("UNAUTHORIZED", e.message, e.credentialType ? { credential: e.credentialType } : {});
+    refusals.add(refused);
+    return refused;
+  }
+
+  private async principal(authorization: string | null, apiKey: string | null): Promise<{ principal: Principal; confirm?: () => Promise<Principal> }> {
     if (authorization && apiKey) throw new CredentialRefused("send one credential: Authorization or X-API-Key, not both", "");
     if (apiKey) {
       if (!this.options.apiKeys) throw new CredentialRefused("API keys are not accepted here", "api_key");
-      return this.options.apiKeys.principal(apiKey.trim());
+      return this.options.apiKeys.identify(apiKey.trim());
     }
     if (!authorization) throw new CredentialRefused("missing credentials: send Authorization: Bearer <token> or X-API-Key: <key>", "");
     const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
     if (!token) throw new CredentialRefused("the Authorization header must be Bearer <token>", "jwt");
     const principal = await this.options.jwt.principal(token);
     if (await this.options.revoked?.(principal)) throw new CredentialRefused("the token has been revoked", "jwt", principal.credential?.id);
-    return principal;
+    return { principal };
   }
 
   /** Records an event; the promise settles when it is written (never rejects). */
@@ -215,39 +265,76 @@ export class Authenticator {
 // RPCs that change nothing: reads and streams are not audited unless refused.
 const READS = /^(Get|List|Stream|Watch)/;
 
-/** Authenticates every non-public RPC, checks its permission, audits; puts the principal in the call's context. */
+/**
+ * Identifies the caller of every non-public RPC, checks its permission,
+ * audits; puts the principal in the call's context. With an Authenticator
+ * the principal may not be confirmed yet (Authenticator.identify): use it
+ * through `authInterceptors`, which confirms it before the call runs.
+ */
 export function authInterceptor(credentials: Authenticator | Uint8Array): Interceptor {
   const auth = credentials instanceof Uint8Array ? new Authenticator({ jwt: new JwtVerifier(new StaticKeys(credentials), ROLE_PERMISSIONS) }) : credentials;
   return (next) => async (req) => {
     const rpc = `${req.service.name}.${req.method.name}`;
     const needed = RPC_PERMISSIONS[rpc];
     if (!needed) return next(req);
-    const principal = await auth.authenticate(req.header, rpc);
-    // Made only for a call that is audited: reads that pass are not.
-    const who = () => ({
-      principal: principal.subject,
-      credentialType: principal.credential?.type ?? "",
-      credentialId: principal.credential?.id ?? "",
-      tenantId: principal.tenantId ?? tenantOf(req.message),
-      resource: req.stream ? "" : resourceOf(req.message),
-    });
-    if (!holds(principal, needed)) {
-      const message = `this call needs the permission ${needed}`;
-      await auth.audit(req.header, rpc, "FORBIDDEN", message, who());
-      throw apiError("FORBIDDEN", message, { required_permission: needed });
-    }
-    req.contextValues.set(principalKey, principal);
+    const principal = await auth.identify(req.header, rpc);
+    await authorize(auth, req, rpc, needed, principal);
     if (req.stream || READS.test(req.method.name)) return next(req);
-    const fields = who();
+    const fields = who(req, principal);
     try {
       const res = await next(req);
       await auth.audit(req.header, rpc, "OK", "", { ...fields, resource: fields.resource || resourceOf(res.message) });
       return res;
     } catch (e) {
+      // A credential refused as the call was confirmed was audited as it was refused.
+      if (refusals.has(e as Error)) throw e;
       const error = apiErrorOf(asApiError(e));
       await auth.audit(req.header, rpc, error?.code ?? "INTERNAL_ERROR", error?.message ?? "", fields);
       throw e;
     }
+  };
+}
+
+/**
+ * The interceptors that authenticate a call, with `between` run after the
+ * caller is identified and before it is confirmed: with the rate limiter
+ * there, its decision is the round trip that confirms (no trip of its own).
+ */
+export function authInterceptors(auth: Authenticator, between: Interceptor[] = []): Interceptor[] {
+  return [authInterceptor(auth), ...between, confirmInterceptor(auth)];
+}
+
+// Confirms the principal authInterceptor identified: a credential changed meanwhile is checked again, a revoked one refused.
+function confirmInterceptor(auth: Authenticator): Interceptor {
+  return (next) => async (req) => {
+    const rpc = `${req.service.name}.${req.method.name}`;
+    const needed = RPC_PERMISSIONS[rpc];
+    if (!needed) return next(req);
+    const identified = req.contextValues.get(principalKey) as Principal | undefined;
+    const principal = await auth.confirm(req.header, rpc);
+    if (principal !== identified) await authorize(auth, req, rpc, needed, principal);
+    return next(req);
+  };
+}
+
+// Refuses (FORBIDDEN, audited) a principal without the permission the RPC needs; else puts it in the call's context.
+async function authorize(auth: Authenticator, req: UnaryRequest | StreamRequest, rpc: string, needed: string, principal: Principal): Promise<void> {
+  if (!holds(principal, needed)) {
+    const message = `this call needs the permission ${needed}`;
+    await auth.audit(req.header, rpc, "FORBIDDEN", message, who(req, principal));
+    throw apiError("FORBIDDEN", message, { required_permission: needed });
+  }
+  req.contextValues.set(principalKey, principal);
+}
+
+// The audit fields of a call: made only for a call that is audited (reads that pass are not).
+function who(req: UnaryRequest | StreamRequest, principal: Principal): Partial<AuditEvent> & { resource: string } {
+  return {
+    principal: principal.subject,
+    credentialType: principal.credential?.type ?? "",
+    credentialId: principal.credential?.id ?? "",
+    tenantId: principal.tenantId ?? tenantOf(req.message),
+    resource: req.stream ? "" : resourceOf(req.message),
   };
 }
 

@@ -28,6 +28,11 @@ export interface CredentialOptions {
   issuers?: ExternalIssuer[];
   signingKeys?: KeyRingOptions;
   auditRetention?: AuditRetention;
+  /**
+   * The LISTEN session to hear changed keys on, when the server shares one
+   * (it must listen on CREDENTIALS_CHANNEL); else the credentials open their own.
+   */
+  notices?: Notices;
   log: (message: string) => void;
 }
 
@@ -43,13 +48,14 @@ export interface Credentials {
 }
 
 export async function startCredentials(options: CredentialOptions): Promise<Credentials> {
-  const notices = new Notices(options.db, CREDENTIALS_CHANNEL, "heliosdb-credentials", options.log);
-  await notices.start();
+  const own = !options.notices;
+  const notices = options.notices ?? new Notices(options.db, CREDENTIALS_CHANNEL, "heliosdb-credentials", options.log);
+  if (own) await notices.start();
   const ring = new SigningKeyRing(new SigningKeyStore(options.db, new SecretBox(options.master)), notices, { log: options.log, ...options.signingKeys });
   try {
     await ring.start(options.dataDirKey);
   } catch (e) {
-    await notices.close();
+    if (own) await notices.close();
     throw e;
   }
   const apiKeys = new ApiKeyStore(options.db, apiKeyHashKey(options.master));
@@ -73,7 +79,7 @@ export async function startCredentials(options: CredentialOptions): Promise<Cred
     async close() {
       ring.close();
       await audit.close();
-      await notices.close();
+      if (own) await notices.close();
     },
   };
 }

@@ -26,6 +26,7 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { encodedOnce } from "./encoded";
 import { apiError, asApiError } from "./errors";
 import { leaveUnread, openGuard, readLimited, type Guard } from "./guard";
 import { REQUEST_ID, requestIdOf, withRequestId } from "./interceptors";
@@ -125,7 +126,7 @@ async function call(
       invoker.unary({ method, message, header, requestMethod: "POST", url: req.url, controller }),
       expired,
     ]);
-    const bytes = toBinary(method.output, response.message);
+    const bytes = encoded(method, response.message);
     compressed = bytes.length >= COMPRESS_MIN_BYTES && acceptsGzip(req.headers["grpc-accept-encoding"]);
     frame = envelope(compressed ? gzipSync(bytes) : bytes, compressed);
     responseHeader = response.header;
@@ -243,6 +244,14 @@ function requestHeader(req: Http2ServerRequest): Headers {
     else header.set(name, value);
   }
   return header;
+}
+
+// Each method's protobuf binary of its response; a message answered to many calls (frozen) is encoded once.
+const binaries = new Map<DescMethod, (message: MessageShape<DescMessage>) => Uint8Array>();
+function encoded(method: DescMethodUnary, message: MessageShape<DescMessage>): Uint8Array {
+  let encode = binaries.get(method);
+  if (!encode) binaries.set(method, (encode = encodedOnce((m: MessageShape<DescMessage>) => toBinary(method.output, m))));
+  return encode(message);
 }
 
 function envelope(bytes: Uint8Array, compressed: boolean): Buffer {

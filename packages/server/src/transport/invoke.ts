@@ -27,6 +27,7 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { CallHeaders } from "./call-headers";
 import { streamOpenedKey } from "../services/context";
 import { openStream, single, tapStream } from "./invoke-stream";
 
@@ -133,8 +134,8 @@ export function createInvoker(routes: (router: ConnectRouter) => void, intercept
 
 function chain(method: DescMethodUnary, impl: Impl, interceptors: Interceptor[], protocolName: string): Next {
   const call: Next = async (req) => {
-    const header = new Headers();
-    const trailer = new Headers();
+    const header = new CallHeaders();
+    const trailer = new CallHeaders();
     const out = await impl(req.message, new Context(method, req, header, trailer, protocolName));
     const message = isMessage(out, method.output) ? out : create(method.output, out as never);
     return { stream: false, service: method.parent, method, message, header, trailer };
@@ -146,8 +147,8 @@ function chain(method: DescMethodUnary, impl: Impl, interceptors: Interceptor[],
 function chainStream(method: DescMethodServerStreaming, impl: Impl, interceptors: Interceptor[], protocolName: string): StreamNext {
   const call: StreamNext = async (req) => {
     const input = await single(req.message);
-    const header = new Headers();
-    const trailer = new Headers();
+    const header = new CallHeaders();
+    const trailer = new CallHeaders();
     // A generator's body runs at the first read: what it throws surfaces in the stream, after the interceptors let it through.
     const out = impl(input, new Context(method, req, header, trailer, protocolName)) as AsyncIterable<unknown>;
     return { stream: true, service: method.parent, method, message: messages(method.output, out), header, trailer };

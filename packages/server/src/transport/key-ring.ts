@@ -88,6 +88,7 @@ export class SigningKeyRing implements KeySource {
   private reloading: Promise<void> | undefined;
   private lastLoad = 0;
   private timer: NodeJS.Timeout | undefined;
+  private closed = false;
   private readonly algorithm: "ES256" | "RS256";
   private readonly rotateAfterMs: number;
   private readonly overlapMs: number;
@@ -103,7 +104,8 @@ export class SigningKeyRing implements KeySource {
     this.overlapMs = options.overlapMs ?? 2 * DAY_MS;
     this.log = options.log ?? (() => undefined);
     notices.on((payload) => {
-      if (payload === "*" || payload === "signing_keys") void this.reload();
+      // Not once closed: the session's own close says "*", and the pool may be ending.
+      if (!this.closed && (payload === "*" || payload === "signing_keys")) void this.reload();
     });
   }
 
@@ -116,6 +118,7 @@ export class SigningKeyRing implements KeySource {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.timer);
   }
 

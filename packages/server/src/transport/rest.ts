@@ -18,6 +18,8 @@ import {
   toRestJson,
   type HttpRoute,
 } from "@heliosdb/replication-proto";
+import { CallHeaders } from "./call-headers";
+import { encodedOnce } from "./encoded";
 import { asApiError, envelope, apiError } from "./errors";
 import { leaveUnread, openGuard, readLimited, type Guard } from "./guard";
 import { REQUEST_ID, requestIdOf } from "./interceptors";
@@ -61,6 +63,13 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
     const n = segments(route.template);
     byLength.set(n, [...(byLength.get(n) ?? []), route]);
   }
+  // Each route's JSON of its response; a message answered to many calls (frozen) is written once.
+  const writers = new Map(
+    routes.map((route) => [
+      route,
+      encodedOnce((message: object) => (route.responseBody ? responseField(route.method, message, route.responseBody) : toRestJson(route.method.output, message as never))),
+    ]),
+  );
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     let url: RestUrl;
     try {
@@ -81,7 +90,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
         res.setHeader("Allow", [...new Set(matching.map((r) => r.verb))].join(", "));
         throw apiError("METHOD_NOT_ALLOWED", `${req.method} is not allowed on ${url.pathname}`, { allow: matching.map((r) => r.verb) });
       }
-      const header = new Headers();
+      const header = new CallHeaders();
       header.set(REQUEST_ID, requestId);
       for (const name of FORWARDED) {
         const value = req.headers[name];
@@ -110,7 +119,7 @@ export function restHandler(routes: RestRoute[], invoker: Invoker, guard: Guard 
         res.writeHead(204, { "X-Request-Id": requestId }).end();
         return true;
       }
-      const output = route.responseBody ? responseField(route.method, response.message, route.responseBody) : toRestJson(route.method.output, response.message as never);
+      const output = writers.get(route)!(response.message);
       send(res, route.status, output, requestId);
     } catch (e) {
       const error = asApiError(e, (cause) => guard.log(cause, requestId));

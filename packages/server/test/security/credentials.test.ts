@@ -14,6 +14,7 @@ import { waitFor } from "@heliosdb/replication-engine/testing";
 import { SignJWT, type JWTPayload } from "jose";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startApp, type RunningApp } from "../../src/app";
+import type { RateLimitOptions } from "../../src/transport/rate-limit";
 import { startControlPlane, type ControlPlane } from "../../src/testing/control-plane";
 import { issueToken, loadSigningKey } from "../../src/transport/auth";
 import { ERRORS, type ErrorCode } from "../../src/transport/errors";
@@ -41,11 +42,13 @@ beforeAll(async () => {
   // Two servers with their own data directories (and so their own jwt.key), sharing the master key as they must.
   for (let i = 0; i < 2; i++) dirs.push(mkdtempSync(join(tmpdir(), "heliosdb-credentials-")));
   loadSigningKey(dirs[0]!);
-  const start = (dataDir: string) =>
-    startApp({ db: cp.pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 500, log: (m) => void logs.push(m) });
+  const start = (dataDir: string, rateLimits?: RateLimitOptions) =>
+    startApp({ db: cp.pool, dataDir, host: "127.0.0.1", port: 0, grpcPort: 0, tickMs: 500, ...(rateLimits ? { rateLimits } : {}), log: (m) => void logs.push(m) });
   a = await start(dirs[0]!);
   copyFileSync(join(dirs[0]!, "master.key"), join(dirs[1]!, "master.key"));
-  b = await start(dirs[1]!);
+  // B limits rates: a call's rate-limit decision is then the round trip that confirms its API key (transport/auth.ts).
+  const plenty = { perMinute: 1_000_000, burst: 1_000_000 };
+  b = await start(dirs[1]!, { tiers: { Standard: plenty, Free: plenty } });
   onA = new Clients(a);
   onB = new Clients(b);
   admin = await issueToken(loadSigningKey(dirs[0]!), { roles: ["Admin"], subject: "admin" });
@@ -204,21 +207,38 @@ describe("API keys", () => {
     }
   });
 
-  test("even when B hears of the revocation late, B does not accept the key once A has revoked it", async () => {
-    const key = await createKey({ permissions: ["apikey:read"] });
-    expect((await call(onB, "rest", "listApiKeys", {}, { "x-api-key": key.secret })).code).toBe("OK");
-    // B's LISTEN session stops reading: the revocation's notification waits in its socket.
-    const socket = (b.credentials.notices as unknown as { listener: { connection: { stream: { pause(): void; resume(): void } } } }).listener.connection.stream;
-    socket.pause();
-    try {
-      expect((await fetch(`${a.urls.rest}/api-keys/${key.id}/revoke`, { method: "POST", headers: bearer(admin) })).status).toBe(200);
-      const after = call(onB, "rest", "listApiKeys", {}, { "x-api-key": key.secret });
-      setTimeout(() => socket.resume(), 300);
-      expect((await after).message).toBe("the API key was revoked");
-    } finally {
-      socket.resume();
-    }
-  });
+  // B confirms a kept key by its rate-limit decision's round trip, A (no rate limits) by a round trip of its own.
+  for (const [name, revoker, server] of [["B", () => a, () => b], ["A", () => b, () => a]] as const) {
+    test(`even when ${name} hears of the revocation late, ${name} does not accept the key once it is revoked, and audits the refusal once`, async () => {
+      const key = await createKey({ permissions: ["apikey:read", "apikey:manage"] });
+      const clients = server() === a ? onA : onB;
+      expect((await call(clients, "rest", "listApiKeys", {}, { "x-api-key": key.secret })).code).toBe("OK");
+      // The server's LISTEN session stops reading: the revocation's notification waits in its socket.
+      const socket = (server().credentials.notices as unknown as { listener: { connection: { stream: { pause(): void; resume(): void } } } }).listener.connection.stream;
+      socket.pause();
+      try {
+        expect((await fetch(`${revoker().urls.rest}/api-keys/${key.id}/revoke`, { method: "POST", headers: bearer(admin) })).status).toBe(200);
+        const requestId = `revoked-late-${name}`;
+        // A mutating call: it must not run for a key revoked before it arrived.
+        const after = fetch(`${server().urls.rest}/api-keys`, {
+          method: "POST",
+          headers: { "x-api-key": key.secret, "content-type": "application/json", "x-request-id": requestId },
+          body: JSON.stringify({ name: "made by a revoked key", roles: ["Viewer"] }),
+        });
+        setTimeout(() => socket.resume(), 300);
+        const res = await after;
+        expect(res.status).toBe(401);
+        expect((await res.json()).error).toMatchObject({ code: "UNAUTHORIZED", message: "the API key was revoked", request_id: requestId });
+      } finally {
+        socket.resume();
+      }
+      // Every event of the call was queued before it was answered.
+      await server().credentials.audit.flush();
+      const { rows } = await cp.pool.query("SELECT outcome FROM audit_events WHERE request_id = $1", [`revoked-late-${name}`]);
+      expect(rows).toEqual([{ outcome: "UNAUTHORIZED" }]);
+      expect((await cp.pool.query("SELECT count(*)::int AS n FROM api_keys WHERE name = 'made by a revoked key'")).rows[0].n).toBe(0);
+    });
+  }
 
   test("rotation: the new key works, the old one for the overlap only (0: refused at once)", async () => {
     const key = await createKey({ permissions: ["apikey:read"] });
