@@ -48,6 +48,8 @@ serve options (flag, then environment, then default):
                                                              how long raw samples and each rollup are kept
   --metrics-public on|off   HELIOS_METRICS_PUBLIC     off    GET /metrics (Prometheus) without credentials although
                                                              --host is not loopback (on loopback it needs none)
+  --event-retention DAYSd,ROWS  HELIOS_EVENT_RETENTION  30d,1000000  replication events kept (older cursors expire)
+  --audit-retention DAYSd,ROWS  HELIOS_AUDIT_RETENTION  90d,1000000  audit events kept
 ${TRANSPORT_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
@@ -84,6 +86,8 @@ async function serve(args: string[]): Promise<void> {
     ...(config.rateLimits ? { rateLimits: config.rateLimits } : {}),
     metrics: config.metrics,
     metricsPublic: config.metricsPublic,
+    eventRetention: config.eventRetention,
+    auditRetention: config.auditRetention,
     log: (m) => console.error(m),
     transport: { ...limits, ...tls },
   });

@@ -82,6 +82,24 @@ describe("rate limits", () => {
   });
 });
 
+describe("event and audit retention", () => {
+  test("--event-retention and --audit-retention over the environment, over the defaults (30 d and 90 d, 1,000,000 rows each)", () => {
+    expect(serveConfig([], {})).toMatchObject({ eventRetention: { maxAgeDays: 30, maxRows: 1_000_000 }, auditRetention: { maxAgeDays: 90, maxRows: 1_000_000 } });
+    const env = { HELIOS_EVENT_RETENTION: "7d,5000", HELIOS_AUDIT_RETENTION: "365d,20000000" };
+    expect(serveConfig([], env)).toMatchObject({ eventRetention: { maxAgeDays: 7, maxRows: 5000 }, auditRetention: { maxAgeDays: 365, maxRows: 20_000_000 } });
+    const config = serveConfig(["--event-retention", "2d, 100"], env);
+    expect(config.eventRetention).toEqual({ maxAgeDays: 2, maxRows: 100 });
+    expect(describeConfig(config)).toContain("event-retention=2d,100 audit-retention=365d,20000000");
+  });
+
+  test("what the server cannot use is a usage error naming the flag and the form", () => {
+    for (const bad of ["30", "30d", "0d,10", "30d,0", "1w,10", "30d,1e6"]) {
+      expect(() => serveConfig(["--event-retention", bad], {})).toThrow(/^--event-retention: DAYSd,ROWS with both at least 1 \(e\.g\. 30d,1000000\)/);
+    }
+    expect(() => serveConfig([], { HELIOS_AUDIT_RETENTION: "forever" })).toThrow(/^--audit-retention: DAYSd,ROWS/);
+  });
+});
+
 describe("metrics", () => {
   test("--metrics-interval and --metrics-retention over the environment, over the defaults (10 s; raw 48 h, 1m 14 d, 5m 35 d, 1h 400 d, 1d 1830 d)", () => {
     const DAY = 86_400;

@@ -4,6 +4,8 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseRule } from "./controller/destinations";
 import { metricRetention } from "./orchestrator/metrics";
+import { DEFAULT_AUDIT_RETENTION, type AuditRetention } from "./store/audit-events";
+import { DEFAULT_EVENT_RETENTION, type EventRetention } from "./store/events";
 import type { MetricRetention } from "./store/metric-rollups";
 import { describeTransport, TRANSPORT_FLAGS, transportConfig, type TransportConfig } from "./transport-config";
 import type { ExternalIssuer } from "./transport/jwt";
@@ -33,6 +35,10 @@ export interface ServeConfig {
   metrics: { sampleIntervalMs: number; retention: MetricRetention };
   /** GET /metrics without credentials on a listener beyond loopback. */
   metricsPublic: boolean;
+  /** How long, and how many, replication events are kept (older cursors are expired). */
+  eventRetention: EventRetention;
+  /** How long, and how many, audit events are kept. */
+  auditRetention: AuditRetention;
 }
 
 /** A command line the server cannot run: printed with the usage, exit status 2. */
@@ -59,6 +65,8 @@ const ENV = {
   metricsInterval: "HELIOS_METRICS_INTERVAL",
   metricsRetention: "HELIOS_METRICS_RETENTION",
   metricsPublic: "HELIOS_METRICS_PUBLIC",
+  eventRetention: "HELIOS_EVENT_RETENTION",
+  auditRetention: "HELIOS_AUDIT_RETENTION",
 } as const;
 
 export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
@@ -82,6 +90,8 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
       "metrics-interval": { type: "string" },
       "metrics-retention": { type: "string" },
       "metrics-public": { type: "string" },
+      "event-retention": { type: "string" },
+      "audit-retention": { type: "string" },
     },
     strict: true,
   });
@@ -124,7 +134,17 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
     metricsPublic: metricsPublic === "on",
     ...rateLimitConfig(values["rate-limits"] ?? env[ENV.rateLimits], values["rate-limit"] ?? env[ENV.rateLimit]?.split(";"), values["default-tier"] ?? env[ENV.defaultTier]),
     metrics: metricsConfig(values["metrics-interval"] ?? env[ENV.metricsInterval], values["metrics-retention"] ?? env[ENV.metricsRetention]),
+    eventRetention: retentionConfig("--event-retention", values["event-retention"] ?? env[ENV.eventRetention], DEFAULT_EVENT_RETENTION),
+    auditRetention: retentionConfig("--audit-retention", values["audit-retention"] ?? env[ENV.auditRetention], DEFAULT_AUDIT_RETENTION),
   };
+}
+
+/** --event-retention and --audit-retention DAYSd,ROWS (e.g. 30d,1000000): events older, or beyond the newest ROWS, are removed. */
+function retentionConfig(flag: string, text: string | undefined, defaults: { maxAgeDays: number; maxRows: number }): { maxAgeDays: number; maxRows: number } {
+  if (text === undefined) return defaults;
+  const m = /^\s*(\d+)d\s*,\s*(\d+)\s*$/.exec(text);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`${flag}: DAYSd,ROWS with both at least 1 (e.g. ${defaults.maxAgeDays}d,${defaults.maxRows}), not ${text}`);
+  return { maxAgeDays: Number(m[1]), maxRows: Number(m[2]) };
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -231,6 +251,8 @@ export function describeConfig(config: ServeConfig): string {
     `metrics-interval=${config.metrics.sampleIntervalMs / 1000}s`,
     `metrics-retention=${Object.entries(config.metrics.retention).map(([name, seconds]) => `${name}=${duration(seconds)}`).join(",")}`,
     `metrics-public=${config.metricsPublic ? "on" : "off"}`,
+    `event-retention=${config.eventRetention.maxAgeDays}d,${config.eventRetention.maxRows}`,
+    `audit-retention=${config.auditRetention.maxAgeDays}d,${config.auditRetention.maxRows}`,
     config.rateLimits ? `rate-limits=on(default-tier ${config.rateLimits.defaultTier}${describeBuckets(config.rateLimits)})` : "rate-limits=off",
   ].join(" ");
 }

@@ -50,6 +50,8 @@ const COLUMNS = ["principal", "credential_type", "credential_id", "tenant_id", "
 const MAX_PENDING = 10_000;
 const PRUNE_EVERY_MS = 60_000;
 
+export const DEFAULT_AUDIT_RETENTION: AuditRetention = { maxAgeDays: 90, maxRows: 1_000_000 };
+
 export class AuditEventStore {
   private pending: AuditEvent[] = [];
   private flushing: Promise<void> | undefined;
@@ -60,7 +62,7 @@ export class AuditEventStore {
 
   constructor(
     private readonly db: pg.Pool,
-    private readonly retention: AuditRetention = { maxAgeDays: 90, maxRows: 1_000_000 },
+    private readonly retention: AuditRetention = DEFAULT_AUDIT_RETENTION,
     private readonly log: (message: string) => void = () => undefined,
   ) {}
 

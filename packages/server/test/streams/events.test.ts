@@ -18,6 +18,7 @@ import { issueToken, loadSigningKey } from "../../src/transport/auth";
 import { startLoad } from "../faults/harness";
 import { PROTOCOLS, StreamClients, type Message, type Stream } from "./clients";
 
+const WAL_WARNING_BYTES = 256 * 1024;
 let world: World;
 let second: RunningApp;
 let clients: StreamClients;
@@ -27,7 +28,8 @@ let tenant123: string;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 
 beforeAll(async () => {
-  world = await startWorld({ users: 300 });
+  // A low WAL threshold: a paused replication's slot passes it after a few writes (WalRetentionHigh).
+  world = await startWorld({ users: 300, app: { walRetentionWarningBytes: WAL_WARNING_BYTES } });
   second = await world.startServer();
   clients = new StreamClients(world.app.ports);
   secondClients = new StreamClients(second.ports);
@@ -165,6 +167,37 @@ test("a replication's life in order, with each kind's fields: syncing per table,
   expect(events.indexOf(lagBack)).toBeGreaterThan(events.indexOf(lag));
   await waitFor(() => world.app.feeds.events.open === 0, "the subscription freed");
 }, 300_000);
+
+test("a paused replication whose slot retains WAL past the threshold raises WalRetentionHigh once, a Warning with the bytes retained", async () => {
+  const stream = clients.events("connect", { eventTypes: ["WalRetentionHigh", "StatusChanged"] }, world.token);
+  await waitFor(() => world.app.feeds.events.open === 1, "the subscription");
+  const id = await world.createReplication("events_wal", ["users"]);
+  expect((await rest("POST", `/replications/${id}/start`)).status).toBe(200);
+  await waitFor(() => has(stream, id, "StatusChanged", (m) => m.details.to === "Streaming"), "Streaming", 60_000);
+  expect((await rest("POST", `/replications/${id}/pause`)).status).toBe(200);
+  await waitFor(() => has(stream, id, "StatusChanged", (m) => m.details.to === "Paused"), "Paused", 60_000);
+  expect(has(stream, id, "WalRetentionHigh")).toBe(false);
+  // Writes the slot must keep while paused, well past the threshold.
+  const source = await world.east.connect("production_db");
+  try {
+    await source.query("CREATE TABLE IF NOT EXISTS wal_filler (id serial PRIMARY KEY, pad text)");
+    await source.query("INSERT INTO wal_filler (pad) SELECT repeat('x', 1000) FROM generate_series(1, 2000)");
+  } finally {
+    await source.end();
+  }
+  await waitFor(() => has(stream, id, "WalRetentionHigh"), "WalRetentionHigh", 60_000);
+  const warning = of(stream, id).find((m) => m.eventType === "WalRetentionHigh")!;
+  expect(warning.severity).toBe("Warning");
+  expect(warning.tenantId).toBe("tenant-123");
+  expect(Number(warning.details.retained_bytes)).toBeGreaterThan(WAL_WARNING_BYTES);
+  expect(warning.message).toContain(warning.details.retained_bytes);
+  // Once per pause: the next passes of the watch find it still high and say nothing more.
+  await sleep(3_000);
+  expect(of(stream, id).filter((m) => m.eventType === "WalRetentionHigh")).toHaveLength(1);
+  stream.cancel();
+  await stream.ended;
+  expect((await rest("DELETE", `/replications/${id}`)).status).toBeLessThan(300);
+}, 180_000);
 
 test("resumed by its cursor after a dropped stream, on another server and over another protocol, while two pools append: every event exactly once, in order", async () => {
   const id = await world.createReplication("events_resume", ["users"]);
