@@ -7,7 +7,12 @@ export class Subscriber {
   dirty = false;
   private resume: (() => void) | undefined;
 
-  constructor(readonly signal: AbortSignal) {}
+  // One abort listener for the subscriber's life, not one per sleep: an
+  // EventTarget's add and remove cost more than the rest of a sleep, and a
+  // feed of thousands of subscribers sleeps once per sample each.
+  constructor(readonly signal: AbortSignal) {
+    signal.addEventListener("abort", () => this.resume?.(), { once: true });
+  }
 
   wake(): void {
     this.dirty = true;
@@ -20,12 +25,10 @@ export class Subscriber {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.signal.removeEventListener("abort", done);
         this.resume = undefined;
         resolve();
       };
       const timer = setTimeout(done, Math.max(0, ms));
-      this.signal.addEventListener("abort", done, { once: true });
       this.resume = done;
     });
   }

@@ -7,6 +7,7 @@ import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { ApiErrorSchema } from "@heliosdb/replication-proto";
 import { arrivalKey } from "../services/context";
 import { apiErrorOf, asApiError } from "./errors";
+import { tapStream } from "./invoke-stream";
 
 export const REQUEST_ID = "x-request-id";
 
@@ -26,17 +27,7 @@ export function requestInterceptor(log: (e: unknown, requestId: string) => void)
       const res = await next(req);
       res.header.set(REQUEST_ID, requestId);
       if (!res.stream) return res;
-      const messages = res.message;
-      return {
-        ...res,
-        message: (async function* () {
-          try {
-            yield* messages;
-          } catch (e) {
-            throw fail(e);
-          }
-        })(),
-      };
+      return { ...res, message: tapStream(res.message, (m) => m, undefined, fail) };
     } catch (e) {
       throw fail(e);
     }

@@ -89,12 +89,13 @@ function cancellable<T>(source: AsyncIterable<T>, controller: AbortController): 
 /**
  * `source`, each message passed through `each` (its result is what the
  * reader gets), and `end` called once when the reading ends however it ends
- * (the last message, an error, the reader's `return()`). An iterator rather
+ * (the last message, an error, the reader's `return()`); an error of the
+ * source reaches the reader as `fail` makes it. An iterator rather
  * than an async generator: a stream of thousands of subscribers crosses
  * several such layers per message, and a generator's machinery per step is
  * most of their cost.
  */
-export function tapStream<T, U = T>(source: AsyncIterable<T>, each: (message: T) => U, end?: () => void): AsyncIterable<U> {
+export function tapStream<T, U = T>(source: AsyncIterable<T>, each: (message: T) => U, end?: () => void, fail?: (e: unknown) => unknown): AsyncIterable<U> {
   return {
     [Symbol.asyncIterator](): AsyncIterator<U> {
       const it = source[Symbol.asyncIterator]();
@@ -116,7 +117,7 @@ export function tapStream<T, U = T>(source: AsyncIterable<T>, each: (message: T)
             },
             (e: unknown) => {
               finish();
-              throw e;
+              throw fail ? fail(e) : e;
             },
           ),
         return: (value?: unknown) => {
