@@ -168,6 +168,56 @@ test("a replication's life in order, with each kind's fields: syncing per table,
   await waitFor(() => world.app.feeds.events.open === 0, "the subscription freed");
 }, 300_000);
 
+test("the initial sync of a large table reports 25, 50 and 75 % once each, between its start and its completion, with the figures the copy observed", async () => {
+  // A table of its own, large enough for the copy to report progress in between, with the catalog's row estimate.
+  const ROWS = 40_000;
+  const source = await world.east.connect("production_db");
+  try {
+    await source.query("CREATE TABLE IF NOT EXISTS sync_progress (id int PRIMARY KEY, note text)");
+    await source.query("INSERT INTO sync_progress SELECT g, 'row ' || g FROM generate_series(1, $1::int) g ON CONFLICT DO NOTHING", [ROWS]);
+    await source.query("ANALYZE sync_progress");
+  } finally {
+    await source.end();
+  }
+  const stream = clients.events("grpc-web", { eventTypes: ["InitialSyncStarted", "InitialSyncProgress", "InitialSyncCompleted"] }, world.token);
+  await waitFor(() => world.app.feeds.events.open === 1, "the subscription");
+  const id = await world.createReplication("events_sync_progress", ["sync_progress"]);
+  expect((await rest("POST", `/replications/${id}/start`)).status).toBe(200);
+  await waitFor(() => has(stream, id, "InitialSyncCompleted"), "the copy completed", 120_000);
+  stream.cancel();
+  await stream.ended;
+
+  const events = of(stream, id);
+  expect(events.map((e) => e.eventType)).toEqual(["InitialSyncStarted", "InitialSyncProgress", "InitialSyncProgress", "InitialSyncProgress", "InitialSyncCompleted"]);
+  for (const e of events) {
+    expect(e.severity).toBe("Info");
+    expect(e.tenantId).toBe("tenant-123");
+    expect(e.details.table).toBe("sync_progress");
+  }
+  const progress = events.slice(1, 4);
+  expect(progress.map((e) => e.details.progress_percent)).toEqual(["25", "50", "75"]);
+  // Each figure is the copy's own at that moment: rows copied past the quarter it reports, counting up, never past the end.
+  const estimated = Number(events[0]!.details.rows_estimated);
+  expect(estimated).toBeGreaterThan(ROWS * 0.9);
+  progress.forEach((e, i) => {
+    expect(e.message).toBe(`sync_progress: ${(i + 1) * 25}% copied`);
+    expect(Number(e.details.rows_copied)).toBeGreaterThanOrEqual((estimated * (i + 1)) / 4);
+    expect(Number(e.details.rows_copied)).toBeLessThan(ROWS);
+    expect(Number(e.details.bytes_copied)).toBeGreaterThan(0);
+    if (i > 0) expect(Number(e.details.rows_copied)).toBeGreaterThan(Number(progress[i - 1]!.details.rows_copied));
+  });
+  expect(Number(events[4]!.details.rows_copied)).toBe(ROWS);
+  // The target holds what the completion says was copied.
+  const target = await world.west.connect("events_sync_progress");
+  try {
+    const { rows } = await target.query<{ n: number }>("SELECT count(*)::int AS n FROM sync_progress");
+    expect(rows[0]!.n).toBe(ROWS);
+  } finally {
+    await target.end();
+  }
+  expect((await rest("DELETE", `/replications/${id}`)).status).toBeLessThan(300);
+}, 180_000);
+
 test("a paused replication whose slot retains WAL past the threshold raises WalRetentionHigh once, a Warning with the bytes retained", async () => {
   const stream = clients.events("connect", { eventTypes: ["WalRetentionHigh", "StatusChanged"] }, world.token);
   await waitFor(() => world.app.feeds.events.open === 1, "the subscription");
