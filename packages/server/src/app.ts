@@ -208,7 +208,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     events: new EventFeed({ events, notices: eventNotices, checkReplication: (caller, id) => replicationController.get(caller, id, { cached: true }) }),
     metrics: new MetricFeed({
       get: (caller, id) => replicationController.get(caller, id, { cached: true }),
-      latest: (caller, id) => replicationController.get(caller, id, { cached: "latest" }),
+      latest: (caller, id) => replicationController.latest(caller, id),
       observe: (row) => observedState(row, staleAfter),
       onChange: (handler) => cache.onChange(handler),
     }),

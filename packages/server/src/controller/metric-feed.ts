@@ -36,8 +36,8 @@ export interface MetricSample {
 export interface MetricFeedDeps {
   /** The replication as GET sees it, for this caller (NOT_FOUND when gone or another tenant's). */
   get: (caller: Caller | undefined, id: string) => Promise<ReplicationRow>;
-  /** The same, as this server last heard of it (no round trip to catch up: every sample after the first). */
-  latest: (caller: Caller | undefined, id: string) => Promise<ReplicationRow>;
+  /** The same, as this server last heard of it (no round trip to catch up: every sample after the first); no promise when kept. */
+  latest: (caller: Caller | undefined, id: string) => ReplicationRow | Promise<ReplicationRow>;
   /** Status, health and figures by the one rule of every read (services/views.ts). */
   observe: (row: ReplicationRow) => { status: string; health: string; figures: ReplicationRow["figures"]; observedAt?: Date };
   /** Calls back with the id of every changed replication row ("*": any may have changed). */
@@ -98,15 +98,22 @@ export class MetricFeed {
     this.subscribers.add(subscriber, first.id);
     try {
       let row = first;
+      // A fixed cadence from the first sample, as the samplers keep (orchestrator/metrics.ts): a sample handed
+      // over late does not push the later ones back, so n intervals bring n samples and a busy server's delay
+      // does not add up; a slot missed altogether (a reader slower than the interval) is skipped, never doubled.
+      let due = Date.now();
       for (;;) {
         yield this.sample(row);
-        const due = Date.now() + intervalMs;
+        due += intervalMs;
+        const now = Date.now();
+        if (due <= now) due += Math.ceil((now - due + 1) / intervalMs) * intervalMs;
         do {
           subscriber.dirty = false;
           await subscriber.sleep(due - Date.now());
           if (subscriber.signal.aborted) return;
           // Rejects with NOT_FOUND once the replication is deleted (wakeIfGone wakes the sleepers then).
-          row = await this.deps.latest(caller, first.id);
+          const latest = this.deps.latest(caller, first.id);
+          row = latest instanceof Promise ? await latest : latest;
         } while (Date.now() < due);
       }
     } finally {

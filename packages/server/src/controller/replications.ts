@@ -127,9 +127,18 @@ export class ReplicationController {
     requireUuid("id", id);
     const cache = options.cached ? this.deps.cache : undefined;
     const row = cache ? await (options.cached === "latest" ? cache.latest(id) : cache.get(id, options.arrived)) : await this.deps.replications.get(id);
-    // Another tenant's answers exactly as a missing one, details included.
-    if (!row || (caller?.tenantId && caller.tenantId !== row.tenantId)) throw apiError("NOT_FOUND", `no replication ${id}`, { replication_id: id });
-    return row;
+    return visible(caller, id, row);
+  }
+
+  /**
+   * As `get` with `cached: "latest"`, without a promise when this server
+   * keeps the row: a metric stream reads it at every sample of every
+   * subscriber.
+   */
+  latest(caller: Caller | undefined, id: string): ReplicationRow | Promise<ReplicationRow> {
+    requireUuid("id", id);
+    const kept = this.deps.cache?.kept(id);
+    return kept ? visible(caller, id, kept) : this.get(caller, id, { cached: "latest" });
   }
 
   /** A page of the replications the caller may see: a tenant-bound caller lists its tenant only. */
@@ -382,4 +391,10 @@ function setPath(into: ReplicationConfig, from: ReplicationConfig, path: string)
   if (!leaf) return;
   if (b?.isSet(leaf)) a.set(leaf, b.get(leaf) as never);
   else a.clear(leaf);
+}
+
+// The row if the caller may see it: another tenant's answers exactly as a missing one, details included.
+function visible(caller: Caller | undefined, id: string, row: ReplicationRow | undefined): ReplicationRow {
+  if (!row || (caller?.tenantId && caller.tenantId !== row.tenantId)) throw apiError("NOT_FOUND", `no replication ${id}`, { replication_id: id });
+  return row;
 }

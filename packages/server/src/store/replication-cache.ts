@@ -61,7 +61,12 @@ export class ReplicationCache {
    * notification still in flight only delays what the next one shows.
    */
   async latest(id: string): Promise<ReplicationRow | undefined> {
-    return (this.notices.listening ? this.rows.get(id) : undefined) ?? this.get(id);
+    return this.kept(id) ?? this.get(id);
+  }
+
+  /** The row as the last notification left it, while listening; undefined when not kept (then read it with `latest`). */
+  kept(id: string): ReplicationRow | undefined {
+    return this.notices.listening ? this.rows.get(id) : undefined;
   }
 
   /**
