@@ -20,7 +20,8 @@ export interface RestRequest {
   method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
   /** The path under the base URL, its variables already in it (`/replications/…`). */
   path: string;
-  query?: Record<string, string | number | boolean | undefined>;
+  /** Query parameters: pairs (a name repeated for a list), or an object of single values. */
+  query?: [string, string][] | Record<string, string | number | boolean | undefined>;
   body?: unknown;
   signal?: AbortSignal | undefined;
   /** The key of this logical call; one is made for every call that is not a GET. */
@@ -88,7 +89,7 @@ function parse(text: string): unknown {
 
 function urlOf(baseUrl: string, path: string, query: RestRequest["query"] = {}): string {
   const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) if (value !== undefined) params.append(name, String(value));
+  for (const [name, value] of Array.isArray(query) ? query : Object.entries(query)) if (value !== undefined) params.append(name, String(value));
   const search = params.toString();
   return `${baseUrl.replace(/\/+$/, "")}${path}${search ? `?${search}` : ""}`;
 }

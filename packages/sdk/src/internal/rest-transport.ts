@@ -1,0 +1,80 @@
+// Any unary RPC of the contract over REST, from its google.api.http rule: the
+// request message becomes the spec's JSON (the REST mapping of
+// @heliosdb/replication-proto, as the server reads it), its path variables
+// go into the path, the rule's body into the body and the rest into the
+// query; the answer is read back into the RPC's response message. So REST
+// answers the same message objects as the Connect, gRPC-web and gRPC
+// transports, and no route is written by hand.
+import type { DescMessage, DescMethodUnary, DescService, JsonObject, JsonValue, MessageShape } from "@bufbuild/protobuf";
+import { fromRest, httpRoutes, restFieldName, toRest, type HttpRoute } from "@heliosdb/replication-proto";
+import { HeliosDBError } from "../core/errors";
+import { restCall, type RestConfig, type RestRequest } from "./rest-fetch";
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+const routes = new WeakMap<DescService, Map<string, HttpRoute>>();
+
+function routeOf(method: DescMethodUnary): HttpRoute | undefined {
+  let byName = routes.get(method.parent);
+  if (!byName) routes.set(method.parent, (byName = new Map(httpRoutes(method.parent).map((r) => [r.method.name, r]))));
+  return byName.get(method.name);
+}
+
+/** Calls `method` with `message` over REST; answers its response message, or throws a HeliosDBError. */
+export async function restInvoke<I extends DescMessage, O extends DescMessage>(
+  config: RestConfig,
+  method: DescMethodUnary<I, O>,
+  message: MessageShape<I>,
+  options: CallOptions = {},
+): Promise<MessageShape<O>> {
+  const route = routeOf(method as DescMethodUnary);
+  if (!route) {
+    throw new HeliosDBError({ code: "UNIMPLEMENTED", message: `${method.parent.typeName}.${method.name} has no REST route: use the connect, grpc-web or grpc transport` });
+  }
+  const answer = await restCall<JsonValue | undefined>(config, { ...requestOf(route, method.input, toRest(method.input, message)), signal: options.signal });
+  const field = route.responseBody ? method.output.fields.find((f) => f.name === route.responseBody) : undefined;
+  const json = field ? { [restFieldName(field)]: answer ?? null } : (answer ?? {});
+  return fromRest(method.output, json);
+}
+
+// The path (under the base URL, which ends in /v1), the body and the query of a request's spec JSON.
+function requestOf(route: HttpRoute, input: DescMessage, json: JsonObject): Omit<RestRequest, "signal"> {
+  const rest = { ...json };
+  const nameOf = (protoName: string) => {
+    const field = input.fields.find((f) => f.name === protoName);
+    if (!field) throw new HeliosDBError({ code: "INTERNAL_ERROR", message: `the route ${route.template} names ${protoName}, which ${input.typeName} has not` });
+    return restFieldName(field);
+  };
+  const path = route.template.replace(/^\/v1(?=\/)/, "").replace(/\{([^}=]+)(?:=[^}]*)?\}/g, (_, variable: string) => {
+    const key = nameOf(variable);
+    const value = rest[key];
+    delete rest[key];
+    if (value === undefined || value === null || value === "") {
+      throw new HeliosDBError({ code: "INVALID_REQUEST", message: `${key} is required (it is part of the path ${route.template})`, details: { violations: [{ field: key, description: "required" }] } });
+    }
+    return encodeURIComponent(String(value));
+  });
+  const verb = route.verb as RestRequest["method"];
+  if (route.body === "*") return { method: verb, path, body: rest };
+  let body: JsonValue | undefined;
+  if (route.body) {
+    const key = nameOf(route.body);
+    body = rest[key] ?? {};
+    delete rest[key];
+  }
+  return { method: verb, path, query: queryOf(rest), ...(body !== undefined ? { body } : {}) };
+}
+
+// The rest of the request as query parameters: nested messages by dotted names, lists as repeated parameters.
+function queryOf(json: JsonObject, prefix = "", out: [string, string][] = []): [string, string][] {
+  for (const [key, value] of Object.entries(json)) {
+    const name = prefix + key;
+    if (value === null || value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) out.push([name, String(v)]);
+    else if (typeof value === "object") queryOf(value, `${name}.`, out);
+    else out.push([name, String(value)]);
+  }
+  return out;
+}
