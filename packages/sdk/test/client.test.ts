@@ -1,0 +1,98 @@
+// HeliosDBReplicationClient against the real server (embedded PostgreSQL,
+// real listeners), as spec §9.1 uses it: an API key, the create of §9.1 with
+// its camelCase parameters and `qosTier: 'Premium'`, start; then every page
+// of a list, a partial update, the typed errors, and parameters refused
+// before anything is sent.
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { EAST, startWorld, WEST, type World } from "../../server/src/testing/world";
+import { QoSTier, ReplicationStatus } from "@heliosdb/replication-proto";
+import { HeliosDBReplicationClient, InvalidRequestError, NotFoundError, UnauthorizedError } from "../src/index";
+
+let world: World;
+let apiKey: string;
+const sent: string[] = [];
+// The platform's fetch, counting what the client sends.
+const counting: typeof fetch = (input, init) => {
+  sent.push(`${init?.method ?? "GET"} ${String(input)}`);
+  return fetch(input, init);
+};
+
+beforeAll(async () => {
+  world = await startWorld({ users: 100 });
+  for (const db of ["sdk_client_1", "sdk_client_2", "sdk_client_3", "sdk_client_4"]) await world.west.createDatabase(db);
+  const key = await world.rest("POST", "/api-keys", { name: "sdk tests", roles: ["Operator"], tenant_id: "tenant-123", tier: "Standard" });
+  expect(key.status).toBe(201);
+  apiKey = key.body.secret;
+}, 180_000);
+
+afterAll(() => world?.close(), 120_000);
+
+const client = () => new HeliosDBReplicationClient({ apiKey, baseUrl: world.app.urls.rest, fetch: counting });
+
+test("spec §9.1 as written: create with an API key and camelCase parameters, then start", async () => {
+  const c = client();
+  const replication = await c.replications.create({
+    tenantId: "tenant-123",
+    source: { connectionId: EAST, database: "production_db" },
+    target: { connectionId: WEST, database: "sdk_client_1" },
+    config: { qosTier: "Premium", maxLagSeconds: 5, priority: 90, tableFilter: ["users.*"] },
+  });
+  expect(replication.id).toMatch(/^[0-9a-f-]{36}$/);
+  expect(replication.config).toMatchObject({ qosTier: QoSTier.PREMIUM, maxLagSeconds: 5, priority: 90 });
+  const started = await c.replications.start(replication.id);
+  expect(started.id).toBe(replication.id);
+  await expect.poll(async () => (await c.replications.get(replication.id)).status, { timeout: 60_000, interval: 500 }).toBe(ReplicationStatus.STREAMING);
+}, 90_000);
+
+test("a list is its first page when awaited and every replication when iterated; update changes only what it names", async () => {
+  const c = client();
+  const ids: string[] = [];
+  for (const db of ["sdk_client_2", "sdk_client_3", "sdk_client_4"]) {
+    ids.push((await c.replications.create({ tenantId: "tenant-123", source: { connectionId: EAST, database: "production_db" }, target: { connectionId: WEST, database: db }, config: { qosTier: "Standard", priority: 10 } })).id);
+  }
+  const first = await c.replications.list({ tenantId: "tenant-123", pageSize: 2 });
+  expect(first.items).toHaveLength(2);
+  expect(first).toMatchObject({ page: 1, pageSize: 2, totalItems: 4, totalPages: 2 });
+  const all: string[] = [];
+  for await (const r of c.replications.list({ tenantId: "tenant-123", pageSize: 2 })) all.push(r.id);
+  expect(all).toHaveLength(4);
+  expect(new Set(all).size).toBe(4);
+  for (const id of ids) expect(all).toContain(id);
+  // An enum filter by the spec's name.
+  const standard: string[] = [];
+  for await (const r of c.replications.list({ tenantId: "tenant-123", qosTier: "Standard" })) standard.push(r.id);
+  expect(standard.sort()).toEqual([...ids].sort());
+
+  const updated = await c.replications.update(ids[0]!, { config: { maxLagSeconds: 42 } });
+  expect(updated.config).toMatchObject({ maxLagSeconds: 42, priority: 10 });
+  await c.replications.delete(ids[0]!);
+  await expect(c.replications.get(ids[0]!)).rejects.toBeInstanceOf(NotFoundError);
+}, 60_000);
+
+test("errors are typed; parameters the request cannot take are refused before anything is sent", async () => {
+  const c = client();
+  const missing = await c.replications.get("00000000-0000-4000-8000-000000000000").catch((e: unknown) => e);
+  expect(missing).toBeInstanceOf(NotFoundError);
+  expect(missing).toMatchObject({ status: 404, code: "NOT_FOUND" });
+  expect((missing as NotFoundError).requestId).toBeTruthy();
+
+  const before = sent.length;
+  const badEnum = await c.replications.create({ tenantId: "tenant-123", config: { qosTier: "Gold" } }).catch((e: unknown) => e);
+  expect(badEnum).toBeInstanceOf(InvalidRequestError);
+  expect((badEnum as InvalidRequestError).message).toContain("config.qosTier");
+  expect((badEnum as InvalidRequestError).message).toContain("Premium");
+  // A misspelt name (the type system catches it too; JavaScript callers get this).
+  const typo = await c.replications.create({ tenantID: "tenant-123" } as never).catch((e: unknown) => e);
+  expect(typo).toBeInstanceOf(InvalidRequestError);
+  expect((typo as InvalidRequestError).details).toEqual({ violations: [{ field: "tenantID", description: "not a parameter of CreateReplicationRequest" }] });
+  expect(sent.length).toBe(before);
+
+  const stranger = new HeliosDBReplicationClient({ apiKey: "hdb_not_a_real_key_at_all_0000000000000000", baseUrl: world.app.urls.rest });
+  await expect(stranger.replications.list()).rejects.toBeInstanceOf(UnauthorizedError);
+  // A token function is asked before each call.
+  let asked = 0;
+  const withToken = new HeliosDBReplicationClient({ token: () => (asked++, world.token), baseUrl: world.app.urls.rest });
+  await withToken.replications.list({ tenantId: "tenant-123" });
+  await withToken.replications.list({ tenantId: "tenant-123" });
+  expect(asked).toBe(2);
+});
