@@ -1,7 +1,9 @@
 // HeliosDBReplicationClient (spec §9.1): one client, its resources, over a
 // transport. Credentials: an API key, a bearer token, or a function that
 // gives a token (called before every attempt, so it may refresh one).
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { DEFAULT_RETRY_POLICY } from "./core/retry";
+import { fromConnectTransport } from "./internal/connect-transport";
 import { restTransport, type Transport } from "./internal/transport";
 import { Replications } from "./resources/replications";
 
@@ -18,8 +20,12 @@ export interface ClientOptions {
   maxRetries?: number;
   /** The fetch to use (default: the platform's). */
   fetch?: typeof fetch;
-  /** Only "rest" so far. */
-  transport?: "rest";
+  /**
+   * How calls travel: "rest" (the spec's JSON, default), "connect" or
+   * "grpc-web" (binary protobuf, on the same port as REST). Every transport
+   * answers the same messages and throws the same errors.
+   */
+  transport?: "rest" | "connect" | "grpc-web";
 }
 
 export class HeliosDBReplicationClient {
@@ -28,15 +34,23 @@ export class HeliosDBReplicationClient {
   constructor(options: ClientOptions) {
     if (!options.baseUrl) throw new TypeError("HeliosDBReplicationClient: baseUrl is required, e.g. https://api.heliosdb.com/v1");
     if (options.apiKey && options.token) throw new TypeError("HeliosDBReplicationClient: give apiKey or token, not both");
-    const transport: Transport = restTransport({
-      baseUrl: options.baseUrl,
-      headers: credentials(options),
-      timeoutMs: options.timeout ?? 60_000,
-      retry: { policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 } },
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
-    this.replications = new Replications(transport);
+    this.replications = new Replications(transportOf(options));
   }
+}
+
+function transportOf(options: ClientOptions): Transport {
+  const common = {
+    headers: credentials(options),
+    timeoutMs: options.timeout ?? 60_000,
+    retry: { policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 } },
+  };
+  const kind = options.transport ?? "rest";
+  if (kind === "rest") return restTransport({ ...common, baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  // Connect and gRPC-web paths are the RPC's full name at the server's root: the base URL without its /v1.
+  const root = { baseUrl: options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, ""), ...(options.fetch ? { fetch: options.fetch } : {}) };
+  if (kind === "connect") return fromConnectTransport(createConnectTransport(root), common);
+  if (kind === "grpc-web") return fromConnectTransport(createGrpcWebTransport(root), common);
+  throw new TypeError(`HeliosDBReplicationClient: unknown transport "${String(kind)}" (rest, connect or grpc-web)`);
 }
 
 function credentials(options: ClientOptions): () => Promise<Record<string, string>> {

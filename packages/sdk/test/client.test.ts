@@ -5,8 +5,9 @@
 // before anything is sent.
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { EAST, startWorld, WEST, type World } from "../../server/src/testing/world";
-import { QoSTier, ReplicationStatus } from "@heliosdb/replication-proto";
-import { HeliosDBReplicationClient, InvalidRequestError, NotFoundError, UnauthorizedError } from "../src/index";
+import { equals } from "@bufbuild/protobuf";
+import { QoSTier, ReplicationSchema, ReplicationStatus } from "@heliosdb/replication-proto";
+import { HeliosDBReplicationClient, InvalidRequestError, NotFoundError, UnauthorizedError, ValidationError } from "../src/index";
 
 let world: World;
 let apiKey: string;
@@ -95,4 +96,38 @@ test("errors are typed; parameters the request cannot take are refused before an
   await withToken.replications.list({ tenantId: "tenant-123" });
   await withToken.replications.list({ tenantId: "tenant-123" });
   expect(asked).toBe(2);
+});
+
+test("REST, Connect and gRPC-web answer the same messages and throw the same errors", async () => {
+  const transports = ["rest", "connect", "grpc-web"] as const;
+  const clients = transports.map((transport) => new HeliosDBReplicationClient({ token: world.token, baseUrl: world.app.urls.rest, transport }));
+  const [rest] = clients;
+  await world.west.createDatabase("sdk_client_5");
+  const id = (await rest!.replications.create({ tenantId: "tenant-123", source: { connectionId: EAST, database: "production_db" }, target: { connectionId: WEST, database: "sdk_client_5" }, config: { qosTier: "BestEffort", priority: 7 } })).id;
+
+  const got = await Promise.all(clients.map((c) => c.replications.get(id)));
+  for (const [i, r] of got.entries()) expect(equals(ReplicationSchema, r, got[0]!), transports[i]).toBe(true);
+  const pages = await Promise.all(clients.map((c) => c.replications.list({ tenantId: "tenant-123", qosTier: "BestEffort" })));
+  for (const [i, p] of pages.entries()) {
+    expect(p.items.map((r) => r.id), transports[i]).toEqual([id]);
+    expect(equals(ReplicationSchema, p.items[0]!, pages[0]!.items[0]!), transports[i]).toBe(true);
+  }
+  // Each transport changes it in turn, and sees the others' change.
+  for (const [i, c] of clients.entries()) {
+    const updated = await c.replications.update(id, { config: { maxLagSeconds: 100 + i } });
+    expect(updated.config?.maxLagSeconds, transports[i]).toBe(100 + i);
+  }
+
+  const missing = await Promise.all(clients.map((c) => c.replications.get("00000000-0000-4000-8000-000000000000").catch((e: unknown) => e)));
+  const invalid = await Promise.all(clients.map((c) => c.replications.create({ tenantId: "tenant-123" }).catch((e: unknown) => e)));
+  for (const [i, errors] of [missing, invalid].entries()) {
+    const Class = i === 0 ? NotFoundError : ValidationError;
+    for (const [t, e] of errors.entries()) {
+      expect(e, transports[t]).toBeInstanceOf(Class);
+      const { code, status, details, message } = e as NotFoundError;
+      expect({ code, status, details, message }, transports[t]).toEqual({ code: (errors[0] as NotFoundError).code, status: (errors[0] as NotFoundError).status, details: (errors[0] as NotFoundError).details, message: (errors[0] as NotFoundError).message });
+      expect((e as NotFoundError).requestId, transports[t]).toBeTruthy();
+    }
+  }
+  await rest!.replications.delete(id);
 });
