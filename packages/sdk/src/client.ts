@@ -5,7 +5,14 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { DEFAULT_RETRY_POLICY } from "./core/retry";
 import { fromConnectTransport } from "./internal/connect-transport";
 import { restTransport, type Transport } from "./internal/transport";
+import { ApiKeys } from "./resources/api-keys";
+import { Connections } from "./resources/connections";
+import { Failovers } from "./resources/failovers";
+import { Health } from "./resources/health";
+import { Metrics } from "./resources/metrics";
+import { Migrations } from "./resources/migrations";
 import { Replications } from "./resources/replications";
+import { Routing } from "./resources/routing";
 
 export interface ClientOptions {
   /** The API's base URL, `/v1` included: `https://api.heliosdb.com/v1`. */
@@ -30,11 +37,26 @@ export interface ClientOptions {
 
 export class HeliosDBReplicationClient {
   readonly replications: Replications;
+  readonly failovers: Failovers;
+  readonly migrations: Migrations;
+  readonly metrics: Metrics;
+  readonly connections: Connections;
+  readonly routing: Routing;
+  readonly apiKeys: ApiKeys;
+  readonly health: Health;
 
   constructor(options: ClientOptions) {
     if (!options.baseUrl) throw new TypeError("HeliosDBReplicationClient: baseUrl is required, e.g. https://api.heliosdb.com/v1");
     if (options.apiKey && options.token) throw new TypeError("HeliosDBReplicationClient: give apiKey or token, not both");
-    this.replications = new Replications(transportOf(options));
+    const transport = transportOf(options);
+    this.replications = new Replications(transport);
+    this.failovers = new Failovers(transport);
+    this.migrations = new Migrations(transport);
+    this.metrics = new Metrics(transport);
+    this.connections = new Connections(transport);
+    this.routing = new Routing(transport);
+    this.apiKeys = new ApiKeys(transport);
+    this.health = new Health(transport);
   }
 }
 

@@ -4,10 +4,15 @@
 import { readFileSync } from "node:fs";
 import { httpRoutes, services } from "@heliosdb/replication-proto";
 import { expect, test } from "vitest";
-import { Replications } from "../src/index";
+import { HeliosDBReplicationClient } from "../src/index";
 
 const doc = readFileSync(new URL("../api.md", import.meta.url), "utf8");
-const rows = [...doc.matchAll(/^\| `(\w+)\([^`]*\)` \| `(\w+) ([^`]+)` \| `(\w+)\.(\w+)` \|/gm)].map(([, method, verb, path, service, rpc]) => ({ method: method!, verb: verb!, path: path!, service: service!, rpc: rpc! }));
+// Each table row, with the resource its section names (## `client.<resource>`).
+const rows = doc.split(/^## /m).flatMap((section) => {
+  const resource = /^`client\.(\w+)`/.exec(section)?.[1];
+  if (!resource) return [];
+  return [...section.matchAll(/^\| `(\w+)\([^`]*\)` \| `(\w+) ([^`]+)` \| `(\w+)\.(\w+)` \|/gm)].map(([, method, verb, path, service, rpc]) => ({ resource, method: method!, verb: verb!, path: path!, service: service!, rpc: rpc! }));
+});
 
 test("each method's REST route in api.md is its RPC's route in the contract", () => {
   expect(rows.length).toBeGreaterThan(0);
@@ -20,7 +25,19 @@ test("each method's REST route in api.md is its RPC's route in the contract", ()
   }
 });
 
-test("every method of client.replications is in api.md", () => {
-  const methods = Object.getOwnPropertyNames(Replications.prototype).filter((m) => m !== "constructor");
-  expect(rows.map((r) => r.method).sort()).toEqual(methods.sort());
+test("every resource of the client, and every method of each, is in api.md", () => {
+  const client = new HeliosDBReplicationClient({ baseUrl: "http://localhost:8080/v1" }) as unknown as Record<string, object>;
+  const resources = Object.keys(client);
+  expect([...new Set(rows.map((r) => r.resource))].sort()).toEqual(resources.sort());
+  for (const resource of resources) {
+    const methods = Object.getOwnPropertyNames(Object.getPrototypeOf(client[resource])).filter((m) => m !== "constructor");
+    expect(rows.filter((r) => r.resource === resource).map((r) => r.method).sort(), resource).toEqual(methods.sort());
+  }
+});
+
+test("every unary RPC with a REST route of the services the SDK wraps is a method of the client", () => {
+  const documented = new Set(rows.map((r) => `${r.service}.${r.rpc}`));
+  const wrapped = new Set(rows.map((r) => r.service));
+  const missing = services.filter((s) => wrapped.has(s.name)).flatMap((s) => httpRoutes(s).map((r) => `${s.name}.${r.method.name}`)).filter((rpc) => !documented.has(rpc));
+  expect(missing).toEqual([]);
 });

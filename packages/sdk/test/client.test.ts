@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { EAST, startWorld, WEST, type World } from "../../server/src/testing/world";
 import { equals } from "@bufbuild/protobuf";
 import { QoSTier, ReplicationSchema, ReplicationStatus } from "@heliosdb/replication-proto";
-import { HeliosDBReplicationClient, InvalidRequestError, NotFoundError, UnauthorizedError, ValidationError } from "../src/index";
+import { HeliosDBReplicationClient, InvalidRequestError, NotFoundError, UnauthorizedError, UnimplementedError, ValidationError } from "../src/index";
 
 let world: World;
 let apiKey: string;
@@ -131,3 +131,46 @@ test("REST, Connect and gRPC-web answer the same messages and throw the same err
   }
   await rest!.replications.delete(id);
 });
+
+test("every resource: connections, routing, API keys (a revoked key refused), metrics, health; failover and migration answer UnimplementedError", async () => {
+  for (const transport of ["rest", "connect"] as const) {
+    const c = new HeliosDBReplicationClient({ token: world.token, baseUrl: world.app.urls.rest, transport });
+    const connections: string[] = [];
+    for await (const conn of c.connections.list()) connections.push(conn.connectionId);
+    expect(connections, transport).toEqual(expect.arrayContaining([EAST, WEST]));
+    const east = await c.connections.get(EAST);
+    expect(east.connectionId).toBe(EAST);
+    // Its password is sealed on the server: never answered, on any transport.
+    expect(east.password).toBe("");
+    expect(east.passwordSet).toBe(true);
+
+    const routing: unknown = await c.routing.get("tenant-123").catch((e: unknown) => e);
+    // The spec's tenant has no routing until a replication of it is promoted: NOT_FOUND, typed.
+    if (routing instanceof Error) expect(routing, transport).toBeInstanceOf(NotFoundError);
+    else expect((routing as { tenantId: string }).tenantId).toBe("tenant-123");
+
+    const { apiKey, secret } = await c.apiKeys.create({ name: `sdk ${transport}`, tenantId: "tenant-123", roles: ["Viewer"], tier: "Standard" });
+    expect(secret).toMatch(/^hdb_/);
+    expect((await c.apiKeys.get(apiKey!.keyId)).name).toBe(`sdk ${transport}`);
+    const viewer = new HeliosDBReplicationClient({ apiKey: secret, baseUrl: world.app.urls.rest, transport });
+    await viewer.replications.list({ tenantId: "tenant-123" });
+    const rotated = await c.apiKeys.rotate(apiKey!.keyId);
+    expect(rotated.secret).not.toBe(secret);
+    await c.apiKeys.revoke(rotated.apiKey!.keyId);
+    const revoked = await new HeliosDBReplicationClient({ apiKey: rotated.secret, baseUrl: world.app.urls.rest, transport }).replications.list().catch((e: unknown) => e);
+    expect(revoked, transport).toBeInstanceOf(UnauthorizedError);
+
+    const [first] = (await c.replications.list({ tenantId: "tenant-123" })).items;
+    const series = await c.metrics.get(first!.id, { startTime: new Date(Date.now() - 3_600_000), endTime: new Date(), resolution: "1m" });
+    expect(series.replicationId).toBe(first!.id);
+    const aggregate = await c.metrics.aggregate({ groupBy: "tenant_id" });
+    expect(aggregate.timeRange).toBeDefined();
+
+    expect((await c.health.check()).status).toBeTruthy();
+    expect((await c.health.ready()).$typeName).toBe("heliosdb.replication.v1.ReadyResponse");
+
+    const failover = await c.failovers.trigger(first!.id, { reason: "test" }).catch((e: unknown) => e);
+    expect(failover, transport).toBeInstanceOf(UnimplementedError);
+    await expect(c.migrations.list()).rejects.toBeInstanceOf(UnimplementedError);
+  }
+}, 60_000);

@@ -24,6 +24,14 @@ export class PagePromise<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
     return this.firstPage().then(onFulfilled, onRejected);
   }
 
+  catch<B = never>(onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<Page<T> | B> {
+    return this.firstPage().catch(onRejected);
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<Page<T>> {
+    return this.firstPage().finally(onFinally);
+  }
+
   /** Each page from the first asked for to the last. */
   async *pages(): AsyncGenerator<Page<T>> {
     let page = await this.firstPage();

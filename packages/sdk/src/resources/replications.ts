@@ -10,7 +10,7 @@ import {
   type StartReplicationResponse,
   type StopReplicationResponse,
 } from "@heliosdb/replication-proto";
-import { PagePromise } from "../core/pagination";
+import type { PagePromise } from "../core/pagination";
 import { Resource, type CallOptions, type Params } from "./resource";
 
 const M = ReplicationService.method;
@@ -28,11 +28,7 @@ export class Replications extends Resource {
 
   /** GET /v1/replications (ListReplications): await it for the first page, `for await` it for every replication. */
   list(params: Params<ListReplicationsRequest> = {}, options?: CallOptions): PagePromise<Replication> {
-    return new PagePromise(async (page) => {
-      const answer = await this.call(M.listReplications, { ...params, page }, options);
-      const p = answer.pagination;
-      return { items: answer.replications, page: p?.page ?? page, pageSize: p?.pageSize ?? 0, totalPages: p?.totalPages ?? 0, totalItems: p?.totalItems ?? 0 };
-    }, params.page || 1);
+    return this.paged(M.listReplications, params, options);
   }
 
   /**
