@@ -49,7 +49,8 @@ export class HeliosDBReplicationClient {
     if (!options.baseUrl) throw new TypeError("HeliosDBReplicationClient: baseUrl is required, e.g. https://api.heliosdb.com/v1");
     if (options.apiKey && options.token) throw new TypeError("HeliosDBReplicationClient: give apiKey or token, not both");
     const transport = transportOf(options);
-    this.replications = new Replications(transport);
+    const streams = { policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 } };
+    this.replications = new Replications(transport, streams);
     this.failovers = new Failovers(transport);
     this.migrations = new Migrations(transport);
     this.metrics = new Metrics(transport);
@@ -67,9 +68,10 @@ function transportOf(options: ClientOptions): Transport {
     retry: { policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 } },
   };
   const kind = options.transport ?? "rest";
-  if (kind === "rest") return restTransport({ ...common, baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
   // Connect and gRPC-web paths are the RPC's full name at the server's root: the base URL without its /v1.
   const root = { baseUrl: options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, ""), ...(options.fetch ? { fetch: options.fetch } : {}) };
+  // REST has no server streams: a REST client's streams use the Connect protocol on the same port (the WebSocket API next).
+  if (kind === "rest") return restTransport({ ...common, baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) }, fromConnectTransport(createConnectTransport(root), common));
   if (kind === "connect") return fromConnectTransport(createConnectTransport(root), common);
   if (kind === "grpc-web") return fromConnectTransport(createGrpcWebTransport(root), common);
   throw new TypeError(`HeliosDBReplicationClient: unknown transport "${String(kind)}" (rest, connect or grpc-web)`);

@@ -4,3 +4,4 @@
 export * from "./errors";
 export * from "./retry";
 export * from "./pagination";
+export * from "./streams";

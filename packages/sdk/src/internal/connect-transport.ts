@@ -5,8 +5,9 @@
 // errors as the same HeliosDBError classes — read from the ApiError detail
 // the server attaches to every refusal, so a failure has the same code,
 // status, details and request id on every transport.
-import type { DescMessage, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethodServerStreaming, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport as ConnectTransport } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { ApiErrorSchema, ERROR_CODES, httpRoutes, isErrorCode } from "@heliosdb/replication-proto";
 import { ConnectionError, ConnectionTimeoutError, errorOf, HeliosDBError } from "../core/errors";
 import { aborted, withRetries, type RetryOptions } from "../core/retry";
@@ -35,6 +36,16 @@ export function fromConnectTransport(transport: ConnectTransport, config: Connec
           throw errorOfConnect(e, config.timeoutMs);
         }
       }, { ...config.retry, signal });
+    },
+    stream<I extends DescMessage, O extends DescMessage>(method: DescMethodServerStreaming<I, O>, message: MessageShape<I>, signal: AbortSignal): AsyncIterable<MessageShape<O>> {
+      return (async function* () {
+        try {
+          const response = await transport.stream(method, signal, undefined, await config.headers(), createAsyncIterable([message]));
+          yield* response.message;
+        } catch (e) {
+          throw signal.aborted ? aborted(signal) : errorOfConnect(e);
+        }
+      })();
     },
   };
 }

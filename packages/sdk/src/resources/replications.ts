@@ -1,6 +1,9 @@
 // client.replications (spec §2.1, §2.2): ReplicationService's calls.
 import {
   ReplicationService,
+  type ReplicationEvent,
+  type ReplicationMetrics,
+  type StreamEventsRequest,
   type CreateReplicationRequest,
   type ListReplicationsRequest,
   type PauseReplicationResponse,
@@ -11,11 +14,21 @@ import {
   type StopReplicationResponse,
 } from "@heliosdb/replication-proto";
 import type { PagePromise } from "../core/pagination";
+import { ResumableStream, type StreamOptions } from "../core/streams";
+import { messageFrom } from "../internal/params";
+import type { Transport } from "../internal/transport";
 import { Resource, type CallOptions, type Params } from "./resource";
 
 const M = ReplicationService.method;
 
 export class Replications extends Resource {
+  constructor(
+    transport: Transport,
+    private readonly streams: StreamOptions = {},
+  ) {
+    super(transport);
+  }
+
   /** POST /v1/replications (CreateReplication). */
   create(params: Params<CreateReplicationRequest>, options?: CallOptions): Promise<Replication> {
     return this.call(M.createReplication, params, options);
@@ -58,6 +71,31 @@ export class Replications extends Resource {
   /** POST /v1/replications/{id}/stop (StopReplication). */
   stop(id: string, options?: CallOptions): Promise<StopReplicationResponse> {
     return this.call(M.stopReplication, { id }, options);
+  }
+
+  /**
+   * StreamReplicationMetrics: a sample every `intervalSeconds` (default 5),
+   * the first at once; after a reconnect, a fresh sample. Ends with an error
+   * (NotFoundError) when the replication is deleted.
+   */
+  streamMetrics(id: string, params: { intervalSeconds?: number } = {}): ResumableStream<ReplicationMetrics> {
+    const request = messageFrom(M.streamReplicationMetrics.input, { replicationId: id, intervalSeconds: params.intervalSeconds ?? 0 });
+    return new ResumableStream((signal) => this.transport.stream(M.streamReplicationMetrics, request, signal), this.streams);
+  }
+
+  /**
+   * StreamReplicationEvents: the events that match `filters`, from `cursor`
+   * (exclusive; none: from now on). After a reconnect it resumes after the
+   * last event it delivered: each event exactly once.
+   */
+  streamEvents(filters: Params<StreamEventsRequest> = {}): ResumableStream<ReplicationEvent> {
+    let cursor = filters.cursor ?? "";
+    messageFrom(M.streamReplicationEvents.input, filters); // refuse bad filters now, not at the first read
+    return new ResumableStream<ReplicationEvent>(
+      (signal) => this.transport.stream(M.streamReplicationEvents, messageFrom(M.streamReplicationEvents.input, { ...filters, cursor }), signal),
+      this.streams,
+      (event) => void (cursor = event.cursor),
+    );
   }
 }
 
