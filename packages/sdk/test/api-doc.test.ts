@@ -11,14 +11,22 @@ const doc = readFileSync(new URL("../api.md", import.meta.url), "utf8");
 const rows = doc.split(/^## /m).flatMap((section) => {
   const resource = /^`client\.(\w+)`/.exec(section)?.[1];
   if (!resource) return [];
-  return [...section.matchAll(/^\| `(\w+)\([^`]*\)` \| `(\w+) ([^`]+)` \| `(\w+)\.(\w+)` \|/gm)].map(([, method, verb, path, service, rpc]) => ({ resource, method: method!, verb: verb!, path: path!, service: service!, rpc: rpc! }));
+  return [...section.matchAll(/^\| `(\w+)\([^`]*\)` \| (.+?) \| `(\w+)\.(\w+)` \|/gm)].map(([, method, how, service, rpc]) => {
+    const route = /^`(\w+) ([^`]+)`$/.exec(how!);
+    return { resource, method: method!, verb: route?.[1], path: route?.[2], service: service!, rpc: rpc! };
+  });
 });
 
-test("each method's REST route in api.md is its RPC's route in the contract", () => {
+test("each method's REST route in api.md is its RPC's route in the contract (a stream: a server-streaming RPC)", () => {
   expect(rows.length).toBeGreaterThan(0);
   for (const row of rows) {
     const service = services.find((s) => s.name === row.service);
     expect(service, row.service).toBeDefined();
+    if (!row.verb) {
+      // A stream: no REST route; the RPC must be a server stream of the service.
+      expect(service!.methods.find((m) => m.name === row.rpc)?.methodKind, `${row.service}.${row.rpc}`).toBe("server_streaming");
+      continue;
+    }
     const route = httpRoutes(service!).find((r) => r.method.name === row.rpc);
     expect(route, `${row.service}.${row.rpc}`).toBeDefined();
     expect(`${route!.verb} ${route!.template}`, row.method).toBe(`${row.verb} ${row.path}`);
