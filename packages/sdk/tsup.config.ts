@@ -1,8 +1,8 @@
 import { defineConfig } from "tsup";
 
-// The browser and Node entries share one build: nothing here imports a Node built-in.
+// The main entry and /core run in browsers and Node (no Node built-in); /node is Node's (gRPC over node:http2).
 export default defineConfig({
-  entry: { index: "src/index.ts", "core/index": "src/core/index.ts" },
+  entry: { index: "src/index.ts", "core/index": "src/core/index.ts", "node/index": "src/node/index.ts" },
   format: ["esm", "cjs"],
   dts: true,
   sourcemap: true,

@@ -1,6 +1,7 @@
 // HeliosDBReplicationClient (spec §9.1): one client, its resources, over a
 // transport. Credentials: an API key, a bearer token, or a function that
 // gives a token (called before every attempt, so it may refresh one).
+import type { Transport as ConnectTransport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { DEFAULT_RETRY_POLICY } from "./core/retry";
 import { fromConnectTransport } from "./internal/connect-transport";
@@ -32,7 +33,12 @@ export interface ClientOptions {
    * "grpc-web" (binary protobuf, on the same port as REST). Every transport
    * answers the same messages and throws the same errors.
    */
-  transport?: "rest" | "connect" | "grpc-web";
+  transport?: "rest" | "connect" | "grpc-web" | ConnectTransportOption;
+}
+
+/** Any Connect-ES transport: gRPC from `@heliosdb/replication-sdk/node` (`grpc(url)`), or one of your own. */
+export interface ConnectTransportOption {
+  connect: ConnectTransport;
 }
 
 export class HeliosDBReplicationClient {
@@ -68,6 +74,7 @@ function transportOf(options: ClientOptions): Transport {
     retry: { policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 } },
   };
   const kind = options.transport ?? "rest";
+  if (typeof kind === "object") return fromConnectTransport(kind.connect, common);
   // Connect and gRPC-web paths are the RPC's full name at the server's root: the base URL without its /v1.
   const root = { baseUrl: options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, ""), ...(options.fetch ? { fetch: options.fetch } : {}) };
   // REST has no server streams: a REST client's streams use the Connect protocol on the same port (the WebSocket API next).

@@ -1,6 +1,6 @@
 // @heliosdb/replication-sdk: the client of spec §9.1, its errors (one class
 // per §6.2 code), the §6.3 retry policy and paginated lists.
-export { HeliosDBReplicationClient, type ClientOptions } from "./client";
+export { HeliosDBReplicationClient, type ClientOptions, type ConnectTransportOption } from "./client";
 export { ApiKeys } from "./resources/api-keys";
 export { Connections } from "./resources/connections";
 export { Failovers } from "./resources/failovers";

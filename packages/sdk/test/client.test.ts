@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { EAST, startWorld, WEST, type World } from "../../server/src/testing/world";
 import { equals } from "@bufbuild/protobuf";
 import { QoSTier, ReplicationSchema, ReplicationStatus } from "@heliosdb/replication-proto";
+import { grpc } from "../src/node/index";
 import { HeliosDBReplicationClient, InvalidRequestError, NotFoundError, UnauthorizedError, UnimplementedError, ValidationError } from "../src/index";
 
 let world: World;
@@ -98,9 +99,9 @@ test("errors are typed; parameters the request cannot take are refused before an
   expect(asked).toBe(2);
 });
 
-test("REST, Connect and gRPC-web answer the same messages and throw the same errors", async () => {
-  const transports = ["rest", "connect", "grpc-web"] as const;
-  const clients = transports.map((transport) => new HeliosDBReplicationClient({ token: world.token, baseUrl: world.app.urls.rest, transport }));
+test("REST, Connect, gRPC-web and gRPC answer the same messages and throw the same errors", async () => {
+  const transports = ["rest", "connect", "grpc-web", "grpc"] as const;
+  const clients = transports.map((transport) => new HeliosDBReplicationClient({ token: world.token, baseUrl: world.app.urls.rest, transport: transport === "grpc" ? grpc(world.app.urls.grpc) : transport }));
   const [rest] = clients;
   await world.west.createDatabase("sdk_client_5");
   const id = (await rest!.replications.create({ tenantId: "tenant-123", source: { connectionId: EAST, database: "production_db" }, target: { connectionId: WEST, database: "sdk_client_5" }, config: { qosTier: "BestEffort", priority: 7 } })).id;
@@ -127,6 +128,13 @@ test("REST, Connect and gRPC-web answer the same messages and throw the same err
       const { code, status, details, message } = e as NotFoundError;
       expect({ code, status, details, message }, transports[t]).toEqual({ code: (errors[0] as NotFoundError).code, status: (errors[0] as NotFoundError).status, details: (errors[0] as NotFoundError).details, message: (errors[0] as NotFoundError).message });
       expect((e as NotFoundError).requestId, transports[t]).toBeTruthy();
+    }
+  }
+  // A stream on each: its first sample, at once.
+  for (const [i, c] of clients.entries()) {
+    for await (const sample of c.replications.streamMetrics(id, { intervalSeconds: 60 })) {
+      expect(sample.replicationId, transports[i]).toBe(id);
+      break;
     }
   }
   await rest!.replications.delete(id);
