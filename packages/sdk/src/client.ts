@@ -4,6 +4,7 @@
 import type { Transport as ConnectTransport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { DEFAULT_RETRY_POLICY } from "./core/retry";
+import { clientCredentials, type OAuthClientCredentials } from "./lib/oauth";
 import { fromConnectTransport } from "./internal/connect-transport";
 import { restTransport, type Transport } from "./internal/transport";
 import { ApiKeys } from "./resources/api-keys";
@@ -22,6 +23,12 @@ export interface ClientOptions {
   apiKey?: string | undefined;
   /** Authorization: Bearer — a token, or a function giving one before each attempt (spec §5.1). */
   token?: string | (() => string | Promise<string>) | undefined;
+  /**
+   * OAuth 2.0 client credentials (spec §5.3): tokens are asked for at the
+   * token endpoint (default: `/oauth/token` at the base URL's origin) and
+   * renewed before they expire.
+   */
+  oauth?: (Omit<OAuthClientCredentials, "tokenUrl"> & { tokenUrl?: string }) | undefined;
   /** Milliseconds an attempt may take (default 60,000). */
   timeout?: number;
   /** Retries after the first attempt, on 503, 429 and network failures (default 4: five attempts, spec §6.3). */
@@ -53,7 +60,7 @@ export class HeliosDBReplicationClient {
 
   constructor(options: ClientOptions) {
     if (!options.baseUrl) throw new TypeError("HeliosDBReplicationClient: baseUrl is required, e.g. https://api.heliosdb.com/v1");
-    if (options.apiKey && options.token) throw new TypeError("HeliosDBReplicationClient: give apiKey or token, not both");
+    if ([options.apiKey, options.token, options.oauth].filter(Boolean).length > 1) throw new TypeError("HeliosDBReplicationClient: give one credential: apiKey, token or oauth");
     const transport = transportOf(options);
     const streams = { policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 } };
     this.replications = new Replications(transport, streams);
@@ -85,7 +92,10 @@ function transportOf(options: ClientOptions): Transport {
 }
 
 function credentials(options: ClientOptions): () => Promise<Record<string, string>> {
-  const { apiKey, token } = options;
+  const { apiKey, oauth } = options;
+  const token = oauth
+    ? clientCredentials({ ...oauth, tokenUrl: oauth.tokenUrl ?? `${new URL(options.baseUrl).origin}/oauth/token` }, options.fetch)
+    : options.token;
   return async (): Promise<Record<string, string>> => {
     if (apiKey) return { "x-api-key": apiKey };
     if (typeof token === "function") return { authorization: `Bearer ${await token()}` };

@@ -10,5 +10,6 @@ export { Migrations } from "./resources/migrations";
 export { Replications } from "./resources/replications";
 export { Routing } from "./resources/routing";
 export type { Params } from "./internal/params";
+export { clientCredentials, type OAuthClientCredentials } from "./lib/oauth";
 export type { CallOptions } from "./internal/transport";
 export * from "./core/index";

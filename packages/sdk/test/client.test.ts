@@ -91,6 +91,23 @@ test("errors are typed; parameters the request cannot take are refused before an
 
   const stranger = new HeliosDBReplicationClient({ apiKey: "hdb_not_a_real_key_at_all_0000000000000000", baseUrl: world.app.urls.rest });
   await expect(stranger.replications.list()).rejects.toBeInstanceOf(UnauthorizedError);
+  // OAuth client credentials (spec §5.3): a confidential client of the tenant, its token asked for once.
+  const oauthClient = await world.rest("POST", "/oauth-clients", { name: "sdk service", confidential: true, tenant_id: "tenant-123", roles: ["Viewer"] });
+  expect(oauthClient.status).toBe(201);
+  const tokens: string[] = [];
+  const viaOAuth = new HeliosDBReplicationClient({
+    oauth: { clientId: oauthClient.body.client.client_id, clientSecret: oauthClient.body.client_secret },
+    baseUrl: world.app.urls.rest,
+    fetch: (input, init) => (String(input).endsWith("/oauth/token") && tokens.push(String(input)), fetch(input, init)),
+  });
+  expect((await viaOAuth.replications.list({ tenantId: "tenant-123" })).page).toBe(1);
+  await viaOAuth.replications.list({ tenantId: "tenant-123" });
+  expect(tokens).toEqual([`${new URL(world.app.urls.rest).origin}/oauth/token`]);
+  // A Viewer: reading is allowed, changing is not.
+  await expect(viaOAuth.replications.create({ tenantId: "tenant-123" })).rejects.toMatchObject({ code: "FORBIDDEN", status: 403 });
+  const wrongSecret = new HeliosDBReplicationClient({ oauth: { clientId: oauthClient.body.client.client_id, clientSecret: "nope" }, baseUrl: world.app.urls.rest });
+  await expect(wrongSecret.replications.list()).rejects.toBeInstanceOf(UnauthorizedError);
+
   // A token function is asked before each call.
   let asked = 0;
   const withToken = new HeliosDBReplicationClient({ token: () => (asked++, world.token), baseUrl: world.app.urls.rest });
