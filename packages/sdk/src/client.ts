@@ -8,13 +8,16 @@ import { clientCredentials, type OAuthClientCredentials } from "./lib/oauth";
 import { fromConnectTransport } from "./internal/connect-transport";
 import { restTransport, type Transport } from "./internal/transport";
 import { ApiKeys } from "./resources/api-keys";
+import { Audit } from "./resources/audit";
 import { Connections } from "./resources/connections";
 import { Failovers } from "./resources/failovers";
 import { Health } from "./resources/health";
 import { Metrics } from "./resources/metrics";
 import { Migrations } from "./resources/migrations";
+import { OAuthClients } from "./resources/oauth-clients";
 import { Replications } from "./resources/replications";
 import { Routing } from "./resources/routing";
+import { Users } from "./resources/users";
 
 export interface ClientOptions {
   /** The API's base URL, `/v1` included: `https://api.heliosdb.com/v1`. */
@@ -57,6 +60,9 @@ export class HeliosDBReplicationClient {
   readonly routing: Routing;
   readonly apiKeys: ApiKeys;
   readonly health: Health;
+  readonly audit: Audit;
+  readonly oauthClients: OAuthClients;
+  readonly users: Users;
 
   constructor(options: ClientOptions) {
     if (!options.baseUrl) throw new TypeError("HeliosDBReplicationClient: baseUrl is required, e.g. https://api.heliosdb.com/v1");
@@ -71,6 +77,9 @@ export class HeliosDBReplicationClient {
     this.routing = new Routing(transport);
     this.apiKeys = new ApiKeys(transport);
     this.health = new Health(transport);
+    this.audit = new Audit(transport);
+    this.oauthClients = new OAuthClients(transport);
+    this.users = new Users(transport);
   }
 }
 

@@ -43,9 +43,9 @@ test("every resource of the client, and every method of each, is in api.md", () 
   }
 });
 
-test("every unary RPC with a REST route of the services the SDK wraps is a method of the client", () => {
+test("every RPC of the contract is a method of the client, except those the issue leaves for later", () => {
   const documented = new Set(rows.map((r) => `${r.service}.${r.rpc}`));
-  const wrapped = new Set(rows.map((r) => r.service));
-  const missing = services.filter((s) => wrapped.has(s.name)).flatMap((s) => httpRoutes(s).map((r) => `${s.name}.${r.method.name}`)).filter((rpc) => !documented.has(rpc));
-  expect(missing).toEqual([]);
+  const missing = services.flatMap((s) => s.methods.map((m) => `${s.name}.${m.name}`)).filter((rpc) => !documented.has(rpc));
+  // The routing watch (the server answers UNIMPLEMENTED so far) is the one left.
+  expect(missing).toEqual(["RoutingService.WatchTenantRouting"]);
 });

@@ -157,7 +157,7 @@ test("REST, Connect, gRPC-web and gRPC answer the same messages and throw the sa
   await rest!.replications.delete(id);
 });
 
-test("every resource: connections, routing, API keys (a revoked key refused), metrics, health; failover and migration answer UnimplementedError", async () => {
+test("every resource: connections, routing, API keys (a revoked key refused), metrics, health, audit, OAuth clients, users; failover and migration answer UnimplementedError", async () => {
   for (const transport of ["rest", "connect"] as const) {
     const c = new HeliosDBReplicationClient({ token: world.token, baseUrl: world.app.urls.rest, transport });
     const connections: string[] = [];
@@ -193,6 +193,20 @@ test("every resource: connections, routing, API keys (a revoked key refused), me
 
     expect((await c.health.check()).status).toBeTruthy();
     expect((await c.health.ready()).$typeName).toBe("heliosdb.replication.v1.ReadyResponse");
+
+    // The audit log holds the key's creation; OAuth clients and users round-trip.
+    const audited: string[] = [];
+    for await (const e of c.audit.list({ tenantId: "tenant-123", rpc: "ApiKeyService.CreateApiKey" })) audited.push(e.rpc);
+    expect(audited.length, transport).toBeGreaterThan(0);
+    const created = await c.oauthClients.create({ name: `sdk ${transport}`, confidential: true, tenantId: "tenant-123", roles: ["Viewer"] });
+    expect(created.clientSecret).toBeTruthy();
+    expect((await c.oauthClients.get(created.client!.clientId)).name).toBe(`sdk ${transport}`);
+    await c.oauthClients.delete(created.client!.clientId);
+    await expect(c.oauthClients.get(created.client!.clientId)).rejects.toBeInstanceOf(NotFoundError);
+    const user = await c.users.create({ username: `sdk-${transport}`, password: "correct horse battery staple", tenantId: "tenant-123", roles: ["Viewer"] });
+    expect((await c.users.get(user.userId)).username).toBe(`sdk-${transport}`);
+    await c.users.setPassword(user.userId, "another correct horse battery");
+    await c.users.delete(user.userId);
 
     const failover = await c.failovers.trigger(first!.id, { reason: "test" }).catch((e: unknown) => e);
     expect(failover, transport).toBeInstanceOf(UnimplementedError);

@@ -1,4 +1,4 @@
-export { toRest } from "./to-rest";
+export { toRest, toRestRequest } from "./to-rest";
 export { toRestJson } from "./write-rest";
 export { fromRest } from "./from-rest";
 export { restQueryToJson } from "./query";

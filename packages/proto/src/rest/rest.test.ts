@@ -14,7 +14,8 @@ import {
 } from "../gen/heliosdb/replication/v1/replication_pb";
 import { SortOrder } from "../gen/heliosdb/replication/v1/common_pb";
 import { registry } from "../../test/spec";
-import { fromRest, restBodyPaths, restEnumValues, restQueryToJson, RestMappingError, restUnion, toRest } from "./index";
+import { RegisterConnectionRequestSchema, DatabaseEngine } from "../gen/heliosdb/replication/v1/connection_pb";
+import { fromRest, restBodyPaths, restEnumValues, restQueryToJson, RestMappingError, restUnion, toRest, toRestRequest } from "./index";
 
 // The violations fromRest reports for a body, as "field: description".
 function violations(json: unknown, schema: DescMessage = CreateReplicationRequestSchema): string[] {
@@ -209,5 +210,19 @@ describe("the REST names of the whole contract", () => {
         expect(new Set(tags).size).toBe(tags.length);
       }
     }
+  });
+});
+
+describe("toRestRequest: a request as a client sends it", () => {
+  test("keeps the INPUT_ONLY fields an answer never carries, and writes only the fields that are set", () => {
+    const request = create(RegisterConnectionRequestSchema, { connection: { connectionId: "c1", host: "db", port: 5432, password: "s3cret", engine: DatabaseEngine.POSTGRESQL } });
+    const sent = toRestRequest(RegisterConnectionRequestSchema, request);
+    expect(sent).toEqual({ connection: { connection_id: "c1", host: "db", port: 5432, password: "s3cret", engine: "PostgreSQL" } });
+    // The answer writer drops the password (and writes every field).
+    const answer = toRest(RegisterConnectionRequestSchema, request) as { connection: Record<string, unknown> };
+    expect(answer.connection.password).toBeUndefined();
+    expect(answer.connection.region).toBe("");
+    // Read back by the server's reader: the same message.
+    expect(fromRest(RegisterConnectionRequestSchema, sent)).toEqual(request);
   });
 });

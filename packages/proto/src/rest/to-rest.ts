@@ -21,8 +21,21 @@ import { elementKind, isInputOnly, isWellKnown, restEnumValue, restFieldName, re
  */
 export function toRest<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): JsonObject {
   const json = toJson(schema, message, { useProtoFieldName: true, alwaysEmitImplicit: true });
-  return messageToRest(schema, json as JsonObject);
+  return messageToRest(schema, json as JsonObject, "answer");
 }
+
+/**
+ * Renders a request message as a client sends it in REST JSON (the SDK's
+ * REST transport): the fields that are set only, and INPUT_ONLY ones
+ * (passwords, secrets) included — an answer never carries those.
+ */
+export function toRestRequest<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): JsonObject {
+  const json = toJson(schema, message, { useProtoFieldName: true });
+  return messageToRest(schema, json as JsonObject, "request");
+}
+
+/** Which JSON: an answer of the server's (no INPUT_ONLY field), or a request (with them). */
+type Direction = "answer" | "request";
 
 /** How one field's proto3 JSON becomes REST JSON. */
 interface FieldPlan {
@@ -46,10 +59,10 @@ interface UnionPlan {
 
 type MessagePlan = (FieldPlan | UnionPlan)[] | "well-known";
 
-const plans = new WeakMap<DescMessage, MessagePlan>();
+const plans = { answer: new WeakMap<DescMessage, MessagePlan>(), request: new WeakMap<DescMessage, MessagePlan>() };
 
-function planOf(desc: DescMessage): MessagePlan {
-  let plan = plans.get(desc);
+function planOf(desc: DescMessage, direction: Direction): MessagePlan {
+  let plan = plans[direction].get(desc);
   if (plan) return plan;
   plan = isWellKnown(desc) ? "well-known" : [];
   if (plan !== "well-known") {
@@ -59,10 +72,10 @@ function planOf(desc: DescMessage): MessagePlan {
         plan.push({ ...union, members: member.fields.map((f) => ({ proto: f.name, tag: restTag(f), message: f.message! })) });
         continue;
       }
-      for (const field of member.kind === "oneof" ? member.fields : [member]) if (!isInputOnly(field)) plan.push(fieldPlan(field));
+      for (const field of member.kind === "oneof" ? member.fields : [member]) if (direction === "request" || !isInputOnly(field)) plan.push(fieldPlan(field));
     }
   }
-  plans.set(desc, plan);
+  plans[direction].set(desc, plan);
   return plan;
 }
 
@@ -79,8 +92,8 @@ function fieldPlan(field: DescField): FieldPlan {
   };
 }
 
-function messageToRest(desc: DescMessage, json: JsonObject): JsonObject {
-  const plan = planOf(desc);
+function messageToRest(desc: DescMessage, json: JsonObject, direction: Direction): JsonObject {
+  const plan = planOf(desc, direction);
   if (plan === "well-known") return json;
   const out: JsonObject = {};
   for (const member of plan) {
@@ -88,32 +101,32 @@ function messageToRest(desc: DescMessage, json: JsonObject): JsonObject {
       const set = member.members.find((m) => json[m.proto] !== undefined);
       if (set) {
         out[member.typeKey] = set.tag;
-        out[member.valueKey] = messageToRest(set.message, json[set.proto] as JsonObject);
+        out[member.valueKey] = messageToRest(set.message, json[set.proto] as JsonObject, direction);
       }
       continue;
     }
     const value = json[member.proto];
     if (value === undefined) continue;
-    const rest = valueToRest(member, value);
+    const rest = valueToRest(member, value, direction);
     if (rest !== undefined) out[member.rest] = rest;
   }
   return out;
 }
 
-function valueToRest(field: FieldPlan, value: JsonValue): JsonValue | undefined {
+function valueToRest(field: FieldPlan, value: JsonValue, direction: Direction): JsonValue | undefined {
   switch (field.container) {
     case "list":
-      return (value as JsonValue[]).map((item) => elementToRest(field, item)!);
+      return (value as JsonValue[]).map((item) => elementToRest(field, item, direction)!);
     case "map":
-      return Object.fromEntries(Object.entries(value as JsonObject).map(([key, item]) => [key, elementToRest(field, item)!]));
+      return Object.fromEntries(Object.entries(value as JsonObject).map(([key, item]) => [key, elementToRest(field, item, direction)!]));
     default:
-      return elementToRest(field, value);
+      return elementToRest(field, value, direction);
   }
 }
 
 // One value of a field, or one element of a list or map field.
-function elementToRest(field: FieldPlan, value: JsonValue): JsonValue | undefined {
-  if (field.kind === "message") return messageToRest(field.message!, value as JsonObject);
+function elementToRest(field: FieldPlan, value: JsonValue, direction: Direction): JsonValue | undefined {
+  if (field.kind === "message") return messageToRest(field.message!, value as JsonObject, direction);
   if (field.kind === "enum") {
     return typeof value === "string" && field.enumValues!.has(value) ? field.enumValues!.get(value) : value;
   }

@@ -92,6 +92,16 @@ export function errorOf(fields: HeliosDBErrorFields): HeliosDBError {
 }
 
 /**
+ * The server's message with the fields its details name (`details.violations`,
+ * as §6 writes a validation error), so that the message alone says what to fix.
+ */
+export function messageWithViolations(message: string, details: Record<string, unknown>): string {
+  const violations = Array.isArray(details.violations) ? (details.violations as { field?: unknown; description?: unknown }[]) : [];
+  const said = violations.filter((v) => typeof v?.description === "string").map((v) => (v.field ? `${String(v.field)}: ${String(v.description)}` : String(v.description)));
+  return said.length > 0 ? `${message} (${said.join("; ")})` : message;
+}
+
+/**
  * The error of an HTTP answer that is not a success: the §6.1 envelope's
  * code, message, details and request id; a body that is no envelope (a
  * proxy's page) gets the code its status stands for.
@@ -100,11 +110,12 @@ export function errorFromResponse(status: number, body: unknown, headers: { get(
   const retryAfter = retryAfterSeconds(headers.get("retry-after"), now);
   const envelope = (body as { error?: Record<string, unknown> } | null)?.error;
   if (envelope && typeof envelope === "object" && typeof envelope.code === "string") {
+    const details = isObject(envelope.details) ? envelope.details : {};
     return errorOf({
       code: envelope.code,
-      message: typeof envelope.message === "string" ? envelope.message : envelope.code,
+      message: messageWithViolations(typeof envelope.message === "string" ? envelope.message : envelope.code, details),
       status,
-      details: isObject(envelope.details) ? envelope.details : {},
+      details,
       requestId: typeof envelope.request_id === "string" ? envelope.request_id : (headers.get("x-request-id") ?? undefined),
       retryAfter,
     });

@@ -9,7 +9,7 @@ import type { DescMessage, DescMethodServerStreaming, DescMethodUnary, MessageSh
 import { Code, ConnectError, type Transport as ConnectTransport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { ApiErrorSchema, ERROR_CODES, httpRoutes, isErrorCode } from "@heliosdb/replication-proto";
-import { ConnectionError, ConnectionTimeoutError, errorOf, HeliosDBError } from "../core/errors";
+import { ConnectionError, ConnectionTimeoutError, errorOf, HeliosDBError, messageWithViolations } from "../core/errors";
 import { aborted, withRetries, type RetryOptions } from "../core/retry";
 import { newIdempotencyKey } from "./rest-fetch";
 import type { CallOptions, Transport } from "./transport";
@@ -68,11 +68,12 @@ export function errorOfConnect(e: unknown, timeoutMs?: number): HeliosDBError {
   const error = ConnectError.from(e);
   const detail = error.findDetails(ApiErrorSchema)[0];
   if (detail && detail.code) {
+    const details = (detail.details ?? {}) as Record<string, unknown>;
     return errorOf({
       code: detail.code,
-      message: detail.message || error.rawMessage,
+      message: messageWithViolations(detail.message || error.rawMessage, details),
       status: isErrorCode(detail.code) ? ERROR_CODES[detail.code].http : undefined,
-      details: (detail.details ?? {}) as Record<string, unknown>,
+      details,
       requestId: detail.requestId || error.metadata.get("x-request-id") || undefined,
       retryAfter: detail.retryAfterSeconds,
       cause: error,

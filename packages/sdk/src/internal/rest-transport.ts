@@ -6,7 +6,7 @@
 // answers the same message objects as the Connect, gRPC-web and gRPC
 // transports, and no route is written by hand.
 import type { DescMessage, DescMethodUnary, DescService, JsonObject, JsonValue, MessageShape } from "@bufbuild/protobuf";
-import { fromRest, httpRoutes, restFieldName, toRest, type HttpRoute } from "@heliosdb/replication-proto";
+import { fromRest, httpRoutes, restFieldName, toRestRequest, type HttpRoute } from "@heliosdb/replication-proto";
 import { HeliosDBError } from "../core/errors";
 import { restCall, type RestConfig, type RestRequest } from "./rest-fetch";
 
@@ -33,7 +33,7 @@ export async function restInvoke<I extends DescMessage, O extends DescMessage>(
   if (!route) {
     throw new HeliosDBError({ code: "UNIMPLEMENTED", message: `${method.parent.typeName}.${method.name} has no REST route: use the connect, grpc-web or grpc transport` });
   }
-  const answer = await restCall<JsonValue | undefined>(config, { ...requestOf(route, method.input, toRest(method.input, message)), signal: options.signal });
+  const answer = await restCall<JsonValue | undefined>(config, { ...requestOf(route, method.input, toRestRequest(method.input, message)), signal: options.signal });
   const field = route.responseBody ? method.output.fields.find((f) => f.name === route.responseBody) : undefined;
   const json = field ? { [restFieldName(field)]: answer ?? null } : (answer ?? {});
   return fromRest(method.output, json);
