@@ -462,10 +462,13 @@ export class ReplicationPipeline {
     await this.syncTier().catch((e) => this.emit("ReplicationError", "Critical", `could not clear synchronous_standby_names: ${String(e)}`, {}));
     await this.stopWatch();
     this.batcher?.discard();
-    await this.stream?.close().catch(() => undefined);
+    const closed = this.stream;
+    await closed?.close().catch(() => undefined);
     // A batch still applying finishes (or fails) before the session is rolled back and closed.
     await this.batcher?.drain();
     if (!fromRun) await this.running?.catch(() => undefined);
+    // A run halted while it was opening its stream holds it only now: closed too, or its walsender stays and keeps the slot active.
+    if (this.stream && this.stream !== closed) await this.stream.close().catch(() => undefined);
     await this.applier?.rollback();
     await this.target?.end().catch(() => undefined);
     // The run's counters end here: the figures keep what it committed.
