@@ -3,7 +3,7 @@
 // gives a token (called before every attempt, so it may refresh one).
 import type { Transport as ConnectTransport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { DEFAULT_RETRY_POLICY } from "./core/retry";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./core/retry";
 import { clientCredentials, type OAuthClientCredentials } from "./lib/oauth";
 import { fromConnectTransport } from "./internal/connect-transport";
 import { restTransport, type Transport } from "./internal/transport";
@@ -67,9 +67,9 @@ export class HeliosDBReplicationClient {
   constructor(options: ClientOptions) {
     if (!options.baseUrl) throw new TypeError("HeliosDBReplicationClient: baseUrl is required, e.g. https://api.heliosdb.com/v1");
     if ([options.apiKey, options.token, options.oauth].filter(Boolean).length > 1) throw new TypeError("HeliosDBReplicationClient: give one credential: apiKey, token or oauth");
-    const transport = transportOf(options);
-    const streams = { policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 } };
-    this.replications = new Replications(transport, streams);
+    const policy = { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 };
+    const transport = transportOf(options, policy);
+    this.replications = new Replications(transport, { policy });
     this.failovers = new Failovers(transport);
     this.migrations = new Migrations(transport);
     this.metrics = new Metrics(transport);
@@ -83,12 +83,9 @@ export class HeliosDBReplicationClient {
   }
 }
 
-function transportOf(options: ClientOptions): Transport {
-  const common = {
-    headers: credentials(options),
-    timeoutMs: options.timeout ?? 60_000,
-    retry: { policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 } },
-  };
+// The calls' retry policy is the streams' reconnect policy too: one `maxRetries`.
+function transportOf(options: ClientOptions, policy: RetryPolicy): Transport {
+  const common = { headers: credentials(options), timeoutMs: options.timeout ?? 60_000, retry: { policy } };
   const kind = options.transport ?? "rest";
   if (typeof kind === "object") return fromConnectTransport(kind.connect, common);
   // Connect and gRPC-web paths are the RPC's full name at the server's root: the base URL without its /v1.

@@ -8,10 +8,11 @@
 import type { DescMessage, DescMethodServerStreaming, DescMethodUnary, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport as ConnectTransport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
-import { ApiErrorSchema, ERROR_CODES, httpRoutes, isErrorCode } from "@heliosdb/replication-proto";
+import { ApiErrorSchema, ERROR_CODES, isErrorCode } from "@heliosdb/replication-proto";
 import { ConnectionError, ConnectionTimeoutError, errorOf, HeliosDBError, messageWithViolations } from "../core/errors";
 import { aborted, withRetries, type RetryOptions } from "../core/retry";
 import { newIdempotencyKey } from "./rest-fetch";
+import { routeOf } from "./rest-transport";
 import type { CallOptions, Transport } from "./transport";
 
 export interface ConnectConfig {
@@ -23,7 +24,7 @@ export interface ConnectConfig {
 export function fromConnectTransport(transport: ConnectTransport, config: ConnectConfig): Transport {
   return {
     unary<I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>, message: MessageShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
-      const key = changes(method) ? newIdempotencyKey() : undefined;
+      const key = changes(method as DescMethodUnary) ? newIdempotencyKey() : undefined;
       const signal = options.signal;
       return withRetries(async () => {
         if (signal?.aborted) throw aborted(signal);
@@ -50,16 +51,10 @@ export function fromConnectTransport(transport: ConnectTransport, config: Connec
   };
 }
 
-// Whether a call changes something (and so carries an Idempotency-Key): its REST verb is not GET.
-const changing = new WeakMap<DescMethodUnary, boolean>();
+// Whether a call changes something (and so carries an Idempotency-Key): its REST verb is not GET, as for the REST transport.
 function changes(method: DescMethodUnary): boolean {
-  let known = changing.get(method);
-  if (known === undefined) {
-    const route = httpRoutes(method.parent).find((r) => r.method.name === method.name);
-    known = route ? route.verb !== "GET" : !/^(Get|List)/.test(method.name);
-    changing.set(method, known);
-  }
-  return known;
+  const route = routeOf(method);
+  return route ? route.verb !== "GET" : !/^(Get|List)/.test(method.name);
 }
 
 /** The HeliosDBError of a Connect failure: the server's ApiError when it sent one, else what the status code says. */

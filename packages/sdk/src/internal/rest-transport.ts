@@ -16,7 +16,8 @@ export interface CallOptions {
 
 const routes = new WeakMap<DescService, Map<string, HttpRoute>>();
 
-function routeOf(method: DescMethodUnary): HttpRoute | undefined {
+/** The REST route of a unary RPC (its google.api.http rule), if it has one. */
+export function routeOf(method: DescMethodUnary): HttpRoute | undefined {
   let byName = routes.get(method.parent);
   if (!byName) routes.set(method.parent, (byName = new Map(httpRoutes(method.parent).map((r) => [r.method.name, r]))));
   return byName.get(method.name);

@@ -1,5 +1,7 @@
 // client.replications (spec §2.1, §2.2): ReplicationService's calls.
+import type { DescMessage } from "@bufbuild/protobuf";
 import {
+  ReplicationConfigSchema,
   ReplicationService,
   type ReplicationEvent,
   type ReplicationMetrics,
@@ -49,7 +51,7 @@ export class Replications extends Resource {
    * `config` given (or those `updateMask` names), leaving the others.
    */
   update(id: string, params: { config: Params<ReplicationConfig>; updateMask?: string[] }, options?: CallOptions): Promise<Replication> {
-    const updateMask = { paths: params.updateMask ?? maskOf(params.config) };
+    const updateMask = { paths: params.updateMask ?? maskOf(ReplicationConfigSchema, params.config) };
     return this.call(M.updateReplication, { id, config: params.config, updateMask }, options);
   }
 
@@ -99,11 +101,13 @@ export class Replications extends Resource {
   }
 }
 
-// The proto paths of the fields given (nested messages by their own fields, as the REST PATCH does).
-function maskOf(config: object, prefix = "config."): string[] {
-  return Object.entries(config).flatMap(([key, value]) => {
-    const path = prefix + key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+// The proto paths of the fields given, named by the descriptor (nested messages by their own fields, as the REST PATCH does).
+function maskOf(schema: DescMessage, given: object, prefix = "config."): string[] {
+  return Object.entries(given).flatMap(([key, value]) => {
     if (value === undefined) return [];
-    return value && typeof value === "object" && !Array.isArray(value) && !(value instanceof Date) && !("$typeName" in value) ? maskOf(value, `${path}.`) : [path];
+    const field = schema.fields.find((f) => f.localName === key);
+    const path = prefix + (field?.name ?? key);
+    const nested = field?.fieldKind === "message" && !field.message.typeName.startsWith("google.protobuf.") && typeof value === "object" && value !== null && !("$typeName" in value);
+    return nested ? maskOf(field.message, value, `${path}.`) : [path];
   });
 }
