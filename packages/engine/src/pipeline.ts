@@ -25,6 +25,7 @@ import { SourceWatch } from "./pipeline/watch";
 import { prepare, targetTables, type Setup } from "./pipeline/setup";
 import { binaryIneligibleColumns } from "./source/binary-transfer";
 import { dropPublication, type PublicationChange } from "./source/publication";
+import { dropSlot } from "./source/slot";
 import { ReplicationConnection, ReplicationError } from "./source/replication-connection";
 import { formatLsn, parseLsn, type Lsn, type Relation } from "./types";
 
@@ -128,7 +129,7 @@ export class ReplicationPipeline {
     await this.halt();
     const source = await onSide("source", connect(this.spec.source.connection));
     try {
-      await source.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", [this.slotName]);
+      await dropSlot(source, this.slotName);
       await dropPublication(source, this.publicationName);
     } finally {
       await source.end();

@@ -216,13 +216,26 @@ export class ReplicationController {
     return updated;
   }
 
+  /**
+   * Stopped first, its slot dropped wherever it ran, and only then deleted:
+   * a drop that fails leaves a stopped replication to delete again, never a
+   * slot nobody knows of holding the source's WAL.
+   */
   async delete(caller: Caller | undefined, id: string, cleanupTarget: boolean): Promise<void> {
     const row = await this.get(caller, id);
-    const pipeline = await this.deps.orchestrator.pipelineFor(row);
-    if (row.desired !== "stopped") await pipeline.stop();
-    if (cleanupTarget) await pipeline.cleanup();
+    if (row.desired !== "stopped") await this.deps.replications.setDesired(id, "stopped", "Stopped");
+    await this.end(row, cleanupTarget);
     await this.deps.replications.markDeleted(id);
     await this.deps.orchestrator.poke();
+  }
+
+  // Waits for whichever server ran it to let go, then drops its slot and publication (see Orchestrator.end).
+  private async end(row: ReplicationRow, cleanupTarget = false): Promise<void> {
+    const outcome = await this.deps.orchestrator.end(row, { cleanupTarget });
+    if (outcome === "superseded") throw apiError("CONFLICT", "the replication was started again meanwhile", { replication_id: row.id });
+    if (outcome === "busy") {
+      throw apiError("SERVICE_UNAVAILABLE", "the server running the replication has not let it go yet; retry shortly", { replication_id: row.id }, 5);
+    }
   }
 
   /** Starts (or resumes, or restarts from Error) a replication; says what the start does, decided before it. */
@@ -251,10 +264,10 @@ export class ReplicationController {
     const { id } = row;
     const transition = TRANSITIONS[action];
     if (!transition.from.includes(row.desired)) throw conflict(row, action);
-    // Nothing to do; a start of a running replication restarts it only from Error.
-    if (row.desired === transition.to && (action !== "start" || row.status !== "Error")) return row;
-    if (action === "stop") {
-      await (await this.deps.orchestrator.pipelineFor(row)).stop();
+    // Nothing to do — but a stop drops the slot again (a drop that failed before); a start restarts only from Error.
+    if (row.desired === transition.to && (action !== "start" || row.status !== "Error")) {
+      if (action === "stop") await this.end(row);
+      return row;
     }
     // A pending resync (the tables, filters or transforms changed) survives a plain start.
     if (action === "start" && row.startOptions.fromCheckpoint === "resync" && (options.fromCheckpoint ?? "auto") === "auto") {
@@ -263,7 +276,9 @@ export class ReplicationController {
     const status = action === "start" ? "Initializing" : action === "pause" ? "Paused" : "Stopped";
     // A start runs a new pipeline: from Error, its owner lets the failed one go when the generation moves.
     const updated = (await this.deps.replications.setDesired(id, transition.to, status, action === "start" ? options : undefined, action === "start"))!;
-    await this.deps.orchestrator.poke();
+    // Stored as stopped first, so that whichever server runs it lets it go; then its slot is dropped.
+    if (action === "stop") await this.end(updated);
+    else await this.deps.orchestrator.poke();
     return (await this.deps.replications.get(id)) ?? updated;
   }
 

@@ -3,6 +3,7 @@
 // database never run the same replication, and when a server dies another
 // takes its replications over from their checkpoints once the lease expires.
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   Backoff,
   errorCode,
@@ -150,9 +151,35 @@ export class Orchestrator {
     return [...this.owned.values()].filter((o) => !o.leaving).map((o) => ({ row: o.row, figures: o.pipeline.read() }));
   }
 
-  /** A pipeline object for one-off control (stop, cleanup) of a replication wherever it ran. */
-  async pipelineFor(row: ReplicationRow): Promise<ReplicationPipeline> {
-    return this.owned.get(row.id)?.pipeline ?? this.paused.get(row.id) ?? new ReplicationPipeline(await this.spec(row), this.engineDeps(row));
+  /**
+   * Ends what a replication stored as stopped (a stop or delete request did
+   * that first) holds on its source, wherever it ran. Its owner — this node
+   * now, another at its next pass, a dead one's lease once it lapses — stops
+   * the pipeline and lets the lease go; this node then takes the lease, so
+   * that nobody starts it meanwhile, and drops whatever is left (the slot of
+   * a replication nobody ran: paused, in Error) and, asked to, what it
+   * created on the target. "busy": the lease was not free within a lease
+   * period and a pass; "superseded": a start came in meanwhile.
+   */
+  async end(row: ReplicationRow, options: { cleanupTarget?: boolean } = {}): Promise<"ended" | "busy" | "superseded"> {
+    await this.poke();
+    const tickMs = this.deps.tickMs ?? 2000;
+    const deadline = Date.now() + (this.deps.leaseSeconds ?? 15) * 1000 + 2 * tickMs;
+    while (!(await this.acquire(row.id))) {
+      if (Date.now() >= deadline) return "busy";
+      await sleep(Math.min(100, tickMs));
+    }
+    try {
+      const now = await this.deps.replications.get(row.id);
+      if (now?.desired !== "stopped") return "superseded";
+      // Its history is what the owner last observed: a pipeline it stopped already reports no change.
+      const pipeline = new ReplicationPipeline(await this.spec(now), this.engineDeps(now));
+      await pipeline.stop();
+      if (options.cleanupTarget) await pipeline.cleanup();
+      return "ended";
+    } finally {
+      await this.release(row.id);
+    }
   }
 
   /** Applies a changed configuration to a replication this node runs. */
@@ -195,8 +222,9 @@ export class Orchestrator {
           owned.leaving = true;
           owned.quiet = row !== undefined;
           const pausedNow = !row && (await this.deps.replications.get(id))?.desired === "paused";
-          // A stop has halted it already (and dropped its slot).
-          if (owned.pipeline.status !== "Stopped") await owned.pipeline.pause({ watch: pausedNow }).catch(() => undefined);
+          if (row || pausedNow) await owned.pipeline.pause({ watch: pausedNow }).catch(() => undefined);
+          // Stopped or deleted: its slot goes too (the request waits for the lease, see end()).
+          else await owned.pipeline.stop().catch((e) => this.deps.log?.(`orchestrator: could not stop ${id}: ${(e as Error).message}`));
           if (pausedNow) this.paused.set(id, owned.pipeline);
           // The final figures, as the pause or stop left them (not when another node owns it now);
           // the status stays what the request set.
@@ -221,8 +249,14 @@ export class Orchestrator {
         await pipeline.pause({ watch: false }).catch(() => undefined);
         await this.release(id);
       }
-      for (const row of await this.deps.replications.paused()) {
-        if (this.paused.has(row.id) || this.owned.has(row.id) || !(await this.acquire(row.id))) continue;
+      for (const listed of await this.deps.replications.paused()) {
+        if (this.paused.has(listed.id) || this.owned.has(listed.id) || !(await this.acquire(listed.id))) continue;
+        // Still paused now that the lease is held (as for a run, below).
+        const row = await this.deps.replications.get(listed.id);
+        if (row?.desired !== "paused") {
+          await this.release(listed.id);
+          continue;
+        }
         // A paused replication whose connection is gone is not watched; the others still are.
         const spec = await this.spec(row).catch(() => undefined);
         if (!spec) {
@@ -233,9 +267,13 @@ export class Orchestrator {
         await pipeline.pause({ watch: true });
         this.paused.set(row.id, pipeline);
       }
-      for (const row of wanted.values()) {
-        if (this.owned.has(row.id) || Date.now() < (this.unplaced.get(row.id)?.retryAt ?? 0) || !(await this.acquire(row.id))) continue;
-        await this.run(row);
+      for (const listed of wanted.values()) {
+        if (this.owned.has(listed.id) || Date.now() < (this.unplaced.get(listed.id)?.retryAt ?? 0) || !(await this.acquire(listed.id))) continue;
+        // As it is now that the lease is held: a stop may have come in since the list was read (and its
+        // slot been dropped), and the last owner's final figures, which this run's history starts from.
+        const row = await this.deps.replications.get(listed.id);
+        if (row?.desired !== "running") await this.release(listed.id);
+        else await this.run(row);
       }
       this.lastTickOk = true;
     } catch (e) {
@@ -299,14 +337,14 @@ export class Orchestrator {
   // observation of a pipeline this node is letting go.
   private observe(owned: Owned, final = false): Promise<void> {
     if (owned.leaving && !final) return owned.writes;
-    const write = owned.writes.then(() => this.write(owned));
+    const write = owned.writes.then(() => this.write(owned, final));
     owned.writes = write.catch(() => undefined);
     return write;
   }
 
-  private async write({ pipeline, row }: Owned): Promise<void> {
+  private async write({ pipeline, row }: Owned, final: boolean): Promise<void> {
     const figures = pipeline.read();
-    await this.deps.replications.observe(row.id, this.nodeId, row.generation, figures.status, figures.health, stored(figures));
+    await this.deps.replications.observe(row.id, this.nodeId, final ? "final" : row.generation, figures.status, figures.health, stored(figures));
   }
 
   private engineDeps(row: ReplicationRow) {

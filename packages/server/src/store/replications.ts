@@ -172,18 +172,25 @@ export class ReplicationStore {
    * a pause or stop decided them. A known checkpoint is kept when the
    * observation has none (a pipeline restarting, or copying again, has not
    * reached its own yet). `updated_at` moves only when the status changes.
+   *
+   * `generation` "final": the last observation of a pipeline its owner lets
+   * go (paused, stopped, deleted), made while it still holds the lease — so
+   * no successor has run yet, whatever generation a start that came in
+   * meanwhile set. Its figures only (the next pipeline's history starts from
+   * them); the status is the request's.
    */
-  async observe(id: string, owner: string, generation: number, status: string, health: string, figures: StoredFigures): Promise<void> {
+  async observe(id: string, owner: string, generation: number | "final", status: string, health: string, figures: StoredFigures): Promise<void> {
+    const final = generation === "final";
     await this.db.query(
       `UPDATE replications SET
               figures = CASE WHEN figures ? 'lastCheckpoint' AND NOT $6::jsonb ? 'lastCheckpoint'
                              THEN $6::jsonb || jsonb_build_object('lastCheckpoint', figures->'lastCheckpoint') ELSE $6::jsonb END,
-              health = CASE WHEN desired = 'running' THEN $5 ELSE health END,
-              status = CASE WHEN desired = 'running' THEN $4 ELSE status END,
-              updated_at = CASE WHEN desired <> 'running' OR status = $4 THEN updated_at ELSE now() END
-        WHERE id = $1 AND deleted_at IS NULL AND generation = $3
+              health = CASE WHEN desired = 'running' AND NOT $7 THEN $5 ELSE health END,
+              status = CASE WHEN desired = 'running' AND NOT $7 THEN $4 ELSE status END,
+              updated_at = CASE WHEN desired <> 'running' OR $7 OR status = $4 THEN updated_at ELSE now() END
+        WHERE id = $1 AND deleted_at IS NULL AND ($7 OR generation = $3)
           AND EXISTS (SELECT 1 FROM leases WHERE replication_id = $1 AND owner = $2)`,
-      [id, owner, generation, status, health, JSON.stringify(figures)],
+      [id, owner, final ? 0 : generation, status, health, JSON.stringify(figures), final],
     );
   }
 
