@@ -7,6 +7,8 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./core/retry";
 import { clientCredentials, type OAuthClientCredentials } from "./lib/oauth";
 import { fromConnectTransport } from "./internal/connect-transport";
 import { restTransport, type Transport } from "./internal/transport";
+import { platformWebSocket, type WebSocketFactory } from "./internal/web-socket";
+import { webSocketStreams } from "./internal/ws-stream";
 import { ApiKeys } from "./resources/api-keys";
 import { Audit } from "./resources/audit";
 import { Connections } from "./resources/connections";
@@ -44,6 +46,13 @@ export interface ClientOptions {
    * answers the same messages and throws the same errors.
    */
   transport?: "rest" | "connect" | "grpc-web" | ConnectTransportOption;
+  /**
+   * The WebSocket a REST client's metric and event streams use (spec §4):
+   * default the browser's, and `ws` in Node (this package's Node entry).
+   * `false`: they use the Connect protocol on the same port instead, as they
+   * do anyway in a browser holding an API key (which never goes in a URL).
+   */
+  webSocket?: WebSocketFactory | false;
 }
 
 /** Any Connect-ES transport: gRPC from `@heliosdb/replication-sdk/node` (`grpc(url)`), or one of your own. */
@@ -90,8 +99,13 @@ function transportOf(options: ClientOptions, policy: RetryPolicy): Transport {
   if (typeof kind === "object") return fromConnectTransport(kind.connect, common);
   // Connect and gRPC-web paths are the RPC's full name at the server's root: the base URL without its /v1.
   const root = { baseUrl: options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, ""), ...(options.fetch ? { fetch: options.fetch } : {}) };
-  // REST has no server streams: a REST client's streams use the Connect protocol on the same port (the WebSocket API next).
-  if (kind === "rest") return restTransport({ ...common, baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) }, fromConnectTransport(createConnectTransport(root), common));
+  if (kind === "rest") {
+    // REST has no server streams: a REST client's streams use the WebSocket API, else the Connect protocol on the same port.
+    const connectStreams = fromConnectTransport(createConnectTransport(root), common);
+    const webSocket = options.webSocket === false ? undefined : (options.webSocket ?? platformWebSocket());
+    const streams = webSocket ? webSocketStreams({ baseUrl: options.baseUrl, headers: common.headers, webSocket }, connectStreams, Boolean(options.apiKey)) : connectStreams;
+    return restTransport({ ...common, baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) }, streams);
+  }
   if (kind === "connect") return fromConnectTransport(createConnectTransport(root), common);
   if (kind === "grpc-web") return fromConnectTransport(createGrpcWebTransport(root), common);
   throw new TypeError(`HeliosDBReplicationClient: unknown transport "${String(kind)}" (rest, connect or grpc-web)`);

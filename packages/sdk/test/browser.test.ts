@@ -45,13 +45,15 @@ test("in Chromium, from another origin: get, list, a typed NotFoundError and a m
   await page.goto(origin);
   const seen = await page.evaluate(([baseUrl, token, replication]) => (globalThis as unknown as { runSdk: (a: string, b: string, c: string) => Promise<unknown> }).runSdk(baseUrl!, token!, replication!), [world.app.urls.rest, world.token, id]);
   for (const transport of ["rest", "grpc-web"]) {
-    const s = (seen as Record<string, { id: string; tenantId: string; listed: string[]; error: Record<string, unknown>; samples: string[] }>)[transport]!;
+    const s = (seen as Record<string, { id: string; tenantId: string; listed: string[]; error: Record<string, unknown>; samples: string[]; sockets: string[] }>)[transport]!;
     expect(s.id, transport).toBe(id);
     expect(s.tenantId).toBe("tenant-123");
     expect(s.listed).toContain(id);
     expect(s.error).toMatchObject({ notFound: true, name: "NotFoundError", code: "NOT_FOUND", status: 404 });
     expect(s.error.requestId).toBeTruthy();
     expect(s.samples).toEqual([id, id]);
+    // REST streams over the WebSocket API, the token in the URL (a browser cannot set headers on a socket).
+    expect(s.sockets, transport).toEqual(transport === "rest" ? ["/v1/ws?token"] : []);
   }
   expect(problems).toEqual([]);
   await page.close();

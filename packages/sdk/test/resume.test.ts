@@ -1,5 +1,6 @@
-// The SDK's event stream against real servers, through a TCP proxy standing
-// for a load balancer: the proxy cuts every connection mid-stream, then the
+// The SDK's event stream against real servers — a REST client in Node, so
+// over the WebSocket API (spec §4) — through a TCP proxy standing for a load
+// balancer: the proxy cuts every connection mid-stream, then the
 // server process behind it is killed (kill -9) and another one started in
 // its place — while events are appended. The stream reconnects by itself
 // and delivers every event exactly once, in order. And the metric stream as
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { EventStore } from "../../server/src/store/events";
 import { startServerProcess, type ServerProcess } from "../../server/src/testing/server-process";
 import { startWorld, type World } from "../../server/src/testing/world";
-import { HeliosDBReplicationClient, NotFoundError, type ReconnectInfo } from "../src/index";
+import { HeliosDBReplicationClient, NotFoundError, type ReconnectInfo } from "../src/index.node";
 
 let world: World;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];

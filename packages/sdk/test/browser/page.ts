@@ -1,12 +1,25 @@
 // The page test/browser.test.ts loads in headless Chromium: the SDK's main
 // entry, bundled for the browser, calling the server from another origin
 // (CORS) over REST and gRPC-web — a get, a list, a typed error, a metric
-// stream — and reporting what it saw.
+// stream (over REST: the browser's WebSocket, its token in the URL) — and
+// reporting what it saw.
 import { HeliosDBReplicationClient, NotFoundError } from "../../src/index";
+
+// The sockets the SDK opens, as "path?credential".
+const sockets: string[] = [];
+const PlatformWebSocket = globalThis.WebSocket;
+globalThis.WebSocket = class extends PlatformWebSocket {
+  constructor(url: string | URL, protocols?: string | string[]) {
+    super(url, protocols);
+    const u = new URL(url);
+    sockets.push(`${u.pathname}?${[...u.searchParams.keys()].join("&")}`);
+  }
+};
 
 async function runSdk(baseUrl: string, token: string, id: string): Promise<Record<string, unknown>> {
   const seen: Record<string, unknown> = {};
   for (const transport of ["rest", "grpc-web"] as const) {
+    sockets.length = 0;
     const client = new HeliosDBReplicationClient({ baseUrl, token, transport });
     const replication = await client.replications.get(id);
     const page = await client.replications.list({ tenantId: "tenant-123" });
@@ -22,6 +35,7 @@ async function runSdk(baseUrl: string, token: string, id: string): Promise<Recor
       listed: page.items.map((r) => r.id),
       error: { notFound: missing instanceof NotFoundError, name: missing.name, code: missing.code, status: missing.status, requestId: missing.requestId ?? "" },
       samples,
+      sockets: [...sockets],
     };
   }
   return seen;

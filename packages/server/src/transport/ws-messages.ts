@@ -4,8 +4,8 @@
 // subscription is a call of StreamReplicationMetrics or
 // StreamReplicationEvents, so its filters mean exactly what the RPC's fields
 // mean and the same rules (tenant scope, validation) answer it.
-import { create, type DescMethodServerStreaming, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { create, toJson, type DescMethodServerStreaming, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   ReplicationService,
   StreamEventsRequestSchema,
@@ -113,14 +113,18 @@ function framed(channel: Channel, id: string, message: object, body: () => Recor
 }
 
 // The event's details travel as strings (a proto map); §4.3 shows numbers as numbers ("retry_count": 3).
+// Only a number that reads back as the same text ("1.50" stays a string), so
+// that a client turning values back into strings gets the RPC's details.
 function detailValue(v: string): string | number | boolean {
-  if (/^-?(0|[1-9]\d{0,14})(\.\d+)?$/.test(v)) return Number(v);
+  if (/^-?(0|[1-9]\d{0,14})(\.\d+)?$/.test(v) && String(Number(v)) === v) return Number(v);
   if (v === "true" || v === "false") return v === "true";
   return v;
 }
 
+// RFC 3339 with every digit the timestamp has (protobuf's JSON form), so that a
+// client reading the frame gets the same Timestamp as over gRPC.
 function iso(t: Timestamp | undefined): string {
-  return t ? timestampDate(t).toISOString().replace(".000Z", "Z") : "";
+  return t ? (toJson(TimestampSchema, t) as string) : "";
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,0 +1,14 @@
+// The main entry as Node resolves it (the "node" condition of package.json's
+// exports): everything the browser entry has, with a client whose REST
+// streams use the WebSocket API through `ws` — Node before v22 has no
+// WebSocket, and the platform's cannot send the credential as a header.
+import { HeliosDBReplicationClient as PlatformClient, type ClientOptions } from "./client";
+import { nodeWebSocket } from "./node/web-socket";
+
+export * from "./index";
+
+export class HeliosDBReplicationClient extends PlatformClient {
+  constructor(options: ClientOptions) {
+    super({ webSocket: nodeWebSocket, ...options });
+  }
+}
