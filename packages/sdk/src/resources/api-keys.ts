@@ -26,8 +26,12 @@ export class ApiKeys extends Resource {
     return (await this.call(M.revokeApiKey, { keyId }, options)).apiKey!;
   }
 
-  /** POST /v1/api-keys/{key_id}/rotate (RotateApiKey): a new key and secret in its place. */
-  rotate(keyId: string, options?: CallOptions): Promise<RotateApiKeyResponse> {
-    return this.call(M.rotateApiKey, { keyId }, options);
+  /**
+   * POST /v1/api-keys/{key_id}/rotate (RotateApiKey): a new key and secret in
+   * its place; the old secret is still accepted for `overlapSeconds` (default
+   * a day, 0: refused at once), so that its users can move to the new one.
+   */
+  rotate(keyId: string, params: { overlapSeconds?: number } = {}, options?: CallOptions): Promise<RotateApiKeyResponse> {
+    return this.call(M.rotateApiKey, { keyId, ...params }, options);
   }
 }
