@@ -1,6 +1,7 @@
 export { toRest, toRestRequest } from "./to-rest";
 export { toRestJson } from "./write-rest";
 export { fromRest } from "./from-rest";
+export { readRest } from "./read-rest";
 export { restQueryToJson } from "./query";
 export { restBodyPaths } from "./field-mask";
 export { RestMappingError, type FieldViolation } from "./errors";
