@@ -79,6 +79,8 @@ test("errors are typed; parameters the request cannot take are refused before an
   expect((missing as NotFoundError).requestId).toBeTruthy();
 
   const before = sent.length;
+  // An unknown enum name: the types refuse it (test/params-types.test.ts); JavaScript callers get this.
+  // @ts-expect-error "Gold" is not a QoSTier
   const badEnum = await c.replications.create({ tenantId: "tenant-123", config: { qosTier: "Gold" } }).catch((e: unknown) => e);
   expect(badEnum).toBeInstanceOf(InvalidRequestError);
   expect((badEnum as InvalidRequestError).message).toContain("config.qosTier");

@@ -9,6 +9,7 @@ import {
   type DescMessage,
   type DescOneof,
 } from "@bufbuild/protobuf";
+import { FeatureSet_FieldPresence as FieldPresence } from "@bufbuild/protobuf/wkt";
 import { field_behavior, FieldBehavior } from "../gen/google/api/field_behavior_pb";
 import { field_info, FieldInfo_Format } from "../gen/google/api/field_info_pb";
 import { rest_tag, rest_union, rest_value } from "../gen/heliosdb/replication/v1/rest_pb";
@@ -88,6 +89,15 @@ export function restUnion(oneof: DescOneof): { typeKey: string; valueKey: string
 /** The tag of a member of a tagged-union oneof. */
 export function restTag(field: DescField): string {
   return hasOption(field, rest_tag) ? getOption(field, rest_tag) : field.name;
+}
+
+/**
+ * Whether a field is written only when set (explicit presence: messages,
+ * `optional` scalars, oneof members); the others (plain scalars, enums,
+ * lists, maps) are written always, zero values included (rules 3 and 4).
+ */
+export function hasPresence(field: DescField): boolean {
+  return field.fieldKind !== "list" && field.fieldKind !== "map" && field.presence !== FieldPresence.IMPLICIT;
 }
 
 /** The kind of one value of a field: of the field itself, or of each list or map element. */

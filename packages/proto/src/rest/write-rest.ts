@@ -13,8 +13,7 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import { base64Encode } from "@bufbuild/protobuf/wire";
-import { FeatureSet_FieldPresence as FieldPresence } from "@bufbuild/protobuf/wkt";
-import { elementKind, isInputOnly, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "./names";
+import { elementKind, hasPresence, isInputOnly, isWellKnown, restEnumValue, restFieldName, restTag, restUnion } from "./names";
 import { is64Bit } from "./to-rest";
 
 /** The REST JSON text of a message: the same as `JSON.stringify(toRest(schema, message))`. */
@@ -170,7 +169,7 @@ function fieldPlan(field: DescField): Member {
     key: `${JSON.stringify(restFieldName(field))}:`,
     localName: field.localName,
     ...(field.oneof ? { oneof: field.oneof.localName } : {}),
-    explicit: field.fieldKind !== "list" && field.fieldKind !== "map" && field.presence !== FieldPresence.IMPLICIT,
+    explicit: hasPresence(field),
     ...(field.fieldKind === "message" ? { message: field.message } : {}),
     write,
   };

@@ -1,16 +1,19 @@
 // What a caller passes to a resource method, made into the RPC's request
 // message: the message's fields by their camelCase names (as protobuf-es
 // and spec §9.1 spell them), where an enum may also be named as the spec
-// writes it (`qosTier: 'Premium'`, or the proto name `QOS_TIER_PREMIUM`), a
-// Timestamp given as a Date, and a nested message as a plain object. A name
-// the message does not have, or an enum value it does not know, is refused
+// writes it (`qosTier: 'Premium'`; the types take exactly the REST
+// spellings, enum-names.ts, and at run time the proto name
+// `QOS_TIER_PREMIUM` is accepted too, for JavaScript callers), a Timestamp
+// given as a Date, and a nested message as a plain object. A name the
+// message does not have, or an enum value it does not know, is refused
 // before anything is sent.
 import { create, isMessage, type DescEnum, type DescField, type DescMessage, type Message, type MessageShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { restEnumValue } from "@heliosdb/replication-proto";
 import { errorOf } from "../core/errors";
+import type { EnumNames } from "./enum-names";
 
-/** The parameters of a request message `T`: every field optional, enums also by name, Timestamps also as Dates. */
+/** The parameters of a request message `T`: every field optional, enums also by their REST names, Timestamps also as Dates. */
 export type Params<T> = { [K in keyof T as K extends "$typeName" | "$unknown" ? never : K]?: ParamOf<T[K]> };
 
 type ParamOf<V> = V extends Message
@@ -24,10 +27,13 @@ type ParamOf<V> = V extends Message
       : [V] extends [number]
         ? {} extends Record<V, 1>
           ? V
-          : V | string
+          : V | RestName<V>
         : V extends object
           ? { [K in keyof V]: ParamOf<V[K]> }
           : V;
+
+/** The REST spellings of the enum `V` belongs to (V is one member: ParamOf distributes over an enum's members). */
+type RestName<V> = EnumNames extends infer Pair ? (Pair extends [infer E, infer Names] ? (V extends E ? Names : never) : never) : never;
 
 interface Violation {
   field: string;
