@@ -83,7 +83,7 @@ export class HeliosDBReplicationClient {
     this.migrations = new Migrations(transport);
     this.metrics = new Metrics(transport);
     this.connections = new Connections(transport);
-    this.routing = new Routing(transport);
+    this.routing = new Routing(transport, { policy });
     this.apiKeys = new ApiKeys(transport);
     this.health = new Health(transport);
     this.audit = new Audit(transport);

@@ -14,5 +14,6 @@ export { Routing } from "./resources/routing";
 export { Users } from "./resources/users";
 export type { Params } from "./internal/params";
 export { clientCredentials, type OAuthClientCredentials } from "./lib/oauth";
+export { watchTenantRouting, type WatchOptions } from "./lib/watch-tenant-routing";
 export type { CallOptions } from "./internal/transport";
 export * from "./core/index";

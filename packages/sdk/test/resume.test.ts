@@ -6,7 +6,6 @@
 // and delivers every event exactly once, in order. And the metric stream as
 // spec §9.1 uses it: on('data'), then the replication deleted ends it with
 // a NotFoundError.
-import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ReplicationEvent, ReplicationMetrics } from "@heliosdb/replication-proto";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -14,6 +13,7 @@ import { EventStore } from "../../server/src/store/events";
 import { startServerProcess, type ServerProcess } from "../../server/src/testing/server-process";
 import { startWorld, type World } from "../../server/src/testing/world";
 import { HeliosDBReplicationClient, NotFoundError, type ReconnectInfo } from "../src/index.node";
+import { proxyTo } from "./proxy";
 
 let world: World;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -26,30 +26,6 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   await world?.close();
 }, 120_000);
-
-/** A TCP proxy to `port` (which may change): cut() drops every connection through it. */
-async function proxyTo(port: number) {
-  const sockets = new Set<net.Socket>();
-  let target = port;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target, "127.0.0.1");
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("close", () => sockets.delete(s));
-      s.on("error", () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-    client.on("close", () => upstream.destroy());
-    upstream.on("close", () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    retarget: (p: number) => void (target = p),
-    cut: () => sockets.forEach((s) => s.destroy()),
-    close: () => new Promise<void>((resolve) => (sockets.forEach((s) => s.destroy()), server.close(() => resolve()))),
-  };
-}
 
 async function serverProcess(): Promise<ServerProcess> {
   const proc = await startServerProcess({ databaseUrl: world.control.url("controlplane"), dataDir: world.dataDir, tickMs: 200, allowHosts: world.allowHosts });

@@ -28,6 +28,7 @@ import { NOT_UPDATABLE, ReplicationController } from "./controller/replications"
 import { metricRetention, metricsMaintenance, type MetricsOptions } from "./orchestrator/metrics";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { RoutingController } from "./controller/routing";
+import { RoutingFeed } from "./controller/routing-feed";
 import { apiKeyService } from "./services/api-key";
 import { auditService } from "./services/audit";
 import { connectionService } from "./services/connection";
@@ -55,7 +56,7 @@ import { MetricSampleStore } from "./store/metric-samples";
 import { RateLimitStore } from "./store/rate-limits";
 import { ReplicationCache, replicationNotices } from "./store/replication-cache";
 import { ReplicationStore } from "./store/replications";
-import { RoutingStore } from "./store/routing";
+import { ROUTING_CHANNEL, routingNotice, RoutingStore } from "./store/routing";
 import { loadMasterKey, SecretBox } from "./store/secrets";
 import type { AuditRetention } from "./store/audit-events";
 import { authInterceptors, loadSigningKey, ROLE_PERMISSIONS } from "./transport/auth";
@@ -140,8 +141,8 @@ export interface RunningApp {
   orchestrator: Orchestrator;
   /** Signing keys, API keys and the audit log of this server. */
   credentials: Credentials;
-  /** The event and metric feeds behind the streams (and their open subscriptions). */
-  feeds: { events: EventFeed; metrics: MetricFeed };
+  /** The event, metric and routing feeds behind the streams (and their open subscriptions). */
+  feeds: { events: EventFeed; metrics: MetricFeed; routing: RoutingFeed };
   close(): Promise<void>;
 }
 
@@ -177,6 +178,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const eventNotices = new Notices(options.db, EVENTS_CHANNEL, "heliosdb-event-feed", log);
   await eventNotices.start();
   const eventPruning = pruneEvents(events, log);
+  // And one wakes every routing watch (failover and migration announce each change with its row).
+  const routingNotices = new Notices(options.db, ROUTING_CHANNEL, "heliosdb-routing-feed", log);
+  await routingNotices.start();
   const orchestrator = new Orchestrator({
     replications,
     connections,
@@ -212,6 +216,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       observe: (row) => observedState(row, staleAfter),
       onChange: (handler) => cache.onChange(handler),
     }),
+    routing: new RoutingFeed({ read: (tenantId) => routing.get(tenantId), notice: routingNotice, notices: routingNotices }),
   };
   const connectionController = new ConnectionController({ connections, grants, replications, destinations });
   const credentials = await startCredentials({
@@ -242,7 +247,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const routes = (router: ConnectRouter) => {
     router.service(ReplicationService, replicationService(replicationController, orchestrator, feeds));
     router.service(ConnectionService, connectionService(connectionController));
-    router.service(RoutingService, routingService(new RoutingController(routing)));
+    router.service(RoutingService, routingService(new RoutingController(routing, feeds.routing)));
     router.service(ApiKeyService, apiKeyService(new ApiKeyController(credentials.apiKeys, ROLE_PERMISSIONS)));
     router.service(AuditService, auditService(new AuditController(credentials.audit)));
     router.service(OAuthClientService, oauthClientService(oauth.controller));
@@ -343,6 +348,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       await orchestrator.shutdown();
       clearInterval(eventPruning);
       await eventNotices.close();
+      await routingNotices.close();
       await credentials.close();
       await cacheSession.close();
     },

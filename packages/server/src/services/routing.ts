@@ -1,32 +1,44 @@
-// RoutingService: where a tenant's primary lives, as recorded at placement,
-// failover and migration.
+// RoutingService: where a tenant's primary lives, as recorded at failover and
+// migration — read once, or watched.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { TenantRoutingSchema, type RoutingService } from "@heliosdb/replication-proto";
+import { TenantRoutingSchema, type RoutingService, type TenantRouting } from "@heliosdb/replication-proto";
 import type { RoutingController } from "../controller/routing";
-import { apiError } from "../transport/errors";
-import { callerOf } from "./context";
+import type { RoutingRow } from "../store/routing";
+import { callerOf, streamOpened } from "./context";
 
 export function routingService(controller: RoutingController): ServiceImpl<typeof RoutingService> {
   return {
     async getTenantRouting(req, ctx) {
-      const r = await controller.get(callerOf(ctx), req.tenantId);
-      return {
-        routing: create(TenantRoutingSchema, {
-          tenantId: r.tenantId,
-          primary: r.primary,
-          version: r.version,
-          updatedAt: timestampFromDate(r.updatedAt),
-          writesBlocked: r.writesBlocked,
-          failoverId: r.failoverId ?? "",
-          migrationId: r.migrationId ?? "",
-        }),
-      };
+      return { routing: routingMessage(await controller.get(callerOf(ctx), req.tenantId)) };
     },
-    // eslint-disable-next-line require-yield
-    async *watchTenantRouting() {
-      throw apiError("UNIMPLEMENTED", "routing watches arrive with the streaming milestone; poll GET /v1/tenants/{tenant_id}/routing meanwhile");
+
+    // The feed (controller/routing-feed.ts) holds the logic: the current routing first, then each change.
+    async *watchTenantRouting(req, ctx) {
+      const changes = await controller.watch(callerOf(ctx), req.tenantId, ctx.signal);
+      streamOpened(ctx);
+      for await (const row of changes) yield { routing: routingMessage(row) };
     },
   };
+}
+
+// The feed hands every watcher of a tenant the same row object: each becomes a message once, shared by them all.
+const messages = new WeakMap<RoutingRow, TenantRouting>();
+
+function routingMessage(r: RoutingRow): TenantRouting {
+  let m = messages.get(r);
+  if (!m) {
+    m = create(TenantRoutingSchema, {
+      tenantId: r.tenantId,
+      primary: r.primary,
+      version: r.version,
+      updatedAt: timestampFromDate(r.updatedAt),
+      writesBlocked: r.writesBlocked,
+      failoverId: r.failoverId ?? "",
+      migrationId: r.migrationId ?? "",
+    });
+    messages.set(r, m);
+  }
+  return m;
 }

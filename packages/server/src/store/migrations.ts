@@ -412,4 +412,50 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       END $$;
       CREATE TRIGGER events_appended AFTER INSERT ON events FOR EACH ROW EXECUTE FUNCTION events_notify();`,
   },
+  {
+    version: 11,
+    name: "routing notifies each committed change with the row it leaves (routing watches send every version)",
+    sql: `
+      -- What a watcher (controller/routing-feed.ts) hears of a tenant: at commit, the row as the
+      -- transaction leaves it (null: deleted). A deferred trigger reads the row then, so a
+      -- transaction that changed it in several statements says only its end state (one
+      -- transaction's identical payloads are delivered once), and listeners hear transactions in
+      -- commit order: a watcher can send every version, in order, without reading the table.
+      -- A payload holds less than 8000 bytes: past that, the tenant alone (its watchers read the
+      -- row), then "*" (every watcher reads) — rather than fail the write.
+      CREATE FUNCTION routing_notify_tenant(tenant text) RETURNS void LANGUAGE plpgsql AS $$
+      DECLARE
+        payload text;
+      BEGIN
+        SELECT json_build_object('tenant_id', tenant, 'row',
+          (SELECT jsonb_set(to_jsonb(r), '{version}', to_jsonb(r.version::text)) FROM routing r WHERE r.tenant_id = tenant))::text
+          INTO payload;
+        IF octet_length(payload) >= 8000 THEN
+          payload := json_build_object('tenant_id', tenant)::text;
+        END IF;
+        IF octet_length(payload) >= 8000 THEN
+          payload := '*';
+        END IF;
+        PERFORM pg_notify('heliosdb_routing', payload);
+      END $$;
+      CREATE FUNCTION routing_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'TRUNCATE' THEN
+          PERFORM pg_notify('heliosdb_routing', '*');
+          RETURN NULL;
+        END IF;
+        IF TG_OP <> 'INSERT' THEN
+          PERFORM routing_notify_tenant(OLD.tenant_id);
+        END IF;
+        -- An update that renames the tenant changed two tenants' routing.
+        IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.tenant_id IS DISTINCT FROM OLD.tenant_id) THEN
+          PERFORM routing_notify_tenant(NEW.tenant_id);
+        END IF;
+        RETURN NULL;
+      END $$;
+      CREATE CONSTRAINT TRIGGER routing_changed AFTER INSERT OR UPDATE OR DELETE ON routing
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION routing_notify();
+      CREATE TRIGGER routing_truncated AFTER TRUNCATE ON routing
+        FOR EACH STATEMENT EXECUTE FUNCTION routing_notify();`,
+  },
 ];

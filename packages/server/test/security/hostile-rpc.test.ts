@@ -18,7 +18,6 @@ import {
   ListReplicationsRequestSchema,
   MigrationService,
   ReplicationService,
-  RoutingService,
   type ApiError,
 } from "@heliosdb/replication-proto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -181,10 +180,7 @@ describe("Connect, binary and JSON (raw HTTP/1.1)", () => {
 });
 
 describe("a later milestone's RPCs are UNIMPLEMENTED with the detail, on every protocol", () => {
-  const later: DescMethod[] = [
-    ...[FailoverService, MigrationService].flatMap((s) => s.methods),
-    RoutingService.method.watchTenantRouting,
-  ];
+  const later: DescMethod[] = [FailoverService, MigrationService].flatMap((s) => s.methods);
   const transports: [string, () => Transport][] = [
     ["Connect", () => createConnectTransport({ baseUrl: `http://127.0.0.1:${h.app.ports.http}`, httpVersion: "1.1" })],
     ["gRPC-web", () => createGrpcWebTransport({ baseUrl: `http://127.0.0.1:${h.app.ports.http}`, httpVersion: "1.1" })],

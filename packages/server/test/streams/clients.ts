@@ -1,5 +1,5 @@
-// Test support: the two streams of ReplicationService opened by real
-// clients — grpc-js with our .proto files (proto-loader), and Connect's node
+// Test support: the server streams (ReplicationService's two, the routing
+// watch) opened by real clients — grpc-js with our .proto files (proto-loader), and Connect's node
 // transports speaking Connect, gRPC-web and gRPC — each reduced to one shape:
 // the messages as they arrive (proto3 JSON names in camelCase) and how the
 // call ended (OK, or the §6 code with its details).
@@ -11,7 +11,15 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { ApiErrorSchema, ReplicationEventSchema, ReplicationMetricsSchema, ReplicationService } from "@heliosdb/replication-proto";
+import type { DescMessage, DescService } from "@bufbuild/protobuf";
+import {
+  ApiErrorSchema,
+  ReplicationEventSchema,
+  ReplicationMetricsSchema,
+  ReplicationService,
+  RoutingService,
+  WatchTenantRoutingResponseSchema,
+} from "@heliosdb/replication-proto";
 
 export const PROTOCOLS = ["grpc-js", "connect", "grpc-web", "grpc"] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -40,20 +48,29 @@ const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 
 type GrpcClient = grpc.Client & Record<string, (request: object, metadata: grpc.Metadata, options?: grpc.CallOptions) => grpc.ClientReadableStream<Message>>;
 
+// Each stream by its RPC's name: its service, its method's local name, the schema of its messages.
+const STREAMS: Record<string, { service: DescService; local: string; schema: DescMessage }> = {
+  StreamReplicationEvents: { service: ReplicationService, local: "streamReplicationEvents", schema: ReplicationEventSchema },
+  StreamReplicationMetrics: { service: ReplicationService, local: "streamReplicationMetrics", schema: ReplicationMetricsSchema },
+  WatchTenantRouting: { service: RoutingService, local: "watchTenantRouting", schema: WatchTenantRoutingResponseSchema },
+};
+
 /** Clients of one server: `http` is its port 8080 equivalent (Connect, gRPC-web), `grpc` its gRPC port. */
 export class StreamClients {
-  private readonly grpcJs: GrpcClient;
+  private readonly grpcJs: Record<string, GrpcClient>;
   private readonly transports: Record<"connect" | "grpc-web" | "grpc", Transport>;
 
   constructor(ports: { http: number; grpc: number }) {
-    const definition = protoLoader.loadSync(["heliosdb/replication/v1/replication.proto"], {
+    const definition = protoLoader.loadSync(["heliosdb/replication/v1/replication.proto", "heliosdb/replication/v1/routing.proto"], {
       includeDirs: [join(ROOT, "proto"), join(ROOT, "node_modules/google-proto-files")],
       longs: String,
       enums: String,
       defaults: false,
     });
     const v1 = (grpc.loadPackageDefinition(definition) as never as { heliosdb: { replication: { v1: Record<string, grpc.ServiceClientConstructor> } } }).heliosdb.replication.v1;
-    this.grpcJs = new v1.ReplicationService!(`127.0.0.1:${ports.grpc}`, grpc.credentials.createInsecure()) as never;
+    this.grpcJs = Object.fromEntries(
+      ["ReplicationService", "RoutingService"].map((name) => [name, new v1[name]!(`127.0.0.1:${ports.grpc}`, grpc.credentials.createInsecure()) as never]),
+    );
     const http = `http://127.0.0.1:${ports.http}`;
     this.transports = {
       connect: createConnectTransport({ baseUrl: http, httpVersion: "1.1" }),
@@ -63,7 +80,7 @@ export class StreamClients {
   }
 
   close(): void {
-    this.grpcJs.close();
+    for (const c of Object.values(this.grpcJs)) c.close();
   }
 
   events(protocol: Protocol, request: Message, token: string, options: { deadlineMs?: number } = {}): Stream {
@@ -74,7 +91,13 @@ export class StreamClients {
     return this.open(protocol, "StreamReplicationMetrics", request, token, options);
   }
 
-  private open(protocol: Protocol, method: "StreamReplicationEvents" | "StreamReplicationMetrics", request: Message, token: string, options: { deadlineMs?: number }): Stream {
+  /** WatchTenantRouting: each message is `{ routing }`. */
+  routing(protocol: Protocol, request: Message, token: string, options: { deadlineMs?: number } = {}): Stream {
+    return this.open(protocol, "WatchTenantRouting", request, token, options);
+  }
+
+  private open(protocol: Protocol, method: keyof typeof STREAMS, request: Message, token: string, options: { deadlineMs?: number }): Stream {
+    const { service, local, schema } = STREAMS[method]!;
     const messages: Message[] = [];
     const waiters: { n: number; resolve: (m: Message[]) => void; reject: (e: Error) => void }[] = [];
     let ending: Ending | undefined;
@@ -95,7 +118,8 @@ export class StreamClients {
       const metadata = new grpc.Metadata();
       metadata.set("authorization", `Bearer ${token}`);
       // proto-loader (keepCase false) names fields in camelCase, in requests and messages alike.
-      const call = this.grpcJs[method]!.call(this.grpcJs, request, metadata, options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {});
+      const grpcJs = this.grpcJs[service.name]!;
+      const call = grpcJs[method]!.call(grpcJs, request, metadata, options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {});
       call.on("data", (m: Message) => push(m));
       call.on("error", (e: grpc.ServiceError) => {
         const bin = e.metadata?.get("grpc-status-details-bin")[0] as Buffer | undefined;
@@ -106,9 +130,7 @@ export class StreamClients {
       cancel = () => call.cancel();
     } else {
       const controller = new AbortController();
-      const client = createClient(ReplicationService, this.transports[protocol]) as never as Record<string, (r: Message, o: object) => AsyncIterable<object>>;
-      const local = method === "StreamReplicationEvents" ? "streamReplicationEvents" : "streamReplicationMetrics";
-      const schema = method === "StreamReplicationEvents" ? ReplicationEventSchema : ReplicationMetricsSchema;
+      const client = createClient(service, this.transports[protocol]) as never as Record<string, (r: Message, o: object) => AsyncIterable<object>>;
       void (async () => {
         try {
           for await (const m of client[local]!(request, {
