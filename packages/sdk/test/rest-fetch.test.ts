@@ -228,3 +228,25 @@ test("a list is its first page when awaited, every item across pages when iterat
   for await (const r of list("empty")) none.push(r.id);
   expect(none).toEqual([]);
 });
+
+test("attempts that begin together share their timeout's timer, yet each times out on its own: a fast one answers, a slow one times out, a caller's abort ends only its own", async () => {
+  server.use(
+    http.get(`${BASE}/fast`, () => HttpResponse.json({ fast: true })),
+    http.get(`${BASE}/slow`, async () => (await delay(2_000), HttpResponse.json({}))),
+  );
+  const c = { ...config({ timeoutMs: 300 }), retry: { policy: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } } };
+  const caller = new AbortController();
+  const started = Date.now();
+  const [slow, fast, abandoned] = await Promise.all([
+    restCall(c, { method: "GET", path: "/slow" }).catch((e: unknown) => e),
+    restCall(c, { method: "GET", path: "/fast" }),
+    restCall(c, { method: "GET", path: "/slow", signal: caller.signal }).catch((e: unknown) => e),
+    new Promise((r) => setTimeout(r, 50)).then(() => caller.abort()),
+  ]);
+  expect(fast).toEqual({ fast: true });
+  expect(slow).toBeInstanceOf(ConnectionTimeoutError);
+  expect(abandoned).toBeInstanceOf(AbortedError);
+  // Abandoned after its timeout, and long before the slow answer would have come.
+  expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  expect(Date.now() - started).toBeLessThan(2_000);
+});

@@ -157,7 +157,12 @@ function readWellKnown(desc: DescMessage, json: unknown): unknown {
   const utc = desc.typeName === "google.protobuf.Timestamp" && typeof json === "string" ? UTC.exec(json) : null;
   if (utc) {
     const ms = Date.parse(`${utc[1]}Z`);
-    if (!Number.isNaN(ms)) return create(desc, { seconds: BigInt(ms / 1000), nanos: utc[2] ? Number(utc[2].padEnd(9, "0")) : 0 } as never);
+    if (!Number.isNaN(ms)) {
+      const t = create(desc) as Record<string, unknown>;
+      t.seconds = BigInt(ms / 1000);
+      t.nanos = utc[2] ? Number(utc[2].padEnd(9, "0")) : 0;
+      return t;
+    }
   }
   try {
     return fromJson(desc, json as JsonValue);
