@@ -229,7 +229,7 @@ test("a list is its first page when awaited, every item across pages when iterat
   expect(none).toEqual([]);
 });
 
-test("attempts that begin together share their timeout's timer, yet each times out on its own: a fast one answers, a slow one times out, a caller's abort ends only its own", async () => {
+test("attempts running together time out each on its own: a fast one answers, a slow one times out, a caller's abort ends only its own", async () => {
   server.use(
     http.get(`${BASE}/fast`, () => HttpResponse.json({ fast: true })),
     http.get(`${BASE}/slow`, async () => (await delay(2_000), HttpResponse.json({}))),

@@ -38,10 +38,13 @@ export async function restCall<T>(config: RestConfig, request: RestRequest): Pro
 async function attempt<T>(config: RestConfig, request: RestRequest, url: string, key: string | undefined): Promise<T> {
   const signal = request.signal;
   if (signal?.aborted) throw aborted(signal);
-  // A caller's signal needs a controller of the call's own; otherwise the call shares its timeout's (see Deadlines).
-  const own = signal ? new AbortController() : undefined;
-  const deadline = deadlinesOf(config.timeoutMs).join(own);
-  const onAbort = () => own!.abort();
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, config.timeoutMs);
+  const onAbort = () => controller.abort();
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const headers: Record<string, string> = { accept: "application/json", ...(await config.headers()) };
@@ -54,12 +57,12 @@ async function attempt<T>(config: RestConfig, request: RestRequest, url: string,
         method: request.method,
         headers,
         ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
-        signal: (own ?? deadline.controller).signal,
+        signal: controller.signal,
       });
       text = await response.text();
     } catch (e) {
       if (signal?.aborted) throw aborted(signal);
-      if (deadline.timedOut) throw new ConnectionTimeoutError({ code: "TIMEOUT", message: `no answer within ${config.timeoutMs} ms: ${request.method} ${url}`, cause: e });
+      if (timedOut) throw new ConnectionTimeoutError({ code: "TIMEOUT", message: `no answer within ${config.timeoutMs} ms: ${request.method} ${url}`, cause: e });
       throw new ConnectionError({ code: "CONNECTION_ERROR", message: `the server could not be reached: ${request.method} ${url}: ${(e as Error)?.message ?? e}`, cause: e });
     }
     const body = parse(text);
@@ -69,66 +72,9 @@ async function attempt<T>(config: RestConfig, request: RestRequest, url: string,
     if (e instanceof HeliosDBError) throw e;
     throw new HeliosDBError({ code: "INTERNAL_ERROR", message: (e as Error)?.message ?? String(e), cause: e });
   } finally {
-    deadline.leave(own);
+    clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
-}
-
-/**
- * Timeouts of attempts that began within the same slot (a tenth of the
- * timeout, at most a second) share one AbortController and one timer: in
- * Node an AbortController costs more than the rest of the SDK's own work on
- * a call (its signal is made transferable), and a timeout need not be exact
- * to the millisecond. An attempt is abandoned between `timeoutMs` and
- * `timeoutMs` + a slot after it began. The timer does not keep a process
- * alive (a pending request does), and aborting the controller once its
- * attempts have all ended touches nothing.
- */
-class Deadlines {
-  private current: Slot | undefined;
-  private readonly slotMs: number;
-
-  constructor(private readonly timeoutMs: number) {
-    this.slotMs = Math.max(1, Math.min(1000, Math.floor(timeoutMs / 10)));
-  }
-
-  /** The slot of an attempt beginning now, with `own` (a caller's signal's controller) aborted with it. */
-  join(own: AbortController | undefined): Slot {
-    let slot = this.current;
-    if (!slot || slot.timedOut || Date.now() >= slot.closesAt) slot = this.current = new Slot(Date.now() + this.slotMs, this.timeoutMs + this.slotMs);
-    if (own) slot.owned.add(own);
-    return slot;
-  }
-}
-
-class Slot {
-  readonly controller = new AbortController();
-  readonly owned = new Set<AbortController>();
-  timedOut = false;
-
-  constructor(
-    readonly closesAt: number,
-    ms: number,
-  ) {
-    const timer = setTimeout(() => {
-      this.timedOut = true;
-      this.controller.abort();
-      for (const own of this.owned) own.abort();
-    }, ms);
-    (timer as { unref?: () => void }).unref?.();
-  }
-
-  leave(own: AbortController | undefined): void {
-    if (own) this.owned.delete(own);
-  }
-}
-
-const deadlines = new Map<number, Deadlines>();
-
-function deadlinesOf(timeoutMs: number): Deadlines {
-  let d = deadlines.get(timeoutMs);
-  if (!d) deadlines.set(timeoutMs, (d = new Deadlines(timeoutMs)));
-  return d;
 }
 
 // An answer that is not JSON (a proxy's HTML page) is kept as its text: the error then says its status.
