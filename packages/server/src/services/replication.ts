@@ -25,6 +25,7 @@ import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ReplicationRow } from "../store/replications";
 import { apiError } from "../transport/errors";
 import { arrivalKey, callerOf, streamOpened } from "./context";
+import { oncePerObject } from "./once-per-object";
 import { checkpointOf, observedState, pagination, replicationMessage, shared, statusOf } from "./views";
 
 export interface Feeds {
@@ -145,45 +146,31 @@ export function replicationService(controller: ReplicationController, orchestrat
   };
 }
 
-// A feed hands its subscribers one object per sample or event: each becomes a message once, shared by them all.
-const metricsMessages = new WeakMap<MetricSample, ReplicationMetrics>();
-const eventMessages = new WeakMap<FeedEvent, ReplicationEvent>();
+// cpu_usage_percent and memory_usage_bytes stay unset: pipelines share one process, and nothing measures one pipeline's share honestly.
+const metricsMessage = oncePerObject((s: MetricSample): ReplicationMetrics =>
+  create(ReplicationMetricsSchema, {
+    replicationId: s.replicationId,
+    timestamp: timestampFromDate(s.at),
+    replicationLagSeconds: s.lagSeconds,
+    replicationLagBytes: BigInt(Math.round(s.lagBytes)),
+    rowsPerSecond: s.rowsPerSecond,
+    bytesPerSecond: BigInt(Math.round(s.bytesPerSecond)),
+    compressionRatio: s.compressionRatio,
+  }),
+);
 
-function metricsMessage(s: MetricSample): ReplicationMetrics {
-  let m = metricsMessages.get(s);
-  // cpu_usage_percent and memory_usage_bytes stay unset: pipelines share one process, and nothing measures one pipeline's share honestly.
-  if (!m) {
-    m = create(ReplicationMetricsSchema, {
-      replicationId: s.replicationId,
-      timestamp: timestampFromDate(s.at),
-      replicationLagSeconds: s.lagSeconds,
-      replicationLagBytes: BigInt(Math.round(s.lagBytes)),
-      rowsPerSecond: s.rowsPerSecond,
-      bytesPerSecond: BigInt(Math.round(s.bytesPerSecond)),
-      compressionRatio: s.compressionRatio,
-    });
-    metricsMessages.set(s, m);
-  }
-  return m;
-}
-
-function eventMessage(e: FeedEvent): ReplicationEvent {
-  let m = eventMessages.get(e);
-  if (!m) {
-    m = create(ReplicationEventSchema, {
-      replicationId: e.replicationId,
-      tenantId: e.tenantId,
-      timestamp: timestampFromDate(e.at),
-      eventType: e.type,
-      severity: e.severity,
-      message: e.message,
-      details: e.details,
-      cursor: e.cursor,
-    });
-    eventMessages.set(e, m);
-  }
-  return m;
-}
+const eventMessage = oncePerObject((e: FeedEvent): ReplicationEvent =>
+  create(ReplicationEventSchema, {
+    replicationId: e.replicationId,
+    tenantId: e.tenantId,
+    timestamp: timestampFromDate(e.at),
+    eventType: e.type,
+    severity: e.severity,
+    message: e.message,
+    details: e.details,
+    cursor: e.cursor,
+  }),
+);
 
 function statusName(status: ReplicationStatus): string {
   const name = ReplicationStatus[status];

@@ -7,6 +7,7 @@ import { TenantRoutingSchema, type RoutingService, type TenantRouting } from "@h
 import type { RoutingController } from "../controller/routing";
 import type { RoutingRow } from "../store/routing";
 import { callerOf, streamOpened } from "./context";
+import { oncePerObject } from "./once-per-object";
 
 export function routingService(controller: RoutingController): ServiceImpl<typeof RoutingService> {
   return {
@@ -23,13 +24,9 @@ export function routingService(controller: RoutingController): ServiceImpl<typeo
   };
 }
 
-// The feed hands every watcher of a tenant the same row object: each becomes a message once, shared by them all.
-const messages = new WeakMap<RoutingRow, TenantRouting>();
-
-function routingMessage(r: RoutingRow): TenantRouting {
-  let m = messages.get(r);
-  if (!m) {
-    m = create(TenantRoutingSchema, {
+const routingMessage = oncePerObject(
+  (r: RoutingRow): TenantRouting =>
+    create(TenantRoutingSchema, {
       tenantId: r.tenantId,
       primary: r.primary,
       version: r.version,
@@ -37,8 +34,5 @@ function routingMessage(r: RoutingRow): TenantRouting {
       writesBlocked: r.writesBlocked,
       failoverId: r.failoverId ?? "",
       migrationId: r.migrationId ?? "",
-    });
-    messages.set(r, m);
-  }
-  return m;
-}
+    }),
+);
