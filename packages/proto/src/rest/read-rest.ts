@@ -151,18 +151,31 @@ function scalarReader(scalar: ScalarType, longAsString: boolean): Read {
 // RFC 3339 in UTC, as the server writes every timestamp (write-rest.ts).
 const UTC = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/;
 
+// An answer's timestamps (created, updated, last checkpoint) repeat from one
+// answer to the next: recent ones are remembered by their text.
+const instants = new Map<string, { seconds: bigint; nanos: number } | null>();
+
+function instantOf(text: string): { seconds: bigint; nanos: number } | null {
+  let instant = instants.get(text);
+  if (instant === undefined) {
+    const utc = UTC.exec(text);
+    const ms = utc ? Date.parse(`${utc[1]}Z`) : Number.NaN;
+    instant = Number.isNaN(ms) ? null : { seconds: BigInt(ms / 1000), nanos: utc![2] ? Number(utc![2].padEnd(9, "0")) : 0 };
+    if (instants.size >= 1024) instants.clear();
+    instants.set(text, instant);
+  }
+  return instant;
+}
+
 // Well-known types keep their proto3 JSON form: protobuf-es reads them, but
 // for the timestamps of every answer, read here without its general setup.
 function readWellKnown(desc: DescMessage, json: unknown): unknown {
-  const utc = desc.typeName === "google.protobuf.Timestamp" && typeof json === "string" ? UTC.exec(json) : null;
-  if (utc) {
-    const ms = Date.parse(`${utc[1]}Z`);
-    if (!Number.isNaN(ms)) {
-      const t = create(desc) as Record<string, unknown>;
-      t.seconds = BigInt(ms / 1000);
-      t.nanos = utc[2] ? Number(utc[2].padEnd(9, "0")) : 0;
-      return t;
-    }
+  const instant = desc.typeName === "google.protobuf.Timestamp" && typeof json === "string" ? instantOf(json) : null;
+  if (instant) {
+    const t = create(desc) as Record<string, unknown>;
+    t.seconds = instant.seconds;
+    t.nanos = instant.nanos;
+    return t;
   }
   try {
     return fromJson(desc, json as JsonValue);

@@ -43,30 +43,58 @@ export async function restInvoke<I extends DescMessage, O extends DescMessage>(
 
 // The path (under the base URL, which ends in /v1), the body and the query of a request's spec JSON.
 function requestOf(route: HttpRoute, input: DescMessage, json: JsonObject): Omit<RestRequest, "signal"> {
+  const plan = planOf(route, input);
   const rest = { ...json };
-  const nameOf = (protoName: string) => {
+  let path = "";
+  for (const part of plan.path) {
+    if (typeof part === "string") {
+      path += part;
+      continue;
+    }
+    const value = rest[part.key];
+    delete rest[part.key];
+    if (value === undefined || value === null || value === "") {
+      throw new HeliosDBError({ code: "INVALID_REQUEST", message: `${part.key} is required (it is part of the path ${route.template})`, details: { violations: [{ field: part.key, description: "required" }] } });
+    }
+    path += encodeURIComponent(String(value));
+  }
+  const verb = route.verb as RestRequest["method"];
+  if (route.body === "*") return { method: verb, path, body: rest };
+  let body: JsonValue | undefined;
+  if (plan.bodyKey) {
+    body = rest[plan.bodyKey] ?? {};
+    delete rest[plan.bodyKey];
+  }
+  return { method: verb, path, query: queryOf(rest), ...(body !== undefined ? { body } : {}) };
+}
+
+// A route's path as literal text and the JSON keys of its variables, and its body's key: worked out once per route.
+interface RoutePlan {
+  path: (string | { key: string })[];
+  bodyKey: string | undefined;
+}
+
+const plans = new WeakMap<HttpRoute, RoutePlan>();
+
+function planOf(route: HttpRoute, input: DescMessage): RoutePlan {
+  let plan = plans.get(route);
+  if (plan) return plan;
+  const keyOf = (protoName: string) => {
     const field = input.fields.find((f) => f.name === protoName);
     if (!field) throw new HeliosDBError({ code: "INTERNAL_ERROR", message: `the route ${route.template} names ${protoName}, which ${input.typeName} has not` });
     return restFieldName(field);
   };
-  const path = route.template.replace(/^\/v1(?=\/)/, "").replace(/\{([^}=]+)(?:=[^}]*)?\}/g, (_, variable: string) => {
-    const key = nameOf(variable);
-    const value = rest[key];
-    delete rest[key];
-    if (value === undefined || value === null || value === "") {
-      throw new HeliosDBError({ code: "INVALID_REQUEST", message: `${key} is required (it is part of the path ${route.template})`, details: { violations: [{ field: key, description: "required" }] } });
-    }
-    return encodeURIComponent(String(value));
-  });
-  const verb = route.verb as RestRequest["method"];
-  if (route.body === "*") return { method: verb, path, body: rest };
-  let body: JsonValue | undefined;
-  if (route.body) {
-    const key = nameOf(route.body);
-    body = rest[key] ?? {};
-    delete rest[key];
+  const path: RoutePlan["path"] = [];
+  const template = route.template.replace(/^\/v1(?=\/)/, "");
+  let last = 0;
+  for (const m of template.matchAll(/\{([^}=]+)(?:=[^}]*)?\}/g)) {
+    path.push(template.slice(last, m.index), { key: keyOf(m[1]!) });
+    last = m.index! + m[0].length;
   }
-  return { method: verb, path, query: queryOf(rest), ...(body !== undefined ? { body } : {}) };
+  path.push(template.slice(last));
+  plan = { path, bodyKey: route.body && route.body !== "*" ? keyOf(route.body) : undefined };
+  plans.set(route, plan);
+  return plan;
 }
 
 // The rest of the request as query parameters: nested messages by dotted names, lists as repeated parameters.
