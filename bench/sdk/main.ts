@@ -69,6 +69,18 @@ try {
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       return JSON.parse(await res.text());
     },
+    // The same fetch with what the SDK gives every attempt: a timeout (60 s), i.e. an AbortSignal. For information: how much of the gap is that.
+    "rest-with-timeout": async () => {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 60_000);
+      try {
+        const res = await fetch(`${world.app.urls.rest}/replications/${id}`, { headers, signal: controller.signal });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        return JSON.parse(await res.text());
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     "grpc-web": (() => {
       const client = createClient(ReplicationService, createGrpcWebTransport({ baseUrl: root }));
       return () => client.getReplication({ id }, { headers });
@@ -78,8 +90,10 @@ try {
       return () => client.getReplication({ id }, { headers });
     })(),
   };
+  const sdkRest = new HeliosDBReplicationClient({ token, baseUrl: world.app.urls.rest });
   const sdk = {
-    rest: new HeliosDBReplicationClient({ token, baseUrl: world.app.urls.rest }),
+    rest: sdkRest,
+    "rest-with-timeout": sdkRest,
     "grpc-web": new HeliosDBReplicationClient({ token, baseUrl: world.app.urls.rest, transport: "grpc-web" }),
     grpc: new HeliosDBReplicationClient({ token, baseUrl: world.app.urls.rest, transport: grpc(world.app.urls.grpc) }),
   };
@@ -89,7 +103,7 @@ try {
     if ((a as { id: string }).id !== id || b.id !== id) throw new Error(`${t}: the raw call and the SDK disagree on the replication`);
   }
   const results: Record<string, { raw: number[]; sdk: number[] }> = {};
-  for (const t of ["rest", "grpc-web", "grpc"] as const) {
+  for (const t of ["rest", "rest-with-timeout", "grpc-web", "grpc"] as const) {
     results[t] = { raw: [], sdk: [] };
     for (let round = 0; round < ROUNDS; round++) {
       results[t].raw.push(await rate(raw[t]));
@@ -101,7 +115,8 @@ try {
   console.log("\n| transport | raw calls/s (median) | SDK calls/s (median) | SDK ÷ raw |");
   console.log("|---|---:|---:|---:|");
   for (const t of Object.keys(results)) {
-    console.log(`| ${t} | ${Math.round(median(results[t]!.raw))} | ${Math.round(median(results[t]!.sdk))} | ${ratio(t)}× (target ≥ ${TARGET}: ${ratio(t) >= TARGET ? "met" : "missed"}) |`);
+    const verdict = t === "rest-with-timeout" ? "information: the raw call with the SDK's timeout" : `target ≥ ${TARGET}: ${ratio(t) >= TARGET ? "met" : "missed"}`;
+    console.log(`| ${t} | ${Math.round(median(results[t]!.raw))} | ${Math.round(median(results[t]!.sdk))} | ${ratio(t)}× (${verdict}) |`);
   }
   console.log(
     JSON.stringify({
@@ -119,6 +134,7 @@ try {
       raw_grpc_calls_s: Math.round(median(results.grpc!.raw)),
       sdk_grpc_calls_s: Math.round(median(results.grpc!.sdk)),
       sdk_vs_raw_rest: ratio("rest"),
+      sdk_vs_raw_rest_with_timeout: ratio("rest-with-timeout"),
       sdk_vs_raw_grpc_web: ratio("grpc-web"),
       sdk_vs_raw_grpc: ratio("grpc"),
       target: TARGET,
