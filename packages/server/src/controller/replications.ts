@@ -233,6 +233,9 @@ export class ReplicationController {
   private async end(row: ReplicationRow, cleanupTarget = false): Promise<void> {
     const outcome = await this.deps.orchestrator.end(row, { cleanupTarget });
     if (outcome === "superseded") throw apiError("CONFLICT", "the replication was started again meanwhile", { replication_id: row.id });
+    if (outcome === "unreachable" && cleanupTarget) {
+      throw apiError("CONFLICT", "a connection of the replication no longer exists: its target cannot be cleaned up; delete it without cleanup_target", { replication_id: row.id });
+    }
     if (outcome === "busy") {
       throw apiError("SERVICE_UNAVAILABLE", "the server running the replication has not let it go yet; retry shortly", { replication_id: row.id }, 5);
     }

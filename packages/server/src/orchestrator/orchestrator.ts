@@ -159,9 +159,11 @@ export class Orchestrator {
    * that nobody starts it meanwhile, and drops whatever is left (the slot of
    * a replication nobody ran: paused, in Error) and, asked to, what it
    * created on the target. "busy": the lease was not free within a lease
-   * period and a pass; "superseded": a start came in meanwhile.
+   * period and a pass; "superseded": a start came in meanwhile; "unreachable":
+   * a connection of it was deleted since it stopped (its stop dropped the
+   * slot then), so there is nothing to drop — and no target to clean up.
    */
-  async end(row: ReplicationRow, options: { cleanupTarget?: boolean } = {}): Promise<"ended" | "busy" | "superseded"> {
+  async end(row: ReplicationRow, options: { cleanupTarget?: boolean } = {}): Promise<"ended" | "busy" | "superseded" | "unreachable"> {
     await this.poke();
     const tickMs = this.deps.tickMs ?? 2000;
     const deadline = Date.now() + (this.deps.leaseSeconds ?? 15) * 1000 + 2 * tickMs;
@@ -172,8 +174,10 @@ export class Orchestrator {
     try {
       const now = await this.deps.replications.get(row.id);
       if (now?.desired !== "stopped") return "superseded";
+      const spec = await this.spec(now).catch(() => undefined);
+      if (!spec) return "unreachable";
       // Its history is what the owner last observed: a pipeline it stopped already reports no change.
-      const pipeline = new ReplicationPipeline(await this.spec(now), this.engineDeps(now));
+      const pipeline = new ReplicationPipeline(spec, this.engineDeps(now));
       await pipeline.stop();
       if (options.cleanupTarget) await pipeline.cleanup();
       return "ended";

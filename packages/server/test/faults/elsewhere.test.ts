@@ -100,3 +100,33 @@ test("pause, start, stop and delete sent to the server that does not run the rep
     await load.stop();
   }
 }, 300_000);
+
+test("a stopped replication whose source connection was deleted since is deleted all the same; with cleanup_target, a 409 says why", async () => {
+  const source = "550e8400-e29b-41d4-a716-4466554400e1";
+  const registered = await world.rest("POST", "/connections", {
+    connection_id: source, host: world.east.host, port: world.east.port, user: world.east.user, password: world.east.password,
+    database: "production_db", sslmode: "disable", region: "us-east-1", owner_tenant_id: "tenant-123",
+  });
+  expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+  await world.west.createDatabase("elsewhere_orphan");
+  const created = await world.rest("POST", "/replications", {
+    tenant_id: "tenant-123",
+    source: { connection_id: source, database: "production_db" },
+    target: { connection_id: "550e8400-e29b-41d4-a716-446655440002", database: "elsewhere_orphan" },
+    config: { qos_tier: "Standard", table_filter: ["users.*"] },
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const id = created.body.id as string;
+  expect((await world.rest("POST", `/replications/${id}/start`)).status).toBe(200);
+  await waitForStatus(world.rest, id, "Streaming");
+  expect((await world.rest("POST", `/replications/${id}/stop`)).status).toBe(200);
+  expect(await onSource(id)).toEqual({ slot: undefined, publication: false });
+  expect((await world.rest("DELETE", `/connections/${source}`)).status).toBe(204);
+
+  const refused = await world.rest("DELETE", `/replications/${id}?cleanup_target=true`, undefined, second);
+  expect(refused.status).toBe(409);
+  expect(refused.body.error.message).toContain("without cleanup_target");
+  expect((await world.rest("GET", `/replications/${id}`)).status).toBe(200);
+  expect((await world.rest("DELETE", `/replications/${id}`, undefined, second)).status).toBe(204);
+  expect((await world.rest("GET", `/replications/${id}`)).status).toBe(404);
+}, 120_000);
