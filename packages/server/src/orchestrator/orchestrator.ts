@@ -174,7 +174,10 @@ export class Orchestrator {
     try {
       const now = await this.deps.replications.get(row.id);
       if (now?.desired !== "stopped") return "superseded";
-      const spec = await this.spec(now).catch(() => undefined);
+      const spec = await this.spec(now).catch((e: unknown) => {
+        if (e instanceof ConnectionGone) return undefined;
+        throw e;
+      });
       if (!spec) return "unreachable";
       // Its history is what the owner last observed: a pipeline it stopped already reports no change.
       const pipeline = new ReplicationPipeline(spec, this.engineDeps(now));
@@ -379,7 +382,7 @@ export class Orchestrator {
       this.deps.connections.clientConfig(row.source.connectionId, row.source.database),
       this.deps.connections.clientConfig(row.target.connectionId, row.target.database),
     ]);
-    if (!source || !target) throw new Error(`a connection of replication ${row.id} no longer exists`);
+    if (!source || !target) throw new ConnectionGone(`a connection of replication ${row.id} no longer exists`);
     return {
       replicationId: row.id,
       tenantId: row.tenantId,
@@ -416,6 +419,9 @@ export class Orchestrator {
     await this.deps.leases.release(id, this.nodeId).catch(() => undefined);
   }
 }
+
+/** A connection a replication names was deleted (only a stopped replication lets its connections go). */
+class ConnectionGone extends Error {}
 
 /** Figures in a JSON-safe form for the control plane, stamped with when they were read. */
 export function stored(f: ObservedFigures, observedAt = new Date()): StoredFigures {
