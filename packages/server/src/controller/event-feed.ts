@@ -20,6 +20,7 @@ import { apiError } from "../transport/errors";
 import type { EventStore, StoredEvent } from "../store/events";
 import type { Caller } from "./caller";
 import { EVENT_TYPES, isSeverity, SEVERITIES } from "./event-types";
+import { Rerun } from "./rerun";
 import { Subscriber, SubscriberSet } from "./subscription";
 import { Violations } from "./violations";
 
@@ -73,8 +74,7 @@ export class EventFeed {
   private tailBytes = 0;
   private tailFrom = -1n;
   private tailHead = -1n;
-  private refreshing: Promise<void> | undefined;
-  private again = false;
+  private readonly refreshing = new Rerun();
   private readonly fed = new WeakMap<StoredEvent, FeedEvent>();
 
   constructor(private readonly deps: EventFeedDeps) {
@@ -133,26 +133,13 @@ export class EventFeed {
    * the subscribers that one of the new events matches.
    */
   private refresh(): Promise<void> {
-    if (this.refreshing) {
-      this.again = true;
-      return this.refreshing;
-    }
-    this.refreshing = (async () => {
-      try {
-        do {
-          this.again = false;
-          const before = this.tailHead;
-          await this.readTail();
-          const fresh = this.tail.slice(Math.max(0, Number(before - this.tailFrom)));
-          if (fresh.length > 0) this.subscribers.wake((scope) => fresh.some((e) => matches(scope, e)));
-        } while (this.again);
-      } catch {
-        // The control plane did not answer: subscribers poll (and read the log themselves when behind).
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
-    return this.refreshing;
+    // When the control plane does not answer, subscribers poll (and read the log themselves when behind).
+    return this.refreshing.run(async () => {
+      const before = this.tailHead;
+      await this.readTail();
+      const fresh = this.tail.slice(Math.max(0, Number(before - this.tailFrom)));
+      if (fresh.length > 0) this.subscribers.wake((scope) => fresh.some((e) => matches(scope, e)));
+    });
   }
 
   private async readTail(): Promise<void> {

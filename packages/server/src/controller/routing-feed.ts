@@ -17,6 +17,7 @@
 // and each watched tenant is read then (and every second while it is down);
 // a read gives the latest version, not the ones in between that no one heard.
 import type { RoutingNotice, RoutingRow } from "../store/routing";
+import { Rerun } from "./rerun";
 import { noRouting } from "./routing";
 import { Subscriber, SubscriberSet } from "./subscription";
 
@@ -49,8 +50,8 @@ interface Tenant {
   /** Oldest first; seqs consecutive, up to `next` (excluded). */
   log: Entry[];
   next: number;
-  reading: Promise<void> | undefined;
-  again: boolean;
+  /** The tenant's reads of its row: one at a time. */
+  reading: Rerun;
   /** Date.now() when the last read began. */
   readMs: number;
 }
@@ -142,7 +143,7 @@ export class RoutingFeed {
   }
 
   private add(tenantId: string): Tenant {
-    const tenant: Tenant = { watchers: 0, log: [], next: 0, reading: undefined, again: false, readMs: Date.now() };
+    const tenant: Tenant = { watchers: 0, log: [], next: 0, reading: new Rerun(), readMs: Date.now() };
     this.tenants.set(tenantId, tenant);
     return tenant;
   }
@@ -163,26 +164,13 @@ export class RoutingFeed {
 
   /** Reads the tenant's row (a call while a read runs makes it read once more when done) and logs what it found. */
   private refresh(tenantId: string, tenant: Tenant): Promise<void> {
-    if (tenant.reading) {
-      tenant.again = true;
-      return tenant.reading;
-    }
-    tenant.reading = (async () => {
-      try {
-        do {
-          tenant.again = false;
-          const readAt = ++this.clock;
-          tenant.readMs = Date.now();
-          const row = await this.deps.read(tenantId);
-          this.append(tenantId, tenant, { row: row ?? null, readAt });
-        } while (tenant.again);
-      } catch {
-        // The control plane did not answer: the watchers' next poll reads again.
-      } finally {
-        tenant.reading = undefined;
-      }
-    })();
-    return tenant.reading;
+    // When the control plane does not answer, the watchers' next poll reads again.
+    return tenant.reading.run(async () => {
+      const readAt = ++this.clock;
+      tenant.readMs = Date.now();
+      const row = await this.deps.read(tenantId);
+      this.append(tenantId, tenant, { row: row ?? null, readAt });
+    });
   }
 
   private append(tenantId: string, tenant: Tenant, entry: Omit<Entry, "seq">): void {
