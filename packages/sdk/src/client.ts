@@ -55,6 +55,12 @@ export interface ClientOptions {
   webSocket?: WebSocketFactory | false;
 }
 
+/** What a platform's entry adds to the client (the Node entry: src/index.node.ts). */
+export interface Platform {
+  /** A REST connection pool that times out silent sockets itself, for a timeout (src/node/rest-pool.ts). */
+  restPool?: (timeoutMs: number) => object | undefined;
+}
+
 /** Any Connect-ES transport: gRPC from `@heliosdb/replication-sdk/node` (`grpc(url)`), or one of your own. */
 export interface ConnectTransportOption {
   connect: ConnectTransport;
@@ -73,11 +79,12 @@ export class HeliosDBReplicationClient {
   readonly oauthClients: OAuthClients;
   readonly users: Users;
 
-  constructor(options: ClientOptions) {
+  /** @param platform for the platform's entry, not for applications */
+  constructor(options: ClientOptions, platform: Platform = {}) {
     if (!options.baseUrl) throw new TypeError("HeliosDBReplicationClient: baseUrl is required, e.g. https://api.heliosdb.com/v1");
     if ([options.apiKey, options.token, options.oauth].filter(Boolean).length > 1) throw new TypeError("HeliosDBReplicationClient: give one credential: apiKey, token or oauth");
     const policy = { ...DEFAULT_RETRY_POLICY, maxAttempts: (options.maxRetries ?? DEFAULT_RETRY_POLICY.maxAttempts - 1) + 1 };
-    const transport = transportOf(options, policy);
+    const transport = transportOf(options, policy, platform);
     this.replications = new Replications(transport, { policy });
     this.failovers = new Failovers(transport);
     this.migrations = new Migrations(transport);
@@ -93,7 +100,7 @@ export class HeliosDBReplicationClient {
 }
 
 // The calls' retry policy is the streams' reconnect policy too: one `maxRetries`.
-function transportOf(options: ClientOptions, policy: RetryPolicy): Transport {
+function transportOf(options: ClientOptions, policy: RetryPolicy, platform: Platform): Transport {
   const common = { headers: credentials(options), timeoutMs: options.timeout ?? 60_000, retry: { policy } };
   const kind = options.transport ?? "rest";
   if (typeof kind === "object") return fromConnectTransport(kind.connect, common);
@@ -104,22 +111,31 @@ function transportOf(options: ClientOptions, policy: RetryPolicy): Transport {
     const connectStreams = fromConnectTransport(createConnectTransport(root), common);
     const webSocket = options.webSocket === false ? undefined : (options.webSocket ?? platformWebSocket());
     const streams = webSocket ? webSocketStreams({ baseUrl: options.baseUrl, headers: common.headers, webSocket }, connectStreams, Boolean(options.apiKey)) : connectStreams;
-    return restTransport({ ...common, baseUrl: options.baseUrl, ...(options.fetch ? { fetch: options.fetch } : {}) }, streams);
+    // The pool is for the platform's fetch only: a fetch of the application's own may not know what a dispatcher is.
+    const fetching = options.fetch ? { fetch: options.fetch } : { pool: platform.restPool?.(common.timeoutMs) };
+    return restTransport({ ...common, baseUrl: options.baseUrl, ...fetching }, streams);
   }
   if (kind === "connect") return fromConnectTransport(createConnectTransport(root), common);
   if (kind === "grpc-web") return fromConnectTransport(createGrpcWebTransport(root), common);
   throw new TypeError(`HeliosDBReplicationClient: unknown transport "${String(kind)}" (rest, connect or grpc-web)`);
 }
 
-function credentials(options: ClientOptions): () => Promise<Record<string, string>> {
+// The credential headers of an attempt: the same object each time for a fixed credential, a promise only when a token must be got.
+function credentials(options: ClientOptions): () => Record<string, string> | Promise<Record<string, string>> {
   const { apiKey, oauth } = options;
   const token = oauth
     ? clientCredentials({ ...oauth, tokenUrl: oauth.tokenUrl ?? `${new URL(options.baseUrl).origin}/oauth/token` }, options.fetch)
     : options.token;
-  return async (): Promise<Record<string, string>> => {
-    if (apiKey) return { "x-api-key": apiKey };
-    if (typeof token === "function") return { authorization: `Bearer ${await token()}` };
-    if (token) return { authorization: `Bearer ${token}` };
-    return {};
-  };
+  if (apiKey) {
+    const fixed = Object.freeze({ "x-api-key": apiKey });
+    return () => fixed;
+  }
+  if (typeof token === "function") {
+    return () => {
+      const t = token();
+      return typeof t === "string" ? { authorization: `Bearer ${t}` } : t.then((v) => ({ authorization: `Bearer ${v}` }));
+    };
+  }
+  const fixed: Readonly<Record<string, string>> = Object.freeze(token ? { authorization: `Bearer ${token}` } : ({} as Record<string, string>));
+  return () => fixed;
 }

@@ -15,6 +15,8 @@ export interface CallOptions {
 }
 
 const routes = new WeakMap<DescService, Map<string, HttpRoute>>();
+/** Per method: its route, and the JSON key its answer's body goes under when the rule names a response_body. */
+const answers = new WeakMap<DescMethodUnary, { route: HttpRoute; bodyKey: string | undefined }>();
 
 /** The REST route of a unary RPC (its google.api.http rule), if it has one. */
 export function routeOf(method: DescMethodUnary): HttpRoute | undefined {
@@ -30,47 +32,64 @@ export async function restInvoke<I extends DescMessage, O extends DescMessage>(
   message: MessageShape<I>,
   options: CallOptions = {},
 ): Promise<MessageShape<O>> {
-  const route = routeOf(method as DescMethodUnary);
-  if (!route) {
+  const known = answerOf(method as DescMethodUnary);
+  if (!known) {
     throw new HeliosDBError({ code: "UNIMPLEMENTED", message: `${method.parent.typeName}.${method.name} has no REST route: use the connect, grpc-web or grpc transport` });
   }
-  const answer = await restCall<JsonValue | undefined>(config, { ...requestOf(route, method.input, toRestRequest(method.input, message)), signal: options.signal });
-  const field = route.responseBody ? method.output.fields.find((f) => f.name === route.responseBody) : undefined;
-  const json = field ? { [restFieldName(field)]: answer ?? null } : (answer ?? {});
+  const request = requestOf(known.route, method.input, toRestRequest(method.input, message));
+  if (options.signal) request.signal = options.signal;
+  const answer = await restCall<JsonValue | undefined>(config, request);
+  const json = known.bodyKey ? { [known.bodyKey]: answer ?? null } : (answer ?? {});
   // Our server's answer, read in one walk (fromRest's checks are for untrusted requests); what a newer server added is skipped.
   return readRest(method.output, json);
 }
 
+function answerOf(method: DescMethodUnary): { route: HttpRoute; bodyKey: string | undefined } | undefined {
+  let known = answers.get(method);
+  if (known) return known;
+  const route = routeOf(method);
+  if (!route) return undefined;
+  const field = route.responseBody ? method.output.fields.find((f) => f.name === route.responseBody) : undefined;
+  known = { route, bodyKey: field ? restFieldName(field) : undefined };
+  answers.set(method, known);
+  return known;
+}
+
 // The path (under the base URL, which ends in /v1), the body and the query of a request's spec JSON.
-function requestOf(route: HttpRoute, input: DescMessage, json: JsonObject): Omit<RestRequest, "signal"> {
+function requestOf(route: HttpRoute, input: DescMessage, json: JsonObject): RestRequest {
   const plan = planOf(route, input);
-  const rest = { ...json };
   let path = "";
   for (const part of plan.path) {
     if (typeof part === "string") {
       path += part;
       continue;
     }
-    const value = rest[part.key];
-    delete rest[part.key];
+    const value = json[part.key];
     if (value === undefined || value === null || value === "") {
       throw new HeliosDBError({ code: "INVALID_REQUEST", message: `${part.key} is required (it is part of the path ${route.template})`, details: { violations: [{ field: part.key, description: "required" }] } });
     }
     path += encodeURIComponent(String(value));
   }
   const verb = route.verb as RestRequest["method"];
-  if (route.body === "*") return { method: verb, path, body: rest };
+  // What is not in the path: the whole body (body "*"), or the body's field and the query.
+  let rest: JsonObject | undefined;
   let body: JsonValue | undefined;
-  if (plan.bodyKey) {
-    body = rest[plan.bodyKey] ?? {};
-    delete rest[plan.bodyKey];
+  for (const key in json) {
+    if (plan.pathKeys.has(key)) continue;
+    if (key === plan.bodyKey) body = json[key];
+    else (rest ??= {})[key] = json[key]!;
   }
-  return { method: verb, path, query: queryOf(rest), ...(body !== undefined ? { body } : {}) };
+  if (route.body === "*") return { method: verb, path, body: rest ?? {} };
+  const request: RestRequest = { method: verb, path };
+  if (plan.bodyKey) request.body = body ?? {};
+  if (rest) request.query = queryOf(rest);
+  return request;
 }
 
 // A route's path as literal text and the JSON keys of its variables, and its body's key: worked out once per route.
 interface RoutePlan {
   path: (string | { key: string })[];
+  pathKeys: Set<string>;
   bodyKey: string | undefined;
 }
 
@@ -92,7 +111,8 @@ function planOf(route: HttpRoute, input: DescMessage): RoutePlan {
     last = m.index! + m[0].length;
   }
   path.push(template.slice(last));
-  plan = { path, bodyKey: route.body && route.body !== "*" ? keyOf(route.body) : undefined };
+  const pathKeys = new Set(path.flatMap((part) => (typeof part === "string" ? [] : [part.key])));
+  plan = { path, pathKeys, bodyKey: route.body && route.body !== "*" ? keyOf(route.body) : undefined };
   plans.set(route, plan);
   return plan;
 }

@@ -16,7 +16,7 @@ import type { WebSocketFactory, WebSocketLike } from "./web-socket";
 export interface WebSocketStreamConfig {
   /** The API's base URL, /v1 included (http becomes ws, https wss). */
   baseUrl: string;
-  headers: () => Promise<Record<string, string>>;
+  headers: () => Record<string, string> | Promise<Record<string, string>>;
   webSocket: WebSocketFactory;
 }
 
