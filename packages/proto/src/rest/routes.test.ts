@@ -37,7 +37,7 @@ describe("httpRoutes: the contract's routes", () => {
   });
 
   test("success statuses from rest_success_status: 202 for the long-running starts", () => {
-    expect(routes.filter((r) => r.status === 202).map((r) => r.method.name)).toEqual(["TriggerFailover", "StartMigration"]);
+    expect(routes.filter((r) => r.status === 202).map((r) => r.method.name)).toEqual(["TriggerFailover", "StartMigration", "CutoverMigration"]);
   });
 
   test("no verb and path twice", () => {

@@ -272,6 +272,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/migrations/{migration_id}/cutover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["MigrationService_CutoverMigration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/oauth-clients": {
         parameters: {
             query?: never;
@@ -582,6 +598,12 @@ export interface components {
             request_id?: string;
             client_address?: string;
         };
+        AutomaticFailover: {
+            enabled?: boolean;
+            /** Format: int32 */
+            source_unreachable_seconds?: number;
+            update_routing?: boolean;
+        };
         CancelMigrationResponse: {
             id?: string;
             status?: string;
@@ -693,6 +715,11 @@ export interface components {
         ErrorResponse: {
             error?: components["schemas"]["ApiError"];
         };
+        FailoverLossWindow: {
+            last_applied?: components["schemas"]["Checkpoint"];
+            /** Format: date-time */
+            source_unreachable_since?: string;
+        };
         FailoverResponse: {
             failover_id?: string;
             replication_id?: string;
@@ -721,12 +748,15 @@ export interface components {
             old_primary?: components["schemas"]["ConnectionInfo"];
             new_primary?: components["schemas"]["ConnectionInfo"];
             message?: string;
+            possible_data_loss?: components["schemas"]["FailoverLossWindow"];
+            reverse_replication_id?: string;
         };
         FailoverStep: {
             step?: string;
             status?: string;
             /** Format: int64 */
             duration_ms?: number;
+            message?: string;
         };
         FilterTransform: {
             table?: string;
@@ -835,6 +865,8 @@ export interface components {
             cancelled_at?: string;
             rollback_status?: string;
             message?: string;
+            source?: components["schemas"]["ConnectionInfo"];
+            target?: components["schemas"]["ConnectionInfo"];
         };
         MigrationConfig: {
             /** Format: int32 */
@@ -930,6 +962,7 @@ export interface components {
             transforms?: components["schemas"]["Transform"][];
             compression?: components["schemas"]["CompressionConfig"];
             encryption?: components["schemas"]["EncryptionConfig"];
+            automatic_failover?: components["schemas"]["AutomaticFailover"];
         };
         ReplicationMetricSeries: {
             replication_lag_seconds?: components["schemas"]["MetricPoint"][];
@@ -992,6 +1025,9 @@ export interface components {
             source_region?: string;
             target_region?: string;
             migration_config?: components["schemas"]["MigrationConfig"];
+            /** Format: uuid */
+            target_connection_id?: string;
+            target_database?: string;
         };
         StartReplicationResponse: {
             id?: string;
@@ -1812,6 +1848,39 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    MigrationService_CutoverMigration: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: components["parameters"]["Idempotency-Key"];
+            };
+            path: {
+                migration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Migration"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            default: components["responses"]["Error"];
+        };
+    };
     OAuthClientService_ListOAuthClients: {
         parameters: {
             query?: {
@@ -2250,6 +2319,7 @@ export interface operations {
                     reason?: string;
                     force?: boolean;
                     update_routing?: boolean;
+                    reverse_replication?: boolean;
                 };
             };
         };

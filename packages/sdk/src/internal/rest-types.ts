@@ -38,6 +38,7 @@ export interface ReplicationConfig {
   transforms: Transform[];
   compression?: CompressionConfig;
   encryption?: EncryptionConfig;
+  automatic_failover?: AutomaticFailover;
 }
 
 /** heliosdb.replication.v1.QoSTier */
@@ -111,6 +112,13 @@ export type CompressionConfig_CompressionLevel = "Low" | "Medium" | "High";
 export interface EncryptionConfig {
   enabled: boolean;
   algorithm: string;
+}
+
+/** heliosdb.replication.v1.AutomaticFailover */
+export interface AutomaticFailover {
+  enabled: boolean;
+  source_unreachable_seconds: number;
+  update_routing?: boolean;
 }
 
 /** heliosdb.replication.v1.Replication */
@@ -255,6 +263,7 @@ export interface TriggerFailoverRequest {
   reason: string;
   force: boolean;
   update_routing: boolean;
+  reverse_replication: boolean;
 }
 
 /** heliosdb.replication.v1.FailoverResponse */
@@ -272,6 +281,7 @@ export interface FailoverStep {
   step: string;
   status: string;
   duration_ms: Int64;
+  message: string;
 }
 
 /** heliosdb.replication.v1.FailoverStatus */
@@ -289,6 +299,14 @@ export interface FailoverStatus {
   old_primary?: ConnectionInfo;
   new_primary?: ConnectionInfo;
   message: string;
+  possible_data_loss?: FailoverLossWindow;
+  reverse_replication_id: string;
+}
+
+/** heliosdb.replication.v1.FailoverLossWindow */
+export interface FailoverLossWindow {
+  last_applied?: Checkpoint;
+  source_unreachable_since?: string;
 }
 
 /** heliosdb.replication.v1.ListFailoverHistoryResponse */
@@ -303,6 +321,8 @@ export interface StartMigrationRequest {
   source_region: string;
   target_region: string;
   migration_config?: MigrationConfig;
+  target_connection_id: string;
+  target_database: string;
 }
 
 /** heliosdb.replication.v1.MigrationConfig */
@@ -332,6 +352,8 @@ export interface Migration {
   cancelled_at?: string;
   rollback_status: string;
   message: string;
+  source?: ConnectionInfo;
+  target?: ConnectionInfo;
 }
 
 /** heliosdb.replication.v1.MigrationPhase */
@@ -793,6 +815,15 @@ export interface Routes {
     query: never;
     body: never;
     answer: CancelMigrationResponse;
+  };
+  "MigrationService.CutoverMigration": {
+    path: "/v1/migrations/{migration_id}/cutover";
+    verb: "post";
+    status: 202;
+    params: { migration_id: string };
+    query: never;
+    body: never;
+    answer: Migration;
   };
   "MigrationService.ListMigrations": {
     path: "/v1/migrations";

@@ -21,6 +21,11 @@ export class Migrations extends Resource {
     return this.call(M.cancelMigration, { ...params, migrationId }, options);
   }
 
+  /** POST /v1/migrations/{migration_id}/cutover (CutoverMigration): the cutover of a Manual migration. */
+  cutover(migrationId: string, options?: CallOptions): Promise<Migration> {
+    return this.call(M.cutoverMigration, { migrationId }, options);
+  }
+
   /** GET /v1/migrations (ListMigrations). */
   list(params: Params<ListMigrationsRequest> = {}, options?: CallOptions): PagePromise<Migration> {
     return this.paged(M.listMigrations, params, options);

@@ -51,6 +51,7 @@ export const RPC_PERMISSIONS: Record<string, string> = {
   "FailoverService.ListFailoverHistory": "failover:read",
   "MigrationService.StartMigration": "migration:manage",
   "MigrationService.CancelMigration": "migration:manage",
+  "MigrationService.CutoverMigration": "migration:manage",
   "MigrationService.GetMigrationStatus": "migration:read",
   "MigrationService.ListMigrations": "migration:read",
   "MetricsService.GetReplicationMetrics": "metrics:read",

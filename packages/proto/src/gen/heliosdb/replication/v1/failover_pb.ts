@@ -13,7 +13,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Pagination } from "./common_pb";
 import { file_heliosdb_replication_v1_common } from "./common_pb";
-import type { ConnectionInfo } from "./replication_pb";
+import type { Checkpoint, ConnectionInfo } from "./replication_pb";
 import { file_heliosdb_replication_v1_replication } from "./replication_pb";
 import { file_heliosdb_replication_v1_rest } from "./rest_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file heliosdb/replication/v1/failover.proto.
  */
 export const file_heliosdb_replication_v1_failover: GenFile = /*@__PURE__*/
-  fileDesc("CiZoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9mYWlsb3Zlci5wcm90bxIXaGVsaW9zZGIucmVwbGljYXRpb24udjEicQoWVHJpZ2dlckZhaWxvdmVyUmVxdWVzdBIgCg5yZXBsaWNhdGlvbl9pZBgBIAEoCUII4ozP1wgCCAESDgoGcmVhc29uGAIgASgJEg0KBWZvcmNlGAMgASgIEhYKDnVwZGF0ZV9yb3V0aW5nGAQgASgIItkBChBGYWlsb3ZlclJlc3BvbnNlEhMKC2ZhaWxvdmVyX2lkGAEgASgJEhYKDnJlcGxpY2F0aW9uX2lkGAIgASgJEg4KBnN0YXR1cxgDIAEoCRIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiChplc3RpbWF0ZWRfZHVyYXRpb25fc2Vjb25kcxgFIAEoBRI0CgVzdGVwcxgGIAMoCzIlLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkZhaWxvdmVyU3RlcCI5ChhHZXRGYWlsb3ZlclN0YXR1c1JlcXVlc3QSHQoLZmFpbG92ZXJfaWQYASABKAlCCOKMz9cIAggBIrkDCg5GYWlsb3ZlclN0YXR1cxIKCgJpZBgBIAEoCRIWCg5yZXBsaWNhdGlvbl9pZBgCIAEoCRIOCgZzdGF0dXMYAyABKAkSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBkdXJhdGlvbl9zZWNvbmRzGAYgASgFEhMKC2Rvd250aW1lX21zGAcgASgDEjQKBXN0ZXBzGAggAygLMiUuaGVsaW9zZGIucmVwbGljYXRpb24udjEuRmFpbG92ZXJTdGVwEg8KB3RyaWdnZXIYCSABKAkSDgoGcmVhc29uGAogASgJEjwKC29sZF9wcmltYXJ5GAsgASgLMicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ29ubmVjdGlvbkluZm8SPAoLbmV3X3ByaW1hcnkYDCABKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uSW5mbxIPCgdtZXNzYWdlGA0gASgJIkEKDEZhaWxvdmVyU3RlcBIMCgRzdGVwGAEgASgJEg4KBnN0YXR1cxgCIAEoCRITCgtkdXJhdGlvbl9tcxgDIAEoAyJvChpMaXN0RmFpbG92ZXJIaXN0b3J5UmVxdWVzdBIgCg5yZXBsaWNhdGlvbl9pZBgBIAEoCUII4ozP1wgCCAESDgoGc3RhdHVzGAIgASgJEgwKBHBhZ2UYAyABKAUSEQoJcGFnZV9zaXplGAQgASgFIpgBChtMaXN0RmFpbG92ZXJIaXN0b3J5UmVzcG9uc2USQAoJZmFpbG92ZXJzGAEgAygLMicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuRmFpbG92ZXJTdGF0dXNSBGRhdGESNwoKcGFnaW5hdGlvbhgCIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlBhZ2luYXRpb24y7gMKD0ZhaWxvdmVyU2VydmljZRKpAQoPVHJpZ2dlckZhaWxvdmVyEi8uaGVsaW9zZGIucmVwbGljYXRpb24udjEuVHJpZ2dlckZhaWxvdmVyUmVxdWVzdBopLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkZhaWxvdmVyUmVzcG9uc2UiOsC4GcoBgtPkkwIvOgEqIiovdjEvcmVwbGljYXRpb25zL3tyZXBsaWNhdGlvbl9pZH0vZmFpbG92ZXISlAEKEUdldEZhaWxvdmVyU3RhdHVzEjEuaGVsaW9zZGIucmVwbGljYXRpb24udjEuR2V0RmFpbG92ZXJTdGF0dXNSZXF1ZXN0GicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuRmFpbG92ZXJTdGF0dXMiI4LT5JMCHRIbL3YxL2ZhaWxvdmVycy97ZmFpbG92ZXJfaWR9EpcBChNMaXN0RmFpbG92ZXJIaXN0b3J5EjMuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTGlzdEZhaWxvdmVySGlzdG9yeVJlcXVlc3QaNC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5MaXN0RmFpbG92ZXJIaXN0b3J5UmVzcG9uc2UiFYLT5JMCDxINL3YxL2ZhaWxvdmVyc2IGcHJvdG8z", [file_google_api_annotations, file_google_api_field_info, file_google_protobuf_timestamp, file_heliosdb_replication_v1_common, file_heliosdb_replication_v1_replication, file_heliosdb_replication_v1_rest]);
+  fileDesc("CiZoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9mYWlsb3Zlci5wcm90bxIXaGVsaW9zZGIucmVwbGljYXRpb24udjEijgEKFlRyaWdnZXJGYWlsb3ZlclJlcXVlc3QSIAoOcmVwbGljYXRpb25faWQYASABKAlCCOKMz9cIAggBEg4KBnJlYXNvbhgCIAEoCRINCgVmb3JjZRgDIAEoCBIWCg51cGRhdGVfcm91dGluZxgEIAEoCBIbChNyZXZlcnNlX3JlcGxpY2F0aW9uGAUgASgIItkBChBGYWlsb3ZlclJlc3BvbnNlEhMKC2ZhaWxvdmVyX2lkGAEgASgJEhYKDnJlcGxpY2F0aW9uX2lkGAIgASgJEg4KBnN0YXR1cxgDIAEoCRIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiChplc3RpbWF0ZWRfZHVyYXRpb25fc2Vjb25kcxgFIAEoBRI0CgVzdGVwcxgGIAMoCzIlLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkZhaWxvdmVyU3RlcCI5ChhHZXRGYWlsb3ZlclN0YXR1c1JlcXVlc3QSHQoLZmFpbG92ZXJfaWQYASABKAlCCOKMz9cIAggBIqIECg5GYWlsb3ZlclN0YXR1cxIKCgJpZBgBIAEoCRIWCg5yZXBsaWNhdGlvbl9pZBgCIAEoCRIOCgZzdGF0dXMYAyABKAkSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBkdXJhdGlvbl9zZWNvbmRzGAYgASgFEhMKC2Rvd250aW1lX21zGAcgASgDEjQKBXN0ZXBzGAggAygLMiUuaGVsaW9zZGIucmVwbGljYXRpb24udjEuRmFpbG92ZXJTdGVwEg8KB3RyaWdnZXIYCSABKAkSDgoGcmVhc29uGAogASgJEjwKC29sZF9wcmltYXJ5GAsgASgLMicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ29ubmVjdGlvbkluZm8SPAoLbmV3X3ByaW1hcnkYDCABKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uSW5mbxIPCgdtZXNzYWdlGA0gASgJEkcKEnBvc3NpYmxlX2RhdGFfbG9zcxgOIAEoCzIrLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkZhaWxvdmVyTG9zc1dpbmRvdxIeChZyZXZlcnNlX3JlcGxpY2F0aW9uX2lkGA8gASgJIo0BChJGYWlsb3Zlckxvc3NXaW5kb3cSOQoMbGFzdF9hcHBsaWVkGAEgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ2hlY2twb2ludBI8Chhzb3VyY2VfdW5yZWFjaGFibGVfc2luY2UYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlIKDEZhaWxvdmVyU3RlcBIMCgRzdGVwGAEgASgJEg4KBnN0YXR1cxgCIAEoCRITCgtkdXJhdGlvbl9tcxgDIAEoAxIPCgdtZXNzYWdlGAQgASgJIm8KGkxpc3RGYWlsb3Zlckhpc3RvcnlSZXF1ZXN0EiAKDnJlcGxpY2F0aW9uX2lkGAEgASgJQgjijM/XCAIIARIOCgZzdGF0dXMYAiABKAkSDAoEcGFnZRgDIAEoBRIRCglwYWdlX3NpemUYBCABKAUimAEKG0xpc3RGYWlsb3Zlckhpc3RvcnlSZXNwb25zZRJACglmYWlsb3ZlcnMYASADKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5GYWlsb3ZlclN0YXR1c1IEZGF0YRI3CgpwYWdpbmF0aW9uGAIgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUGFnaW5hdGlvbjLuAwoPRmFpbG92ZXJTZXJ2aWNlEqkBCg9UcmlnZ2VyRmFpbG92ZXISLy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5UcmlnZ2VyRmFpbG92ZXJSZXF1ZXN0GikuaGVsaW9zZGIucmVwbGljYXRpb24udjEuRmFpbG92ZXJSZXNwb25zZSI6wLgZygGC0+STAi86ASoiKi92MS9yZXBsaWNhdGlvbnMve3JlcGxpY2F0aW9uX2lkfS9mYWlsb3ZlchKUAQoRR2V0RmFpbG92ZXJTdGF0dXMSMS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5HZXRGYWlsb3ZlclN0YXR1c1JlcXVlc3QaJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5GYWlsb3ZlclN0YXR1cyIjgtPkkwIdEhsvdjEvZmFpbG92ZXJzL3tmYWlsb3Zlcl9pZH0SlwEKE0xpc3RGYWlsb3Zlckhpc3RvcnkSMy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5MaXN0RmFpbG92ZXJIaXN0b3J5UmVxdWVzdBo0LmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkxpc3RGYWlsb3Zlckhpc3RvcnlSZXNwb25zZSIVgtPkkwIPEg0vdjEvZmFpbG92ZXJzYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_info, file_google_protobuf_timestamp, file_heliosdb_replication_v1_common, file_heliosdb_replication_v1_replication, file_heliosdb_replication_v1_rest]);
 
 /**
  * Request of TriggerFailover.
@@ -58,6 +58,15 @@ export type TriggerFailoverRequest = Message<"heliosdb.replication.v1.TriggerFai
    * @generated from field: bool update_routing = 4;
    */
   updateRouting: boolean;
+
+  /**
+   * After the promotion, create and start a replication from the new
+   * primary back to the old one (when the old one is reachable), so that
+   * the old region can be brought back without a full copy.
+   *
+   * @generated from field: bool reverse_replication = 5;
+   */
+  reverseReplication: boolean;
 };
 
 /**
@@ -241,6 +250,23 @@ export type FailoverStatus = Message<"heliosdb.replication.v1.FailoverStatus"> &
    * @generated from field: string message = 13;
    */
   message: string;
+
+  /**
+   * Set when the source could not be fenced and drained (it was
+   * unreachable): what it committed after this point may not be on the new
+   * primary.
+   *
+   * @generated from field: heliosdb.replication.v1.FailoverLossWindow possible_data_loss = 14;
+   */
+  possibleDataLoss?: FailoverLossWindow | undefined;
+
+  /**
+   * The replication from the new primary back to the old one, when
+   * `reverse_replication` was asked for and could be created.
+   *
+   * @generated from field: string reverse_replication_id = 15;
+   */
+  reverseReplicationId: string;
 };
 
 /**
@@ -249,6 +275,34 @@ export type FailoverStatus = Message<"heliosdb.replication.v1.FailoverStatus"> &
  */
 export const FailoverStatusSchema: GenMessage<FailoverStatus> = /*@__PURE__*/
   messageDesc(file_heliosdb_replication_v1_failover, 3);
+
+/**
+ * What a failover without its source may have left behind.
+ *
+ * @generated from message heliosdb.replication.v1.FailoverLossWindow
+ */
+export type FailoverLossWindow = Message<"heliosdb.replication.v1.FailoverLossWindow"> & {
+  /**
+   * The last source position applied on the replica when it was promoted.
+   *
+   * @generated from field: heliosdb.replication.v1.Checkpoint last_applied = 1;
+   */
+  lastApplied?: Checkpoint | undefined;
+
+  /**
+   * Since when the source has been unreachable, as the health monitor saw it.
+   *
+   * @generated from field: google.protobuf.Timestamp source_unreachable_since = 2;
+   */
+  sourceUnreachableSince?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message heliosdb.replication.v1.FailoverLossWindow.
+ * Use `create(FailoverLossWindowSchema)` to create a new message.
+ */
+export const FailoverLossWindowSchema: GenMessage<FailoverLossWindow> = /*@__PURE__*/
+  messageDesc(file_heliosdb_replication_v1_failover, 4);
 
 /**
  * One step of a failover.
@@ -276,6 +330,14 @@ export type FailoverStep = Message<"heliosdb.replication.v1.FailoverStep"> & {
    * @generated from field: int64 duration_ms = 3;
    */
   durationMs: bigint;
+
+  /**
+   * What the step found or did: why it failed, or, for a check `force`
+   * skipped, the check that failed.
+   *
+   * @generated from field: string message = 4;
+   */
+  message: string;
 };
 
 /**
@@ -283,7 +345,7 @@ export type FailoverStep = Message<"heliosdb.replication.v1.FailoverStep"> & {
  * Use `create(FailoverStepSchema)` to create a new message.
  */
 export const FailoverStepSchema: GenMessage<FailoverStep> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_failover, 4);
+  messageDesc(file_heliosdb_replication_v1_failover, 5);
 
 /**
  * Request of ListFailoverHistory.
@@ -325,7 +387,7 @@ export type ListFailoverHistoryRequest = Message<"heliosdb.replication.v1.ListFa
  * Use `create(ListFailoverHistoryRequestSchema)` to create a new message.
  */
 export const ListFailoverHistoryRequestSchema: GenMessage<ListFailoverHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_failover, 5);
+  messageDesc(file_heliosdb_replication_v1_failover, 6);
 
 /**
  * Response of ListFailoverHistory: `{"data": [...], "pagination": {...}}`.
@@ -353,7 +415,7 @@ export type ListFailoverHistoryResponse = Message<"heliosdb.replication.v1.ListF
  * Use `create(ListFailoverHistoryResponseSchema)` to create a new message.
  */
 export const ListFailoverHistoryResponseSchema: GenMessage<ListFailoverHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_failover, 6);
+  messageDesc(file_heliosdb_replication_v1_failover, 7);
 
 /**
  * Triggers failovers and reports their progress and history.

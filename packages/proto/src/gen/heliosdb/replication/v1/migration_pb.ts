@@ -13,6 +13,8 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Pagination } from "./common_pb";
 import { file_heliosdb_replication_v1_common } from "./common_pb";
+import type { ConnectionInfo } from "./replication_pb";
+import { file_heliosdb_replication_v1_replication } from "./replication_pb";
 import { file_heliosdb_replication_v1_rest } from "./rest_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -20,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file heliosdb/replication/v1/migration.proto.
  */
 export const file_heliosdb_replication_v1_migration: GenFile = /*@__PURE__*/
-  fileDesc("CidoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9taWdyYXRpb24ucHJvdG8SF2hlbGlvc2RiLnJlcGxpY2F0aW9uLnYxIqQBChVTdGFydE1pZ3JhdGlvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhUKDXNvdXJjZV9yZWdpb24YAiABKAkSFQoNdGFyZ2V0X3JlZ2lvbhgDIAEoCRJKCgZjb25maWcYBCABKAsyKC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NaWdyYXRpb25Db25maWdSEG1pZ3JhdGlvbl9jb25maWcihQEKD01pZ3JhdGlvbkNvbmZpZxIdChVidWxrX2NvcHlfcGFyYWxsZWxpc20YASABKAUSIQoZY2RjX2xhZ190aHJlc2hvbGRfc2Vjb25kcxgCIAEoBRIYChBjdXRvdmVyX3N0cmF0ZWd5GAMgASgJEhYKDmNsZWFudXBfc291cmNlGAQgASgIIs4ECglNaWdyYXRpb24SCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEhUKDXNvdXJjZV9yZWdpb24YAyABKAkSFQoNdGFyZ2V0X3JlZ2lvbhgEIAEoCRIOCgZzdGF0dXMYBSABKAkSFQoNY3VycmVudF9waGFzZRgGIAEoCRIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI4ChRlc3RpbWF0ZWRfY29tcGxldGlvbhgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeChZ0b3RhbF9kdXJhdGlvbl9zZWNvbmRzGAogASgFEhMKC2Rvd250aW1lX21zGAsgASgDEhsKE2RhdGFfdHJhbnNmZXJyZWRfZ2IYDCABKAESNwoGcGhhc2VzGA0gAygLMicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWlncmF0aW9uUGhhc2USSgoGY29uZmlnGA4gASgLMiguaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWlncmF0aW9uQ29uZmlnUhBtaWdyYXRpb25fY29uZmlnEjAKDGNhbmNlbGxlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPcm9sbGJhY2tfc3RhdHVzGBAgASgJEg8KB21lc3NhZ2UYESABKAkirwIKDk1pZ3JhdGlvblBoYXNlEg0KBXBoYXNlGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIYChBwcm9ncmVzc19wZXJjZW50GAMgASgBEhgKEGR1cmF0aW9uX3NlY29uZHMYBCABKAUSIwoWZXN0aW1hdGVkX2RhdGFfc2l6ZV9nYhgFIAEoAUgAiAEBEhkKDGRhdGFfc2l6ZV9nYhgGIAEoAUgBiAEBEh4KEWZpbmFsX2xhZ19zZWNvbmRzGAcgASgBSAKIAQESGAoLZHVyYXRpb25fbXMYCCABKANIA4gBAUIZChdfZXN0aW1hdGVkX2RhdGFfc2l6ZV9nYkIPCg1fZGF0YV9zaXplX2diQhQKEl9maW5hbF9sYWdfc2Vjb25kc0IOCgxfZHVyYXRpb25fbXMiOwoZR2V0TWlncmF0aW9uU3RhdHVzUmVxdWVzdBIeCgxtaWdyYXRpb25faWQYASABKAlCCOKMz9cIAggBIjgKFkNhbmNlbE1pZ3JhdGlvblJlcXVlc3QSHgoMbWlncmF0aW9uX2lkGAEgASgJQgjijM/XCAIIASKAAQoXQ2FuY2VsTWlncmF0aW9uUmVzcG9uc2USCgoCaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEjAKDGNhbmNlbGxlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPcm9sbGJhY2tfc3RhdHVzGAQgASgJIlsKFUxpc3RNaWdyYXRpb25zUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEgwKBHBhZ2UYAyABKAUSEQoJcGFnZV9zaXplGAQgASgFIo8BChZMaXN0TWlncmF0aW9uc1Jlc3BvbnNlEjwKCm1pZ3JhdGlvbnMYASADKAsyIi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NaWdyYXRpb25SBGRhdGESNwoKcGFnaW5hdGlvbhgCIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlBhZ2luYXRpb24y4AQKEE1pZ3JhdGlvblNlcnZpY2UShAEKDlN0YXJ0TWlncmF0aW9uEi4uaGVsaW9zZGIucmVwbGljYXRpb24udjEuU3RhcnRNaWdyYXRpb25SZXF1ZXN0GiIuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWlncmF0aW9uIh7AuBnKAYLT5JMCEzoBKiIOL3YxL21pZ3JhdGlvbnMSkwEKEkdldE1pZ3JhdGlvblN0YXR1cxIyLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkdldE1pZ3JhdGlvblN0YXR1c1JlcXVlc3QaIi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NaWdyYXRpb24iJYLT5JMCHxIdL3YxL21pZ3JhdGlvbnMve21pZ3JhdGlvbl9pZH0SogEKD0NhbmNlbE1pZ3JhdGlvbhIvLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNhbmNlbE1pZ3JhdGlvblJlcXVlc3QaMC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5DYW5jZWxNaWdyYXRpb25SZXNwb25zZSIsgtPkkwImIiQvdjEvbWlncmF0aW9ucy97bWlncmF0aW9uX2lkfS9jYW5jZWwSiQEKDkxpc3RNaWdyYXRpb25zEi4uaGVsaW9zZGIucmVwbGljYXRpb24udjEuTGlzdE1pZ3JhdGlvbnNSZXF1ZXN0Gi8uaGVsaW9zZGIucmVwbGljYXRpb24udjEuTGlzdE1pZ3JhdGlvbnNSZXNwb25zZSIWgtPkkwIQEg4vdjEvbWlncmF0aW9uc2IGcHJvdG8z", [file_google_api_annotations, file_google_api_field_info, file_google_protobuf_timestamp, file_heliosdb_replication_v1_common, file_heliosdb_replication_v1_rest]);
+  fileDesc("CidoZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9taWdyYXRpb24ucHJvdG8SF2hlbGlvc2RiLnJlcGxpY2F0aW9uLnYxIuUBChVTdGFydE1pZ3JhdGlvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhUKDXNvdXJjZV9yZWdpb24YAiABKAkSFQoNdGFyZ2V0X3JlZ2lvbhgDIAEoCRJKCgZjb25maWcYBCABKAsyKC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NaWdyYXRpb25Db25maWdSEG1pZ3JhdGlvbl9jb25maWcSJgoUdGFyZ2V0X2Nvbm5lY3Rpb25faWQYBSABKAlCCOKMz9cIAggBEhcKD3RhcmdldF9kYXRhYmFzZRgGIAEoCSKFAQoPTWlncmF0aW9uQ29uZmlnEh0KFWJ1bGtfY29weV9wYXJhbGxlbGlzbRgBIAEoBRIhChljZGNfbGFnX3RocmVzaG9sZF9zZWNvbmRzGAIgASgFEhgKEGN1dG92ZXJfc3RyYXRlZ3kYAyABKAkSFgoOY2xlYW51cF9zb3VyY2UYBCABKAgiwAUKCU1pZ3JhdGlvbhIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSFQoNc291cmNlX3JlZ2lvbhgDIAEoCRIVCg10YXJnZXRfcmVnaW9uGAQgASgJEg4KBnN0YXR1cxgFIAEoCRIVCg1jdXJyZW50X3BoYXNlGAYgASgJEi4KCnN0YXJ0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjgKFGVzdGltYXRlZF9jb21wbGV0aW9uGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh4KFnRvdGFsX2R1cmF0aW9uX3NlY29uZHMYCiABKAUSEwoLZG93bnRpbWVfbXMYCyABKAMSGwoTZGF0YV90cmFuc2ZlcnJlZF9nYhgMIAEoARI3CgZwaGFzZXMYDSADKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NaWdyYXRpb25QaGFzZRJKCgZjb25maWcYDiABKAsyKC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NaWdyYXRpb25Db25maWdSEG1pZ3JhdGlvbl9jb25maWcSMAoMY2FuY2VsbGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9yb2xsYmFja19zdGF0dXMYECABKAkSDwoHbWVzc2FnZRgRIAEoCRI3CgZzb3VyY2UYEiABKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uSW5mbxI3CgZ0YXJnZXQYEyABKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uSW5mbyKvAgoOTWlncmF0aW9uUGhhc2USDQoFcGhhc2UYASABKAkSDgoGc3RhdHVzGAIgASgJEhgKEHByb2dyZXNzX3BlcmNlbnQYAyABKAESGAoQZHVyYXRpb25fc2Vjb25kcxgEIAEoBRIjChZlc3RpbWF0ZWRfZGF0YV9zaXplX2diGAUgASgBSACIAQESGQoMZGF0YV9zaXplX2diGAYgASgBSAGIAQESHgoRZmluYWxfbGFnX3NlY29uZHMYByABKAFIAogBARIYCgtkdXJhdGlvbl9tcxgIIAEoA0gDiAEBQhkKF19lc3RpbWF0ZWRfZGF0YV9zaXplX2diQg8KDV9kYXRhX3NpemVfZ2JCFAoSX2ZpbmFsX2xhZ19zZWNvbmRzQg4KDF9kdXJhdGlvbl9tcyI7ChlHZXRNaWdyYXRpb25TdGF0dXNSZXF1ZXN0Eh4KDG1pZ3JhdGlvbl9pZBgBIAEoCUII4ozP1wgCCAEiOQoXQ3V0b3Zlck1pZ3JhdGlvblJlcXVlc3QSHgoMbWlncmF0aW9uX2lkGAEgASgJQgjijM/XCAIIASI4ChZDYW5jZWxNaWdyYXRpb25SZXF1ZXN0Eh4KDG1pZ3JhdGlvbl9pZBgBIAEoCUII4ozP1wgCCAEigAEKF0NhbmNlbE1pZ3JhdGlvblJlc3BvbnNlEgoKAmlkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIwCgxjYW5jZWxsZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3JvbGxiYWNrX3N0YXR1cxgEIAEoCSJbChVMaXN0TWlncmF0aW9uc1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIMCgRwYWdlGAMgASgFEhEKCXBhZ2Vfc2l6ZRgEIAEoBSKPAQoWTGlzdE1pZ3JhdGlvbnNSZXNwb25zZRI8CgptaWdyYXRpb25zGAEgAygLMiIuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWlncmF0aW9uUgRkYXRhEjcKCnBhZ2luYXRpb24YAiABKAsyIy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5QYWdpbmF0aW9uMv8FChBNaWdyYXRpb25TZXJ2aWNlEoQBCg5TdGFydE1pZ3JhdGlvbhIuLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlN0YXJ0TWlncmF0aW9uUmVxdWVzdBoiLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLk1pZ3JhdGlvbiIewLgZygGC0+STAhM6ASoiDi92MS9taWdyYXRpb25zEpMBChJHZXRNaWdyYXRpb25TdGF0dXMSMi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5HZXRNaWdyYXRpb25TdGF0dXNSZXF1ZXN0GiIuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTWlncmF0aW9uIiWC0+STAh8SHS92MS9taWdyYXRpb25zL3ttaWdyYXRpb25faWR9EqIBCg9DYW5jZWxNaWdyYXRpb24SLy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5DYW5jZWxNaWdyYXRpb25SZXF1ZXN0GjAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ2FuY2VsTWlncmF0aW9uUmVzcG9uc2UiLILT5JMCJiIkL3YxL21pZ3JhdGlvbnMve21pZ3JhdGlvbl9pZH0vY2FuY2VsEpwBChBDdXRvdmVyTWlncmF0aW9uEjAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ3V0b3Zlck1pZ3JhdGlvblJlcXVlc3QaIi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5NaWdyYXRpb24iMsC4GcoBgtPkkwInIiUvdjEvbWlncmF0aW9ucy97bWlncmF0aW9uX2lkfS9jdXRvdmVyEokBCg5MaXN0TWlncmF0aW9ucxIuLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkxpc3RNaWdyYXRpb25zUmVxdWVzdBovLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkxpc3RNaWdyYXRpb25zUmVzcG9uc2UiFoLT5JMCEBIOL3YxL21pZ3JhdGlvbnNiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_info, file_google_protobuf_timestamp, file_heliosdb_replication_v1_common, file_heliosdb_replication_v1_replication, file_heliosdb_replication_v1_rest]);
 
 /**
  * Request of StartMigration.
@@ -55,6 +57,22 @@ export type StartMigrationRequest = Message<"heliosdb.replication.v1.StartMigrat
    * @generated from field: heliosdb.replication.v1.MigrationConfig config = 4 [json_name = "migration_config"];
    */
   config?: MigrationConfig | undefined;
+
+  /**
+   * The registered connection to move the tenant to; by default the one
+   * connection in `target_region` (several there: name one).
+   *
+   * @generated from field: string target_connection_id = 5;
+   */
+  targetConnectionId: string;
+
+  /**
+   * The database on the target connection; by default the tenant's
+   * database name on the source.
+   *
+   * @generated from field: string target_database = 6;
+   */
+  targetDatabase: string;
 };
 
 /**
@@ -231,6 +249,20 @@ export type Migration = Message<"heliosdb.replication.v1.Migration"> & {
    * @generated from field: string message = 17;
    */
   message: string;
+
+  /**
+   * Where the tenant's primary was when the migration started.
+   *
+   * @generated from field: heliosdb.replication.v1.ConnectionInfo source = 18;
+   */
+  source?: ConnectionInfo | undefined;
+
+  /**
+   * Where it is moved to.
+   *
+   * @generated from field: heliosdb.replication.v1.ConnectionInfo target = 19;
+   */
+  target?: ConnectionInfo | undefined;
 };
 
 /**
@@ -332,6 +364,27 @@ export const GetMigrationStatusRequestSchema: GenMessage<GetMigrationStatusReque
   messageDesc(file_heliosdb_replication_v1_migration, 4);
 
 /**
+ * Request of CutoverMigration.
+ *
+ * @generated from message heliosdb.replication.v1.CutoverMigrationRequest
+ */
+export type CutoverMigrationRequest = Message<"heliosdb.replication.v1.CutoverMigrationRequest"> & {
+  /**
+   * The migration's id.
+   *
+   * @generated from field: string migration_id = 1;
+   */
+  migrationId: string;
+};
+
+/**
+ * Describes the message heliosdb.replication.v1.CutoverMigrationRequest.
+ * Use `create(CutoverMigrationRequestSchema)` to create a new message.
+ */
+export const CutoverMigrationRequestSchema: GenMessage<CutoverMigrationRequest> = /*@__PURE__*/
+  messageDesc(file_heliosdb_replication_v1_migration, 5);
+
+/**
  * Request of CancelMigration.
  *
  * @generated from message heliosdb.replication.v1.CancelMigrationRequest
@@ -350,7 +403,7 @@ export type CancelMigrationRequest = Message<"heliosdb.replication.v1.CancelMigr
  * Use `create(CancelMigrationRequestSchema)` to create a new message.
  */
 export const CancelMigrationRequestSchema: GenMessage<CancelMigrationRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_migration, 5);
+  messageDesc(file_heliosdb_replication_v1_migration, 6);
 
 /**
  * Response of CancelMigration.
@@ -392,7 +445,7 @@ export type CancelMigrationResponse = Message<"heliosdb.replication.v1.CancelMig
  * Use `create(CancelMigrationResponseSchema)` to create a new message.
  */
 export const CancelMigrationResponseSchema: GenMessage<CancelMigrationResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_migration, 6);
+  messageDesc(file_heliosdb_replication_v1_migration, 7);
 
 /**
  * Request of ListMigrations.
@@ -434,7 +487,7 @@ export type ListMigrationsRequest = Message<"heliosdb.replication.v1.ListMigrati
  * Use `create(ListMigrationsRequestSchema)` to create a new message.
  */
 export const ListMigrationsRequestSchema: GenMessage<ListMigrationsRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_migration, 7);
+  messageDesc(file_heliosdb_replication_v1_migration, 8);
 
 /**
  * Response of ListMigrations: `{"data": [...], "pagination": {...}}`.
@@ -462,7 +515,7 @@ export type ListMigrationsResponse = Message<"heliosdb.replication.v1.ListMigrat
  * Use `create(ListMigrationsResponseSchema)` to create a new message.
  */
 export const ListMigrationsResponseSchema: GenMessage<ListMigrationsResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_migration, 8);
+  messageDesc(file_heliosdb_replication_v1_migration, 9);
 
 /**
  * Starts, follows and cancels live tenant migrations.
@@ -501,6 +554,19 @@ export const MigrationService: GenService<{
     methodKind: "unary";
     input: typeof CancelMigrationRequestSchema;
     output: typeof CancelMigrationResponseSchema;
+  },
+  /**
+   * Starts the cutover of a migration whose `cutover_strategy` is Manual,
+   * once its catch-up holds the lag under `cdc_lag_threshold_seconds`
+   * (an Automatic migration cuts over by itself). Refused with CONFLICT in
+   * any other phase. Answers at once; follow it with GetMigrationStatus.
+   *
+   * @generated from rpc heliosdb.replication.v1.MigrationService.CutoverMigration
+   */
+  cutoverMigration: {
+    methodKind: "unary";
+    input: typeof CutoverMigrationRequestSchema;
+    output: typeof MigrationSchema;
   },
   /**
    * Lists migrations, newest first.

@@ -27,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file heliosdb/replication/v1/replication.proto.
  */
 export const file_heliosdb_replication_v1_replication: GenFile = /*@__PURE__*/
-  fileDesc("CiloZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9yZXBsaWNhdGlvbi5wcm90bxIXaGVsaW9zZGIucmVwbGljYXRpb24udjEisgYKC1JlcGxpY2F0aW9uEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRI6CgZzdGF0dXMYAyABKA4yKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvblN0YXR1cxI3CgZzb3VyY2UYBCABKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uSW5mbxI3CgZ0YXJnZXQYBSABKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uSW5mbxI6CgZjb25maWcYBiABKAsyKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbkNvbmZpZxJACg1jdXJyZW50X3N0YXRlGAcgASgLMikuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25TdGF0ZRJCCgpzdGF0aXN0aWNzGAggASgLMi4uaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25TdGF0aXN0aWNzEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmhlYWx0aBgLIAEoCRIyCiVlc3RpbWF0ZWRfaW5pdGlhbF9zeW5jX2R1cmF0aW9uX2hvdXJzGAwgASgBSACIAQESIwoWZXN0aW1hdGVkX2RhdGFfc2l6ZV9nYhgNIAEoAUgBiAEBEjcKCHFvc190aWVyGA4gASgOMiAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUW9TVGllckgCiAEBEiQKF3JlcGxpY2F0aW9uX2xhZ19zZWNvbmRzGA8gASgBSAOIAQFCKAomX2VzdGltYXRlZF9pbml0aWFsX3N5bmNfZHVyYXRpb25faG91cnNCGQoXX2VzdGltYXRlZF9kYXRhX3NpemVfZ2JCCwoJX3Fvc190aWVyQhoKGF9yZXBsaWNhdGlvbl9sYWdfc2Vjb25kcyJZCg5Db25uZWN0aW9uSW5mbxIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEg4KBnNjaGVtYRgDIAEoCRIOCgZyZWdpb24YBCABKAki+AIKEVJlcGxpY2F0aW9uQ29uZmlnEjIKCHFvc190aWVyGAEgASgOMiAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUW9TVGllchIXCg9tYXhfbGFnX3NlY29uZHMYAiABKAUSEAoIcHJpb3JpdHkYAyABKAUSFAoMdGFibGVfZmlsdGVyGAQgAygJEjYKCnJvd19maWx0ZXIYBSABKAsyIi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Sb3dGaWx0ZXISNgoKdHJhbnNmb3JtcxgGIAMoCzIiLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlRyYW5zZm9ybRI/Cgtjb21wcmVzc2lvbhgHIAEoCzIqLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNvbXByZXNzaW9uQ29uZmlnEj0KCmVuY3J5cHRpb24YCCABKAsyKS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5FbmNyeXB0aW9uQ29uZmlnIuoCChBSZXBsaWNhdGlvblN0YXRlEh8KF3JlcGxpY2F0aW9uX2xhZ19zZWNvbmRzGAEgASgBEh0KFXJlcGxpY2F0aW9uX2xhZ19ieXRlcxgCIAEoAxI8Cg9sYXN0X2NoZWNrcG9pbnQYAyABKAsyIy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5DaGVja3BvaW50EjcKCnRocm91Z2hwdXQYBCABKAsyIy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5UaHJvdWdocHV0Eg4KBmhlYWx0aBgFIAEoCRIaChJ3YWxfcmV0YWluZWRfYnl0ZXMYBiABKAMSQgoMaW5pdGlhbF9zeW5jGAcgASgLMiwuaGVsaW9zZGIucmVwbGljYXRpb24udjEuSW5pdGlhbFN5bmNQcm9ncmVzcxIvCgtvYnNlcnZlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYAoKQ2hlY2twb2ludBILCgNsc24YASABKAMSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg50cmFuc2FjdGlvbl9pZBgDIAEoAyJgCgpUaHJvdWdocHV0EhcKD3Jvd3NfcGVyX3NlY29uZBgBIAEoARIYChBieXRlc19wZXJfc2Vjb25kGAIgASgDEh8KF3RyYW5zYWN0aW9uc19wZXJfc2Vjb25kGAMgASgBIuwBChVSZXBsaWNhdGlvblN0YXRpc3RpY3MSHQoVdG90YWxfcm93c19yZXBsaWNhdGVkGAEgASgDEh4KFnRvdGFsX2J5dGVzX3JlcGxpY2F0ZWQYAiABKAMSFgoOdXB0aW1lX3NlY29uZHMYAyABKAMSHQoVYXZnX2NvbXByZXNzaW9uX3JhdGlvGAQgASgBEhoKEmNvbmZsaWN0c19kZXRlY3RlZBgFIAEoBRIaChJjb25mbGljdHNfcmVzb2x2ZWQYBiABKAUSJQoddG90YWxfdHJhbnNhY3Rpb25zX3JlcGxpY2F0ZWQYByABKAMiawoTSW5pdGlhbFN5bmNQcm9ncmVzcxIYChBwcm9ncmVzc19wZXJjZW50GAEgASgBEjoKBnRhYmxlcxgCIAMoCzIqLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlRhYmxlU3luY1Byb2dyZXNzIpEBChFUYWJsZVN5bmNQcm9ncmVzcxINCgV0YWJsZRgBIAEoCRITCgtyb3dzX2NvcGllZBgCIAEoAxIWCg5yb3dzX2VzdGltYXRlZBgDIAEoAxIUCgxieXRlc19jb3BpZWQYBCABKAMSFwoPYnl0ZXNfZXN0aW1hdGVkGAUgASgDEhEKCWNvbXBsZXRlZBgGIAEoCCIwCglSb3dGaWx0ZXISDwoHZW5hYmxlZBgBIAEoCBISCgpleHByZXNzaW9uGAIgASgJIokDCglUcmFuc2Zvcm0SWQoNYW5vbnltaXplX3BpaRgBIAEoCzIuLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkFub255bWl6ZVBJSVRyYW5zZm9ybUIQsrgZDEFub255bWl6ZVBJSUgAEk8KCWFnZ3JlZ2F0ZRgCIAEoCzIrLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkFnZ3JlZ2F0ZVRyYW5zZm9ybUINsrgZCUFnZ3JlZ2F0ZUgAEkYKBmZpbHRlchgDIAEoCzIoLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkZpbHRlclRyYW5zZm9ybUIKsrgZBkZpbHRlckgAEmIKEGNvbXByZXNzX2NvbHVtbnMYBCABKAsyMS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db21wcmVzc0NvbHVtbnNUcmFuc2Zvcm1CE7K4GQ9Db21wcmVzc0NvbHVtbnNIAEIkCg50cmFuc2Zvcm1fdHlwZRISqrgZDgoEdHlwZRIGY29uZmlnIscBChVBbm9ueW1pemVQSUlUcmFuc2Zvcm0SDwoHY29sdW1ucxgBIAMoCRJSCgZtZXRob2QYAiABKA4yQi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Bbm9ueW1pemVQSUlUcmFuc2Zvcm0uQW5vbnltaXphdGlvbk1ldGhvZCJJChNBbm9ueW1pemF0aW9uTWV0aG9kEggKBEhBU0gQABIMCghUT0tFTklaRRABEgoKBlJFREFDVBACEg4KCkdFTkVSQUxJWkUQAyKHAQoSQWdncmVnYXRlVHJhbnNmb3JtEg0KBXRhYmxlGAEgASgJEhQKDHRhcmdldF90YWJsZRgCIAEoCRIQCghncm91cF9ieRgDIAMoCRI6CgxhZ2dyZWdhdGlvbnMYBCADKAsyJC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5BZ2dyZWdhdGlvbiJqCgtBZ2dyZWdhdGlvbhI8CghmdW5jdGlvbhgBIAEoDjIqLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkFnZ3JlZ2F0ZUZ1bmN0aW9uEg4KBmNvbHVtbhgCIAEoCRINCgVhbGlhcxgDIAEoCSI0Cg9GaWx0ZXJUcmFuc2Zvcm0SDQoFdGFibGUYASABKAkSEgoKZXhwcmVzc2lvbhgCIAEoCSIrChhDb21wcmVzc0NvbHVtbnNUcmFuc2Zvcm0SDwoHY29sdW1ucxgBIAMoCSKjAQoRQ29tcHJlc3Npb25Db25maWcSDwoHZW5hYmxlZBgBIAEoCBJKCgVsZXZlbBgCIAEoDjI7LmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNvbXByZXNzaW9uQ29uZmlnLkNvbXByZXNzaW9uTGV2ZWwiMQoQQ29tcHJlc3Npb25MZXZlbBIHCgNMT1cQABIKCgZNRURJVU0QARIICgRISUdIEAIiNgoQRW5jcnlwdGlvbkNvbmZpZxIPCgdlbmFibGVkGAEgASgIEhEKCWFsZ29yaXRobRgCIAEoCSLqAQoYQ3JlYXRlUmVwbGljYXRpb25SZXF1ZXN0EhYKCXRlbmFudF9pZBgBIAEoCUID4EECEjwKBnNvdXJjZRgCIAEoCzInLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNvbm5lY3Rpb25JbmZvQgPgQQISPAoGdGFyZ2V0GAMgASgLMicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ29ubmVjdGlvbkluZm9CA+BBAhI6CgZjb25maWcYBCABKAsyKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbkNvbmZpZyItChVHZXRSZXBsaWNhdGlvblJlcXVlc3QSFAoCaWQYASABKAlCCOKMz9cIAggBIqgCChdMaXN0UmVwbGljYXRpb25zUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSPwoGc3RhdHVzGAIgASgOMiouaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25TdGF0dXNIAIgBARI3Cghxb3NfdGllchgDIAEoDjIgLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlFvU1RpZXJIAYgBARIMCgRwYWdlGAQgASgFEhEKCXBhZ2Vfc2l6ZRgFIAEoBRIPCgdzb3J0X2J5GAYgASgJEjYKCnNvcnRfb3JkZXIYByABKA4yIi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Tb3J0T3JkZXJCCQoHX3N0YXR1c0ILCglfcW9zX3RpZXIilQEKGExpc3RSZXBsaWNhdGlvbnNSZXNwb25zZRJACgxyZXBsaWNhdGlvbnMYASADKAsyJC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvblIEZGF0YRI3CgpwYWdpbmF0aW9uGAIgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUGFnaW5hdGlvbiKdAQoYVXBkYXRlUmVwbGljYXRpb25SZXF1ZXN0EhQKAmlkGAEgASgJQgjijM/XCAIIARI6CgZjb25maWcYAiABKAsyKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbkNvbmZpZxIvCgt1cGRhdGVfbWFzaxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siSAoYRGVsZXRlUmVwbGljYXRpb25SZXF1ZXN0EhQKAmlkGAEgASgJQgjijM/XCAIIARIWCg5jbGVhbnVwX3RhcmdldBgCIAEoCCJqChdTdGFydFJlcGxpY2F0aW9uUmVxdWVzdBIUCgJpZBgBIAEoCUII4ozP1wgCCAESFwoPZnJvbV9jaGVja3BvaW50GAIgASgJEiAKGGluaXRpYWxfc3luY19wYXJhbGxlbGlzbRgDIAEoBSKtAQoYU3RhcnRSZXBsaWNhdGlvblJlc3BvbnNlEgoKAmlkGAEgASgJEjoKBnN0YXR1cxgCIAEoDjIqLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uU3RhdHVzEg8KB21lc3NhZ2UYAyABKAkSOAoUZXN0aW1hdGVkX2NvbXBsZXRpb24YBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi8KF1BhdXNlUmVwbGljYXRpb25SZXF1ZXN0EhQKAmlkGAEgASgJQgjijM/XCAIIASLPAQoYUGF1c2VSZXBsaWNhdGlvblJlc3BvbnNlEgoKAmlkGAEgASgJEjoKBnN0YXR1cxgCIAEoDjIqLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uU3RhdHVzEi0KCXBhdXNlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPAoPbGFzdF9jaGVja3BvaW50GAQgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ2hlY2twb2ludCIuChZTdG9wUmVwbGljYXRpb25SZXF1ZXN0EhQKAmlkGAEgASgJQgjijM/XCAIIASLbAQoXU3RvcFJlcGxpY2F0aW9uUmVzcG9uc2USCgoCaWQYASABKAkSOgoGc3RhdHVzGAIgASgOMiouaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25TdGF0dXMSLgoKc3RvcHBlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASSAoQZmluYWxfc3RhdGlzdGljcxgEIAEoCzIuLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uU3RhdGlzdGljcyJSChRTdHJlYW1NZXRyaWNzUmVxdWVzdBIgCg5yZXBsaWNhdGlvbl9pZBgBIAEoCUII4ozP1wgCCAESGAoQaW50ZXJ2YWxfc2Vjb25kcxgCIAEoBSKgAgoSUmVwbGljYXRpb25NZXRyaWNzEhYKDnJlcGxpY2F0aW9uX2lkGAEgASgJEi0KCXRpbWVzdGFtcBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHwoXcmVwbGljYXRpb25fbGFnX3NlY29uZHMYAyABKAESHQoVcmVwbGljYXRpb25fbGFnX2J5dGVzGAQgASgDEhcKD3Jvd3NfcGVyX3NlY29uZBgFIAEoARIYChBieXRlc19wZXJfc2Vjb25kGAYgASgDEhkKEWNvbXByZXNzaW9uX3JhdGlvGAcgASgBEhkKEWNwdV91c2FnZV9wZXJjZW50GAggASgBEhoKEm1lbW9yeV91c2FnZV9ieXRlcxgJIAEoAyKDAQoTU3RyZWFtRXZlbnRzUmVxdWVzdBIgCg5yZXBsaWNhdGlvbl9pZBgBIAEoCUII4ozP1wgCCAESEQoJdGVuYW50X2lkGAIgASgJEhIKCnNldmVyaXRpZXMYAyADKAkSEwoLZXZlbnRfdHlwZXMYBCADKAkSDgoGY3Vyc29yGAUgASgJIqwCChBSZXBsaWNhdGlvbkV2ZW50EhYKDnJlcGxpY2F0aW9uX2lkGAEgASgJEi0KCXRpbWVzdGFtcBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZXZlbnRfdHlwZRgDIAEoCRIQCghzZXZlcml0eRgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEkcKB2RldGFpbHMYBiADKAsyNi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbkV2ZW50LkRldGFpbHNFbnRyeRIOCgZjdXJzb3IYByABKAkSEQoJdGVuYW50X2lkGAggASgJGi4KDERldGFpbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKkYKB1FvU1RpZXISDwoLQkVTVF9FRkZPUlQQABIMCghTVEFOREFSRBABEgsKB1BSRU1JVU0QAhIPCgtTWU5DSFJPTk9VUxADKmUKEVJlcGxpY2F0aW9uU3RhdHVzEhAKDElOSVRJQUxJWklORxAAEgsKB1NZTkNJTkcQARINCglTVFJFQU1JTkcQAhIKCgZQQVVTRUQQAxILCgdTVE9QUEVEEAQSCQoFRVJST1IQBSqpAQoRQWdncmVnYXRlRnVuY3Rpb24SIgoeQUdHUkVHQVRFX0ZVTkNUSU9OX1VOU1BFQ0lGSUVEEAASHAoYQUdHUkVHQVRFX0ZVTkNUSU9OX0NPVU5UEAESGgoWQUdHUkVHQVRFX0ZVTkNUSU9OX1NVTRACEhoKFkFHR1JFR0FURV9GVU5DVElPTl9NSU4QAxIaChZBR0dSRUdBVEVfRlVOQ1RJT05fTUFYEAQyowsKElJlcGxpY2F0aW9uU2VydmljZRKOAQoRQ3JlYXRlUmVwbGljYXRpb24SMS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5DcmVhdGVSZXBsaWNhdGlvblJlcXVlc3QaJC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbiIgwLgZyQGC0+STAhU6ASoiEC92MS9yZXBsaWNhdGlvbnMShQEKDkdldFJlcGxpY2F0aW9uEi4uaGVsaW9zZGIucmVwbGljYXRpb24udjEuR2V0UmVwbGljYXRpb25SZXF1ZXN0GiQuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb24iHYLT5JMCFxIVL3YxL3JlcGxpY2F0aW9ucy97aWR9EpEBChBMaXN0UmVwbGljYXRpb25zEjAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuTGlzdFJlcGxpY2F0aW9uc1JlcXVlc3QaMS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5MaXN0UmVwbGljYXRpb25zUmVzcG9uc2UiGILT5JMCEhIQL3YxL3JlcGxpY2F0aW9ucxKOAQoRVXBkYXRlUmVwbGljYXRpb24SMS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5VcGRhdGVSZXBsaWNhdGlvblJlcXVlc3QaJC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbiIggtPkkwIaOgEqMhUvdjEvcmVwbGljYXRpb25zL3tpZH0SggEKEURlbGV0ZVJlcGxpY2F0aW9uEjEuaGVsaW9zZGIucmVwbGljYXRpb24udjEuRGVsZXRlUmVwbGljYXRpb25SZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5IiLAuBnMAYLT5JMCFyoVL3YxL3JlcGxpY2F0aW9ucy97aWR9Ep8BChBTdGFydFJlcGxpY2F0aW9uEjAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuU3RhcnRSZXBsaWNhdGlvblJlcXVlc3QaMS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5TdGFydFJlcGxpY2F0aW9uUmVzcG9uc2UiJoLT5JMCIDoBKiIbL3YxL3JlcGxpY2F0aW9ucy97aWR9L3N0YXJ0EpwBChBQYXVzZVJlcGxpY2F0aW9uEjAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUGF1c2VSZXBsaWNhdGlvblJlcXVlc3QaMS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5QYXVzZVJlcGxpY2F0aW9uUmVzcG9uc2UiI4LT5JMCHSIbL3YxL3JlcGxpY2F0aW9ucy97aWR9L3BhdXNlEpgBCg9TdG9wUmVwbGljYXRpb24SLy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5TdG9wUmVwbGljYXRpb25SZXF1ZXN0GjAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuU3RvcFJlcGxpY2F0aW9uUmVzcG9uc2UiIoLT5JMCHCIaL3YxL3JlcGxpY2F0aW9ucy97aWR9L3N0b3ASeAoYU3RyZWFtUmVwbGljYXRpb25NZXRyaWNzEi0uaGVsaW9zZGIucmVwbGljYXRpb24udjEuU3RyZWFtTWV0cmljc1JlcXVlc3QaKy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbk1ldHJpY3MwARJ0ChdTdHJlYW1SZXBsaWNhdGlvbkV2ZW50cxIsLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlN0cmVhbUV2ZW50c1JlcXVlc3QaKS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbkV2ZW50MAFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_field_info, file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_heliosdb_replication_v1_common, file_heliosdb_replication_v1_rest]);
+  fileDesc("CiloZWxpb3NkYi9yZXBsaWNhdGlvbi92MS9yZXBsaWNhdGlvbi5wcm90bxIXaGVsaW9zZGIucmVwbGljYXRpb24udjEisgYKC1JlcGxpY2F0aW9uEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRI6CgZzdGF0dXMYAyABKA4yKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvblN0YXR1cxI3CgZzb3VyY2UYBCABKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uSW5mbxI3CgZ0YXJnZXQYBSABKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uSW5mbxI6CgZjb25maWcYBiABKAsyKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbkNvbmZpZxJACg1jdXJyZW50X3N0YXRlGAcgASgLMikuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25TdGF0ZRJCCgpzdGF0aXN0aWNzGAggASgLMi4uaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25TdGF0aXN0aWNzEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmhlYWx0aBgLIAEoCRIyCiVlc3RpbWF0ZWRfaW5pdGlhbF9zeW5jX2R1cmF0aW9uX2hvdXJzGAwgASgBSACIAQESIwoWZXN0aW1hdGVkX2RhdGFfc2l6ZV9nYhgNIAEoAUgBiAEBEjcKCHFvc190aWVyGA4gASgOMiAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUW9TVGllckgCiAEBEiQKF3JlcGxpY2F0aW9uX2xhZ19zZWNvbmRzGA8gASgBSAOIAQFCKAomX2VzdGltYXRlZF9pbml0aWFsX3N5bmNfZHVyYXRpb25faG91cnNCGQoXX2VzdGltYXRlZF9kYXRhX3NpemVfZ2JCCwoJX3Fvc190aWVyQhoKGF9yZXBsaWNhdGlvbl9sYWdfc2Vjb25kcyJZCg5Db25uZWN0aW9uSW5mbxIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhAKCGRhdGFiYXNlGAIgASgJEg4KBnNjaGVtYRgDIAEoCRIOCgZyZWdpb24YBCABKAkiwAMKEVJlcGxpY2F0aW9uQ29uZmlnEjIKCHFvc190aWVyGAEgASgOMiAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUW9TVGllchIXCg9tYXhfbGFnX3NlY29uZHMYAiABKAUSEAoIcHJpb3JpdHkYAyABKAUSFAoMdGFibGVfZmlsdGVyGAQgAygJEjYKCnJvd19maWx0ZXIYBSABKAsyIi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Sb3dGaWx0ZXISNgoKdHJhbnNmb3JtcxgGIAMoCzIiLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlRyYW5zZm9ybRI/Cgtjb21wcmVzc2lvbhgHIAEoCzIqLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNvbXByZXNzaW9uQ29uZmlnEj0KCmVuY3J5cHRpb24YCCABKAsyKS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5FbmNyeXB0aW9uQ29uZmlnEkYKEmF1dG9tYXRpY19mYWlsb3ZlchgJIAEoCzIqLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkF1dG9tYXRpY0ZhaWxvdmVyIngKEUF1dG9tYXRpY0ZhaWxvdmVyEg8KB2VuYWJsZWQYASABKAgSIgoac291cmNlX3VucmVhY2hhYmxlX3NlY29uZHMYAiABKAUSGwoOdXBkYXRlX3JvdXRpbmcYAyABKAhIAIgBAUIRCg9fdXBkYXRlX3JvdXRpbmci6gIKEFJlcGxpY2F0aW9uU3RhdGUSHwoXcmVwbGljYXRpb25fbGFnX3NlY29uZHMYASABKAESHQoVcmVwbGljYXRpb25fbGFnX2J5dGVzGAIgASgDEjwKD2xhc3RfY2hlY2twb2ludBgDIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNoZWNrcG9pbnQSNwoKdGhyb3VnaHB1dBgEIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlRocm91Z2hwdXQSDgoGaGVhbHRoGAUgASgJEhoKEndhbF9yZXRhaW5lZF9ieXRlcxgGIAEoAxJCCgxpbml0aWFsX3N5bmMYByABKAsyLC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Jbml0aWFsU3luY1Byb2dyZXNzEi8KC29ic2VydmVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJgCgpDaGVja3BvaW50EgsKA2xzbhgBIAEoAxItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDnRyYW5zYWN0aW9uX2lkGAMgASgDImAKClRocm91Z2hwdXQSFwoPcm93c19wZXJfc2Vjb25kGAEgASgBEhgKEGJ5dGVzX3Blcl9zZWNvbmQYAiABKAMSHwoXdHJhbnNhY3Rpb25zX3Blcl9zZWNvbmQYAyABKAEi7AEKFVJlcGxpY2F0aW9uU3RhdGlzdGljcxIdChV0b3RhbF9yb3dzX3JlcGxpY2F0ZWQYASABKAMSHgoWdG90YWxfYnl0ZXNfcmVwbGljYXRlZBgCIAEoAxIWCg51cHRpbWVfc2Vjb25kcxgDIAEoAxIdChVhdmdfY29tcHJlc3Npb25fcmF0aW8YBCABKAESGgoSY29uZmxpY3RzX2RldGVjdGVkGAUgASgFEhoKEmNvbmZsaWN0c19yZXNvbHZlZBgGIAEoBRIlCh10b3RhbF90cmFuc2FjdGlvbnNfcmVwbGljYXRlZBgHIAEoAyJrChNJbml0aWFsU3luY1Byb2dyZXNzEhgKEHByb2dyZXNzX3BlcmNlbnQYASABKAESOgoGdGFibGVzGAIgAygLMiouaGVsaW9zZGIucmVwbGljYXRpb24udjEuVGFibGVTeW5jUHJvZ3Jlc3MikQEKEVRhYmxlU3luY1Byb2dyZXNzEg0KBXRhYmxlGAEgASgJEhMKC3Jvd3NfY29waWVkGAIgASgDEhYKDnJvd3NfZXN0aW1hdGVkGAMgASgDEhQKDGJ5dGVzX2NvcGllZBgEIAEoAxIXCg9ieXRlc19lc3RpbWF0ZWQYBSABKAMSEQoJY29tcGxldGVkGAYgASgIIjAKCVJvd0ZpbHRlchIPCgdlbmFibGVkGAEgASgIEhIKCmV4cHJlc3Npb24YAiABKAkiiQMKCVRyYW5zZm9ybRJZCg1hbm9ueW1pemVfcGlpGAEgASgLMi4uaGVsaW9zZGIucmVwbGljYXRpb24udjEuQW5vbnltaXplUElJVHJhbnNmb3JtQhCyuBkMQW5vbnltaXplUElJSAASTwoJYWdncmVnYXRlGAIgASgLMisuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQWdncmVnYXRlVHJhbnNmb3JtQg2yuBkJQWdncmVnYXRlSAASRgoGZmlsdGVyGAMgASgLMiguaGVsaW9zZGIucmVwbGljYXRpb24udjEuRmlsdGVyVHJhbnNmb3JtQgqyuBkGRmlsdGVySAASYgoQY29tcHJlc3NfY29sdW1ucxgEIAEoCzIxLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNvbXByZXNzQ29sdW1uc1RyYW5zZm9ybUITsrgZD0NvbXByZXNzQ29sdW1uc0gAQiQKDnRyYW5zZm9ybV90eXBlEhKquBkOCgR0eXBlEgZjb25maWcixwEKFUFub255bWl6ZVBJSVRyYW5zZm9ybRIPCgdjb2x1bW5zGAEgAygJElIKBm1ldGhvZBgCIAEoDjJCLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkFub255bWl6ZVBJSVRyYW5zZm9ybS5Bbm9ueW1pemF0aW9uTWV0aG9kIkkKE0Fub255bWl6YXRpb25NZXRob2QSCAoESEFTSBAAEgwKCFRPS0VOSVpFEAESCgoGUkVEQUNUEAISDgoKR0VORVJBTElaRRADIocBChJBZ2dyZWdhdGVUcmFuc2Zvcm0SDQoFdGFibGUYASABKAkSFAoMdGFyZ2V0X3RhYmxlGAIgASgJEhAKCGdyb3VwX2J5GAMgAygJEjoKDGFnZ3JlZ2F0aW9ucxgEIAMoCzIkLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkFnZ3JlZ2F0aW9uImoKC0FnZ3JlZ2F0aW9uEjwKCGZ1bmN0aW9uGAEgASgOMiouaGVsaW9zZGIucmVwbGljYXRpb24udjEuQWdncmVnYXRlRnVuY3Rpb24SDgoGY29sdW1uGAIgASgJEg0KBWFsaWFzGAMgASgJIjQKD0ZpbHRlclRyYW5zZm9ybRINCgV0YWJsZRgBIAEoCRISCgpleHByZXNzaW9uGAIgASgJIisKGENvbXByZXNzQ29sdW1uc1RyYW5zZm9ybRIPCgdjb2x1bW5zGAEgAygJIqMBChFDb21wcmVzc2lvbkNvbmZpZxIPCgdlbmFibGVkGAEgASgIEkoKBWxldmVsGAIgASgOMjsuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ29tcHJlc3Npb25Db25maWcuQ29tcHJlc3Npb25MZXZlbCIxChBDb21wcmVzc2lvbkxldmVsEgcKA0xPVxAAEgoKBk1FRElVTRABEggKBEhJR0gQAiI2ChBFbmNyeXB0aW9uQ29uZmlnEg8KB2VuYWJsZWQYASABKAgSEQoJYWxnb3JpdGhtGAIgASgJIuoBChhDcmVhdGVSZXBsaWNhdGlvblJlcXVlc3QSFgoJdGVuYW50X2lkGAEgASgJQgPgQQISPAoGc291cmNlGAIgASgLMicuaGVsaW9zZGIucmVwbGljYXRpb24udjEuQ29ubmVjdGlvbkluZm9CA+BBAhI8CgZ0YXJnZXQYAyABKAsyJy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5Db25uZWN0aW9uSW5mb0ID4EECEjoKBmNvbmZpZxgEIAEoCzIqLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uQ29uZmlnIi0KFUdldFJlcGxpY2F0aW9uUmVxdWVzdBIUCgJpZBgBIAEoCUII4ozP1wgCCAEiqAIKF0xpc3RSZXBsaWNhdGlvbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRI/CgZzdGF0dXMYAiABKA4yKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvblN0YXR1c0gAiAEBEjcKCHFvc190aWVyGAMgASgOMiAuaGVsaW9zZGIucmVwbGljYXRpb24udjEuUW9TVGllckgBiAEBEgwKBHBhZ2UYBCABKAUSEQoJcGFnZV9zaXplGAUgASgFEg8KB3NvcnRfYnkYBiABKAkSNgoKc29ydF9vcmRlchgHIAEoDjIiLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlNvcnRPcmRlckIJCgdfc3RhdHVzQgsKCV9xb3NfdGllciKVAQoYTGlzdFJlcGxpY2F0aW9uc1Jlc3BvbnNlEkAKDHJlcGxpY2F0aW9ucxgBIAMoCzIkLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uUgRkYXRhEjcKCnBhZ2luYXRpb24YAiABKAsyIy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5QYWdpbmF0aW9uIp0BChhVcGRhdGVSZXBsaWNhdGlvblJlcXVlc3QSFAoCaWQYASABKAlCCOKMz9cIAggBEjoKBmNvbmZpZxgCIAEoCzIqLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uQ29uZmlnEi8KC3VwZGF0ZV9tYXNrGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJIChhEZWxldGVSZXBsaWNhdGlvblJlcXVlc3QSFAoCaWQYASABKAlCCOKMz9cIAggBEhYKDmNsZWFudXBfdGFyZ2V0GAIgASgIImoKF1N0YXJ0UmVwbGljYXRpb25SZXF1ZXN0EhQKAmlkGAEgASgJQgjijM/XCAIIARIXCg9mcm9tX2NoZWNrcG9pbnQYAiABKAkSIAoYaW5pdGlhbF9zeW5jX3BhcmFsbGVsaXNtGAMgASgFIq0BChhTdGFydFJlcGxpY2F0aW9uUmVzcG9uc2USCgoCaWQYASABKAkSOgoGc3RhdHVzGAIgASgOMiouaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25TdGF0dXMSDwoHbWVzc2FnZRgDIAEoCRI4ChRlc3RpbWF0ZWRfY29tcGxldGlvbhgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiLwoXUGF1c2VSZXBsaWNhdGlvblJlcXVlc3QSFAoCaWQYASABKAlCCOKMz9cIAggBIs8BChhQYXVzZVJlcGxpY2F0aW9uUmVzcG9uc2USCgoCaWQYASABKAkSOgoGc3RhdHVzGAIgASgOMiouaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25TdGF0dXMSLQoJcGF1c2VkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI8Cg9sYXN0X2NoZWNrcG9pbnQYBCABKAsyIy5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5DaGVja3BvaW50Ii4KFlN0b3BSZXBsaWNhdGlvblJlcXVlc3QSFAoCaWQYASABKAlCCOKMz9cIAggBItsBChdTdG9wUmVwbGljYXRpb25SZXNwb25zZRIKCgJpZBgBIAEoCRI6CgZzdGF0dXMYAiABKA4yKi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvblN0YXR1cxIuCgpzdG9wcGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJIChBmaW5hbF9zdGF0aXN0aWNzGAQgASgLMi4uaGVsaW9zZGIucmVwbGljYXRpb24udjEuUmVwbGljYXRpb25TdGF0aXN0aWNzIlIKFFN0cmVhbU1ldHJpY3NSZXF1ZXN0EiAKDnJlcGxpY2F0aW9uX2lkGAEgASgJQgjijM/XCAIIARIYChBpbnRlcnZhbF9zZWNvbmRzGAIgASgFIqACChJSZXBsaWNhdGlvbk1ldHJpY3MSFgoOcmVwbGljYXRpb25faWQYASABKAkSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIfChdyZXBsaWNhdGlvbl9sYWdfc2Vjb25kcxgDIAEoARIdChVyZXBsaWNhdGlvbl9sYWdfYnl0ZXMYBCABKAMSFwoPcm93c19wZXJfc2Vjb25kGAUgASgBEhgKEGJ5dGVzX3Blcl9zZWNvbmQYBiABKAMSGQoRY29tcHJlc3Npb25fcmF0aW8YByABKAESGQoRY3B1X3VzYWdlX3BlcmNlbnQYCCABKAESGgoSbWVtb3J5X3VzYWdlX2J5dGVzGAkgASgDIoMBChNTdHJlYW1FdmVudHNSZXF1ZXN0EiAKDnJlcGxpY2F0aW9uX2lkGAEgASgJQgjijM/XCAIIARIRCgl0ZW5hbnRfaWQYAiABKAkSEgoKc2V2ZXJpdGllcxgDIAMoCRITCgtldmVudF90eXBlcxgEIAMoCRIOCgZjdXJzb3IYBSABKAkirAIKEFJlcGxpY2F0aW9uRXZlbnQSFgoOcmVwbGljYXRpb25faWQYASABKAkSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpldmVudF90eXBlGAMgASgJEhAKCHNldmVyaXR5GAQgASgJEg8KB21lc3NhZ2UYBSABKAkSRwoHZGV0YWlscxgGIAMoCzI2LmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uRXZlbnQuRGV0YWlsc0VudHJ5Eg4KBmN1cnNvchgHIAEoCRIRCgl0ZW5hbnRfaWQYCCABKAkaLgoMRGV0YWlsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEqRgoHUW9TVGllchIPCgtCRVNUX0VGRk9SVBAAEgwKCFNUQU5EQVJEEAESCwoHUFJFTUlVTRACEg8KC1NZTkNIUk9OT1VTEAMqZQoRUmVwbGljYXRpb25TdGF0dXMSEAoMSU5JVElBTElaSU5HEAASCwoHU1lOQ0lORxABEg0KCVNUUkVBTUlORxACEgoKBlBBVVNFRBADEgsKB1NUT1BQRUQQBBIJCgVFUlJPUhAFKqkBChFBZ2dyZWdhdGVGdW5jdGlvbhIiCh5BR0dSRUdBVEVfRlVOQ1RJT05fVU5TUEVDSUZJRUQQABIcChhBR0dSRUdBVEVfRlVOQ1RJT05fQ09VTlQQARIaChZBR0dSRUdBVEVfRlVOQ1RJT05fU1VNEAISGgoWQUdHUkVHQVRFX0ZVTkNUSU9OX01JThADEhoKFkFHR1JFR0FURV9GVU5DVElPTl9NQVgQBDKjCwoSUmVwbGljYXRpb25TZXJ2aWNlEo4BChFDcmVhdGVSZXBsaWNhdGlvbhIxLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkNyZWF0ZVJlcGxpY2F0aW9uUmVxdWVzdBokLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uIiDAuBnJAYLT5JMCFToBKiIQL3YxL3JlcGxpY2F0aW9ucxKFAQoOR2V0UmVwbGljYXRpb24SLi5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5HZXRSZXBsaWNhdGlvblJlcXVlc3QaJC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5SZXBsaWNhdGlvbiIdgtPkkwIXEhUvdjEvcmVwbGljYXRpb25zL3tpZH0SkQEKEExpc3RSZXBsaWNhdGlvbnMSMC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5MaXN0UmVwbGljYXRpb25zUmVxdWVzdBoxLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLkxpc3RSZXBsaWNhdGlvbnNSZXNwb25zZSIYgtPkkwISEhAvdjEvcmVwbGljYXRpb25zEo4BChFVcGRhdGVSZXBsaWNhdGlvbhIxLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlVwZGF0ZVJlcGxpY2F0aW9uUmVxdWVzdBokLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uIiCC0+STAho6ASoyFS92MS9yZXBsaWNhdGlvbnMve2lkfRKCAQoRRGVsZXRlUmVwbGljYXRpb24SMS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5EZWxldGVSZXBsaWNhdGlvblJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkiIsC4GcwBgtPkkwIXKhUvdjEvcmVwbGljYXRpb25zL3tpZH0SnwEKEFN0YXJ0UmVwbGljYXRpb24SMC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5TdGFydFJlcGxpY2F0aW9uUmVxdWVzdBoxLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlN0YXJ0UmVwbGljYXRpb25SZXNwb25zZSImgtPkkwIgOgEqIhsvdjEvcmVwbGljYXRpb25zL3tpZH0vc3RhcnQSnAEKEFBhdXNlUmVwbGljYXRpb24SMC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5QYXVzZVJlcGxpY2F0aW9uUmVxdWVzdBoxLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlBhdXNlUmVwbGljYXRpb25SZXNwb25zZSIjgtPkkwIdIhsvdjEvcmVwbGljYXRpb25zL3tpZH0vcGF1c2USmAEKD1N0b3BSZXBsaWNhdGlvbhIvLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlN0b3BSZXBsaWNhdGlvblJlcXVlc3QaMC5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5TdG9wUmVwbGljYXRpb25SZXNwb25zZSIigtPkkwIcIhovdjEvcmVwbGljYXRpb25zL3tpZH0vc3RvcBJ4ChhTdHJlYW1SZXBsaWNhdGlvbk1ldHJpY3MSLS5oZWxpb3NkYi5yZXBsaWNhdGlvbi52MS5TdHJlYW1NZXRyaWNzUmVxdWVzdBorLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uTWV0cmljczABEnQKF1N0cmVhbVJlcGxpY2F0aW9uRXZlbnRzEiwuaGVsaW9zZGIucmVwbGljYXRpb24udjEuU3RyZWFtRXZlbnRzUmVxdWVzdBopLmhlbGlvc2RiLnJlcGxpY2F0aW9uLnYxLlJlcGxpY2F0aW9uRXZlbnQwAWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_field_info, file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_heliosdb_replication_v1_common, file_heliosdb_replication_v1_rest]);
 
 /**
  * A replication of one tenant's data from a source to a target database.
@@ -260,6 +260,13 @@ export type ReplicationConfig = Message<"heliosdb.replication.v1.ReplicationConf
    * @generated from field: heliosdb.replication.v1.EncryptionConfig encryption = 8;
    */
   encryption?: EncryptionConfig | undefined;
+
+  /**
+   * Fail over by itself when the source stays unreachable (off unless set).
+   *
+   * @generated from field: heliosdb.replication.v1.AutomaticFailover automatic_failover = 9;
+   */
+  automaticFailover?: AutomaticFailover | undefined;
 };
 
 /**
@@ -268,6 +275,44 @@ export type ReplicationConfig = Message<"heliosdb.replication.v1.ReplicationConf
  */
 export const ReplicationConfigSchema: GenMessage<ReplicationConfig> = /*@__PURE__*/
   messageDesc(file_heliosdb_replication_v1_replication, 2);
+
+/**
+ * When the health monitor fails a replication over by itself: the source
+ * has been unreachable for `source_unreachable_seconds` and the replica is
+ * healthy. The failover is recorded and evented like a manual one, with
+ * trigger Automatic.
+ *
+ * @generated from message heliosdb.replication.v1.AutomaticFailover
+ */
+export type AutomaticFailover = Message<"heliosdb.replication.v1.AutomaticFailover"> & {
+  /**
+   * Whether the replication fails over by itself.
+   *
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * How long the source must have been unreachable (default 30).
+   *
+   * @generated from field: int32 source_unreachable_seconds = 2;
+   */
+  sourceUnreachableSeconds: number;
+
+  /**
+   * Point the tenant's routing at the new primary (default: yes).
+   *
+   * @generated from field: optional bool update_routing = 3;
+   */
+  updateRouting?: boolean | undefined;
+};
+
+/**
+ * Describes the message heliosdb.replication.v1.AutomaticFailover.
+ * Use `create(AutomaticFailoverSchema)` to create a new message.
+ */
+export const AutomaticFailoverSchema: GenMessage<AutomaticFailover> = /*@__PURE__*/
+  messageDesc(file_heliosdb_replication_v1_replication, 3);
 
 /**
  * A replication's observed state.
@@ -342,7 +387,7 @@ export type ReplicationState = Message<"heliosdb.replication.v1.ReplicationState
  * Use `create(ReplicationStateSchema)` to create a new message.
  */
 export const ReplicationStateSchema: GenMessage<ReplicationState> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 3);
+  messageDesc(file_heliosdb_replication_v1_replication, 4);
 
 /**
  * A position in the source's change stream that the target has committed.
@@ -377,7 +422,7 @@ export type Checkpoint = Message<"heliosdb.replication.v1.Checkpoint"> & {
  * Use `create(CheckpointSchema)` to create a new message.
  */
 export const CheckpointSchema: GenMessage<Checkpoint> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 4);
+  messageDesc(file_heliosdb_replication_v1_replication, 5);
 
 /**
  * Recent throughput of a replication.
@@ -412,7 +457,7 @@ export type Throughput = Message<"heliosdb.replication.v1.Throughput"> & {
  * Use `create(ThroughputSchema)` to create a new message.
  */
 export const ThroughputSchema: GenMessage<Throughput> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 5);
+  messageDesc(file_heliosdb_replication_v1_replication, 6);
 
 /**
  * Totals of a replication since it was created.
@@ -475,7 +520,7 @@ export type ReplicationStatistics = Message<"heliosdb.replication.v1.Replication
  * Use `create(ReplicationStatisticsSchema)` to create a new message.
  */
 export const ReplicationStatisticsSchema: GenMessage<ReplicationStatistics> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 6);
+  messageDesc(file_heliosdb_replication_v1_replication, 7);
 
 /**
  * Progress of the initial sync, table by table.
@@ -503,7 +548,7 @@ export type InitialSyncProgress = Message<"heliosdb.replication.v1.InitialSyncPr
  * Use `create(InitialSyncProgressSchema)` to create a new message.
  */
 export const InitialSyncProgressSchema: GenMessage<InitialSyncProgress> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 7);
+  messageDesc(file_heliosdb_replication_v1_replication, 8);
 
 /**
  * Progress of the initial copy of one table.
@@ -559,7 +604,7 @@ export type TableSyncProgress = Message<"heliosdb.replication.v1.TableSyncProgre
  * Use `create(TableSyncProgressSchema)` to create a new message.
  */
 export const TableSyncProgressSchema: GenMessage<TableSyncProgress> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 8);
+  messageDesc(file_heliosdb_replication_v1_replication, 9);
 
 /**
  * The rows a replication carries.
@@ -589,7 +634,7 @@ export type RowFilter = Message<"heliosdb.replication.v1.RowFilter"> & {
  * Use `create(RowFilterSchema)` to create a new message.
  */
 export const RowFilterSchema: GenMessage<RowFilter> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 9);
+  messageDesc(file_heliosdb_replication_v1_replication, 10);
 
 /**
  * One change applied to the data on its way to the target. In REST JSON it
@@ -643,7 +688,7 @@ export type Transform = Message<"heliosdb.replication.v1.Transform"> & {
  * Use `create(TransformSchema)` to create a new message.
  */
 export const TransformSchema: GenMessage<Transform> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 10);
+  messageDesc(file_heliosdb_replication_v1_replication, 11);
 
 /**
  * Anonymizes personal data. A column named alone applies to every replicated
@@ -672,7 +717,7 @@ export type AnonymizePIITransform = Message<"heliosdb.replication.v1.AnonymizePI
  * Use `create(AnonymizePIITransformSchema)` to create a new message.
  */
 export const AnonymizePIITransformSchema: GenMessage<AnonymizePIITransform> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 11);
+  messageDesc(file_heliosdb_replication_v1_replication, 12);
 
 /**
  * How a value is anonymized.
@@ -714,7 +759,7 @@ export enum AnonymizePIITransform_AnonymizationMethod {
  * Describes the enum heliosdb.replication.v1.AnonymizePIITransform.AnonymizationMethod.
  */
 export const AnonymizePIITransform_AnonymizationMethodSchema: GenEnum<AnonymizePIITransform_AnonymizationMethod> = /*@__PURE__*/
-  enumDesc(file_heliosdb_replication_v1_replication, 11, 0);
+  enumDesc(file_heliosdb_replication_v1_replication, 12, 0);
 
 /**
  * Keeps a rolled-up table on the target, current with inserts, updates and
@@ -757,7 +802,7 @@ export type AggregateTransform = Message<"heliosdb.replication.v1.AggregateTrans
  * Use `create(AggregateTransformSchema)` to create a new message.
  */
 export const AggregateTransformSchema: GenMessage<AggregateTransform> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 12);
+  messageDesc(file_heliosdb_replication_v1_replication, 13);
 
 /**
  * One aggregate column of an AggregateTransform.
@@ -792,7 +837,7 @@ export type Aggregation = Message<"heliosdb.replication.v1.Aggregation"> & {
  * Use `create(AggregationSchema)` to create a new message.
  */
 export const AggregationSchema: GenMessage<Aggregation> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 13);
+  messageDesc(file_heliosdb_replication_v1_replication, 14);
 
 /**
  * Drops the rows of a table that match a predicate.
@@ -821,7 +866,7 @@ export type FilterTransform = Message<"heliosdb.replication.v1.FilterTransform">
  * Use `create(FilterTransformSchema)` to create a new message.
  */
 export const FilterTransformSchema: GenMessage<FilterTransform> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 14);
+  messageDesc(file_heliosdb_replication_v1_replication, 15);
 
 /**
  * Stores named large columns compressed on the target.
@@ -842,7 +887,7 @@ export type CompressColumnsTransform = Message<"heliosdb.replication.v1.Compress
  * Use `create(CompressColumnsTransformSchema)` to create a new message.
  */
 export const CompressColumnsTransformSchema: GenMessage<CompressColumnsTransform> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 15);
+  messageDesc(file_heliosdb_replication_v1_replication, 16);
 
 /**
  * Compression of change batches between reader and applier.
@@ -870,7 +915,7 @@ export type CompressionConfig = Message<"heliosdb.replication.v1.CompressionConf
  * Use `create(CompressionConfigSchema)` to create a new message.
  */
 export const CompressionConfigSchema: GenMessage<CompressionConfig> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 16);
+  messageDesc(file_heliosdb_replication_v1_replication, 17);
 
 /**
  * Speed against ratio of compression.
@@ -904,7 +949,7 @@ export enum CompressionConfig_CompressionLevel {
  * Describes the enum heliosdb.replication.v1.CompressionConfig.CompressionLevel.
  */
 export const CompressionConfig_CompressionLevelSchema: GenEnum<CompressionConfig_CompressionLevel> = /*@__PURE__*/
-  enumDesc(file_heliosdb_replication_v1_replication, 16, 0);
+  enumDesc(file_heliosdb_replication_v1_replication, 17, 0);
 
 /**
  * Encryption of change batches in transit and of anything spooled at rest.
@@ -932,7 +977,7 @@ export type EncryptionConfig = Message<"heliosdb.replication.v1.EncryptionConfig
  * Use `create(EncryptionConfigSchema)` to create a new message.
  */
 export const EncryptionConfigSchema: GenMessage<EncryptionConfig> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 17);
+  messageDesc(file_heliosdb_replication_v1_replication, 18);
 
 /**
  * Request of CreateReplication.
@@ -974,7 +1019,7 @@ export type CreateReplicationRequest = Message<"heliosdb.replication.v1.CreateRe
  * Use `create(CreateReplicationRequestSchema)` to create a new message.
  */
 export const CreateReplicationRequestSchema: GenMessage<CreateReplicationRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 18);
+  messageDesc(file_heliosdb_replication_v1_replication, 19);
 
 /**
  * Request of GetReplication.
@@ -995,7 +1040,7 @@ export type GetReplicationRequest = Message<"heliosdb.replication.v1.GetReplicat
  * Use `create(GetReplicationRequestSchema)` to create a new message.
  */
 export const GetReplicationRequestSchema: GenMessage<GetReplicationRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 19);
+  messageDesc(file_heliosdb_replication_v1_replication, 20);
 
 /**
  * Request of ListReplications.
@@ -1059,7 +1104,7 @@ export type ListReplicationsRequest = Message<"heliosdb.replication.v1.ListRepli
  * Use `create(ListReplicationsRequestSchema)` to create a new message.
  */
 export const ListReplicationsRequestSchema: GenMessage<ListReplicationsRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 20);
+  messageDesc(file_heliosdb_replication_v1_replication, 21);
 
 /**
  * Response of ListReplications: `{"data": [...], "pagination": {...}}`.
@@ -1087,7 +1132,7 @@ export type ListReplicationsResponse = Message<"heliosdb.replication.v1.ListRepl
  * Use `create(ListReplicationsResponseSchema)` to create a new message.
  */
 export const ListReplicationsResponseSchema: GenMessage<ListReplicationsResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 21);
+  messageDesc(file_heliosdb_replication_v1_replication, 22);
 
 /**
  * Request of UpdateReplication.
@@ -1123,7 +1168,7 @@ export type UpdateReplicationRequest = Message<"heliosdb.replication.v1.UpdateRe
  * Use `create(UpdateReplicationRequestSchema)` to create a new message.
  */
 export const UpdateReplicationRequestSchema: GenMessage<UpdateReplicationRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 22);
+  messageDesc(file_heliosdb_replication_v1_replication, 23);
 
 /**
  * Request of DeleteReplication.
@@ -1151,7 +1196,7 @@ export type DeleteReplicationRequest = Message<"heliosdb.replication.v1.DeleteRe
  * Use `create(DeleteReplicationRequestSchema)` to create a new message.
  */
 export const DeleteReplicationRequestSchema: GenMessage<DeleteReplicationRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 23);
+  messageDesc(file_heliosdb_replication_v1_replication, 24);
 
 /**
  * Request of StartReplication.
@@ -1188,7 +1233,7 @@ export type StartReplicationRequest = Message<"heliosdb.replication.v1.StartRepl
  * Use `create(StartReplicationRequestSchema)` to create a new message.
  */
 export const StartReplicationRequestSchema: GenMessage<StartReplicationRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 24);
+  messageDesc(file_heliosdb_replication_v1_replication, 25);
 
 /**
  * Response of StartReplication.
@@ -1230,7 +1275,7 @@ export type StartReplicationResponse = Message<"heliosdb.replication.v1.StartRep
  * Use `create(StartReplicationResponseSchema)` to create a new message.
  */
 export const StartReplicationResponseSchema: GenMessage<StartReplicationResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 25);
+  messageDesc(file_heliosdb_replication_v1_replication, 26);
 
 /**
  * Request of PauseReplication.
@@ -1251,7 +1296,7 @@ export type PauseReplicationRequest = Message<"heliosdb.replication.v1.PauseRepl
  * Use `create(PauseReplicationRequestSchema)` to create a new message.
  */
 export const PauseReplicationRequestSchema: GenMessage<PauseReplicationRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 26);
+  messageDesc(file_heliosdb_replication_v1_replication, 27);
 
 /**
  * Response of PauseReplication.
@@ -1293,7 +1338,7 @@ export type PauseReplicationResponse = Message<"heliosdb.replication.v1.PauseRep
  * Use `create(PauseReplicationResponseSchema)` to create a new message.
  */
 export const PauseReplicationResponseSchema: GenMessage<PauseReplicationResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 27);
+  messageDesc(file_heliosdb_replication_v1_replication, 28);
 
 /**
  * Request of StopReplication.
@@ -1314,7 +1359,7 @@ export type StopReplicationRequest = Message<"heliosdb.replication.v1.StopReplic
  * Use `create(StopReplicationRequestSchema)` to create a new message.
  */
 export const StopReplicationRequestSchema: GenMessage<StopReplicationRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 28);
+  messageDesc(file_heliosdb_replication_v1_replication, 29);
 
 /**
  * Response of StopReplication.
@@ -1356,7 +1401,7 @@ export type StopReplicationResponse = Message<"heliosdb.replication.v1.StopRepli
  * Use `create(StopReplicationResponseSchema)` to create a new message.
  */
 export const StopReplicationResponseSchema: GenMessage<StopReplicationResponse> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 29);
+  messageDesc(file_heliosdb_replication_v1_replication, 30);
 
 /**
  * Request of StreamReplicationMetrics.
@@ -1384,7 +1429,7 @@ export type StreamMetricsRequest = Message<"heliosdb.replication.v1.StreamMetric
  * Use `create(StreamMetricsRequestSchema)` to create a new message.
  */
 export const StreamMetricsRequestSchema: GenMessage<StreamMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 30);
+  messageDesc(file_heliosdb_replication_v1_replication, 31);
 
 /**
  * One sample of a replication's metrics.
@@ -1461,7 +1506,7 @@ export type ReplicationMetrics = Message<"heliosdb.replication.v1.ReplicationMet
  * Use `create(ReplicationMetricsSchema)` to create a new message.
  */
 export const ReplicationMetricsSchema: GenMessage<ReplicationMetrics> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 31);
+  messageDesc(file_heliosdb_replication_v1_replication, 32);
 
 /**
  * Request of StreamReplicationEvents.
@@ -1510,7 +1555,7 @@ export type StreamEventsRequest = Message<"heliosdb.replication.v1.StreamEventsR
  * Use `create(StreamEventsRequestSchema)` to create a new message.
  */
 export const StreamEventsRequestSchema: GenMessage<StreamEventsRequest> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 32);
+  messageDesc(file_heliosdb_replication_v1_replication, 33);
 
 /**
  * Something that happened to a replication.
@@ -1582,7 +1627,7 @@ export type ReplicationEvent = Message<"heliosdb.replication.v1.ReplicationEvent
  * Use `create(ReplicationEventSchema)` to create a new message.
  */
 export const ReplicationEventSchema: GenMessage<ReplicationEvent> = /*@__PURE__*/
-  messageDesc(file_heliosdb_replication_v1_replication, 33);
+  messageDesc(file_heliosdb_replication_v1_replication, 34);
 
 /**
  * The service level of a replication.
