@@ -3,5 +3,6 @@
 // copy sequence positions, verify, and unfence on the way back.
 export { fence, unfence, FenceError, FENCE_MESSAGE_PREFIX, FENCE_SQLSTATE, FENCE_TRIGGER, type Fence, type FenceOptions, type Unfenced } from "./fence";
 export { syncSequences, type SequenceSync } from "./sequences";
+export { verify, type TableVerification, type Verification, type VerifyOptions } from "./verify";
 export { TableNotFoundError, type TenantDatabase } from "./tables";
 export { DrainError, type DrainOptions } from "../pipeline/drain";
