@@ -46,6 +46,7 @@
 // sequence, writes to tables outside the set) are not fenced.
 import { randomUUID } from "node:crypto";
 import pg from "pg";
+import { sqlStateOf } from "../failure";
 import { qualified } from "../source/publication";
 import { parseLsn, type Lsn } from "../types";
 import { open, resolveTables, type ResolvedTable, type TenantDatabase } from "./tables";
@@ -114,7 +115,7 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
         return { fenceId, blockingSince, ...(await fenceOnce(client, source.schema, named, fenceId, Math.max(1, deadline - Date.now()))) };
       } catch (e) {
         await client.query("ROLLBACK").catch(() => undefined);
-        const code = (e as { code?: string }).code ?? "";
+        const code = sqlStateOf(e) ?? "";
         // PostgreSQL broke a deadlock by ending our transaction: the writer goes on and commits; try again within the budget.
         if (code === DEADLOCK && Date.now() < deadline) continue;
         if (TIMED_OUT.has(code) || code === DEADLOCK) {
@@ -181,11 +182,11 @@ export async function unfence(source: TenantDatabase, tables: readonly string[],
       await inTransaction(client, timeoutMs, fenced.map((t) => `DROP TRIGGER IF EXISTS ${FENCE_TRIGGER} ON ${qualified(t)}`));
       return { dropped: names, disabled: [] };
     } catch (e) {
-      if (!TIMED_OUT.has((e as { code?: string }).code ?? "")) throw e;
+      if (!TIMED_OUT.has(sqlStateOf(e) ?? "")) throw e;
       return { dropped: [], disabled: names };
     }
   } catch (e) {
-    if (TIMED_OUT.has((e as { code?: string }).code ?? "")) {
+    if (TIMED_OUT.has(sqlStateOf(e) ?? "")) {
       throw new FenceError(`unfence: sessions held the tenant's tables past ${timeoutMs} ms; the fence stays`, "lock_timeout", { cause: e });
     }
     throw e;
@@ -196,13 +197,8 @@ export async function unfence(source: TenantDatabase, tables: readonly string[],
 
 // The tables of the set (partitions and children included) that carry a fence trigger.
 async function fencedTables(client: pg.ClientBase, schema: string, tables: readonly string[]): Promise<ResolvedTable[]> {
-  const { rows } = await client.query<{ relname: string }>(
-    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2)`,
-    [schema, [...tables]],
-  );
-  const present = new Set(rows.map((r) => r.relname));
-  if (present.size === 0) return [];
-  const all = await resolveTables(client, schema, tables.filter((t) => present.has(t)));
+  const all = await resolveTables(client, schema, tables, true);
+  if (all.length === 0) return [];
   const { rows: triggered } = await client.query<{ tgrelid: number }>(
     "SELECT tgrelid FROM pg_trigger WHERE tgname = $1 AND tgrelid = ANY($2::oid[])",
     [FENCE_TRIGGER, all.map((t) => t.oid)],
@@ -243,7 +239,7 @@ async function ensureFenceFunction(client: pg.Client): Promise<void> {
     } catch (e) {
       await client.query("ROLLBACK").catch(() => undefined);
       // unique_violation, duplicate_function, duplicate_schema: another session made it meanwhile.
-      if (attempt > 2 || !["23505", "42723", "42P06"].includes((e as { code?: string }).code ?? "")) throw e;
+      if (attempt > 2 || !["23505", "42723", "42P06"].includes(sqlStateOf(e) ?? "")) throw e;
     }
   }
 }

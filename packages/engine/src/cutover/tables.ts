@@ -35,11 +35,12 @@ export function open(database: TenantDatabase, applicationName: string): Promise
 /**
  * The named tables (in the order given, without repeats) followed by every
  * partition and inheritance child below them. Ordinary and partitioned tables
- * only: a view or foreign table is not the tenant's data.
+ * only: a view or foreign table is not the tenant's data. A name the database
+ * lacks is a TableNotFoundError, unless `skipMissing` (a table already gone).
  */
-export async function resolveTables(client: pg.ClientBase, schema: string, tables: readonly string[]): Promise<ResolvedTable[]> {
+export async function resolveTables(client: pg.ClientBase, schema: string, tables: readonly string[], skipMissing = false): Promise<ResolvedTable[]> {
   const names = [...new Set(tables)];
-  if (names.length === 0) throw new TableNotFoundError("no tables named");
+  if (names.length === 0 && !skipMissing) throw new TableNotFoundError("no tables named");
   const { rows } = await client.query<{ oid: number; schema: string; table: string; position: number | null }>(
     `WITH RECURSIVE named AS (
        SELECT c.oid, n.position
@@ -59,6 +60,6 @@ export async function resolveTables(client: pg.ClientBase, schema: string, table
   );
   const found = new Set(rows.filter((r) => r.position !== null && r.schema === schema).map((r) => r.table));
   const missing = names.filter((n) => !found.has(n));
-  if (missing.length > 0) throw new TableNotFoundError(`no table ${missing.map((m) => `"${schema}"."${m}"`).join(", ")} in the database`);
+  if (missing.length > 0 && !skipMissing) throw new TableNotFoundError(`no table ${missing.map((m) => `"${schema}"."${m}"`).join(", ")} in the database`);
   return rows.map((r) => ({ oid: r.oid, schema: r.schema, table: r.table, named: r.position !== null }));
 }
