@@ -75,17 +75,22 @@ export async function syncSequences(
         const columns = used.filter((u) => nameOf(u) === nameOf(seq));
         // Each target sequence the columns draw from, and the columns that draw from none.
         const targets = new Map<string, { name: SequenceName; columns: string[] }>();
+        const drawnBy = (name: SequenceName, c: ColumnSequence) => {
+          let entry = targets.get(nameOf(name));
+          if (!entry) targets.set(nameOf(name), (entry = { name, columns: [] }));
+          entry.columns.push(`${c.table}.${c.column}`);
+        };
         const bare: ColumnSequence[] = [];
         for (const c of columns) {
           const t = onTarget.find((o) => o.table === c.table && o.column === c.column);
-          if (!t) bare.push(c);
-          else targets.set(nameOf(t), { name: t, columns: [...(targets.get(nameOf(t))?.columns ?? []), `${c.table}.${c.column}`] });
+          if (t) drawnBy(t, c);
+          else bare.push(c);
         }
         let created: string | undefined;
         if (bare.length > 0 && options.createMissing !== false) {
           const made = await createSequence(to, target.schema, seq, bare);
           created = nameOf(made);
-          targets.set(created, { name: made, columns: [...(targets.get(created)?.columns ?? []), ...bare.map((c) => `${c.table}.${c.column}`)] });
+          for (const c of bare) drawnBy(made, c);
         }
         const position = positions[i]!;
         for (const [name, t] of targets) {
