@@ -2,6 +2,7 @@
 export { ReplicationPipeline, SchemaChangeError, type EngineDeps, type EngineEvent, type ReplicationSpec, type StartOptions } from "./pipeline";
 export type { EngineStatus, Health, History, ObservedFigures, RetryState } from "./pipeline/figures";
 export { Backoff, errorCode, isRetryable, sideOf, sqlStateOf, type Side } from "./failure";
+export * from "./cutover/index";
 export { validate } from "./pipeline/setup";
 export { WorkerPool } from "./pipeline/worker-pool";
 export { PreflightError, type PreflightProblem } from "./source/preflight";

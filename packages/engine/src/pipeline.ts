@@ -15,6 +15,7 @@ import { ensureTargetTables } from "./apply/target-schema";
 import { BatchCodec } from "./codec/codec";
 import { Backoff, errorCode, isRetryable, onSide, sideOf, sqlStateOf } from "./failure";
 import { Batcher } from "./pipeline/batcher";
+import type { DrainOptions } from "./pipeline/drain";
 import type { EngineDeps, EngineEvent, ReplicationSpec, StartOptions } from "./pipeline/spec";
 import { Figures, type EngineStatus, type ObservedFigures } from "./pipeline/figures";
 import { initialSync, syncChangedTables, type CopyContext } from "./pipeline/initial-sync";
@@ -76,6 +77,22 @@ export class ReplicationPipeline {
 
   get status(): EngineStatus {
     return this.figures.status;
+  }
+
+  /** The source position up to which the target has committed every transaction (0 before anything is applied). */
+  get appliedLsn(): Lsn {
+    return this.figures.appliedLsn;
+  }
+
+  /**
+   * Resolves once the target has committed everything up to `lsn` (a fence's
+   * final LSN), with the applied position; rejects with a DrainError if the
+   * pipeline is not running, or pauses, stops or fails first, at
+   * `timeoutMs`, or on `signal` (pipeline/drain.ts).
+   */
+  drainTo(lsn: Lsn, options: DrainOptions = {}): Promise<Lsn> {
+    const halted = this.running ? undefined : `is not running (status ${this.status})`;
+    return this.figures.drains.wait(lsn, this.figures.appliedLsn, halted, options);
   }
 
   /** The replication's observed figures. */

@@ -6,6 +6,7 @@ import type { BatchCodecStats } from "../codec/codec";
 import type { Side } from "../failure";
 import type { TableCopyProgress } from "../source/snapshot";
 import type { Lsn, TransactionInfo } from "../types";
+import { DrainWaiters } from "./drain";
 
 export type EngineStatus = "Initializing" | "Syncing" | "Streaming" | "Paused" | "Stopped" | "Error";
 export type Health = "Healthy" | "Degraded" | "Unhealthy";
@@ -67,6 +68,13 @@ interface Sample {
   transactions: number;
 }
 
+// The statuses in which nothing is applied, and how a drain that ends with one says it.
+const HALTED: Partial<Record<EngineStatus, string>> = {
+  Paused: "was paused",
+  Stopped: "was stopped",
+  Error: "failed (its ReplicationError event says why)",
+};
+
 // Throughput is measured over this window of one-second samples.
 const WINDOW_MS = 10_000;
 
@@ -88,6 +96,8 @@ export class Figures {
   /** The commit time of the oldest unapplied transaction while no stream runs; null when there is none. */
   pendingSince: Date | null = null;
   retry: RetryState | undefined;
+  /** Waits for an applied position (drainTo): told of every position committed and of every halt. */
+  readonly drains = new DrainWaiters();
   private readonly unapplied: Date[] = [];
   private readonly samples: Sample[] = [];
   private runningSince: number | undefined;
@@ -113,6 +123,7 @@ export class Figures {
     if (!running) this.samples.length = 0;
     this.status = status;
     this.statusSince = new Date();
+    if (status in HALTED) this.drains.halted(HALTED[status]!);
   }
 
   /**
@@ -145,6 +156,7 @@ export class Figures {
     this.appliedLsn = lsn;
     this.lastCheckpoint = { lsn, timestamp: new Date(), transactionId };
     this.committed = totals;
+    this.drains.reached(lsn);
   }
 
   /** Forgets received but unapplied transactions (pause, stop, restart: they will be received again). */

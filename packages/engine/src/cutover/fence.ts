@@ -1,0 +1,245 @@
+// The fence: stops a tenant's writes on its source so that nothing
+// acknowledged before the fence is lost and nothing commits there after it.
+//
+// Mechanism, in one source transaction:
+//  1. `LOCK TABLE … IN EXCLUSIVE MODE` on every table of the tenant. EXCLUSIVE
+//     conflicts with the ROW EXCLUSIVE lock every INSERT, UPDATE, DELETE and
+//     MERGE takes, and not with the ACCESS SHARE of plain reads: reads go on,
+//     the lock waits for writers in flight to commit (their commit records are
+//     in the WAL before their locks are released), and new writers queue
+//     behind it. `lock_timeout` bounds the wait: a writer that keeps its
+//     transaction open must not hold a cutover forever, so the fence then
+//     fails and rolls back, leaving nothing behind.
+//  2. On every table (and every partition or child, which a statement can
+//     target directly) a statement-level
+//     `BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE` trigger that raises
+//     SQLSTATE 25006 (read_only_sql_transaction). A writer queued behind the
+//     lock does not commit when the lock is released: PostgreSQL processes
+//     invalidation messages after it acquires a relation lock, so the writer's
+//     statement sees the new trigger and fails. A trigger, unlike the lock,
+//     is in the catalog: it outlives this session and a crash of our process
+//     or of PostgreSQL, until unfence() drops it.
+//  3. A transactional logical-decoding message (`pg_logical_emit_message`,
+//     prefix `heliosdb_fence`, the fence id as content), written after every
+//     lock is held: every transaction that wrote the tenant's tables committed
+//     before it in the WAL, and decoding delivers transactions in commit
+//     order. Its LSN is the fence's final LSN: once a replication's applied
+//     position reaches it, the target holds every write acknowledged before
+//     the fence. The message makes the transaction one the stream delivers
+//     (pgoutput skips transactions without changes it publishes), so the
+//     applied position passes it without waiting for a heartbeat; being
+//     transactional, it is never decoded if the fence rolls back. The
+//     source's pg_current_wal_lsn() would not do: WAL is cluster-wide, and
+//     other databases' writes move it past anything this slot will deliver.
+//
+// Why 25006: it is what a client sees when it writes to a standby or a
+// demoted primary ("cannot execute INSERT in a read-only transaction"), and
+// drivers, poolers and failover-aware clients already treat it as "this is
+// not the primary: find the new one and retry there". A serialization
+// failure (40001) would invite a retry on the same server, which would fail
+// forever. The message names the fence and says "follow routing".
+//
+// The trigger fires in the default session_replication_role (origin): a
+// session in `replica` role (logical replication apply, a superuser restoring
+// data) is not fenced, which lets a reverse replication write to the old
+// primary. Writes that need no ROW EXCLUSIVE lock on the table (nextval() on a
+// sequence, writes to tables outside the set) are not fenced.
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { sqlStateOf } from "../failure";
+import { qualified } from "../source/publication";
+import { parseLsn, type Lsn } from "../types";
+import { open, resolveTables, type ResolvedTable, type TenantDatabase } from "./tables";
+
+/** The SQLSTATE a fenced write fails with: read_only_sql_transaction. */
+export const FENCE_SQLSTATE = "25006";
+/** The fence trigger's name on each table. */
+export const FENCE_TRIGGER = "heliosdb_fence";
+/** The prefix of the logical-decoding message that marks a fence in the WAL. */
+export const FENCE_MESSAGE_PREFIX = "heliosdb_fence";
+// Versioned: a changed body gets a new name rather than replacing one that fences in use call.
+const FENCE_FUNCTION = "heliosdb_replication.fence_v1";
+
+export interface FenceOptions {
+  /** Names the fence in refused writes' messages and in the WAL message (default: a random UUID). */
+  fenceId?: string;
+  /**
+   * How long the fence may wait, in all, for writers in flight (default
+   * 5000 ms). Past it the fence fails with a FenceError and leaves nothing behind.
+   */
+  lockTimeoutMs?: number;
+}
+
+export interface Fence {
+  fenceId: string;
+  /** Drain the applier to this position: it covers every write acknowledged before the fence. */
+  finalLsn: Lsn;
+  /** When the lock was asked for (this process's clock): from then on new writers wait. */
+  blockingSince: Date;
+  /** When the fence committed (this process's clock): from then on writers fail with 25006. */
+  fencedAt: Date;
+  /** Every table fenced, partitions and children included, schema-qualified. */
+  tables: string[];
+}
+
+/** The fence could not be put up (or taken down) in time; nothing of it is left. */
+export class FenceError extends Error {
+  override readonly name = "FenceError";
+  constructor(
+    message: string,
+    /** lock_timeout: writers in flight held their locks past the timeout. */
+    readonly reason: "lock_timeout",
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+// 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout).
+const TIMED_OUT = new Set(["55P03", "57014"]);
+// A deadlock with a writer that holds one of the tables and waits for another we hold.
+const DEADLOCK = "40P01";
+
+/** Fences `tables` (names in `source.schema`) against writes; see the file's header. */
+export async function fence(source: TenantDatabase, tables: readonly string[], options: FenceOptions = {}): Promise<Fence> {
+  const fenceId = options.fenceId ?? randomUUID();
+  const budgetMs = options.lockTimeoutMs ?? 5_000;
+  const client = await open(source, "heliosdb_fence");
+  try {
+    const named = (await resolveTables(client, source.schema, tables)).filter((t) => t.named);
+    await ensureFenceFunction(client);
+    const blockingSince = new Date();
+    const deadline = Date.now() + budgetMs;
+    for (;;) {
+      try {
+        return { fenceId, blockingSince, ...(await fenceOnce(client, source.schema, named, fenceId, Math.max(1, deadline - Date.now()))) };
+      } catch (e) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        const code = sqlStateOf(e) ?? "";
+        // PostgreSQL broke a deadlock by ending our transaction: the writer goes on and commits; try again within the budget.
+        if (code === DEADLOCK && Date.now() < deadline) continue;
+        if (TIMED_OUT.has(code) || code === DEADLOCK) {
+          throw new FenceError(`fence ${fenceId}: writers in flight held the tenant's tables past ${budgetMs} ms; nothing was fenced`, "lock_timeout", { cause: e });
+        }
+        throw e;
+      }
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+// One attempt, in three round trips while the locks are held or wanted.
+async function fenceOnce(client: pg.Client, schema: string, named: ResolvedTable[], fenceId: string, timeoutMs: number): Promise<Omit<Fence, "fenceId" | "blockingSince">> {
+  // statement_timeout too: lock_timeout bounds each lock's wait, not the statement's.
+  await client.query(
+    `BEGIN; SET LOCAL lock_timeout = ${timeoutMs}; SET LOCAL statement_timeout = ${timeoutMs};
+     LOCK TABLE ${named.map(qualified).join(", ")} IN EXCLUSIVE MODE`,
+  );
+  // Under the lock (which also covers partitions and children), the set cannot change: read it again.
+  const all = await resolveTables(client, schema, named.map((t) => t.table));
+  const triggers = all.map(
+    (t) =>
+      `CREATE OR REPLACE TRIGGER ${FENCE_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${qualified(t)}
+         FOR EACH STATEMENT EXECUTE FUNCTION ${FENCE_FUNCTION}(${pg.escapeLiteral(fenceId)})`,
+  );
+  const results = (await client.query(
+    `${triggers.join(";\n")};
+     SELECT pg_logical_emit_message(true, ${pg.escapeLiteral(FENCE_MESSAGE_PREFIX)}, ${pg.escapeLiteral(fenceId)})::text AS lsn;
+     COMMIT`,
+  )) as unknown as pg.QueryResult<{ lsn: string }>[];
+  const fencedAt = new Date();
+  const lsn = results.find((r) => r.command === "SELECT")!.rows[0]!.lsn;
+  return { finalLsn: parseLsn(lsn), fencedAt, tables: all.map((t) => `${t.schema}.${t.table}`) };
+}
+
+export interface Unfenced {
+  /** Tables whose fence trigger was dropped. */
+  dropped: string[];
+  /**
+   * Tables whose fence was disabled (writes go on) but whose trigger could
+   * not be dropped in time: DROP TRIGGER needs an ACCESS EXCLUSIVE lock, which
+   * waits for reads in flight. Unfencing again drops them.
+   */
+  disabled: string[];
+}
+
+/**
+ * Lifts the fence from `tables` (rollback, cancel): writes are accepted
+ * again at once. Idempotent; a table that is not fenced, or no longer
+ * exists, is passed over.
+ */
+export async function unfence(source: TenantDatabase, tables: readonly string[], options: { lockTimeoutMs?: number } = {}): Promise<Unfenced> {
+  const timeoutMs = options.lockTimeoutMs ?? 1_000;
+  const client = await open(source, "heliosdb_unfence");
+  try {
+    const fenced = await fencedTables(client, source.schema, tables);
+    if (fenced.length === 0) return { dropped: [], disabled: [] };
+    const names = fenced.map((t) => `${t.schema}.${t.table}`);
+    // First disable: SHARE ROW EXCLUSIVE waits for writers (there are none: they fail) but not for readers.
+    await inTransaction(client, timeoutMs, fenced.map((t) => `ALTER TABLE ONLY ${qualified(t)} DISABLE TRIGGER ${FENCE_TRIGGER}`));
+    try {
+      await inTransaction(client, timeoutMs, fenced.map((t) => `DROP TRIGGER IF EXISTS ${FENCE_TRIGGER} ON ${qualified(t)}`));
+      return { dropped: names, disabled: [] };
+    } catch (e) {
+      if (!TIMED_OUT.has(sqlStateOf(e) ?? "")) throw e;
+      return { dropped: [], disabled: names };
+    }
+  } catch (e) {
+    if (TIMED_OUT.has(sqlStateOf(e) ?? "")) {
+      throw new FenceError(`unfence: sessions held the tenant's tables past ${timeoutMs} ms; the fence stays`, "lock_timeout", { cause: e });
+    }
+    throw e;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+// The tables of the set (partitions and children included) that carry a fence trigger.
+async function fencedTables(client: pg.ClientBase, schema: string, tables: readonly string[]): Promise<ResolvedTable[]> {
+  const all = await resolveTables(client, schema, tables, true);
+  if (all.length === 0) return [];
+  const { rows: triggered } = await client.query<{ tgrelid: number }>(
+    "SELECT tgrelid FROM pg_trigger WHERE tgname = $1 AND tgrelid = ANY($2::oid[])",
+    [FENCE_TRIGGER, all.map((t) => t.oid)],
+  );
+  const oids = new Set(triggered.map((r) => r.tgrelid));
+  return all.filter((t) => oids.has(t.oid));
+}
+
+async function inTransaction(client: pg.Client, timeoutMs: number, statements: string[]): Promise<void> {
+  try {
+    await client.query(`BEGIN; SET LOCAL lock_timeout = ${timeoutMs}; ${statements.join(";\n")}; COMMIT`);
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw e;
+  }
+}
+
+// The function every fence trigger calls, created once per database in a
+// transaction of its own (before any lock is asked for). Two sessions
+// creating it at once: the loser finds it made.
+async function ensureFenceFunction(client: pg.Client): Promise<void> {
+  const exists = async () => (await client.query("SELECT to_regprocedure($1) IS NOT NULL AS ok", [`${FENCE_FUNCTION}()`])).rows[0].ok as boolean;
+  for (let attempt = 0; !(await exists()); attempt++) {
+    try {
+      await client.query(`BEGIN;
+        CREATE SCHEMA IF NOT EXISTS heliosdb_replication;
+        CREATE FUNCTION ${FENCE_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $fence$
+        BEGIN
+          RAISE EXCEPTION USING
+            ERRCODE = '${FENCE_SQLSTATE}',
+            MESSAGE = format('%s on %I.%I refused: the tenant''s writes are fenced by heliosdb fence %s while it moves to a new primary; follow routing',
+                             TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[0]),
+            HINT = 'Follow routing to the tenant''s new primary (GetTenantRouting, WatchTenantRouting) and retry the transaction there.';
+        END
+        $fence$;
+        COMMENT ON FUNCTION ${FENCE_FUNCTION}() IS 'HeliosDB cutover fence: refuses writes to a fenced tenant table with SQLSTATE ${FENCE_SQLSTATE}';
+        COMMIT`);
+    } catch (e) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      // unique_violation, duplicate_function, duplicate_schema: another session made it meanwhile.
+      if (attempt > 2 || !["23505", "42723", "42P06"].includes(sqlStateOf(e) ?? "")) throw e;
+    }
+  }
+}
