@@ -50,6 +50,7 @@ import { MetricFeed } from "./controller/metric-feed";
 import { observedState } from "./services/views";
 import { HealthProbes } from "./store/health-probes";
 import { IdempotencyKeyStore } from "./store/idempotency-keys";
+import { JobSignals, JOBS_CHANNEL } from "./store/job-signals";
 import { LeaseStore } from "./store/leases";
 import { MetricRollupStore } from "./store/metric-rollups";
 import { MetricSampleStore } from "./store/metric-samples";
@@ -170,7 +171,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   // The replication cache's LISTEN session, also the credentials' (API keys, signing keys, OAuth grants): the
   // rate-limit decisions run on it (store/rate-limits.ts), and one decision, sent after a call arrived, catches
   // both caches up for that call (transport/auth.ts, identify then confirm).
-  const cacheSession = replicationNotices(options.db, log, [CREDENTIALS_CHANNEL]);
+  // It also hears which job another server's control request changed (store/job-signals.ts).
+  const cacheSession = replicationNotices(options.db, log, [CREDENTIALS_CHANNEL, JOBS_CHANNEL]);
   await cacheSession.start();
   const cache = new ReplicationCache(replications, cacheSession);
   const events = new EventStore(options.db, options.eventRetention);
@@ -187,6 +189,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     leases: new LeaseStore(options.db),
     events,
     metricSamples: new MetricSampleStore(options.db),
+    signals: { send: new JobSignals(options.db), notices: cacheSession },
     keys,
     vault,
     pool: new WorkerPool(options.workers ?? 2),
