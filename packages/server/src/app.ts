@@ -26,6 +26,7 @@ import { MetricsController } from "./controller/metrics";
 import { DestinationPolicy } from "./controller/destinations";
 import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
 import { metricRetention, metricsMaintenance, type MetricsOptions } from "./orchestrator/metrics";
+import type { JobKind } from "./orchestrator/job-kind";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { RoutingController } from "./controller/routing";
 import { RoutingFeed } from "./controller/routing-feed";
@@ -51,6 +52,7 @@ import { observedState } from "./services/views";
 import { HealthProbes } from "./store/health-probes";
 import { IdempotencyKeyStore } from "./store/idempotency-keys";
 import { JobSignals, JOBS_CHANNEL } from "./store/job-signals";
+import { JobStore } from "./store/jobs";
 import { LeaseStore } from "./store/leases";
 import { MetricRollupStore } from "./store/metric-rollups";
 import { MetricSampleStore } from "./store/metric-samples";
@@ -126,6 +128,8 @@ export interface AppOptions {
   rateLimits?: RateLimitOptions;
   /** Metric samples: their interval (default 10 s), rollup passes, retention (docs/observability.md). */
   metrics?: MetricsOptions;
+  /** Kinds of step-machine job the orchestrator runs (orchestrator/job-kind.ts; tests register their own). */
+  jobKinds?: JobKind[];
 }
 
 export interface TransportOptions extends Partial<ListenOptions> {
@@ -189,6 +193,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     leases: new LeaseStore(options.db),
     events,
     metricSamples: new MetricSampleStore(options.db),
+    jobs: new JobStore(options.db),
+    jobKinds: options.jobKinds ?? [],
     signals: { send: new JobSignals(options.db), notices: cacheSession },
     keys,
     vault,

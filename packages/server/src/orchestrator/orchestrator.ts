@@ -11,14 +11,18 @@
 // was lost. Each job is reconciled by one operation at a time (serial.ts).
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { JsonObject } from "@bufbuild/protobuf";
 import type { KeyProvider, ObservedFigures, TokenVault, WorkerPool } from "@heliosdb/replication-engine";
 import type { ConnectionStore } from "../store/connections";
 import type { EventStore } from "../store/events";
 import { JOBS_CHANNEL, parseSignal, type JobSignals, type SignalledKind } from "../store/job-signals";
+import type { CancelOutcome, JobRow, JobStore, StepPlan } from "../store/jobs";
 import type { LeaseStore } from "../store/leases";
 import type { MetricSampleStore } from "../store/metric-samples";
 import type { Notices } from "../store/notices";
 import type { ReplicationRow, ReplicationStore } from "../store/replications";
+import { planOf, type JobKind } from "./job-kind";
+import { Jobs } from "./jobs";
 import { Replications } from "./replications";
 import { Serial } from "./serial";
 
@@ -28,6 +32,9 @@ export interface OrchestratorDeps {
   leases: LeaseStore;
   events: EventStore;
   metricSamples: MetricSampleStore;
+  jobs: JobStore;
+  /** The kinds of step-machine job this server runs (failover, migration; tests add their own). */
+  jobKinds?: readonly JobKind[];
   keys: KeyProvider;
   vault?: TokenVault;
   pool?: WorkerPool;
@@ -57,6 +64,7 @@ export class Orchestrator {
   readonly nodeId = randomUUID();
   private readonly serial = new Serial();
   private readonly replications: Replications;
+  private readonly jobs: Jobs;
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private started = false;
@@ -64,9 +72,19 @@ export class Orchestrator {
   // request's included), so the ones it waits for are the last.
   private closing = false;
   private lastTickOk = false;
+  // Set by halt: as a crash, nothing more is recorded or released.
+  private halted = false;
 
   constructor(private readonly deps: OrchestratorDeps) {
     this.replications = new Replications(deps, this.nodeId, (id, fn) => this.serial.run(key("replication", id), fn));
+    this.jobs = new Jobs({
+      jobs: deps.jobs,
+      kinds: deps.jobKinds ?? [],
+      nodeId: this.nodeId,
+      leaseSeconds: deps.leaseSeconds ?? 15,
+      serial: (id, fn) => this.serial.run(key("job", id), fn),
+      ...(deps.log ? { log: deps.log } : {}),
+    });
     deps.signals?.notices.on((payload) => this.heard(payload), JOBS_CHANNEL);
   }
 
@@ -163,15 +181,79 @@ export class Orchestrator {
     await Promise.all([this.serial.run(key("replication", row.id), () => this.replications.reconfigure(row)), this.tell("replication", row.id)]);
   }
 
-  /** Stops the loop and pauses the local pipelines (slots kept), releasing their leases for another node. */
+  /** The steps a new job of `kind` is created with (for a store that creates it in its own transaction); undefined when this server does not run the kind. */
+  plan(kind: string): StepPlan[] | undefined {
+    const k = this.jobs.kind(kind);
+    return k && planOf(k);
+  }
+
+  /** Creates a job of `kind` with `state` as its input, and runs it: here, unless another server takes its lease first. */
+  async submit(kind: string, state: JsonObject, id: string = randomUUID()): Promise<JobRow> {
+    const steps = this.plan(kind);
+    if (!steps) throw new Error(`this server runs no jobs of kind ${kind}`);
+    const row = await this.deps.jobs.insert({ id, kind, steps, state });
+    await this.signalJob(id);
+    return row;
+  }
+
+  /**
+   * The job `id` changed (created, asked to cancel; the change is stored):
+   * reconciles it here now — taken and run if nobody holds it, told of a
+   * cancel if it runs here — and tells the other nodes. Never rejects.
+   */
+  async signalJob(id: string): Promise<void> {
+    if (this.closing) return;
+    await Promise.all([this.reconcile("job", id), this.tell("job", id)]);
+  }
+
+  /**
+   * Asks job `id` to cancel. "cancelling": accepted (its holder aborts the
+   * running step and rolls the job back); "refused": a step that cannot be
+   * cancelled has begun; "ended": it has ended, or rolls back after a
+   * failure; "not_found".
+   */
+  async cancel(id: string): Promise<CancelOutcome> {
+    const outcome = await this.deps.jobs.requestCancel(id);
+    if (outcome === "cancelling") await this.signalJob(id);
+    return outcome;
+  }
+
+  /** The step-machine jobs this server runs now. */
+  get runningJobs(): string[] {
+    return this.jobs.running;
+  }
+
+  /**
+   * Stops the loop; pauses the local pipelines (slots kept) and stops the jobs
+   * (a re-runnable step is aborted, another finishes first), releasing their
+   * leases for another node.
+   */
   async shutdown(): Promise<void> {
+    if (this.halted) return;
+    await this.stop();
+    await this.jobs.shutdown();
+    await this.replications.shutdown(true);
+  }
+
+  /**
+   * Stops as a crash would, for tests and drills: the loop, the pipelines and
+   * the jobs' steps end, nothing more is recorded, and no lease is released
+   * (they lapse, and another server takes over). A later shutdown does nothing.
+   */
+  async halt(): Promise<void> {
+    this.halted = true;
+    await this.stop();
+    await this.jobs.halt();
+    await this.replications.shutdown(false);
+  }
+
+  private async stop(): Promise<void> {
     this.closing = true;
     this.started = false;
     clearTimeout(this.timer);
     await this.replications.sampler.stop();
     await this.ticking;
     await this.serial.idle();
-    await this.replications.shutdown(true);
   }
 
   // One pass at a time (the periodic one, a poke, one after the LISTEN session was back).
@@ -183,7 +265,9 @@ export class Orchestrator {
 
   private async tick(): Promise<void> {
     try {
-      await this.replications.pass();
+      // Each kind's pass on its own: a slow one does not hold up the other's renewals.
+      const passes = await Promise.allSettled([this.replications.pass(), this.jobs.pass()]);
+      for (const p of passes) if (p.status === "rejected") throw p.reason;
       this.lastTickOk = true;
     } catch (e) {
       this.lastTickOk = false;
@@ -194,8 +278,9 @@ export class Orchestrator {
   // Reconciles one job on this node, under its key; a failure is logged (the next pass tries again).
   private async reconcile(kind: SignalledKind, id: string): Promise<void> {
     if (this.closing) return;
-    this.replications.noteSignal(id);
-    await this.serial.run(key(kind, id), () => this.replications.reconcile(id)).catch((e) => {
+    if (kind === "replication") this.replications.noteSignal(id);
+    const reconcile = () => (kind === "replication" ? this.replications.reconcile(id) : this.jobs.reconcile(id));
+    await this.serial.run(key(kind, id), reconcile).catch((e) => {
       this.deps.log?.(`orchestrator: could not reconcile ${kind} ${id}: ${(e as Error).message}`);
     });
   }
