@@ -49,11 +49,11 @@ export interface StepContext<S extends JsonObject = JsonObject> {
   readonly state: Readonly<S>;
   /**
    * Persists `patch` into the job's state (merged at the top level) before it
-   * resolves: a final LSN, measured figures. Rejects with LeaseLost when this
-   * server no longer holds the job.
+   * resolves: a final LSN, measured figures. Rejects once this server no
+   * longer runs the job (LeaseLost, or the StepAborted of `signal`).
    */
   save(patch: Partial<S>): Promise<void>;
-  /** Merges figures into this step's record (`details`): progress, sizes. Rejects with LeaseLost as `save`. */
+  /** Merges figures into this step's record (`details`): progress, sizes. Rejects as `save` does. */
   report(details: JsonObject): Promise<void>;
   /**
    * Aborted when the step must stop now: the job is cancelled (a cancellable
