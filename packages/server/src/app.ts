@@ -26,6 +26,7 @@ import { MetricsController } from "./controller/metrics";
 import { DestinationPolicy } from "./controller/destinations";
 import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
 import { metricRetention, metricsMaintenance, type MetricsOptions } from "./orchestrator/metrics";
+import type { JobKind } from "./orchestrator/job-kind";
 import { Orchestrator } from "./orchestrator/orchestrator";
 import { RoutingController } from "./controller/routing";
 import { RoutingFeed } from "./controller/routing-feed";
@@ -50,6 +51,8 @@ import { MetricFeed } from "./controller/metric-feed";
 import { observedState } from "./services/views";
 import { HealthProbes } from "./store/health-probes";
 import { IdempotencyKeyStore } from "./store/idempotency-keys";
+import { JobSignals, JOBS_CHANNEL } from "./store/job-signals";
+import { JobStore } from "./store/jobs";
 import { LeaseStore } from "./store/leases";
 import { MetricRollupStore } from "./store/metric-rollups";
 import { MetricSampleStore } from "./store/metric-samples";
@@ -125,6 +128,8 @@ export interface AppOptions {
   rateLimits?: RateLimitOptions;
   /** Metric samples: their interval (default 10 s), rollup passes, retention (docs/observability.md). */
   metrics?: MetricsOptions;
+  /** Kinds of step-machine job the orchestrator runs (orchestrator/job-kind.ts; tests register their own). */
+  jobKinds?: JobKind[];
 }
 
 export interface TransportOptions extends Partial<ListenOptions> {
@@ -170,7 +175,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   // The replication cache's LISTEN session, also the credentials' (API keys, signing keys, OAuth grants): the
   // rate-limit decisions run on it (store/rate-limits.ts), and one decision, sent after a call arrived, catches
   // both caches up for that call (transport/auth.ts, identify then confirm).
-  const cacheSession = replicationNotices(options.db, log, [CREDENTIALS_CHANNEL]);
+  // It also hears which job another server's control request changed (store/job-signals.ts).
+  const cacheSession = replicationNotices(options.db, log, [CREDENTIALS_CHANNEL, JOBS_CHANNEL]);
   await cacheSession.start();
   const cache = new ReplicationCache(replications, cacheSession);
   const events = new EventStore(options.db, options.eventRetention);
@@ -187,6 +193,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     leases: new LeaseStore(options.db),
     events,
     metricSamples: new MetricSampleStore(options.db),
+    jobs: new JobStore(options.db),
+    jobKinds: options.jobKinds ?? [],
+    signals: { send: new JobSignals(options.db), notices: cacheSession },
     keys,
     vault,
     pool: new WorkerPool(options.workers ?? 2),

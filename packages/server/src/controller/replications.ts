@@ -212,7 +212,7 @@ export class ReplicationController {
       .catch(() => undefined);
     // Live changes reach the running pipeline now; others restart it (its owner sees the new generation).
     if (change === "live") await this.deps.orchestrator.reconfigure(updated);
-    else await this.deps.orchestrator.poke();
+    else await this.deps.orchestrator.signal(id);
     return updated;
   }
 
@@ -226,7 +226,7 @@ export class ReplicationController {
     if (row.desired !== "stopped") await this.deps.replications.setDesired(id, "stopped", "Stopped");
     await this.end(row, cleanupTarget);
     await this.deps.replications.markDeleted(id);
-    await this.deps.orchestrator.poke();
+    await this.deps.orchestrator.signal(id);
   }
 
   // Waits for whichever server ran it to let go, then drops its slot and publication (see Orchestrator.end).
@@ -281,7 +281,7 @@ export class ReplicationController {
     const updated = (await this.deps.replications.setDesired(id, transition.to, status, action === "start" ? options : undefined, action === "start"))!;
     // Stored as stopped first, so that whichever server runs it lets it go; then its slot is dropped.
     if (action === "stop") await this.end(updated);
-    else await this.deps.orchestrator.poke();
+    else await this.deps.orchestrator.signal(id);
     return (await this.deps.replications.get(id)) ?? updated;
   }
 

@@ -1,26 +1,30 @@
-// Runs the engine for every replication that should run, and owns each one
-// through a lease row renewed by heartbeat: two servers on one control-plane
-// database never run the same replication, and when a server dies another
-// takes its replications over from their checkpoints once the lease expires.
+// Runs the leased jobs of this node. A job is owned by one server at a time
+// through a lease renewed by heartbeat; a dead server's jobs are taken over by
+// another once their leases expire. Replications are one kind of job
+// (replications.ts: the engine runs them); failovers and migrations are
+// others (jobs.ts: persisted step machines).
+//
+// A control request stores what it changed, then signals that one job: this
+// node reconciles it at once (the request awaits that), and a NOTIFY tells the
+// other nodes, whose owner of the job reconciles it when it hears. A periodic
+// pass renews leases, takes over what nobody holds and catches any signal that
+// was lost. Each job is reconciled by one operation at a time (serial.ts).
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  Backoff,
-  errorCode,
-  ReplicationPipeline,
-  type EngineEvent,
-  type EngineStatus,
-  type KeyProvider,
-  type ObservedFigures,
-  type TokenVault,
-  type WorkerPool,
-} from "@heliosdb/replication-engine";
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { KeyProvider, ObservedFigures, TokenVault, WorkerPool } from "@heliosdb/replication-engine";
 import type { ConnectionStore } from "../store/connections";
 import type { EventStore } from "../store/events";
+import { JOBS_CHANNEL, parseSignal, type JobSignals, type SignalledKind } from "../store/job-signals";
+import type { CancelOutcome, JobRow, JobStore, StepPlan } from "../store/jobs";
 import type { LeaseStore } from "../store/leases";
 import type { MetricSampleStore } from "../store/metric-samples";
-import type { ReplicationRow, ReplicationStore, StoredFigures } from "../store/replications";
-import { DEFAULT_SAMPLE_INTERVAL_MS, metricsSampler, type Cadence } from "./metrics";
+import type { Notices } from "../store/notices";
+import type { ReplicationRow, ReplicationStore } from "../store/replications";
+import { planOf, type JobKind } from "./job-kind";
+import { Jobs } from "./jobs";
+import { Replications } from "./replications";
+import { Serial } from "./serial";
 
 export interface OrchestratorDeps {
   replications: ReplicationStore;
@@ -28,12 +32,21 @@ export interface OrchestratorDeps {
   leases: LeaseStore;
   events: EventStore;
   metricSamples: MetricSampleStore;
+  jobs: JobStore;
+  /** The kinds of step-machine job this server runs (failover, migration; tests add their own). */
+  jobKinds?: readonly JobKind[];
   keys: KeyProvider;
   vault?: TokenVault;
   pool?: WorkerPool;
+  /**
+   * Signals between servers: the NOTIFY a control request sends, and the
+   * LISTEN session that hears the other servers' (JOBS_CHANNEL). Without it
+   * the other servers act on a change at their next pass.
+   */
+  signals?: { send: JobSignals; notices: Notices };
   /** Seconds a lease lasts without renewal (default 15). */
   leaseSeconds?: number;
-  /** Milliseconds between reconciliations and lease renewals (default 2000). */
+  /** Milliseconds between passes: lease renewals, takeovers (default 2000). */
   tickMs?: number;
   /** Retained WAL above which a paused replication warns (the engine's default: 1 GiB). */
   walRetentionWarningBytes?: number;
@@ -42,24 +55,6 @@ export interface OrchestratorDeps {
   log?: (message: string) => void;
 }
 
-interface Owned {
-  pipeline: ReplicationPipeline;
-  row: ReplicationRow;
-  // Set once this node lets the pipeline go (pause, stop, restart, lease
-  // lost, shutdown): the pause that follows is this node's doing, not the
-  // replication's state, and is not stored as its status.
-  leaving: boolean;
-  // Set when it goes for a reason of this node's (a restart for a new
-  // configuration, a lost lease, a shutdown): the replication did not pause,
-  // so the pause's status change is not recorded as its event.
-  quiet: boolean;
-  // A pipeline's observations are written one after another, each reading
-  // the figures when its turn comes, so that an older one never lands last.
-  writes: Promise<void>;
-}
-
-const ENGINE_STATUSES: EngineStatus[] = ["Initializing", "Syncing", "Streaming", "Paused", "Stopped", "Error"];
-
 /** Figures older than this are not live: several missed passes of their owner, and never less than 5 s. */
 export function staleAfterMs(tickMs: number): number {
   return Math.max(5000, 3 * tickMs);
@@ -67,30 +62,30 @@ export function staleAfterMs(tickMs: number): number {
 
 export class Orchestrator {
   readonly nodeId = randomUUID();
-  private readonly owned = new Map<string, Owned>();
-  // Paused replications this node watches, under their lease: a slot's
-  // retained WAL stays watched (one source session) until a start, stop or
-  // delete ends the watch. A node that restarts, or outlives the one that
-  // paused, takes the watch over.
-  private readonly paused = new Map<string, ReplicationPipeline>();
+  private readonly serial = new Serial();
+  private readonly replications: Replications;
+  private readonly jobs: Jobs;
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private started = false;
-  // Set by shutdown: no pass starts after it (a control request's poke
-  // included), so the pass it waits for is the last.
+  // Set by shutdown: no pass or reconciliation starts after it (a control
+  // request's included), so the ones it waits for are the last.
   private closing = false;
   private lastTickOk = false;
-  // Samples of the replications this node runs, at a fixed interval (the owner's, not each pass's).
-  private readonly sampler: Cadence;
+  // Set by halt: as a crash, nothing more is recorded or released.
+  private halted = false;
 
   constructor(private readonly deps: OrchestratorDeps) {
-    this.sampler = metricsSampler({
-      intervalMs: deps.sampleIntervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS,
-      owner: this.nodeId,
-      owned: () => [...this.owned].filter(([, o]) => !o.leaving).map(([replicationId, o]) => ({ replicationId, figures: o.pipeline.read() })),
-      samples: deps.metricSamples,
+    this.replications = new Replications(deps, this.nodeId, (id, fn) => this.serial.run(key("replication", id), fn));
+    this.jobs = new Jobs({
+      jobs: deps.jobs,
+      kinds: deps.jobKinds ?? [],
+      nodeId: this.nodeId,
+      leaseSeconds: deps.leaseSeconds ?? 15,
+      serial: (id, fn) => this.serial.run(key("job", id), fn),
       ...(deps.log ? { log: deps.log } : {}),
     });
+    deps.signals?.notices.on((payload) => this.heard(payload), JOBS_CHANNEL);
   }
 
   /** Whether the loop runs and its last pass reached the database. */
@@ -99,7 +94,7 @@ export class Orchestrator {
   }
 
   get running(): number {
-    return this.owned.size;
+    return this.replications.owned.size;
   }
 
   /** How old stored figures may be and still count as live (see staleAfterMs). */
@@ -115,173 +110,164 @@ export class Orchestrator {
   start(): void {
     this.started = true;
     const loop = () => {
-      void this.reconcile().finally(() => {
+      void this.pass().finally(() => {
         if (this.started) this.timer = setTimeout(loop, this.deps.tickMs ?? 2000);
       });
     };
     loop();
-    this.sampler.start();
+    this.replications.sampler.start();
   }
 
-  /** Reconciles now rather than at the next tick (after a control request). */
+  /** A full pass now rather than at the next tick: every job of this node reconciled, anything unowned taken. */
   poke(): Promise<void> {
-    return this.reconcile();
-  }
-
-  // One pass at a time: two passes at once would both find a replication
-  // unowned and, holding the same lease, both start it.
-  private reconcile(): Promise<void> {
-    if (this.closing) return Promise.resolve();
-    this.ticking = (this.ticking ?? Promise.resolve()).then(() => this.tick());
-    return this.ticking;
+    return this.pass();
   }
 
   /**
-   * The live figures of a replication this node runs. The API answers from
-   * the stored figures instead (every server alike); this is for tests and
+   * The replication `id` changed (the change is stored): reconciles it on this
+   * node now — its lease taken, renewed or let go, its pipeline run, paused
+   * or stopped — and tells the other nodes, so that its owner there does the
+   * same at once. Resolves when this node is done with it; never rejects (a
+   * failure is logged, and the next pass tries again).
+   */
+  async signal(id: string): Promise<void> {
+    if (this.closing) return;
+    await Promise.all([this.reconcile("replication", id), this.tell("replication", id)]);
+  }
+
+  /**
+   * The replication's figures as this node runs it. The API answers from the
+   * stored figures instead (every server alike); this is for tests and
    * diagnostics.
    */
   figures(id: string): ObservedFigures | undefined {
-    const owned = this.owned.get(id);
-    return owned && !owned.leaving ? owned.pipeline.read() : undefined;
+    return this.replications.figures(id);
   }
 
   /** The replications this node runs now, with their live figures (for the Prometheus exposition). */
   ownedFigures(): { row: ReplicationRow; figures: ObservedFigures }[] {
-    return [...this.owned.values()].filter((o) => !o.leaving).map((o) => ({ row: o.row, figures: o.pipeline.read() }));
+    return this.replications.ownedFigures();
   }
 
   /**
    * Ends what a replication stored as stopped (a stop or delete request did
    * that first) holds on its source, wherever it ran. Its owner — this node
-   * now, another at its next pass, a dead one's lease once it lapses — stops
-   * the pipeline and lets the lease go; this node then takes the lease, so
-   * that nobody starts it meanwhile, and drops whatever is left (the slot of
-   * a replication nobody ran: paused, in Error) and, asked to, what it
-   * created on the target. "busy": the lease was not free within a lease
-   * period and a pass; "superseded": a start came in meanwhile; "unreachable":
-   * a connection of it was deleted since it stopped (its stop dropped the
-   * slot then), so there is nothing to drop — and no target to clean up.
+   * now, another when it hears the signal (or at its next pass, a dead one's
+   * lease once it lapses) — stops the pipeline and lets the lease go; this
+   * node then takes the lease, so that nobody starts it meanwhile, and drops
+   * whatever is left (the slot of a replication nobody ran: paused, in Error)
+   * and, asked to, what it created on the target. "busy": the lease was not
+   * free within a lease period and two passes; "superseded": a start came in
+   * meanwhile; "unreachable": a connection of it was deleted since it stopped
+   * (its stop dropped the slot then), so there is nothing to drop — and no
+   * target to clean up.
    */
   async end(row: ReplicationRow, options: { cleanupTarget?: boolean } = {}): Promise<"ended" | "busy" | "superseded" | "unreachable"> {
-    await this.poke();
+    await this.signal(row.id);
     const tickMs = this.deps.tickMs ?? 2000;
     const deadline = Date.now() + (this.deps.leaseSeconds ?? 15) * 1000 + 2 * tickMs;
-    while (!(await this.acquire(row.id))) {
+    for (;;) {
+      const outcome = await this.serial.run(key("replication", row.id), () => this.replications.end(row.id, options));
+      if (outcome) return outcome;
       if (Date.now() >= deadline) return "busy";
       await sleep(Math.min(100, tickMs));
     }
-    try {
-      const now = await this.deps.replications.get(row.id);
-      if (now?.desired !== "stopped") return "superseded";
-      const spec = await this.spec(now).catch((e: unknown) => {
-        if (e instanceof ConnectionGone) return undefined;
-        throw e;
-      });
-      if (!spec) return "unreachable";
-      // Its history is what the owner last observed: a pipeline it stopped already reports no change.
-      const pipeline = new ReplicationPipeline(spec, this.engineDeps(now));
-      await pipeline.stop();
-      if (options.cleanupTarget) await pipeline.cleanup();
-      return "ended";
-    } finally {
-      await this.release(row.id);
-    }
   }
 
-  /** Applies a changed configuration to a replication this node runs. */
+  /** Applies a configuration changed live (QoS, lag threshold, priority) to the pipeline, here or on its owner. */
   async reconfigure(row: ReplicationRow): Promise<void> {
-    const owned = this.owned.get(row.id);
-    if (!owned) return;
-    owned.row = row;
-    await owned.pipeline.reconfigure(row.config);
+    if (this.closing) return;
+    this.replications.noteSignal(row.id);
+    await Promise.all([this.serial.run(key("replication", row.id), () => this.replications.reconfigure(row)), this.tell("replication", row.id)]);
   }
 
-  /** Stops the loop and pauses the local pipelines (slots kept), releasing their leases for another node. */
+  /** The steps a new job of `kind` is created with (for a store that creates it in its own transaction); undefined when this server does not run the kind. */
+  plan(kind: string): StepPlan[] | undefined {
+    const k = this.jobs.kind(kind);
+    return k && planOf(k);
+  }
+
+  /** Creates a job of `kind` with `state` as its input, and runs it: here, unless another server takes its lease first. */
+  async submit(kind: string, state: JsonObject, id: string = randomUUID()): Promise<JobRow> {
+    const steps = this.plan(kind);
+    if (!steps) throw new Error(`this server runs no jobs of kind ${kind}`);
+    const row = await this.deps.jobs.insert({ id, kind, steps, state });
+    await this.signalJob(id);
+    return row;
+  }
+
+  /**
+   * The job `id` changed (created, asked to cancel; the change is stored):
+   * reconciles it here now — taken and run if nobody holds it, told of a
+   * cancel if it runs here — and tells the other nodes. Never rejects.
+   */
+  async signalJob(id: string): Promise<void> {
+    if (this.closing) return;
+    await Promise.all([this.reconcile("job", id), this.tell("job", id)]);
+  }
+
+  /**
+   * Asks job `id` to cancel. "cancelling": accepted (its holder aborts the
+   * running step and rolls the job back); "refused": a step that cannot be
+   * cancelled has begun; "ended": it has ended, or rolls back after a
+   * failure; "not_found".
+   */
+  async cancel(id: string): Promise<CancelOutcome> {
+    const outcome = await this.deps.jobs.requestCancel(id);
+    if (outcome === "cancelling") await this.signalJob(id);
+    return outcome;
+  }
+
+  /** The step-machine jobs this server runs now. */
+  get runningJobs(): string[] {
+    return this.jobs.running;
+  }
+
+  /**
+   * Stops the loop; pauses the local pipelines (slots kept) and stops the jobs
+   * (a re-runnable step is aborted, another finishes first), releasing their
+   * leases for another node.
+   */
   async shutdown(): Promise<void> {
+    if (this.halted) return;
+    await this.stop();
+    await this.jobs.shutdown();
+    await this.replications.shutdown(true);
+  }
+
+  /**
+   * Stops as a crash would, for tests and drills: the loop, the pipelines and
+   * the jobs' steps end, nothing more is recorded, and no lease is released
+   * (they lapse, and another server takes over). A later shutdown does nothing.
+   */
+  async halt(): Promise<void> {
+    this.halted = true;
+    await this.stop();
+    await this.jobs.halt();
+    await this.replications.shutdown(false);
+  }
+
+  private async stop(): Promise<void> {
     this.closing = true;
     this.started = false;
     clearTimeout(this.timer);
-    await this.sampler.stop();
+    await this.replications.sampler.stop();
     await this.ticking;
-    for (const owned of this.owned.values()) Object.assign(owned, { leaving: true, quiet: true });
-    for (const [id, { pipeline }] of this.owned) {
-      await pipeline.pause({ watch: false }).catch(() => undefined);
-      await this.release(id);
-    }
-    for (const [id, pipeline] of this.paused) {
-      await pipeline.pause({ watch: false }).catch(() => undefined);
-      await this.release(id);
-    }
-    this.owned.clear();
-    this.paused.clear();
+    await this.serial.idle();
+  }
+
+  // One pass at a time (the periodic one, a poke, one after the LISTEN session was back).
+  private pass(): Promise<void> {
+    if (this.closing) return Promise.resolve();
+    this.ticking = (this.ticking ?? Promise.resolve()).then(() => this.tick());
+    return this.ticking;
   }
 
   private async tick(): Promise<void> {
     try {
-      const wanted = new Map((await this.deps.replications.wanted()).map((r) => [r.id, r]));
-      for (const [id, owned] of this.owned) {
-        const row = wanted.get(id);
-        // A configuration the pipeline cannot take live: stop it here; it starts again below.
-        const stale = row !== undefined && row.generation !== owned.row.generation;
-        if (!row || stale || !(await this.renew(id))) {
-          // Paused, stopped or deleted (the control request did the rest), or the lease was lost.
-          owned.leaving = true;
-          owned.quiet = row !== undefined;
-          const pausedNow = !row && (await this.deps.replications.get(id))?.desired === "paused";
-          if (row || pausedNow) await owned.pipeline.pause({ watch: pausedNow }).catch(() => undefined);
-          // Stopped or deleted: its slot goes too (the request waits for the lease, see end()).
-          else await owned.pipeline.stop().catch((e) => this.deps.log?.(`orchestrator: could not stop ${id}: ${(e as Error).message}`));
-          if (pausedNow) this.paused.set(id, owned.pipeline);
-          // The final figures, as the pause or stop left them (not when another node owns it now);
-          // the status stays what the request set.
-          if (!row) await this.observe(owned, true);
-          this.owned.delete(id);
-          // The lease stays with the watch of a paused replication.
-          if (!stale && !pausedNow) await this.release(id);
-          continue;
-        }
-        await this.observe(owned);
-      }
-      for (const [id, pipeline] of this.paused) {
-        const row = await this.deps.replications.get(id);
-        if (row?.desired === "paused" && (await this.renew(id))) {
-          // The watch measures lag and retained WAL while paused: store them like a running pipeline's.
-          const figures = pipeline.read();
-          await this.deps.replications.observe(id, this.nodeId, row.generation, figures.status, figures.health, stored(figures));
-          continue;
-        }
-        // Started, stopped or deleted (or the lease lost): the watch ends (a start runs a new pipeline below).
-        this.paused.delete(id);
-        await pipeline.pause({ watch: false }).catch(() => undefined);
-        await this.release(id);
-      }
-      for (const listed of await this.deps.replications.paused()) {
-        if (this.paused.has(listed.id) || this.owned.has(listed.id) || !(await this.acquire(listed.id))) continue;
-        // Still paused now that the lease is held (as for a run, below).
-        const row = await this.deps.replications.get(listed.id);
-        if (row?.desired !== "paused") {
-          await this.release(listed.id);
-          continue;
-        }
-        // A paused replication whose connection is gone is not watched; the others still are.
-        const spec = await this.spec(row).catch(() => undefined);
-        if (!spec) {
-          await this.release(row.id);
-          continue;
-        }
-        const pipeline = new ReplicationPipeline(spec, this.engineDeps(row));
-        await pipeline.pause({ watch: true });
-        this.paused.set(row.id, pipeline);
-      }
-      for (const listed of wanted.values()) {
-        if (this.owned.has(listed.id) || Date.now() < (this.unplaced.get(listed.id)?.retryAt ?? 0) || !(await this.acquire(listed.id))) continue;
-        // As it is now that the lease is held: a stop may have come in since the list was read (and its
-        // slot been dropped), and the last owner's final figures, which this run's history starts from.
-        const row = await this.deps.replications.get(listed.id);
-        if (row?.desired !== "running") await this.release(listed.id);
-        else await this.run(row);
-      }
+      // Each kind's pass on its own: a slow one does not hold up the other's renewals.
+      const passes = await Promise.allSettled([this.replications.pass(), this.jobs.pass()]);
+      for (const p of passes) if (p.status === "rejected") throw p.reason;
       this.lastTickOk = true;
     } catch (e) {
       this.lastTickOk = false;
@@ -289,150 +275,30 @@ export class Orchestrator {
     }
   }
 
-  // Replications whose pipeline could not even be made (a connection gone, a
-  // destination the policy now refuses): tried again after a backoff, each
-  // attempt reported, without holding up the others.
-  private readonly unplaced = new Map<string, { backoff: Backoff; retryAt: number }>();
-
-  private async run(row: ReplicationRow): Promise<void> {
-    let spec: Awaited<ReturnType<Orchestrator["spec"]>>;
-    try {
-      spec = await this.spec(row);
-    } catch (e) {
-      const entry = this.unplaced.get(row.id) ?? { backoff: new Backoff(), retryAt: 0 };
-      const delay = entry.backoff.next();
-      entry.retryAt = Date.now() + delay;
-      this.unplaced.set(row.id, entry);
-      await this.record(row, {
-        replicationId: row.id,
-        type: "ReplicationError",
-        severity: "Error",
-        message: `the replication cannot run: ${(e as Error).message}; retry ${entry.backoff.attempts} in ${(delay / 1000).toFixed(1)} s`,
-        details: { error_code: errorCode(e), retry_count: String(entry.backoff.attempts), retry_in_seconds: (delay / 1000).toFixed(1), retryable: "true" },
-      });
-      // Nobody runs it meanwhile: its health says so (no live lease).
-      await this.release(row.id);
-      return;
-    }
-    this.unplaced.delete(row.id);
-    const pipeline = new ReplicationPipeline(spec, this.engineDeps(row));
-    const owned: Owned = { pipeline, row, leaving: false, quiet: false, writes: Promise.resolve() };
-    this.owned.set(row.id, owned);
-    try {
-      await pipeline.start({
-        fromCheckpoint: row.startOptions.fromCheckpoint || "auto",
-        ...(row.startOptions.initialSyncParallelism ? { initialSyncParallelism: row.startOptions.initialSyncParallelism } : {}),
-      });
-      // An explicit position or a resync applies to this start only; a restart resumes from the checkpoint.
-      if (row.startOptions.fromCheckpoint && row.startOptions.fromCheckpoint !== "auto") {
-        await this.deps.replications.clearStartPosition(row.id);
-      }
-    } catch (e) {
-      // Validation failed against the source now (it passed at creation): report and let go.
-      owned.leaving = true;
-      await this.record(row, { replicationId: row.id, type: "ReplicationError", severity: "Error", message: (e as Error).message, details: {} });
-      await this.deps.replications.observe(row.id, this.nodeId, row.generation, "Error", "Unhealthy", stored(pipeline.read()));
-      await this.deps.replications.setDesired(row.id, "paused", "Error");
-      this.owned.delete(row.id);
-      await this.release(row.id);
-      return;
-    }
-    await this.observe(owned);
+  // Reconciles one job on this node, under its key; a failure is logged (the next pass tries again).
+  private async reconcile(kind: SignalledKind, id: string): Promise<void> {
+    if (this.closing) return;
+    if (kind === "replication") this.replications.noteSignal(id);
+    const reconcile = () => (kind === "replication" ? this.replications.reconcile(id) : this.jobs.reconcile(id));
+    await this.serial.run(key(kind, id), reconcile).catch((e) => {
+      this.deps.log?.(`orchestrator: could not reconcile ${kind} ${id}: ${(e as Error).message}`);
+    });
   }
 
-  // Stores the pipeline's figures now (in turn). `final`: the last
-  // observation of a pipeline this node is letting go.
-  private observe(owned: Owned, final = false): Promise<void> {
-    if (owned.leaving && !final) return owned.writes;
-    const write = owned.writes.then(() => this.write(owned, final));
-    owned.writes = write.catch(() => undefined);
-    return write;
+  // Tells the other nodes; one that does not hear it finds the change at its next pass.
+  private async tell(kind: SignalledKind, id: string): Promise<void> {
+    await this.deps.signals?.send.send({ kind, id, from: this.nodeId }).catch((e) => {
+      this.deps.log?.(`orchestrator: could not signal ${kind} ${id} to the other servers: ${(e as Error).message}`);
+    });
   }
 
-  private async write({ pipeline, row }: Owned, final: boolean): Promise<void> {
-    const figures = pipeline.read();
-    await this.deps.replications.observe(row.id, this.nodeId, final ? "final" : row.generation, figures.status, figures.health, stored(figures));
-  }
-
-  private engineDeps(row: ReplicationRow) {
-    const lastStatus = row.figures?.status ?? row.status;
-    return {
-      keys: this.deps.keys,
-      // What this replication was and how long it ran before this pipeline object: events and uptime go on from there.
-      history: {
-        // The status last observed (a start request has already set the row's own to Initializing).
-        ...(ENGINE_STATUSES.includes(lastStatus as EngineStatus) ? { status: lastStatus as EngineStatus } : {}),
-        uptimeSeconds: row.figures?.uptimeSeconds ?? 0,
-      },
-      ...(this.deps.vault ? { vault: this.deps.vault } : {}),
-      ...(this.deps.pool ? { pool: this.deps.pool } : {}),
-      ...(this.deps.walRetentionWarningBytes ? { walRetentionWarningBytes: this.deps.walRetentionWarningBytes } : {}),
-      onEvent: (event: EngineEvent) => {
-        const owned = this.owned.get(row.id);
-        if (event.type === "StatusChanged" && owned?.quiet) return;
-        void this.record(row, event);
-        // A new status is stored at once, so that lists filtered by status agree with GET.
-        if (event.type === "StatusChanged" && owned) void this.observe(owned).catch(() => undefined);
-      },
-    };
-  }
-
-  private async spec(row: ReplicationRow) {
-    const [source, target] = await Promise.all([
-      this.deps.connections.clientConfig(row.source.connectionId, row.source.database),
-      this.deps.connections.clientConfig(row.target.connectionId, row.target.database),
-    ]);
-    if (!source || !target) throw new ConnectionGone(`a connection of replication ${row.id} no longer exists`);
-    return {
-      replicationId: row.id,
-      tenantId: row.tenantId,
-      source: { connection: source, schema: row.source.schema || "public" },
-      target: { connection: target, schema: row.target.schema || "public" },
-      config: row.config,
-    };
-  }
-
-  // Events are written one after another, in the order they happened.
-  private recorded: Promise<void> = Promise.resolve();
-
-  private record(row: ReplicationRow, event: EngineEvent): Promise<void> {
-    this.recorded = this.recorded.then(() => this.insertEvent(row, event));
-    return this.recorded;
-  }
-
-  private async insertEvent(row: ReplicationRow, event: EngineEvent): Promise<void> {
-    await this.deps.events
-      .record({ replicationId: row.id, tenantId: row.tenantId, type: event.type, severity: event.severity, message: event.message, details: event.details })
-      .catch((e) => this.deps.log?.(`could not record an event of ${row.id}: ${(e as Error).message}`));
-  }
-
-  // A lease is taken when free or expired; renewed only by its owner.
-  private acquire(id: string): Promise<boolean> {
-    return this.deps.leases.acquire(id, this.nodeId, this.deps.leaseSeconds ?? 15);
-  }
-
-  private renew(id: string): Promise<boolean> {
-    return this.deps.leases.renew(id, this.nodeId, this.deps.leaseSeconds ?? 15);
-  }
-
-  private async release(id: string): Promise<void> {
-    await this.deps.leases.release(id, this.nodeId).catch(() => undefined);
+  private heard(payload: string): void {
+    if (!this.started || this.closing) return;
+    // The session was down, or is back: signals may have been lost meanwhile.
+    if (payload === "*") return void this.pass();
+    const signal = parseSignal(payload);
+    if (signal && signal.from !== this.nodeId) void this.reconcile(signal.kind, signal.id);
   }
 }
 
-/** A connection a replication names was deleted (only a stopped replication lets its connections go). */
-class ConnectionGone extends Error {}
-
-/** Figures in a JSON-safe form for the control plane, stamped with when they were read. */
-export function stored(f: ObservedFigures, observedAt = new Date()): StoredFigures {
-  const { lastCheckpoint, statusSince, retry, ...rest } = f;
-  return {
-    ...rest,
-    ...(retry ? { retry: { ...retry, nextAttemptAt: retry.nextAttemptAt.toISOString() } } : {}),
-    ...(lastCheckpoint
-      ? { lastCheckpoint: { lsn: lastCheckpoint.lsn.toString(), timestamp: lastCheckpoint.timestamp.toISOString(), transactionId: lastCheckpoint.transactionId } }
-      : {}),
-    statusSince: statusSince.toISOString(),
-    observedAt: observedAt.toISOString(),
-  };
-}
+const key = (kind: SignalledKind, id: string) => `${kind}:${id}`;

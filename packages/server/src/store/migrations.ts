@@ -458,4 +458,92 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE TRIGGER routing_truncated AFTER TRUNCATE ON routing
         FOR EACH STATEMENT EXECUTE FUNCTION routing_notify();`,
   },
+  {
+    version: 12,
+    name: "jobs: failovers and migrations as persisted step machines under a lease, each step's record; failovers, migrations",
+    sql: `
+      -- A job runs its kind's steps in order, one server at a time under its lease (orchestrator/jobs.ts).
+      -- Each step's start is recorded before it runs and its outcome before the next begins, so
+      -- whichever server takes the lease next resumes at the recorded step, or rolls back.
+      CREATE TABLE jobs (
+        id uuid PRIMARY KEY,
+        -- failover, migration: the definition whose steps it runs.
+        kind text NOT NULL,
+        -- Pending (no server has begun it), InProgress, Completed, Failed (failed, not wholly undone),
+        -- RolledBack (failed and undone), Cancelled (cancelled; rollback_status says how far it was undone).
+        status text NOT NULL DEFAULT 'Pending'
+          CHECK (status IN ('Pending', 'InProgress', 'Completed', 'Failed', 'RolledBack', 'Cancelled')),
+        -- The steps in order, as the job was created with them, each with its record: {"step",
+        -- "rerunnable", "cancellable", "status" (Pending, InProgress, Completed, Failed, Skipped,
+        -- RolledBack), "attempts", "started_at", "completed_at", "duration_ms", "error", "details",
+        -- "rollback_started_at", "rolled_back_at"}. Times are the database's clock.
+        steps jsonb NOT NULL,
+        -- The job's input, and what its steps saved (a final LSN, measured figures).
+        state jsonb NOT NULL DEFAULT '{}',
+        -- Why it failed, was rolled back or cancelled.
+        error text,
+        -- False once a step that cannot be cancelled has begun: a cancel is refused from then on.
+        cancellable boolean NOT NULL DEFAULT true,
+        cancel_requested_at timestamptz,
+        -- Set when a rollback begins.
+        rollback_status text CHECK (rollback_status IN ('InProgress', 'Completed', 'Failed')),
+        -- Who runs it, until when (renewed by heartbeat). The epoch grows with every new holder:
+        -- a fencing token that a holder's writes are checked against.
+        lease_owner text,
+        lease_expires_at timestamptz,
+        lease_epoch bigint NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        started_at timestamptz,
+        completed_at timestamptz,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX jobs_open ON jobs (created_at) WHERE status IN ('Pending', 'InProgress');
+      -- One step's record changed: steps[i] merged with patch.
+      CREATE FUNCTION jobs_step_set(steps jsonb, i integer, patch jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
+        AS $$ SELECT jsonb_set(steps, ARRAY[i::text], (steps -> i) || patch) $$;
+      -- A failover (spec §2.3): the job (its status, steps, timestamps) and what only a failover has.
+      CREATE TABLE failovers (
+        id uuid PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+        replication_id uuid NOT NULL,
+        tenant_id text NOT NULL,
+        trigger text NOT NULL CHECK (trigger IN ('Manual', 'Automatic')),
+        reason text NOT NULL DEFAULT '',
+        force boolean NOT NULL DEFAULT false,
+        update_routing boolean NOT NULL DEFAULT false,
+        -- ConnectionInfo in proto3 JSON, as replications keep their source and target.
+        old_primary jsonb,
+        new_primary jsonb,
+        estimated_duration_seconds integer,
+        -- From the first blocked write to the routing switch, as measured; NULL until measured.
+        downtime_ms bigint,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX failovers_list ON failovers (created_at);
+      CREATE INDEX failovers_replication ON failovers (replication_id, created_at);
+      CREATE INDEX failovers_tenant ON failovers (tenant_id, created_at);
+      -- A live migration of a tenant (spec §2.4): the job (its phases are its steps, their figures in
+      -- each step's details) and what only a migration has.
+      CREATE TABLE migrations (
+        id uuid PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+        tenant_id text NOT NULL,
+        source_region text NOT NULL,
+        target_region text NOT NULL,
+        -- ConnectionInfo in proto3 JSON: the tenant's primary when it began, and where it goes.
+        source jsonb,
+        target jsonb,
+        -- MigrationConfig in proto3 JSON.
+        config jsonb NOT NULL,
+        -- The replication that carries the tenant's data to the target.
+        replication_id uuid,
+        -- Measured: bytes to copy (from the catalog), bytes copied, the completion the copy speed
+        -- so far predicts, and the downtime from the first blocked write to the routing switch.
+        estimated_data_size_bytes bigint,
+        data_transferred_bytes bigint,
+        estimated_completion timestamptz,
+        downtime_ms bigint,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX migrations_list ON migrations (created_at);
+      CREATE INDEX migrations_tenant ON migrations (tenant_id, created_at);`,
+  },
 ];

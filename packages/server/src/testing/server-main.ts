@@ -4,10 +4,12 @@
 import { startApp } from "../app";
 import { createPool } from "../store/db";
 import type { ServerProcessOptions } from "./server-process";
+import { testJobKinds } from "./test-jobs";
 
 const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as ServerProcessOptions;
+const db = createPool(options.databaseUrl);
 const app = await startApp({
-  db: createPool(options.databaseUrl),
+  db,
   dataDir: options.dataDir,
   host: "127.0.0.1",
   port: 0,
@@ -16,6 +18,7 @@ const app = await startApp({
   ...(options.leaseSeconds ? { leaseSeconds: options.leaseSeconds } : {}),
   ...(options.allowHosts ? { allowHosts: options.allowHosts } : {}),
   ...(options.webSocket ? { webSocket: options.webSocket } : {}),
+  ...(options.testJobs ? { jobKinds: testJobKinds(db) } : {}),
   log: () => undefined,
 });
 process.stdout.write(`${JSON.stringify({ rest: app.urls.rest, grpc: app.urls.grpc, nodeId: app.orchestrator.nodeId })}\n`);

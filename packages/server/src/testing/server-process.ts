@@ -23,6 +23,8 @@ export interface ServerProcessOptions {
   /** The destinations its connections may reach on loopback (the test's clusters). */
   allowHosts?: string[];
   webSocket?: WebSocketOptions;
+  /** Runs the test job kinds (testing/test-jobs.ts). */
+  testJobs?: boolean;
 }
 
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {
