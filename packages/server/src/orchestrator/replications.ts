@@ -85,7 +85,8 @@ export class Replications {
    */
   async pass(): Promise<void> {
     const mark = this.signals;
-    const [wanted, paused] = await Promise.all([this.deps.replications.wanted(), this.deps.replications.paused()]);
+    const wanted = await this.deps.replications.wanted();
+    const paused = await this.deps.replications.paused();
     const listed = new Map<string, ReplicationRow>([...paused, ...wanted].map((r) => [r.id, r]));
     const ids = new Set([...this.owned.keys(), ...this.paused.keys(), ...paused.map((r) => r.id), ...wanted.map((r) => r.id)]);
     for (const id of ids) {
