@@ -2,6 +2,7 @@
 // Connect router for every service, the REST transcoder over the same
 // router, and the listeners. Folder order is the request path:
 // transport → services → controller → orchestrator → engine.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { MasterKeyProvider, PgTokenVault, WorkerPool } from "@heliosdb/replication-engine";
 import {
@@ -338,7 +339,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     await listenDual(app, options.host, options.port, ws.handle, options.transport),
     await listenH2c(app, options.host, options.grpcPort, options.transport),
   ];
-  orchestrator.start();
+  // Ready once the first pass has run (health reports its outcome), or after a pass's period if it takes longer.
+  await Promise.race([orchestrator.start(), sleep(options.tickMs ?? 2000)]);
   maintenance.start();
   ready = true;
   const [httpPort, grpcPort] = listeners.map((l) => l.port) as [number, number];

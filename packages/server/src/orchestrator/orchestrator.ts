@@ -107,15 +107,19 @@ export class Orchestrator {
     return this.deps.replications.census(new Date(Date.now() - this.staleAfterMs));
   }
 
-  start(): void {
+  /** Starts the periodic passes; resolves when the first has ended (its outcome is what `healthy` reports). */
+  start(): Promise<void> {
     this.started = true;
     const loop = () => {
-      void this.pass().finally(() => {
+      const pass = this.pass();
+      void pass.finally(() => {
         if (this.started) this.timer = setTimeout(loop, this.deps.tickMs ?? 2000);
       });
+      return pass;
     };
-    loop();
+    const first = loop();
     this.replications.sampler.start();
+    return first;
   }
 
   /** A full pass now rather than at the next tick: every job of this node reconciled, anything unowned taken. */
