@@ -21,6 +21,12 @@ export interface FailoverOptions {
   drainTimeoutMs?: number;
   /** How long a database may take to answer a reachability probe (default 5000 ms). */
   probeTimeoutMs?: number;
+  /**
+   * How long ValidateReplicaHealth waits for a replication that is starting,
+   * or whose figures are not live (its server died and another takes it
+   * over), to stream again before it refuses (default 30,000 ms).
+   */
+  settleMs?: number;
   /** Test support: called at named points inside the steps, so that a test can hold a step there (and kill the server). */
   pause?: (point: PausePoint, failoverId: string, signal: AbortSignal) => Promise<void>;
 }
