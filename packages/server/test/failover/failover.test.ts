@@ -174,3 +174,42 @@ test("under a write load that follows routing: nothing acknowledged is lost, the
   const ofForward = (await world.rest("GET", `/failovers?replication_id=${forward}`)).body;
   expect(ofForward.data.map((f: { id: string }) => f.id)).toEqual([failover]);
 }, 400_000);
+
+test("a failover whose replica differs from the source at the fence rolls back: the old primary unfenced, routing unblocked, the replication copies again and streams; nothing acknowledged is lost", async () => {
+  // The tenant is on east again (the fail back above).
+  const east = `${EAST}/production_db`;
+  expect((await world.rest("GET", "/tenants/tenant-123/routing")).body.primary).toMatchObject({ connection_id: EAST, database: "production_db" });
+  const id = await world.createReplication("rollback_west", ["users", "orders", "products"]);
+  expect((await world.rest("POST", `/replications/${id}/start`, {})).status).toBe(200);
+  await streaming(id);
+  const load = writers("rb-");
+  await waitFor(() => load.committedOn(east) >= 30, "writes on the primary", 60_000);
+  // A row written into the replica by someone else: the replica is not the source.
+  const westDb = await session(`${WEST}/rollback_west`);
+  await westDb.query("INSERT INTO users (id, name, email, region, created_at) VALUES (999999, 'stray', 'stray@example.com', 'us', now())");
+
+  const accepted = await world.rest("POST", `/replications/${id}/failover`, { reason: "doomed", update_routing: true });
+  expect(accepted.status).toBe(202);
+  const done = await failoverEnded(accepted.body.failover_id);
+  expect(done.status, JSON.stringify(done)).toBe("RolledBack");
+  expect(done.steps.map((s: { status: string }) => s.status)).toEqual(["Completed", "RolledBack", "RolledBack", "Pending"]);
+  expect(done.message).toMatch(/^PromoteReplica: the replica differs from the source at the fence in users \(.*users (\d+)\/(?!\1)\d+ rows/);
+  expect(Number(done.downtime_ms ?? 0)).toBe(0);
+  // The fence is lifted: the writers that met it found routing unblocked, on the same primary, and write there again.
+  const before = load.committedOn(east);
+  await waitFor(() => load.committedOn(east) >= before + 30, "writes on the old primary again", 60_000);
+  expect((await world.rest("GET", "/tenants/tenant-123/routing")).body).toMatchObject({ primary: { connection_id: EAST, database: "production_db" }, writes_blocked: false });
+  await load.stop();
+  expect(load.errors).toEqual([]);
+  expect(load.refusals()).toBeGreaterThan(0);
+  expect(load.committedOn(`${WEST}/rollback_west`)).toBe(0);
+  // Every acknowledged write is on the primary, as the last one left it.
+  const eastDb = await session(east);
+  const users = await eastDb.query("SELECT id::text, name, email FROM users WHERE name LIKE 'rb-%'");
+  expect(new Map(users.rows.map((u) => [u.id, u]))).toEqual(load.expected().users);
+  // Started again as it was — its slot was dropped, so it copies everything again (the stray row goes) — it catches up.
+  await waitFor(async () => {
+    const r = (await world.rest("GET", `/replications/${id}`)).body;
+    return r.status === "Streaming" && JSON.stringify(await snapshot(westDb)) === JSON.stringify(await snapshot(eastDb));
+  }, "the replica to equal the primary again", 120_000);
+}, 400_000);

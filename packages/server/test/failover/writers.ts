@@ -133,13 +133,18 @@ export function startRoutedWriters(options: {
           continue;
         }
         refused++;
-        // Not the primary any more: follow routing to the one that takes writes now, and write there.
-        const seen = route.version;
+        // Not the primary: follow routing to the one that takes writes now (while writes are blocked, wait for it), and write
+        // there; routing unchanged and not blocked, try the same one again in a moment (a failover that rolled back lifts its fence).
+        const was = route;
         for (;;) {
           route = await options.routing();
-          if (route.version > seen && !route.writesBlocked) break;
+          if (!route.writesBlocked) break;
           if (!running) return db.end().catch(() => undefined);
           await sleep(5);
+        }
+        if (route.primary === was.primary) {
+          await sleep(20);
+          continue;
         }
         await db.end().catch(() => undefined);
         db = await options.connect(route.primary);

@@ -4,13 +4,14 @@
 // - A fence on it is lifted: a database failed back to is an old primary,
 //   left fenced by the failover that demoted it. Nothing else is restored:
 //   the engine disables no trigger or constraint on its target.
+// - The check that clients can write there now (the engine's checkWritable),
+//   before anything is written there.
 // - From the source, fenced and drained: every sequence's position (logical
 //   decoding carries none), the column defaults the engine's target tables
 //   lack, and a verification — row counts and checksums of every table the
 //   replication carries whole, source at the fence against the replica (a
 //   table whose values a transform rewrites by count only; a filtered one is
 //   not compared). A difference fails the step unless `force`.
-// - The check that clients can write there now (the engine's checkWritable).
 // - What the replication's transforms did to the data is noted.
 //
 // With the source unreachable, sequences and defaults cannot be read: the
@@ -48,6 +49,11 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
         lines.push("nothing to restore: the replication disables no trigger or constraint on its target, and no fence was on it");
       }
 
+      // Before anything is written there: a database the tenant's clients could not write is not promoted.
+      const writable = await checkWritable(target, tables);
+      if (!writable.writable) throw new Error(`the new primary refuses writes: ${writable.problems.join("; ")}`);
+      lines.push("the new primary takes writes (an INSERT, UPDATE and DELETE of no row on every table, rolled back)");
+
       if (s.sourceReachable !== false) {
         const sequences = await syncSequences(source, target, tables);
         details.sequences = sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action }));
@@ -79,9 +85,6 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
         );
       }
 
-      const writable = await checkWritable(target, tables);
-      if (!writable.writable) throw new Error(`the new primary refuses writes: ${writable.problems.join("; ")}`);
-      lines.push("the new primary takes writes (an INSERT, UPDATE and DELETE of no row on every table, rolled back)");
       for (const l of [...data.rewritten, ...data.partial]) lines.push(`note — ${l}`);
       lines.push(...data.notes);
       await pause(deps, "promoted", ctx);

@@ -99,7 +99,8 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       const row = await replicationOf(deps, s.replicationId);
       if (s.fence || s.fencing) {
         const { source } = await databasesOf(deps, row);
-        await unfence(source, s.fence?.tables ?? s.tables ?? (await tenantTables(source, row.config.tableFilter)));
+        // The tables as named in the schema (the fence's own list is schema-qualified).
+        await unfence(source, s.tables ?? (await tenantTables(source, row.config.tableFilter)));
       }
       if (s.routingBlocked) {
         const [routing, failover] = await Promise.all([deps.routing.get(s.tenantId), deps.failovers.get(ctx.jobId)]);
