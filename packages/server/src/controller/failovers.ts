@@ -57,6 +57,7 @@ export class FailoverController {
   constructor(private readonly deps: FailoverControllerDeps) {}
 
   async trigger(caller: Caller | undefined, request: TriggerRequest): Promise<FailoverRow> {
+    requireUuid("replication_id", request.replicationId);
     const row = await this.deps.replications.get(caller, request.replicationId);
     const v = new Violations();
     v.bounded("reason", request.reason, 1000);

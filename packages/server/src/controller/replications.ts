@@ -436,8 +436,8 @@ function checkConfig(config: ReplicationConfig, v: Violations): void {
     v.add("config.encryption.algorithm", `unsupported: "${config.encryption.algorithm}"; AES256GCM is supported`);
   }
   if (config.rowFilter?.enabled && !config.rowFilter.expression.trim()) v.add("config.row_filter.expression", "required when the row filter is enabled");
-  // Accepted only once the health monitor can act on it: a setting the server would store and ignore is refused.
-  if (config.automaticFailover?.enabled) v.add("config.automatic_failover.enabled", "automatic failover is not supported yet (failover answers UNIMPLEMENTED until it lands)");
+  // Accepted only once a health monitor can act on it: a setting the server would store and ignore is refused.
+  if (config.automaticFailover?.enabled) v.add("config.automatic_failover.enabled", "automatic failover is not supported yet: trigger a failover with POST /v1/replications/{id}/failover");
   if ((config.automaticFailover?.sourceUnreachableSeconds ?? 0) < 0) v.add("config.automatic_failover.source_unreachable_seconds", "must be 0 or more");
 }
 
