@@ -3,7 +3,8 @@
 // — against a real server, and held to what they print: pagination sees
 // every replication once; the event follower, stopped and started again on
 // its cursor file, prints every event exactly once; the API-key and OAuth
-// examples work with the credentials they make and end them. (The SDK is
+// examples work with the credentials they make and end them; the failover
+// prints each step as it progresses, in order, to the routing switch. (The SDK is
 // the built one: `npx turbo run build` first, as `npm test` does.)
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -113,3 +114,22 @@ test("oauth.ts: a confidential client registered, its tokens asked for by the SD
   expect(out).toContain("Deleted the OAuth client");
   expect((await world.rest("GET", `/oauth-clients/${clientId}`)).status).toBe(404);
 }, 60_000);
+
+// Last: the failover fences the world's source, which the examples above write through their replications' sources no more.
+test("failover.ts: a failover of a streaming replication, each step printed as it progresses, in order, to the routing switch", async () => {
+  const id = await world.createReplication("examples_failover", ["users", "orders"]);
+  expect((await world.rest("POST", `/replications/${id}/start`, {})).status).toBe(200);
+  await waitFor(async () => (await world.rest("GET", `/replications/${id}`)).body.status === "Streaming", "streaming", 60_000);
+  const out = await runToEnd("failover.ts", { HELIOSDB_API_KEY: apiKey, HELIOSDB_REPLICATION_ID: id });
+  const failoverId = /^Failover (\S+) of replication (\S+): InProgress$/m.exec(out);
+  expect(failoverId?.[2]).toBe(id);
+  const steps = ["ValidateReplicaHealth", "StopReplication", "PromoteReplica", "UpdateRouting"];
+  // Each step completed, in order (its start printed before, when the example saw it running).
+  const completed = [...out.matchAll(/^ {2}(\w+): Completed \(\d+ ms\)/gm)].map((m) => m[1]);
+  expect(completed).toEqual(steps);
+  for (const m of out.matchAll(/^ {2}(\w+): InProgress$/gm)) expect(out.indexOf(`  ${m[1]}: Completed`)).toBeGreaterThan(m.index!);
+  expect(out).toMatch(/^Failover completed: the primary is us-west-2 examples_failover; downtime \d+ ms$/m);
+  const done = (await world.rest("GET", `/failovers/${failoverId![1]}`)).body;
+  expect(done.status).toBe("Completed");
+  expect((await world.rest("GET", "/tenants/tenant-123/routing")).body.primary).toMatchObject({ database: "examples_failover", region: "us-west-2" });
+}, 120_000);

@@ -26,6 +26,9 @@ import { ConnectionController } from "./controller/connections";
 import { MetricsController } from "./controller/metrics";
 import { DestinationPolicy } from "./controller/destinations";
 import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
+import type { FailoverOptions } from "./controller/failover/deps";
+import { failoverKind } from "./controller/failover/kind";
+import { FailoverController } from "./controller/failovers";
 import { metricRetention, metricsMaintenance, type MetricsOptions } from "./orchestrator/metrics";
 import type { JobKind } from "./orchestrator/job-kind";
 import { Orchestrator } from "./orchestrator/orchestrator";
@@ -34,6 +37,7 @@ import { RoutingFeed } from "./controller/routing-feed";
 import { apiKeyService } from "./services/api-key";
 import { auditService } from "./services/audit";
 import { connectionService } from "./services/connection";
+import { failoverService } from "./services/failover";
 import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
 import { healthService } from "./services/health";
 import { metricsService } from "./services/metrics";
@@ -46,6 +50,7 @@ import { ConnectionStore } from "./store/connections";
 import { controlPlaneDatabase } from "./store/control-plane";
 import { migrate } from "./store/db";
 import { EventStore, type EventRetention } from "./store/events";
+import { FailoverStore } from "./store/failovers";
 import { Notices } from "./store/notices";
 import { EventFeed } from "./controller/event-feed";
 import { MetricFeed } from "./controller/metric-feed";
@@ -129,8 +134,10 @@ export interface AppOptions {
   rateLimits?: RateLimitOptions;
   /** Metric samples: their interval (default 10 s), rollup passes, retention (docs/observability.md). */
   metrics?: MetricsOptions;
-  /** Kinds of step-machine job the orchestrator runs (orchestrator/job-kind.ts; tests register their own). */
+  /** Kinds of step-machine job the orchestrator runs besides failovers (orchestrator/job-kind.ts; tests register their own). */
   jobKinds?: JobKind[];
+  /** How failovers fence, drain and probe (controller/failover/deps.ts); tests hold their steps. */
+  failover?: FailoverOptions;
 }
 
 export interface TransportOptions extends Partial<ListenOptions> {
@@ -188,14 +195,30 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   // And one wakes every routing watch (failover and migration announce each change with its row).
   const routingNotices = new Notices(options.db, ROUTING_CHANNEL, "heliosdb-routing-feed", log);
   await routingNotices.start();
-  const orchestrator = new Orchestrator({
+  const failovers = new FailoverStore(options.db);
+  // The failover kind acts through the orchestrator that runs it, and the replication controller's rules (both made below).
+  const failover = failoverKind({
+    ...options.failover,
+    replications,
+    failovers,
+    routing,
+    connections,
+    events,
+    orchestrator: () => orchestrator,
+    reverse: {
+      create: (forward, failoverId, tables) => replicationController.createReverse(forward, failoverId, tables),
+      remove: (id) => replicationController.delete(undefined, id, false),
+    },
+    log,
+  });
+  const orchestrator: Orchestrator = new Orchestrator({
     replications,
     connections,
     leases: new LeaseStore(options.db),
     events,
     metricSamples: new MetricSampleStore(options.db),
     jobs: new JobStore(options.db),
-    jobKinds: options.jobKinds ?? [],
+    jobKinds: [failover, ...(options.jobKinds ?? [])],
     signals: { send: new JobSignals(options.db), notices: cacheSession },
     keys,
     vault,
@@ -216,7 +239,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   // Read once, at the first create that needs it (a failed read is tried again).
   let controlPlane: ReturnType<typeof controlPlaneDatabase> | undefined;
   const controlPlaneOnce = () => (controlPlane ??= controlPlaneDatabase(options.db).catch((e) => ((controlPlane = undefined), Promise.reject(e))));
-  const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache, events });
+  const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache, events, failovers });
+  const failoverController = new FailoverController({ failovers, replications: replicationController, routing, events, orchestrator });
   const staleAfter = orchestrator.staleAfterMs;
   const feeds = {
     events: new EventFeed({ events, notices: eventNotices, checkReplication: (caller, id) => replicationController.get(caller, id, { cached: true }) }),
@@ -264,7 +288,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     router.service(UserService, userService(oauth.controller));
     router.service(MetricsService, metricsService(new MetricsController({ replications: replicationController, rollups, retention })));
     router.service(HealthService, healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready }));
-    registerUnimplemented(router, FailoverService, "failover");
+    router.service(FailoverService, failoverService(failoverController));
     registerUnimplemented(router, MigrationService, "migration");
     // gRPC's standard health service and server reflection (public, no token).
     registerGrpcHealth(router, healthyBy(healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready })));

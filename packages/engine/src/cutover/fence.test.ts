@@ -167,6 +167,26 @@ describe("fence", () => {
     expect(refused).toBe(FENCE_SQLSTATE);
   }, 60_000);
 
+  test("writers that take the tables in another order than the one named: the fence takes them in the writers' order after one step, long before deadlock_timeout", async () => {
+    const t = await tenant();
+    // users, then orders in every transaction; the fence is given orders first.
+    const writers = await startTenantWriters(t.session, { writers: 4 });
+    try {
+      await waitFor(() => writers.committed() >= 40, "writers to commit");
+      // A budget below deadlock_timeout (1 s): locking orders, then waiting for users held by a writer that waits for
+      // orders, would be a deadlock found only after the budget — the fence would fail.
+      const result = await fence(t.source, ["orders", "products", "users"], { lockTimeoutMs: 800 });
+      expect(result.tables).toEqual(["public.orders", "public.products", "public.users"]);
+      await waitFor(() => writers.refusals.length >= 8, "writers to meet the fence");
+      // Refused by the fence only: no writer was made a deadlock's victim.
+      expect(new Set(writers.refusals.map((r) => r.code))).toEqual(new Set([FENCE_SQLSTATE]));
+      const { rows } = await t.db.query<{ n: string }>("SELECT count(*) AS n FROM users WHERE id = ANY($1::bigint[])", [writers.users]);
+      expect(Number(rows[0]!.n)).toBe(writers.users.length);
+    } finally {
+      await writers.stop();
+    }
+  }, 60_000);
+
   test("idempotent, durable across a crash of PostgreSQL, lifted by unfence (also idempotent); partitions are fenced too", async () => {
     const t = await tenant();
     await t.db.query(`CREATE TABLE events (id bigint NOT NULL, at date NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);

@@ -10,6 +10,18 @@
 //     behind it. `lock_timeout` bounds the wait: a writer that keeps its
 //     transaction open must not hold a cutover forever, so the fence then
 //     fails and rolls back, leaving nothing behind.
+//     The tables are locked one at a time, and the order matters: a writer
+//     in flight that holds one table and will next write another would wait
+//     for the fence holding that one, while the fence waits for it — a
+//     deadlock that PostgreSQL breaks only after deadlock_timeout (1 s),
+//     most often by ending the fence, which then meets the next writer the
+//     same way. So the fence waits without limit (within the budget) only
+//     for the first table, while it holds nothing and can be in no cycle;
+//     for each other table it waits a short step (100 ms, doubling with each
+//     attempt), and a table not granted in that step starts the next attempt
+//     with that table first. Writers that take the tenant's tables in one
+//     order find the fence taking them in the same order after at most one
+//     such step, whatever order the caller named them in.
 //  2. On every table (and every partition or child, which a statement can
 //     target directly) a statement-level
 //     `BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE` trigger that raises
@@ -110,16 +122,25 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
     await ensureFenceFunction(client);
     const blockingSince = new Date();
     const deadline = Date.now() + budgetMs;
-    for (;;) {
+    let order = named;
+    for (let attempt = 0; ; attempt++) {
       try {
-        return { fenceId, blockingSince, ...(await fenceOnce(client, source.schema, named, fenceId, Math.max(1, deadline - Date.now()))) };
+        const stepMs = STEP_MS * 2 ** Math.min(attempt, 10);
+        return { fenceId, blockingSince, ...(await fenceOnce(client, source.schema, named, order, fenceId, deadline, stepMs)) };
       } catch (e) {
         await client.query("ROLLBACK").catch(() => undefined);
-        const code = sqlStateOf(e) ?? "";
+        // A table held past its step: the next attempt waits for it first, holding nothing.
+        if (e instanceof Contended && Date.now() < deadline) {
+          order = [e.table, ...order.filter((t) => t !== e.table)];
+          continue;
+        }
+        const code = sqlStateOf(e instanceof Contended ? e.cause : e) ?? "";
         // PostgreSQL broke a deadlock by ending our transaction: the writer goes on and commits; try again within the budget.
         if (code === DEADLOCK && Date.now() < deadline) continue;
         if (TIMED_OUT.has(code) || code === DEADLOCK) {
-          throw new FenceError(`fence ${fenceId}: writers in flight held the tenant's tables past ${budgetMs} ms; nothing was fenced`, "lock_timeout", { cause: e });
+          throw new FenceError(`fence ${fenceId}: writers in flight held the tenant's tables past ${budgetMs} ms; nothing was fenced`, "lock_timeout", {
+            cause: e instanceof Contended ? e.cause : e,
+          });
         }
         throw e;
       }
@@ -129,13 +150,45 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
   }
 }
 
-// One attempt, in three round trips while the locks are held or wanted.
-async function fenceOnce(client: pg.Client, schema: string, named: ResolvedTable[], fenceId: string, timeoutMs: number): Promise<Omit<Fence, "fenceId" | "blockingSince">> {
+// The first wait for a table other than the first of an attempt (see the file's header).
+const STEP_MS = 100;
+
+// A table of the attempt was not granted within its step.
+class Contended extends Error {
+  constructor(
+    readonly table: ResolvedTable,
+    override readonly cause: unknown,
+  ) {
+    super(`${table.table} was held past the fence's step`);
+  }
+}
+
+// One attempt: the tables locked in `order` (the first waited for as long as
+// the budget allows, each other one a step), then the triggers and the message.
+async function fenceOnce(
+  client: pg.Client,
+  schema: string,
+  named: ResolvedTable[],
+  order: ResolvedTable[],
+  fenceId: string,
+  deadline: number,
+  stepMs: number,
+): Promise<Omit<Fence, "fenceId" | "blockingSince">> {
+  const left = () => Math.max(1, deadline - Date.now());
   // statement_timeout too: lock_timeout bounds each lock's wait, not the statement's.
   await client.query(
-    `BEGIN; SET LOCAL lock_timeout = ${timeoutMs}; SET LOCAL statement_timeout = ${timeoutMs};
-     LOCK TABLE ${named.map(qualified).join(", ")} IN EXCLUSIVE MODE`,
+    `BEGIN; SET LOCAL lock_timeout = ${left()}; SET LOCAL statement_timeout = ${left()};
+     LOCK TABLE ${qualified(order[0]!)} IN EXCLUSIVE MODE`,
   );
+  for (const table of order.slice(1)) {
+    try {
+      await client.query(`SET LOCAL lock_timeout = ${Math.min(stepMs, left())}; LOCK TABLE ${qualified(table)} IN EXCLUSIVE MODE`);
+    } catch (e) {
+      const code = sqlStateOf(e) ?? "";
+      if (TIMED_OUT.has(code) || code === DEADLOCK) throw new Contended(table, e);
+      throw e;
+    }
+  }
   // Under the lock (which also covers partitions and children), the set cannot change: read it again.
   const all = await resolveTables(client, schema, named.map((t) => t.table));
   const triggers = all.map(

@@ -1,8 +1,11 @@
 // The cutover primitives failover and live migration are built from (docs/engine.md, "Cutover primitives"):
 // fence the tenant's writes on the source, drain the pipeline to the fence's final LSN (ReplicationPipeline.drainTo),
-// copy sequence positions, verify, and unfence on the way back.
+// copy sequence positions and column defaults, verify, check the new primary takes writes, and unfence on the way back.
 export { fence, unfence, FenceError, FENCE_MESSAGE_PREFIX, FENCE_SQLSTATE, FENCE_TRIGGER, type Fence, type FenceOptions, type Unfenced } from "./fence";
 export { syncSequences, type SequenceSync } from "./sequences";
 export { verify, type TableVerification, type Verification, type VerifyOptions } from "./verify";
+export { checkWritable, copyColumnDefaults, tenantTables, type ColumnDefault, type DefaultsCopy, type WritableCheck } from "./promote";
 export { TableNotFoundError, type TenantDatabase } from "./tables";
 export { DrainError, type DrainOptions } from "../pipeline/drain";
+// The applied position as the target holds it, readable from any process (a drain watched from another node than the pipeline's).
+export { readCheckpoint, type Checkpoint } from "../apply/checkpoint";

@@ -61,13 +61,13 @@ export async function verify(source: TenantDatabase, target: TenantDatabase, tab
         resolveTables(to, target.schema, tables).then((r) => r.filter((t) => t.named)),
       ]);
       const transformed = new Set(options.transformed ?? []);
-      const plans = await Promise.all(
-        sourceTables.map(async (s) => {
-          const t = targetTables.find((x) => x.table === s.table)!;
-          const compare = options.checksum && !transformed.has(s.table);
-          return { s, t, columns: compare ? await commonColumns(from, to, s, t) : undefined };
-        }),
-      );
+      // One table after another: each session runs one query at a time (pg queues concurrent ones, a use pg 9 removes).
+      const plans: { s: ResolvedTable; t: ResolvedTable; columns: string[] | undefined }[] = [];
+      for (const s of sourceTables) {
+        const t = targetTables.find((x) => x.table === s.table)!;
+        const compare = options.checksum && !transformed.has(s.table);
+        plans.push({ s, t, columns: compare ? await commonColumns(from, to, s, t) : undefined });
+      }
       const [a, b] = await Promise.all([
         measure(from, plans.map((p) => ({ table: p.s, columns: p.columns }))),
         measure(to, plans.map((p) => ({ table: p.t, columns: p.columns }))),

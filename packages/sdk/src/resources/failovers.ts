@@ -1,4 +1,4 @@
-// client.failovers: FailoverService (spec §2.3). The server answers UNIMPLEMENTED until failover lands (issue 12).
+// client.failovers: FailoverService (spec §2.3): trigger a failover, follow it step by step, list the history.
 import { FailoverService, type FailoverResponse, type FailoverStatus, type ListFailoverHistoryRequest, type TriggerFailoverRequest } from "@heliosdb/replication-proto";
 import type { PagePromise } from "../core/pagination";
 import { Resource, type CallOptions, type Params } from "./resource";

@@ -1,8 +1,8 @@
 // Every event type the event log holds, with its severity: the filter of
 // StreamReplicationEvents accepts these names, and docs/observability.md
-// lists them (a test checks the two agree). A new kind of event — failover
-// and migration steps come next — is a line here and an append where it
-// happens (EventStore.append); the streams need nothing more.
+// lists them (a test checks the two agree). A new kind of event — migration
+// phases come next — is a line here and an append where it happens
+// (EventStore.append); the streams need nothing more.
 
 /** The spec's severities, in its spelling. */
 export const SEVERITIES = ["Info", "Warning", "Error", "Critical"] as const;
@@ -27,6 +27,13 @@ export const EVENT_TYPES: Record<string, { severity: string; what: string }> = {
   SchemaChanged: { severity: "Info", what: "the target followed a source schema change: details table" },
   ConfigurationWarning: { severity: "Warning", what: "the source accepted the configuration with a caveat" },
   ConfigChanged: { severity: "Info", what: "the configuration was updated: details fields, applied (live, restart, resync), by" },
+  FailoverStarted: { severity: "Info", what: "a failover was accepted: details failover_id, trigger, reason, force, update_routing, reverse_replication" },
+  FailoverStep: {
+    severity: "Info (Warning when skipped or rolled back, Error when failed or rolling back)",
+    what: "a failover's step began, ended or was rolled back, or the failover began to roll back: details failover_id, step, status, attempt, duration_ms, message",
+  },
+  FailoverCompleted: { severity: "Info (Warning when the source was unreachable)", what: "the replica is the primary: details failover_id, downtime_ms, final_lsn, last_applied_lsn, reverse_replication_id" },
+  FailoverFailed: { severity: "Error", what: "a failover ended without promoting: details failover_id, status, message" },
 };
 
 export function isSeverity(value: string): value is Severity {

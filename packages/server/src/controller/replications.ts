@@ -2,11 +2,12 @@
 // tenant), what a valid request is (checked against the real source
 // catalog), which transitions the state machine allows, and what is
 // persisted. Services translate messages; this decides.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { clone, create, type JsonObject } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import {
   ConnectionInfoSchema,
+  CreateReplicationRequestSchema,
   QoSTier,
   ReplicationConfigSchema,
   type ConnectionInfo,
@@ -19,6 +20,7 @@ import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { ConnectionGrantStore } from "../store/connection-grants";
 import type { ConnectionStore } from "../store/connections";
 import type { EventStore } from "../store/events";
+import type { FailoverStore } from "../store/failovers";
 import type { DatabaseIdentity } from "../store/control-plane";
 import type { ReplicationCache } from "../store/replication-cache";
 import { SORT_FIELDS, type Desired, type ListFilter, type ReplicationRow, type ReplicationStore, type StartOptions } from "../store/replications";
@@ -26,6 +28,7 @@ import { apiError } from "../transport/errors";
 import type { Caller } from "./caller";
 import { accessFor, connectionFailed, permits, systemSchema } from "./connection-access";
 import { estimate } from "./estimate";
+import { inProgress } from "./failovers";
 import { checkPlacement } from "./placement";
 import { paging } from "./paging";
 import { requireUuid, Violations } from "./violations";
@@ -43,6 +46,8 @@ export interface ReplicationControllerDeps {
   cache?: ReplicationCache;
   /** The event log: a configuration change is recorded there (ConfigChanged). */
   events?: EventStore;
+  /** Failovers: while one of a replication runs, the replication is not changed by request. */
+  failovers?: FailoverStore;
 }
 
 /** Which statuses each control request accepts; anything else is a CONFLICT naming both states. */
@@ -78,6 +83,36 @@ export class ReplicationController {
   constructor(private readonly deps: ReplicationControllerDeps) {}
 
   async create(caller: Caller | undefined, request: CreateReplicationRequest): Promise<ReplicationRow> {
+    return this.createAs(caller, request, randomUUID());
+  }
+
+  /**
+   * The replication from a failover's new primary (the forward replication's
+   * target) back to the old one (its source), which the failover creates
+   * (`reverse_replication`) by the rules of any create: the tenant's grants,
+   * placement, a check against the new primary's catalog. It carries the
+   * tables the forward one carried, whole (the failover refuses a reverse
+   * replication of a replica that does not hold them whole), with the same
+   * QoS. Its id is derived from the failover's, so a failover that asks again
+   * finds the one it made; started at once.
+   */
+  async createReverse(forward: ReplicationRow, failoverId: string, tables: string[]): Promise<ReplicationRow> {
+    const id = reverseId(failoverId);
+    let row = await this.deps.replications.get(id);
+    if (!row) {
+      const config = clone(ReplicationConfigSchema, forward.config);
+      config.tableFilter = tables.map((t) => `${t}.*`);
+      config.transforms = [];
+      config.rowFilter = undefined;
+      config.automaticFailover = undefined;
+      const request = create(CreateReplicationRequestSchema, { tenantId: forward.tenantId, source: forward.target, target: forward.source, config });
+      row = await this.createAs(undefined, request, id, failoverId);
+    }
+    if (row.desired === "created") row = (await this.start(undefined, id, { fromCheckpoint: "", initialSyncParallelism: 0 })).row;
+    return row;
+  }
+
+  private async createAs(caller: Caller | undefined, request: CreateReplicationRequest, id: string, reverseOf?: string): Promise<ReplicationRow> {
     if (caller?.tenantId && request.tenantId !== caller.tenantId) {
       throw apiError("FORBIDDEN", `this token may only act for tenant ${caller.tenantId}`, { tenant_id: request.tenantId });
     }
@@ -88,7 +123,6 @@ export class ReplicationController {
     const config = request.config ?? create(ReplicationConfigSchema, { qosTier: QoSTier.STANDARD });
     checkConfig(config, v);
     v.check();
-    const id = randomUUID();
     const [sourceConfig, targetConfig] = await Promise.all([this.clientConfig(source), this.clientConfig(target)]);
     // Where the data would come from and go to: databases that exist, not the control plane's, not the source itself.
     await checkPlacement(caller, { info: source, config: sourceConfig }, { info: target, config: targetConfig }, this.deps.controlPlane);
@@ -104,6 +138,7 @@ export class ReplicationController {
       status: "Initializing",
       estimatedDataSizeGb: estimated.dataSizeGb,
       estimatedInitialSyncDurationHours: estimated.initialSyncHours,
+      ...(reverseOf ? { reverseOf } : {}),
     });
     if (!row) {
       throw apiError("CONFLICT", "an active replication of this tenant from this source to this target already exists", {
@@ -167,6 +202,7 @@ export class ReplicationController {
    */
   async update(caller: Caller | undefined, id: string, patch: ReplicationConfig | undefined, updateMask: string[]): Promise<ReplicationRow> {
     const row = await this.get(caller, id);
+    await this.refuseDuringFailover(row, "FAILOVER_IN_PROGRESS");
     const paths = updateMask.map((p) => p.replace(/^config\./, ""));
     if (paths.length === 0 || paths.some((p) => p === "config")) {
       throw apiError("INVALID_REQUEST", "name the fields to change (a PATCH body holds only them)", {
@@ -223,6 +259,8 @@ export class ReplicationController {
    */
   async delete(caller: Caller | undefined, id: string, cleanupTarget: boolean): Promise<void> {
     const row = await this.get(caller, id);
+    // Spec §2.1.5: a replication in failover cannot be deleted (409).
+    await this.refuseDuringFailover(row, "CONFLICT");
     if (row.desired !== "stopped") await this.deps.replications.setDesired(id, "stopped", "Stopped");
     await this.end(row, cleanupTarget);
     await this.deps.replications.markDeleted(id);
@@ -244,6 +282,7 @@ export class ReplicationController {
   /** Starts (or resumes, or restarts from Error) a replication; says what the start does, decided before it. */
   async start(caller: Caller | undefined, id: string, request: StartRequest): Promise<{ row: ReplicationRow; plan: StartPlan; before: ReplicationRow }> {
     const before = await this.get(caller, id);
+    await this.refuseDuringFailover(before, "FAILOVER_IN_PROGRESS");
     if (request.initialSyncParallelism < 0 || request.initialSyncParallelism > 64) {
       throw apiError("VALIDATION_ERROR", "initial_sync_parallelism must be from 1 to 64", { field: "initial_sync_parallelism" });
     }
@@ -260,7 +299,15 @@ export class ReplicationController {
   }
 
   async control(caller: Caller | undefined, id: string, action: "pause" | "stop"): Promise<ReplicationRow> {
-    return this.transition(await this.get(caller, id), action);
+    const row = await this.get(caller, id);
+    await this.refuseDuringFailover(row, "FAILOVER_IN_PROGRESS");
+    return this.transition(row, action);
+  }
+
+  // Spec §6.2: a replication is not modified by request while a failover of it runs (the failover changes it itself).
+  private async refuseDuringFailover(row: ReplicationRow, code: "CONFLICT" | "FAILOVER_IN_PROGRESS"): Promise<void> {
+    const active = await this.deps.failovers?.active(row.id);
+    if (active) throw inProgress(row.id, active.id, code);
   }
 
   private async transition(row: ReplicationRow, action: "start" | "pause" | "stop", options: StartOptions = {}): Promise<ReplicationRow> {
@@ -349,6 +396,13 @@ export class ReplicationController {
   }
 }
 
+/** A failover's reverse replication's id: derived from the failover's (a UUID of version 8, RFC 9562's custom one). */
+export function reverseId(failoverId: string): string {
+  const h = createHash("sha256").update(`heliosdb reverse replication of failover ${failoverId}`).digest("hex");
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 /** What an update cannot change, and what does it instead (REST answers these with VALIDATION_ERROR). */
 export const NOT_UPDATABLE: Record<string, Record<string, string>> = {
   "ReplicationService.UpdateReplication": {
@@ -382,8 +436,8 @@ function checkConfig(config: ReplicationConfig, v: Violations): void {
     v.add("config.encryption.algorithm", `unsupported: "${config.encryption.algorithm}"; AES256GCM is supported`);
   }
   if (config.rowFilter?.enabled && !config.rowFilter.expression.trim()) v.add("config.row_filter.expression", "required when the row filter is enabled");
-  // Accepted only once the health monitor can act on it: a setting the server would store and ignore is refused.
-  if (config.automaticFailover?.enabled) v.add("config.automatic_failover.enabled", "automatic failover is not supported yet (failover answers UNIMPLEMENTED until it lands)");
+  // Accepted only once a health monitor can act on it: a setting the server would store and ignore is refused.
+  if (config.automaticFailover?.enabled) v.add("config.automatic_failover.enabled", "automatic failover is not supported yet: trigger a failover with POST /v1/replications/{id}/failover");
   if ((config.automaticFailover?.sourceUnreachableSeconds ?? 0) < 0) v.add("config.automatic_failover.source_unreachable_seconds", "must be 0 or more");
 }
 

@@ -5,13 +5,24 @@
 // step, and rolls it back when resuming is not safe, a step failed, or it is
 // cancelled.
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { Lease, StepPlan } from "../store/jobs";
+import type { JobRow, Lease, StepPlan } from "../store/jobs";
 
 export interface JobKind<S extends JsonObject = JsonObject> {
   /** The kind's name, stored with each job ("failover", "migration"). */
   readonly name: string;
   readonly steps: readonly JobStep<S>[];
+  /**
+   * Hears each record the runner has just made of a job, in order, on the
+   * server that made it, with the job as the record left it (events of each
+   * step, for instance). Not awaited; it must not throw.
+   */
+  observe?(row: JobRow, change: JobChange): void;
 }
+
+/** A record the runner made: a step began or ended, a step's rollback began or ended, the job began to roll back, the job ended. */
+export type JobChange =
+  | { what: "step" | "rollback-step"; index: number; phase: "begin" | "end" }
+  | { what: "rollback" | "end" };
 
 export interface JobStep<S extends JsonObject = JsonObject> {
   /** The step's name, in the spec's words (ValidateReplicaHealth, BulkCopy). */

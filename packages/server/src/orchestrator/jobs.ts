@@ -19,7 +19,7 @@
 // shutdown (a re-runnable step); and it records nothing once aborted.
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { JobRow, JobStore, Lease } from "../store/jobs";
-import { LeaseLost, StepAborted, type JobKind, type StepContext } from "./job-kind";
+import { LeaseLost, StepAborted, type JobChange, type JobKind, type StepContext } from "./job-kind";
 
 export interface JobsDeps {
   jobs: JobStore;
@@ -158,7 +158,7 @@ export class Jobs {
       if (this.closing) return;
       if (row.rollbackStatus === "InProgress") return this.rollBack(h, row);
       if (row.cancelRequestedAt || h.cancel) {
-        row = await this.write(h, () => this.deps.jobs.startRollback(h.id, h.lease, "cancelled on request"));
+        row = this.told(h, await this.write(h, () => this.deps.jobs.startRollback(h.id, h.lease, "cancelled on request")), { what: "rollback" });
         continue;
       }
       const i = row.steps.findIndex((s) => s.status !== "Completed" && s.status !== "Skipped");
@@ -166,16 +166,17 @@ export class Jobs {
       const record = row.steps[i]!;
       const step = kind.steps[i]!;
       if (record.status === "Failed") {
-        row = await this.write(h, () => this.deps.jobs.startRollback(h.id, h.lease, `${step.name}: ${record.error ?? "failed"}`));
+        row = this.told(h, await this.write(h, () => this.deps.jobs.startRollback(h.id, h.lease, `${step.name}: ${record.error ?? "failed"}`)), { what: "rollback" });
         continue;
       }
       if (record.status === "InProgress" && !step.rerunnable) {
         const why = `interrupted (the server running it stopped or lost the job), and it cannot safely run again`;
-        row = await this.write(h, () => this.deps.jobs.finish(h.id, h.lease, i, "Failed", why));
+        row = this.told(h, await this.write(h, () => this.deps.jobs.finish(h.id, h.lease, i, "Failed", why)), { what: "step", index: i, phase: "end" });
         continue;
       }
       const begun = await this.write(h, () => this.deps.jobs.begin(h.id, h.lease, i, step.cancellable ?? true), true);
       if (begun) {
+        this.told(h, begun, { what: "step", index: i, phase: "begin" });
         row = await this.runStep(h, begun, i);
         continue;
       }
@@ -204,15 +205,17 @@ export class Jobs {
     }
     // Aborted for this server's reasons: nothing is recorded (another run, here or elsewhere, follows).
     if (h.stopped) throw h.stopped;
+    const ended: JobChange = { what: "step", index: i, phase: "end" };
     if (error !== undefined) {
       const cancelled = abort.signal.reason instanceof StepAborted && abort.signal.reason.why === "cancel";
-      return this.write(h, () => this.deps.jobs.finish(h.id, h.lease, i, "Failed", cancelled ? "cancelled while it ran" : (error as Error)?.message ?? String(error)));
+      const why = cancelled ? "cancelled while it ran" : (error as Error)?.message ?? String(error);
+      return this.told(h, await this.write(h, () => this.deps.jobs.finish(h.id, h.lease, i, "Failed", why)), ended);
     }
     if (outcome && "skipped" in outcome) {
       await this.write(h, () => this.deps.jobs.report(h.id, h.lease, i, { reason: outcome.skipped }));
-      return this.write(h, () => this.deps.jobs.finish(h.id, h.lease, i, "Skipped"));
+      return this.told(h, await this.write(h, () => this.deps.jobs.finish(h.id, h.lease, i, "Skipped")), ended);
     }
-    return this.write(h, () => this.deps.jobs.finish(h.id, h.lease, i, "Completed"));
+    return this.told(h, await this.write(h, () => this.deps.jobs.finish(h.id, h.lease, i, "Completed")), ended);
   }
 
   // Undoes, last first, every step that began and can be undone, then ends the job.
@@ -222,7 +225,7 @@ export class Jobs {
       const record = row.steps[i]!;
       const step = h.kind.steps[i]!;
       if (!step.rollback || !["InProgress", "Completed", "Failed"].includes(record.status)) continue;
-      row = await this.write(h, () => this.deps.jobs.rollbackStep(h.id, h.lease, i, "begin"));
+      row = this.told(h, await this.write(h, () => this.deps.jobs.rollbackStep(h.id, h.lease, i, "begin")), { what: "rollback-step", index: i, phase: "begin" });
       const abort = new AbortController();
       h.current = { abort, rerunnable: true, cancellable: false };
       let error: unknown;
@@ -239,7 +242,7 @@ export class Jobs {
         const why = `${row.error ?? "failed"}; the rollback of ${step.name} failed: ${(error as Error)?.message ?? String(error)}`;
         return this.end(h, () => this.deps.jobs.end(h.id, h.lease, "Failed", "Failed", why));
       }
-      row = await this.write(h, () => this.deps.jobs.rollbackStep(h.id, h.lease, i, "done"));
+      row = this.told(h, await this.write(h, () => this.deps.jobs.rollbackStep(h.id, h.lease, i, "done")), { what: "rollback-step", index: i, phase: "end" });
     }
     const status = row.cancelRequestedAt ? "Cancelled" : "RolledBack";
     await this.end(h, () => this.deps.jobs.end(h.id, h.lease, status, "Completed"));
@@ -280,8 +283,19 @@ export class Jobs {
   }
 
   private async end(h: Held, op: () => Promise<JobRow | undefined>): Promise<void> {
-    await this.write(h, op);
+    const row = await this.write(h, op);
     h.ended = true;
+    this.told(h, row, { what: "end" });
+  }
+
+  // Tells the kind of a record just made (JobKind.observe); returns the row.
+  private told(h: Held, row: JobRow, change: JobChange): JobRow {
+    try {
+      h.kind.observe?.(row, change);
+    } catch (e) {
+      this.deps.log?.(`job ${h.id} (${h.kind.name}): ${(e as Error).message}`);
+    }
+    return row;
   }
 
   // The job as it is now, if this server still holds it.

@@ -12,7 +12,8 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { KeyProvider, ObservedFigures, TokenVault, WorkerPool } from "@heliosdb/replication-engine";
+import { connect, DrainError, formatLsn, readCheckpoint, type KeyProvider, type ObservedFigures, type TokenVault, type WorkerPool } from "@heliosdb/replication-engine";
+import type pg from "pg";
 import type { ConnectionStore } from "../store/connections";
 import type { EventStore } from "../store/events";
 import { JOBS_CHANNEL, parseSignal, type JobSignals, type SignalledKind } from "../store/job-signals";
@@ -175,6 +176,56 @@ export class Orchestrator {
       if (outcome) return outcome;
       if (Date.now() >= deadline) return "busy";
       await sleep(Math.min(100, tickMs));
+    }
+  }
+
+  /**
+   * Resolves, with the applied position, once the replication's target has
+   * committed everything up to `lsn` (a fence's final LSN): woken by the
+   * pipeline when this node runs it, else read from the checkpoint the target
+   * holds — so it ends whichever node applies the changes, a takeover
+   * meanwhile included. Rejects at `timeoutMs` (with the last error met, if
+   * any) or when `signal` aborts.
+   */
+  async drain(row: ReplicationRow, lsn: bigint, options: { timeoutMs: number; signal?: AbortSignal }): Promise<bigint> {
+    const deadline = Date.now() + options.timeoutMs;
+    let target: pg.Client | undefined;
+    let lastError: unknown;
+    try {
+      for (;;) {
+        options.signal?.throwIfAborted();
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          const why = lastError ? `; last error: ${(lastError as Error).message}` : "";
+          throw new Error(`the target did not apply ${formatLsn(lsn)} within ${options.timeoutMs} ms${why}`);
+        }
+        const pipeline = this.replications.pipeline(row.id);
+        if (pipeline) {
+          try {
+            return await pipeline.drainTo(lsn, { timeoutMs: Math.min(left, 1_000), ...(options.signal ? { signal: options.signal } : {}) });
+          } catch (e) {
+            // Aborted: the caller's. Halted or a slice's end: the target says where it is.
+            if (!(e instanceof DrainError) || e.reason === "aborted") throw e;
+            lastError = e;
+          }
+        }
+        try {
+          if (!target) {
+            const config = await this.deps.connections.clientConfig(row.target.connectionId, row.target.database);
+            if (!config) throw new Error(`the target connection ${row.target.connectionId} no longer exists`);
+            target = await connect(config);
+          }
+          const checkpoint = await readCheckpoint(target, row.id);
+          if (checkpoint && checkpoint.lsn >= lsn) return checkpoint.lsn;
+        } catch (e) {
+          lastError = e;
+          await target?.end().catch(() => undefined);
+          target = undefined;
+        }
+        await sleep(Math.min(25, Math.max(1, deadline - Date.now())), undefined, options.signal ? { signal: options.signal } : {});
+      }
+    } finally {
+      await target?.end().catch(() => undefined);
     }
   }
 

@@ -213,6 +213,12 @@ export class Replications {
     }
   }
 
+  /** The pipeline of a replication this node runs (not one it is letting go). */
+  pipeline(id: string): ReplicationPipeline | undefined {
+    const owned = this.owned.get(id);
+    return owned && !owned.leaving ? owned.pipeline : undefined;
+  }
+
   /** The live figures of a replication this node runs. */
   figures(id: string): ObservedFigures | undefined {
     const owned = this.owned.get(id);
@@ -332,7 +338,9 @@ export class Replications {
       replicationId: row.id,
       tenantId: row.tenantId,
       source: { connection: source, schema: row.source.schema || "public" },
-      target: { connection: target, schema: row.target.schema || "public" },
+      // A failover's reverse replication writes into the old primary, whose tenant tables stay fenced against the tenant's
+      // clients: its sessions there are replication sessions, which the fence's triggers do not fire for (migration 13).
+      target: { connection: row.reverseOf ? { ...target, options: REPLICA_ROLE } : target, schema: row.target.schema || "public" },
       config: row.config,
     };
   }
@@ -364,6 +372,9 @@ export class Replications {
     await this.deps.leases.release(id, this.nodeId).catch(() => undefined);
   }
 }
+
+/** The startup option of a reverse replication's sessions on its target (the fenced old primary). */
+export const REPLICA_ROLE = "-c session_replication_role=replica";
 
 /** A connection a replication names was deleted (only a stopped replication lets its connections go). */
 class ConnectionGone extends Error {}

@@ -33,6 +33,8 @@ export interface FailoverFilter {
   replicationId?: string;
   tenantId?: string;
   status?: JobStatus;
+  /** Any of these statuses (with `status`, both must hold). */
+  statuses?: JobStatus[];
 }
 
 const info = (v: unknown) => (v == null ? null : fromJson(ConnectionInfoSchema, v as JsonValue));
@@ -113,10 +115,11 @@ export class FailoverStore {
 
   /** A page of failovers, newest first, and how many match. */
   async list(filter: FailoverFilter, offset: number, limit: number): Promise<[FailoverRow[], number]> {
-    const where = `($1::uuid IS NULL OR f.replication_id = $1) AND ($2::text IS NULL OR f.tenant_id = $2) AND ($3::text IS NULL OR j.status = $3)`;
-    const params = [filter.replicationId ?? null, filter.tenantId ?? null, filter.status ?? null];
+    const where = `($1::uuid IS NULL OR f.replication_id = $1) AND ($2::text IS NULL OR f.tenant_id = $2) AND ($3::text IS NULL OR j.status = $3)
+                   AND ($4::text[] IS NULL OR j.status = ANY($4))`;
+    const params = [filter.replicationId ?? null, filter.tenantId ?? null, filter.status ?? null, filter.statuses ?? null];
     const [page, total] = await Promise.all([
-      this.db.query(`${SELECT} WHERE ${where} ORDER BY f.created_at DESC, f.id OFFSET $4 LIMIT $5`, [...params, offset, limit]),
+      this.db.query(`${SELECT} WHERE ${where} ORDER BY f.created_at DESC, f.id OFFSET $5 LIMIT $6`, [...params, offset, limit]),
       this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM failovers f JOIN jobs j ON j.id = f.id WHERE ${where}`, params),
     ]);
     return [page.rows.map(rowOf), total.rows[0]!.n];

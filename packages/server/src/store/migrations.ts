@@ -546,4 +546,14 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       CREATE INDEX migrations_list ON migrations (created_at);
       CREATE INDEX migrations_tenant ON migrations (tenant_id, created_at);`,
   },
+  {
+    version: 13,
+    name: "replications: the failover whose reverse replication this is (its target is the fenced old primary)",
+    sql: `
+      -- Set on the replication a failover created from the new primary back to the old one
+      -- (reverse_replication). Its target is the old primary, whose tenant tables the failover left
+      -- fenced: its sessions there run with session_replication_role = replica, which the fence's
+      -- triggers do not fire for, so it writes where the tenant's clients are refused.
+      ALTER TABLE replications ADD COLUMN reverse_of uuid;`,
+  },
 ];

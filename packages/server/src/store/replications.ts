@@ -44,6 +44,8 @@ export interface ReplicationRow {
   figures: StoredFigures | null;
   /** Whether some server held an unexpired lease on it when the row was read (false where a query does not say). */
   leaseLive: boolean;
+  /** The failover that created it as its reverse replication (its target is the fenced old primary); null otherwise. */
+  reverseOf: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -90,6 +92,7 @@ function row(r: Record<string, unknown>): ReplicationRow {
     estimatedInitialSyncDurationHours: r.estimated_initial_sync_duration_hours as number | null,
     figures: r.figures as StoredFigures | null,
     leaseLive: r.lease_live === true,
+    reverseOf: (r.reverse_of as string | null) ?? null,
     createdAt: r.created_at as Date,
     updatedAt: r.updated_at as Date,
   };
@@ -99,14 +102,16 @@ export class ReplicationStore {
   constructor(private readonly db: pg.Pool) {}
 
   /** Inserts; resolves false when an active replication of the same tenant, source and target exists. */
-  async insert(r: Omit<ReplicationRow, "createdAt" | "updatedAt" | "figures" | "health" | "startOptions" | "generation" | "leaseLive">): Promise<ReplicationRow | false> {
+  async insert(
+    r: Omit<ReplicationRow, "createdAt" | "updatedAt" | "figures" | "health" | "startOptions" | "generation" | "leaseLive" | "reverseOf"> & { reverseOf?: string },
+  ): Promise<ReplicationRow | false> {
     try {
       const { rows } = await this.db.query(
         `INSERT INTO replications (id, tenant_id, source, target, config, desired, status,
-                                   estimated_data_size_gb, estimated_initial_sync_duration_hours)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *, ${LEASE_LIVE}`,
+                                   estimated_data_size_gb, estimated_initial_sync_duration_hours, reverse_of)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *, ${LEASE_LIVE}`,
         [r.id, r.tenantId, json(ConnectionInfoSchema, r.source), json(ConnectionInfoSchema, r.target), json(ReplicationConfigSchema, r.config),
-          r.desired, r.status, r.estimatedDataSizeGb, r.estimatedInitialSyncDurationHours],
+          r.desired, r.status, r.estimatedDataSizeGb, r.estimatedInitialSyncDurationHours, r.reverseOf ?? null],
       );
       return row(rows[0]);
     } catch (e) {

@@ -1,7 +1,7 @@
 // Routing: where a tenant's primary lives, as recorded at failover and
 // migration (the demo seeds it). Every committed change is announced on
 // ROUTING_CHANNEL with the row it leaves (migration 11), for the watches.
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { ConnectionInfoSchema, type ConnectionInfo } from "@heliosdb/replication-proto";
 import type pg from "pg";
 
@@ -24,6 +24,16 @@ export interface RoutingNotice {
   row: RoutingRow | null | undefined;
 }
 
+/** The job on whose behalf routing changes, and the lease it runs under: a server that lost the lease changes nothing. */
+export interface RoutingChanger {
+  jobId: string;
+  owner: string;
+  epoch: number;
+}
+
+// The change is made only while the job is open and `changer` holds its lease.
+const HELD = "EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND lease_owner = $4 AND lease_epoch = $5 AND status IN ('Pending', 'InProgress'))";
+
 export class RoutingStore {
   constructor(private readonly db: pg.Pool) {}
 
@@ -31,7 +41,50 @@ export class RoutingStore {
     const { rows } = await this.db.query("SELECT * FROM routing WHERE tenant_id = $1", [tenantId]);
     return rows[0] ? rowOf(rows[0]) : undefined;
   }
+
+  /**
+   * The switch: in one statement (one transaction), the tenant's routing
+   * names `primary`, its version moves by one (a tenant without routing gets
+   * its first, version 1), writes are unblocked, and the failover is named as
+   * the one that last changed it. Watchers hear the row at commit (migration
+   * 11). Undefined when `changer` no longer holds the failover's lease:
+   * nothing changed.
+   */
+  async switchPrimary(tenantId: string, primary: ConnectionInfo, failoverId: string, changer: RoutingChanger): Promise<RoutingRow | undefined> {
+    const { rows } = await this.db.query(
+      `INSERT INTO routing AS r (tenant_id, "primary", version, writes_blocked, failover_id, updated_at)
+       SELECT $1, $2::jsonb, 1, false, $3, now() WHERE ${HELD}
+       ON CONFLICT (tenant_id) DO UPDATE SET "primary" = EXCLUDED."primary", version = r.version + 1, writes_blocked = false,
+              failover_id = EXCLUDED.failover_id, updated_at = now()
+       RETURNING *`,
+      [tenantId, infoJson(primary), failoverId, changer.owner, changer.epoch],
+    );
+    return rows[0] ? rowOf(rows[0]) : undefined;
+  }
+
+  /**
+   * Marks the tenant's writes blocked (or not) while its routing still names
+   * `primary` at version `version`, naming the failover; the version moves so
+   * that watchers hear it. Undefined when the routing changed meanwhile, is
+   * already so, or `changer` lost the lease.
+   */
+  async setWritesBlocked(tenantId: string, version: bigint, blocked: boolean, failoverId: string, changer: RoutingChanger): Promise<RoutingRow | undefined> {
+    const { rows } = await this.db.query(
+      `UPDATE routing SET writes_blocked = $6, version = version + 1, failover_id = $3, updated_at = now()
+        WHERE tenant_id = $1 AND version = $2 AND writes_blocked <> $6 AND ${HELD}
+        RETURNING *`,
+      [tenantId, version.toString(), failoverId, changer.owner, changer.epoch, blocked],
+    );
+    return rows[0] ? rowOf(rows[0]) : undefined;
+  }
 }
+
+/** Whether two primaries are the same database and schema (a region or an unset schema aside). */
+export function samePrimary(a: ConnectionInfo, b: ConnectionInfo): boolean {
+  return a.connectionId === b.connectionId && a.database === b.database && (a.schema || "public") === (b.schema || "public");
+}
+
+const infoJson = (v: ConnectionInfo) => JSON.stringify(toJson(ConnectionInfoSchema, v, { alwaysEmitImplicit: true }));
 
 /** A notification's payload; undefined for "*" (any tenant's routing may have changed: read again). */
 export function routingNotice(payload: string): RoutingNotice | undefined {

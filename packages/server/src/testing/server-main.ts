@@ -4,10 +4,12 @@
 import { startApp } from "../app";
 import { createPool } from "../store/db";
 import type { ServerProcessOptions } from "./server-process";
+import { pauseAt } from "./failover-pauses";
 import { testJobKinds } from "./test-jobs";
 
 const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as ServerProcessOptions;
 const db = createPool(options.databaseUrl);
+let nodeId = "";
 const app = await startApp({
   db,
   dataDir: options.dataDir,
@@ -19,6 +21,8 @@ const app = await startApp({
   ...(options.allowHosts ? { allowHosts: options.allowHosts } : {}),
   ...(options.webSocket ? { webSocket: options.webSocket } : {}),
   ...(options.testJobs ? { jobKinds: testJobKinds(db) } : {}),
+  ...(options.failoverPause ? { failover: { pause: pauseAt(db, options.failoverPause, () => nodeId) } } : {}),
   log: () => undefined,
 });
+nodeId = app.orchestrator.nodeId;
 process.stdout.write(`${JSON.stringify({ rest: app.urls.rest, grpc: app.urls.grpc, nodeId: app.orchestrator.nodeId })}\n`);

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import type { PausePoint } from "../controller/failover/deps";
 import type { WebSocketOptions } from "../transport/ws";
 
 export interface ServerProcess {
@@ -25,6 +26,8 @@ export interface ServerProcessOptions {
   webSocket?: WebSocketOptions;
   /** Runs the test job kinds (testing/test-jobs.ts). */
   testJobs?: boolean;
+  /** Holds every failover at this point of its steps (testing/failover-pauses.ts). */
+  failoverPause?: PausePoint;
 }
 
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {

@@ -3,7 +3,7 @@
 // envelope and a request id that matches the X-Request-Id header — never a
 // 500, a bare status or a stack trace — and a 5xx is logged under its
 // request id.
-import { httpRoutes, FailoverService, MigrationService, pathTemplate } from "@heliosdb/replication-proto";
+import { httpRoutes, MigrationService, pathTemplate } from "@heliosdb/replication-proto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startApp } from "../../src/app";
 import { createPool } from "../../src/store/db";
@@ -122,7 +122,7 @@ describe("bodies", () => {
 });
 
 describe("what a later milestone brings answers UNIMPLEMENTED in the envelope", () => {
-  const routes = [FailoverService, MigrationService].flatMap(httpRoutes);
+  const routes = [MigrationService].flatMap(httpRoutes);
 
   test.each(routes.map((r) => [`${r.verb} ${r.template}`, r] as const))("%s", async (_, route) => {
     const path = pathTemplate(route.template)

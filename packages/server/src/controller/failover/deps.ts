@@ -1,0 +1,130 @@
+// What the failover's steps share: the stores and the orchestrator they act
+// through, the job's state as the steps save it (so that whichever server
+// runs a step next knows what the steps before it did), and the two databases.
+import type { JsonObject } from "@bufbuild/protobuf";
+import { probeConnection, type TenantDatabase } from "@heliosdb/replication-engine";
+import type { Orchestrator } from "../../orchestrator/orchestrator";
+import type { StepContext } from "../../orchestrator/job-kind";
+import type { ConnectionStore } from "../../store/connections";
+import type { EventStore } from "../../store/events";
+import type { FailoverStore } from "../../store/failovers";
+import type { ReplicationRow, ReplicationStore } from "../../store/replications";
+import type { RoutingStore } from "../../store/routing";
+
+/** Where a test may hold a step (FailoverOptions.pause): each is named for what has just happened. */
+export type PausePoint = "validated" | "fenced" | "drained" | "stopped" | "promoted" | "switched";
+
+export interface FailoverOptions {
+  /** How long the fence may wait for writers in flight (default 5000 ms). */
+  fenceLockTimeoutMs?: number;
+  /** How long StopReplication waits for the target to apply the fence's final LSN (default 60,000 ms). */
+  drainTimeoutMs?: number;
+  /** How long a database may take to answer a reachability probe (default 5000 ms). */
+  probeTimeoutMs?: number;
+  /**
+   * How long ValidateReplicaHealth waits for a replication that is starting,
+   * or whose figures are not live (its server died and another takes it
+   * over), to stream again before it refuses (default 30,000 ms).
+   */
+  settleMs?: number;
+  /** Test support: called at named points inside the steps, so that a test can hold a step there (and kill the server). */
+  pause?: (point: PausePoint, failoverId: string, signal: AbortSignal) => Promise<void>;
+}
+
+export interface FailoverDeps extends FailoverOptions {
+  replications: ReplicationStore;
+  failovers: FailoverStore;
+  routing: RoutingStore;
+  connections: ConnectionStore;
+  events: EventStore;
+  /** The orchestrator the job runs under (made after the kind it runs). */
+  orchestrator: () => Orchestrator;
+  /** The replication from the new primary back to the old one, by the replication controller's rules. */
+  reverse: {
+    /** Creates it (its id derived from the failover's: a second call finds the first's) and starts it. */
+    create(forward: ReplicationRow, failoverId: string, tables: string[]): Promise<ReplicationRow>;
+    /** Stops and deletes it (a rollback). */
+    remove(id: string): Promise<void>;
+  };
+  log?: (message: string) => void;
+}
+
+/**
+ * The job's state: the request, then what each step did, saved as it
+ * happened. Positions are LSNs in decimal, times ISO text.
+ */
+export interface FailoverState {
+  replicationId: string;
+  tenantId: string;
+  force: boolean;
+  updateRouting: boolean;
+  reverseReplication: boolean;
+  /** The replication's tables (names in its schemas), from the source's catalog (the target's when the source is away). */
+  tables?: string[];
+  /** What the operator wanted of the replication before the failover stopped it (a rollback restores it). */
+  priorDesired?: string;
+  /** Whether StopReplication found the source (then it fenced and drained it; else it stopped at the checkpoint). */
+  sourceReachable?: boolean;
+  /** When a fence was first asked for: a run interrupted after it may have fenced without saying so. */
+  fencing?: string;
+  fence?: { finalLsn: string; blockingSince: string; fencedAt: string; tables: string[] };
+  /** The routing was marked writes_blocked by this failover (a rollback unmarks it). */
+  routingBlocked?: boolean;
+  /** The position the target had applied when the drain ended (at or past the fence's final LSN). */
+  drained?: string;
+  /** The replication was asked to stop (a rollback starts it again). */
+  stopRequested?: boolean;
+  stopped?: boolean;
+  /** With the source unreachable: where the replica stopped, and since when the source was away. */
+  lossWindow?: { lsn: string; timestamp: string; transactionId: number; sourceUnreachableSince: string };
+  /** When the new primary carried a fence (an old primary failed back to): its tables, named, whose fence was lifted. */
+  targetUnfenced?: string[];
+  routingSwitchedAt?: string;
+  downtimeMs?: number;
+  reverseReplicationId?: string;
+}
+
+export type FailoverContext = StepContext;
+
+export function stateOf(ctx: { state: JsonObject } | { state: Readonly<JsonObject> }): FailoverState {
+  return ctx.state as unknown as FailoverState;
+}
+
+export function save(ctx: FailoverContext, patch: Partial<FailoverState>): Promise<void> {
+  return ctx.save(patch as JsonObject);
+}
+
+/** The replication failed over (deleted ones are refused while a failover runs, so it is there). */
+export async function replicationOf(deps: FailoverDeps, id: string): Promise<ReplicationRow> {
+  const row = await deps.replications.get(id);
+  if (!row) throw new Error(`replication ${id} no longer exists`);
+  return row;
+}
+
+/** The replication's source and target as the engine's cutover primitives take them. */
+export async function databasesOf(deps: FailoverDeps, row: ReplicationRow): Promise<{ source: TenantDatabase; target: TenantDatabase }> {
+  const side = async (info: ReplicationRow["source"], which: string): Promise<TenantDatabase> => {
+    const connection = await deps.connections.clientConfig(info.connectionId, info.database);
+    if (!connection) throw new Error(`the ${which}'s connection ${info.connectionId} no longer exists`);
+    return { connection, schema: info.schema || "public" };
+  };
+  const [source, target] = await Promise.all([side(row.source, "source"), side(row.target, "target")]);
+  return { source, target };
+}
+
+/** Undefined when the database answers a query within the probe timeout; else why not. */
+export async function unreachable(deps: FailoverDeps, db: TenantDatabase): Promise<string | undefined> {
+  const ms = deps.probeTimeoutMs ?? 5_000;
+  try {
+    await probeConnection({ ...db.connection, connectionTimeoutMillis: ms, query_timeout: ms });
+    return undefined;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    return `${(e as Error).message || "no answer"}${code ? ` (${code})` : ""}`;
+  }
+}
+
+/** Holds the step at `point` when a test asked to. */
+export async function pause(deps: FailoverDeps, point: PausePoint, ctx: FailoverContext): Promise<void> {
+  if (deps.pause) await deps.pause(point, ctx.jobId, ctx.signal);
+}
