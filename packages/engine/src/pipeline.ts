@@ -301,7 +301,14 @@ export class ReplicationPipeline {
   private async streamFrom(startLsn: Lsn): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const options = { slot: this.slotName, publication: this.publicationName, startLsn, messages: true, binary: this.binary };
+        const options = {
+          slot: this.slotName,
+          publication: this.publicationName,
+          startLsn,
+          messages: true,
+          binary: this.binary,
+          caughtUp: () => this.batcher?.caughtUp === true,
+        };
         await onSide("source", this.stream!.start(options, (message) => {
           // The first message (a heartbeat at the latest) shows the stream runs.
           if (!this.flowing) this.streamRuns();

@@ -47,6 +47,10 @@ export class Batcher {
   private xid = 0;
   // Transactions in batches sent to the applier but not yet committed on the target.
   private unacknowledged = 0;
+  // Batches cut and not yet applied and acknowledged (one applying, one waiting for it).
+  private unapplied = 0;
+  // Between a transaction's begin and its commit.
+  private inTransaction = false;
   private applying: Promise<void> = Promise.resolve();
   private failure: unknown;
   private timer: NodeJS.Timeout | undefined;
@@ -70,6 +74,7 @@ export class Batcher {
       case "relation":
         return this.relation(message.relation);
       case "begin":
+        this.inTransaction = true;
         this.xid = message.xid;
         this.finalLsn = message.finalLsn;
         this.deps.figures.received(message.commitTime);
@@ -82,6 +87,7 @@ export class Batcher {
         if (this.rows >= this.deps.settings().batchRows) return this.flush();
         return;
       case "commit":
+        this.inTransaction = false;
         this.items.push({
           kind: "commit",
           transaction: { xid: this.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime },
@@ -91,6 +97,11 @@ export class Batcher {
       default:
         return;
     }
+  }
+
+  /** Whether everything received is applied and acknowledged: no transaction half received, nothing gathered, nothing applying. */
+  get caughtUp(): boolean {
+    return !this.inTransaction && this.items.length === 0 && this.unapplied === 0 && !this.failure;
   }
 
   /** Applies whatever is gathered; one flush at a time, in order. */
@@ -107,6 +118,7 @@ export class Batcher {
     this.rows = 0;
     this.commits = 0;
     this.unacknowledged = 0;
+    this.inTransaction = false;
   }
 
   private async relation(relation: Relation): Promise<void> {
@@ -183,12 +195,16 @@ export class Batcher {
     this.items = [];
     this.rows = 0;
     this.commits = 0;
+    this.unapplied++;
     await this.applying;
     if (this.failure) throw this.failure;
-    this.applying = this.applyBatch(batch, commits).catch((e: unknown) => {
-      this.failure = e;
-      this.deps.onError(e);
-    });
+    this.applying = this.applyBatch(batch, commits).then(
+      () => void this.unapplied--,
+      (e: unknown) => {
+        this.failure = e;
+        this.deps.onError(e);
+      },
+    );
   }
 
   /** Resolves when no batch is being applied. */
