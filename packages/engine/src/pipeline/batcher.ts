@@ -4,6 +4,7 @@
 // the source. Flushes run one at a time, in order; a batch applies while
 // the next one gathers.
 import type { Applier } from "../apply/applier";
+import { FENCE_MESSAGE_PREFIX } from "../cutover/fence";
 import type { ChangeBatch, BatchItem } from "../codec/batch";
 import { onSide } from "../failure";
 import type { BatchCodec, SealedBatch } from "../codec/codec";
@@ -51,6 +52,8 @@ export class Batcher {
   private unapplied = 0;
   // Between a transaction's begin and its commit.
   private inTransaction = false;
+  // The transaction being received carries a cutover fence's message: a drain waits for it.
+  private fenced = false;
   private applying: Promise<void> = Promise.resolve();
   private failure: unknown;
   private timer: NodeJS.Timeout | undefined;
@@ -86,6 +89,9 @@ export class Batcher {
         // A source transaction larger than a batch is applied in pieces of one target transaction.
         if (this.rows >= this.deps.settings().batchRows) return this.flush();
         return;
+      case "message":
+        if (message.transactional && message.prefix === FENCE_MESSAGE_PREFIX) this.fenced = true;
+        return;
       case "commit":
         this.inTransaction = false;
         this.items.push({
@@ -93,6 +99,11 @@ export class Batcher {
           transaction: { xid: this.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime },
         });
         if (this.commits++ === 0) this.firstCommitAt = Date.now();
+        // A fence's transaction is the last a cutover waits for, while the tenant's writes wait: applied at once, whatever the tier's interval.
+        if (this.fenced) {
+          this.fenced = false;
+          return this.flush();
+        }
         return this.scheduleFlush();
       default:
         return;
@@ -119,6 +130,7 @@ export class Batcher {
     this.commits = 0;
     this.unacknowledged = 0;
     this.inTransaction = false;
+    this.fenced = false;
   }
 
   private async relation(relation: Relation): Promise<void> {
