@@ -429,6 +429,9 @@ export function startPlan(row: ReplicationRow, fromCheckpoint: string): StartPla
   return "checkpoint";
 }
 
+/** The longest countdown an automatic failover may be configured with (a day). */
+export const MAX_SOURCE_UNREACHABLE_SECONDS = 86_400;
+
 function checkConfig(config: ReplicationConfig, v: Violations): void {
   if (config.maxLagSeconds < 0) v.add("config.max_lag_seconds", "must be 0 or more");
   if (config.priority < 0 || config.priority > 100) v.add("config.priority", "must be from 0 to 100");
@@ -436,9 +439,11 @@ function checkConfig(config: ReplicationConfig, v: Violations): void {
     v.add("config.encryption.algorithm", `unsupported: "${config.encryption.algorithm}"; AES256GCM is supported`);
   }
   if (config.rowFilter?.enabled && !config.rowFilter.expression.trim()) v.add("config.row_filter.expression", "required when the row filter is enabled");
-  // Accepted only once a health monitor can act on it: a setting the server would store and ignore is refused.
-  if (config.automaticFailover?.enabled) v.add("config.automatic_failover.enabled", "automatic failover is not supported yet: trigger a failover with POST /v1/replications/{id}/failover");
-  if ((config.automaticFailover?.sourceUnreachableSeconds ?? 0) < 0) v.add("config.automatic_failover.source_unreachable_seconds", "must be 0 or more");
+  // 0 is the contract's default (30 s); a day bounds a countdown nobody would mean (controller/failover/automatic.ts).
+  const wait = config.automaticFailover?.sourceUnreachableSeconds ?? 0;
+  if (wait < 0 || wait > MAX_SOURCE_UNREACHABLE_SECONDS) {
+    v.add("config.automatic_failover.source_unreachable_seconds", `must be from 0 (the default, 30) to ${MAX_SOURCE_UNREACHABLE_SECONDS}`);
+  }
 }
 
 function conflict(row: ReplicationRow, action: string) {
