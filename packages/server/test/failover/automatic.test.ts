@@ -4,8 +4,9 @@
 // forced (the loss window reported as for a forced manual failover), the
 // routing switched, its events recorded — once only, a manual trigger
 // meanwhile refused with 409. A replication without automatic failover on
-// the same source is left alone; a source that answers again within the
-// window cancels the countdown; bad settings are refused with the field.
+// the same source is left alone; of two servers only the one running the
+// replication counts down; a source that answers again within the window
+// cancels the countdown; bad settings are refused with the field.
 import { waitFor } from "@heliosdb/replication-engine/testing";
 import type pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -88,6 +89,8 @@ test("a source that answers again within the window cancels the countdown: no fa
 }, 240_000);
 
 test("the source's cluster crashed: failed over by itself after the window (Automatic, forced, routing switched), once; automatic failover off: left alone", async () => {
+  // A second server on the same control plane: only the one that runs the replication (holds its lease) counts down.
+  await world.startServer();
   const id = await world.createReplication("auto_west", TABLES, { automatic_failover: { enabled: true, source_unreachable_seconds: 3 } });
   const off = await world.createReplication("manual_west", TABLES);
   await streaming(id);
@@ -127,7 +130,9 @@ test("the source's cluster crashed: failed over by itself after the window (Auto
   expect(done.steps[1].message).toMatch(/^the source is unreachable: the replication stopped at the last checkpoint the replica applied/);
 
   // The window was waited for: the countdown began after the crash, the failover at least 3 s later.
-  const [pending] = await events(id, "AutomaticFailoverPending");
+  const countdowns = await events(id, "AutomaticFailoverPending");
+  expect(countdowns).toHaveLength(1);
+  const [pending] = countdowns;
   const since = new Date(pending!.details.source_unreachable_since!);
   expect(since.getTime()).toBeGreaterThanOrEqual(haltedAt.getTime());
   expect(new Date(done.started_at).getTime() - since.getTime()).toBeGreaterThanOrEqual(3_000);

@@ -6,9 +6,9 @@
 // the one whose pipeline sees the source fail. Each pass it looks at the
 // replications it runs with automatic failover enabled. The source counts
 // as unreachable when both say so: the pipeline failed on the source side
-// (a stream that broke), and a probe of the source gets no answer (a source
-// that answers but refuses the stream — a slot gone, a permission — is not
-// down, and no failover would mend it). The countdown runs from this
+// (a stream that broke), and a probe of the source gets no answer from
+// PostgreSQL (a source that answers, even to refuse a login or the stream,
+// is up: its clients may be writing there, and no failover would mend it). The countdown runs from this
 // server's first such observation; an answer from the source, or the
 // pipeline streaming again, cancels it. A server that takes the lease over
 // counts again from its own first observation: never sooner than asked.
@@ -31,6 +31,7 @@
 // once per outage, and a replication that failed over is Stopped (it no
 // longer runs here, so nothing watches it).
 import { probeConnection, type ObservedFigures } from "@heliosdb/replication-engine";
+import pg from "pg";
 import type { AutomaticFailover } from "@heliosdb/replication-proto";
 import type { ConnectError } from "@connectrpc/connect";
 import type { ConnectionStore } from "../../store/connections";
@@ -111,7 +112,9 @@ export class AutomaticFailoverMonitor {
   private async check(row: ReplicationRow, figures: ObservedFigures, config: AutomaticFailover): Promise<void> {
     const outage = this.outages.get(row.id);
     const failing = figures.status === "Error" && figures.retry?.side === "source";
-    const why = failing ? await this.unreachable(row.source) : undefined;
+    const probe = failing ? await this.probe(row.source) : undefined;
+    // A source that answers, even to refuse us, is up: its clients may be writing there.
+    const why = probe && !probe.answered ? probe.why : undefined;
     if (!why) {
       // The outage is over; one whose failover ran (and rolled back) ends too: a new outage may try again.
       if (outage) this.outages.delete(row.id);
@@ -171,8 +174,8 @@ export class AutomaticFailoverMonitor {
   // What force would waive but an automatic failover must not: the replica's own health.
   private async unfit(row: ReplicationRow, figures: ObservedFigures): Promise<string[]> {
     const problems: string[] = [];
-    const target = await this.unreachable(row.target);
-    if (target) problems.push(`the target is unreachable: ${target}`);
+    const target = await this.probe(row.target);
+    if (target) problems.push(`the target does not take a session: ${target.why}`);
     if (!figures.lastCheckpoint) problems.push("the replica has not finished its initial sync");
     const data = replicaData(row.config);
     if (data.rewritten.length > 0 || data.partial.length > 0) problems.push(`the replica does not hold the tenant's data as written (${[...data.rewritten, ...data.partial].join("; ")})`);
@@ -191,17 +194,17 @@ export class AutomaticFailoverMonitor {
     });
   }
 
-  /** Undefined when the database answers a query within the probe timeout; else why not. */
-  private async unreachable(info: ReplicationRow["source"]): Promise<string | undefined> {
+  /** Undefined when the database takes a session and a query within the probe timeout; else why not, and whether PostgreSQL answered. */
+  private async probe(info: ReplicationRow["source"]): Promise<{ why: string; answered: boolean } | undefined> {
     const config = await this.deps.connections.clientConfig(info.connectionId, info.database);
-    if (!config) return `its connection ${info.connectionId} no longer exists`;
+    if (!config) return { why: `its connection ${info.connectionId} no longer exists`, answered: true };
     const ms = this.deps.probeTimeoutMs ?? 5_000;
     try {
       await probeConnection({ ...config, connectionTimeoutMillis: ms, query_timeout: ms });
       return undefined;
     } catch (e) {
       const code = (e as { code?: string }).code;
-      return `${(e as Error).message || "no answer"}${code ? ` (${code})` : ""}`;
+      return { why: `${(e as Error).message || "no answer"}${code ? ` (${code})` : ""}`, answered: answeredBy(e) };
     }
   }
 
@@ -211,4 +214,17 @@ export class AutomaticFailoverMonitor {
       .record({ replicationId: row.id, tenantId: row.tenantId, type, severity, message, details })
       .catch((e) => this.deps.log?.(`automatic failover of ${row.id}: could not record an event: ${(e as Error).message}`));
   }
+}
+
+/**
+ * Whether a failed probe was answered by a PostgreSQL that is up: a refused
+ * login, a database gone, too many sessions. Not down, then — its clients
+ * may still be writing there, and a failover (which cannot fence it) would
+ * split the tenant. No answer at all (refused, reset, timed out), or a server
+ * shutting down, starting up or in recovery from a crash (SQLSTATE class
+ * 57P), or a connection exception (class 08), is a source that is away.
+ */
+export function answeredBy(error: unknown): boolean {
+  if (!(error instanceof pg.DatabaseError) || !error.code) return false;
+  return !error.code.startsWith("57P") && !error.code.startsWith("08");
 }
