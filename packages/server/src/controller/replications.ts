@@ -221,7 +221,7 @@ export class ReplicationController {
     v.check();
     const sourceConfig = await this.deps.connections.clientConfig(row.source.connectionId, row.source.database);
     if (!sourceConfig) throw apiError("CONFLICT", "the replication's source connection no longer exists", { connection_id: row.source.connectionId });
-    // QoS, lag threshold and priority apply live. The codec, the tables and
+    // QoS, lag threshold, priority and automatic failover (read by the monitor at its next pass) apply live. The codec, the tables and
     // the rows restart the pipeline, which copies again just the tables its
     // publication gains or changes (the engine). New transforms rewrite every
     // row already on the target: everything is copied again.
@@ -412,7 +412,7 @@ export const NOT_UPDATABLE: Record<string, Record<string, string>> = {
 };
 
 /** The config fields an update may change (spec §2.1.4 and the other non-structural settings). */
-const UPDATABLE = ["qos_tier", "max_lag_seconds", "priority", "table_filter", "row_filter", "transforms", "compression", "encryption"];
+const UPDATABLE = ["qos_tier", "max_lag_seconds", "priority", "table_filter", "row_filter", "transforms", "compression", "encryption", "automatic_failover"];
 
 /**
  * What a start does, decided from the replication before it: nothing (it

@@ -91,10 +91,17 @@ test("a source that answers again within the window cancels the countdown: no fa
 test("the source's cluster crashed: failed over by itself after the window (Automatic, forced, routing switched), once; automatic failover off: left alone", async () => {
   // A second server on the same control plane: only the one that runs the replication (holds its lease) counts down.
   await world.startServer();
-  const id = await world.createReplication("auto_west", TABLES, { automatic_failover: { enabled: true, source_unreachable_seconds: 3 } });
+  const id = await world.createReplication("auto_west", TABLES);
   const off = await world.createReplication("manual_west", TABLES);
   await streaming(id);
   await streaming(off);
+  // Opted in while it runs (the replication above was created with it).
+  const patched = await world.rest("PATCH", `/replications/${id}`, { config: { automatic_failover: { enabled: true, source_unreachable_seconds: 3 } } });
+  expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+  expect(patched.body.config.automatic_failover).toMatchObject({ enabled: true, source_unreachable_seconds: 3 });
+  const refused = await world.rest("PATCH", `/replications/${id}`, { config: { automatic_failover: { enabled: true, source_unreachable_seconds: -5 } } });
+  expect(refused.status).toBe(400);
+  expect(refused.body.error.details.violations.map((v: { field: string }) => v.field)).toEqual(["config.automatic_failover.source_unreachable_seconds"]);
   // The world's own session died with the source's last crash (the test above).
   const source = await world.east.connect("production_db");
   sessions.push(source);
