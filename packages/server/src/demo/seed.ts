@@ -111,7 +111,8 @@ export function startDemoWriter(
   });
   return {
     async stop(ms = 2_000) {
-      const ended = Promise.all([tenant123.stop(), tenant456.stop()]).then(() => Promise.all([tenants.tenant123.end(), tenants.tenant456.end()]));
+      // Together: a tick waiting for its routing ends when its pool does.
+      const ended = Promise.all([tenant123.stop(), tenant456.stop(), tenants.tenant123.end(), tenants.tenant456.end()]);
       await Promise.race([ended.catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
     },
   };
@@ -121,6 +122,7 @@ export function startDemoWriter(
 function loop(tenant: string, ms: number, log: (line: string) => void, tick: () => Promise<void>): { stop(): Promise<void> } {
   let writing: Promise<void> | undefined;
   let down = false;
+  let stopped = false;
   const timer = setInterval(() => {
     if (writing) return;
     writing = tick()
@@ -129,7 +131,8 @@ function loop(tenant: string, ms: number, log: (line: string) => void, tick: () 
         down = false;
       })
       .catch((e: unknown) => {
-        if (!down) log(`demo writer: cannot write ${tenant}'s data (${(e as Error)?.message ?? String(e)}); writing resumes when its database answers`);
+        // A tick the stop interrupted is no outage.
+        if (!down && !stopped) log(`demo writer: cannot write ${tenant}'s data (${(e as Error)?.message ?? String(e)}); writing resumes when its database answers`);
         down = true;
       })
       .finally(() => (writing = undefined));
@@ -137,6 +140,7 @@ function loop(tenant: string, ms: number, log: (line: string) => void, tick: () 
   timer.unref();
   return {
     async stop() {
+      stopped = true;
       clearInterval(timer);
       await writing;
     },
