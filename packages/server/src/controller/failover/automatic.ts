@@ -30,10 +30,10 @@
 // failover of a replication (a second trigger is 409), the monitor tries
 // once per outage, and a replication that failed over is Stopped (it no
 // longer runs here, so nothing watches it).
+import { ConnectError } from "@connectrpc/connect";
 import { probeConnection, type ObservedFigures } from "@heliosdb/replication-engine";
-import pg from "pg";
 import type { AutomaticFailover } from "@heliosdb/replication-proto";
-import type { ConnectError } from "@connectrpc/connect";
+import pg from "pg";
 import type { ConnectionStore } from "../../store/connections";
 import type { EventStore } from "../../store/events";
 import type { FailoverRow, FailoverStore } from "../../store/failovers";
@@ -140,8 +140,10 @@ export class AutomaticFailoverMonitor {
     if (outage.failoverId || Date.now() - outage.since.getTime() < seconds * 1000) return;
     // Only the holder of the lease decides; one that lost it stops running the replication at its next pass.
     if (!(await this.deps.holdsLease(row.id))) return;
+    // As stored now: stopped, or opted out, meanwhile (a PATCH reaches the pipeline's copy a pass later).
     const fresh = await this.deps.replications.get(row.id);
-    if (fresh?.desired !== "running") return;
+    const now = fresh?.config.automaticFailover;
+    if (fresh?.desired !== "running" || !now?.enabled) return;
     const running = await this.deps.failovers.active(row.id);
     if (running) {
       outage.failoverId = running.id;
@@ -155,7 +157,7 @@ export class AutomaticFailoverMonitor {
         replicationId: row.id,
         reason: reason.slice(0, 1000),
         force: true,
-        updateRouting: config.updateRouting ?? true,
+        updateRouting: now.updateRouting ?? true,
         // The old primary is away: a reverse replication would copy the replica over what it committed after the checkpoint.
         reverseReplication: false,
         trigger: "Automatic",
@@ -163,7 +165,7 @@ export class AutomaticFailoverMonitor {
       outage.failoverId = failover.id;
       this.deps.log?.(`automatic failover of replication ${row.id}: failover ${failover.id} started (${reason})`);
     } catch (e) {
-      const detail = apiErrorOf(e as ConnectError);
+      const detail = e instanceof ConnectError ? apiErrorOf(e) : undefined;
       const other = detail?.details?.failover_id;
       // Another failover of it started meanwhile (409): that one is the failover of this outage.
       if (typeof other === "string" && other) outage.failoverId = other;
