@@ -27,6 +27,7 @@ import { MetricsController } from "./controller/metrics";
 import { DestinationPolicy } from "./controller/destinations";
 import { NOT_UPDATABLE, ReplicationController } from "./controller/replications";
 import type { FailoverOptions } from "./controller/failover/deps";
+import { AutomaticFailoverMonitor } from "./controller/failover/automatic";
 import { failoverKind } from "./controller/failover/kind";
 import { FailoverController } from "./controller/failovers";
 import { metricRetention, metricsMaintenance, type MetricsOptions } from "./orchestrator/metrics";
@@ -211,10 +212,11 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     },
     log,
   });
+  const leases = new LeaseStore(options.db);
   const orchestrator: Orchestrator = new Orchestrator({
     replications,
     connections,
-    leases: new LeaseStore(options.db),
+    leases,
     events,
     metricSamples: new MetricSampleStore(options.db),
     jobs: new JobStore(options.db),
@@ -241,6 +243,14 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const controlPlaneOnce = () => (controlPlane ??= controlPlaneDatabase(options.db).catch((e) => ((controlPlane = undefined), Promise.reject(e))));
   const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache, events, failovers });
   const failoverController = new FailoverController({ failovers, replications: replicationController, routing, events, orchestrator });
+  // Decided by the server that runs the replication, through the manual path (controller/failover/automatic.ts).
+  const automaticFailover = new AutomaticFailoverMonitor({
+    owned: () => orchestrator.ownedFigures(),
+    holdsLease: (id) => leases.holds(id, orchestrator.nodeId),
+    ...{ replications, connections, failovers, events, log },
+    trigger: (request) => failoverController.trigger(undefined, request),
+    ...(options.failover?.probeTimeoutMs ? { probeTimeoutMs: options.failover.probeTimeoutMs } : {}),
+  });
   const staleAfter = orchestrator.staleAfterMs;
   const feeds = {
     events: new EventFeed({ events, notices: eventNotices, checkReplication: (caller, id) => replicationController.get(caller, id, { cached: true }) }),
@@ -366,6 +376,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   // Ready once the first pass has run (health reports its outcome), or after a pass's period if it takes longer.
   await Promise.race([orchestrator.start(), sleep(options.tickMs ?? 2000)]);
   maintenance.start();
+  automaticFailover.start(options.tickMs ?? 2000);
   ready = true;
   const [httpPort, grpcPort] = listeners.map((l) => l.port) as [number, number];
   const scheme = options.transport?.tls ? "https" : "http";
@@ -380,6 +391,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       ws.close();
       for (const l of listeners) await l.close();
       await maintenance.stop();
+      await automaticFailover.stop();
       await orchestrator.shutdown();
       clearInterval(eventPruning);
       await eventNotices.close();

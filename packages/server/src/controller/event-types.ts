@@ -27,6 +27,15 @@ export const EVENT_TYPES: Record<string, { severity: string; what: string }> = {
   SchemaChanged: { severity: "Info", what: "the target followed a source schema change: details table" },
   ConfigurationWarning: { severity: "Warning", what: "the source accepted the configuration with a caveat" },
   ConfigChanged: { severity: "Info", what: "the configuration was updated: details fields, applied (live, restart, resync), by" },
+  AutomaticFailoverPending: {
+    severity: "Warning",
+    what: "the source of a replication with automatic failover stopped answering: a failover follows in source_unreachable_seconds unless it answers again: details source_unreachable_since, source_unreachable_seconds, reason",
+  },
+  AutomaticFailoverCancelled: { severity: "Info", what: "the source answered again before the countdown ended: no automatic failover: details source_unreachable_since" },
+  AutomaticFailoverHeld: {
+    severity: "Warning",
+    what: "the countdown ended but the failover was not triggered (the replica not fit, or the request refused), looked at again every pass: details source_unreachable_since, reason",
+  },
   FailoverStarted: { severity: "Info", what: "a failover was accepted: details failover_id, trigger, reason, force, update_routing, reverse_replication" },
   FailoverStep: {
     severity: "Info (Warning when skipped or rolled back, Error when failed or rolling back)",

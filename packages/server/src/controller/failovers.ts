@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { Orchestrator } from "../orchestrator/orchestrator";
 import type { EventStore } from "../store/events";
-import { FAILOVER_KIND, type FailoverFilter, type FailoverRow, type FailoverStore } from "../store/failovers";
+import { FAILOVER_KIND, type FailoverFilter, type FailoverRow, type FailoverStore, type FailoverTrigger } from "../store/failovers";
 import type { JobStatus } from "../store/jobs";
 import { samePrimary, type RoutingStore } from "../store/routing";
 import { apiError } from "../transport/errors";
@@ -31,6 +31,8 @@ export interface TriggerRequest {
   force: boolean;
   updateRouting: boolean;
   reverseReplication: boolean;
+  /** Who decided: a request (Manual, the default) or the server's monitor of the source (Automatic: failover/automatic.ts). */
+  trigger?: FailoverTrigger;
 }
 
 export interface FailoverListQuery {
@@ -110,11 +112,12 @@ export class FailoverController {
       reverseReplication: request.reverseReplication,
     };
     const id = randomUUID();
+    const trigger = request.trigger ?? "Manual";
     const inserted = await this.deps.failovers.insert({
       id,
       replicationId: row.id,
       tenantId: row.tenantId,
-      trigger: "Manual",
+      trigger,
       reason: request.reason,
       force: request.force,
       updateRouting: request.updateRouting,
@@ -135,10 +138,10 @@ export class FailoverController {
         tenantId: row.tenantId,
         type: "FailoverStarted",
         severity: "Info",
-        message: `failover ${id} started by ${caller?.subject ?? "the server"}${request.reason ? `: ${request.reason}` : ""}`,
+        message: `failover ${id} started ${trigger === "Automatic" ? "automatically" : `by ${caller?.subject ?? "the server"}`}${request.reason ? `: ${request.reason}` : ""}`,
         details: {
           failover_id: id,
-          trigger: "Manual",
+          trigger,
           reason: request.reason,
           force: String(request.force),
           update_routing: String(request.updateRouting),

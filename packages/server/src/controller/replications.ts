@@ -221,7 +221,7 @@ export class ReplicationController {
     v.check();
     const sourceConfig = await this.deps.connections.clientConfig(row.source.connectionId, row.source.database);
     if (!sourceConfig) throw apiError("CONFLICT", "the replication's source connection no longer exists", { connection_id: row.source.connectionId });
-    // QoS, lag threshold and priority apply live. The codec, the tables and
+    // QoS, lag threshold, priority and automatic failover (read by the monitor at its next pass) apply live. The codec, the tables and
     // the rows restart the pipeline, which copies again just the tables its
     // publication gains or changes (the engine). New transforms rewrite every
     // row already on the target: everything is copied again.
@@ -412,7 +412,7 @@ export const NOT_UPDATABLE: Record<string, Record<string, string>> = {
 };
 
 /** The config fields an update may change (spec §2.1.4 and the other non-structural settings). */
-const UPDATABLE = ["qos_tier", "max_lag_seconds", "priority", "table_filter", "row_filter", "transforms", "compression", "encryption"];
+const UPDATABLE = ["qos_tier", "max_lag_seconds", "priority", "table_filter", "row_filter", "transforms", "compression", "encryption", "automatic_failover"];
 
 /**
  * What a start does, decided from the replication before it: nothing (it
@@ -429,6 +429,9 @@ export function startPlan(row: ReplicationRow, fromCheckpoint: string): StartPla
   return "checkpoint";
 }
 
+/** The longest countdown an automatic failover may be configured with (a day). */
+export const MAX_SOURCE_UNREACHABLE_SECONDS = 86_400;
+
 function checkConfig(config: ReplicationConfig, v: Violations): void {
   if (config.maxLagSeconds < 0) v.add("config.max_lag_seconds", "must be 0 or more");
   if (config.priority < 0 || config.priority > 100) v.add("config.priority", "must be from 0 to 100");
@@ -436,9 +439,11 @@ function checkConfig(config: ReplicationConfig, v: Violations): void {
     v.add("config.encryption.algorithm", `unsupported: "${config.encryption.algorithm}"; AES256GCM is supported`);
   }
   if (config.rowFilter?.enabled && !config.rowFilter.expression.trim()) v.add("config.row_filter.expression", "required when the row filter is enabled");
-  // Accepted only once a health monitor can act on it: a setting the server would store and ignore is refused.
-  if (config.automaticFailover?.enabled) v.add("config.automatic_failover.enabled", "automatic failover is not supported yet: trigger a failover with POST /v1/replications/{id}/failover");
-  if ((config.automaticFailover?.sourceUnreachableSeconds ?? 0) < 0) v.add("config.automatic_failover.source_unreachable_seconds", "must be 0 or more");
+  // 0 is the contract's default (30 s); a day bounds a countdown nobody would mean (controller/failover/automatic.ts).
+  const wait = config.automaticFailover?.sourceUnreachableSeconds ?? 0;
+  if (wait < 0 || wait > MAX_SOURCE_UNREACHABLE_SECONDS) {
+    v.add("config.automatic_failover.source_unreachable_seconds", `must be from 0 (the default, 30) to ${MAX_SOURCE_UNREACHABLE_SECONDS}`);
+  }
 }
 
 function conflict(row: ReplicationRow, action: string) {

@@ -1,6 +1,7 @@
 // --demo: two embedded PostgreSQL clusters standing for the regions
 // us-east-1 and us-west-2, the spec's tenants and connection ids, routing,
-// and a writer that keeps the data moving — so that the spec's curl
+// and a writer that keeps the data moving, following each tenant's routing
+// (a failover moves it to the new primary) — so that the spec's curl
 // examples work as written against http://localhost:8080/v1. The two
 // connections are the operator's, granted as the tenants are placed:
 // tenant-123 production_db on us-east-1 and replica_db on us-west-2,
@@ -13,7 +14,9 @@ import pg from "pg";
 import type { ConnectionGrantStore } from "../store/connection-grants";
 import type { ConnectionStore } from "../store/connections";
 import { startEmbedded, type EmbeddedDatabase } from "../store/embedded";
-import { seedTenant123, seedTenant456, startDemoWriter } from "./seed";
+import { RoutingStore } from "../store/routing";
+import { RoutedPool } from "./routed-pool";
+import { seedTenant123, seedTenant456, startDemoWriter, type DemoAck, type DemoWriter } from "./seed";
 
 export const DEMO_SOURCE_ID = "550e8400-e29b-41d4-a716-446655440001";
 export const DEMO_TARGET_ID = "550e8400-e29b-41d4-a716-446655440002";
@@ -32,6 +35,8 @@ export interface Demo {
   connectionStrings: string;
   /** The destination policy's allow entries for the two clusters (loopback, denied by default). */
   destinations: string[];
+  /** The background writer (stopped by stop()). */
+  writer: DemoWriter;
   /** Stops the writer and the two clusters, within ms (default 15 s). */
   stop(ms?: number): Promise<void>;
 }
@@ -41,6 +46,7 @@ export async function startDemo(
   db: pg.Pool,
   stores: { connections: ConnectionStore; grants: ConnectionGrantStore },
   log: (line: string) => void,
+  options: { writerIntervalMs?: number; onAcknowledged?: (ack: DemoAck) => void } = {},
 ): Promise<Demo> {
   const { connections, grants } = stores;
   const password = secret(join(dataDir, "demo.password"));
@@ -84,7 +90,19 @@ export async function startDemo(
       [tenant, JSON.stringify({ connectionId: DEMO_SOURCE_ID, database, schema: "public", region: "us-east-1" })],
     );
   }
-  const writer = startDemoWriter(east.url("production_db"), east.url("tenant_456_db"), log);
+  // Each tenant's writes follow its routing: a failover or a migration moves them with the tenant's primary.
+  const routing = new RoutingStore(db);
+  const routed = (tenantId: string) =>
+    new RoutedPool({
+      tenantId,
+      routing: () => routing.get(tenantId),
+      resolve: (primary) => connections.clientConfig(primary.connectionId, primary.database),
+      log,
+    });
+  const writer = startDemoWriter({ tenant123: routed("tenant-123"), tenant456: routed("tenant-456") }, log, {
+    ...(options.writerIntervalMs ? { intervalMs: options.writerIntervalMs } : {}),
+    ...(options.onAcknowledged ? { onAcknowledged: options.onAcknowledged } : {}),
+  });
   // The connection strings hold the password: readable by the server's user only.
   const connectionStrings = join(dataDir, "demo.json");
   writeFileSync(connectionStrings, `${JSON.stringify({ source: east.url("production_db"), target: west.url("replica_db") }, null, 2)}\n`, { mode: 0o600 });
@@ -94,6 +112,7 @@ export async function startDemo(
     west,
     connectionStrings,
     destinations: [`${east.host}:${east.port}`, `${west.host}:${west.port}`],
+    writer,
     async stop(ms = 15_000) {
       // The writer may wait on a database that is gone: it gets a small part of the time.
       const started = Date.now();

@@ -1,5 +1,6 @@
 // The demo's writer on a real cluster that goes away and comes back on the
-// same port: it says so once, says once that it resumed, and writes again.
+// same port: it says so once per tenant, says once that it resumed, and
+// writes again.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { waitFor } from "@heliosdb/replication-engine/testing";
@@ -7,7 +8,7 @@ import pg from "pg";
 import { afterAll, expect, test } from "vitest";
 import { startEmbedded, type EmbeddedDatabase } from "../store/embedded";
 import { tempDataDir } from "../testing/bin-process";
-import { seedTenant123, seedTenant456, startDemoWriter, type DemoWriter } from "./seed";
+import { fixedPrimary, seedTenant123, seedTenant456, startDemoWriter, type DemoWriter } from "./seed";
 
 const root = tempDataDir();
 const clusters: EmbeddedDatabase[] = [];
@@ -47,21 +48,27 @@ test("the demo writer reports an outage once, and resumes writing when the datab
   const seeded = await orders(east);
 
   const lines: string[] = [];
-  writer = startDemoWriter(east.url("production_db"), east.url("tenant_456_db"), (line) => void lines.push(line), 50);
+  writer = startDemoWriter({ tenant123: fixedPrimary(east.url("production_db")), tenant456: fixedPrimary(east.url("tenant_456_db")) }, (line) => void lines.push(line), {
+    intervalMs: 50,
+  });
   await waitFor(async () => (await orders(east)) > seeded + 3, "the writer to write");
 
   await east.stop();
   // Many ticks against a database that is gone.
-  await waitFor(() => lines.length > 0, "the writer to notice the outage");
+  await waitFor(() => lines.length >= 2, "the writer to notice the outage");
   await new Promise((r) => setTimeout(r, 1_000));
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^demo writer: cannot write \(.+\); writing resumes when the database answers$/);
-  expect(lines[0]).not.toContain(":demo@"); // no password
+  // Once for each tenant (each writes on its own loop).
+  expect(lines).toHaveLength(2);
+  expect(lines.map((l) => l.match(/^demo writer: cannot write (tenant-\d+)'s data \(.+\); writing resumes when its database answers$/)?.[1]).sort()).toEqual(["tenant-123", "tenant-456"]);
+  for (const line of lines) expect(line).not.toContain(":demo@"); // no password
 
   const back = await startEmbedded(dir, "demo", { port: east.port, log: () => undefined });
   clusters.push(back);
   const before = await orders(back);
-  await waitFor(() => lines.length > 1, "the writer to resume");
+  await waitFor(() => lines.length >= 4, "the writer to resume");
   await waitFor(async () => (await orders(back)) > before + 3, "the writer to write again");
-  expect(lines).toEqual([lines[0], "demo writer: the database answers again; writing resumed"]);
+  expect(lines.slice(2).sort()).toEqual([
+    "demo writer: tenant-123's database answers again; writing resumed",
+    "demo writer: tenant-456's database answers again; writing resumed",
+  ]);
 }, 120_000);

@@ -27,6 +27,12 @@ export class LeaseStore {
     return rowCount === 1;
   }
 
+  /** Whether `owner` holds the lease now (unexpired); reads only, for a decision only the holder may make. */
+  async holds(replicationId: string, owner: string): Promise<boolean> {
+    const { rowCount } = await this.db.query("SELECT 1 FROM leases WHERE replication_id = $1 AND owner = $2 AND expires_at > now()", [replicationId, owner]);
+    return rowCount === 1;
+  }
+
   /** Lets the lease go; a lease another owner holds stays. */
   async release(replicationId: string, owner: string): Promise<void> {
     await this.db.query("DELETE FROM leases WHERE replication_id = $1 AND owner = $2", [replicationId, owner]);
