@@ -6,6 +6,7 @@ export { syncSequences, type SequenceSync } from "./sequences";
 export { verify, type TableVerification, type Verification, type VerifyOptions } from "./verify";
 export { checkWritable, copyColumnDefaults, tenantTables, type ColumnDefault, type DefaultsCopy, type WritableCheck } from "./promote";
 export { TableNotFoundError, type TenantDatabase } from "./tables";
+export { dropTenantTables } from "./cleanup";
 export { DrainError, type DrainOptions } from "../pipeline/drain";
 // The applied position as the target holds it, readable from any process (a drain watched from another node than the pipeline's).
 export { readCheckpoint, type Checkpoint } from "../apply/checkpoint";
