@@ -9,7 +9,7 @@
 //
 // Re-runnable: it changes nothing, it only watches. Nothing to roll back.
 import { setTimeout as sleep } from "node:timers/promises";
-import type { JobStep } from "../../orchestrator/job-kind";
+import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import type { ReplicationRow } from "../../store/replications";
 import { type MigrationContext, type MigrationDeps, emit, migrationOf, pause, round, save, stateOf } from "./deps";
 
@@ -55,6 +55,8 @@ export function cdcCatchup(deps: MigrationDeps, staleAfterMs: () => number): Job
         }
         if (holds && (!manual || m.cutoverRequestedAt)) {
           await save(ctx, { finalLagSeconds: lag! });
+          const moved = Math.max(s.copiedBytes ?? 0, row.figures?.totalBytes ?? 0);
+          if (moved > 0 && !(await deps.migrations.record(ctx.jobId, ctx.lease, { dataTransferredBytes: moved }))) throw new LeaseLost(ctx.jobId);
           await ctx.report({
             final_lag_seconds: round(lag!, 3),
             message: `the lag held under ${threshold} s (${lag!.toFixed(1)} s)${manual ? `; cutover asked for at ${m.cutoverRequestedAt!.toISOString()}` : ""}`,
@@ -63,6 +65,9 @@ export function cdcCatchup(deps: MigrationDeps, staleAfterMs: () => number): Job
         }
         if (Date.now() - reportedAt >= 1_000) {
           reportedAt = Date.now();
+          // Data moved: the copy and the stream, as the carrier's counters say.
+          const moved = Math.max(s.copiedBytes ?? 0, row.figures?.totalBytes ?? 0);
+          if (moved > 0 && !(await deps.migrations.record(ctx.jobId, ctx.lease, { dataTransferredBytes: moved }))) throw new LeaseLost(ctx.jobId);
           const waiting = holds ? "the lag holds under the threshold; waiting for CutoverMigration" : lastLag === undefined ? "waiting for live figures of the replication" : `lag ${lastLag.toFixed(1)} s (threshold ${threshold} s)`;
           await ctx.report({ ...(lastLag !== undefined ? { lag_seconds: round(lastLag, 3) } : {}), message: waiting });
         }
