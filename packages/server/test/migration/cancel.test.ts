@@ -1,0 +1,125 @@
+// CancelMigration (spec §2.4.3) against real clusters: cancelled in BulkCopy
+// or in CDCCatchup, the migration is rolled back — the target's tables it
+// created dropped, its slot and publication gone from the source, the source
+// as it was, routing unchanged — and reports Cancelled with its
+// rollback_status. Once Cutover has begun, a cancel is refused (409, the
+// spec's message) and the migration completes.
+import { waitFor } from "@heliosdb/replication-engine/testing";
+import type pg from "pg";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import type { MigrationPausePoint } from "../../src/controller/migration/deps";
+import { startWorld, type World } from "../../src/testing/world";
+import { snapshot } from "../failover/invariants";
+import { Holds } from "../failover/holds";
+import { type Body, inPhase, leftovers, migrationEnded, routeToEast, tablesOf } from "./tenant";
+
+let world: World;
+const holds = new Holds<MigrationPausePoint>();
+const sessions: pg.Client[] = [];
+
+beforeAll(async () => {
+  world = await startWorld({ users: 5_000, app: { migration: { pause: holds.pause } } });
+  await routeToEast(world);
+}, 180_000);
+
+afterAll(async () => {
+  holds.releaseAll();
+  for (const s of sessions) await s.end().catch(() => undefined);
+  await world?.close();
+}, 120_000);
+
+async function session(cluster: "east" | "west", database: string): Promise<pg.Client> {
+  const client = await world[cluster].connect(database);
+  sessions.push(client);
+  return client;
+}
+
+async function start(database: string, config: Body = {}): Promise<string> {
+  await world.west.createDatabase(database);
+  const res = await world.rest("POST", "/migrations", {
+    tenant_id: "tenant-123",
+    source_region: "us-east-1",
+    target_region: "us-west-2",
+    target_database: database,
+    migration_config: config,
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return res.body.id as string;
+}
+
+async function carrierOf(id: string): Promise<string> {
+  const { rows } = await world.pool.query("SELECT replication_id FROM migrations WHERE id = $1", [id]);
+  return rows[0].replication_id as string;
+}
+
+// Cancelled, rolled back: nothing of the migration is left, and the source and routing are as they were.
+async function expectRolledBack(id: string, database: string, before: { source: unknown; routing: Body }) {
+  const ended = await migrationEnded(world, id);
+  expect(ended).toMatchObject({ id, status: "Cancelled", rollback_status: "Completed" });
+  expect(ended.cancelled_at).toBeTruthy();
+  expect(ended.phases.map((p: Body) => p.status)).not.toContain("InProgress");
+  const target = await session("west", database);
+  expect(await tablesOf(target)).toEqual([]);
+  const east = await session("east", "production_db");
+  expect(await leftovers(east)).toEqual({ slots: [], publications: [] });
+  expect(await snapshot(east)).toEqual(before.source);
+  // Not fenced: the tenant writes there as before (rolled back, to leave it as it was).
+  await east.query("BEGIN");
+  await east.query("INSERT INTO users (name, email) VALUES ('after cancel', 'a@example.com')");
+  await east.query("ROLLBACK");
+  expect((await world.rest("GET", "/tenants/tenant-123/routing")).body).toEqual(before.routing);
+  const carrier = await carrierOf(id);
+  expect((await world.rest("GET", `/replications/${carrier}`)).status).toBe(404);
+  const { rows } = await world.pool.query("SELECT event_type FROM events WHERE details->>'migration_id' = $1 AND event_type = 'MigrationCancelled'", [id]);
+  expect(rows.length).toBe(1);
+}
+
+async function current() {
+  const east = await session("east", "production_db");
+  return { source: await snapshot(east), routing: (await world.rest("GET", "/tenants/tenant-123/routing")).body as Body };
+}
+
+test("cancelled in BulkCopy: rolled back, the target's tables dropped, the slot gone, the source and routing as they were", async () => {
+  const before = await current();
+  const copying = holds.hold("copying");
+  const id = await start("cancel_copy", { bulk_copy_parallelism: 2 });
+  expect(await copying.reached).toBe(id);
+  expect((await world.rest("GET", `/migrations/${id}`)).body.current_phase).toBe("BulkCopy");
+  // The copy has created the tenant's tables on the target: the rollback has something to drop.
+  const target = await session("west", "cancel_copy");
+  await waitFor(async () => (await tablesOf(target)).length === 3, "the target's tables", 60_000);
+  const cancelled = await world.rest("POST", `/migrations/${id}/cancel`);
+  expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
+  expect(cancelled.body).toMatchObject({ id, status: "Cancelled" });
+  expect(["InProgress", "Completed"]).toContain(cancelled.body.rollback_status);
+  expect(cancelled.body.cancelled_at).toBeTruthy();
+  await expectRolledBack(id, "cancel_copy", before);
+}, 300_000);
+
+test("cancelled in CDCCatchup (a Manual migration waiting for its cutover): rolled back the same way; a cutover asked for after is refused", async () => {
+  const before = await current();
+  const id = await start("cancel_catchup", { cutover_strategy: "Manual" });
+  await inPhase(world, id, "CDCCatchup");
+  const cancelled = await world.rest("POST", `/migrations/${id}/cancel`);
+  expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
+  await expectRolledBack(id, "cancel_catchup", before);
+  const cut = await world.rest("POST", `/migrations/${id}/cutover`);
+  expect(cut.status).toBe(409);
+  expect(cut.body.error.code).toBe("CONFLICT");
+}, 300_000);
+
+test("a cancel once Cutover has begun is refused with 409 and the spec's message; the migration completes", async () => {
+  const fenced = holds.hold("fenced");
+  const id = await start("cancel_late");
+  expect(await fenced.reached).toBe(id);
+  const refused = await world.rest("POST", `/migrations/${id}/cancel`);
+  expect(refused.status).toBe(409);
+  expect(refused.body.error).toMatchObject({ code: "CONFLICT", message: "Cannot cancel after cutover phase starts", details: { migration_id: id } });
+  fenced.release();
+  const done = await migrationEnded(world, id);
+  expect(done.status, JSON.stringify(done)).toBe("Completed");
+  // Ended: a cancel now says so.
+  const after = await world.rest("POST", `/migrations/${id}/cancel`);
+  expect(after.status).toBe(409);
+  await waitFor(async () => (await world.rest("GET", "/tenants/tenant-123/routing")).body.migration_id === id, "routing to name the migration", 10_000);
+}, 300_000);
