@@ -99,7 +99,7 @@ export function migrationMessage(m: MigrationRow): Migration {
       const seconds = step.durationMs !== null ? Math.round(step.durationMs / 1000) : step.startedAt ? Math.round((Date.now() - step.startedAt.getTime()) / 1000) : 0;
       const phase = create(MigrationPhaseSchema, {
         phase: step.step,
-        status: phaseStatus(step.status, job.status),
+        status: phaseStatus(step.status, job.status, !!step.error),
         progressPercent: step.status === "Completed" ? 100 : (num("progress_percent") ?? 0),
         durationSeconds: seconds,
       });
@@ -120,9 +120,10 @@ export function migrationMessage(m: MigrationRow): Migration {
   });
 }
 
-// The spec's phase statuses: Pending, InProgress, Completed, Failed, Cancelled (a phase undone by a cancel).
-function phaseStatus(step: string, job: string): string {
-  if (step === "RolledBack") return job === "Cancelled" ? "Cancelled" : "Failed";
+// The spec's phase statuses: Pending, InProgress, Completed, Failed (the phase that failed), Cancelled (a
+// phase whose work a rollback undid, after a cancel or another phase's failure).
+function phaseStatus(step: string, job: string, failed: boolean): string {
+  if (step === "RolledBack") return failed && job !== "Cancelled" ? "Failed" : "Cancelled";
   if (step === "InProgress" && job === "Cancelled") return "Cancelled";
   if (step === "Skipped") return "Completed";
   return step;

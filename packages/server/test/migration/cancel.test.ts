@@ -2,8 +2,10 @@
 // or in CDCCatchup, the migration is rolled back — the target's tables it
 // created dropped, its slot and publication gone from the source, the source
 // as it was, routing unchanged — and reports Cancelled with its
-// rollback_status. Once Cutover has begun, a cancel is refused (409, the
-// spec's message) and the migration completes.
+// rollback_status. A Cutover that fails (the target differs from the
+// source at the fence) rolls back the same way, the source unfenced under
+// its writers. Once Cutover has begun, a cancel is refused (409, the spec's
+// message) and the migration completes.
 import { waitFor } from "@heliosdb/replication-engine/testing";
 import type pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -11,7 +13,7 @@ import type { MigrationPausePoint } from "../../src/controller/migration/deps";
 import { startWorld, type World } from "../../src/testing/world";
 import { snapshot } from "../failover/invariants";
 import { Holds } from "../failover/holds";
-import { type Body, inPhase, leftovers, migrationEnded, routeToEast, tablesOf } from "./tenant";
+import { type Body, inPhase, leftovers, migrationEnded, routedWriters, routeToEast, tablesOf } from "./tenant";
 
 let world: World;
 const holds = new Holds<MigrationPausePoint>();
@@ -106,6 +108,44 @@ test("cancelled in CDCCatchup (a Manual migration waiting for its cutover): roll
   const cut = await world.rest("POST", `/migrations/${id}/cutover`);
   expect(cut.status).toBe(409);
   expect(cut.body.error.code).toBe("CONFLICT");
+}, 300_000);
+
+test("a Cutover whose target differs from the source at the fence fails and rolls back: the source unfenced, routing unblocked, the target's tables dropped; the writers go on on the source, nothing lost", async () => {
+  const routingBefore = (await world.rest("GET", "/tenants/tenant-123/routing")).body as Body;
+  const source = `${routingBefore.primary.connection_id}/${routingBefore.primary.database}`;
+  const load = routedWriters(world, "rb-", 3);
+  try {
+    await waitFor(() => load.committedOn(source) >= 20, "writes on the source", 60_000);
+    const id = await start("rollback_west", { cutover_strategy: "Manual" });
+    await inPhase(world, id, "CDCCatchup");
+    // A row written into the target by someone else: the target is not the source.
+    const target = await session("west", "rollback_west");
+    await target.query("INSERT INTO users (id, name, email, region, created_at) VALUES (999999, 'stray', 'stray@example.com', 'us', now())");
+    await waitFor(async () => (await world.rest("POST", `/migrations/${id}/cutover`)).status === 202, "the cutover to be accepted", 30_000);
+    const ended = await migrationEnded(world, id);
+    expect(ended).toMatchObject({ status: "Failed", rollback_status: "Completed" });
+    expect(ended.message).toMatch(/^Cutover: the replica differs from the source at the fence in users/);
+    // The phase that failed, and the copy the rollback undid; the catch-up had nothing to undo.
+    expect(ended.phases.map((p: Body) => p.status)).toEqual(["Cancelled", "Completed", "Failed"]);
+    expect(Number(ended.downtime_ms ?? 0)).toBe(0);
+    // The fence lifted: the writers that met it find routing unblocked, on the same primary, and write there again.
+    const before = load.committedOn(source);
+    await waitFor(() => load.committedOn(source) >= before + 20, "writes on the source again", 60_000);
+    const routing = (await world.rest("GET", "/tenants/tenant-123/routing")).body;
+    expect(routing).toMatchObject({ primary: routingBefore.primary, writes_blocked: false });
+    await load.stop();
+    expect(load.errors).toEqual([]);
+    expect(load.refusals()).toBeGreaterThan(0);
+    const east = await session("east", "production_db");
+    const users = await east.query("SELECT id::text, name, email FROM users WHERE name LIKE 'rb-%'");
+    expect(new Map(users.rows.map((u) => [u.id, u]))).toEqual(load.expected().users);
+    expect(await tablesOf(target)).toEqual([]);
+    expect(await leftovers(east)).toEqual({ slots: [], publications: [] });
+    const { rows } = await world.pool.query("SELECT event_type FROM events WHERE details->>'migration_id' = $1 AND event_type = 'MigrationFailed'", [id]);
+    expect(rows.length).toBe(1);
+  } finally {
+    await load.stop().catch(() => undefined);
+  }
 }, 300_000);
 
 test("a cancel once Cutover has begun is refused with 409 and the spec's message; the migration completes", async () => {
