@@ -263,7 +263,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   let controlPlane: ReturnType<typeof controlPlaneDatabase> | undefined;
   const controlPlaneOnce = () => (controlPlane ??= controlPlaneDatabase(options.db).catch((e) => ((controlPlane = undefined), Promise.reject(e))));
   const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache, events, failovers, migrations });
-  const failoverController = new FailoverController({ failovers, replications: replicationController, routing, events, orchestrator });
+  const failoverController = new FailoverController({ failovers, replications: replicationController, routing, events, orchestrator, migrations });
   const migrationController = new MigrationController({ migrations, failovers, replications: replicationController, connections, grants, routing, events, orchestrator });
   const staleAfter = orchestrator.staleAfterMs;
   const feeds = {

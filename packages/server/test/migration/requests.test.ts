@@ -144,6 +144,10 @@ test("one migration of a tenant at a time, none while a failover of it runs; Cut
   const paused = await rest("POST", `/replications/${carrier}/pause`);
   expect(refused(paused)).toEqual([409, "CONFLICT"]);
   expect(paused.body.error.details).toEqual({ replication_id: carrier, migration_id: id });
+  // Nor is a replication of the tenant failed over while its migration runs (the carrier included).
+  const failover = await rest("POST", `/replications/${carrier}/failover`, { reason: "no", update_routing: true });
+  expect(refused(failover)).toEqual([409, "CONFLICT"]);
+  expect(failover.body.error.details).toEqual({ replication_id: carrier, migration_id: id });
   expect((await rest("POST", `/migrations/${id}/cancel`)).status).toBe(200);
   copying.release();
   expect((await migrationEnded(world, id)).status).toBe("Cancelled");
@@ -151,18 +155,18 @@ test("one migration of a tenant at a time, none while a failover of it runs; Cut
   expect(refused(await rest("POST", `/migrations/${id}/cutover`))).toEqual([409, "CONFLICT"]);
 
   // A failover of the tenant's replication in progress (held by another server's lease): refused.
-  const failover = randomUUID();
+  const failoverId = randomUUID();
   await world.pool.query(
     `INSERT INTO jobs (id, kind, steps, status, lease_owner, lease_expires_at) VALUES ($1, 'failover', '[]', 'InProgress', 'elsewhere', now() + interval '1 hour')`,
-    [failover],
+    [failoverId],
   );
-  await world.pool.query(`INSERT INTO failovers (id, replication_id, tenant_id, trigger) VALUES ($1, $2, 'tenant-123', 'Manual')`, [failover, randomUUID()]);
+  await world.pool.query(`INSERT INTO failovers (id, replication_id, tenant_id, trigger) VALUES ($1, $2, 'tenant-123', 'Manual')`, [failoverId, randomUUID()]);
   try {
     const during = await rest("POST", "/migrations", request());
     expect(refused(during)).toEqual([409, "CONFLICT"]);
-    expect(during.body.error.details).toMatchObject({ tenant_id: "tenant-123", failover_id: failover });
+    expect(during.body.error.details).toMatchObject({ tenant_id: "tenant-123", failover_id: failoverId });
   } finally {
-    await world.pool.query("DELETE FROM jobs WHERE id = $1", [failover]);
+    await world.pool.query("DELETE FROM jobs WHERE id = $1", [failoverId]);
   }
   // An Automatic migration refuses a cutover request.
   const auto = await rest("POST", "/migrations", request());
