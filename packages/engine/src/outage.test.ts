@@ -101,3 +101,44 @@ test("the source down and back: retried, reported as the source's, then resumed 
   expect(r.pipeline.read().totalRows).toBeGreaterThan(totals.totalRows);
   expect(r.pipeline.read().conflictsDetected).toBe(0);
 }, 90_000);
+
+test("a clean shutdown of the source while the replication streams ends without waiting on it; the replication streams again once the source is back, nothing lost", async () => {
+  const r = await bench.replicate({}, { deps: { retry: { initialMs: 200, maxMs: 800 } } });
+  await r.pipeline.start();
+  await r.pipeline.whenStreaming();
+  await r.db.query("INSERT INTO orders (user_id, amount, status) SELECT 3, i, 'before stop' FROM generate_series(1, 500) i");
+  await r.caughtUp();
+  // Writers in flight when the source stops.
+  const session = await bench.source.connect(r.name);
+  session.on("error", () => undefined);
+  let writing = true;
+  const writes = (async () => {
+    for (let i = 0; writing; i++) await session.query("INSERT INTO orders (user_id, amount, status) VALUES (5, $1, 'in flight')", [i]);
+  })().catch(() => undefined); // ended by the shutdown
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await r.db.end();
+  // A fast shutdown waits for every walsender to have its WAL confirmed up to what it sent, shutdown checkpoint
+  // included: a replication that confirms only the transactions it applied would hold it (its replies keep
+  // wal_sender_timeout away) for as long as it streams.
+  let stopped = false;
+  const stopping = bench.source.halt("fast").then(() => (stopped = true));
+  await waitFor(() => stopped, "the source's fast shutdown to end", 30_000);
+  await stopping;
+  writing = false;
+  await writes;
+  await session.end().catch(() => undefined);
+  await bench.source.resume();
+  await waitFor(() => r.pipeline.status === "Streaming", "Streaming again", 30_000);
+  const db = await bench.source.connect(r.name);
+  const replica = await bench.target.connect(r.name);
+  try {
+    await db.query("INSERT INTO orders (user_id, amount, status) SELECT 4, i, 'after restart' FROM generate_series(1, 500) i");
+    const { rows } = await db.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
+    await waitFor(() => (r.pipeline.read().lastCheckpoint?.lsn ?? 0n) >= parseLsn(rows[0]!.lsn), "the replica to catch up");
+    for (const [table, columns] of Object.entries(COLUMNS)) {
+      expect(await tableChecksum(replica, table, columns), table).toEqual(await tableChecksum(db, table, columns));
+    }
+  } finally {
+    await Promise.all([db.end(), replica.end()]);
+  }
+}, 120_000);

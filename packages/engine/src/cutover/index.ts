@@ -4,6 +4,7 @@
 export { fence, unfence, FenceError, FENCE_MESSAGE_PREFIX, FENCE_SQLSTATE, FENCE_TRIGGER, type Fence, type FenceOptions, type Unfenced } from "./fence";
 export { syncSequences, type SequenceSync } from "./sequences";
 export { verify, type TableVerification, type Verification, type VerifyOptions } from "./verify";
+export { holdSnapshot, type HeldSnapshot } from "./snapshot";
 export { checkWritable, copyColumnDefaults, tenantTables, type ColumnDefault, type DefaultsCopy, type WritableCheck } from "./promote";
 export { TableNotFoundError, type TenantDatabase } from "./tables";
 export { dropTenantTables } from "./cleanup";

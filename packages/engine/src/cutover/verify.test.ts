@@ -4,7 +4,7 @@
 // the same count, a missing row — is detected and named.
 import { AnonymizePIITransform_AnonymizationMethod as Method } from "@heliosdb/replication-proto";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { verify, type TenantDatabase } from "./index";
+import { holdSnapshot, verify, type TenantDatabase } from "./index";
 import { startBench, type Bench } from "../testing/replication";
 import { startWriter } from "../testing/tenant";
 
@@ -69,4 +69,34 @@ test("a replica verifies; PII-hashed users by count only; a changed value and a 
   const products = bad.tables.find((t) => t.table === "products")!;
   expect(products.targetRows).toBe(products.sourceRows - 1);
   expect(bad.tables.find((t) => t.table === "users")).toMatchObject({ checksum: "count only", ok: false });
+}, 120_000);
+
+test("verified against a held snapshot: the target as it was when held, whatever is written there since; void once released", async () => {
+  const r = await bench.replicate({}, { users: 200 });
+  const side = (cluster: typeof bench.source): TenantDatabase => ({ connection: { connectionString: cluster.url(r.name) }, schema: "public" });
+  const [source, target] = [side(bench.source), side(bench.target)];
+  await r.pipeline.start();
+  await r.pipeline.whenStreaming();
+  await r.caughtUp();
+  await r.pipeline.pause();
+
+  const held = await holdSnapshot(target);
+  try {
+    // The new primary takes writes after the moment held (as after a routing switch).
+    await r.replica.query("INSERT INTO products (sku, title) VALUES ('after-the-switch', 'new')");
+    await r.replica.query("UPDATE orders SET status = 'paid after the switch' WHERE id = (SELECT min(id) FROM orders)");
+    const now = await verify(source, target, TABLES, { checksum: true });
+    expect(now.mismatched).toEqual(["orders", "products"]);
+    const then = await verify(source, target, TABLES, { checksum: true, targetSnapshot: held.id });
+    expect(then.ok).toBe(true);
+    expect(then.tables.map((t) => [t.table, t.checksum])).toEqual([
+      ["users", "match"],
+      ["orders", "match"],
+      ["products", "match"],
+    ]);
+  } finally {
+    await held.release();
+  }
+  await held.release();
+  await expect(verify(source, target, ["orders"], { targetSnapshot: held.id })).rejects.toThrow(/snapshot/i);
 }, 120_000);

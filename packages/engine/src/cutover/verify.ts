@@ -1,8 +1,10 @@
-// Verification before a switch: does the target hold what the source holds?
+// Verification of a cutover: does the target hold what the source holds?
 // Row counts per table on both sides, and, where asked, a checksum of each
 // table's rows. Each side is read in one REPEATABLE READ transaction, so all
 // its tables are counted at one moment (after the fence and the drain,
-// neither side changes anyway).
+// neither side changes anyway) — or at the moment an exported snapshot
+// holds (snapshot.ts), so that the target can be verified as it was at the
+// switch while clients already write there.
 //
 // The checksum is order-independent: the sum, as numeric, of the first and of
 // the last 64 bits of md5 over each row's text (the columns both sides have,
@@ -23,6 +25,10 @@ export interface VerifyOptions {
   checksum?: boolean;
   /** Tables whose replication applies transforms: compared by count only. */
   transformed?: readonly string[];
+  /** Read the source as this exported snapshot saw it (holdSnapshot), not as it is now. */
+  sourceSnapshot?: string;
+  /** Read the target as this exported snapshot saw it: e.g. as it was at a routing switch, while clients write there since. */
+  targetSnapshot?: string;
 }
 
 export interface TableVerification {
@@ -69,8 +75,8 @@ export async function verify(source: TenantDatabase, target: TenantDatabase, tab
         plans.push({ s, t, columns: compare ? await commonColumns(from, to, s, t) : undefined });
       }
       const [a, b] = await Promise.all([
-        measure(from, plans.map((p) => ({ table: p.s, columns: p.columns }))),
-        measure(to, plans.map((p) => ({ table: p.t, columns: p.columns }))),
+        measure(from, plans.map((p) => ({ table: p.s, columns: p.columns })), options.sourceSnapshot),
+        measure(to, plans.map((p) => ({ table: p.t, columns: p.columns })), options.targetSnapshot),
       ]);
       const results = plans.map((p, i): TableVerification => {
         const countOk = a[i]!.rows === b[i]!.rows;
@@ -102,8 +108,9 @@ async function commonColumns(from: pg.ClientBase, to: pg.ClientBase, s: Resolved
   return sc.rows.map((r) => r.attname).filter((c) => there.has(c));
 }
 
-async function measure(client: pg.ClientBase, tables: { table: ResolvedTable; columns: string[] | undefined }[]): Promise<Measure[]> {
-  await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+async function measure(client: pg.ClientBase, tables: { table: ResolvedTable; columns: string[] | undefined }[], snapshot?: string): Promise<Measure[]> {
+  // The snapshot is imported first: SET TRANSACTION SNAPSHOT must precede every query of the transaction.
+  await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;${snapshot ? ` SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(snapshot)};` : ""}
     SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres';
     SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex'`);
   try {

@@ -4,6 +4,7 @@
 // the source. Flushes run one at a time, in order; a batch applies while
 // the next one gathers.
 import type { Applier } from "../apply/applier";
+import { FENCE_MESSAGE_PREFIX } from "../cutover/fence";
 import type { ChangeBatch, BatchItem } from "../codec/batch";
 import { onSide } from "../failure";
 import type { BatchCodec, SealedBatch } from "../codec/codec";
@@ -47,6 +48,12 @@ export class Batcher {
   private xid = 0;
   // Transactions in batches sent to the applier but not yet committed on the target.
   private unacknowledged = 0;
+  // Batches cut and not yet applied and acknowledged (one applying, one waiting for it).
+  private unapplied = 0;
+  // Between a transaction's begin and its commit.
+  private inTransaction = false;
+  // The transaction being received carries a cutover fence's message: a drain waits for it.
+  private fenced = false;
   private applying: Promise<void> = Promise.resolve();
   private failure: unknown;
   private timer: NodeJS.Timeout | undefined;
@@ -70,6 +77,7 @@ export class Batcher {
       case "relation":
         return this.relation(message.relation);
       case "begin":
+        this.inTransaction = true;
         this.xid = message.xid;
         this.finalLsn = message.finalLsn;
         this.deps.figures.received(message.commitTime);
@@ -81,16 +89,30 @@ export class Batcher {
         // A source transaction larger than a batch is applied in pieces of one target transaction.
         if (this.rows >= this.deps.settings().batchRows) return this.flush();
         return;
+      case "message":
+        if (message.transactional && message.prefix === FENCE_MESSAGE_PREFIX) this.fenced = true;
+        return;
       case "commit":
+        this.inTransaction = false;
         this.items.push({
           kind: "commit",
           transaction: { xid: this.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime },
         });
         if (this.commits++ === 0) this.firstCommitAt = Date.now();
+        // A fence's transaction is the last a cutover waits for, while the tenant's writes wait: applied at once, whatever the tier's interval.
+        if (this.fenced) {
+          this.fenced = false;
+          return this.flush();
+        }
         return this.scheduleFlush();
       default:
         return;
     }
+  }
+
+  /** Whether everything received is applied and acknowledged: no transaction half received, nothing gathered, nothing applying. */
+  get caughtUp(): boolean {
+    return !this.inTransaction && this.items.length === 0 && this.unapplied === 0 && !this.failure;
   }
 
   /** Applies whatever is gathered; one flush at a time, in order. */
@@ -107,6 +129,8 @@ export class Batcher {
     this.rows = 0;
     this.commits = 0;
     this.unacknowledged = 0;
+    this.inTransaction = false;
+    this.fenced = false;
   }
 
   private async relation(relation: Relation): Promise<void> {
@@ -183,12 +207,16 @@ export class Batcher {
     this.items = [];
     this.rows = 0;
     this.commits = 0;
+    this.unapplied++;
     await this.applying;
     if (this.failure) throw this.failure;
-    this.applying = this.applyBatch(batch, commits).catch((e: unknown) => {
-      this.failure = e;
-      this.deps.onError(e);
-    });
+    this.applying = this.applyBatch(batch, commits).then(
+      () => void this.unapplied--,
+      (e: unknown) => {
+        this.failure = e;
+        this.deps.onError(e);
+      },
+    );
   }
 
   /** Resolves when no batch is being applied. */

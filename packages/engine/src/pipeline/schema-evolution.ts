@@ -5,10 +5,13 @@
 // transfer, and the stream restarts in text from its last acknowledgment.
 import type pg from "pg";
 import { addMissingColumns } from "../apply/target-schema";
+import { connect } from "../connect";
 import { onSide } from "../failure";
 import { readCatalog } from "../source/catalog";
 import type { Relation } from "../types";
+import type { PipelineContext } from "./context";
 import type { Setup } from "./setup";
+import { binaryTransferPossible } from "./transfer-format";
 
 /** A source schema change the replication cannot follow (a changed type or key). */
 export class SchemaChangeError extends Error {
@@ -29,6 +32,28 @@ export interface EvolutionContext {
   binary: boolean;
   binaryStillPossible: (relation: Relation) => Promise<boolean>;
   emit: (type: string, message: string, details: Record<string, string>) => void;
+}
+
+// A relation message: new source columns are added on the target; a
+// changed type or key is a schema change the replication cannot follow.
+export async function evolve(ctx: PipelineContext, relation: Relation): Promise<Relation> {
+  const source = await onSide("source", connect(ctx.spec().source.connection));
+  try {
+    return await evolveRelation(
+      {
+        source,
+        target: ctx.stages.target!,
+        targetSchema: ctx.spec().target.schema,
+        setup: ctx.stages.setup!,
+        binary: ctx.stages.binary,
+        binaryStillPossible: (described) => binaryTransferPossible(ctx, [described], source),
+        emit: (type, message, details) => ctx.emit(type, "Info", message, details),
+      },
+      relation,
+    );
+  } finally {
+    await source.end();
+  }
 }
 
 /** Brings the target in line with a relation message; returns the relation to apply changes with. */

@@ -7,9 +7,33 @@
 // database on the source wait for this replication. So the engine sets it
 // only when it is empty, and clears it when the replication pauses or stops.
 import pg from "pg";
+import { connect } from "../connect";
+import { onSide } from "../failure";
 
 export class SynchronousSetupError extends Error {
   override readonly name = "SynchronousSetupError";
+}
+
+/** Whether the source's commits wait for one replication; it sets or clears the setting only when that changes. */
+export class SynchronousTier {
+  private synchronous = false;
+
+  constructor(
+    private readonly source: () => pg.ClientConfig,
+    private readonly applicationName: string,
+  ) {}
+
+  async follow(wanted: boolean): Promise<void> {
+    if (wanted === this.synchronous) return;
+    const source = await onSide("source", connect(this.source()));
+    try {
+      if (wanted) await enableSynchronous(source, this.applicationName);
+      else await disableSynchronous(source, this.applicationName);
+      this.synchronous = wanted;
+    } finally {
+      await source.end();
+    }
+  }
 }
 
 /** Names the replication's walsender as the source's synchronous standby. */

@@ -5,11 +5,14 @@
 // while its condition holds. While no stream runs (paused,
 // or waiting to retry a failure) it also finds the oldest transaction the
 // target lacks by peeking the slot, so lag stays a measured figure. A lost
-// session is opened again at the next beat.
+// session is opened again at the next beat. A pipeline that has not run
+// reads what the target committed first (loadCheckpoint), to measure from.
 import pg from "pg";
+import { ensureCheckpointTable, readCheckpoint } from "../apply/checkpoint";
 import { connect } from "../connect";
 import { pgTimestampToDate } from "../source/pgoutput";
 import { parseLsn } from "../types";
+import type { PipelineContext } from "./context";
 import type { Figures } from "./figures";
 
 export interface WatchOptions {
@@ -125,6 +128,48 @@ export class SourceWatch {
     }
     this.nextPeekAt = Date.now() + this.peekGapMs;
     this.peekGapMs = Math.min(this.peekGapMs * 2, PEEK_MAX_MS);
+  }
+}
+
+// The source watch of a pipeline, which also raises the alerts its figures call for; started.
+export function watchSource(ctx: PipelineContext, streaming: boolean): SourceWatch {
+  const watch = new SourceWatch({
+    source: ctx.spec().source.connection,
+    slot: ctx.slotName,
+    publication: ctx.publicationName,
+    figures: ctx.figures,
+    intervalMs: ctx.deps.heartbeatIntervalMs ?? 1000,
+    streaming,
+    maxLagSeconds: () => ctx.spec().config.maxLagSeconds,
+    walRetentionWarningBytes: ctx.deps.walRetentionWarningBytes ?? 1 << 30,
+    alert: (type, message, details, severity = "Warning") => ctx.emit(type, severity, message, details),
+  });
+  watch.start();
+  return watch;
+}
+
+// What the target has committed, for a pipeline that has not run (a paused
+// replication watched after a restart): its checkpoint and totals, so that
+// lag and statistics are measured while nothing streams.
+export async function loadCheckpoint(ctx: PipelineContext): Promise<void> {
+  const { figures } = ctx;
+  if (figures.appliedLsn > 0n) return;
+  try {
+    const target = await connect(ctx.spec().target.connection);
+    try {
+      const { rowCount } = await target.query("SELECT 1 FROM pg_tables WHERE schemaname = 'heliosdb_replication' AND tablename = 'checkpoints'");
+      if (!rowCount) return;
+      await ensureCheckpointTable(target);
+      const checkpoint = await readCheckpoint(target, ctx.spec().replicationId);
+      if (!checkpoint || checkpoint.phase !== "streaming") return;
+      figures.begin(checkpoint.totals);
+      figures.committedAt(checkpoint.lsn, checkpoint.totals, checkpoint.xid ?? 0);
+      figures.lastCheckpoint = { lsn: checkpoint.lsn, timestamp: checkpoint.updatedAt, transactionId: checkpoint.xid ?? 0 };
+    } finally {
+      await target.end().catch(() => undefined);
+    }
+  } catch {
+    // The target is away: the figures stay as they were, and say so by their age.
   }
 }
 

@@ -83,6 +83,11 @@ export class DeliveryQueue<T> {
     this.resumeProducer();
   }
 
+  /** Whether nothing waits and no deliver() call is running: every item pushed so far has been handled. */
+  get settled(): boolean {
+    return !this.draining && this.length === 0;
+  }
+
   /** Resolves when no deliver() call is running. */
   idle(): Promise<void> {
     if (!this.draining) return Promise.resolve();

@@ -245,6 +245,30 @@ describe("ReplicationConnection against PostgreSQL", () => {
     expect(await confirmedFlush("acks_slot")).toBe(acked);
   }, 60_000);
 
+  test("caught up, a keepalive's position is confirmed (a fast shutdown of the source needs it); with a transaction not yet acknowledged, it is not", async () => {
+    const { conn, options } = await setup("idle");
+    await db.query("CREATE TABLE idle_unrelated (id serial PRIMARY KEY, v text)");
+    let caughtUp = false;
+    const s = collect(conn, { ...options, statusIntervalMs: 600_000, caughtUp: () => caughtUp });
+    await db.query("INSERT INTO idle VALUES (1, 'a', 'b')");
+    await s.waitFor(() => s.commits().length >= 1, "a commit");
+    // Delivered, not acknowledged: keepalives past it confirm nothing.
+    for (let i = 0; i < 3; i++) await db.query("INSERT INTO idle_unrelated (v) SELECT 'v' FROM generate_series(1, 500)");
+    const keepalives = conn.keepalivesReceived;
+    await s.waitFor(() => conn.keepalivesReceived >= keepalives + 2, "keepalives", 30_000);
+    expect(conn.lastAcknowledged).toBe(0n);
+    // Applied and acknowledged, nothing pending: the next keepalive's position is confirmed, past the commit.
+    const acked = s.commits()[0]!.endLsn;
+    conn.acknowledge(acked);
+    caughtUp = true;
+    for (let i = 0; i < 3; i++) await db.query("INSERT INTO idle_unrelated (v) SELECT 'v' FROM generate_series(1, 500)");
+    await eventually(async () => (await confirmedFlush("idle_slot")) > acked, "confirmed_flush_lsn past the ack");
+    expect(conn.lastAcknowledged).toBeGreaterThan(acked);
+    expect(conn.lastAcknowledged).toBeLessThanOrEqual(conn.serverWalEnd);
+    expect(s.commits()).toHaveLength(1);
+    await conn.close();
+  }, 60_000);
+
   test("a reconnect at the acknowledged LSN skips acknowledged transactions and delivers later ones", async () => {
     const { conn, options } = await setup("resume");
     const first = collect(conn, options);

@@ -35,6 +35,18 @@ export interface StartOptions {
   maxQueuedBytes?: number;
   /** How often to report the acknowledged position unprompted; must stay below the server's wal_sender_timeout. */
   statusIntervalMs?: number;
+  /**
+   * Whether every message handled so far is applied and acknowledged —
+   * nothing gathered, nothing applying, no transaction half received. When
+   * it is, and nothing waits in the queue, a keepalive's position is
+   * confirmed: the server sent everything before it (pgoutput sends a
+   * transaction whole, at its commit), so whatever lies between the last
+   * transaction and that position carried nothing this stream publishes.
+   * Without it a fast shutdown of the source never ends: the walsender waits
+   * for its WAL to be confirmed up to what it sent (the shutdown checkpoint
+   * included), and our replies keep its wal_sender_timeout away.
+   */
+  caughtUp?: () => boolean;
 }
 
 /** Receives each message in order; the next one waits for a returned promise. */
@@ -80,6 +92,7 @@ export class ReplicationConnection {
   private streaming = false;
   private inCopy = false; // CopyBoth established and CopyDone not yet sent: the only time CopyData may go out
   private stopRequested = false;
+  private caughtUp: (() => boolean) | undefined;
   private failure: { error: unknown } | undefined;
   private queue: DeliveryQueue<Buffer> | undefined;
   private streamDone: Promise<unknown> | undefined;
@@ -182,6 +195,7 @@ export class ReplicationConnection {
     this.inCopy = false;
     this.stopRequested = false;
     this.failure = undefined;
+    this.caughtUp = options.caughtUp;
     // pgoutput resends Relation messages on every new stream, so the cache must not outlive one.
     const decoder = new PgOutputDecoder({ binary: options.binary ?? false });
     const socket = this.wire.stream;
@@ -316,12 +330,13 @@ export class ReplicationConnection {
     } else if (kind === 0x6b /* k: primary keepalive */) {
       if (chunk.length < 18) return this.fail(new ReplicationError("short keepalive message"));
       this._keepalivesReceived++;
-      this.noteWalEnd(chunk.readBigUInt64BE(1));
-      // Answer at once, out of band of the queue: the server only needs to hear we are alive.
-      if (chunk[17] === 1) {
-        this._repliesRequested++;
-        this.sendStatus();
-      }
+      const walEnd = chunk.readBigUInt64BE(1);
+      this.noteWalEnd(walEnd);
+      const confirm = walEnd > this._lastAcknowledged && queue.settled && this.caughtUp?.() === true;
+      if (confirm) this._lastAcknowledged = walEnd;
+      // Answer at once, out of band of the queue: the server only needs to hear we are alive (and, caught up, where we are).
+      if (chunk[17] === 1) this._repliesRequested++;
+      if (chunk[17] === 1 || confirm) this.sendStatus();
     }
   }
 

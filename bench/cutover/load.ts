@@ -1,0 +1,179 @@
+// The tenant's clients for the cutover benchmark: a steady rate of small
+// writes from several connections, each sent to whatever primary routing
+// names. A write refused with 25006 (the cutover's fence: "not the primary")
+// re-reads routing until a newer version names a primary that takes writes,
+// and is sent there; a deadlock with the fence's locks (40P01) is sent again.
+// Every acknowledged write is remembered — when its COMMIT returned, and
+// what it wrote — so the run can say how long no write was acknowledged
+// around each cutover and whether any acknowledged write is missing on the
+// final primary.
+//
+// Writes are single statements (autocommit): three in four insert an order
+// whose status names the write; one in four renames a user of the
+// connection's own (ids ≡ connection mod connections), so the final name of
+// each is known exactly.
+import { performance } from "node:perf_hooks";
+import type pg from "pg";
+
+export interface Route {
+  version: bigint;
+  /** "connection_id/database", or any key `connect` understands. */
+  primary: string;
+  writesBlocked: boolean;
+}
+
+export interface LoadOptions {
+  /** Writes per second, all connections together. */
+  rate: number;
+  connections: number;
+  /** A mark in what this load writes (order statuses, user names start with it). */
+  tag: string;
+  /** Users ids 1..users exist; each connection renames its own. */
+  users: number;
+  routing: () => Promise<Route>;
+  connect: (primary: string) => Promise<pg.Client>;
+}
+
+export interface Load {
+  /** When each write was acknowledged (performance.now()), in the order they were. */
+  readonly ackTimes: number[];
+  /** Refusals with 25006 met, deadlocks retried, other errors (each a failure of the run). */
+  readonly refusals: () => number;
+  readonly deadlocks: () => number;
+  readonly errors: string[];
+  /** Holds every connection before its next write (a script "stopping the application"); resolves when none is in flight. */
+  pause(): Promise<void>;
+  resume(): void;
+  /** The order statuses acknowledged, and the last acknowledged name of each renamed user. */
+  expected(): { orders: Set<string>; names: Map<string, string> };
+  stop(): Promise<void>;
+}
+
+export function startLoad(o: LoadOptions): Load {
+  const ackTimes: number[] = [];
+  const errors: string[] = [];
+  const orders = new Set<string>();
+  const names = new Map<string, string>();
+  let refused = 0;
+  let deadlocks = 0;
+  let running = true;
+  let gate: { opened: Promise<void>; open: () => void } | undefined;
+  const inFlight = new Set<number>();
+  let idle: (() => void) | undefined;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const interval = (1000 * o.connections) / o.rate;
+
+  const connection = async (c: number) => {
+    let route = await o.routing();
+    let db = await o.connect(route.primary);
+    const start = performance.now();
+    for (let i = 0; running; i++) {
+      // Paced: the i-th write of this connection is due at start + i·interval (late ones go at once).
+      const wait = start + i * interval - performance.now();
+      if (wait > 1) await sleep(wait);
+      if (gate) await gate.opened;
+      if (!running) break;
+      const insert = i % 4 !== 3;
+      const mark = `${o.tag}${c}-${i}`;
+      const user = String(1 + c + o.connections * (i % Math.max(1, Math.floor(o.users / o.connections) - 1)));
+      inFlight.add(c);
+      for (;;) {
+        try {
+          if (insert) await db.query("INSERT INTO orders (user_id, amount, status) VALUES ($1, 1.5, $2)", [user, mark]);
+          else await db.query("UPDATE users SET name = $2 WHERE id = $1", [user, mark]);
+          ackTimes.push(performance.now());
+          if (insert) orders.add(mark);
+          else names.set(user, mark);
+          break;
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          if (code === "40P01") {
+            deadlocks++;
+            continue;
+          }
+          if (code !== "25006") {
+            errors.push(`connection ${c} on ${route.primary}: ${(e as Error).message} (${code ?? "no code"})`);
+            if (errors.length > 100) running = false;
+            break;
+          }
+          refused++;
+          // Not the primary: follow routing to the one that takes writes now (while writes are blocked, wait for
+          // it); routing unchanged and not blocked (the switch is not recorded yet, or a cutover rolled back and
+          // lifted its fence), try the same one again in a moment.
+          const was = route;
+          for (;;) {
+            route = await o.routing();
+            if (!route.writesBlocked) break;
+            await sleep(2);
+          }
+          if (route.primary === was.primary) {
+            await sleep(2);
+            continue;
+          }
+          await db.end().catch(() => undefined);
+          db = await o.connect(route.primary);
+        }
+      }
+      inFlight.delete(c);
+      if (idle && inFlight.size === 0) idle();
+    }
+    await db.end().catch(() => undefined);
+  };
+  const loops = Array.from({ length: o.connections }, (_, c) =>
+    connection(c).catch((e: unknown) => {
+      errors.push(`connection ${c}: ${(e as Error).message}`);
+    }),
+  );
+
+  return {
+    ackTimes,
+    errors,
+    refusals: () => refused,
+    deadlocks: () => deadlocks,
+    async pause() {
+      let open!: () => void;
+      gate = { opened: new Promise<void>((r) => (open = r)), open: () => open() };
+      if (inFlight.size > 0) await new Promise<void>((r) => (idle = r));
+      idle = undefined;
+    },
+    resume() {
+      gate?.open();
+      gate = undefined;
+    },
+    expected: () => ({ orders, names }),
+    async stop() {
+      running = false;
+      this.resume();
+      await Promise.all(loops);
+    },
+  };
+}
+
+/**
+ * The longest time in [from, to] in which no write was acknowledged: the
+ * largest gap between consecutive acknowledgements, counting the last one
+ * before `from` and the first one after `to` as its bounds.
+ */
+export function longestSilence(ackTimes: readonly number[], from: number, to: number): number {
+  let i = lowerBound(ackTimes, from);
+  let previous = i > 0 ? ackTimes[i - 1]! : from;
+  let longest = 0;
+  for (; i < ackTimes.length; i++) {
+    const t = ackTimes[i]!;
+    longest = Math.max(longest, t - previous);
+    previous = t;
+    if (t > to) break;
+  }
+  return longest;
+}
+
+function lowerBound(sorted: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,260 @@
+// The cutover benchmark (issue 12): a tenant of about 1M rows under a steady
+// 2,000 writes/s from clients that follow its routing; N failovers back and
+// forth between us-east-1 and us-west-2 (each through the reverse
+// replication the previous one started), M live migrations back and forth,
+// and, beside them on the same clusters under the same load, the textbook
+// cutover an operator scripts with PostgreSQL's own logical replication
+// (textbook.ts). Prints progress, a table, and as its last line one JSON
+// object of results.
+//
+//   npm run bench:cutover                        1M rows, 2,000 writes/s, 20 failovers, 20 migrations, 5 textbook runs
+//   npm run bench:cutover -- --quick             30k rows, 500 writes/s, 2 of each: checks it works
+//   npm run bench:cutover -- --failovers=5 --migrations=0 --textbook=3 --rows=300000 --rate=1000
+//
+// Downtime, as a client sees it: the longest time in which no write of the
+// load was acknowledged, from the request (our cutover) or from stopping
+// the writers (the textbook's) until the writers write on the new primary.
+// The server's own figure (downtime_ms: from the fence to the routing
+// switch) is reported beside it. Lost writes: acknowledged writes missing
+// (or not as last acknowledged) on the final primary, counted over the whole
+// run, plus those of each textbook run on its new primary.
+import { performance } from "node:perf_hooks";
+import { waitFor } from "@heliosdb/replication-engine/testing";
+import { EAST, startWorld, WEST, type World } from "../../packages/server/src/testing/world";
+import { longestSilence, startLoad, type Load } from "./load";
+import { textbookCutover, type TextbookRun } from "./textbook";
+
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, "").split("=");
+    return [k!, v ?? "true"] as const;
+  }),
+);
+const QUICK = args.has("quick");
+const num = (key: string, full: number, quick: number) => Number(args.get(key) ?? (QUICK ? quick : full));
+const ROWS = num("rows", 1_000_000, 30_000);
+const RATE = num("rate", 2_000, 500);
+const CONNECTIONS = num("connections", 8, 4);
+const FAILOVERS = num("failovers", 20, 2);
+const MIGRATIONS = num("migrations", 20, 2);
+const TEXTBOOK = num("textbook", 5, 2);
+const TARGETS = { cutoverP99Ms: 85, failoverP99Ms: 350, lostWrites: 0, vsTextbook: 10 };
+/** Users; seedTenant adds two orders per user and 200 products. */
+const USERS = Math.round(ROWS / 3);
+
+const started = Date.now();
+const log = (line: string) => process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(7)} s] ${line}\n`);
+const pct = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]! : NaN;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Cutover {
+  kind: "failover" | "migration";
+  id: string;
+  status: string;
+  /** Client-observed, and the server's downtime_ms. */
+  clientMs: number;
+  serverMs: number;
+  totalMs: number;
+  message: string;
+}
+
+async function main() {
+  log(`seeding a tenant of ${(USERS * 3 + 200).toLocaleString("en-US")} rows; load ${RATE} writes/s over ${CONNECTIONS} connections`);
+  const world = await startWorld({ users: USERS });
+  let load: Load | undefined;
+  try {
+    await world.pool.query(`INSERT INTO routing (tenant_id, "primary") VALUES ('tenant-123', $1)`, [
+      JSON.stringify({ connectionId: EAST, database: "production_db", schema: "public", region: "us-east-1" }),
+    ]);
+
+    // The textbook procedure first, while the tenant is on east.
+    const textbook: TextbookRun[] = [];
+    for (let run = 1; run <= TEXTBOOK; run++) {
+      const r = await textbookCutover({ run, east: world.east, west: world.west, rate: RATE, connections: CONNECTIONS, users: USERS, log });
+      textbook.push(r);
+      log(`textbook ${run}: downtime ${r.downtimeMs.toFixed(1)} ms (lag 0 after ${r.catchupMs.toFixed(1)} ms, sequences ${r.sequencesMs.toFixed(1)} ms), ${r.acknowledged} writes acknowledged, ${r.lostWrites} lost${r.errors.length ? `, errors: ${r.errors.slice(0, 3).join("; ")}` : ""}`);
+    }
+
+    // Ours: the tenant's clients follow routing (GetTenantRouting over REST, as an application reads it).
+    const clusterOf = (connectionId: string) => (connectionId === EAST ? world.east : world.west);
+    load = startLoad({
+      rate: RATE,
+      connections: CONNECTIONS,
+      tag: "b-",
+      users: USERS,
+      routing: async () => {
+        const res = await world.rest("GET", "/tenants/tenant-123/routing");
+        if (res.status !== 200) throw new Error(`routing: ${res.status} ${JSON.stringify(res.body)}`);
+        const r = res.body;
+        return { version: BigInt(r.version), primary: `${r.primary.connection_id}/${r.primary.database}`, writesBlocked: r.writes_blocked === true };
+      },
+      connect: (primary) => {
+        const [connectionId, database] = primary.split("/") as [string, string];
+        return clusterOf(connectionId).connect(database);
+      },
+    });
+    const cutovers: Cutover[] = [];
+
+    if (FAILOVERS > 0) {
+      let current = await world.createReplication("bench_west", ["users", "orders", "products"]);
+      await expectOk(world.rest("POST", `/replications/${current}/start`, {}), 200);
+      for (let i = 1; i <= FAILOVERS; i++) {
+        const copyStarted = performance.now();
+        await streaming(world, current);
+        log(`failover ${i}: replication ${current} streams (${((performance.now() - copyStarted) / 1000).toFixed(1)} s after its start)`);
+        await sleep(1_000);
+        const t0 = performance.now();
+        const accepted = await expectOk(world.rest("POST", `/replications/${current}/failover`, { reason: `bench ${i}`, update_routing: true, reverse_replication: i < FAILOVERS }), 202);
+        const done = await ended(world, `/failovers/${accepted.failover_id}`);
+        const t1 = performance.now();
+        await sleep(500);
+        const c: Cutover = { kind: "failover", id: accepted.failover_id, status: done.status, clientMs: longestSilence(load.ackTimes, t0, t1), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
+        cutovers.push(c);
+        log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}`);
+        if (done.status !== "Completed") break;
+        current = done.reverse_replication_id;
+      }
+    }
+
+    if (MIGRATIONS > 0) {
+      const probe = await world.rest("GET", "/migrations");
+      if (probe.status !== 200) log(`migrations: GET /v1/migrations answers ${probe.status}: not measured`);
+      else {
+        for (let i = 1; i <= MIGRATIONS; i++) {
+          const routing = (await world.rest("GET", "/tenants/tenant-123/routing")).body;
+          const from = routing.primary.region as string;
+          const toWest = from === "us-east-1";
+          const database = `bench_mig_${i}`;
+          await (toWest ? world.west : world.east).createDatabase(database);
+          const t0 = performance.now();
+          const accepted = await expectOk(
+            world.rest("POST", "/migrations", {
+              tenant_id: "tenant-123",
+              source_region: from,
+              target_region: toWest ? "us-west-2" : "us-east-1",
+              target_connection_id: toWest ? WEST : EAST,
+              target_database: database,
+              migration_config: { bulk_copy_parallelism: 4, cdc_lag_threshold_seconds: 1, cutover_strategy: "Automatic", cleanup_source: false },
+            }),
+            202,
+          );
+          const done = await ended(world, `/migrations/${accepted.id}`);
+          const t1 = performance.now();
+          await sleep(500);
+          // The cutover's window: from the Cutover phase's start (its fence) to the end; the copy before it blocks no write.
+          const c: Cutover = { kind: "migration", id: accepted.id, status: done.status, clientMs: longestSilence(load.ackTimes, t0, t1), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
+          cutovers.push(c);
+          log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}`);
+          if (done.status !== "Completed") break;
+        }
+      }
+    }
+
+    await sleep(1_000);
+    await load.stop();
+    const lost = await lostWrites(world, load);
+    const textbookLost = textbook.reduce((n, r) => n + r.lostWrites, 0);
+    report(cutovers, textbook, load, lost + textbookLost);
+  } finally {
+    await load?.stop().catch(() => undefined);
+    await world.close();
+  }
+}
+
+// Each step's (phase's) name and duration, as the server reports it.
+const steps = (xs: { step?: string; phase?: string; duration_ms?: number | string; duration_seconds?: number | string }[] = []) =>
+  xs.map((x) => `${x.step ?? x.phase} ${x.duration_ms !== undefined ? `${x.duration_ms} ms` : `${x.duration_seconds ?? 0} s`}`).join(", ");
+
+async function expectOk(answer: Promise<{ status: number; body: any }>, status: number) { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await answer;
+  if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+async function streaming(world: World, id: string) {
+  await waitFor(async () => (await world.rest("GET", `/replications/${id}`)).body.status === "Streaming", `replication ${id} to stream`, 900_000);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function ended(world: World, path: string): Promise<any> {
+  for (;;) {
+    const body = (await world.rest("GET", path)).body;
+    if (body.status !== "InProgress" && body.status !== "Pending") return body;
+    await sleep(20);
+  }
+}
+
+// Acknowledged writes missing on the final primary, or not as last acknowledged.
+async function lostWrites(world: World, load: Load): Promise<number> {
+  const routing = (await world.rest("GET", "/tenants/tenant-123/routing")).body;
+  const db = await (routing.primary.connection_id === EAST ? world.east : world.west).connect(routing.primary.database);
+  try {
+    const expected = load.expected();
+    const { rows } = await db.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM orders WHERE status LIKE 'b-%' GROUP BY status");
+    const present = new Map(rows.map((r) => [r.status, Number(r.n)]));
+    let lost = [...expected.orders].filter((s) => !present.has(s)).length;
+    const duplicated = rows.filter((r) => Number(r.n) > 1).length;
+    if (duplicated) log(`${duplicated} acknowledged insert(s) are on the final primary more than once`);
+    const ids = [...expected.names.keys()];
+    const { rows: names } = await db.query<{ id: string; name: string }>("SELECT id::text, name FROM users WHERE id::text = ANY($1)", [ids]);
+    const named = new Map(names.map((r) => [r.id, r.name]));
+    lost += ids.filter((id) => named.get(id) !== expected.names.get(id)).length;
+    log(`final primary ${routing.primary.region} ${routing.primary.database}: ${expected.orders.size} acknowledged inserts and ${ids.length} renamed users checked; ${lost} lost, ${duplicated} duplicated`);
+    return lost + duplicated;
+  } finally {
+    await db.end();
+  }
+}
+
+function report(cutovers: Cutover[], textbook: TextbookRun[], load: Load, lost: number) {
+  const revision = JSON.parse(process.env.BENCH_REVISION ?? "{}");
+  const of = (kind: Cutover["kind"]) => cutovers.filter((c) => c.kind === kind && c.status === "Completed");
+  const failovers = of("failover");
+  const migrations = of("migration");
+  const book = textbook.map((r) => r.downtimeMs);
+  const row = (name: string, xs: number[]) => `${name.padEnd(44)} ${String(xs.length).padStart(3)}  p50 ${pct(xs, 0.5).toFixed(1).padStart(8)} ms  p99 ${pct(xs, 0.99).toFixed(1).padStart(8)} ms`;
+  console.log("");
+  console.log(row("migration cutover, client-observed", migrations.map((c) => c.clientMs)));
+  console.log(row("migration cutover, server downtime_ms", migrations.map((c) => c.serverMs)));
+  console.log(row("failover, client-observed", failovers.map((c) => c.clientMs)));
+  console.log(row("failover, server downtime_ms", failovers.map((c) => c.serverMs)));
+  console.log(row("textbook cutover, client-observed", book));
+  const failed = cutovers.filter((c) => c.status !== "Completed");
+  if (failed.length) console.log(`not completed: ${failed.map((c) => `${c.kind} ${c.id} ${c.status}: ${c.message}`).join("; ")}`);
+  console.log(`writes acknowledged ${load.ackTimes.length}, refused by a fence and retried ${load.refusals()}, deadlocks retried ${load.deadlocks()}, errors ${load.errors.length}${load.errors.length ? `: ${load.errors.slice(0, 3).join("; ")}` : ""}`);
+  // Ours against the textbook: the migration's cutover when measured, else the failover's.
+  const ours = migrations.length ? migrations.map((c) => c.clientMs) : failovers.map((c) => c.clientMs);
+  const r2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
+  const results = {
+    bench: "cutover",
+    revision,
+    rows: USERS * 3 + 200,
+    rate: RATE,
+    connections: CONNECTIONS,
+    migrations: migrations.length,
+    failovers: failovers.length,
+    textbook_runs: textbook.length,
+    not_completed: failed.length,
+    cutover_downtime_p50_ms: r2(pct(migrations.map((c) => c.clientMs), 0.5)),
+    cutover_downtime_p99_ms: r2(pct(migrations.map((c) => c.clientMs), 0.99)),
+    cutover_server_downtime_p99_ms: r2(pct(migrations.map((c) => c.serverMs), 0.99)),
+    failover_downtime_p50_ms: r2(pct(failovers.map((c) => c.clientMs), 0.5)),
+    failover_downtime_p99_ms: r2(pct(failovers.map((c) => c.clientMs), 0.99)),
+    failover_server_downtime_p99_ms: r2(pct(failovers.map((c) => c.serverMs), 0.99)),
+    textbook_downtime_p50_ms: r2(pct(book, 0.5)),
+    lost_writes: lost,
+    load_errors: load.errors.length,
+    vs_textbook_downtime: r2(pct(book, 0.5) / pct(ours, 0.5)),
+    vs_textbook_compares: migrations.length ? "migration cutover p50" : "failover p50",
+    targets: TARGETS,
+  };
+  console.log(JSON.stringify(results));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
