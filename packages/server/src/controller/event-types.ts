@@ -46,7 +46,10 @@ export const EVENT_TYPES: Record<string, { severity: string; what: string }> = {
     severity: "Info",
     what: "BulkCopy passed a tenth of the copy (details migration_id, phase, progress_percent, data_size_gb, estimated_data_size_gb, estimated_completion), or CDCCatchup's lag held under the threshold (lag_seconds, cdc_lag_threshold_seconds, waiting_for)",
   },
-  MigrationCompleted: { severity: "Info", what: "the tenant's routing names the target: details migration_id, downtime_ms" },
+  MigrationCompleted: {
+    severity: "Info (Error when the target was not verified equal to the source after the switch)",
+    what: "the tenant's routing names the target: details migration_id, downtime_ms, verified",
+  },
   MigrationFailed: { severity: "Error", what: "a migration failed and was rolled back (or its rollback failed): details migration_id, status, rollback_status, message" },
   MigrationCancelled: { severity: "Warning", what: "a migration was cancelled and rolled back: details migration_id, rollback_status, message" },
 };

@@ -14,7 +14,7 @@ import {
   type MigrationPhase,
   type MigrationService,
 } from "@heliosdb/replication-proto";
-import { phaseMessage } from "../controller/migration/kind";
+import type { MigrationState } from "../controller/migration/deps";
 import { currentPhase, migrationStatus, type MigrationController } from "../controller/migrations";
 import type { MigrationRow } from "../store/tenant-migrations";
 import { callerOf } from "./context";
@@ -80,6 +80,8 @@ export function migrationMessage(m: MigrationRow): Migration {
   const status = migrationStatus(job.status);
   const startedAt = job.startedAt ?? m.createdAt;
   const ended = status !== "InProgress" && job.completedAt;
+  // A completed migration whose target was not verified equal to the source says so (the switch stands).
+  const verification = (job.state as unknown as MigrationState).verification;
   return create(MigrationSchema, {
     id: m.id,
     tenantId: m.tenantId,
@@ -114,7 +116,7 @@ export function migrationMessage(m: MigrationRow): Migration {
     config: m.config,
     ...(job.status === "Cancelled" && job.cancelRequestedAt ? { cancelledAt: timestampFromDate(job.cancelRequestedAt) } : {}),
     rollbackStatus: job.rollbackStatus ?? "",
-    message: status === "Failed" || status === "Cancelled" ? (job.error ?? "") : "",
+    message: status === "Failed" || status === "Cancelled" ? (job.error ?? "") : status === "Completed" && verification && !verification.ok ? verification.message : "",
     ...(m.source ? { source: m.source } : {}),
     ...(m.target ? { target: m.target } : {}),
   });

@@ -124,6 +124,10 @@ test("Automatic, under a write load that follows routing: every acknowledged wri
   const job = (await world.pool.query("SELECT steps FROM jobs WHERE id = $1", [id])).rows[0].steps as Body[];
   if (process.env.MIGRATION_DEBUG) console.log(JSON.stringify(job[2]!.details));
   const blockingSince = Date.parse(job[2]!.details.blocking_since);
+  // Verified after the switch: the target as the switch found it equals the source at its fence.
+  expect(job[2]!.details.verified).toBe(true);
+  expect(job[2]!.details.message).toMatch(/verified after the switch: the target as the switch found it equals the source at the fence: .*users \d+\/\d+ rows, checksums equal/);
+  expect(done.message).toBe("");
   const lastOld = Math.max(...load.acks.filter((a) => a.primary === east).map((a) => a.at));
   const firstNew = Math.min(...load.acks.filter((a) => a.primary === west).map((a) => a.at));
   expect(blockingSince + downtime).toBeLessThanOrEqual(firstNew);

@@ -2,15 +2,17 @@
 // (controller/cutover/): the tenant's tables fenced on the source (its
 // writers fail with 25006 and follow routing) and its routing marked
 // writes_blocked; the carrier drained to the fence's final LSN (every
-// acknowledged write is then on the target) and stopped, its slot and
-// publication dropped; the target made a primary (checked writable, every
-// sequence's position and the column defaults carried over, verified against
-// the source at the fence: counts and checksums of every table, a difference
-// fails the phase); the routing switched in one transaction that moves its
-// version; then the carrier stopped (outside the downtime: with the source
-// fenced and drained it has nothing left to apply). The source stays fenced: lifting it would reopen it to clients
-// that have not followed routing. With `cleanup_source` the tenant's tables
-// are then dropped from the source — only after the switch.
+// acknowledged write is then on the target); the target made a primary
+// (checked writable, every sequence's position and the column defaults
+// carried over) and its state held (an exported snapshot); the routing
+// switched in one transaction that moves its version. Then, outside the
+// downtime: the verification — counts and checksums of every table, the
+// source at its fence against the target as the switch found it (the held
+// snapshot), exact while the tenant already writes there — and the carrier
+// stopped, its slot and publication dropped. The source stays fenced:
+// lifting it would reopen it to clients that have not followed routing.
+// With `cleanup_source` the tenant's tables are dropped from the source —
+// only after the switch, and only when the verification passed.
 //
 // downtime_ms is measured from the fence's blockingSince (the first write
 // that waited) to the switch's commit; the phase's duration_ms is the
@@ -18,19 +20,21 @@
 //
 // Not cancellable (once the fence may be up, the migration goes on or rolls
 // back). Re-runnable: each part saves what it did (cutover/state.ts), so a
-// server that resumes it goes on from there. Rollback: the routing switched
-// back if this migration switched it, the source's fence lifted, its routing
+// server that resumes it goes on from there (a snapshot held by a server
+// that died is gone: its verification is then said not to have been made).
+// Rollback, before the switch: the source's fence lifted, its routing
 // unblocked (BulkCopy's rollback then removes the carrier and its tables).
-// After the switch nothing fails the phase (what remains is retried): a
+// After the switch nothing fails the phase — a verification that finds a
+// difference is reported, loudly, and what remains is retried — since a
 // rollback then would move the tenant's clients off writes they made.
 import { setTimeout as sleep } from "node:timers/promises";
-import { dropTenantTables, formatLsn } from "@heliosdb/replication-engine";
+import { dropTenantTables, formatLsn, holdSnapshot, verify, type HeldSnapshot, type TenantDatabase } from "@heliosdb/replication-engine";
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
 import { carryOver, readyTarget, refenceTarget } from "../cutover/promote";
 import { switchBack, switchRouting } from "../cutover/switch";
-import { type MigrationContext, type MigrationDeps, databaseOf, migrationOf, pause, save, stateOf } from "./deps";
+import { type MigrationContext, type MigrationDeps, type Verified, databaseOf, migrationOf, pause, save, stateOf } from "./deps";
 
 export function cutover(deps: MigrationDeps): JobStep {
   return {
@@ -45,6 +49,7 @@ export function cutover(deps: MigrationDeps): JobStep {
       const [source, target] = await Promise.all([databaseOf(deps, m.source, "source"), databaseOf(deps, m.target, "target")]);
       const tables = s.tables!;
       const lines: string[] = [];
+      let downtimeMs = 0;
 
       // What each part took on this run (the downtime is measured apart, from the fence's first ask).
       const took: Record<string, number> = {};
@@ -68,33 +73,57 @@ export function cutover(deps: MigrationDeps): JobStep {
       await pause(deps, "drained", ctx);
       lines.push(`fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; the target applied through ${formatLsn(applied)}`);
 
-      // 3. The target becomes a primary, checked against the source at the fence.
-      if (!stateOf(ctx).routingSwitchedAt) {
-        lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
-        const carried = await timed("verify_ms", () => carryOver(source, target, tables, { tables, transformed: [] }));
-        if (carried.mismatch) throw new Error(carried.mismatch);
-        lines.push(...carried.lines);
-        await ctx.report(carried.details);
-      }
+      // 3. The target becomes a primary; its state right before the switch is held for the verification.
+      let held: HeldSnapshot | undefined;
+      try {
+        if (!stateOf(ctx).routingSwitchedAt) {
+          lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
+          const carried = await timed("carry_ms", () => carryOver(source, target, tables, { tables: [], transformed: [] }));
+          lines.push(...carried.lines);
+          await ctx.report(carried.details);
+          held = await timed("hold_ms", () => holdSnapshot(target));
+        }
 
-      // 4. The switch; the downtime ends here. The carrier is stopped after it, outside the downtime: with the
-      // source fenced and drained it has nothing left to apply.
-      const measured = stateOf(ctx).routingSwitchedAt !== undefined;
-      const switched = await timed("switch_ms", () => switchRouting(ctx, deps.routing, m.target, "migration"));
-      if (!measured && switched.downtimeMs !== undefined && !(await deps.migrations.record(ctx.jobId, ctx.lease, { downtimeMs: switched.downtimeMs }))) {
-        throw new LeaseLost(ctx.jobId);
+        // 4. The switch; the downtime ends here.
+        const measured = stateOf(ctx).routingSwitchedAt !== undefined;
+        const switched = await timed("switch_ms", () => switchRouting(ctx, deps.routing, m.target, "migration"));
+        if (!measured && switched.downtimeMs !== undefined && !(await deps.migrations.record(ctx.jobId, ctx.lease, { downtimeMs: switched.downtimeMs }))) {
+          throw new LeaseLost(ctx.jobId);
+        }
+        downtimeMs = switched.downtimeMs ?? 0;
+        lines.push(
+          `the routing of tenant ${s.tenantId} names ${m.target.region || m.target.connectionId} (${m.target.database})${switched.version !== undefined ? ` (version ${switched.version})` : ""}; ` +
+            `downtime ${downtimeMs} ms, from the first blocked write to the switch`,
+        );
+        await pause(deps, "switched", ctx);
+
+        // 5. The verification, outside the downtime: the source at its fence against the target as the switch found it.
+        if (!stateOf(ctx).verification) {
+          let verification = UNVERIFIED;
+          if (held) {
+            try {
+              verification = await timed("verify_ms", () => verifyAtSwitch(source, target, tables, held!.id));
+            } catch (e) {
+              ctx.signal.throwIfAborted();
+              // After the switch a failure fails nothing: it is said.
+              verification = { ok: false, message: `not verified: the verification after the switch failed: ${(e as Error).message}` };
+            }
+          }
+          await save(ctx, { verification });
+        }
+      } finally {
+        await held?.release();
       }
-      lines.push(
-        `the routing of tenant ${s.tenantId} names ${m.target.region || m.target.connectionId} (${m.target.database})${switched.version !== undefined ? ` (version ${switched.version})` : ""}; ` +
-          `downtime ${switched.downtimeMs ?? 0} ms, from the first blocked write to the switch`,
-      );
-      await pause(deps, "switched", ctx);
+      const verification = stateOf(ctx).verification!;
+      lines.push(verification.message);
 
       // 5. After the switch nothing may undo it (clients write on the target now): what follows is retried, never failed.
       await timed("stop_ms", () => untilDone(ctx, deps, "stop the replication", () => stopCarrier(ctx, deps, row.id, true)));
       lines.push("the replication stopped, its slot and publication dropped");
-      if (m.config.cleanupSource) {
-        // Only now, with the routing on the target: the source's copy of the tenant dropped.
+      if (m.config.cleanupSource && !verification.ok) {
+        lines.push("cleanup_source: the source's tables are kept (fenced), since the target was not verified equal to them");
+      } else if (m.config.cleanupSource) {
+        // Only now, with the routing on the target and the copy verified: the source's copy of the tenant dropped.
         if (!stateOf(ctx).sourceCleaned) {
           const dropped = await untilDone(ctx, deps, "drop the source's tables", () => dropTenantTables(source, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }));
           await save(ctx, { sourceCleaned: dropped });
@@ -104,7 +133,15 @@ export function cutover(deps: MigrationDeps): JobStep {
       } else {
         lines.push("the source keeps the tenant's tables, fenced");
       }
-      await ctx.report({ message: lines.join("; "), final_lsn: formatLsn(finalLsn), blocking_since: fenced.blockingSince, downtime_ms: switched.downtimeMs ?? 0, ...took });
+      await ctx.report({
+        message: lines.join("; "),
+        final_lsn: formatLsn(finalLsn),
+        blocking_since: fenced.blockingSince,
+        downtime_ms: downtimeMs,
+        verified: verification.ok,
+        ...(verification.tables ? { verification: verification.tables } : {}),
+        ...took,
+      });
     },
 
     async rollback(ctx: MigrationContext) {
@@ -129,4 +166,22 @@ async function untilDone<T>(ctx: MigrationContext, deps: MigrationDeps, what: st
       await sleep(Math.min(10_000, 1_000 * 2 ** attempt), undefined, { signal: ctx.signal });
     }
   }
+}
+
+const UNVERIFIED: Verified = {
+  ok: false,
+  message: "not verified: the server that switched the routing stopped before its verification, and the target has taken writes since",
+};
+
+// Counts and checksums of every table: the source (fenced: as the fence left it) against the target's held snapshot.
+async function verifyAtSwitch(source: TenantDatabase, target: TenantDatabase, tables: string[], snapshot: string): Promise<Verified> {
+  const v = await verify(source, target, tables, { checksum: true, targetSnapshot: snapshot });
+  const summary = v.tables.map((t) => `${t.table} ${t.targetRows}/${t.sourceRows} rows, ${t.checksum === "match" ? "checksums equal" : t.checksum}`).join("; ");
+  return {
+    ok: v.ok,
+    message: v.ok
+      ? `verified after the switch: the target as the switch found it equals the source at the fence: ${summary}`
+      : `VERIFICATION FAILED after the switch (the switch stands: the tenant writes on the target): the target differs from the source at the fence in ${v.mismatched.join(", ")} (${summary})`,
+    tables: v.tables.map((t) => ({ table: t.table, source_rows: t.sourceRows, target_rows: t.targetRows, checksum: t.checksum })),
+  };
 }

@@ -62,7 +62,15 @@ export interface MigrationState extends CutoverState {
   finalLagSeconds?: number;
   /** The tables dropped from the source after the switch (cleanup_source). */
   sourceCleaned?: string[];
+  /** The verification after the switch (the target as the switch found it against the source at the fence). */
+  verification?: Verified;
 }
+
+export type Verified = {
+  ok: boolean;
+  message: string;
+  tables?: { table: string; source_rows: number; target_rows: number; checksum: string }[];
+};
 
 export type MigrationContext = StepContext;
 

@@ -71,8 +71,15 @@ function eventOf(row: JobRow, change: JobChange): Event | undefined {
     return { type: "MigrationPhase", severity: row.cancelRequestedAt ? "Warning" : "Error", message: `migration ${row.id}: rolling back: ${row.error ?? ""}`, details: { ...base, status: "RollingBack", message: row.error ?? "" } };
   }
   if (row.status === "Completed") {
-    const details: Record<string, string> = { ...base, downtime_ms: String(s.downtimeMs ?? 0) };
-    return { type: "MigrationCompleted", severity: "Info", message: `migration ${row.id} completed: the tenant's primary is the target (downtime ${s.downtimeMs ?? 0} ms)`, details };
+    const verified = s.verification?.ok === true;
+    const details: Record<string, string> = { ...base, downtime_ms: String(s.downtimeMs ?? 0), verified: String(verified) };
+    return {
+      type: "MigrationCompleted",
+      // A target not verified equal to the source needs a person's eyes, though the switch stands.
+      severity: verified ? "Info" : "Error",
+      message: `migration ${row.id} completed: the tenant's primary is the target (downtime ${s.downtimeMs ?? 0} ms)${verified ? "" : `; ${s.verification?.message ?? "not verified"}`}`,
+      details,
+    };
   }
   if (row.status === "Cancelled") {
     return {
