@@ -20,7 +20,8 @@ const running: RoutedWriters[] = [];
 const PHASES = ["BulkCopy", "CDCCatchup", "Cutover"];
 
 beforeAll(async () => {
-  world = await startWorld({ users: 20_000 });
+  // Large enough that the copy is seen under way (its progress comes per chunk copied).
+  world = await startWorld({ users: 60_000 });
   await routeToEast(world);
 }, 180_000);
 
@@ -112,7 +113,13 @@ test("Automatic, under a write load that follows routing: every acknowledged wri
   expect(downtime).toBeLessThanOrEqual(Number(cut!.duration_ms));
 
   // The tenant's writers followed routing and write on the target.
-  await waitFor(() => load.committedOn(west) >= 40, "writes on the new primary", 60_000);
+  await waitFor(() => load.committedOn(west) >= 40, "writes on the new primary", 60_000).catch(async (e) => {
+    // What held the writers (evidence for a failure): their errors, and the sessions on the target.
+    const probe = await world.west.connect("mig_west");
+    const activity = await probe.query("SELECT pid, state, wait_event_type, wait_event, left(query, 120) AS query, application_name FROM pg_stat_activity WHERE datname = 'mig_west'");
+    await probe.end();
+    throw new Error(`${(e as Error).message}; the writers' errors: ${JSON.stringify(load.errors.slice(0, 5))}; sessions: ${JSON.stringify(activity.rows)}; routing ${JSON.stringify((await world.rest("GET", "/tenants/tenant-123/routing")).body)}`);
+  });
   await load.stop();
   expect(load.refusals()).toBeGreaterThan(0);
   const routing = (await world.rest("GET", "/tenants/tenant-123/routing")).body;

@@ -1,11 +1,15 @@
 // Cutover (spec §2.4.1), on the same shared parts as a failover
-// (controller/cutover/): the tenant's tables fenced on the source (its
-// writers fail with 25006 and follow routing) and its routing marked
-// writes_blocked; the carrier drained to the fence's final LSN (every
-// acknowledged write is then on the target); the target made a primary
-// (checked writable, every sequence's position and the column defaults
-// carried over) and its state held (an exported snapshot); the routing
-// switched in one transaction that moves its version. Then, outside the
+// (controller/cutover/). Before the fence, while the tenant still writes on
+// the source: the target checked writable, the source's column defaults set
+// on it and its sequences created. Then, in the window in which writes wait:
+// the tenant's tables fenced on the source (its writers fail with 25006 and
+// follow routing) and its routing marked writes_blocked; the carrier drained
+// to the fence's final LSN (every acknowledged write is then on the target);
+// every sequence's position carried over, and any column default the target
+// could not take before (its ALTER waits for the carrier's locks, which the
+// fence frees); the target's state held (an
+// exported snapshot); the routing switched in one transaction that moves its
+// version. Then, outside the
 // downtime: the verification — counts and checksums of every table, the
 // source at its fence against the target as the switch found it (the held
 // snapshot), exact while the tenant already writes there — and the carrier
@@ -28,11 +32,11 @@
 // difference is reported, loudly, and what remains is retried — since a
 // rollback then would move the tenant's clients off writes they made.
 import { setTimeout as sleep } from "node:timers/promises";
-import { dropTenantTables, formatLsn, holdSnapshot, verify, type HeldSnapshot, type TenantDatabase } from "@heliosdb/replication-engine";
+import { copyColumnDefaults, dropTenantTables, formatLsn, holdSnapshot, syncSequences, verify, type HeldSnapshot, type TenantDatabase } from "@heliosdb/replication-engine";
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
-import { carryOver, readyTarget, refenceTarget } from "../cutover/promote";
+import { readyTarget, refenceTarget } from "../cutover/promote";
 import { switchBack, switchRouting } from "../cutover/switch";
 import { type MigrationContext, type MigrationDeps, type Verified, databaseOf, migrationOf, pause, save, stateOf } from "./deps";
 
@@ -62,6 +66,23 @@ export function cutover(deps: MigrationDeps): JobStep {
         }
       };
 
+      // 0. Before the fence, while the tenant still writes on the source (nothing here is the clients' yet):
+      // the target checked to take writes, the source's column defaults set on it, and its sequences created
+      // (positions follow in the window, after the fence). Only what must wait for the fence waits with the writes.
+      if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
+        lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
+        // A short lock timeout: the carrier's applier holds these tables while it applies, and waiting longer
+        // would stall it (or meet it in a deadlock); what is not taken now is taken at the fence.
+        const pre = await timed("prepare_ms", async () => ({
+          defaults: await copyColumnDefaults(source, target, tables, { lockTimeoutMs: 200 }),
+          sequences: await syncSequences(source, target, tables),
+        }));
+        lines.push(
+          `before the fence: ${pre.defaults.set.length} column default(s) set, ${pre.sequences.length} sequence(s) made ready` +
+            (pre.defaults.failed.length ? `, ${pre.defaults.failed.length} default(s) left for the fence (the replication held the table)` : ""),
+        );
+      }
+
       // 1. Writes stop on the source; clients that follow routing hear that they are blocked.
       const fenced = await timed("fence_ms", () => fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000));
       await blockRouting(ctx, deps.routing, m.source, "migration");
@@ -73,14 +94,21 @@ export function cutover(deps: MigrationDeps): JobStep {
       await pause(deps, "drained", ctx);
       lines.push(`fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; the target applied through ${formatLsn(applied)}`);
 
-      // 3. The target becomes a primary; its state right before the switch is held for the verification.
+      // 3. The target's sequences positioned; its state right before the switch held for the verification.
       let held: HeldSnapshot | undefined;
       try {
         if (!stateOf(ctx).routingSwitchedAt) {
-          lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
-          const carried = await timed("carry_ms", () => carryOver(source, target, tables, { tables: [], transformed: [] }));
-          lines.push(...carried.lines);
-          await ctx.report(carried.details);
+          // Every sequence's position as the fence left it (logical decoding carries none).
+          const sequences = await timed("sequences_ms", () => syncSequences(source, target, tables));
+          lines.push(`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`);
+          await ctx.report({ sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) });
+          // Defaults the target did not take before the fence (their ALTER waits for the carrier's locks, which only
+          // the fence frees): again, now. Columns that have theirs are only read.
+          const defaults = await timed("defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }));
+          if (defaults.set.length > 0) lines.push(`${defaults.set.length} column default(s) set at the fence (${defaults.set.map((d) => `${d.table}.${d.column}`).join(", ")})`);
+          if (defaults.failed.length > 0) {
+            lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
+          }
           held = await timed("hold_ms", () => holdSnapshot(target));
         }
 
