@@ -19,7 +19,7 @@ import type { RoutingStore } from "../store/routing";
 import { MIGRATION_KIND, type MigrationRow, type MigrationStore } from "../store/tenant-migrations";
 import { apiError } from "../transport/errors";
 import type { Caller } from "./caller";
-import { accessFor } from "./connection-access";
+import { accessFor, permits, type Access } from "./connection-access";
 import type { MigrationState } from "./migration/deps";
 import { paging } from "./paging";
 import { carrierId, type ReplicationController } from "./replications";
@@ -209,24 +209,33 @@ export class MigrationController {
   // The connection in target_region the tenant may use (the one named, or the only one), and the database on it.
   private async target(request: StartRequest, primary: ConnectionInfo): Promise<ConnectionInfo> {
     const { tenantId, targetRegion } = request;
-    let connectionId = request.targetConnectionId;
-    if (connectionId) {
-      const access = await accessFor(this.deps.connections, this.deps.grants, tenantId, connectionId);
-      if (!access) invalid("target_connection_id", `no connection ${connectionId} that tenant ${tenantId} may use`);
-      if (access.row.region !== targetRegion) invalid("target_connection_id", `connection ${connectionId} is in region ${access.row.region || "(none)"}, not target_region ${targetRegion}`);
+    let access: Access | undefined;
+    if (request.targetConnectionId) {
+      access = await accessFor(this.deps.connections, this.deps.grants, tenantId, request.targetConnectionId);
+      if (!access) invalid("target_connection_id", `no connection ${request.targetConnectionId} that tenant ${tenantId} may use`);
+      if (access.row.region !== targetRegion) invalid("target_connection_id", `connection ${request.targetConnectionId} is in region ${access.row.region || "(none)"}, not target_region ${targetRegion}`);
     } else {
       const [rows] = await this.deps.connections.list(targetRegion, 0, 100, tenantId);
-      const usable = [];
-      for (const r of rows) if (await accessFor(this.deps.connections, this.deps.grants, tenantId, r.id)) usable.push(r);
+      const usable: Access[] = [];
+      for (const r of rows) {
+        const a = await accessFor(this.deps.connections, this.deps.grants, tenantId, r.id);
+        if (a) usable.push(a);
+      }
       if (usable.length === 0) invalid("target_region", `no registered connection in region ${targetRegion} that tenant ${tenantId} may use`);
       if (usable.length > 1) {
-        invalid("target_connection_id", `${usable.length} connections in region ${targetRegion} that tenant ${tenantId} may use (${usable.map((r) => r.id).join(", ")}): name one with target_connection_id`);
+        invalid("target_connection_id", `${usable.length} connections in region ${targetRegion} that tenant ${tenantId} may use (${usable.map((a) => a.row.id).join(", ")}): name one with target_connection_id`);
       }
-      connectionId = usable[0]!.id;
+      access = usable[0]!;
     }
+    const connectionId = access.row.id;
+    // By default the source's database name — unless the tenant's grant there names one other database only (the demo's replica_db).
+    const granted = access.grant?.databases ?? [];
+    const database =
+      request.targetDatabase ||
+      (access.grant && !permits(granted, primary.database) && granted.length === 1 && granted[0] !== "*" ? granted[0]! : primary.database);
     return create(ConnectionInfoSchema, {
       connectionId,
-      database: request.targetDatabase || primary.database,
+      database,
       schema: primary.schema || "public",
       region: targetRegion,
     });
