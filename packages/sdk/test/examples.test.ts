@@ -4,7 +4,8 @@
 // every replication once; the event follower, stopped and started again on
 // its cursor file, prints every event exactly once; the API-key and OAuth
 // examples work with the credentials they make and end them; the failover
-// prints each step as it progresses, in order, to the routing switch. (The SDK is
+// prints each step as it progresses, in order, to the routing switch; the
+// migration prints its phases' progress from the event stream. (The SDK is
 // the built one: `npx turbo run build` first, as `npm test` does.)
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -133,3 +134,28 @@ test("failover.ts: a failover of a streaming replication, each step printed as i
   expect(done.status).toBe("Completed");
   expect((await world.rest("GET", "/tenants/tenant-123/routing")).body.primary).toMatchObject({ database: "examples_failover", region: "us-west-2" });
 }, 120_000);
+
+// After the failover (the tenant's primary is then us-west-2's examples_failover): migrated back to us-east-1 live.
+test("migration.ts: a live migration, its phases' progress printed from the event stream as it runs, to the completion and its downtime", async () => {
+  await world.east.createDatabase("examples_migrated");
+  const out = await runToEnd("migration.ts", {
+    HELIOSDB_API_KEY: apiKey,
+    HELIOSDB_SOURCE_REGION: "us-west-2",
+    HELIOSDB_TARGET_REGION: "us-east-1",
+    HELIOSDB_TARGET_DATABASE: "examples_migrated",
+  });
+  const id = /^Migration (\S+) of tenant-123: us-west-2 → us-east-1 \(examples_migrated\): InProgress$/m.exec(out)?.[1];
+  expect(id, out).toBeDefined();
+  // Live, from the stream: the copy's progress and the phases as they end, in order.
+  expect(out, out).toMatch(/^ {2}BulkCopy: [\d.]+% \([\d.]+ of [\d.]+ GB/m);
+  const ends = [...out.matchAll(/^ {2}(\w+): Completed \(\d+ ms\)$/gm)].map((m) => m[1]);
+  expect(ends, out).toEqual(["BulkCopy", "CDCCatchup", "Cutover"]);
+  // Then the migration's own record.
+  expect(out).toMatch(/^Phase BulkCopy: Completed, \d+ s, [\d.]+ GB copied$/m);
+  expect(out).toMatch(/^Phase CDCCatchup: Completed, \d+ s, final lag [\d.]+ s$/m);
+  expect(out).toMatch(/^Phase Cutover: Completed, \d+ ms$/m);
+  expect(out).toMatch(/^Migration completed: downtime \d+ ms, [\d.]+ GB transferred$/m);
+  const done = (await world.rest("GET", `/migrations/${id}`)).body;
+  expect(done.status).toBe("Completed");
+  expect((await world.rest("GET", "/tenants/tenant-123/routing")).body.primary).toMatchObject({ database: "examples_migrated", region: "us-east-1" });
+}, 180_000);

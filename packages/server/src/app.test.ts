@@ -476,7 +476,7 @@ describe("bad input gets the §6 envelope with a request id", () => {
     ["a bad UUID", "GET", "/replications/not-a-uuid", undefined, 400, "INVALID_REQUEST"],
     ["an unknown connection", "POST", "/replications", { ...CREATE, source: { connection_id: "550e8400-e29b-41d4-a716-446655440099" } }, 400, "VALIDATION_ERROR"],
     ["an unknown path", "GET", "/nothing-here", undefined, 404, "NOT_FOUND"],
-    ["a later milestone", "GET", "/migrations/750e8400-e29b-41d4-a716-446655440005", undefined, 501, "UNIMPLEMENTED"],
+    ["an unknown migration", "GET", "/migrations/750e8400-e29b-41d4-a716-446655440005", undefined, 404, "NOT_FOUND"],
   ])("%s", async (_, method, path, body, status, code) => {
     const res = await rest(method as string, path as string, body);
     expect(res.status).toBe(status);

@@ -30,6 +30,9 @@ import type { FailoverOptions } from "./controller/failover/deps";
 import { AutomaticFailoverMonitor } from "./controller/failover/automatic";
 import { failoverKind } from "./controller/failover/kind";
 import { FailoverController } from "./controller/failovers";
+import type { MigrationOptions } from "./controller/migration/deps";
+import { migrationKind } from "./controller/migration/kind";
+import { carrierRequest, MigrationController } from "./controller/migrations";
 import { metricRetention, metricsMaintenance, type MetricsOptions } from "./orchestrator/metrics";
 import type { JobKind } from "./orchestrator/job-kind";
 import { Orchestrator } from "./orchestrator/orchestrator";
@@ -39,19 +42,20 @@ import { apiKeyService } from "./services/api-key";
 import { auditService } from "./services/audit";
 import { connectionService } from "./services/connection";
 import { failoverService } from "./services/failover";
+import { migrationService } from "./services/migration";
 import { healthyBy, registerGrpcHealth } from "./services/grpc-health";
 import { healthService } from "./services/health";
 import { metricsService } from "./services/metrics";
 import { oauthClientService, userService } from "./services/oauth";
 import { replicationService } from "./services/replication";
 import { routingService } from "./services/routing";
-import { registerUnimplemented } from "./services/unimplemented";
 import { ConnectionGrantStore } from "./store/connection-grants";
 import { ConnectionStore } from "./store/connections";
 import { controlPlaneDatabase } from "./store/control-plane";
 import { migrate } from "./store/db";
 import { EventStore, type EventRetention } from "./store/events";
 import { FailoverStore } from "./store/failovers";
+import { MigrationStore } from "./store/tenant-migrations";
 import { Notices } from "./store/notices";
 import { EventFeed } from "./controller/event-feed";
 import { MetricFeed } from "./controller/metric-feed";
@@ -139,6 +143,8 @@ export interface AppOptions {
   jobKinds?: JobKind[];
   /** How failovers fence, drain and probe (controller/failover/deps.ts); tests hold their steps. */
   failover?: FailoverOptions;
+  /** How migrations poll, fence and drain (controller/migration/deps.ts); tests hold their phases. */
+  migration?: MigrationOptions;
 }
 
 export interface TransportOptions extends Partial<ListenOptions> {
@@ -213,6 +219,23 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     log,
   });
   const leases = new LeaseStore(options.db);
+  const migrations = new MigrationStore(options.db);
+  // The migration kind likewise: its carrier replication is created and removed by the replication controller's rules.
+  const migration = migrationKind({
+    ...options.migration,
+    migrations,
+    replications,
+    routing,
+    connections,
+    events,
+    orchestrator: () => orchestrator,
+    carrier: {
+      create: async (m, tables) =>
+        (await replicationController.migrationCarrier(carrierRequest(m.tenantId, m.source!, m.target!, tables), m.id, m.config.bulkCopyParallelism || 4))!,
+      remove: (id) => replicationController.removeCarrier(id),
+    },
+    log,
+  });
   const orchestrator: Orchestrator = new Orchestrator({
     replications,
     connections,
@@ -220,7 +243,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     events,
     metricSamples: new MetricSampleStore(options.db),
     jobs: new JobStore(options.db),
-    jobKinds: [failover, ...(options.jobKinds ?? [])],
+    jobKinds: [failover, migration, ...(options.jobKinds ?? [])],
     signals: { send: new JobSignals(options.db), notices: cacheSession },
     keys,
     vault,
@@ -241,8 +264,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   // Read once, at the first create that needs it (a failed read is tried again).
   let controlPlane: ReturnType<typeof controlPlaneDatabase> | undefined;
   const controlPlaneOnce = () => (controlPlane ??= controlPlaneDatabase(options.db).catch((e) => ((controlPlane = undefined), Promise.reject(e))));
-  const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache, events, failovers });
-  const failoverController = new FailoverController({ failovers, replications: replicationController, routing, events, orchestrator });
+  const replicationController = new ReplicationController({ replications, connections, grants, controlPlane: controlPlaneOnce, orchestrator, keys, vault, cache, events, failovers, migrations });
+  const failoverController = new FailoverController({ failovers, replications: replicationController, routing, events, orchestrator, migrations });
+  const migrationController = new MigrationController({ migrations, failovers, replications: replicationController, connections, grants, routing, events, orchestrator });
   // Decided by the server that runs the replication, through the manual path (controller/failover/automatic.ts).
   const automaticFailover = new AutomaticFailoverMonitor({
     owned: () => orchestrator.ownedFigures(),
@@ -299,7 +323,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     router.service(MetricsService, metricsService(new MetricsController({ replications: replicationController, rollups, retention })));
     router.service(HealthService, healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready }));
     router.service(FailoverService, failoverService(failoverController));
-    registerUnimplemented(router, MigrationService, "migration");
+    router.service(MigrationService, migrationService(migrationController));
     // gRPC's standard health service and server reflection (public, no token).
     registerGrpcHealth(router, healthyBy(healthService({ probes, orchestrator, version: VERSION, startedAt, ready: () => ready })));
     registerReflection(router);

@@ -7,6 +7,7 @@ export { verify, type TableVerification, type Verification, type VerifyOptions }
 export { holdSnapshot, type HeldSnapshot } from "./snapshot";
 export { checkWritable, copyColumnDefaults, tenantTables, type ColumnDefault, type DefaultsCopy, type WritableCheck } from "./promote";
 export { TableNotFoundError, type TenantDatabase } from "./tables";
+export { dropTenantTables } from "./cleanup";
 export { DrainError, type DrainOptions } from "../pipeline/drain";
 // The applied position as the target holds it, readable from any process (a drain watched from another node than the pipeline's).
 export { readCheckpoint, type Checkpoint } from "../apply/checkpoint";

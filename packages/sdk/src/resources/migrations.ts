@@ -1,4 +1,4 @@
-// client.migrations: MigrationService (spec §2.4). The server answers UNIMPLEMENTED until migration lands (issue 12).
+// client.migrations: MigrationService (spec §2.4; docs/migration.md).
 import { MigrationService, type CancelMigrationRequest, type CancelMigrationResponse, type ListMigrationsRequest, type Migration, type StartMigrationRequest } from "@heliosdb/replication-proto";
 import type { PagePromise } from "../core/pagination";
 import { Resource, type CallOptions, type Params } from "./resource";

@@ -1,8 +1,8 @@
 // Every event type the event log holds, with its severity: the filter of
 // StreamReplicationEvents accepts these names, and docs/observability.md
-// lists them (a test checks the two agree). A new kind of event — migration
-// phases come next — is a line here and an append where it happens
-// (EventStore.append); the streams need nothing more.
+// lists them (a test checks the two agree). A new kind of event is a line
+// here and an append where it happens (EventStore.append); the streams need
+// nothing more.
 
 /** The spec's severities, in its spelling. */
 export const SEVERITIES = ["Info", "Warning", "Error", "Critical"] as const;
@@ -43,6 +43,24 @@ export const EVENT_TYPES: Record<string, { severity: string; what: string }> = {
   },
   FailoverCompleted: { severity: "Info (Warning when the source was unreachable)", what: "the replica is the primary: details failover_id, downtime_ms, final_lsn, last_applied_lsn, reverse_replication_id" },
   FailoverFailed: { severity: "Error", what: "a failover ended without promoting: details failover_id, status, message" },
+  MigrationStarted: {
+    severity: "Info",
+    what: "a migration was accepted: details migration_id, source_region, target_region, target_connection_id, target_database, cutover_strategy",
+  },
+  MigrationPhase: {
+    severity: "Info (Warning when rolled back or rolling back after a cancel, Error when failed or rolling back after a failure)",
+    what: "a migration's phase began, ended or was rolled back, or the migration began to roll back: details migration_id, phase, status, attempt, duration_ms, message",
+  },
+  MigrationProgress: {
+    severity: "Info",
+    what: "BulkCopy passed a tenth of the copy (details migration_id, phase, progress_percent, data_size_gb, estimated_data_size_gb, estimated_completion), or CDCCatchup's lag held under the threshold (lag_seconds, cdc_lag_threshold_seconds, waiting_for)",
+  },
+  MigrationCompleted: {
+    severity: "Info (Error when the target was not verified equal to the source after the switch)",
+    what: "the tenant's routing names the target: details migration_id, downtime_ms, verified",
+  },
+  MigrationFailed: { severity: "Error", what: "a migration failed and was rolled back (or its rollback failed): details migration_id, status, rollback_status, message" },
+  MigrationCancelled: { severity: "Warning", what: "a migration was cancelled and rolled back: details migration_id, rollback_status, message" },
 };
 
 export function isSeverity(value: string): value is Severity {

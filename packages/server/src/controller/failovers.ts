@@ -9,6 +9,7 @@ import type { EventStore } from "../store/events";
 import { FAILOVER_KIND, type FailoverFilter, type FailoverRow, type FailoverStore, type FailoverTrigger } from "../store/failovers";
 import type { JobStatus } from "../store/jobs";
 import { samePrimary, type RoutingStore } from "../store/routing";
+import type { MigrationStore } from "../store/tenant-migrations";
 import { apiError } from "../transport/errors";
 import type { Caller } from "./caller";
 import type { FailoverState } from "./failover/deps";
@@ -23,6 +24,8 @@ export interface FailoverControllerDeps {
   routing: RoutingStore;
   events: EventStore;
   orchestrator: Orchestrator;
+  /** Migrations: no failover of a tenant's replication while a migration of the tenant runs (it moves the primary too). */
+  migrations?: MigrationStore;
 }
 
 export interface TriggerRequest {
@@ -81,6 +84,13 @@ export class FailoverController {
     }
     const active = await this.deps.failovers.active(row.id);
     if (active) throw inProgress(row.id, active.id, "CONFLICT");
+    const migration = await this.deps.migrations?.active(row.tenantId);
+    if (migration) {
+      throw apiError("CONFLICT", `a migration of tenant ${row.tenantId} is in progress (${migration.id}): cancel it, or fail over once it has ended`, {
+        replication_id: row.id,
+        migration_id: migration.id,
+      });
+    }
     if (request.updateRouting) {
       // Routing that names neither side: switching it would move clients off a primary this failover never fenced.
       const routing = await this.deps.routing.get(row.tenantId);

@@ -21,6 +21,7 @@ import type { ConnectionGrantStore } from "../store/connection-grants";
 import type { ConnectionStore } from "../store/connections";
 import type { EventStore } from "../store/events";
 import type { FailoverStore } from "../store/failovers";
+import type { MigrationStore } from "../store/tenant-migrations";
 import type { DatabaseIdentity } from "../store/control-plane";
 import type { ReplicationCache } from "../store/replication-cache";
 import { SORT_FIELDS, type Desired, type ListFilter, type ReplicationRow, type ReplicationStore, type StartOptions } from "../store/replications";
@@ -48,6 +49,8 @@ export interface ReplicationControllerDeps {
   events?: EventStore;
   /** Failovers: while one of a replication runs, the replication is not changed by request. */
   failovers?: FailoverStore;
+  /** Migrations: a migration's carrier replication is not changed by request while the migration runs. */
+  migrations?: MigrationStore;
 }
 
 /** Which statuses each control request accepts; anything else is a CONFLICT naming both states. */
@@ -112,22 +115,38 @@ export class ReplicationController {
     return row;
   }
 
-  private async createAs(caller: Caller | undefined, request: CreateReplicationRequest, id: string, reverseOf?: string): Promise<ReplicationRow> {
-    if (caller?.tenantId && request.tenantId !== caller.tenantId) {
-      throw apiError("FORBIDDEN", `this token may only act for tenant ${caller.tenantId}`, { tenant_id: request.tenantId });
+  /**
+   * The replication that carries a migration's data (its id derived from the
+   * migration's, so a second call finds the first's), by the rules of any
+   * create: the tenant's grants, placement, a check against the source's
+   * catalog. `check`: only checked (the migration's request is refused with
+   * what a create would say), nothing stored. Otherwise created and started,
+   * its initial sync in `parallelism` workers.
+   */
+  async migrationCarrier(request: CreateReplicationRequest, migrationId: string, parallelism: number, check = false): Promise<ReplicationRow | undefined> {
+    const id = carrierId(migrationId);
+    if (check) {
+      await this.checked(undefined, request, id);
+      return undefined;
     }
-    const v = new Violations();
-    if (v.required("tenant_id", request.tenantId)) v.bounded("tenant_id", request.tenantId, 128);
-    const source = await this.endpoint("source", request.source, request.tenantId, v);
-    const target = await this.endpoint("target", request.target, request.tenantId, v);
-    const config = request.config ?? create(ReplicationConfigSchema, { qosTier: QoSTier.STANDARD });
-    checkConfig(config, v);
-    v.check();
-    const [sourceConfig, targetConfig] = await Promise.all([this.clientConfig(source), this.clientConfig(target)]);
-    // Where the data would come from and go to: databases that exist, not the control plane's, not the source itself.
-    await checkPlacement(caller, { info: source, config: sourceConfig }, { info: target, config: targetConfig }, this.deps.controlPlane);
-    const checked = await this.checkAgainstSource(caller, id, request.tenantId, sourceConfig, source.schema, config);
-    const estimated = await estimate(sourceConfig, checked.tables.map((t) => ({ schema: source.schema, table: t.table, sizeBytes: t.sizeBytes })));
+    let row = (await this.deps.replications.get(id)) ?? (await this.createAs(undefined, request, id));
+    // Not through start(): that refuses a replication whose migration runs, which this is.
+    if (row.desired === "created") row = await this.transition(row, "start", { fromCheckpoint: "auto", initialSyncParallelism: parallelism });
+    return row;
+  }
+
+  /** A migration's carrier stopped, its slot and publication dropped, what it created on the target dropped, and deleted (a rollback); again is harmless. */
+  async removeCarrier(migrationId: string): Promise<void> {
+    const row = await this.deps.replications.get(carrierId(migrationId));
+    if (!row) return;
+    if (row.desired !== "stopped") await this.deps.replications.setDesired(row.id, "stopped", "Stopped");
+    await this.end(row, true);
+    await this.deps.replications.markDeleted(row.id);
+    await this.deps.orchestrator.signal(row.id);
+  }
+
+  private async createAs(caller: Caller | undefined, request: CreateReplicationRequest, id: string, reverseOf?: string): Promise<ReplicationRow> {
+    const { source, target, config, estimated } = await this.checked(caller, request, id);
     const row = await this.deps.replications.insert({
       id,
       tenantId: request.tenantId,
@@ -148,6 +167,26 @@ export class ReplicationController {
       });
     }
     return row;
+  }
+
+  // Every check of a create, nothing stored.
+  private async checked(caller: Caller | undefined, request: CreateReplicationRequest, id: string) {
+    if (caller?.tenantId && request.tenantId !== caller.tenantId) {
+      throw apiError("FORBIDDEN", `this token may only act for tenant ${caller.tenantId}`, { tenant_id: request.tenantId });
+    }
+    const v = new Violations();
+    if (v.required("tenant_id", request.tenantId)) v.bounded("tenant_id", request.tenantId, 128);
+    const source = await this.endpoint("source", request.source, request.tenantId, v);
+    const target = await this.endpoint("target", request.target, request.tenantId, v);
+    const config = request.config ?? create(ReplicationConfigSchema, { qosTier: QoSTier.STANDARD });
+    checkConfig(config, v);
+    v.check();
+    const [sourceConfig, targetConfig] = await Promise.all([this.clientConfig(source), this.clientConfig(target)]);
+    // Where the data would come from and go to: databases that exist, not the control plane's, not the source itself.
+    await checkPlacement(caller, { info: source, config: sourceConfig }, { info: target, config: targetConfig }, this.deps.controlPlane);
+    const checked = await this.checkAgainstSource(caller, id, request.tenantId, sourceConfig, source.schema, config);
+    const estimated = await estimate(sourceConfig, checked.tables.map((t) => ({ schema: source.schema, table: t.table, sizeBytes: t.sizeBytes })));
+    return { source, target, config, estimated };
   }
 
   /**
@@ -308,6 +347,14 @@ export class ReplicationController {
   private async refuseDuringFailover(row: ReplicationRow, code: "CONFLICT" | "FAILOVER_IN_PROGRESS"): Promise<void> {
     const active = await this.deps.failovers?.active(row.id);
     if (active) throw inProgress(row.id, active.id, code);
+    // A migration's carrier is the migration's to start, stop and delete while it runs.
+    const migration = await this.deps.migrations?.activeByReplication(row.id);
+    if (migration) {
+      throw apiError("CONFLICT", `replication ${row.id} carries migration ${migration.id}, which is in progress: cancel the migration instead`, {
+        replication_id: row.id,
+        migration_id: migration.id,
+      });
+    }
   }
 
   private async transition(row: ReplicationRow, action: "start" | "pause" | "stop", options: StartOptions = {}): Promise<ReplicationRow> {
@@ -398,9 +445,18 @@ export class ReplicationController {
 
 /** A failover's reverse replication's id: derived from the failover's (a UUID of version 8, RFC 9562's custom one). */
 export function reverseId(failoverId: string): string {
-  const h = createHash("sha256").update(`heliosdb reverse replication of failover ${failoverId}`).digest("hex");
+  return derivedId(`heliosdb reverse replication of failover ${failoverId}`);
+}
+
+function derivedId(seed: string): string {
+  const h = createHash("sha256").update(seed).digest("hex");
   const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A migration's carrier replication's id: derived from the migration's (a UUID of version 8). */
+export function carrierId(migrationId: string): string {
+  return derivedId(`heliosdb carrier replication of migration ${migrationId}`);
 }
 
 /** What an update cannot change, and what does it instead (REST answers these with VALIDATION_ERROR). */

@@ -124,6 +124,6 @@ test("a migration: created with its phases and configuration, one at a time per 
   const [listed, total] = await migrations.list({ tenantId: "tenant-m" }, 0, 50);
   expect(total).toBe(2);
   expect(listed.map((m) => m.id)).toEqual([again.id, made.id]);
-  const [cancelled] = await migrations.list({ tenantId: "tenant-m", status: "Cancelled" }, 0, 50);
+  const [cancelled] = await migrations.list({ tenantId: "tenant-m", statuses: ["Cancelled"] }, 0, 50);
   expect(cancelled.map((m) => [m.id, m.job.rollbackStatus, !!m.job.cancelRequestedAt])).toEqual([[made.id, "Completed", true]]);
 });

@@ -556,4 +556,13 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       -- triggers do not fire for, so it writes where the tenant's clients are refused.
       ALTER TABLE replications ADD COLUMN reverse_of uuid;`,
   },
+  {
+    version: 14,
+    name: "migrations: when a Manual cutover was asked for (CutoverMigration)",
+    sql: `
+      -- Set by CutoverMigration: the migration's CDCCatchup phase (run by whichever server holds the
+      -- job's lease) reads it and begins the cutover once its lag holds under the threshold. Kept
+      -- apart from the job's state, which only the lease holder writes.
+      ALTER TABLE migrations ADD COLUMN cutover_requested_at timestamptz;`,
+  },
 ];

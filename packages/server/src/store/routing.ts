@@ -29,7 +29,12 @@ export interface RoutingChanger {
   jobId: string;
   owner: string;
   epoch: number;
+  /** Which kind of job changes it: the row names it as `failover_id` (default) or `migration_id`. */
+  kind?: "failover" | "migration";
 }
+
+// The columns naming the job that last changed the row: the changer's, and the other one cleared.
+const namedBy = (c: RoutingChanger) => (c.kind === "migration" ? "failover_id = NULL, migration_id = $3" : "failover_id = $3, migration_id = NULL");
 
 // The change is made only while the job is open and `changer` holds its lease.
 const HELD = "EXISTS (SELECT 1 FROM jobs WHERE id = $3 AND lease_owner = $4 AND lease_epoch = $5 AND status IN ('Pending', 'InProgress'))";
@@ -45,19 +50,19 @@ export class RoutingStore {
   /**
    * The switch: in one statement (one transaction), the tenant's routing
    * names `primary`, its version moves by one (a tenant without routing gets
-   * its first, version 1), writes are unblocked, and the failover is named as
-   * the one that last changed it. Watchers hear the row at commit (migration
+   * its first, version 1), writes are unblocked, and the job (a failover or a
+   * migration, `changer.kind`) is named as the one that last changed it. Watchers hear the row at commit (migration
    * 11). Undefined when `changer` no longer holds the failover's lease:
    * nothing changed.
    */
-  async switchPrimary(tenantId: string, primary: ConnectionInfo, failoverId: string, changer: RoutingChanger): Promise<RoutingRow | undefined> {
+  async switchPrimary(tenantId: string, primary: ConnectionInfo, jobId: string, changer: RoutingChanger): Promise<RoutingRow | undefined> {
     const { rows } = await this.db.query(
-      `INSERT INTO routing AS r (tenant_id, "primary", version, writes_blocked, failover_id, updated_at)
-       SELECT $1, $2::jsonb, 1, false, $3, now() WHERE ${HELD}
+      `INSERT INTO routing AS r (tenant_id, "primary", version, writes_blocked, failover_id, migration_id, updated_at)
+       SELECT $1, $2::jsonb, 1, false, ${changer.kind === "migration" ? "NULL, $3::uuid" : "$3::uuid, NULL"}, now() WHERE ${HELD}
        ON CONFLICT (tenant_id) DO UPDATE SET "primary" = EXCLUDED."primary", version = r.version + 1, writes_blocked = false,
-              failover_id = EXCLUDED.failover_id, updated_at = now()
+              ${namedBy(changer)}, updated_at = now()
        RETURNING *`,
-      [tenantId, infoJson(primary), failoverId, changer.owner, changer.epoch],
+      [tenantId, infoJson(primary), jobId, changer.owner, changer.epoch],
     );
     return rows[0] ? rowOf(rows[0]) : undefined;
   }
@@ -68,12 +73,12 @@ export class RoutingStore {
    * that watchers hear it. Undefined when the routing changed meanwhile, is
    * already so, or `changer` lost the lease.
    */
-  async setWritesBlocked(tenantId: string, version: bigint, blocked: boolean, failoverId: string, changer: RoutingChanger): Promise<RoutingRow | undefined> {
+  async setWritesBlocked(tenantId: string, version: bigint, blocked: boolean, jobId: string, changer: RoutingChanger): Promise<RoutingRow | undefined> {
     const { rows } = await this.db.query(
-      `UPDATE routing SET writes_blocked = $6, version = version + 1, failover_id = $3, updated_at = now()
+      `UPDATE routing SET writes_blocked = $6, version = version + 1, ${namedBy(changer)}, updated_at = now()
         WHERE tenant_id = $1 AND version = $2 AND writes_blocked <> $6 AND ${HELD}
         RETURNING *`,
-      [tenantId, version.toString(), failoverId, changer.owner, changer.epoch, blocked],
+      [tenantId, version.toString(), jobId, changer.owner, changer.epoch, blocked],
     );
     return rows[0] ? rowOf(rows[0]) : undefined;
   }

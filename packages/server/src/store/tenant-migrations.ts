@@ -24,6 +24,8 @@ export interface MigrationRow {
   dataTransferredBytes: number | null;
   estimatedCompletion: Date | null;
   downtimeMs: number | null;
+  /** When CutoverMigration asked a Manual migration to cut over; null until then. */
+  cutoverRequestedAt: Date | null;
   /** Its status, phases (steps), timestamps, cancel, rollback and error. */
   job: JobRow;
   createdAt: Date;
@@ -41,7 +43,8 @@ export interface MigrationProgress {
 
 export interface MigrationFilter {
   tenantId?: string;
-  status?: JobStatus;
+  /** Any of these statuses. */
+  statuses?: JobStatus[];
 }
 
 const info = (v: unknown) => (v == null ? null : fromJson(ConnectionInfoSchema, v as JsonValue));
@@ -62,6 +65,7 @@ function rowOf(r: Record<string, unknown>): MigrationRow {
     dataTransferredBytes: num(r.data_transferred_bytes),
     estimatedCompletion: r.estimated_completion as Date | null,
     downtimeMs: num(r.downtime_ms),
+    cutoverRequestedAt: (r.cutover_requested_at as Date | null) ?? null,
     job: jobOf(r.job as Record<string, unknown>),
     createdAt: r.created_at as Date,
   };
@@ -124,10 +128,29 @@ export class MigrationStore {
     return rows[0] ? rowOf(rows[0]) : undefined;
   }
 
+  /** The migration that has not ended whose data `replicationId` carries, if any. */
+  async activeByReplication(replicationId: string): Promise<MigrationRow | undefined> {
+    const { rows } = await this.db.query(`${SELECT} WHERE m.replication_id = $1 AND j.status IN ('Pending', 'InProgress')`, [replicationId]);
+    return rows[0] ? rowOf(rows[0]) : undefined;
+  }
+
+  /**
+   * Records that the cutover is asked for, while the migration runs and has
+   * not been asked to cancel; false otherwise (its phase is checked by the caller).
+   */
+  async requestCutover(id: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE migrations m SET cutover_requested_at = coalesce(cutover_requested_at, now())
+        FROM jobs j WHERE j.id = m.id AND m.id = $1 AND j.status IN ('Pending', 'InProgress') AND j.cancel_requested_at IS NULL`,
+      [id],
+    );
+    return rowCount === 1;
+  }
+
   /** A page of migrations, newest first, and how many match. */
   async list(filter: MigrationFilter, offset: number, limit: number): Promise<[MigrationRow[], number]> {
-    const where = "($1::text IS NULL OR m.tenant_id = $1) AND ($2::text IS NULL OR j.status = $2)";
-    const params = [filter.tenantId ?? null, filter.status ?? null];
+    const where = "($1::text IS NULL OR m.tenant_id = $1) AND ($2::text[] IS NULL OR j.status = ANY($2))";
+    const params = [filter.tenantId ?? null, filter.statuses ?? null];
     const [page, total] = await Promise.all([
       this.db.query(`${SELECT} WHERE ${where} ORDER BY m.created_at DESC, m.id OFFSET $3 LIMIT $4`, [...params, offset, limit]),
       this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM migrations m JOIN jobs j ON j.id = m.id WHERE ${where}`, params),

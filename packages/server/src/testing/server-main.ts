@@ -22,6 +22,7 @@ const app = await startApp({
   ...(options.webSocket ? { webSocket: options.webSocket } : {}),
   ...(options.testJobs ? { jobKinds: testJobKinds(db) } : {}),
   ...(options.failoverPause ? { failover: { pause: pauseAt(db, options.failoverPause, () => nodeId) } } : {}),
+  ...(options.migrationPause ? { migration: { pause: pauseAt(db, options.migrationPause, () => nodeId) } } : {}),
   log: () => undefined,
 });
 nodeId = app.orchestrator.nodeId;

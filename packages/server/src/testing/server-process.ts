@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import type { PausePoint } from "../controller/failover/deps";
+import type { MigrationPausePoint } from "../controller/migration/deps";
 import type { WebSocketOptions } from "../transport/ws";
 
 export interface ServerProcess {
@@ -28,6 +29,8 @@ export interface ServerProcessOptions {
   testJobs?: boolean;
   /** Holds every failover at this point of its steps (testing/failover-pauses.ts). */
   failoverPause?: PausePoint;
+  /** Holds every migration at this point of its phases (testing/failover-pauses.ts). */
+  migrationPause?: MigrationPausePoint;
 }
 
 export async function startServerProcess(options: ServerProcessOptions): Promise<ServerProcess> {

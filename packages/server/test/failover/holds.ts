@@ -9,12 +9,13 @@ export interface Hold {
   release(): void;
 }
 
-export class Holds {
-  private readonly waiting = new Map<PausePoint, { reached: (id: string) => void; released: Promise<void> }>();
+/** Also a migration's phases (P: its pause points). */
+export class Holds<P extends string = PausePoint> {
+  private readonly waiting = new Map<P, { reached: (id: string) => void; released: Promise<void> }>();
   private readonly releases: (() => void)[] = [];
 
   /** The next failover to reach `point` waits there until released. */
-  hold(point: PausePoint): Hold {
+  hold(point: P): Hold {
     let reached!: (id: string) => void;
     let release!: () => void;
     const reachedP = new Promise<string>((r) => (reached = r));
@@ -25,7 +26,7 @@ export class Holds {
   }
 
   /** The server's pause hook. */
-  readonly pause = async (point: PausePoint, failoverId: string, signal: AbortSignal): Promise<void> => {
+  readonly pause = async (point: P, failoverId: string, signal: AbortSignal): Promise<void> => {
     const h = this.waiting.get(point);
     if (!h) return;
     this.waiting.delete(point);

@@ -12,8 +12,8 @@ import { startHarness, type Harness } from "./harness";
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = Record<string, any>;
 const doc = parse(readFileSync(fileURLToPath(new URL("../../openapi/openapi.yaml", import.meta.url)), "utf8")) as Obj;
-// Not implemented yet (501 whatever the request): tested once their issues land.
-const LATER = new Set(["MigrationService"]);
+// Services not implemented yet (501 whatever the request) are left out until their issues land: none now.
+const LATER = new Set<string>([]);
 const operations = Object.entries(doc.paths as Obj).flatMap(([path, item]) =>
   ["get", "post", "patch", "delete"].filter((verb) => item[verb] && !LATER.has(item[verb].tags[0])).map((verb) => ({ path, verb, op: item[verb] as Obj })),
 );

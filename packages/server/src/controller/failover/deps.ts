@@ -10,6 +10,7 @@ import type { EventStore } from "../../store/events";
 import type { FailoverStore } from "../../store/failovers";
 import type { ReplicationRow, ReplicationStore } from "../../store/replications";
 import type { RoutingStore } from "../../store/routing";
+import type { CutoverState } from "../cutover/state";
 
 /** Where a test may hold a step (FailoverOptions.pause): each is named for what has just happened. */
 export type PausePoint = "validated" | "fenced" | "drained" | "stopped" | "promoted" | "switched";
@@ -51,36 +52,21 @@ export interface FailoverDeps extends FailoverOptions {
 
 /**
  * The job's state: the request, then what each step did, saved as it
- * happened. Positions are LSNs in decimal, times ISO text.
+ * happened (the fence, drain, stop, promotion and switch as every cutover
+ * saves them: cutover/state.ts). Positions are LSNs in decimal, times ISO text.
  */
-export interface FailoverState {
+export interface FailoverState extends CutoverState {
   replicationId: string;
   tenantId: string;
   force: boolean;
   updateRouting: boolean;
   reverseReplication: boolean;
-  /** The replication's tables (names in its schemas), from the source's catalog (the target's when the source is away). */
-  tables?: string[];
   /** What the operator wanted of the replication before the failover stopped it (a rollback restores it). */
   priorDesired?: string;
   /** Whether StopReplication found the source (then it fenced and drained it; else it stopped at the checkpoint). */
   sourceReachable?: boolean;
-  /** When a fence was first asked for: a run interrupted after it may have fenced without saying so. */
-  fencing?: string;
-  fence?: { finalLsn: string; blockingSince: string; fencedAt: string; tables: string[] };
-  /** The routing was marked writes_blocked by this failover (a rollback unmarks it). */
-  routingBlocked?: boolean;
-  /** The position the target had applied when the drain ended (at or past the fence's final LSN). */
-  drained?: string;
-  /** The replication was asked to stop (a rollback starts it again). */
-  stopRequested?: boolean;
-  stopped?: boolean;
   /** With the source unreachable: where the replica stopped, and since when the source was away. */
   lossWindow?: { lsn: string; timestamp: string; transactionId: number; sourceUnreachableSince: string };
-  /** When the new primary carried a fence (an old primary failed back to): its tables, named, whose fence was lifted. */
-  targetUnfenced?: string[];
-  routingSwitchedAt?: string;
-  downtimeMs?: number;
   reverseReplicationId?: string;
 }
 

@@ -19,8 +19,9 @@
 // (each part finds what an earlier run did); rollback puts back a fence it
 // lifted.
 import type { JsonObject } from "@bufbuild/protobuf";
-import { checkWritable, copyColumnDefaults, fence, syncSequences, tenantTables, unfence, verify } from "@heliosdb/replication-engine";
+import { tenantTables } from "@heliosdb/replication-engine";
 import type { JobStep } from "../../orchestrator/job-kind";
+import { carryOver, readyTarget, refenceTarget } from "../cutover/promote";
 import { type FailoverContext, type FailoverDeps, databasesOf, pause, replicationOf, save, stateOf } from "./deps";
 import { replicaData } from "./replica-data";
 
@@ -36,47 +37,19 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
       const tables = s.tables ?? (await tenantTables(target, row.config.tableFilter));
       if (!s.tables) await save(ctx, { tables });
       const data = replicaData(row.config);
-      const lines: string[] = [];
       const details: JsonObject = {};
-
-      const lifted = await unfence(target, tables);
-      const unfenced = [...lifted.dropped, ...lifted.disabled];
-      if (unfenced.length > 0) {
-        // The tables as named (fence() takes names in the schema; it finds their partitions itself).
-        await save(ctx, { targetUnfenced: tables });
-        lines.push(`lifted the fence an earlier failover left on ${unfenced.join(", ")}`);
-      } else if ((s.targetUnfenced ?? []).length === 0) {
-        lines.push("nothing to restore: the replication disables no trigger or constraint on its target, and no fence was on it");
-      }
-
-      // Before anything is written there: a database the tenant's clients could not write is not promoted.
-      const writable = await checkWritable(target, tables);
-      if (!writable.writable) throw new Error(`the new primary refuses writes: ${writable.problems.join("; ")}`);
-      lines.push("the new primary takes writes (an INSERT, UPDATE and DELETE of no row on every table, rolled back)");
+      // A fence lifted, then the check that clients can write there, before anything is written there.
+      const lines = await readyTarget(ctx, target, tables);
 
       if (s.sourceReachable !== false) {
-        const sequences = await syncSequences(source, target, tables);
-        details.sequences = sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action }));
-        lines.push(`${sequences.length} sequence(s) synced from the source${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}${q.action === "set" ? "" : `, ${q.action}`}`).join(", ")})` : ""}`);
-        const defaults = await copyColumnDefaults(source, target, tables);
-        details.defaults = defaults.set.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression}`);
-        lines.push(`${defaults.set.length} column default(s) copied from the source`);
-        if (defaults.failed.length > 0) {
-          lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
-        }
         const compared = data.filteredTables.has("*") ? [] : tables.filter((t) => !data.filteredTables.has(t));
-        if (compared.length > 0) {
-          const transformed = data.rewrittenTables.has("*") ? compared : compared.filter((t) => data.rewrittenTables.has(t));
-          const v = await verify(source, target, compared, { checksum: true, transformed });
-          details.verification = v.tables.map((t) => ({ table: t.table, source_rows: t.sourceRows, target_rows: t.targetRows, checksum: t.checksum }));
-          const summary = v.tables.map((t) => `${t.table} ${t.targetRows}/${t.sourceRows} rows, ${t.checksum === "match" ? "checksums equal" : t.checksum}`).join("; ");
-          if (!v.ok) {
-            const why = `the replica differs from the source at the fence in ${v.mismatched.join(", ")} (${summary})`;
-            if (!s.force) throw new Error(why);
-            lines.push(`force: ${why}`);
-          } else {
-            lines.push(`the replica equals the source at the fence: ${summary}`);
-          }
+        const transformed = data.rewrittenTables.has("*") ? compared : compared.filter((t) => data.rewrittenTables.has(t));
+        const carried = await carryOver(source, target, tables, { tables: compared, transformed });
+        lines.push(...carried.lines);
+        Object.assign(details, carried.details);
+        if (carried.mismatch) {
+          if (!s.force) throw new Error(carried.mismatch);
+          lines.push(`force: ${carried.mismatch}`);
         }
       } else {
         lines.push(
@@ -93,10 +66,8 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
 
     async rollback(ctx: FailoverContext) {
       const s = stateOf(ctx);
-      if (!s.targetUnfenced?.length) return;
-      const { target } = await databasesOf(deps, await replicationOf(deps, s.replicationId));
       // Still an old primary the routing does not name: fenced again, as it was.
-      await fence(target, s.targetUnfenced, { fenceId: ctx.jobId, lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 });
+      await refenceTarget(ctx, async () => (await databasesOf(deps, await replicationOf(deps, s.replicationId))).target, deps.fenceLockTimeoutMs ?? 5_000);
     },
   };
 }

@@ -19,7 +19,7 @@
 // switched back to the old primary if this failover switched it.
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import type { FailoverRow } from "../../store/failovers";
-import { samePrimary } from "../../store/routing";
+import { switchBack, switchRouting as switchTo } from "../cutover/switch";
 import { type FailoverContext, type FailoverDeps, databasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
 
 export function updateRouting(deps: FailoverDeps): JobStep {
@@ -44,10 +44,7 @@ export function updateRouting(deps: FailoverDeps): JobStep {
       const s = stateOf(ctx);
       if (s.reverseReplicationId) await deps.reverse.remove(s.reverseReplicationId);
       const failover = await failoverOf(deps, ctx.jobId);
-      const routing = await deps.routing.get(s.tenantId);
-      if (routing?.failoverId === ctx.jobId && failover.newPrimary && failover.oldPrimary && samePrimary(routing.primary, failover.newPrimary)) {
-        if (!(await deps.routing.switchPrimary(s.tenantId, failover.oldPrimary, ctx.jobId, { jobId: ctx.jobId, ...ctx.lease }))) throw new LeaseLost(ctx.jobId);
-      }
+      await switchBack(ctx, deps.routing, failover.oldPrimary, failover.newPrimary, "failover");
     },
   };
 }
@@ -61,28 +58,12 @@ async function failoverOf(deps: FailoverDeps, id: string): Promise<FailoverRow &
 async function switchRouting(deps: FailoverDeps, ctx: FailoverContext, failover: Awaited<ReturnType<typeof failoverOf>>): Promise<string> {
   const s = stateOf(ctx);
   const where = `${failover.newPrimary.region || failover.newPrimary.connectionId} (${failover.newPrimary.database})`;
-  let switchedAt = s.routingSwitchedAt ? new Date(s.routingSwitchedAt) : undefined;
-  let version: bigint | undefined;
-  if (!switchedAt) {
-    const now = await deps.routing.get(s.tenantId);
-    if (now && now.failoverId === ctx.jobId && !now.writesBlocked && samePrimary(now.primary, failover.newPrimary)) {
-      // Switched by an earlier run that was interrupted before it said so: the row's own time (the control plane's clock).
-      switchedAt = now.updatedAt;
-      version = now.version;
-    } else {
-      const switched = await deps.routing.switchPrimary(s.tenantId, failover.newPrimary, ctx.jobId, { jobId: ctx.jobId, ...ctx.lease });
-      switchedAt = new Date();
-      if (!switched) throw new LeaseLost(ctx.jobId);
-      version = switched.version;
-    }
-    const downtimeMs = s.fence ? Math.max(0, switchedAt.getTime() - Date.parse(s.fence.blockingSince)) : undefined;
-    await save(ctx, { routingSwitchedAt: switchedAt.toISOString(), ...(downtimeMs !== undefined ? { downtimeMs } : {}) });
-    if (downtimeMs !== undefined && !(await deps.failovers.record(ctx.jobId, ctx.lease, { downtimeMs }))) throw new LeaseLost(ctx.jobId);
-  }
-  const downtime = stateOf(ctx).downtimeMs;
+  const measured = s.routingSwitchedAt !== undefined;
+  const { version, downtimeMs } = await switchTo(ctx, deps.routing, failover.newPrimary, "failover");
+  if (!measured && downtimeMs !== undefined && !(await deps.failovers.record(ctx.jobId, ctx.lease, { downtimeMs }))) throw new LeaseLost(ctx.jobId);
   return (
     `the routing of tenant ${s.tenantId} names the new primary, ${where}${version !== undefined ? ` (version ${version})` : ""}` +
-    (downtime !== undefined ? `; downtime ${downtime} ms, from the first blocked write to the switch` : "; no write was blocked by this failover (the source was unreachable): no downtime measured")
+    (downtimeMs !== undefined ? `; downtime ${downtimeMs} ms, from the first blocked write to the switch` : "; no write was blocked by this failover (the source was unreachable): no downtime measured")
   );
 }
 

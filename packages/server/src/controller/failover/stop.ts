@@ -17,9 +17,10 @@
 // not fenced again: a new fence would move the final LSN past a slot that
 // may already be gone). Rollback: the fence lifted, the routing unblocked,
 // the replication started again as it was.
-import { connect, fence, formatLsn, readCheckpoint, tenantTables, unfence, type TenantDatabase } from "@heliosdb/replication-engine";
+import { connect, formatLsn, readCheckpoint, tenantTables, type TenantDatabase } from "@heliosdb/replication-engine";
 import type { JobStep } from "../../orchestrator/job-kind";
-import { samePrimary } from "../../store/routing";
+import { drainCarrier, stopCarrier } from "../cutover/drain";
+import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
 import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
 
 export function stopReplication(deps: FailoverDeps): JobStep {
@@ -49,70 +50,46 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       // 1. The fence.
       const tables = s.tables ?? (await tenantTables(source, row.config.tableFilter));
       if (!s.tables) await save(ctx, { tables });
-      if (!s.fence) {
-        // An earlier run may have fenced without saving it: the first ask is when writes may have stopped.
-        const earlier = s.fencing;
-        if (!earlier) await save(ctx, { fencing: new Date().toISOString() });
-        const f = await fence(source, tables, { fenceId: ctx.jobId, lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 });
-        const blockingSince = earlier && Date.parse(earlier) < f.blockingSince.getTime() ? earlier : f.blockingSince.toISOString();
-        await save(ctx, { fence: { finalLsn: f.finalLsn.toString(), blockingSince, fencedAt: f.fencedAt.toISOString(), tables: f.tables } });
-        s = stateOf(ctx);
-      }
+      const fenced = await fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000);
       // Clients that follow routing hear that writes are blocked (a new version), until the switch.
-      if (s.updateRouting && !s.routingBlocked) {
-        const [routing, failover] = await Promise.all([deps.routing.get(s.tenantId), deps.failovers.get(ctx.jobId)]);
-        if (routing && failover?.oldPrimary && samePrimary(routing.primary, failover.oldPrimary) && !routing.writesBlocked) {
-          if (await deps.routing.setWritesBlocked(s.tenantId, routing.version, true, ctx.jobId, { jobId: ctx.jobId, ...ctx.lease })) await save(ctx, { routingBlocked: true });
-        }
+      if (s.updateRouting) {
+        const failover = await deps.failovers.get(ctx.jobId);
+        if (failover?.oldPrimary) await blockRouting(ctx, deps.routing, failover.oldPrimary, "failover");
       }
       await pause(deps, "fenced", ctx);
 
       // 2. The drain: the replica applies everything up to the fence.
-      const finalLsn = BigInt(s.fence!.finalLsn);
-      if (!s.drained) {
-        // A replication paused before a forced failover runs again to drain.
-        if (row.desired !== "running") {
-          await deps.replications.setDesired(row.id, "running", "Initializing", { fromCheckpoint: "auto" }, true);
-          await deps.orchestrator().signal(row.id);
-        }
-        const applied = await deps.orchestrator().drain(row, finalLsn, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal });
-        await save(ctx, { drained: applied.toString() });
-        s = stateOf(ctx);
-      }
+      const finalLsn = BigInt(fenced.finalLsn);
+      const drained = await drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000);
       await pause(deps, "drained", ctx);
 
       // 3. The replication stops; its slot and publication go.
-      await stop(deps, ctx, row.id, true);
+      await stopCarrier(ctx, deps, row.id, true);
       await pause(deps, "stopped", ctx);
       await ctx.report({
         message:
-          `fenced ${s.fence!.tables.length} tables (${s.fence!.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; ` +
-          `the replica applied through ${formatLsn(BigInt(s.drained!))}; the replication stopped, its slot and publication dropped; ` +
+          `fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; ` +
+          `the replica applied through ${formatLsn(drained)}; the replication stopped, its slot and publication dropped; ` +
           "the old primary stays fenced",
         final_lsn: formatLsn(finalLsn),
-        blocking_since: s.fence!.blockingSince,
+        blocking_since: fenced.blockingSince,
       });
     },
 
     async rollback(ctx: FailoverContext) {
       const s = stateOf(ctx);
       const row = await replicationOf(deps, s.replicationId);
-      if (s.fence || s.fencing) {
-        const { source } = await databasesOf(deps, row);
-        // The tables as named in the schema (the fence's own list is schema-qualified).
-        await unfence(source, s.tables ?? (await tenantTables(source, row.config.tableFilter)));
-      }
-      if (s.routingBlocked) {
-        const [routing, failover] = await Promise.all([deps.routing.get(s.tenantId), deps.failovers.get(ctx.jobId)]);
-        if (routing?.writesBlocked && failover?.oldPrimary && samePrimary(routing.primary, failover.oldPrimary)) {
-          await deps.routing.setWritesBlocked(s.tenantId, routing.version, false, ctx.jobId, { jobId: ctx.jobId, ...ctx.lease });
-        }
+      const failover = await deps.failovers.get(ctx.jobId);
+      if (failover?.oldPrimary) {
+        await liftFence(ctx, deps.routing, failover.oldPrimary, "failover", async () => {
+          const { source } = await databasesOf(deps, row);
+          return { db: source, tables: s.tables ?? (await tenantTables(source, row.config.tableFilter)) };
+        });
       }
       if (s.stopRequested) await restart(deps, s, row.id);
     },
   };
 }
-
 // The source is away: the replication stops where the replica is, and the failover says what may be lost.
 async function stopAtCheckpoint(deps: FailoverDeps, ctx: FailoverContext, erroredSince: string | undefined, target: TenantDatabase): Promise<void> {
   const s = stateOf(ctx);
@@ -136,7 +113,7 @@ async function stopAtCheckpoint(deps: FailoverDeps, ctx: FailoverContext, errore
     });
   }
   // Its owner halts the pipeline; the slot cannot be dropped on a source that does not answer.
-  await stop(deps, ctx, s.replicationId, false);
+  await stopCarrier(ctx, deps, s.replicationId, false);
   const w = stateOf(ctx).lossWindow!;
   await pause(deps, "stopped", ctx);
   await ctx.report({
@@ -145,20 +122,6 @@ async function stopAtCheckpoint(deps: FailoverDeps, ctx: FailoverContext, errore
       `what the source committed after it may be lost (source unreachable since ${w.sourceUnreachableSince}). ` +
       "The old primary was not fenced, and its slot and publication stay: delete the replication once it is back to drop them",
   });
-}
-
-// Stored as stopped, then its slot and publication dropped wherever it ran (`drop`), or only its pipeline halted.
-async function stop(deps: FailoverDeps, ctx: FailoverContext, id: string, drop: boolean): Promise<void> {
-  if (!stateOf(ctx).stopRequested) await save(ctx, { stopRequested: true });
-  const row = await deps.replications.setDesired(id, "stopped", "Stopped");
-  if (!row) throw new Error(`replication ${id} no longer exists`);
-  if (drop) {
-    const outcome = await deps.orchestrator().end(row);
-    if (outcome !== "ended") throw new Error(`the replication could not be stopped: ${outcome === "busy" ? "the server running it did not let it go in time" : outcome}`);
-  } else {
-    await deps.orchestrator().signal(id);
-  }
-  await save(ctx, { stopped: true });
 }
 
 // Back as it was before the failover (a start copies everything again when its slot was dropped).

@@ -1,0 +1,58 @@
+// The first part of a cutover, shared by failover (StopReplication) and
+// migration (Cutover): the tenant's tables fenced on the old primary (from
+// then on its writers fail with 25006 and follow routing), the routing marked
+// writes_blocked (a new version: clients that follow it learn that writes
+// wait for the switch), and the way back (unfence, unblock). Each part saves
+// what it did before the next, so a run after an interruption goes on from
+// there: a fence already up is not fenced again (a new fence would move the
+// final LSN past a slot that may already be gone).
+import type { ConnectionInfo } from "@heliosdb/replication-proto";
+import { fence, unfence, type TenantDatabase } from "@heliosdb/replication-engine";
+import { samePrimary, type RoutingStore } from "../../store/routing";
+import { changerOf, cutoverState, saveCutover, type CutoverContext, type CutoverState } from "./state";
+
+/** Fences `tables` on `source` unless this job already did; the fence as saved. */
+export async function fenceSource(ctx: CutoverContext, source: TenantDatabase, tables: string[], lockTimeoutMs: number): Promise<NonNullable<CutoverState["fence"]>> {
+  const s = cutoverState(ctx);
+  if (s.fence) return s.fence;
+  // An earlier run may have fenced without saving it: the first ask is when writes may have stopped.
+  const earlier = s.fencing;
+  if (!earlier) await saveCutover(ctx, { fencing: new Date().toISOString() });
+  const f = await fence(source, tables, { fenceId: ctx.jobId, lockTimeoutMs });
+  const blockingSince = earlier && Date.parse(earlier) < f.blockingSince.getTime() ? earlier : f.blockingSince.toISOString();
+  const saved = { finalLsn: f.finalLsn.toString(), blockingSince, fencedAt: f.fencedAt.toISOString(), tables: f.tables };
+  await saveCutover(ctx, { fence: saved });
+  return saved;
+}
+
+/** Marks the tenant's writes blocked while its routing names `oldPrimary` (once). */
+export async function blockRouting(ctx: CutoverContext, routing: RoutingStore, oldPrimary: ConnectionInfo, kind: "failover" | "migration"): Promise<void> {
+  const s = cutoverState(ctx);
+  if (s.routingBlocked) return;
+  const now = await routing.get(s.tenantId);
+  if (now && samePrimary(now.primary, oldPrimary) && !now.writesBlocked) {
+    if (await routing.setWritesBlocked(s.tenantId, now.version, true, ctx.jobId, changerOf(ctx, kind))) await saveCutover(ctx, { routingBlocked: true });
+  }
+}
+
+/** The way back: the fence lifted (also one an interrupted run may have put up), the routing unblocked. */
+export async function liftFence(
+  ctx: CutoverContext,
+  routing: RoutingStore,
+  oldPrimary: ConnectionInfo,
+  kind: "failover" | "migration",
+  source: () => Promise<{ db: TenantDatabase; tables: string[] }>,
+): Promise<void> {
+  const s = cutoverState(ctx);
+  if (s.fence || s.fencing) {
+    const { db, tables } = await source();
+    // The tables as named in the schema (the fence's own list is schema-qualified).
+    await unfence(db, tables);
+  }
+  if (s.routingBlocked) {
+    const now = await routing.get(s.tenantId);
+    if (now?.writesBlocked && samePrimary(now.primary, oldPrimary)) {
+      await routing.setWritesBlocked(s.tenantId, now.version, false, ctx.jobId, changerOf(ctx, kind));
+    }
+  }
+}

@@ -1,0 +1,215 @@
+// Cutover (spec §2.4.1), on the same shared parts as a failover
+// (controller/cutover/). Before the fence, while the tenant still writes on
+// the source: the target checked writable, the source's column defaults set
+// on it and its sequences created. Then, in the window in which writes wait:
+// the tenant's tables fenced on the source (its writers fail with 25006 and
+// follow routing) and its routing marked writes_blocked; the carrier drained
+// to the fence's final LSN (every acknowledged write is then on the target);
+// every sequence's position carried over, and any column default the target
+// could not take before (its ALTER waits for the carrier's locks, which the
+// fence frees); the target's state held (an
+// exported snapshot); the routing switched in one transaction that moves its
+// version. Then, outside the
+// downtime: the verification — counts and checksums of every table, the
+// source at its fence against the target as the switch found it (the held
+// snapshot), exact while the tenant already writes there — and the carrier
+// stopped, its slot and publication dropped. The source stays fenced:
+// lifting it would reopen it to clients that have not followed routing.
+// With `cleanup_source` the tenant's tables are dropped from the source —
+// only after the switch, and only when the verification passed.
+//
+// downtime_ms is measured from the fence's blockingSince (the first write
+// that waited) to the switch's commit; the phase's duration_ms is the
+// control plane's clock from the phase's start to its end.
+//
+// Not cancellable (once the fence may be up, the migration goes on or rolls
+// back). Re-runnable: each part saves what it did (cutover/state.ts), so a
+// server that resumes it goes on from there (a snapshot held by a server
+// that died is gone: its verification is then said not to have been made).
+// Rollback, before the switch: the source's fence lifted, its routing
+// unblocked (BulkCopy's rollback then removes the carrier and its tables).
+// After the switch nothing fails the phase — a verification that finds a
+// difference is reported, loudly, and what remains is retried — since a
+// rollback then would move the tenant's clients off writes they made.
+import { setTimeout as sleep } from "node:timers/promises";
+import { copyColumnDefaults, dropTenantTables, formatLsn, holdSnapshot, syncSequences, verify, type HeldSnapshot, type TenantDatabase } from "@heliosdb/replication-engine";
+import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
+import { drainCarrier, stopCarrier } from "../cutover/drain";
+import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
+import { readyTarget, refenceTarget } from "../cutover/promote";
+import { switchBack, switchRouting } from "../cutover/switch";
+import { type MigrationContext, type MigrationDeps, type Verified, databaseOf, migrationOf, pause, save, stateOf } from "./deps";
+
+export function cutover(deps: MigrationDeps): JobStep {
+  return {
+    name: "Cutover",
+    rerunnable: true,
+    cancellable: false,
+    async run(ctx: MigrationContext) {
+      const s = stateOf(ctx);
+      const m = await migrationOf(deps, ctx.jobId);
+      const row = await deps.replications.get(s.replicationId);
+      if (!row) throw new Error(`the migration's replication ${s.replicationId} no longer exists`);
+      const [source, target] = await Promise.all([databaseOf(deps, m.source, "source"), databaseOf(deps, m.target, "target")]);
+      const tables = s.tables!;
+      const lines: string[] = [];
+      let downtimeMs = 0;
+
+      // What each part took on this run (the downtime is measured apart, from the fence's first ask).
+      const took: Record<string, number> = {};
+      const timed = async <T>(part: string, f: () => Promise<T>): Promise<T> => {
+        const t0 = Date.now();
+        try {
+          return await f();
+        } finally {
+          took[part] = Date.now() - t0;
+        }
+      };
+
+      // 0. Before the fence, while the tenant still writes on the source (nothing here is the clients' yet):
+      // the target checked to take writes, the source's column defaults set on it, and its sequences created
+      // (positions follow in the window, after the fence). Only what must wait for the fence waits with the writes.
+      if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
+        lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
+        // A short lock timeout: the carrier's applier holds these tables while it applies, and waiting longer
+        // would stall it (or meet it in a deadlock); what is not taken now is taken at the fence.
+        const pre = await timed("prepare_ms", async () => ({
+          defaults: await copyColumnDefaults(source, target, tables, { lockTimeoutMs: 200 }),
+          sequences: await syncSequences(source, target, tables),
+        }));
+        lines.push(
+          `before the fence: ${pre.defaults.set.length} column default(s) set, ${pre.sequences.length} sequence(s) made ready` +
+            (pre.defaults.failed.length ? `, ${pre.defaults.failed.length} default(s) left for the fence (the replication held the table)` : ""),
+        );
+      }
+
+      // 1. Writes stop on the source; clients that follow routing hear that they are blocked.
+      const fenced = await timed("fence_ms", () => fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000));
+      await blockRouting(ctx, deps.routing, m.source, "migration");
+      await pause(deps, "fenced", ctx);
+
+      // 2. Every acknowledged write reaches the target.
+      const finalLsn = BigInt(fenced.finalLsn);
+      const applied = await timed("drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000));
+      await pause(deps, "drained", ctx);
+      lines.push(`fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; the target applied through ${formatLsn(applied)}`);
+
+      // 3. The target's sequences positioned; its state right before the switch held for the verification.
+      let held: HeldSnapshot | undefined;
+      try {
+        if (!stateOf(ctx).routingSwitchedAt) {
+          // Every sequence's position as the fence left it (logical decoding carries none).
+          const sequences = await timed("sequences_ms", () => syncSequences(source, target, tables));
+          lines.push(`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`);
+          await ctx.report({ sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) });
+          // Defaults the target did not take before the fence (their ALTER waits for the carrier's locks, which only
+          // the fence frees): again, now. Columns that have theirs are only read.
+          const defaults = await timed("defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }));
+          if (defaults.set.length > 0) lines.push(`${defaults.set.length} column default(s) set at the fence (${defaults.set.map((d) => `${d.table}.${d.column}`).join(", ")})`);
+          if (defaults.failed.length > 0) {
+            lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
+          }
+          held = await timed("hold_ms", () => holdSnapshot(target));
+        }
+
+        // 4. The switch; the downtime ends here.
+        const measured = stateOf(ctx).routingSwitchedAt !== undefined;
+        const switched = await timed("switch_ms", () => switchRouting(ctx, deps.routing, m.target, "migration"));
+        if (!measured && switched.downtimeMs !== undefined && !(await deps.migrations.record(ctx.jobId, ctx.lease, { downtimeMs: switched.downtimeMs }))) {
+          throw new LeaseLost(ctx.jobId);
+        }
+        downtimeMs = switched.downtimeMs ?? 0;
+        lines.push(
+          `the routing of tenant ${s.tenantId} names ${m.target.region || m.target.connectionId} (${m.target.database})${switched.version !== undefined ? ` (version ${switched.version})` : ""}; ` +
+            `downtime ${downtimeMs} ms, from the first blocked write to the switch`,
+        );
+        await pause(deps, "switched", ctx);
+
+        // 5. The verification, outside the downtime: the source at its fence against the target as the switch found it.
+        if (!stateOf(ctx).verification) {
+          let verification = UNVERIFIED;
+          if (held) {
+            try {
+              verification = await timed("verify_ms", () => verifyAtSwitch(source, target, tables, held!.id));
+            } catch (e) {
+              ctx.signal.throwIfAborted();
+              // After the switch a failure fails nothing: it is said.
+              verification = { ok: false, message: `not verified: the verification after the switch failed: ${(e as Error).message}` };
+            }
+          }
+          await save(ctx, { verification });
+        }
+      } finally {
+        await held?.release();
+      }
+      const verification = stateOf(ctx).verification!;
+      lines.push(verification.message);
+
+      // 5. After the switch nothing may undo it (clients write on the target now): what follows is retried, never failed.
+      await timed("stop_ms", () => untilDone(ctx, deps, "stop the replication", () => stopCarrier(ctx, deps, row.id, true)));
+      lines.push("the replication stopped, its slot and publication dropped");
+      if (m.config.cleanupSource && !verification.ok) {
+        lines.push("cleanup_source: the source's tables are kept (fenced), since the target was not verified equal to them");
+      } else if (m.config.cleanupSource) {
+        // Only now, with the routing on the target and the copy verified: the source's copy of the tenant dropped.
+        if (!stateOf(ctx).sourceCleaned) {
+          const dropped = await untilDone(ctx, deps, "drop the source's tables", () => dropTenantTables(source, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }));
+          await save(ctx, { sourceCleaned: dropped });
+        }
+        const cleaned = stateOf(ctx).sourceCleaned!;
+        lines.push(`cleanup_source: dropped ${cleaned.length} tables from the source${cleaned.length ? ` (${cleaned.join(", ")})` : ""}`);
+      } else {
+        lines.push("the source keeps the tenant's tables, fenced");
+      }
+      await ctx.report({
+        message: lines.join("; "),
+        final_lsn: formatLsn(finalLsn),
+        blocking_since: fenced.blockingSince,
+        downtime_ms: downtimeMs,
+        verified: verification.ok,
+        ...(verification.tables ? { verification: verification.tables } : {}),
+        ...took,
+      });
+    },
+
+    async rollback(ctx: MigrationContext) {
+      const s = stateOf(ctx);
+      const m = await migrationOf(deps, ctx.jobId);
+      await switchBack(ctx, deps.routing, m.source, m.target, "migration");
+      await refenceTarget(ctx, () => databaseOf(deps, m.target, "target"), deps.fenceLockTimeoutMs ?? 5_000);
+      await liftFence(ctx, deps.routing, m.source, "migration", async () => ({ db: await databaseOf(deps, m.source, "source"), tables: s.tables ?? [] }));
+    },
+  };
+}
+
+// Tries `f` again (every second, then up to every 10 s) until it succeeds or the step is aborted; each failure logged.
+async function untilDone<T>(ctx: MigrationContext, deps: MigrationDeps, what: string, f: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await f();
+    } catch (e) {
+      ctx.signal.throwIfAborted();
+      if (e instanceof LeaseLost) throw e;
+      deps.log?.(`migration ${ctx.jobId}: could not ${what} (attempt ${attempt + 1}), trying again: ${(e as Error).message}`);
+      await sleep(Math.min(10_000, 1_000 * 2 ** attempt), undefined, { signal: ctx.signal });
+    }
+  }
+}
+
+const UNVERIFIED: Verified = {
+  ok: false,
+  message: "not verified: the server that switched the routing stopped before its verification, and the target has taken writes since",
+};
+
+// Counts and checksums of every table: the source (fenced: as the fence left it) against the target's held snapshot.
+async function verifyAtSwitch(source: TenantDatabase, target: TenantDatabase, tables: string[], snapshot: string): Promise<Verified> {
+  const v = await verify(source, target, tables, { checksum: true, targetSnapshot: snapshot });
+  const summary = v.tables.map((t) => `${t.table} ${t.targetRows}/${t.sourceRows} rows, ${t.checksum === "match" ? "checksums equal" : t.checksum}`).join("; ");
+  return {
+    ok: v.ok,
+    message: v.ok
+      ? `verified after the switch: the target as the switch found it equals the source at the fence: ${summary}`
+      : `VERIFICATION FAILED after the switch (the switch stands: the tenant writes on the target): the target differs from the source at the fence in ${v.mismatched.join(", ")} (${summary})`,
+    tables: v.tables.map((t) => ({ table: t.table, source_rows: t.sourceRows, target_rows: t.targetRows, checksum: t.checksum })),
+  };
+}
