@@ -147,7 +147,7 @@ async function main() {
           // The cutover's window: from the Cutover phase's start (its fence) to the end; the copy before it blocks no write.
           const c: Cutover = { kind: "migration", id: accepted.id, status: done.status, clientMs: longestSilence(load.ackTimes, t0, t1), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
           cutovers.push(c);
-          log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}`);
+          log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}; cutover parts ${await parts(world, accepted.id)}`);
           if (done.status !== "Completed") break;
         }
       }
@@ -167,6 +167,13 @@ async function main() {
 // Each step's (phase's) name and duration, as the server reports it.
 const steps = (xs: { step?: string; phase?: string; duration_ms?: number | string; duration_seconds?: number | string }[] = []) =>
   xs.map((x) => `${x.step ?? x.phase} ${x.duration_ms !== undefined ? `${x.duration_ms} ms` : `${x.duration_seconds ?? 0} s`}`).join(", ");
+
+// What each part of the Cutover phase took, as its server recorded it in the job (the *_ms figures of the step's details).
+async function parts(world: World, id: string): Promise<string> {
+  const { rows } = await world.pool.query<{ details: Record<string, unknown> }>("SELECT s -> 'details' AS details FROM jobs, jsonb_array_elements(steps) s WHERE id = $1 AND s ->> 'step' = 'Cutover'", [id]);
+  const d = rows[0]?.details ?? {};
+  return Object.entries(d).filter(([k]) => k.endsWith("_ms")).map(([k, v]) => `${k.replace(/_ms$/, "")} ${v}`).join(", ");
+}
 
 async function expectOk(answer: Promise<{ status: number; body: any }>, status: number) { // eslint-disable-line @typescript-eslint/no-explicit-any
   const res = await answer;
