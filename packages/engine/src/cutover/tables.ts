@@ -11,6 +11,14 @@ import { connect } from "../connect";
 export interface TenantDatabase {
   connection: pg.ClientConfig;
   schema: string;
+  /**
+   * A session the primitives use instead of opening one of their own (and
+   * leave open): a cutover opens it before its fence, so that the window in
+   * which the tenant's writes wait holds no connection set-up (a TLS and
+   * SCRAM exchange each, tens of ms on a busy host). One primitive at a time
+   * may use it; the caller ends it.
+   */
+  session?: pg.Client;
 }
 
 /** A table of the tenant as the catalog knows it. */
@@ -27,9 +35,21 @@ export class TableNotFoundError extends Error {
   override readonly name = "TableNotFoundError";
 }
 
-/** Opens a session for one primitive; the caller ends it. */
-export function open(database: TenantDatabase, applicationName: string): Promise<pg.Client> {
+/** Opens a session for one primitive (or lends the database's own, whose end() then does nothing); the caller ends it. */
+export async function open(database: TenantDatabase, applicationName: string): Promise<pg.Client> {
+  if (database.session) return lent(database.session);
   return connect({ application_name: applicationName, ...database.connection });
+}
+
+// The session as a primitive may use it, but not end it.
+function lent(session: pg.Client): pg.Client {
+  return new Proxy(session, {
+    get(target, property) {
+      if (property === "end") return () => Promise.resolve();
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /**
