@@ -5,6 +5,7 @@ export { fence, unfence, FenceError, FENCE_MESSAGE_PREFIX, FENCE_SQLSTATE, FENCE
 export { syncSequences, type SequenceSync } from "./sequences";
 export { verify, type TableVerification, type Verification, type VerifyOptions } from "./verify";
 export { holdSnapshot, type HeldSnapshot } from "./snapshot";
+export { markPosition, MARK_MESSAGE_PREFIX } from "./mark";
 export { checkWritable, copyColumnDefaults, tenantTables, type ColumnDefault, type DefaultsCopy, type WritableCheck } from "./promote";
 export { TableNotFoundError, type TenantDatabase } from "./tables";
 export { dropTenantTables } from "./cleanup";

@@ -6,6 +6,7 @@ import { expect, test } from "vitest";
 import type { Applier } from "../apply/applier";
 import type { ChangeBatch } from "../codec/batch";
 import { FENCE_MESSAGE_PREFIX } from "../cutover/fence";
+import { MARK_MESSAGE_PREFIX } from "../cutover/mark";
 import type { Relation, TransactionInfo } from "../types";
 import { Batcher } from "./batcher";
 import { Figures } from "./figures";
@@ -38,14 +39,14 @@ function batcher(flushIntervalMs: number) {
   return { b, applied, acknowledged };
 }
 
-const transaction = async (b: Batcher, xid: number, endLsn: bigint, fence = false) => {
+const transaction = async (b: Batcher, xid: number, endLsn: bigint, fence: string | false = false) => {
   await b.onMessage({ tag: "begin", xid, finalLsn: endLsn - 1n, commitTime: new Date() } as never);
   await b.onMessage({ tag: "change", change: { kind: "insert", relation, newRow: [] as never } });
-  if (fence) await b.onMessage({ tag: "message", transactional: true, lsn: endLsn - 2n, prefix: FENCE_MESSAGE_PREFIX, content: Buffer.from("f") });
+  if (fence) await b.onMessage({ tag: "message", transactional: true, lsn: endLsn - 2n, prefix: fence, content: Buffer.from("f") });
   await b.onMessage({ tag: "commit", commitLsn: endLsn - 1n, endLsn, commitTime: new Date() } as never);
 };
 
-test("a fence's transaction is applied at once, with what waited before it; until then nothing is caught up", async () => {
+test("a fence's (or a mark's) transaction is applied at once, with what waited before it; until then nothing is caught up", async () => {
   const { b, applied, acknowledged } = batcher(3_600_000);
   await b.onMessage({ tag: "relation", relation });
   expect(b.caughtUp).toBe(true);
@@ -54,7 +55,7 @@ test("a fence's transaction is applied at once, with what waited before it; unti
   // Gathered for the tier's interval (an hour here): nothing applied, so not caught up.
   expect(applied).toHaveLength(0);
   expect(b.caughtUp).toBe(false);
-  await transaction(b, 3, 300n, true);
+  await transaction(b, 3, 300n, FENCE_MESSAGE_PREFIX);
   await b.drain();
   expect(applied).toHaveLength(1);
   expect(applied[0]!.items.filter((i) => i.kind === "commit")).toHaveLength(3);
@@ -64,6 +65,13 @@ test("a fence's transaction is applied at once, with what waited before it; unti
   await transaction(b, 4, 400n);
   expect(applied).toHaveLength(1);
   expect(b.caughtUp).toBe(false);
+  // A catch-up mark's transaction too; a message of another prefix is not.
+  await transaction(b, 5, 500n, "someone_else");
+  expect(applied).toHaveLength(1);
+  await transaction(b, 6, 600n, MARK_MESSAGE_PREFIX);
+  await b.drain();
+  expect(applied).toHaveLength(2);
+  expect(acknowledged).toEqual([300n, 600n]);
   b.discard();
 });
 

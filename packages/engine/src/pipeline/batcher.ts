@@ -5,6 +5,7 @@
 // the next one gathers.
 import type { Applier } from "../apply/applier";
 import { FENCE_MESSAGE_PREFIX } from "../cutover/fence";
+import { MARK_MESSAGE_PREFIX } from "../cutover/mark";
 import type { ChangeBatch, BatchItem } from "../codec/batch";
 import { onSide } from "../failure";
 import type { BatchCodec, SealedBatch } from "../codec/codec";
@@ -52,8 +53,8 @@ export class Batcher {
   private unapplied = 0;
   // Between a transaction's begin and its commit.
   private inTransaction = false;
-  // The transaction being received carries a cutover fence's message: a drain waits for it.
-  private fenced = false;
+  // The transaction being received carries a cutover's fence or mark: a drain waits for it.
+  private urgent = false;
   private applying: Promise<void> = Promise.resolve();
   private failure: unknown;
   private timer: NodeJS.Timeout | undefined;
@@ -90,7 +91,7 @@ export class Batcher {
         if (this.rows >= this.deps.settings().batchRows) return this.flush();
         return;
       case "message":
-        if (message.transactional && message.prefix === FENCE_MESSAGE_PREFIX) this.fenced = true;
+        if (message.transactional && (message.prefix === FENCE_MESSAGE_PREFIX || message.prefix === MARK_MESSAGE_PREFIX)) this.urgent = true;
         return;
       case "commit":
         this.inTransaction = false;
@@ -99,9 +100,10 @@ export class Batcher {
           transaction: { xid: this.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime },
         });
         if (this.commits++ === 0) this.firstCommitAt = Date.now();
-        // A fence's transaction is the last a cutover waits for, while the tenant's writes wait: applied at once, whatever the tier's interval.
-        if (this.fenced) {
-          this.fenced = false;
+        // A fence's transaction is the last a cutover waits for, while the tenant's writes wait (a mark's, the one it
+        // waits for before): applied at once, whatever the tier's interval.
+        if (this.urgent) {
+          this.urgent = false;
           return this.flush();
         }
         return this.scheduleFlush();
@@ -130,7 +132,7 @@ export class Batcher {
     this.commits = 0;
     this.unacknowledged = 0;
     this.inTransaction = false;
-    this.fenced = false;
+    this.urgent = false;
   }
 
   private async relation(relation: Relation): Promise<void> {

@@ -32,13 +32,16 @@
 // difference is reported, loudly, and what remains is retried — since a
 // rollback then would move the tenant's clients off writes they made.
 import { setTimeout as sleep } from "node:timers/promises";
-import { copyColumnDefaults, dropTenantTables, formatLsn, holdSnapshot, syncSequences, verify, type HeldSnapshot, type TenantDatabase } from "@heliosdb/replication-engine";
+import { connect, copyColumnDefaults, dropTenantTables, markPosition, formatLsn, holdSnapshot, syncSequences, verify, type HeldSnapshot, type TenantDatabase } from "@heliosdb/replication-engine";
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
 import { readyTarget, refenceTarget } from "../cutover/promote";
 import { switchBack, switchRouting } from "../cutover/switch";
 import { type MigrationContext, type MigrationDeps, type Verified, databaseOf, migrationOf, pause, save, stateOf } from "./deps";
+
+// A catch-up round this short leaves the fence's drain little to wait for.
+const CAUGHT_UP_MS = 20;
 
 export function cutover(deps: MigrationDeps): JobStep {
   return {
@@ -50,126 +53,154 @@ export function cutover(deps: MigrationDeps): JobStep {
       const m = await migrationOf(deps, ctx.jobId);
       const row = await deps.replications.get(s.replicationId);
       if (!row) throw new Error(`the migration's replication ${s.replicationId} no longer exists`);
-      const [source, target] = await Promise.all([databaseOf(deps, m.source, "source"), databaseOf(deps, m.target, "target")]);
-      const tables = s.tables!;
-      const lines: string[] = [];
-      let downtimeMs = 0;
-
-      // What each part took on this run (the downtime is measured apart, from the fence's first ask).
-      const took: Record<string, number> = {};
-      const timed = async <T>(part: string, f: () => Promise<T>): Promise<T> => {
-        const t0 = Date.now();
-        try {
-          return await f();
-        } finally {
-          took[part] = Date.now() - t0;
-        }
-      };
-
-      // 0. Before the fence, while the tenant still writes on the source (nothing here is the clients' yet):
-      // the target checked to take writes, the source's column defaults set on it, and its sequences created
-      // (positions follow in the window, after the fence). Only what must wait for the fence waits with the writes.
-      if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
-        lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
-        // A short lock timeout: the carrier's applier holds these tables while it applies, and waiting longer
-        // would stall it (or meet it in a deadlock); what is not taken now is taken at the fence.
-        const pre = await timed("prepare_ms", async () => ({
-          defaults: await copyColumnDefaults(source, target, tables, { lockTimeoutMs: 200 }),
-          sequences: await syncSequences(source, target, tables),
-        }));
-        lines.push(
-          `before the fence: ${pre.defaults.set.length} column default(s) set, ${pre.sequences.length} sequence(s) made ready` +
-            (pre.defaults.failed.length ? `, ${pre.defaults.failed.length} default(s) left for the fence (the replication held the table)` : ""),
-        );
-      }
-
-      // 1. Writes stop on the source; clients that follow routing hear that they are blocked.
-      const fenced = await timed("fence_ms", () => fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000));
-      await blockRouting(ctx, deps.routing, m.source, "migration");
-      await pause(deps, "fenced", ctx);
-
-      // 2. Every acknowledged write reaches the target.
-      const finalLsn = BigInt(fenced.finalLsn);
-      const applied = await timed("drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000));
-      await pause(deps, "drained", ctx);
-      lines.push(`fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; the target applied through ${formatLsn(applied)}`);
-
-      // 3. The target's sequences positioned; its state right before the switch held for the verification.
-      let held: HeldSnapshot | undefined;
+      const [plainSource, plainTarget] = await Promise.all([databaseOf(deps, m.source, "source"), databaseOf(deps, m.target, "target")]);
+      // Sessions opened now, before the fence, for every part up to the switch: the window in which the tenant's writes
+      // wait holds no connection set-up. (The held snapshot keeps the target's in a transaction until the verification
+      // ends, which reads the target on a session of its own.)
+      const lent = await lendSessions(plainSource, plainTarget);
       try {
-        if (!stateOf(ctx).routingSwitchedAt) {
-          // Every sequence's position as the fence left it (logical decoding carries none).
-          const sequences = await timed("sequences_ms", () => syncSequences(source, target, tables));
-          lines.push(`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`);
-          await ctx.report({ sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) });
-          // Defaults the target did not take before the fence (their ALTER waits for the carrier's locks, which only
-          // the fence frees): again, now. Columns that have theirs are only read.
-          const defaults = await timed("defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }));
-          if (defaults.set.length > 0) lines.push(`${defaults.set.length} column default(s) set at the fence (${defaults.set.map((d) => `${d.table}.${d.column}`).join(", ")})`);
-          if (defaults.failed.length > 0) {
-            lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
+        const { source, target } = lent;
+        const tables = s.tables!;
+        const lines: string[] = [];
+        let downtimeMs = 0;
+
+        // What each part took on this run (the downtime is measured apart, from the fence's first ask).
+        const took: Record<string, number> = {};
+        const timed = async <T>(part: string, f: () => Promise<T>): Promise<T> => {
+          const t0 = Date.now();
+          try {
+            return await f();
+          } finally {
+            took[part] = Date.now() - t0;
           }
-          held = await timed("hold_ms", () => holdSnapshot(target));
+        };
+
+        // 0. Before the fence, while the tenant still writes on the source (nothing here is the clients' yet):
+        // the target checked to take writes, the source's column defaults set on it, and its sequences created
+        // (positions follow in the window, after the fence). Only what must wait for the fence waits with the writes.
+        // Whether defaults are left for the window: unknown (so looked for) when this attempt did not prepare.
+        let defaultsLeft = true;
+        if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
+          lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
+          // A short lock timeout: the carrier's applier holds these tables while it applies, and waiting longer
+          // would stall it (or meet it in a deadlock); what is not taken now is taken at the fence.
+          const pre = await timed("prepare_ms", async () => ({
+            defaults: await copyColumnDefaults(source, target, tables, { lockTimeoutMs: 200 }),
+            sequences: await syncSequences(source, target, tables),
+          }));
+          defaultsLeft = pre.defaults.failed.length > 0;
+          lines.push(
+            `before the fence: ${pre.defaults.set.length} column default(s) set, ${pre.sequences.length} sequence(s) made ready` +
+              (pre.defaults.failed.length ? `, ${pre.defaults.failed.length} default(s) left for the fence (the replication held the table)` : ""),
+          );
         }
 
-        // 4. The switch; the downtime ends here.
-        const measured = stateOf(ctx).routingSwitchedAt !== undefined;
-        const switched = await timed("switch_ms", () => switchRouting(ctx, deps.routing, m.target, "migration"));
-        if (!measured && switched.downtimeMs !== undefined && !(await deps.migrations.record(ctx.jobId, ctx.lease, { downtimeMs: switched.downtimeMs }))) {
-          throw new LeaseLost(ctx.jobId);
-        }
-        downtimeMs = switched.downtimeMs ?? 0;
-        lines.push(
-          `the routing of tenant ${s.tenantId} names ${m.target.region || m.target.connectionId} (${m.target.database})${switched.version !== undefined ? ` (version ${switched.version})` : ""}; ` +
-            `downtime ${downtimeMs} ms, from the first blocked write to the switch`,
-        );
-        await pause(deps, "switched", ctx);
-
-        // 5. The verification, outside the downtime: the source at its fence against the target as the switch found it.
-        if (!stateOf(ctx).verification) {
-          let verification = UNVERIFIED;
-          if (held) {
-            try {
-              verification = await timed("verify_ms", () => verifyAtSwitch(source, target, tables, held!.id));
-            } catch (e) {
-              ctx.signal.throwIfAborted();
-              // After the switch a failure fails nothing: it is said.
-              verification = { ok: false, message: `not verified: the verification after the switch failed: ${(e as Error).message}` };
+        // 0b. Caught up while the tenant still writes: drained to a mark until a round is short, so the drain inside the
+        // window is left only the writes of its last moments (the lag the catch-up phase allowed is drained here).
+        if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
+          await timed("catch_up_ms", async () => {
+            for (let round = 0; round < 3; round++) {
+              const started = Date.now();
+              await deps.orchestrator().drain(row, await markPosition(source), { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal });
+              if (Date.now() - started < CAUGHT_UP_MS) break;
             }
-          }
-          await save(ctx, { verification });
+          });
         }
-      } finally {
-        await held?.release();
-      }
-      const verification = stateOf(ctx).verification!;
-      lines.push(verification.message);
 
-      // 5. After the switch nothing may undo it (clients write on the target now): what follows is retried, never failed.
-      await timed("stop_ms", () => untilDone(ctx, deps, "stop the replication", () => stopCarrier(ctx, deps, row.id, true)));
-      lines.push("the replication stopped, its slot and publication dropped");
-      if (m.config.cleanupSource && !verification.ok) {
-        lines.push("cleanup_source: the source's tables are kept (fenced), since the target was not verified equal to them");
-      } else if (m.config.cleanupSource) {
-        // Only now, with the routing on the target and the copy verified: the source's copy of the tenant dropped.
-        if (!stateOf(ctx).sourceCleaned) {
-          const dropped = await untilDone(ctx, deps, "drop the source's tables", () => dropTenantTables(source, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }));
-          await save(ctx, { sourceCleaned: dropped });
+        // 1. Writes stop on the source; clients that follow routing hear that they are blocked.
+        const fenced = await timed("fence_ms", () => fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000));
+        await blockRouting(ctx, deps.routing, m.source, "migration");
+        await pause(deps, "fenced", ctx);
+
+        // 2. Every acknowledged write reaches the target.
+        const finalLsn = BigInt(fenced.finalLsn);
+        const applied = await timed("drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000));
+        await pause(deps, "drained", ctx);
+        lines.push(`fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; the target applied through ${formatLsn(applied)}`);
+
+        // 3. The target's sequences positioned; its state right before the switch held for the verification.
+        let held: HeldSnapshot | undefined;
+        let sequences: Awaited<ReturnType<typeof syncSequences>> | undefined;
+        try {
+          if (!stateOf(ctx).routingSwitchedAt) {
+            // Every sequence's position as the fence left it (logical decoding carries none).
+            sequences = await timed("sequences_ms", () => syncSequences(source, target, tables));
+            lines.push(`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`);
+            // Defaults the target did not take before the fence (their ALTER waits for the carrier's locks, which only
+            // the fence frees): again, now. Columns that have theirs are only read.
+            const defaults = defaultsLeft
+              ? await timed("defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }))
+              : { set: [], failed: [] };
+            if (defaults.set.length > 0) lines.push(`${defaults.set.length} column default(s) set at the fence (${defaults.set.map((d) => `${d.table}.${d.column}`).join(", ")})`);
+            if (defaults.failed.length > 0) {
+              lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
+            }
+            held = await timed("hold_ms", () => holdSnapshot(target));
+          }
+
+          // 4. The switch; the downtime ends here.
+          const measured = stateOf(ctx).routingSwitchedAt !== undefined;
+          const switched = await timed("switch_ms", () => switchRouting(ctx, deps.routing, m.target, "migration"));
+          if (!measured && switched.downtimeMs !== undefined && !(await deps.migrations.record(ctx.jobId, ctx.lease, { downtimeMs: switched.downtimeMs }))) {
+            throw new LeaseLost(ctx.jobId);
+          }
+          downtimeMs = switched.downtimeMs ?? 0;
+          lines.push(
+            `the routing of tenant ${s.tenantId} names ${m.target.region || m.target.connectionId} (${m.target.database})${switched.version !== undefined ? ` (version ${switched.version})` : ""}; ` +
+              `downtime ${downtimeMs} ms, from the first blocked write to the switch`,
+          );
+          await pause(deps, "switched", ctx);
+          // Recorded after the switch: a control-plane write less while writes wait.
+          if (sequences) await ctx.report({ sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) });
+
+          // 5. The verification, outside the downtime: the source at its fence against the target as the switch found it.
+          if (!stateOf(ctx).verification) {
+            let verification = UNVERIFIED;
+            if (held) {
+              try {
+                verification = await timed("verify_ms", () => verifyAtSwitch(source, plainTarget, tables, held!.id));
+              } catch (e) {
+                ctx.signal.throwIfAborted();
+                // After the switch a failure fails nothing: it is said.
+                verification = { ok: false, message: `not verified: the verification after the switch failed: ${(e as Error).message}` };
+              }
+            }
+            await save(ctx, { verification });
+          }
+        } finally {
+          await held?.release();
         }
-        const cleaned = stateOf(ctx).sourceCleaned!;
-        lines.push(`cleanup_source: dropped ${cleaned.length} tables from the source${cleaned.length ? ` (${cleaned.join(", ")})` : ""}`);
-      } else {
-        lines.push("the source keeps the tenant's tables, fenced");
+        const verification = stateOf(ctx).verification!;
+        lines.push(verification.message);
+
+        // 5. After the switch nothing may undo it (clients write on the target now): what follows is retried, never failed.
+        await timed("stop_ms", () => untilDone(ctx, deps, "stop the replication", () => stopCarrier(ctx, deps, row.id, true)));
+        lines.push("the replication stopped, its slot and publication dropped");
+        if (m.config.cleanupSource && !verification.ok) {
+          lines.push("cleanup_source: the source's tables are kept (fenced), since the target was not verified equal to them");
+        } else if (m.config.cleanupSource) {
+          // Only now, with the routing on the target and the copy verified: the source's copy of the tenant dropped.
+          if (!stateOf(ctx).sourceCleaned) {
+            const dropped = await untilDone(ctx, deps, "drop the source's tables", () => dropTenantTables(source, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }));
+            await save(ctx, { sourceCleaned: dropped });
+          }
+          const cleaned = stateOf(ctx).sourceCleaned!;
+          lines.push(`cleanup_source: dropped ${cleaned.length} tables from the source${cleaned.length ? ` (${cleaned.join(", ")})` : ""}`);
+        } else {
+          lines.push("the source keeps the tenant's tables, fenced");
+        }
+        await ctx.report({
+          message: lines.join("; "),
+          final_lsn: formatLsn(finalLsn),
+          blocking_since: fenced.blockingSince,
+          downtime_ms: downtimeMs,
+          verified: verification.ok,
+          ...(verification.tables ? { verification: verification.tables } : {}),
+          ...took,
+        });
+      } finally {
+        await lent.end();
       }
-      await ctx.report({
-        message: lines.join("; "),
-        final_lsn: formatLsn(finalLsn),
-        blocking_since: fenced.blockingSince,
-        downtime_ms: downtimeMs,
-        verified: verification.ok,
-        ...(verification.tables ? { verification: verification.tables } : {}),
-        ...took,
-      });
     },
 
     async rollback(ctx: MigrationContext) {
@@ -211,5 +242,21 @@ async function verifyAtSwitch(source: TenantDatabase, target: TenantDatabase, ta
       ? `verified after the switch: the target as the switch found it equals the source at the fence: ${summary}`
       : `VERIFICATION FAILED after the switch (the switch stands: the tenant writes on the target): the target differs from the source at the fence in ${v.mismatched.join(", ")} (${summary})`,
     tables: v.tables.map((t) => ({ table: t.table, source_rows: t.sourceRows, target_rows: t.targetRows, checksum: t.checksum })),
+  };
+}
+
+// A session to each side, opened before the fence and lent to the cutover's parts (TenantDatabase.session).
+async function lendSessions(source: TenantDatabase, target: TenantDatabase): Promise<{ source: TenantDatabase; target: TenantDatabase; end(): Promise<void> }> {
+  const open = async (db: TenantDatabase) => {
+    const session = await connect({ application_name: "heliosdb_cutover", ...db.connection });
+    // A session the server ends meanwhile fails the part that uses it; unheard, its error would end the process.
+    session.on("error", () => undefined);
+    return session;
+  };
+  const [s, t] = await Promise.all([open(source), open(target)]);
+  return {
+    source: { ...source, session: s },
+    target: { ...target, session: t },
+    end: async () => void (await Promise.all([s.end().catch(() => undefined), t.end().catch(() => undefined)])),
   };
 }
