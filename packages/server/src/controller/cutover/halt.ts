@@ -1,0 +1,20 @@
+// The replication asked to stop without waiting for it — shared by failover
+// (StopReplication) and, once it points here, migration. Once it drained to
+// the fence's final LSN nothing more can reach the target from the fenced
+// source, so the new primary can be promoted while the pipeline halts; the
+// slot and publication are dropped after the switch (stopCarrier with
+// `drop`), since ending a replication waits for the server running it to let
+// it go, which is time the tenant's writes would wait.
+import type { CarrierDeps } from "./drain";
+import { cutoverState, saveCutover, type CutoverContext } from "./state";
+
+/** Stored as stopped (a server that takes it over does not start it again) and its owner told to halt the pipeline. */
+export async function haltCarrier(ctx: CutoverContext, deps: CarrierDeps, id: string): Promise<void> {
+  const s = cutoverState(ctx);
+  if (s.halted || s.stopped) return;
+  if (!s.stopRequested) await saveCutover(ctx, { stopRequested: true });
+  const row = await deps.replications.setDesired(id, "stopped", "Stopped");
+  if (!row) throw new Error(`replication ${id} no longer exists`);
+  await deps.orchestrator().signal(id);
+  await saveCutover(ctx, { halted: true });
+}
