@@ -5,7 +5,8 @@
 // which writes wait holds only what must wait for the fence.
 //
 // - prepareTarget, before the fence: the check that the target takes writes
-//   (checkWritable), the source's column defaults set on it with a short
+//   (checkWritable; not of a fenced target, which refuses them until its
+//   promotion lifts its fence), the source's column defaults set on it with a short
 //   lock timeout (the replication's applier holds the tables while it
 //   applies; waiting longer would stall it, or meet it in a deadlock), and
 //   its sequences created (their positions only mean something at the fence).
@@ -18,9 +19,23 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { checkWritable, connect, copyColumnDefaults, FENCE_TRIGGER, syncSequences, type TenantDatabase } from "@heliosdb/replication-engine";
 
-/** Lines saying what was done; throws when the target refuses writes. */
-export async function prepareTarget(source: TenantDatabase, target: TenantDatabase, tables: string[], took?: Record<string, number>): Promise<string[]> {
-  const lines = await timed(took, "ready_ms", () => checkTargetWritable(target, tables));
+export interface Prepared {
+  lines: string[];
+  /** Column defaults the target did not take (the replication's applier held the table): left for the fence. */
+  defaultsLeft: number;
+}
+
+/** What was done; throws when the target refuses writes. */
+export async function prepareTarget(
+  source: TenantDatabase,
+  target: TenantDatabase,
+  tables: string[],
+  options: { checkWritable: boolean } = { checkWritable: true },
+  took?: Record<string, number>,
+): Promise<Prepared> {
+  // A fenced target (an old primary failed back to) refuses writes until its fence is lifted, after the source's;
+  // defaults (DDL) and sequences (setval) are not fenced, so those are done now all the same.
+  const lines = options.checkWritable ? await timed(took, "ready_ms", () => checkTargetWritable(target, tables)) : [];
   const pre = await timed(took, "prepare_ms", async () => ({
     defaults: await copyColumnDefaults(source, target, tables, { lockTimeoutMs: 200 }),
     sequences: await syncSequences(source, target, tables),
@@ -29,7 +44,7 @@ export async function prepareTarget(source: TenantDatabase, target: TenantDataba
     `before the fence: ${pre.defaults.set.length} column default(s) set, ${pre.sequences.length} sequence(s) made ready` +
       (pre.defaults.failed.length ? `, ${pre.defaults.failed.length} default(s) left for the fence (the replication held the table)` : ""),
   );
-  return lines;
+  return { lines, defaultsLeft: pre.defaults.failed.length };
 }
 
 /** The engine's checkWritable, said as a line; throws when the target refuses writes. */
@@ -45,12 +60,27 @@ export interface AtFence {
   details: JsonObject;
 }
 
-/** In the window: sequence positions, then the defaults left from before the fence. */
-export async function atFence(source: TenantDatabase, target: TenantDatabase, tables: string[], lockTimeoutMs: number, took?: Record<string, number>): Promise<AtFence> {
+export interface AtFenceOptions {
+  lockTimeoutMs: number;
+  /** False when the caller knows that no default was left from before the fence: then only sequences are positioned. */
+  defaults: boolean;
+  /**
+   * Both at once (each costs a round of catalog reads on both databases):
+   * only when the sequences were made before the fence, so that setting
+   * positions takes no lock a default's ALTER TABLE also wants.
+   */
+  concurrent: boolean;
+}
+
+/** In the window: sequence positions, and the column defaults left from before the fence. */
+export async function atFence(source: TenantDatabase, target: TenantDatabase, tables: string[], options: AtFenceOptions, took?: Record<string, number>): Promise<AtFence> {
   const lines: string[] = [];
-  const sequences = await timed(took, "sequences_ms", () => syncSequences(source, target, tables));
+  const positions = () => timed(took, "sequences_ms", () => syncSequences(source, target, tables));
+  const leftDefaults = async () =>
+    options.defaults ? timed(took, "defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: options.lockTimeoutMs })) : { set: [], failed: [] };
+  const [sequences, defaults] = options.concurrent ? await Promise.all([positions(), leftDefaults()]) : [await positions(), await leftDefaults()];
   lines.push(`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`);
-  const defaults = await timed(took, "defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs }));
+  if (!options.defaults) lines.push("every column default was set before the fence");
   if (defaults.set.length > 0) lines.push(`${defaults.set.length} column default(s) set at the fence (${defaults.set.map((d) => `${d.table}.${d.column}`).join(", ")})`);
   if (defaults.failed.length > 0) {
     lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);

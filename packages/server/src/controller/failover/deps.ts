@@ -71,6 +71,8 @@ export interface FailoverState extends CutoverState {
   reverseReplicationId?: string;
   /** ValidateReplicaHealth found the target taking writes before the fence (PromoteReplica then checks only a target it unfences). */
   targetReady?: boolean;
+  /** Column defaults ValidateReplicaHealth could not set before the fence (PromoteReplica sets them; at 0 it only positions sequences). */
+  defaultsLeft?: number;
   /** The verification after the switch (the target as the switch found it against the source at the fence). */
   verification?: Verified;
 }

@@ -41,14 +41,21 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
       if (!s.tables) await save(ctx, { tables });
       const data = replicaData(row.config);
       const took: Record<string, number> = {};
+      // First the fence lifted (its DROP TRIGGER and the defaults' ALTER both want the tables alone).
       const lines = await liftTargetFence(ctx, target, tables);
+      const writable = () => (stateOf(ctx).targetReady ? Promise.resolve(["the new primary takes writes (checked before the fence)"]) : checkTargetWritable(target, tables));
       let details = {};
-
       if (s.sourceReachable !== false) {
-        const at = await atFence(source, target, tables, deps.fenceLockTimeoutMs ?? 5_000, took);
-        lines.push(...at.lines);
+        // Defaults left from before the fence are ALTERed; only without them can the check (which writes no row, but
+        // locks every table) run beside the positions, which take no lock on the tables.
+        const defaults = s.defaultsLeft !== 0;
+        const positions = () =>
+          atFence(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000, defaults, concurrent: s.defaultsLeft !== undefined }, took);
+        const [checked, at] = defaults ? [await writable(), await positions()] : await Promise.all([writable(), positions()]);
+        lines.push(...checked, ...at.lines);
         details = at.details;
       } else {
+        lines.push(...(await writable()));
         lines.push(
           "the source is unreachable: no sequence position nor column default could be read from it, so the new primary's tables keep what they have " +
             "(an insert must name every column that has no default there)",
@@ -69,19 +76,14 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
   };
 }
 
-// A fence on the target lifted (saved, for the rollback), then the check that it takes writes — made here only when
-// ValidateReplicaHealth could not make it (the fence refused writes, or the target did not answer then).
+// A fence on the target lifted (saved, for the rollback): the check that it then takes writes follows (in run).
 async function liftTargetFence(ctx: FailoverContext, target: TenantDatabase, tables: string[]): Promise<string[]> {
-  const lines: string[] = [];
+  // ValidateReplicaHealth found no fence on it and checked it: nothing to lift (only a cutover fences, one at a time).
+  if (stateOf(ctx).targetReady) return [];
   const lifted = await unfence(target, tables);
   const unfenced = [...lifted.dropped, ...lifted.disabled];
-  if (unfenced.length > 0) {
-    // The tables as named (fence() takes names in the schema; it finds their partitions itself).
-    await save(ctx, { targetUnfenced: tables });
-    lines.push(`lifted the fence an earlier failover left on ${unfenced.join(", ")}`);
-  }
-  const s = stateOf(ctx);
-  if ((s.targetUnfenced ?? []).length > 0 || !s.targetReady) lines.push(...(await checkTargetWritable(target, tables)));
-  else lines.push("the new primary takes writes (checked before the fence)");
-  return lines;
+  if (unfenced.length === 0) return [];
+  // The tables as named (fence() takes names in the schema; it finds their partitions itself).
+  await save(ctx, { targetUnfenced: tables });
+  return [`lifted the fence an earlier failover left on ${unfenced.join(", ")}`];
 }

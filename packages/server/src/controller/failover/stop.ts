@@ -69,7 +69,7 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       await pause(deps, "drained", ctx);
 
       // 3. The replication asked to stop; its slot and publication go after the switch (UpdateRouting).
-      await haltCarrier(ctx, deps, row.id);
+      await haltCarrier(ctx, deps, row.id, deps.log);
       await pause(deps, "stopped", ctx);
       await ctx.report({
         message:

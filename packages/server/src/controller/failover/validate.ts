@@ -16,8 +16,10 @@
 // (cutover/prepare.ts): checked to take writes, the source's column defaults
 // set on it, its sequences created. A target that carries a fence (an old
 // primary failed back to) is left as it is: it refuses writes until
-// PromoteReplica lifts its fence, which must wait for the source's. With the
-// source unreachable only the check that the target takes writes is made.
+// PromoteReplica lifts its fence, which must wait for the source's (its
+// defaults and sequences are made all the same: the fence stops no DDL nor
+// setval). With the source unreachable only the check that the target takes
+// writes is made.
 import { setTimeout as sleep } from "node:timers/promises";
 import { tenantTables, type TenantDatabase } from "@heliosdb/replication-engine";
 import type { ReplicationRow } from "../../store/replications";
@@ -73,17 +75,21 @@ export function validateReplicaHealth(deps: FailoverDeps): JobStep {
 
 // The target made ready while the source still takes writes (see the top of this file); lines saying what was done.
 async function readyBeforeFence(deps: FailoverDeps, ctx: FailoverContext, row: ReplicationRow, source: TenantDatabase, target: TenantDatabase): Promise<string[]> {
-  if (await targetFenced(target)) {
-    return ["the target carries a fence (an old primary failed back to): it is made ready once the source is fenced"];
-  }
   const s = stateOf(ctx);
-  const away = await unreachable(deps, source);
+  const [fenced, away] = await Promise.all([targetFenced(target), unreachable(deps, source)]);
+  const lines = fenced ? ["the target carries a fence (an old primary failed back to): it is checked to take writes once PromoteReplica lifts it, after the source's fence"] : [];
   // The tables as the source names them (StopReplication fences these); the target's when the source is away.
   const tables = s.tables ?? (await tenantTables(away ? target : source, row.config.tableFilter));
   if (!s.tables && !away) await save(ctx, { tables });
-  const lines = away ? await checkTargetWritable(target, tables) : await prepareTarget(source, target, tables);
-  await save(ctx, { targetReady: true });
-  return lines;
+  if (away) {
+    if (fenced) return lines;
+    lines.push(...(await checkTargetWritable(target, tables)));
+    await save(ctx, { targetReady: true });
+    return lines;
+  }
+  const prepared = await prepareTarget(source, target, tables, { checkWritable: !fenced });
+  await save(ctx, { ...(fenced ? {} : { targetReady: true }), defaultsLeft: prepared.defaultsLeft });
+  return [...lines, ...prepared.lines];
 }
 
 // Whether the replication streams with live figures; if not, why, and whether that may pass by itself soon.
