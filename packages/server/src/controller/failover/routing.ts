@@ -49,8 +49,8 @@ export function updateRouting(deps: FailoverDeps): JobStep {
     cancellable: false,
     async run(ctx: FailoverContext) {
       const s = stateOf(ctx);
-      const failover = await failoverOf(deps, ctx.jobId);
-      const row = await replicationOf(deps, s.replicationId);
+      // Read at once: until the switch, each round trip is time the tenant's writes wait.
+      const [failover, row] = await Promise.all([failoverOf(deps, ctx.jobId), replicationOf(deps, s.replicationId)]);
       const { source, target } = await databasesOf(deps, row);
       const lines: string[] = [];
       const took: Record<string, number> = {};
