@@ -62,14 +62,25 @@ export async function syncSequences(
   tables: readonly string[],
   options: { createMissing?: boolean } = {},
 ): Promise<SequenceSync[]> {
-  const from = await open(source, "heliosdb_sync_sequences");
+  // Both sessions opened, and both catalogs read, at once: a cutover calls this inside its downtime, where each
+  // round trip is time the tenant's writes wait.
+  const opened = await Promise.allSettled([open(source, "heliosdb_sync_sequences"), open(target, "heliosdb_sync_sequences")]);
+  const failed = opened.find((o): o is PromiseRejectedResult => o.status === "rejected");
+  if (failed) {
+    for (const o of opened) if (o.status === "fulfilled") await o.value.end().catch(() => undefined);
+    throw failed.reason;
+  }
+  const [from, to] = opened.map((o) => (o as PromiseFulfilledResult<pg.Client>).value) as [pg.Client, pg.Client];
   try {
-    const to = await open(target, "heliosdb_sync_sequences");
     try {
-      const used = await columnSequences(from, (await resolveTables(from, source.schema, tables)).map((t) => t.oid));
-      const onTarget = await columnSequences(to, (await resolveTables(to, target.schema, tables)).map((t) => t.oid));
-      const sequences = unique(used);
-      const positions = await readPositions(from, sequences);
+      const [[used, sequences, positions], onTarget] = await Promise.all([
+        (async () => {
+          const used = await columnSequences(from, (await resolveTables(from, source.schema, tables)).map((t) => t.oid));
+          const sequences = unique(used);
+          return [used, sequences, await readPositions(from, sequences)] as const;
+        })(),
+        (async () => columnSequences(to, (await resolveTables(to, target.schema, tables)).map((t) => t.oid)))(),
+      ]);
       const results: SequenceSync[] = [];
       for (const [i, seq] of sequences.entries()) {
         const columns = used.filter((u) => nameOf(u) === nameOf(seq));

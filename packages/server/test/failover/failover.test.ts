@@ -115,9 +115,14 @@ test("under a write load that follows routing: nothing acknowledged is lost, the
   expect(Number(done.downtime_ms)).toBeGreaterThanOrEqual(0);
   expect(done.completed_at).toBeTruthy();
   expect(done.possible_data_loss).toBeUndefined();
-  expect(done.steps[1].message).toMatch(/^fenced 3 tables .* the replication stopped, its slot and publication dropped/);
-  expect(done.steps[2].message).toMatch(/the replica equals the source at the fence: .*users \d+\/\d+ rows, checksums equal/);
-  expect(done.steps[2].message).toMatch(/sequence\(s\) synced/);
+  // Before the fence: the target checked and prepared; in the window only the fence, drain, a stop asked for and the positions.
+  expect(done.steps[0].message).toMatch(/the new primary takes writes .*; before the fence: \d+ column default\(s\) set, \d+ sequence\(s\) made ready/);
+  expect(done.steps[1].message).toMatch(/^fenced 3 tables .* the replication asked to stop \(its slot and publication are dropped after the switch\)/);
+  expect(done.steps[2].message).toMatch(/sequence\(s\) synced at the fence/);
+  expect(done.steps[2].message).not.toMatch(/checksums/);
+  // After the switch: the verification against the new primary as the switch found it, then the replication ended.
+  expect(done.steps[3].message).toMatch(/downtime \d+ ms.*; verified after the switch: the target as the switch found it equals the source at the fence: .*users \d+\/\d+ rows, checksums equal/);
+  expect(done.steps[3].message).toMatch(/the replication ended, its slot and publication dropped; reverse replication /);
   const reverse = done.reverse_replication_id as string;
   expect(reverse).toMatch(/^[0-9a-f-]{36}$/);
 
@@ -175,9 +180,10 @@ test("under a write load that follows routing: nothing acknowledged is lost, the
   expect(ofForward.data.map((f: { id: string }) => f.id)).toEqual([failover]);
 }, 400_000);
 
-test("a failover whose replica differs from the source at the fence rolls back: the old primary unfenced, routing unblocked, the replication copies again and streams; nothing acknowledged is lost", async () => {
+test("a failover whose replica differs from the source at the fence completes (the switch stands), says so loudly with severity Error, starts no reverse replication and keeps the old primary fenced; nothing acknowledged is lost", async () => {
   // The tenant is on east again (the fail back above).
   const east = `${EAST}/production_db`;
+  const westKey = `${WEST}/rollback_west`;
   expect((await world.rest("GET", "/tenants/tenant-123/routing")).body.primary).toMatchObject({ connection_id: EAST, database: "production_db" });
   const id = await world.createReplication("rollback_west", ["users", "orders", "products"]);
   expect((await world.rest("POST", `/replications/${id}/start`, {})).status).toBe(200);
@@ -185,31 +191,48 @@ test("a failover whose replica differs from the source at the fence rolls back: 
   const load = writers("rb-");
   await waitFor(() => load.committedOn(east) >= 30, "writes on the primary", 60_000);
   // A row written into the replica by someone else: the replica is not the source.
-  const westDb = await session(`${WEST}/rollback_west`);
+  const westDb = await session(westKey);
   await westDb.query("INSERT INTO users (id, name, email, region, created_at) VALUES (999999, 'stray', 'stray@example.com', 'us', now())");
 
-  const accepted = await world.rest("POST", `/replications/${id}/failover`, { reason: "doomed", update_routing: true });
+  const accepted = await world.rest("POST", `/replications/${id}/failover`, { reason: "differs", update_routing: true, reverse_replication: true });
   expect(accepted.status).toBe(202);
-  const done = await failoverEnded(accepted.body.failover_id);
-  expect(done.status, JSON.stringify(done)).toBe("RolledBack");
-  expect(done.steps.map((s: { status: string }) => s.status)).toEqual(["Completed", "RolledBack", "RolledBack", "Pending"]);
-  expect(done.message).toMatch(/^PromoteReplica: the replica differs from the source at the fence in users \(.*users (\d+)\/(?!\1)\d+ rows/);
-  expect(Number(done.downtime_ms ?? 0)).toBe(0);
-  // The fence is lifted: the writers that met it found routing unblocked, on the same primary, and write there again.
-  const before = load.committedOn(east);
-  await waitFor(() => load.committedOn(east) >= before + 30, "writes on the old primary again", 60_000);
-  expect((await world.rest("GET", "/tenants/tenant-123/routing")).body).toMatchObject({ primary: { connection_id: EAST, database: "production_db" }, writes_blocked: false });
+  const failover = accepted.body.failover_id as string;
+  const done = await failoverEnded(failover);
+  // The verification is made after the switch: the tenant's clients already write on the new primary, so nothing is undone.
+  expect(done.status, JSON.stringify(done)).toBe("Completed");
+  expect(done.steps.map((s: { status: string }) => s.status)).toEqual(["Completed", "Completed", "Completed", "Completed"]);
+  expect(done.steps[3].message).toMatch(
+    /VERIFICATION FAILED after the switch \(the switch stands: the tenant writes on the target\): the target differs from the source at the fence in users \(.*users (\d+)\/(?!\1)\d+ rows/,
+  );
+  expect(done.steps[3].message).toMatch(/no reverse replication: the new primary differs from the old one, which stays fenced as it was, for repair/);
+  expect(done.reverse_replication_id ?? "").toBe("");
+  expect(Number(done.downtime_ms)).toBeGreaterThanOrEqual(0);
+  // Said loudly: the step's end and the failover's end are events of severity Error.
+  const { rows: events } = await world.pool.query(
+    "SELECT event_type, severity, message FROM events WHERE details->>'failover_id' = $1 AND (event_type = 'FailoverCompleted' OR details->>'status' = 'Completed') ORDER BY id",
+    [failover],
+  );
+  expect(events.map((e) => [e.event_type, e.severity])).toEqual([
+    ["FailoverStep", "Info"],
+    ["FailoverStep", "Info"],
+    ["FailoverStep", "Info"],
+    ["FailoverStep", "Error"],
+    ["FailoverCompleted", "Error"],
+  ]);
+  expect(events.at(-1)!.message).toMatch(/completed: the replica is the primary .*VERIFICATION FAILED/);
+
+  // The writers followed routing to the new primary and write there.
+  await waitFor(() => load.committedOn(westKey) >= 30, "writes on the new primary", 60_000);
+  expect((await world.rest("GET", "/tenants/tenant-123/routing")).body).toMatchObject({ primary: { connection_id: WEST, database: "rollback_west" }, failover_id: failover, writes_blocked: false });
   await load.stop();
   expect(load.errors).toEqual([]);
   expect(load.refusals()).toBeGreaterThan(0);
-  expect(load.committedOn(`${WEST}/rollback_west`)).toBe(0);
-  // Every acknowledged write is on the primary, as the last one left it.
+  // The old primary stays fenced as the failover left it (for repair), and nothing replicates into it.
   const eastDb = await session(east);
-  const users = await eastDb.query("SELECT id::text, name, email FROM users WHERE name LIKE 'rb-%'");
+  await expect(eastDb.query("INSERT INTO users (name, email) VALUES ('stale client', 's@example.com')")).rejects.toMatchObject({ code: "25006" });
+  expect((await world.rest("GET", `/replications/${id}`)).body.status).toBe("Stopped");
+  // Every acknowledged write is on the new primary, as the last one left it (the stray row beside them).
+  const users = await westDb.query("SELECT id::text, name, email FROM users WHERE name LIKE 'rb-%'");
   expect(new Map(users.rows.map((u) => [u.id, u]))).toEqual(load.expected().users);
-  // Started again as it was — its slot was dropped, so it copies everything again (the stray row goes) — it catches up.
-  await waitFor(async () => {
-    const r = (await world.rest("GET", `/replications/${id}`)).body;
-    return r.status === "Streaming" && JSON.stringify(await snapshot(westDb)) === JSON.stringify(await snapshot(eastDb));
-  }, "the replica to equal the primary again", 120_000);
+  expect((await westDb.query("SELECT 1 FROM users WHERE id = 999999")).rowCount).toBe(1);
 }, 400_000);

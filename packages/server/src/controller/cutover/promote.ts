@@ -1,19 +1,18 @@
-// Making the new primary one the tenant's clients can use, shared by failover
-// (PromoteReplica) and migration (Cutover):
+// Making the new primary one the tenant's clients can use, shared by
+// migration (Cutover) and failover (PromoteReplica's rollback):
 //
 // - readyTarget: a fence on it lifted (a database failed back or migrated
 //   back to is an old primary, left fenced by the cutover that demoted it),
 //   then the check that clients can write there now (the engine's
-//   checkWritable), before anything is written there.
-// - carryOver: from the source, fenced and drained, every sequence's position
-//   (logical decoding carries none), the column defaults the engine's target
-//   tables lack, and a verification — row counts and checksums of the tables
-//   compared, source at the fence against the new primary (`transformed` ones
-//   by count only). A difference is returned, not thrown: the caller decides.
+//   checkWritable), before anything is written there. (Failover lifts a
+//   fence in PromoteReplica and checks the target before the fence instead:
+//   cutover/prepare.ts.)
+// - Sequences, defaults and the verification, which a failover made here
+//   inside the downtime, are in prepare.ts (before the fence, and at it) and
+//   verify-at-switch.ts (after the switch).
 //
-// Both find what an earlier run did; refenceTarget is readyTarget's rollback.
-import type { JsonObject } from "@bufbuild/protobuf";
-import { checkWritable, copyColumnDefaults, fence, syncSequences, unfence, verify, type TenantDatabase } from "@heliosdb/replication-engine";
+// readyTarget finds what an earlier run did; refenceTarget is its rollback.
+import { checkWritable, fence, unfence, type TenantDatabase } from "@heliosdb/replication-engine";
 import { cutoverState, saveCutover, type CutoverContext } from "./state";
 
 /** Lines saying what was done. Throws when the new primary refuses writes. */
@@ -32,36 +31,6 @@ export async function readyTarget(ctx: CutoverContext, target: TenantDatabase, t
   if (!writable.writable) throw new Error(`the new primary refuses writes: ${writable.problems.join("; ")}`);
   lines.push("the new primary takes writes (an INSERT, UPDATE and DELETE of no row on every table, rolled back)");
   return lines;
-}
-
-export interface CarriedOver {
-  lines: string[];
-  details: JsonObject;
-  /** Why the new primary differs from the source at the fence; undefined when it does not (or nothing was compared). */
-  mismatch?: string;
-}
-
-export async function carryOver(source: TenantDatabase, target: TenantDatabase, tables: string[], compare: { tables: string[]; transformed: string[] }): Promise<CarriedOver> {
-  const lines: string[] = [];
-  const details: JsonObject = {};
-  const sequences = await syncSequences(source, target, tables);
-  details.sequences = sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action }));
-  lines.push(`${sequences.length} sequence(s) synced from the source${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}${q.action === "set" ? "" : `, ${q.action}`}`).join(", ")})` : ""}`);
-  const defaults = await copyColumnDefaults(source, target, tables);
-  details.defaults = defaults.set.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression}`);
-  lines.push(`${defaults.set.length} column default(s) copied from the source`);
-  if (defaults.failed.length > 0) {
-    lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
-  }
-  let mismatch: string | undefined;
-  if (compare.tables.length > 0) {
-    const v = await verify(source, target, compare.tables, { checksum: true, transformed: compare.transformed });
-    details.verification = v.tables.map((t) => ({ table: t.table, source_rows: t.sourceRows, target_rows: t.targetRows, checksum: t.checksum }));
-    const summary = v.tables.map((t) => `${t.table} ${t.targetRows}/${t.sourceRows} rows, ${t.checksum === "match" ? "checksums equal" : t.checksum}`).join("; ");
-    if (!v.ok) mismatch = `the replica differs from the source at the fence in ${v.mismatched.join(", ")} (${summary})`;
-    else lines.push(`the replica equals the source at the fence: ${summary}`);
-  }
-  return { lines, details, ...(mismatch ? { mismatch } : {}) };
 }
 
 /** readyTarget's rollback: a fence it lifted put back (the database is an old primary the routing does not name). */

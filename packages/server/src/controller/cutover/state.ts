@@ -20,6 +20,9 @@ export interface CutoverState {
   drained?: string;
   /** The replication was asked to stop (a rollback may start it again). */
   stopRequested?: boolean;
+  /** Stored as stopped and its pipeline told to halt; its slot and publication still there (dropped after the switch). */
+  halted?: boolean;
+  /** Stopped for good: its slot and publication dropped (or, its source away, its pipeline halted). */
   stopped?: boolean;
   /** When the new primary carried a fence (an old primary failed back to): its tables, named, whose fence was lifted. */
   targetUnfenced?: string[];

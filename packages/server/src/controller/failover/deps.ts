@@ -11,6 +11,7 @@ import type { FailoverStore } from "../../store/failovers";
 import type { ReplicationRow, ReplicationStore } from "../../store/replications";
 import type { RoutingStore } from "../../store/routing";
 import type { CutoverState } from "../cutover/state";
+import type { Verified } from "../cutover/verify-at-switch";
 
 /** Where a test may hold a step (FailoverOptions.pause): each is named for what has just happened. */
 export type PausePoint = "validated" | "fenced" | "drained" | "stopped" | "promoted" | "switched";
@@ -68,6 +69,12 @@ export interface FailoverState extends CutoverState {
   /** With the source unreachable: where the replica stopped, and since when the source was away. */
   lossWindow?: { lsn: string; timestamp: string; transactionId: number; sourceUnreachableSince: string };
   reverseReplicationId?: string;
+  /** ValidateReplicaHealth found the target taking writes before the fence (PromoteReplica then checks only a target it unfences). */
+  targetReady?: boolean;
+  /** Column defaults ValidateReplicaHealth could not set before the fence (PromoteReplica sets them; at 0 it only positions sequences). */
+  defaultsLeft?: number;
+  /** The verification after the switch (the target as the switch found it against the source at the fence). */
+  verification?: Verified;
 }
 
 export type FailoverContext = StepContext;

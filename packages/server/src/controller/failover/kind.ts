@@ -62,7 +62,8 @@ function eventOf(row: JobRow, change: JobChange): Event | undefined {
     const message = stepMessage(step);
     return {
       type: "FailoverStep",
-      severity: step.status === "Failed" ? "Error" : step.status === "Skipped" ? "Warning" : "Info",
+      // A new primary that differs from the source at the fence needs a person's eyes, though the step completed.
+      severity: step.status === "Failed" || (step.details as { verified?: boolean }).verified === false ? "Error" : step.status === "Skipped" ? "Warning" : "Info",
       message: `failover ${row.id}: ${step.step} ${step.status.toLowerCase()}${step.durationMs !== null ? ` in ${step.durationMs} ms` : ""}${message ? `: ${message}` : ""}`,
       details: { ...base, step: step.step, status: step.status, duration_ms: String(step.durationMs ?? 0), message },
     };
@@ -76,9 +77,13 @@ function eventOf(row: JobRow, change: JobChange): Event | undefined {
     if (s.fence) details.final_lsn = formatLsn(BigInt(s.fence.finalLsn));
     if (s.lossWindow) details.last_applied_lsn = formatLsn(BigInt(s.lossWindow.lsn));
     if (s.reverseReplicationId) details.reverse_replication_id = s.reverseReplicationId;
+    if (s.verification) details.verified = String(s.verification.ok);
     const downtime = s.downtimeMs !== undefined ? ` (downtime ${s.downtimeMs} ms)` : "";
     const loss = s.lossWindow ? `; writes the source committed after ${details.last_applied_lsn} may be lost` : "";
-    return { type: "FailoverCompleted", severity: s.lossWindow ? "Warning" : "Info", message: `failover ${row.id} completed: the replica is the primary${downtime}${loss}`, details };
+    const unverified = s.verification && !s.verification.ok ? `; ${s.verification.message}` : "";
+    // The switch stands whatever the verification found; a target not verified equal is said loudly.
+    const severity = unverified ? "Error" : s.lossWindow ? "Warning" : "Info";
+    return { type: "FailoverCompleted", severity, message: `failover ${row.id} completed: the replica is the primary${downtime}${loss}${unverified}`, details };
   }
   return {
     type: "FailoverFailed",

@@ -1,27 +1,30 @@
 // PromoteReplica (spec §2.3.1): the replica becomes a database the tenant's
-// clients can use as their primary.
+// clients can use as their primary. It runs inside the downtime (the source
+// is fenced, writes wait for the switch), so it holds only what must wait
+// for the fence; ValidateReplicaHealth did the rest before it
+// (cutover/prepare.ts).
 //
 // - A fence on it is lifted: a database failed back to is an old primary,
-//   left fenced by the failover that demoted it. Nothing else is restored:
-//   the engine disables no trigger or constraint on its target.
-// - The check that clients can write there now (the engine's checkWritable),
-//   before anything is written there.
+//   left fenced by the failover that demoted it. Only then is it checked to
+//   take writes here (else ValidateReplicaHealth checked it). Nothing else
+//   is restored: the engine disables no trigger or constraint on its target.
 // - From the source, fenced and drained: every sequence's position (logical
-//   decoding carries none), the column defaults the engine's target tables
-//   lack, and a verification — row counts and checksums of every table the
-//   replication carries whole, source at the fence against the replica (a
-//   table whose values a transform rewrites by count only; a filtered one is
-//   not compared). A difference fails the step unless `force`.
+//   decoding carries none), and the column defaults the target did not take
+//   before the fence (the replication's applier held the table).
 // - What the replication's transforms did to the data is noted.
+//
+// The verification (counts and checksums of every table) is not made here:
+// UpdateRouting makes it after the switch, against the target as the switch
+// found it, so that it adds nothing to the downtime.
 //
 // With the source unreachable, sequences and defaults cannot be read: the
 // promoted tables keep what they have, and the step says so. Re-runnable
 // (each part finds what an earlier run did); rollback puts back a fence it
 // lifted.
-import type { JsonObject } from "@bufbuild/protobuf";
-import { tenantTables } from "@heliosdb/replication-engine";
+import { tenantTables, unfence, type TenantDatabase } from "@heliosdb/replication-engine";
 import type { JobStep } from "../../orchestrator/job-kind";
-import { carryOver, readyTarget, refenceTarget } from "../cutover/promote";
+import { atFence, checkTargetWritable } from "../cutover/prepare";
+import { refenceTarget } from "../cutover/promote";
 import { type FailoverContext, type FailoverDeps, databasesOf, pause, replicationOf, save, stateOf } from "./deps";
 import { replicaData } from "./replica-data";
 
@@ -37,21 +40,22 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
       const tables = s.tables ?? (await tenantTables(target, row.config.tableFilter));
       if (!s.tables) await save(ctx, { tables });
       const data = replicaData(row.config);
-      const details: JsonObject = {};
-      // A fence lifted, then the check that clients can write there, before anything is written there.
-      const lines = await readyTarget(ctx, target, tables);
-
+      const took: Record<string, number> = {};
+      // First the fence lifted (its DROP TRIGGER and the defaults' ALTER both want the tables alone).
+      const lines = await liftTargetFence(ctx, target, tables);
+      const writable = () => (stateOf(ctx).targetReady ? Promise.resolve(["the new primary takes writes (checked before the fence)"]) : checkTargetWritable(target, tables));
+      let details = {};
       if (s.sourceReachable !== false) {
-        const compared = data.filteredTables.has("*") ? [] : tables.filter((t) => !data.filteredTables.has(t));
-        const transformed = data.rewrittenTables.has("*") ? compared : compared.filter((t) => data.rewrittenTables.has(t));
-        const carried = await carryOver(source, target, tables, { tables: compared, transformed });
-        lines.push(...carried.lines);
-        Object.assign(details, carried.details);
-        if (carried.mismatch) {
-          if (!s.force) throw new Error(carried.mismatch);
-          lines.push(`force: ${carried.mismatch}`);
-        }
+        // Defaults left from before the fence are ALTERed; only without them can the check (which writes no row, but
+        // locks every table) run beside the positions, which take no lock on the tables.
+        const defaults = s.defaultsLeft !== 0;
+        const positions = () =>
+          atFence(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000, defaults, concurrent: s.defaultsLeft !== undefined }, took);
+        const [checked, at] = defaults ? [await writable(), await positions()] : await Promise.all([writable(), positions()]);
+        lines.push(...checked, ...at.lines);
+        details = at.details;
       } else {
+        lines.push(...(await writable()));
         lines.push(
           "the source is unreachable: no sequence position nor column default could be read from it, so the new primary's tables keep what they have " +
             "(an insert must name every column that has no default there)",
@@ -61,7 +65,7 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
       for (const l of [...data.rewritten, ...data.partial]) lines.push(`note — ${l}`);
       lines.push(...data.notes);
       await pause(deps, "promoted", ctx);
-      await ctx.report({ message: lines.join("; "), ...details });
+      await ctx.report({ message: lines.join("; "), ...details, ...took });
     },
 
     async rollback(ctx: FailoverContext) {
@@ -70,4 +74,16 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
       await refenceTarget(ctx, async () => (await databasesOf(deps, await replicationOf(deps, s.replicationId))).target, deps.fenceLockTimeoutMs ?? 5_000);
     },
   };
+}
+
+// A fence on the target lifted (saved, for the rollback): the check that it then takes writes follows (in run).
+async function liftTargetFence(ctx: FailoverContext, target: TenantDatabase, tables: string[]): Promise<string[]> {
+  // ValidateReplicaHealth found no fence on it and checked it: nothing to lift (only a cutover fences, one at a time).
+  if (stateOf(ctx).targetReady) return [];
+  const lifted = await unfence(target, tables);
+  const unfenced = [...lifted.dropped, ...lifted.disabled];
+  if (unfenced.length === 0) return [];
+  // The tables as named (fence() takes names in the schema; it finds their partitions itself).
+  await save(ctx, { targetUnfenced: tables });
+  return [`lifted the fence an earlier failover left on ${unfenced.join(", ")}`];
 }

@@ -5,22 +5,42 @@
 // blockingSince (the first write that waited) to the switch's commit, both
 // on the clock of the server that ran them. Without `update_routing` nothing
 // is switched and no downtime is measured (the tenant's clients still point
-// at the old primary, whose writes stay fenced, until someone moves them).
+// at the old primary, whose writes stay fenced, until someone moves them):
+// the step is Skipped, though what follows the switch is still done.
 //
-// Then, with `reverse_replication` and the old primary reachable, the
-// replication from the new primary back to the old one is created and
-// started (after the switch, so that it adds nothing to the downtime). Its
-// failure to start is said in the step's message, and does not undo a
-// failover that has switched.
+// Right before the switch the new primary's state is held (an exported
+// snapshot); after it, outside the downtime:
+// - the verification: row counts and checksums of every table the
+//   replication carries whole (a table whose values a transform rewrites by
+//   count only; a filtered one is not compared), the source at its fence
+//   against the new primary as the switch found it. A difference is
+//   reported loudly (the step's message, and an event of severity Error) and
+//   undoes nothing — clients already write on the new primary; the reverse
+//   replication is then not started, so the old primary stays fenced as it
+//   was, for repair. A snapshot held by a server that died is gone: the
+//   verification is then said not to have been made.
+// - the forward replication ended, its slot and publication dropped (retried
+//   until done: after the switch nothing fails the failover);
+// - then, with `reverse_replication` and the old primary reachable, the
+//   replication from the new primary back to the old one, created and
+//   started only now that the forward one has ended (both running would
+//   loop writes back). Its failure to start is said in the step's message.
 //
 // Re-runnable: a switch already made by this failover is found in the
-// routing row, a reverse replication by its id (derived from the
-// failover's). Rollback: the reverse replication deleted, the routing
+// routing row, the verification in the job's state, a reverse replication by
+// its id (derived from the failover's). Rollback (only before the switch:
+// nothing after it throws): the reverse replication deleted, the routing
 // switched back to the old primary if this failover switched it.
+import { holdSnapshot, type HeldSnapshot } from "@heliosdb/replication-engine";
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import type { FailoverRow } from "../../store/failovers";
+import { samePrimary } from "../../store/routing";
+import { stopCarrier } from "../cutover/drain";
 import { switchBack, switchRouting as switchTo } from "../cutover/switch";
+import { untilDone } from "../cutover/until-done";
+import { verifyAtSwitch } from "../cutover/verify-at-switch";
 import { type FailoverContext, type FailoverDeps, databasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
+import { replicaData } from "./replica-data";
 
 export function updateRouting(deps: FailoverDeps): JobStep {
   return {
@@ -29,15 +49,48 @@ export function updateRouting(deps: FailoverDeps): JobStep {
     cancellable: false,
     async run(ctx: FailoverContext) {
       const s = stateOf(ctx);
-      const failover = await failoverOf(deps, ctx.jobId);
+      // Read at once: until the switch, each round trip is time the tenant's writes wait.
+      const [failover, row] = await Promise.all([failoverOf(deps, ctx.jobId), replicationOf(deps, s.replicationId)]);
+      const { source, target } = await databasesOf(deps, row);
       const lines: string[] = [];
-      if (s.updateRouting) lines.push(await switchRouting(deps, ctx, failover));
-      await pause(deps, "switched", ctx);
-      if (s.reverseReplication) lines.push(await reverse(deps, ctx));
-      if (lines.length === 0) {
-        return { skipped: "update_routing was not asked for: the tenant's routing is unchanged (it names the old primary, whose writes stay fenced)" };
+      const took: Record<string, number> = {};
+      // Verified only with the source at its fence to compare with (not when it was unreachable).
+      const verifies = s.sourceReachable !== false;
+      let held: HeldSnapshot | undefined;
+      try {
+        // Held by this run only while nothing was switched: a later run finds the switch made, and the snapshot gone.
+        if (verifies && !s.verification && !(await switched(deps, ctx, failover))) held = await timed(took, "hold_ms", () => holdSnapshot(target));
+        if (s.updateRouting) lines.push(await timed(took, "switch_ms", () => switchRouting(deps, ctx, failover)));
+        await pause(deps, "switched", ctx);
+        if (verifies && !stateOf(ctx).verification) {
+          const data = replicaData(row.config);
+          const tables = s.tables ?? [];
+          const compared = data.filteredTables.has("*") ? [] : tables.filter((t) => !data.filteredTables.has(t));
+          const transformed = data.rewrittenTables.has("*") ? compared : compared.filter((t) => data.rewrittenTables.has(t));
+          const verification = await timed(took, "verify_ms", () => verifyAtSwitch(ctx, source, target, { tables: compared, transformed }, held));
+          await save(ctx, { verification });
+        }
+      } finally {
+        await held?.release();
       }
-      await ctx.report({ message: lines.join("; ") });
+      const verification = stateOf(ctx).verification;
+      if (verification) lines.push(verification.message);
+      // A comparison that found a difference (not one that could not be made): the old primary is kept for repair.
+      const differs = verification !== undefined && !verification.ok && verification.tables !== undefined;
+
+      // The forward replication ended for good (its pipeline halted in StopReplication); nothing here may fail now.
+      if (!stateOf(ctx).stopped) {
+        await timed(took, "end_ms", () => untilDone(ctx, deps.log, "end the replication", () => stopCarrier(ctx, deps, row.id, true)));
+        lines.push("the replication ended, its slot and publication dropped");
+      }
+      if (s.reverseReplication) {
+        lines.push(differs ? "no reverse replication: the new primary differs from the old one, which stays fenced as it was, for repair" : await reverse(deps, ctx));
+      }
+      const report = { ...took, ...(verification ? { verified: verification.ok, ...(verification.tables ? { verification: verification.tables } : {}) } : {}) };
+      if (!s.updateRouting) {
+        return { skipped: ["update_routing was not asked for: the tenant's routing is unchanged (it names the old primary, whose writes stay fenced)", ...lines].join("; ") };
+      }
+      await ctx.report({ message: lines.join("; "), ...report });
     },
 
     async rollback(ctx: FailoverContext) {
@@ -53,6 +106,15 @@ async function failoverOf(deps: FailoverDeps, id: string): Promise<FailoverRow &
   const f = await deps.failovers.get(id);
   if (!f?.oldPrimary || !f.newPrimary) throw new Error(`failover ${id} does not name its primaries`);
   return f as never;
+}
+
+// Whether this failover's switch is made (saved, or found in the routing row when a run was interrupted before saving it).
+async function switched(deps: FailoverDeps, ctx: FailoverContext, failover: Awaited<ReturnType<typeof failoverOf>>): Promise<boolean> {
+  const s = stateOf(ctx);
+  if (s.routingSwitchedAt) return true;
+  if (!s.updateRouting) return false;
+  const now = await deps.routing.get(s.tenantId);
+  return now?.failoverId === ctx.jobId && samePrimary(now.primary, failover.newPrimary);
 }
 
 async function switchRouting(deps: FailoverDeps, ctx: FailoverContext, failover: Awaited<ReturnType<typeof failoverOf>>): Promise<string> {
@@ -86,4 +148,14 @@ async function reverse(deps: FailoverDeps, ctx: FailoverContext): Promise<string
   }
   if (!s.reverseReplicationId) await save(ctx, { reverseReplicationId: created.id });
   return `reverse replication ${created.id} started from the new primary back to the old one (it copies the tables into the old primary, whose clients stay fenced)`;
+}
+
+// Runs f, keeping what it took under `part` for the step's report.
+async function timed<T>(took: Record<string, number>, part: string, f: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  try {
+    return await f();
+  } finally {
+    took[part] = Date.now() - t0;
+  }
 }

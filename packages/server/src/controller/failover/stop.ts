@@ -2,7 +2,11 @@
 // replication's tables there (from then on the tenant's writers fail with
 // 25006 and follow routing), drain the replication to the fence's final LSN
 // (every write acknowledged before the fence is then on the replica), and
-// stop the replication (its slot and publication dropped). Nothing
+// ask the replication to stop (stored as stopped, its owner told: its
+// pipeline halts). Its slot and publication are dropped by UpdateRouting
+// after the switch: ending a replication waits for the server running it to
+// let it go, time the tenant's writes would wait, and after the drain nothing
+// more can reach the replica from the fenced source. Nothing
 // acknowledged is lost, and nothing commits on the old primary after the
 // fence, which stays up: lifting it would reopen the old primary to clients
 // that have not followed routing.
@@ -20,6 +24,7 @@
 import { connect, formatLsn, readCheckpoint, tenantTables, type TenantDatabase } from "@heliosdb/replication-engine";
 import type { JobStep } from "../../orchestrator/job-kind";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
+import { haltCarrier } from "../cutover/halt";
 import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
 import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
 
@@ -33,7 +38,7 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       let s = stateOf(ctx);
       const row = await replicationOf(deps, s.replicationId);
       const { source, target } = await databasesOf(deps, row);
-      if (s.stopped) return;
+      if (s.stopped || s.halted) return;
       if (!s.fence && !s.lossWindow && s.sourceReachable === undefined) {
         const why = await unreachable(deps, source);
         if (why && !s.force) {
@@ -63,13 +68,13 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       const drained = await drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000);
       await pause(deps, "drained", ctx);
 
-      // 3. The replication stops; its slot and publication go.
-      await stopCarrier(ctx, deps, row.id, true);
+      // 3. The replication asked to stop; its slot and publication go after the switch (UpdateRouting).
+      await haltCarrier(ctx, deps, row.id, deps.log);
       await pause(deps, "stopped", ctx);
       await ctx.report({
         message:
           `fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; ` +
-          `the replica applied through ${formatLsn(drained)}; the replication stopped, its slot and publication dropped; ` +
+          `the replica applied through ${formatLsn(drained)}; the replication asked to stop (its slot and publication are dropped after the switch); ` +
           "the old primary stays fenced",
         final_lsn: formatLsn(finalLsn),
         blocking_since: fenced.blockingSince,

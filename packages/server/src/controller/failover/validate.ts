@@ -10,11 +10,23 @@
 // and every failure is said at once. Without `force` a failure fails the step (the failover
 // ends RolledBack, having changed nothing); with `force` the step is Skipped
 // and its message names each check that failed.
+//
+// Then, before any fence (the tenant still writes on the source), the target
+// made ready so that the downtime holds only what must wait for the fence
+// (cutover/prepare.ts): checked to take writes, the source's column defaults
+// set on it, its sequences created. A target that carries a fence (an old
+// primary failed back to) is left as it is: it refuses writes until
+// PromoteReplica lifts its fence, which must wait for the source's (its
+// defaults and sequences are made all the same: the fence stops no DDL nor
+// setval). With the source unreachable only the check that the target takes
+// writes is made.
 import { setTimeout as sleep } from "node:timers/promises";
+import { tenantTables, type TenantDatabase } from "@heliosdb/replication-engine";
 import type { ReplicationRow } from "../../store/replications";
 import { type FailoverContext, type FailoverDeps, databasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
 import { replicaData } from "./replica-data";
 import type { JobStep } from "../../orchestrator/job-kind";
+import { checkTargetWritable, prepareTarget, targetFenced } from "../cutover/prepare";
 
 export function validateReplicaHealth(deps: FailoverDeps): JobStep {
   return {
@@ -23,7 +35,7 @@ export function validateReplicaHealth(deps: FailoverDeps): JobStep {
     async run(ctx: FailoverContext) {
       const s = stateOf(ctx);
       let row = await replicationOf(deps, s.replicationId);
-      const { target } = await databasesOf(deps, row);
+      const { source, target } = await databasesOf(deps, row);
       const failed: string[] = [];
       const why = await unreachable(deps, target);
       if (why) failed.push(`the target is unreachable: ${why}`);
@@ -51,12 +63,33 @@ export function validateReplicaHealth(deps: FailoverDeps): JobStep {
       }
       if (failed.length > 0 && !s.force) throw new Error(`the replica is not fit to be promoted: ${failed.join("; ")}. Trigger with force to fail over anyway`);
       await save(ctx, { priorDesired: s.priorDesired ?? row.desired });
+      // An unreachable target (forced) is checked in PromoteReplica, where it fails the failover if still away.
+      const ready = why ? [] : await readyBeforeFence(deps, ctx, row, source, target);
       await pause(deps, "validated", ctx);
-      if (failed.length > 0) return { skipped: `force: failed checks skipped: ${failed.join("; ")}` };
+      if (failed.length > 0) return { skipped: [`force: failed checks skipped: ${failed.join("; ")}`, ...ready].join("; ") };
       const lag = figures ? `, lag ${figures.lagSeconds.toFixed(1)} s${max > 0 ? ` (max ${max} s)` : ""}` : "";
-      await ctx.report({ message: `the target answers; the replication is Streaming${lag}; the replica holds the tenant's data` });
+      await ctx.report({ message: [`the target answers; the replication is Streaming${lag}; the replica holds the tenant's data`, ...ready].join("; ") });
     },
   };
+}
+
+// The target made ready while the source still takes writes (see the top of this file); lines saying what was done.
+async function readyBeforeFence(deps: FailoverDeps, ctx: FailoverContext, row: ReplicationRow, source: TenantDatabase, target: TenantDatabase): Promise<string[]> {
+  const s = stateOf(ctx);
+  const [fenced, away] = await Promise.all([targetFenced(target), unreachable(deps, source)]);
+  const lines = fenced ? ["the target carries a fence (an old primary failed back to): it is checked to take writes once PromoteReplica lifts it, after the source's fence"] : [];
+  // The tables as the source names them (StopReplication fences these); the target's when the source is away.
+  const tables = s.tables ?? (await tenantTables(away ? target : source, row.config.tableFilter));
+  if (!s.tables && !away) await save(ctx, { tables });
+  if (away) {
+    if (fenced) return lines;
+    lines.push(...(await checkTargetWritable(target, tables)));
+    await save(ctx, { targetReady: true });
+    return lines;
+  }
+  const prepared = await prepareTarget(source, target, tables, { checkWritable: !fenced });
+  await save(ctx, { ...(fenced ? {} : { targetReady: true }), defaultsLeft: prepared.defaultsLeft });
+  return [...lines, ...prepared.lines];
 }
 
 // Whether the replication streams with live figures; if not, why, and whether that may pass by itself soon.

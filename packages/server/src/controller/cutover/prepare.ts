@@ -1,0 +1,119 @@
+// The target made ready before the fence, shared by failover
+// (ValidateReplicaHealth, then PromoteReplica) and — once it points here —
+// migration (Cutover): everything that does not need the source's writes
+// stopped is done while the tenant still writes there, so that the window in
+// which writes wait holds only what must wait for the fence.
+//
+// - prepareTarget, before the fence: the check that the target takes writes
+//   (checkWritable; not of a fenced target, which refuses them until its
+//   promotion lifts its fence), the source's column defaults set on it with a short
+//   lock timeout (the replication's applier holds the tables while it
+//   applies; waiting longer would stall it, or meet it in a deadlock), and
+//   its sequences created (their positions only mean something at the fence).
+// - atFence, in the window: every sequence's position as the fence left it
+//   (logical decoding carries none), and the defaults the target did not take
+//   before (their ALTER waits for the applier's locks, which the fence frees).
+//   Columns that already have theirs are only read, so this is cheap.
+//
+// Both are re-runnable: each reads what the target has and sets what differs.
+import type { JsonObject } from "@bufbuild/protobuf";
+import { checkWritable, connect, copyColumnDefaults, FENCE_TRIGGER, syncSequences, type TenantDatabase } from "@heliosdb/replication-engine";
+
+export interface Prepared {
+  lines: string[];
+  /** Column defaults the target did not take (the replication's applier held the table): left for the fence. */
+  defaultsLeft: number;
+}
+
+/** What was done; throws when the target refuses writes. */
+export async function prepareTarget(
+  source: TenantDatabase,
+  target: TenantDatabase,
+  tables: string[],
+  options: { checkWritable: boolean } = { checkWritable: true },
+  took?: Record<string, number>,
+): Promise<Prepared> {
+  // A fenced target (an old primary failed back to) refuses writes until its fence is lifted, after the source's;
+  // defaults (DDL) and sequences (setval) are not fenced, so those are done now all the same.
+  const lines = options.checkWritable ? await timed(took, "ready_ms", () => checkTargetWritable(target, tables)) : [];
+  const pre = await timed(took, "prepare_ms", async () => ({
+    defaults: await copyColumnDefaults(source, target, tables, { lockTimeoutMs: 200 }),
+    sequences: await syncSequences(source, target, tables),
+  }));
+  lines.push(
+    `before the fence: ${pre.defaults.set.length} column default(s) set, ${pre.sequences.length} sequence(s) made ready` +
+      (pre.defaults.failed.length ? `, ${pre.defaults.failed.length} default(s) left for the fence (the replication held the table)` : ""),
+  );
+  return { lines, defaultsLeft: pre.defaults.failed.length };
+}
+
+/** The engine's checkWritable, said as a line; throws when the target refuses writes. */
+export async function checkTargetWritable(target: TenantDatabase, tables: string[]): Promise<string[]> {
+  const writable = await checkWritable(target, tables);
+  if (!writable.writable) throw new Error(`the new primary refuses writes: ${writable.problems.join("; ")}`);
+  return ["the new primary takes writes (an INSERT, UPDATE and DELETE of no row on every table, rolled back)"];
+}
+
+export interface AtFence {
+  lines: string[];
+  /** The sequences as the job's report names them. */
+  details: JsonObject;
+}
+
+export interface AtFenceOptions {
+  lockTimeoutMs: number;
+  /** False when the caller knows that no default was left from before the fence: then only sequences are positioned. */
+  defaults: boolean;
+  /**
+   * Both at once (each costs a round of catalog reads on both databases):
+   * only when the sequences were made before the fence, so that setting
+   * positions takes no lock a default's ALTER TABLE also wants.
+   */
+  concurrent: boolean;
+}
+
+/** In the window: sequence positions, and the column defaults left from before the fence. */
+export async function atFence(source: TenantDatabase, target: TenantDatabase, tables: string[], options: AtFenceOptions, took?: Record<string, number>): Promise<AtFence> {
+  const lines: string[] = [];
+  const positions = () => timed(took, "sequences_ms", () => syncSequences(source, target, tables));
+  const leftDefaults = async () =>
+    options.defaults ? timed(took, "defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: options.lockTimeoutMs })) : { set: [], failed: [] };
+  const [sequences, defaults] = options.concurrent ? await Promise.all([positions(), leftDefaults()]) : [await positions(), await leftDefaults()];
+  lines.push(`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`);
+  if (!options.defaults) lines.push("every column default was set before the fence");
+  if (defaults.set.length > 0) lines.push(`${defaults.set.length} column default(s) set at the fence (${defaults.set.map((d) => `${d.table}.${d.column}`).join(", ")})`);
+  if (defaults.failed.length > 0) {
+    lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
+  }
+  return { lines, details: { sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) } };
+}
+
+/**
+ * Whether any table of the target's schema carries an enabled fence trigger:
+ * a database failed back to is an old primary, fenced by the cutover that
+ * demoted it, and refuses writes until its promotion lifts the fence (which
+ * must wait for the fence on the source, else the tenant has two primaries).
+ */
+export async function targetFenced(target: TenantDatabase): Promise<boolean> {
+  const client = await connect(target.connection);
+  try {
+    const { rows } = await client.query(
+      `SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE t.tgname = $1 AND t.tgenabled <> 'D' AND n.nspname = $2 LIMIT 1`,
+      [FENCE_TRIGGER, target.schema],
+    );
+    return rows.length > 0;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+// Runs f, adding what it took to `took[part]` when the caller keeps the figures.
+async function timed<T>(took: Record<string, number> | undefined, part: string, f: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  try {
+    return await f();
+  } finally {
+    if (took) took[part] = Date.now() - t0;
+  }
+}
