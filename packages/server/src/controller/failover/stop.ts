@@ -1,4 +1,6 @@
-// StopReplication (spec §2.3.1). With the source answering: fence the
+// StopReplication (spec §2.3.1). With the source answering: catch up first
+// (cutover/catch-up.ts: drained to a WAL mark while the tenant still
+// writes, so the drain after the fence is short), then fence the
 // replication's tables there (from then on the tenant's writers fail with
 // 25006 and follow routing), drain the replication to the fence's final LSN
 // (every write acknowledged before the fence is then on the replica), and
@@ -23,6 +25,7 @@
 // the replication started again as it was.
 import { connect, formatLsn, readCheckpoint, tenantTables, type TenantDatabase } from "@heliosdb/replication-engine";
 import type { JobStep } from "../../orchestrator/job-kind";
+import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { haltCarrier } from "../cutover/halt";
 import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
@@ -55,6 +58,8 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       // 1. The fence.
       const tables = s.tables ?? (await tenantTables(source, row.config.tableFilter));
       if (!s.tables) await save(ctx, { tables });
+      // Caught up while the tenant still writes (a replication running here or elsewhere), so the drain after the fence is short.
+      if (!s.fence && !s.fencing && row.desired === "running") await catchUp(deps.orchestrator(), row, source, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal });
       const fenced = await fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000);
       // Clients that follow routing hear that writes are blocked (a new version), until the switch.
       if (s.updateRouting) {

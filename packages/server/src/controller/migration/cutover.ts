@@ -31,17 +31,17 @@
 // After the switch nothing fails the phase — a verification that finds a
 // difference is reported, loudly, and what remains is retried — since a
 // rollback then would move the tenant's clients off writes they made.
-import { setTimeout as sleep } from "node:timers/promises";
-import { connect, copyColumnDefaults, dropTenantTables, markPosition, formatLsn, holdSnapshot, syncSequences, verify, type HeldSnapshot, type TenantDatabase } from "@heliosdb/replication-engine";
+import { copyColumnDefaults, dropTenantTables, formatLsn, holdSnapshot, syncSequences, type HeldSnapshot } from "@heliosdb/replication-engine";
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
+import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
 import { readyTarget, refenceTarget } from "../cutover/promote";
+import { lendSessions } from "../cutover/sessions";
 import { switchBack, switchRouting } from "../cutover/switch";
-import { type MigrationContext, type MigrationDeps, type Verified, databaseOf, migrationOf, pause, save, stateOf } from "./deps";
-
-// A catch-up round this short leaves the fence's drain little to wait for.
-const CAUGHT_UP_MS = 20;
+import { untilDone } from "../cutover/until-done";
+import { verifyAtSwitch } from "../cutover/verify-at-switch";
+import { type MigrationContext, type MigrationDeps, databaseOf, migrationOf, pause, save, stateOf } from "./deps";
 
 export function cutover(deps: MigrationDeps): JobStep {
   return {
@@ -98,13 +98,7 @@ export function cutover(deps: MigrationDeps): JobStep {
         // 0b. Caught up while the tenant still writes: drained to a mark until a round is short, so the drain inside the
         // window is left only the writes of its last moments (the lag the catch-up phase allowed is drained here).
         if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
-          await timed("catch_up_ms", async () => {
-            for (let round = 0; round < 3; round++) {
-              const started = Date.now();
-              await deps.orchestrator().drain(row, await markPosition(source), { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal });
-              if (Date.now() - started < CAUGHT_UP_MS) break;
-            }
-          });
+          await timed("catch_up_ms", () => catchUp(deps.orchestrator(), row, source, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal }));
         }
 
         // 1. Writes stop on the source; clients that follow routing hear that they are blocked.
@@ -155,16 +149,7 @@ export function cutover(deps: MigrationDeps): JobStep {
 
           // 5. The verification, outside the downtime: the source at its fence against the target as the switch found it.
           if (!stateOf(ctx).verification) {
-            let verification = UNVERIFIED;
-            if (held) {
-              try {
-                verification = await timed("verify_ms", () => verifyAtSwitch(source, plainTarget, tables, held!.id));
-              } catch (e) {
-                ctx.signal.throwIfAborted();
-                // After the switch a failure fails nothing: it is said.
-                verification = { ok: false, message: `not verified: the verification after the switch failed: ${(e as Error).message}` };
-              }
-            }
+            const verification = await timed("verify_ms", () => verifyAtSwitch(ctx, source, plainTarget, { tables }, held));
             await save(ctx, { verification });
           }
         } finally {
@@ -174,14 +159,14 @@ export function cutover(deps: MigrationDeps): JobStep {
         lines.push(verification.message);
 
         // 5. After the switch nothing may undo it (clients write on the target now): what follows is retried, never failed.
-        await timed("stop_ms", () => untilDone(ctx, deps, "stop the replication", () => stopCarrier(ctx, deps, row.id, true)));
+        await timed("stop_ms", () => untilDone(ctx, deps.log, "stop the replication", () => stopCarrier(ctx, deps, row.id, true)));
         lines.push("the replication stopped, its slot and publication dropped");
         if (m.config.cleanupSource && !verification.ok) {
           lines.push("cleanup_source: the source's tables are kept (fenced), since the target was not verified equal to them");
         } else if (m.config.cleanupSource) {
           // Only now, with the routing on the target and the copy verified: the source's copy of the tenant dropped.
           if (!stateOf(ctx).sourceCleaned) {
-            const dropped = await untilDone(ctx, deps, "drop the source's tables", () => dropTenantTables(source, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }));
+            const dropped = await untilDone(ctx, deps.log, "drop the source's tables", () => dropTenantTables(source, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }));
             await save(ctx, { sourceCleaned: dropped });
           }
           const cleaned = stateOf(ctx).sourceCleaned!;
@@ -210,53 +195,5 @@ export function cutover(deps: MigrationDeps): JobStep {
       await refenceTarget(ctx, () => databaseOf(deps, m.target, "target"), deps.fenceLockTimeoutMs ?? 5_000);
       await liftFence(ctx, deps.routing, m.source, "migration", async () => ({ db: await databaseOf(deps, m.source, "source"), tables: s.tables ?? [] }));
     },
-  };
-}
-
-// Tries `f` again (every second, then up to every 10 s) until it succeeds or the step is aborted; each failure logged.
-async function untilDone<T>(ctx: MigrationContext, deps: MigrationDeps, what: string, f: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await f();
-    } catch (e) {
-      ctx.signal.throwIfAborted();
-      if (e instanceof LeaseLost) throw e;
-      deps.log?.(`migration ${ctx.jobId}: could not ${what} (attempt ${attempt + 1}), trying again: ${(e as Error).message}`);
-      await sleep(Math.min(10_000, 1_000 * 2 ** attempt), undefined, { signal: ctx.signal });
-    }
-  }
-}
-
-const UNVERIFIED: Verified = {
-  ok: false,
-  message: "not verified: the server that switched the routing stopped before its verification, and the target has taken writes since",
-};
-
-// Counts and checksums of every table: the source (fenced: as the fence left it) against the target's held snapshot.
-async function verifyAtSwitch(source: TenantDatabase, target: TenantDatabase, tables: string[], snapshot: string): Promise<Verified> {
-  const v = await verify(source, target, tables, { checksum: true, targetSnapshot: snapshot });
-  const summary = v.tables.map((t) => `${t.table} ${t.targetRows}/${t.sourceRows} rows, ${t.checksum === "match" ? "checksums equal" : t.checksum}`).join("; ");
-  return {
-    ok: v.ok,
-    message: v.ok
-      ? `verified after the switch: the target as the switch found it equals the source at the fence: ${summary}`
-      : `VERIFICATION FAILED after the switch (the switch stands: the tenant writes on the target): the target differs from the source at the fence in ${v.mismatched.join(", ")} (${summary})`,
-    tables: v.tables.map((t) => ({ table: t.table, source_rows: t.sourceRows, target_rows: t.targetRows, checksum: t.checksum })),
-  };
-}
-
-// A session to each side, opened before the fence and lent to the cutover's parts (TenantDatabase.session).
-async function lendSessions(source: TenantDatabase, target: TenantDatabase): Promise<{ source: TenantDatabase; target: TenantDatabase; end(): Promise<void> }> {
-  const open = async (db: TenantDatabase) => {
-    const session = await connect({ application_name: "heliosdb_cutover", ...db.connection });
-    // A session the server ends meanwhile fails the part that uses it; unheard, its error would end the process.
-    session.on("error", () => undefined);
-    return session;
-  };
-  const [s, t] = await Promise.all([open(source), open(target)]);
-  return {
-    source: { ...source, session: s },
-    target: { ...target, session: t },
-    end: async () => void (await Promise.all([s.end().catch(() => undefined), t.end().catch(() => undefined)])),
   };
 }

@@ -6,6 +6,7 @@ import type { TenantDatabase } from "@heliosdb/replication-engine";
 import type { ConnectionInfo } from "@heliosdb/replication-proto";
 import type { Orchestrator } from "../../orchestrator/orchestrator";
 import type { StepContext } from "../../orchestrator/job-kind";
+import type { Verified } from "../cutover/verify-at-switch";
 import type { ConnectionStore } from "../../store/connections";
 import type { EventStore } from "../../store/events";
 import type { ReplicationRow, ReplicationStore } from "../../store/replications";
@@ -66,11 +67,6 @@ export interface MigrationState extends CutoverState {
   verification?: Verified;
 }
 
-export type Verified = {
-  ok: boolean;
-  message: string;
-  tables?: { table: string; source_rows: number; target_rows: number; checksum: string }[];
-};
 
 export type MigrationContext = StepContext;
 
