@@ -9,73 +9,41 @@
 // invariant holds each time: every acknowledged write on the new primary,
 // the old primary at its fence equal to it, sequences going on, the old
 // primary taking no write.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { seedTenant, startCluster, waitFor, type Cluster } from "@heliosdb/replication-engine/testing";
+import { waitFor, type Cluster } from "@heliosdb/replication-engine/testing";
 import type pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { PausePoint } from "../../src/controller/failover/deps";
 import { FailoverStore } from "../../src/store/failovers";
 import { RoutingStore } from "../../src/store/routing";
-import { startControlPlane, type ControlPlane } from "../../src/testing/control-plane";
-import { installFailoverPauses, pausedAt } from "../../src/testing/failover-pauses";
-import { startServerProcess, type ServerProcess } from "../../src/testing/server-process";
+import type { ControlPlane } from "../../src/testing/control-plane";
+import { pausedAt } from "../../src/testing/failover-pauses";
+import type { ServerProcess } from "../../src/testing/server-process";
 import { EAST, WEST } from "../../src/testing/world";
-import { issueToken, loadSigningKey } from "../../src/transport/auth";
 import { expectFailoverInvariants, snapshot } from "../failover/invariants";
 import { startRoutedWriters, type RoutedWriters } from "../failover/writers";
+import { startCutoverWorld, type CutoverWorld } from "./cutover-world";
 
+let w: CutoverWorld;
 let cp: ControlPlane;
 let east: Cluster;
 let west: Cluster;
-let token: string;
-const dataDir = mkdtempSync(join(tmpdir(), "heliosdb-failover-faults-"));
-const processes: ServerProcess[] = [];
 const writers: RoutedWriters[] = [];
 const sessions: pg.Client[] = [];
-let registered = false;
 
 beforeAll(async () => {
-  cp = await startControlPlane();
-  await installFailoverPauses(cp.pool);
-  [east, west] = await Promise.all([startCluster(), startCluster()]);
-  token = await issueToken(loadSigningKey(dataDir), { roles: ["Admin"], subject: "failover-faults" });
+  w = await startCutoverWorld("failover-faults");
+  ({ cp, east, west } = w);
 }, 120_000);
 
 afterAll(async () => {
-  for (const w of writers) await w.stop().catch(() => undefined);
-  for (const s of sessions) await s.end().catch(() => undefined);
-  for (const p of processes) await p.kill();
-  await Promise.all([east?.stop(), west?.stop()]);
-  await cp?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  w?.writers.push(...writers);
+  w?.sessions.push(...sessions);
+  await w?.close();
 }, 60_000);
 
-async function serve(failoverPause?: PausePoint): Promise<ServerProcess> {
-  const p = await startServerProcess({
-    databaseUrl: cp.url(),
-    dataDir,
-    tickMs: 200,
-    leaseSeconds: 3,
-    allowHosts: [`${east.host}:${east.port}`, `${west.host}:${west.port}`],
-    ...(failoverPause ? { failoverPause } : {}),
-  });
-  processes.push(p);
-  return p;
-}
-
-async function rest(p: ServerProcess, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${p.urls.rest}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
-const clusterOf = (connectionId: string) => (connectionId === EAST ? east : west);
+const serve = (pause?: PausePoint) => w.serve(pause ? { failoverPause: pause } : {});
+const rest = (p: ServerProcess, method: string, path: string, body?: unknown) => w.rest(p, method, path, body);
+const clusterOf = (connectionId: string) => w.clusterOf(connectionId);
 
 // Where each point is: the step it stops in.
 const POINTS: [PausePoint, number][] = [
@@ -89,26 +57,8 @@ const POINTS: [PausePoint, number][] = [
 
 test.each(POINTS)("killed (kill -9) at %s: another server resumes the failover, which completes; nothing acknowledged is lost", async (point, stepIndex) => {
   const database = `kill_${point}`;
-  await Promise.all([east.createDatabase(database), west.createDatabase(database)]);
-  const seed = await east.connect(database);
-  await seedTenant(seed, 100).finally(() => seed.end());
-  // The tenant's clients are on this database now.
-  await cp.pool.query(
-    `INSERT INTO routing (tenant_id, "primary") VALUES ('tenant-123', $1)
-     ON CONFLICT (tenant_id) DO UPDATE SET "primary" = EXCLUDED."primary", version = routing.version + 1, writes_blocked = false`,
-    [JSON.stringify({ connectionId: EAST, database, schema: "public", region: "us-east-1" })],
-  );
-
   const first = await serve(point);
-  if (!registered) {
-    for (const [id, cluster, region] of [[EAST, east, "us-east-1"], [WEST, west, "us-west-2"]] as const) {
-      const res = await rest(first, "POST", "/connections", {
-        connection_id: id, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, sslmode: "disable", region, owner_tenant_id: "tenant-123",
-      });
-      expect(res.status, JSON.stringify(res.body)).toBe(201);
-    }
-    registered = true;
-  }
+  await w.placeTenant(database, 100, first);
   const created = await rest(first, "POST", "/replications", {
     tenant_id: "tenant-123",
     source: { connection_id: EAST, database },
