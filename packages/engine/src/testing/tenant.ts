@@ -14,7 +14,7 @@ export async function seedTenant(db: pg.ClientBase, users = 2000): Promise<void>
   await db.query(
     `INSERT INTO users (name, email, phone, ssn, region, bio)
      SELECT 'user ' || i, 'user' || i || '@example.com', '+1-555-' || lpad(i::text, 4, '0'),
-            lpad((i * 7919 % 1000000000)::text, 9, '0'), CASE WHEN i % 3 = 0 THEN 'eu' ELSE 'us' END,
+            lpad((i::bigint * 7919 % 1000000000)::text, 9, '0'), CASE WHEN i % 3 = 0 THEN 'eu' ELSE 'us' END,
             CASE WHEN i % 10 = 0 THEN E'multi\\nline\\ttext \\\\ "quoted" ünïcødé' END
        FROM generate_series(1, $1) i`,
     [users],
