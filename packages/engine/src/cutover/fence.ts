@@ -296,3 +296,24 @@ async function ensureFenceFunction(client: pg.Client): Promise<void> {
     }
   }
 }
+
+/**
+ * Whether any table of the database's schema carries an enabled fence
+ * trigger: a database failed back to is an old primary, fenced by the
+ * cutover that demoted it, and refuses writes until its promotion lifts the
+ * fence (which must wait for the fence on the source, else the tenant has
+ * two primaries).
+ */
+export async function isFenced(database: TenantDatabase): Promise<boolean> {
+  const client = await open(database, "heliosdb_fenced");
+  try {
+    const { rows } = await client.query(
+      `SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE t.tgname = $1 AND t.tgenabled <> 'D' AND n.nspname = $2 LIMIT 1`,
+      [FENCE_TRIGGER, database.schema],
+    );
+    return rows.length > 0;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -17,7 +17,7 @@
 //
 // Both are re-runnable: each reads what the target has and sets what differs.
 import type { JsonObject } from "@bufbuild/protobuf";
-import { checkWritable, connect, copyColumnDefaults, FENCE_TRIGGER, syncSequences, type TenantDatabase } from "@heliosdb/replication-engine";
+import { checkWritable, copyColumnDefaults, syncSequences, type TenantDatabase } from "@heliosdb/replication-engine";
 
 export interface Prepared {
   lines: string[];
@@ -86,26 +86,6 @@ export async function atFence(source: TenantDatabase, target: TenantDatabase, ta
     lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
   }
   return { lines, details: { sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) } };
-}
-
-/**
- * Whether any table of the target's schema carries an enabled fence trigger:
- * a database failed back to is an old primary, fenced by the cutover that
- * demoted it, and refuses writes until its promotion lifts the fence (which
- * must wait for the fence on the source, else the tenant has two primaries).
- */
-export async function targetFenced(target: TenantDatabase): Promise<boolean> {
-  const client = await connect(target.connection);
-  try {
-    const { rows } = await client.query(
-      `SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE t.tgname = $1 AND t.tgenabled <> 'D' AND n.nspname = $2 LIMIT 1`,
-      [FENCE_TRIGGER, target.schema],
-    );
-    return rows.length > 0;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 // Runs f, adding what it took to `took[part]` when the caller keeps the figures.

@@ -21,12 +21,12 @@
 // setval). With the source unreachable only the check that the target takes
 // writes is made.
 import { setTimeout as sleep } from "node:timers/promises";
-import { tenantTables, type TenantDatabase } from "@heliosdb/replication-engine";
+import { isFenced, tenantTables, type TenantDatabase } from "@heliosdb/replication-engine";
 import type { ReplicationRow } from "../../store/replications";
 import { type FailoverContext, type FailoverDeps, databasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
 import { replicaData } from "./replica-data";
 import type { JobStep } from "../../orchestrator/job-kind";
-import { checkTargetWritable, prepareTarget, targetFenced } from "../cutover/prepare";
+import { checkTargetWritable, prepareTarget } from "../cutover/prepare";
 
 export function validateReplicaHealth(deps: FailoverDeps): JobStep {
   return {
@@ -76,7 +76,7 @@ export function validateReplicaHealth(deps: FailoverDeps): JobStep {
 // The target made ready while the source still takes writes (see the top of this file); lines saying what was done.
 async function readyBeforeFence(deps: FailoverDeps, ctx: FailoverContext, row: ReplicationRow, source: TenantDatabase, target: TenantDatabase): Promise<string[]> {
   const s = stateOf(ctx);
-  const [fenced, away] = await Promise.all([targetFenced(target), unreachable(deps, source)]);
+  const [fenced, away] = await Promise.all([isFenced(target), unreachable(deps, source)]);
   const lines = fenced ? ["the target carries a fence (an old primary failed back to): it is checked to take writes once PromoteReplica lifts it, after the source's fence"] : [];
   // The tables as the source names them (StopReplication fences these); the target's when the source is away.
   const tables = s.tables ?? (await tenantTables(away ? target : source, row.config.tableFilter));
