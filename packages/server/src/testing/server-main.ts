@@ -8,6 +8,9 @@ import { pauseAt } from "./failover-pauses";
 import { testJobKinds } from "./test-jobs";
 
 const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as ServerProcessOptions;
+// A full collection on SIGUSR2, so that a test reads the memory the server holds, not garbage waiting for the GC.
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc) process.on("SIGUSR2", () => gc());
 const db = createPool(options.databaseUrl);
 let nodeId = "";
 const app = await startApp({

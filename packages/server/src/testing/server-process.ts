@@ -59,7 +59,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       packages: "external",
       logLevel: "silent",
     });
-    const proc = spawn(process.execPath, [outfile], { env: { ...process.env, HELIOSDB_TEST_SERVER: JSON.stringify(options) }, stdio: ["ignore", "pipe", "pipe"] });
+    // --expose-gc: a test can ask for a full collection (SIGUSR2, server-main.ts) before it reads the process's memory.
+    const proc = spawn(process.execPath, ["--expose-gc", outfile], { env: { ...process.env, HELIOSDB_TEST_SERVER: JSON.stringify(options) }, stdio: ["ignore", "pipe", "pipe"] });
     child = proc;
     let stderr = "";
     proc.stderr!.on("data", (d) => (stderr += d));
