@@ -4,5 +4,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     projects: ["packages/*"],
+    // Two test files at a time, also on two cores (vitest's default would be one): most of a file's
+    // time is spent waiting on PostgreSQL and on servers it started, not on the CPU.
+    maxWorkers: 2,
   },
 });
