@@ -251,4 +251,35 @@ describe("fence", () => {
     await expect(fence(t.source, ["users", "nope"])).rejects.toThrow(/no table "public"."nope"/);
     expect(await fenceTriggers(t.db)).toEqual([]);
   }, 60_000);
+  test("an autovacuum of a tenant table is cancelled, not waited for (PostgreSQL would cancel it only after deadlock_timeout)", async () => {
+    const t = await tenant();
+    // Waited for, the worker would hold the fence past its budget: the fence's session would wait 10 min to cancel it.
+    await t.db.query(`ALTER DATABASE ${t.name} SET deadlock_timeout = '10min'`);
+    // orders vacuumed as soon as it has dead rows, at a crawl (100 ms of sleep per page), so that its worker is there to meet.
+    await t.db.query(
+      "ALTER TABLE orders SET (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1)",
+    );
+    await t.db.query("INSERT INTO orders (user_id, amount, status) SELECT 1, 1, 'more' FROM generate_series(1, 20000)");
+    await t.db.query("ALTER SYSTEM SET autovacuum_naptime = 1");
+    await t.db.query("SELECT pg_reload_conf()");
+    const vacuuming = async () =>
+      (
+        await t.db.query(
+          `SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'relation'
+            WHERE a.backend_type = 'autovacuum worker' AND l.relation = 'orders'::regclass`,
+        )
+      ).rows.map((r) => r.pid as number);
+    try {
+      await t.db.query("UPDATE orders SET amount = amount + 1");
+      await waitFor(async () => (await vacuuming()).length > 0, "autovacuum to work on orders", 60_000);
+      const worker = (await vacuuming())[0];
+      const f = await fence(t.source, TABLES, { lockTimeoutMs: 3_000 });
+      expect(f.tables).toEqual(["public.users", "public.orders", "public.products"]);
+      expect(await vacuuming()).not.toContain(worker);
+    } finally {
+      await t.db.query("ALTER SYSTEM RESET autovacuum_naptime");
+      await t.db.query("SELECT pg_reload_conf()");
+      await unfence(t.source, TABLES);
+    }
+  }, 120_000);
 });

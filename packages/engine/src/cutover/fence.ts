@@ -118,8 +118,10 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
   const budgetMs = options.lockTimeoutMs ?? 5_000;
   const client = await open(source, "heliosdb_fence");
   try {
-    const named = (await resolveTables(client, source.schema, tables)).filter((t) => t.named);
+    const resolved = await resolveTables(client, source.schema, tables);
+    const named = resolved.filter((t) => t.named);
     await ensureFenceFunction(client);
+    await cancelAutovacuum(client, resolved);
     const blockingSince = new Date();
     const deadline = Date.now() + budgetMs;
     let order = named;
@@ -148,6 +150,26 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+// Autovacuum (a VACUUM or ANALYZE it started) holds SHARE UPDATE EXCLUSIVE on
+// its table, which the fence's EXCLUSIVE waits for. PostgreSQL cancels such a
+// worker for a waiter only after the waiter's deadlock_timeout (1 s by
+// default): under a steady write load, where autovacuum runs often, that was
+// a cutover's downtime p99. So the workers on the tenant's tables are
+// cancelled right before the fence (they run again at a later round). Doing
+// so takes superuser or, from PostgreSQL 18, pg_signal_autovacuum_worker:
+// a role without it is refused, and the fence waits as it would have.
+async function cancelAutovacuum(client: pg.Client, tables: ResolvedTable[]): Promise<void> {
+  await client
+    .query(
+      `SELECT pg_cancel_backend(a.pid)
+         FROM pg_stat_activity a
+        WHERE a.backend_type = 'autovacuum worker'
+          AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.relation = ANY($1::oid[]))`,
+      [tables.map((t) => t.oid)],
+    )
+    .catch(() => undefined);
 }
 
 // The first wait for a table other than the first of an attempt (see the file's header).
