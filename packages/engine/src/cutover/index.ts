@@ -2,7 +2,7 @@
 // fence the tenant's writes on the source, drain the pipeline to the fence's final LSN (ReplicationPipeline.drainTo),
 // copy sequence positions and column defaults, verify, check the new primary takes writes, and unfence on the way back.
 export { fence, unfence, isFenced, FenceError, FENCE_MESSAGE_PREFIX, FENCE_SQLSTATE, FENCE_TRIGGER, type Fence, type FenceOptions, type Unfenced } from "./fence";
-export { syncSequences, type SequenceSync } from "./sequences";
+export { planSequences, syncSequences, type SequencePlan, type SequenceSync } from "./sequences";
 export { verify, type TableVerification, type Verification, type VerifyOptions } from "./verify";
 export { holdSnapshot, type HeldSnapshot } from "./snapshot";
 export { markPosition, MARK_MESSAGE_PREFIX } from "./mark";

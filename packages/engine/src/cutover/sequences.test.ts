@@ -5,7 +5,7 @@
 // with default ids never collide with an id the source handed out, including
 // ids taken by transactions that rolled back.
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { syncSequences, type TenantDatabase } from "./index";
+import { planSequences, syncSequences, type TenantDatabase } from "./index";
 import { startBench, type Bench } from "../testing/replication";
 
 let bench: Bench;
@@ -95,4 +95,25 @@ test("after the sync, default ids on the target pass every id the source handed 
     const passed = table === "tickets" || table === "notes" ? sharedMax() : max(handedOut[table]!);
     expect(await insertOnTarget(table), table).toBeGreaterThan(passed);
   }
+
+  // Planned ahead (a cutover plans before its fence): the positions read and set from the plan alone.
+  const plan = await planSequences(side(bench.source), side(bench.target), TABLES);
+  expect(plan.moves.flatMap((m) => m.targets.map((t) => `${m.source.name} -> ${t.name.name}`)).sort()).toEqual([
+    "invoices_id_seq -> invoices_id_seq",
+    "orders_id_seq -> orders_id_seq",
+    "ticket_numbers -> ticket_numbers",
+    "users_id_seq -> users_id_seq",
+  ]);
+  for (let i = 0; i < 5; i++) for (const table of TABLES) await insert(table, i % 2 === 1);
+  expect((await syncSequences(side(bench.source), side(bench.target), TABLES, { plan })).map((s) => s.action)).toEqual(["set", "set", "set", "set"]);
+  for (const table of TABLES) {
+    const passed = table === "tickets" || table === "notes" ? sharedMax() : max(handedOut[table]!);
+    expect(await insertOnTarget(table), table).toBeGreaterThan(passed);
+  }
+  // A plan the target's catalog no longer matches (its sequence renamed since) is made again.
+  await r.replica.query("ALTER SEQUENCE ticket_numbers RENAME TO ticket_numbers_2");
+  for (const table of TABLES) await insert(table, true);
+  const replanned = await syncSequences(side(bench.source), side(bench.target), TABLES, { plan });
+  expect(replanned.map((s) => s.target).sort()).toEqual(["public.invoices_id_seq", "public.orders_id_seq", "public.ticket_numbers_2", "public.users_id_seq"]);
+  expect(await insertOnTarget("tickets")).toBeGreaterThan(sharedMax());
 }, 120_000);

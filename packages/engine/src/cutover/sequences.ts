@@ -18,6 +18,7 @@
 // when the source's is, and a `DEFAULT nextval(…)` — also for a source
 // identity column, so that the applier's explicit values are still accepted.
 import pg from "pg";
+import { sqlStateOf } from "../failure";
 import { qualified } from "../source/publication";
 import { open, resolveTables, type TenantDatabase } from "./tables";
 
@@ -51,19 +52,57 @@ interface ColumnSequence {
 }
 
 /**
+ * Which target sequence each source sequence's position goes to, resolved
+ * from both catalogs (and the target's missing sequences made): a cutover
+ * plans before its fence, so that inside its window syncSequences only reads
+ * the positions and sets them — two round trips instead of seven or more.
+ * Plain data (a job saves it: types, not interfaces, so that it is JSON to TypeScript too).
+ */
+export type SequencePlan = {
+  moves: { source: SequenceName; targets: { name: SequenceName; columns: string[]; created: boolean }[] }[];
+};
+
+/** Resolves what syncSequences would position (see SequencePlan); makes the target's missing sequences unless told not to. */
+export async function planSequences(
+  source: TenantDatabase,
+  target: TenantDatabase,
+  tables: readonly string[],
+  options: { createMissing?: boolean } = {},
+): Promise<SequencePlan> {
+  return withBoth(source, target, (from, to) => resolvePlan(from, to, source, target, tables, options.createMissing !== false));
+}
+
+/**
  * Copies the positions of the sequences `tables` (names in `source.schema`;
  * the same names in `target.schema`) use, from source to target. Run it
  * after the fence: a write on the source after the copy could take a value
- * the target hands out again.
+ * the target hands out again. With a `plan` made before (planSequences),
+ * only the positions are read and set; a plan the catalogs no longer match
+ * (a sequence dropped since) is made again.
  */
 export async function syncSequences(
   source: TenantDatabase,
   target: TenantDatabase,
   tables: readonly string[],
-  options: { createMissing?: boolean } = {},
+  options: { createMissing?: boolean; plan?: SequencePlan } = {},
 ): Promise<SequenceSync[]> {
-  // Both sessions opened, and both catalogs read, at once: a cutover calls this inside its downtime, where each
-  // round trip is time the tenant's writes wait.
+  return withBoth(source, target, async (from, to) => {
+    const fresh = () => resolvePlan(from, to, source, target, tables, options.createMissing !== false);
+    if (!options.plan) return position(from, to, await fresh());
+    try {
+      return await position(from, to, options.plan);
+    } catch (e) {
+      if (sqlStateOf(e) !== UNDEFINED_TABLE) throw e;
+      return position(from, to, await fresh());
+    }
+  });
+}
+
+const UNDEFINED_TABLE = "42P01";
+
+// Both sessions opened at once (a cutover calls this inside its downtime, where each round trip is time the
+// tenant's writes wait), and ended after `f`.
+async function withBoth<T>(source: TenantDatabase, target: TenantDatabase, f: (from: pg.Client, to: pg.Client) => Promise<T>): Promise<T> {
   const opened = await Promise.allSettled([open(source, "heliosdb_sync_sequences"), open(target, "heliosdb_sync_sequences")]);
   const failed = opened.find((o): o is PromiseRejectedResult => o.status === "rejected");
   if (failed) {
@@ -72,57 +111,64 @@ export async function syncSequences(
   }
   const [from, to] = opened.map((o) => (o as PromiseFulfilledResult<pg.Client>).value) as [pg.Client, pg.Client];
   try {
-    try {
-      const [[used, sequences, positions], onTarget] = await Promise.all([
-        (async () => {
-          const used = await columnSequences(from, (await resolveTables(from, source.schema, tables)).map((t) => t.oid));
-          const sequences = unique(used);
-          return [used, sequences, await readPositions(from, sequences)] as const;
-        })(),
-        (async () => columnSequences(to, (await resolveTables(to, target.schema, tables)).map((t) => t.oid)))(),
-      ]);
-      const results: SequenceSync[] = [];
-      for (const [i, seq] of sequences.entries()) {
-        const columns = used.filter((u) => nameOf(u) === nameOf(seq));
-        // Each target sequence the columns draw from, and the columns that draw from none.
-        const targets = new Map<string, { name: SequenceName; columns: string[] }>();
-        const drawnBy = (name: SequenceName, c: ColumnSequence) => {
-          let entry = targets.get(nameOf(name));
-          if (!entry) targets.set(nameOf(name), (entry = { name, columns: [] }));
-          entry.columns.push(`${c.table}.${c.column}`);
-        };
-        const bare: ColumnSequence[] = [];
-        for (const c of columns) {
-          const t = onTarget.find((o) => o.table === c.table && o.column === c.column);
-          if (t) drawnBy(t, c);
-          else bare.push(c);
-        }
-        let created: string | undefined;
-        if (bare.length > 0 && options.createMissing !== false) {
-          const made = await createSequence(to, target.schema, seq, bare);
-          created = nameOf(made);
-          for (const c of bare) drawnBy(made, c);
-        }
-        const position = positions[i]!;
-        for (const [name, t] of targets) {
-          const moved = await moveForward(to, t.name, position);
-          results.push({
-            source: nameOf(seq),
-            target: name,
-            columns: t.columns,
-            lastValue: position.lastValue,
-            isCalled: position.isCalled,
-            action: name === created ? "created" : moved ? "set" : "kept",
-          });
-        }
-      }
-      return results;
-    } finally {
-      await to.end().catch(() => undefined);
-    }
+    return await f(from, to);
   } finally {
-    await from.end().catch(() => undefined);
+    await Promise.all([from.end().catch(() => undefined), to.end().catch(() => undefined)]);
   }
+}
+
+// Both catalogs read at once; each source sequence matched to the target sequences its columns draw from there,
+// a missing one made (createMissing).
+async function resolvePlan(
+  from: pg.Client,
+  to: pg.Client,
+  source: TenantDatabase,
+  target: TenantDatabase,
+  tables: readonly string[],
+  createMissing: boolean,
+): Promise<SequencePlan> {
+  const [used, onTarget] = await Promise.all([
+    (async () => columnSequences(from, (await resolveTables(from, source.schema, tables)).map((t) => t.oid)))(),
+    (async () => columnSequences(to, (await resolveTables(to, target.schema, tables)).map((t) => t.oid)))(),
+  ]);
+  const moves: SequencePlan["moves"] = [];
+  for (const seq of unique(used)) {
+    const columns = used.filter((u) => nameOf(u) === nameOf(seq));
+    // Each target sequence the columns draw from, and the columns that draw from none.
+    const targets = new Map<string, { name: SequenceName; columns: string[]; created: boolean }>();
+    const drawnBy = (name: SequenceName, c: ColumnSequence, created = false) => {
+      let entry = targets.get(nameOf(name));
+      if (!entry) targets.set(nameOf(name), (entry = { name: { schema: name.schema, name: name.name }, columns: [], created }));
+      entry.columns.push(`${c.table}.${c.column}`);
+    };
+    const bare: ColumnSequence[] = [];
+    for (const c of columns) {
+      const t = onTarget.find((o) => o.table === c.table && o.column === c.column);
+      if (t) drawnBy(t, c);
+      else bare.push(c);
+    }
+    if (bare.length > 0 && createMissing) {
+      const made = await createSequence(to, target.schema, seq, bare);
+      for (const c of bare) drawnBy(made, c, true);
+    }
+    moves.push({ source: { schema: seq.schema, name: seq.name }, targets: [...targets.values()] });
+  }
+  return { moves };
+}
+
+// The source's positions read (one statement), then every target moved forward to them (one statement).
+async function position(from: pg.Client, to: pg.Client, plan: SequencePlan): Promise<SequenceSync[]> {
+  const positions = await readPositions(from, plan.moves.map((m) => m.source));
+  const pairs = plan.moves.flatMap((m, i) => m.targets.map((t) => ({ move: m, target: t, position: positions[i]! })));
+  const moved = await moveForward(to, pairs.map((p) => ({ name: p.target.name, position: p.position })));
+  return pairs.map((p, k) => ({
+    source: nameOf(p.move.source),
+    target: nameOf(p.target.name),
+    columns: p.target.columns,
+    lastValue: p.position.lastValue,
+    isCalled: p.position.isCalled,
+    action: p.target.created ? "created" : moved[k] ? "set" : "kept",
+  }));
 }
 
 // Every (column, sequence) pair of the tables: serial ownership and identity
@@ -164,10 +210,10 @@ async function columnSequences(client: pg.ClientBase, oids: number[]): Promise<C
   return [...best.values()];
 }
 
-interface SequenceName {
+export type SequenceName = {
   schema: string;
   name: string;
-}
+};
 
 function nameOf(s: SequenceName): string {
   return `${s.schema}.${s.name}`;
@@ -202,16 +248,23 @@ async function readPositions(client: pg.ClientBase, names: SequenceName[]): Prom
   return positions;
 }
 
-// Sets the target sequence to the source's position unless it is already as
-// far or further (in the target's direction). Returns whether it moved.
-async function moveForward(client: pg.ClientBase, name: SequenceName, source: Position): Promise<boolean> {
-  const [target] = await readPositions(client, [name]);
-  const step = target!.increment;
-  // How far a position is along the sequence: the next value it hands out, signed by direction.
-  const along = (p: Position) => (p.lastValue + (p.isCalled ? step : 0n)) * (step > 0n ? 1n : -1n);
-  if (along(target!) >= along(source)) return false;
-  await client.query("SELECT setval($1::regclass, $2::bigint, $3)", [sqlName(name), source.lastValue.toString(), source.isCalled]);
-  return true;
+// Sets each target sequence to its source's position unless it is already as
+// far or further (in the target's direction), all in one statement: CASE runs
+// setval only where the target is behind. Returns, for each, whether it moved.
+async function moveForward(client: pg.ClientBase, moves: { name: SequenceName; position: Position }[]): Promise<boolean[]> {
+  if (moves.length === 0) return [];
+  const parts = moves.map(({ name, position: p }, i) => {
+    const seq = pg.escapeLiteral(sqlName(name));
+    // How far a position is along the sequence: the next value it hands out, signed by direction (numeric: no overflow).
+    const along = (value: string, called: string) => `((${value})::numeric + CASE WHEN ${called} THEN q.seqincrement ELSE 0 END) * sign(q.seqincrement)`;
+    return `SELECT ${i} AS i, CASE WHEN ${along("s.last_value", "s.is_called")} < ${along(p.lastValue.toString(), String(p.isCalled))}
+              THEN setval(${seq}::regclass, ${p.lastValue.toString()}::bigint, ${String(p.isCalled)}) IS NOT NULL ELSE false END AS moved
+              FROM ${sqlName(name)} s, pg_sequence q WHERE q.seqrelid = ${seq}::regclass`;
+  });
+  const { rows } = await client.query<{ i: number; moved: boolean }>(parts.join(" UNION ALL "));
+  const moved: boolean[] = [];
+  for (const r of rows) moved[r.i] = r.moved;
+  return moved;
 }
 
 // A sequence like the source's, in the target schema, drawn from by `columns`' defaults.

@@ -9,7 +9,8 @@
 //   promotion lifts its fence), the source's column defaults set on it with a short
 //   lock timeout (the replication's applier holds the tables while it
 //   applies; waiting longer would stall it, or meet it in a deadlock), and
-//   its sequences created (their positions only mean something at the fence).
+//   its sequences created and planned (their positions only mean something at
+//   the fence; the plan leaves the window only positions to read and set).
 // - atFence, in the window: every sequence's position as the fence left it
 //   (logical decoding carries none), and the defaults the target did not take
 //   before (their ALTER waits for the applier's locks, which the fence frees).
@@ -17,12 +18,14 @@
 //
 // Both are re-runnable: each reads what the target has and sets what differs.
 import type { JsonObject } from "@bufbuild/protobuf";
-import { checkWritable, copyColumnDefaults, syncSequences, type TenantDatabase } from "@heliosdb/replication-engine";
+import { checkWritable, copyColumnDefaults, planSequences, syncSequences, type SequencePlan, type TenantDatabase } from "@heliosdb/replication-engine";
 
 export interface Prepared {
   lines: string[];
   /** Column defaults the target did not take (the replication's applier held the table): left for the fence. */
   defaultsLeft: number;
+  /** Which target sequence takes each source sequence's position, for atFence. */
+  sequences: SequencePlan;
 }
 
 /** What was done; throws when the target refuses writes. */
@@ -38,13 +41,13 @@ export async function prepareTarget(
   const lines = options.checkWritable ? await timed(took, "ready_ms", () => checkTargetWritable(target, tables)) : [];
   const pre = await timed(took, "prepare_ms", async () => ({
     defaults: await copyColumnDefaults(source, target, tables, { lockTimeoutMs: 200 }),
-    sequences: await syncSequences(source, target, tables),
+    sequences: await planSequences(source, target, tables),
   }));
   lines.push(
-    `before the fence: ${pre.defaults.set.length} column default(s) set, ${pre.sequences.length} sequence(s) made ready` +
+    `before the fence: ${pre.defaults.set.length} column default(s) set, ${pre.sequences.moves.length} sequence(s) made ready` +
       (pre.defaults.failed.length ? `, ${pre.defaults.failed.length} default(s) left for the fence (the replication held the table)` : ""),
   );
-  return { lines, defaultsLeft: pre.defaults.failed.length };
+  return { lines, defaultsLeft: pre.defaults.failed.length, sequences: pre.sequences };
 }
 
 /** The engine's checkWritable, said as a line; throws when the target refuses writes. */
@@ -64,21 +67,20 @@ export interface AtFenceOptions {
   lockTimeoutMs: number;
   /** False when the caller knows that no default was left from before the fence: then only sequences are positioned. */
   defaults: boolean;
-  /**
-   * Both at once (each costs a round of catalog reads on both databases):
-   * only when the sequences were made before the fence, so that setting
-   * positions takes no lock a default's ALTER TABLE also wants.
-   */
-  concurrent: boolean;
+  /** prepareTarget's plan (none: the catalogs are read in the window too). */
+  sequences?: SequencePlan | undefined;
 }
 
 /** In the window: sequence positions, and the column defaults left from before the fence. */
 export async function atFence(source: TenantDatabase, target: TenantDatabase, tables: string[], options: AtFenceOptions, took?: Record<string, number>): Promise<AtFence> {
   const lines: string[] = [];
-  const positions = () => timed(took, "sequences_ms", () => syncSequences(source, target, tables));
+  const plan = options.sequences ? { plan: options.sequences } : {};
+  const positions = () => timed(took, "sequences_ms", () => syncSequences(source, target, tables, plan));
   const leftDefaults = async () =>
     options.defaults ? timed(took, "defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: options.lockTimeoutMs })) : { set: [], failed: [] };
-  const [sequences, defaults] = options.concurrent ? await Promise.all([positions(), leftDefaults()]) : [await positions(), await leftDefaults()];
+  // One after the other: on lent sessions (one primitive at a time), and a default's ALTER TABLE waits for nothing then.
+  const sequences = await positions();
+  const defaults = await leftDefaults();
   lines.push(`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`);
   if (!options.defaults) lines.push("every column default was set before the fence");
   if (defaults.set.length > 0) lines.push(`${defaults.set.length} column default(s) set at the fence (${defaults.set.map((d) => `${d.table}.${d.column}`).join(", ")})`);

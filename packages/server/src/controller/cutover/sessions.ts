@@ -24,3 +24,57 @@ export async function lendSessions(source: TenantDatabase, target: TenantDatabas
     end: async () => void (await Promise.all([s.end().catch(() => undefined), t.end().catch(() => undefined)])),
   };
 }
+
+/**
+ * Lent sessions kept for a job across its steps (a failover's fence, promotion
+ * and switch are three steps, each recorded before the next): opened at the
+ * first ask, before the fence, and lent again to each later ask of the same
+ * job, so that no step inside the window sets one up. A job ends them when it
+ * is done with them; sessions a job no longer asks for (it ended elsewhere,
+ * this server lost its lease) are ended `idleMs` after the last ask — long
+ * enough for a verification on a snapshot the target's session holds. A session the
+ * server ended meanwhile is not lent again: the next ask opens new ones.
+ */
+export class JobSessions {
+  private readonly held = new Map<string, { lent: Promise<LentSessions>; broken: boolean; timer?: NodeJS.Timeout }>();
+
+  constructor(private readonly idleMs = 10 * 60_000) {}
+
+  /** The job's sessions; `databases` says where to open them when the job has none (or a broken pair). */
+  async lend(jobId: string, databases: () => Promise<{ source: TenantDatabase; target: TenantDatabase }>): Promise<LentSessions> {
+    let entry = this.held.get(jobId);
+    if (entry?.broken) {
+      await this.release(jobId);
+      entry = undefined;
+    }
+    if (!entry) {
+      const created: { lent: Promise<LentSessions>; broken: boolean; timer?: NodeJS.Timeout } = { lent: Promise.resolve(undefined as never), broken: false };
+      created.lent = databases().then(async ({ source, target }) => {
+        const lent = await lendSessions(source, target);
+        for (const s of [lent.source.session!, lent.target.session!]) {
+          const broke = () => void (created.broken = true);
+          s.on("error", broke);
+          s.on("end", broke);
+        }
+        return lent;
+      });
+      // A failed open is not kept: the next ask tries again.
+      created.lent.catch(() => this.held.get(jobId) === created && this.held.delete(jobId));
+      entry = created;
+      this.held.set(jobId, entry);
+    }
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => void this.release(jobId), this.idleMs);
+    entry.timer.unref();
+    return entry.lent;
+  }
+
+  /** Ends the job's sessions (if any). */
+  async release(jobId: string): Promise<void> {
+    const entry = this.held.get(jobId);
+    if (!entry) return;
+    this.held.delete(jobId);
+    clearTimeout(entry.timer);
+    await (await entry.lent.catch(() => undefined))?.end();
+  }
+}

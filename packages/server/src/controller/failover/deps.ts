@@ -2,7 +2,7 @@
 // through, the job's state as the steps save it (so that whichever server
 // runs a step next knows what the steps before it did), and the two databases.
 import type { JsonObject } from "@bufbuild/protobuf";
-import { probeConnection, type TenantDatabase } from "@heliosdb/replication-engine";
+import { probeConnection, type SequencePlan, type TenantDatabase } from "@heliosdb/replication-engine";
 import type { Orchestrator } from "../../orchestrator/orchestrator";
 import type { StepContext } from "../../orchestrator/job-kind";
 import type { ConnectionStore } from "../../store/connections";
@@ -10,6 +10,7 @@ import type { EventStore } from "../../store/events";
 import type { FailoverStore } from "../../store/failovers";
 import type { ReplicationRow, ReplicationStore } from "../../store/replications";
 import type { RoutingStore } from "../../store/routing";
+import type { JobSessions } from "../cutover/sessions";
 import type { CutoverState } from "../cutover/state";
 import type { Verified } from "../cutover/verify-at-switch";
 
@@ -49,6 +50,8 @@ export interface FailoverDeps extends FailoverOptions {
     remove(id: string): Promise<void>;
   };
   log?: (message: string) => void;
+  /** Sessions kept for each failover from before its fence to its switch (failoverKind makes them). */
+  sessions?: JobSessions;
 }
 
 /**
@@ -73,6 +76,8 @@ export interface FailoverState extends CutoverState {
   targetReady?: boolean;
   /** Column defaults ValidateReplicaHealth could not set before the fence (PromoteReplica sets them; at 0 it only positions sequences). */
   defaultsLeft?: number;
+  /** Which target sequence takes each source sequence's position (ValidateReplicaHealth's plan; PromoteReplica sets them). */
+  sequencePlan?: SequencePlan;
   /** The verification after the switch (the target as the switch found it against the source at the fence). */
   verification?: Verified;
 }
@@ -103,6 +108,17 @@ export async function databasesOf(deps: FailoverDeps, row: ReplicationRow): Prom
   };
   const [source, target] = await Promise.all([side(row.source, "source"), side(row.target, "target")]);
   return { source, target };
+}
+
+/**
+ * The replication's source and target with sessions of this failover's own,
+ * opened at the first ask and lent to every later step (cutover/sessions.ts):
+ * from the fence to the switch, no step sets one up. Only with the source
+ * answering (the sessions open on both sides).
+ */
+export async function lentDatabasesOf(deps: FailoverDeps, ctx: FailoverContext, row: ReplicationRow): Promise<{ source: TenantDatabase; target: TenantDatabase }> {
+  if (!deps.sessions) return databasesOf(deps, row);
+  return deps.sessions.lend(ctx.jobId, () => databasesOf(deps, row));
 }
 
 /** Undefined when the database answers a query within the probe timeout; else why not. */

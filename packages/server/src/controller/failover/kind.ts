@@ -8,6 +8,7 @@ import { formatLsn } from "@heliosdb/replication-engine";
 import type { JobChange, JobKind } from "../../orchestrator/job-kind";
 import { FAILOVER_KIND } from "../../store/failovers";
 import type { JobRow } from "../../store/jobs";
+import { JobSessions } from "../cutover/sessions";
 import { type FailoverDeps, type FailoverState } from "./deps";
 import { promoteReplica } from "./promote";
 import { updateRouting } from "./routing";
@@ -16,13 +17,16 @@ import { validateReplicaHealth } from "./validate";
 
 export const FAILOVER_STEPS = ["ValidateReplicaHealth", "StopReplication", "PromoteReplica", "UpdateRouting"] as const;
 
-export function failoverKind(deps: FailoverDeps): JobKind {
+export function failoverKind(options: FailoverDeps): JobKind {
+  // Each failover's sessions from before its fence to its switch (lentDatabasesOf), ended when it ends here.
+  const deps: FailoverDeps = { ...options, sessions: options.sessions ?? new JobSessions() };
   let recorded: Promise<unknown> = Promise.resolve();
   return {
     name: FAILOVER_KIND,
     steps: [validateReplicaHealth(deps), stopReplication(deps), promoteReplica(deps), updateRouting(deps)],
     // Events in the order the records were made (one after another).
     observe(row, change) {
+      if (change.what === "end") void deps.sessions!.release(row.id);
       const event = eventOf(row, change);
       if (!event) return;
       const s = row.state as unknown as FailoverState;

@@ -25,7 +25,7 @@ import { tenantTables, unfence, type TenantDatabase } from "@heliosdb/replicatio
 import type { JobStep } from "../../orchestrator/job-kind";
 import { atFence, checkTargetWritable } from "../cutover/prepare";
 import { refenceTarget } from "../cutover/promote";
-import { type FailoverContext, type FailoverDeps, databasesOf, pause, replicationOf, save, stateOf } from "./deps";
+import { type FailoverContext, type FailoverDeps, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf } from "./deps";
 import { replicaData } from "./replica-data";
 
 export function promoteReplica(deps: FailoverDeps): JobStep {
@@ -36,7 +36,8 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
     async run(ctx: FailoverContext) {
       const s = stateOf(ctx);
       const row = await replicationOf(deps, s.replicationId);
-      const { source, target } = await databasesOf(deps, row);
+      // With the source answering, on the failover's sessions, opened before the fence (StopReplication's).
+      const { source, target } = s.sourceReachable !== false ? await lentDatabasesOf(deps, ctx, row) : await databasesOf(deps, row);
       const tables = s.tables ?? (await tenantTables(target, row.config.tableFilter));
       if (!s.tables) await save(ctx, { tables });
       const data = replicaData(row.config);
@@ -46,12 +47,10 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
       const writable = () => (stateOf(ctx).targetReady ? Promise.resolve(["the new primary takes writes (checked before the fence)"]) : checkTargetWritable(target, tables));
       let details = {};
       if (s.sourceReachable !== false) {
-        // Defaults left from before the fence are ALTERed; only without them can the check (which writes no row, but
-        // locks every table) run beside the positions, which take no lock on the tables.
-        const defaults = s.defaultsLeft !== 0;
-        const positions = () =>
-          atFence(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000, defaults, concurrent: s.defaultsLeft !== undefined }, took);
-        const [checked, at] = defaults ? [await writable(), await positions()] : await Promise.all([writable(), positions()]);
+        // One after the other: they share the sessions, which take one primitive at a time (the check runs a query
+        // only on a target it unfenced; ValidateReplicaHealth checked the others before the fence).
+        const checked = await writable();
+        const at = await atFence(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000, defaults: s.defaultsLeft !== 0, sequences: s.sequencePlan }, took);
         lines.push(...checked, ...at.lines);
         details = at.details;
       } else {

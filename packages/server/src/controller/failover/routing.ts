@@ -31,7 +31,7 @@
 // its id (derived from the failover's). Rollback (only before the switch:
 // nothing after it throws): the reverse replication deleted, the routing
 // switched back to the old primary if this failover switched it.
-import { holdSnapshot, type HeldSnapshot } from "@heliosdb/replication-engine";
+import { holdSnapshot, type HeldSnapshot, type TenantDatabase } from "@heliosdb/replication-engine";
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import type { FailoverRow } from "../../store/failovers";
 import { samePrimary } from "../../store/routing";
@@ -39,7 +39,7 @@ import { stopCarrier } from "../cutover/drain";
 import { switchBack, switchRouting as switchTo } from "../cutover/switch";
 import { untilDone } from "../cutover/until-done";
 import { verifyAtSwitch } from "../cutover/verify-at-switch";
-import { type FailoverContext, type FailoverDeps, databasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
+import { type FailoverContext, type FailoverDeps, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
 import { replicaData } from "./replica-data";
 
 export function updateRouting(deps: FailoverDeps): JobStep {
@@ -49,17 +49,21 @@ export function updateRouting(deps: FailoverDeps): JobStep {
     cancellable: false,
     async run(ctx: FailoverContext) {
       const s = stateOf(ctx);
-      // Read at once: until the switch, each round trip is time the tenant's writes wait.
-      const [failover, row] = await Promise.all([failoverOf(deps, ctx.jobId), replicationOf(deps, s.replicationId)]);
-      const { source, target } = await databasesOf(deps, row);
-      const lines: string[] = [];
-      const took: Record<string, number> = {};
       // Verified only with the source at its fence to compare with (not when it was unreachable).
       const verifies = s.sourceReachable !== false;
+      // Read at once: until the switch, each round trip is time the tenant's writes wait.
+      const [failover, row] = await Promise.all([failoverOf(deps, ctx.jobId), replicationOf(deps, s.replicationId)]);
+      // The snapshot is held on the failover's session to the target (opened before the fence); the verification reads
+      // on sessions of its own, after the switch.
+      const lent = verifies ? await lentDatabasesOf(deps, ctx, row) : await databasesOf(deps, row);
+      const plain = (db: TenantDatabase): TenantDatabase => ({ connection: db.connection, schema: db.schema });
+      const [source, target] = [plain(lent.source), plain(lent.target)];
+      const lines: string[] = [];
+      const took: Record<string, number> = {};
       let held: HeldSnapshot | undefined;
       try {
         // Held by this run only while nothing was switched: a later run finds the switch made, and the snapshot gone.
-        if (verifies && !s.verification && !(await switched(deps, ctx, failover))) held = await timed(took, "hold_ms", () => holdSnapshot(target));
+        if (verifies && !s.verification && !(await switched(deps, ctx, failover))) held = await timed(took, "hold_ms", () => holdSnapshot(lent.target));
         if (s.updateRouting) lines.push(await timed(took, "switch_ms", () => switchRouting(deps, ctx, failover)));
         await pause(deps, "switched", ctx);
         if (verifies && !stateOf(ctx).verification) {
@@ -72,6 +76,8 @@ export function updateRouting(deps: FailoverDeps): JobStep {
         }
       } finally {
         await held?.release();
+        // The failover is done with its sessions (nothing after the switch runs inside the window).
+        await deps.sessions?.release(ctx.jobId);
       }
       const verification = stateOf(ctx).verification;
       if (verification) lines.push(verification.message);

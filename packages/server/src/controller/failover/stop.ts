@@ -29,7 +29,7 @@ import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { haltCarrier } from "../cutover/halt";
 import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
-import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
+import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
 
 export function stopReplication(deps: FailoverDeps): JobStep {
   return {
@@ -55,17 +55,17 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       }
       if (s.sourceReachable === false) return stopAtCheckpoint(deps, ctx, row.figures?.retry?.side === "source" ? row.figures.statusSince : undefined, target);
 
-      // 1. The fence.
-      const tables = s.tables ?? (await tenantTables(source, row.config.tableFilter));
+      // 1. The fence, on this failover's own session to the source (opened now, before it: see lentDatabasesOf).
+      const { source: lent } = await lentDatabasesOf(deps, ctx, row);
+      const tables = s.tables ?? (await tenantTables(lent, row.config.tableFilter));
       if (!s.tables) await save(ctx, { tables });
       // Caught up while the tenant still writes (a replication running here or elsewhere), so the drain after the fence is short.
-      if (!s.fence && !s.fencing && row.desired === "running") await catchUp(deps.orchestrator(), row, source, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal });
-      const fenced = await fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000);
+      if (!s.fence && !s.fencing && row.desired === "running") await catchUp(deps.orchestrator(), row, lent, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal });
+      // Read before the fence: from it on, each round trip is time the tenant's writes wait.
+      const oldPrimary = s.updateRouting ? (await deps.failovers.get(ctx.jobId))?.oldPrimary : undefined;
+      const fenced = await fenceSource(ctx, lent, tables, deps.fenceLockTimeoutMs ?? 5_000);
       // Clients that follow routing hear that writes are blocked (a new version), until the switch.
-      if (s.updateRouting) {
-        const failover = await deps.failovers.get(ctx.jobId);
-        if (failover?.oldPrimary) await blockRouting(ctx, deps.routing, failover.oldPrimary, "failover");
-      }
+      if (oldPrimary) await blockRouting(ctx, deps.routing, oldPrimary, "failover");
       await pause(deps, "fenced", ctx);
 
       // 2. The drain: the replica applies everything up to the fence.

@@ -88,7 +88,7 @@ async function readyBeforeFence(deps: FailoverDeps, ctx: FailoverContext, row: R
     return lines;
   }
   const prepared = await prepareTarget(source, target, tables, { checkWritable: !fenced });
-  await save(ctx, { ...(fenced ? {} : { targetReady: true }), defaultsLeft: prepared.defaultsLeft });
+  await save(ctx, { ...(fenced ? {} : { targetReady: true }), defaultsLeft: prepared.defaultsLeft, sequencePlan: prepared.sequences });
   return [...lines, ...prepared.lines];
 }
 

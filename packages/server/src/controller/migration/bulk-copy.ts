@@ -96,7 +96,7 @@ export function bulkCopy(deps: MigrationDeps): JobStep {
   };
 }
 
-interface Progress {
+export interface Progress {
   tables: number;
   rows: number;
   copiedBytes: number;
@@ -105,8 +105,8 @@ interface Progress {
   estimatedCompletion?: Date;
 }
 
-// The copy's figures as the carrier's owner last observed them.
-function progressOf(row: ReplicationRow, startedAt: number): Progress {
+/** The copy's figures as the carrier's owner last observed them, at `now`. */
+export function progressOf(row: Pick<ReplicationRow, "figures" | "estimatedDataSizeGb">, startedAt: number, now = Date.now()): Progress {
   const tables = row.figures?.initialSync ?? [];
   const copiedBytes = tables.reduce((n, t) => n + t.bytesCopied, 0);
   // The catalog's size from the carrier's own estimate until the copy reports its tables.
@@ -114,7 +114,7 @@ function progressOf(row: ReplicationRow, startedAt: number): Progress {
   const rows = tables.reduce((n, t) => n + t.rowsCopied, 0);
   // Heap bytes and COPY bytes differ a little: a copy not yet done reads at most 99.9%.
   const percent = catalogBytes > 0 ? Math.min(99.9, (100 * copiedBytes) / catalogBytes) : 0;
-  const elapsed = (Date.now() - startedAt) / 1000;
+  const elapsed = (now - startedAt) / 1000;
   const speed = elapsed > 0 ? copiedBytes / elapsed : 0;
   const left = Math.max(0, catalogBytes - copiedBytes);
   return {
@@ -123,6 +123,6 @@ function progressOf(row: ReplicationRow, startedAt: number): Progress {
     copiedBytes,
     catalogBytes,
     percent: round(percent, 1),
-    ...(speed > 0 ? { estimatedCompletion: new Date(Date.now() + (left / speed) * 1000) } : {}),
+    ...(speed > 0 ? { estimatedCompletion: new Date(now + (left / speed) * 1000) } : {}),
   };
 }

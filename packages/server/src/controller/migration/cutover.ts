@@ -31,11 +31,13 @@
 // After the switch nothing fails the phase — a verification that finds a
 // difference is reported, loudly, and what remains is retried — since a
 // rollback then would move the tenant's clients off writes they made.
-import { copyColumnDefaults, dropTenantTables, formatLsn, holdSnapshot, syncSequences, type HeldSnapshot } from "@heliosdb/replication-engine";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { dropTenantTables, formatLsn, holdSnapshot, type HeldSnapshot, type SequencePlan } from "@heliosdb/replication-engine";
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
+import { atFence, prepareTarget } from "../cutover/prepare";
 import { readyTarget, refenceTarget } from "../cutover/promote";
 import { lendSessions } from "../cutover/sessions";
 import { switchBack, switchRouting } from "../cutover/switch";
@@ -80,19 +82,13 @@ export function cutover(deps: MigrationDeps): JobStep {
         // (positions follow in the window, after the fence). Only what must wait for the fence waits with the writes.
         // Whether defaults are left for the window: unknown (so looked for) when this attempt did not prepare.
         let defaultsLeft = true;
+        let plan: SequencePlan | undefined;
         if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
           lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
-          // A short lock timeout: the carrier's applier holds these tables while it applies, and waiting longer
-          // would stall it (or meet it in a deadlock); what is not taken now is taken at the fence.
-          const pre = await timed("prepare_ms", async () => ({
-            defaults: await copyColumnDefaults(source, target, tables, { lockTimeoutMs: 200 }),
-            sequences: await syncSequences(source, target, tables),
-          }));
-          defaultsLeft = pre.defaults.failed.length > 0;
-          lines.push(
-            `before the fence: ${pre.defaults.set.length} column default(s) set, ${pre.sequences.length} sequence(s) made ready` +
-              (pre.defaults.failed.length ? `, ${pre.defaults.failed.length} default(s) left for the fence (the replication held the table)` : ""),
-          );
+          const prepared = await prepareTarget(source, target, tables, { checkWritable: false }, took);
+          lines.push(...prepared.lines);
+          defaultsLeft = prepared.defaultsLeft > 0;
+          plan = prepared.sequences;
         }
 
         // 0b. Caught up while the tenant still writes: drained to a mark until a round is short, so the drain inside the
@@ -114,21 +110,14 @@ export function cutover(deps: MigrationDeps): JobStep {
 
         // 3. The target's sequences positioned; its state right before the switch held for the verification.
         let held: HeldSnapshot | undefined;
-        let sequences: Awaited<ReturnType<typeof syncSequences>> | undefined;
+        let sequences: JsonObject | undefined;
         try {
           if (!stateOf(ctx).routingSwitchedAt) {
-            // Every sequence's position as the fence left it (logical decoding carries none).
-            sequences = await timed("sequences_ms", () => syncSequences(source, target, tables));
-            lines.push(`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`);
-            // Defaults the target did not take before the fence (their ALTER waits for the carrier's locks, which only
-            // the fence frees): again, now. Columns that have theirs are only read.
-            const defaults = defaultsLeft
-              ? await timed("defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000 }))
-              : { set: [], failed: [] };
-            if (defaults.set.length > 0) lines.push(`${defaults.set.length} column default(s) set at the fence (${defaults.set.map((d) => `${d.table}.${d.column}`).join(", ")})`);
-            if (defaults.failed.length > 0) {
-              lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
-            }
+            // Every sequence's position as the fence left it (logical decoding carries none), and any column default the
+            // target could not take before (its ALTER waits for the carrier's locks, which only the fence frees).
+            const at = await atFence(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000, defaults: defaultsLeft, sequences: plan }, took);
+            lines.push(...at.lines);
+            sequences = at.details;
             held = await timed("hold_ms", () => holdSnapshot(target));
           }
 
@@ -145,7 +134,7 @@ export function cutover(deps: MigrationDeps): JobStep {
           );
           await pause(deps, "switched", ctx);
           // Recorded after the switch: a control-plane write less while writes wait.
-          if (sequences) await ctx.report({ sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) });
+          if (sequences) await ctx.report(sequences);
 
           // 5. The verification, outside the downtime: the source at its fence against the target as the switch found it.
           if (!stateOf(ctx).verification) {
