@@ -90,7 +90,9 @@ test("Automatic, under a write load that follows routing: every acknowledged wri
     return m.current_phase !== "BulkCopy";
   }, "the bulk copy to end", 120_000);
   expect(seen).toEqual([...seen].sort((a, b) => a - b));
-  expect(estimated, "an estimate while copying").toBeDefined();
+  // Seen half way only when a poll meets the copy between two of its figures (a fast copy may not give one):
+  // then the size is measured and the completion lies ahead. (bulk-copy.test.ts checks the estimate itself.)
+  if (estimated) expect(Date.parse(estimated.estimated_completion)).toBeGreaterThan(Date.parse(estimated.started_at));
 
   const done = await migrationEnded(world, id);
   expect(done.status, JSON.stringify(done)).toBe("Completed");
