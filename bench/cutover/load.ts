@@ -31,6 +31,8 @@ export interface LoadOptions {
   /** Users ids 1..users exist; each connection renames its own. */
   users: number;
   routing: () => Promise<Route>;
+  /** Resolves when routing moved past `version` (default: 2 ms later, to read it again). */
+  changed?: (version: bigint) => Promise<void>;
   connect: (primary: string) => Promise<pg.Client>;
 }
 
@@ -101,13 +103,15 @@ export function startLoad(o: LoadOptions): Load {
           // it); routing unchanged and not blocked (the switch is not recorded yet, or a cutover rolled back and
           // lifted its fence), try the same one again in a moment.
           const was = route;
+          const changed = o.changed ?? (() => sleep(2));
           for (;;) {
             route = await o.routing();
             if (!route.writesBlocked) break;
-            await sleep(2);
+            await changed(route.version);
           }
           if (route.primary === was.primary) {
-            await sleep(2);
+            // The fence may be seen before the routing that blocks writes: wait for a change, a while at most.
+            await Promise.race([changed(route.version), sleep(20)]);
             continue;
           }
           await db.end().catch(() => undefined);

@@ -22,6 +22,7 @@ import { performance } from "node:perf_hooks";
 import { waitFor } from "@heliosdb/replication-engine/testing";
 import { EAST, startWorld, WEST, type World } from "../../packages/server/src/testing/world";
 import { longestSilence, startLoad, type Load } from "./load";
+import { watchRouting, type RoutingView } from "./routing-view";
 import { textbookCutover, type TextbookRun } from "./textbook";
 
 const args = new Map(
@@ -65,6 +66,7 @@ async function main() {
   log(`seeding a tenant of ${(USERS * 3 + 200).toLocaleString("en-US")} rows; load ${RATE} writes/s over ${CONNECTIONS} connections`);
   const world = await startWorld({ users: USERS });
   let load: Load | undefined;
+  let view: RoutingView | undefined;
   try {
     await world.pool.query(`INSERT INTO routing (tenant_id, "primary") VALUES ('tenant-123', $1)`, [
       JSON.stringify({ connectionId: EAST, database: "production_db", schema: "public", region: "us-east-1" }),
@@ -78,19 +80,16 @@ async function main() {
       log(`textbook ${run}: downtime ${r.downtimeMs.toFixed(1)} ms (lag 0 after ${r.catchupMs.toFixed(1)} ms, sequences ${r.sequencesMs.toFixed(1)} ms), ${r.acknowledged} writes acknowledged, ${r.lostWrites} lost${r.errors.length ? `, errors: ${r.errors.slice(0, 3).join("; ")}` : ""}`);
     }
 
-    // Ours: the tenant's clients follow routing (GetTenantRouting over REST, as an application reads it).
+    // Ours: the tenant's clients follow routing (WatchTenantRouting through the SDK, one watch for the process).
     const clusterOf = (connectionId: string) => (connectionId === EAST ? world.east : world.west);
+    view = await watchRouting({ baseUrl: world.app.urls.rest, token: world.token, tenantId: "tenant-123" });
     load = startLoad({
       rate: RATE,
       connections: CONNECTIONS,
       tag: "b-",
       users: USERS,
-      routing: async () => {
-        const res = await world.rest("GET", "/tenants/tenant-123/routing");
-        if (res.status !== 200) throw new Error(`routing: ${res.status} ${JSON.stringify(res.body)}`);
-        const r = res.body;
-        return { version: BigInt(r.version), primary: `${r.primary.connection_id}/${r.primary.database}`, writesBlocked: r.writes_blocked === true };
-      },
+      routing: view.current,
+      changed: view.changed,
       connect: (primary) => {
         const [connectionId, database] = primary.split("/") as [string, string];
         return clusterOf(connectionId).connect(database);
@@ -160,6 +159,7 @@ async function main() {
     report(cutovers, textbook, load, lost + textbookLost);
   } finally {
     await load?.stop().catch(() => undefined);
+    view?.close();
     await world.close();
   }
 }
