@@ -112,7 +112,7 @@ async function main() {
         await sleep(500);
         const c: Cutover = { kind: "failover", id: accepted.failover_id, status: done.status, clientMs: longestSilence(load.ackTimes, t0, t1), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
         cutovers.push(c);
-        log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}`);
+        log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}; window ${await timeline(world, accepted.failover_id)}`);
         if (done.status !== "Completed") break;
         current = done.reverse_replication_id;
       }
@@ -173,6 +173,22 @@ async function parts(world: World, id: string): Promise<string> {
   const { rows } = await world.pool.query<{ details: Record<string, unknown> }>("SELECT s -> 'details' AS details FROM jobs, jsonb_array_elements(steps) s WHERE id = $1 AND s ->> 'step' = 'Cutover'", [id]);
   const d = rows[0]?.details ?? {};
   return Object.entries(d).filter(([k]) => k.endsWith("_ms")).map(([k, v]) => `${k.replace(/_ms$/, "")} ${v}`).join(", ");
+}
+
+// Where a failover's window went: each record's time after the first blocked write (the fence's ask), on the
+// control plane's and the server's clocks (one host here).
+async function timeline(world: World, id: string): Promise<string> {
+  const { rows } = await world.pool.query<{ state: Record<string, any>; steps: Record<string, any>[] }>("SELECT state, steps FROM jobs WHERE id = $1", [id]); // eslint-disable-line @typescript-eslint/no-explicit-any
+  const job = rows[0];
+  const since = Date.parse(job?.state.fence?.blockingSince ?? "");
+  if (!job || Number.isNaN(since)) return "no fence";
+  const at = (t: string | undefined) => (t ? `${Date.parse(t) - since}` : "?");
+  const marks = [`fenced +${at(job.state.fence.fencedAt)}`];
+  for (const step of job.steps.slice(1)) marks.push(`${step.step} +${at(step.started_at)}..+${at(step.completed_at)}`);
+  marks.push(`switched +${at(job.state.routingSwitchedAt)}`);
+  // And what the steps' parts took, as each recorded it (the *_ms figures of their details).
+  const took = job.steps.flatMap((step) => Object.entries(step.details ?? {}).filter(([k]) => k.endsWith("_ms")).map(([k, v]) => `${k.replace(/_ms$/, "")} ${v}`));
+  return `${marks.join(", ")} (${took.join(", ")})`;
 }
 
 async function expectOk(answer: Promise<{ status: number; body: any }>, status: number) { // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -150,16 +150,30 @@ export async function checkWritable(target: TenantDatabase, tables: readonly str
       [named.map((t) => t.oid)],
     );
     // Statements that change no row still fire statement triggers and check privileges and read-only state.
-    await client.query("BEGIN; SET LOCAL lock_timeout = 5000; SET LOCAL statement_timeout = 10000");
-    try {
-      for (const t of named) {
-        const column = firsts.find((f) => f.oid === t.oid)?.column;
-        const name = qualified(t);
-        const statements = [
+    const checks = named.map((t) => {
+      const column = firsts.find((f) => f.oid === t.oid)?.column;
+      const name = qualified(t);
+      return {
+        table: t,
+        statements: [
           `INSERT INTO ${name} SELECT * FROM ${name} WHERE false`,
           ...(column ? [`UPDATE ${name} SET ${pg.escapeIdentifier(column)} = ${pg.escapeIdentifier(column)} WHERE false`] : []),
           `DELETE FROM ${name} WHERE false`,
-        ];
+        ],
+      };
+    });
+    const begin = "BEGIN; SET LOCAL lock_timeout = 5000; SET LOCAL statement_timeout = 10000";
+    // At once first, in one round trip (a failover makes this check inside its downtime): a writable target passes
+    // here. Only when something refuses is each statement run on its own, to name every problem.
+    try {
+      await client.query(`${begin}; ${checks.flatMap((c) => c.statements).join("; ")}; ROLLBACK`);
+      if (problems.length === 0) return { writable: true, problems };
+    } catch {
+      await client.query("ROLLBACK").catch(() => undefined);
+    }
+    await client.query(begin);
+    try {
+      for (const { table: t, statements } of checks) {
         for (const sql of statements) {
           await client.query("SAVEPOINT heliosdb_writable");
           try {

@@ -163,6 +163,8 @@ test("under a write load that follows routing: nothing acknowledged is lost, the
   expect(back2.status, JSON.stringify(back2)).toBe("Completed");
   expect(back2.steps[2].message).toMatch(/^lifted the fence an earlier failover left on public\.orders, public\.products, public\.users;/);
   expect(back2.reverse_replication_id ?? "").toBe("");
+  // Only disabled inside the window; dropped after the switch.
+  expect((await eastDb.query("SELECT 1 FROM pg_trigger WHERE tgname = 'heliosdb_fence'")).rowCount).toBe(0);
   await waitFor(() => second.committedOn(east) >= 40, "writes on east again", 60_000);
   await second.stop();
   expect(second.refusals()).toBeGreaterThan(0);

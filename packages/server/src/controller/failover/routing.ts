@@ -39,7 +39,7 @@ import { stopCarrier } from "../cutover/drain";
 import { switchBack, switchRouting as switchTo } from "../cutover/switch";
 import { untilDone } from "../cutover/until-done";
 import { verifyAtSwitch } from "../cutover/verify-at-switch";
-import { type FailoverContext, type FailoverDeps, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
+import { type FailoverContext, type FailoverDeps, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, timed, unreachable } from "./deps";
 import { replicaData } from "./replica-data";
 
 export function updateRouting(deps: FailoverDeps): JobStep {
@@ -154,14 +154,4 @@ async function reverse(deps: FailoverDeps, ctx: FailoverContext): Promise<string
   }
   if (!s.reverseReplicationId) await save(ctx, { reverseReplicationId: created.id });
   return `reverse replication ${created.id} started from the new primary back to the old one (it copies the tables into the old primary, whose clients stay fenced)`;
-}
-
-// Runs f, keeping what it took under `part` for the step's report.
-async function timed<T>(took: Record<string, number>, part: string, f: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  try {
-    return await f();
-  } finally {
-    took[part] = Date.now() - t0;
-  }
 }

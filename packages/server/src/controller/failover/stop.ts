@@ -29,7 +29,7 @@ import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { haltCarrier } from "../cutover/halt";
 import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
-import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
+import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, timed, unreachable } from "./deps";
 
 export function stopReplication(deps: FailoverDeps): JobStep {
   return {
@@ -63,18 +63,19 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       if (!s.fence && !s.fencing && row.desired === "running") await catchUp(deps.orchestrator(), row, lent, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal });
       // Read before the fence: from it on, each round trip is time the tenant's writes wait.
       const oldPrimary = s.updateRouting ? (await deps.failovers.get(ctx.jobId))?.oldPrimary : undefined;
-      const fenced = await fenceSource(ctx, lent, tables, deps.fenceLockTimeoutMs ?? 5_000);
+      const took: Record<string, number> = {};
+      const fenced = await timed(took, "fence_ms", () => fenceSource(ctx, lent, tables, deps.fenceLockTimeoutMs ?? 5_000));
       // Clients that follow routing hear that writes are blocked (a new version), until the switch.
-      if (oldPrimary) await blockRouting(ctx, deps.routing, oldPrimary, "failover");
+      if (oldPrimary) await timed(took, "block_ms", () => blockRouting(ctx, deps.routing, oldPrimary, "failover"));
       await pause(deps, "fenced", ctx);
 
       // 2. The drain: the replica applies everything up to the fence.
       const finalLsn = BigInt(fenced.finalLsn);
-      const drained = await drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000);
+      const drained = await timed(took, "drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000));
       await pause(deps, "drained", ctx);
 
       // 3. The replication asked to stop; its slot and publication go after the switch (UpdateRouting).
-      await haltCarrier(ctx, deps, row.id, deps.log);
+      await timed(took, "halt_ms", () => haltCarrier(ctx, deps, row.id, deps.log));
       await pause(deps, "stopped", ctx);
       await ctx.report({
         message:
@@ -83,6 +84,7 @@ export function stopReplication(deps: FailoverDeps): JobStep {
           "the old primary stays fenced",
         final_lsn: formatLsn(finalLsn),
         blocking_since: fenced.blockingSince,
+        ...took,
       });
     },
 
