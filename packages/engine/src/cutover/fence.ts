@@ -92,6 +92,12 @@ export interface Fence {
   fencedAt: Date;
   /** Every table fenced, partitions and children included, schema-qualified. */
   tables: string[];
+  /**
+   * What held a table past its step, for each attempt that met one (the
+   * sessions that held it then: backend type, state and the start of their
+   * query). Empty when the first attempt fenced: what a slow fence waited for.
+   */
+  contention: string[];
 }
 
 /** The fence could not be put up (or taken down) in time; nothing of it is left. */
@@ -125,14 +131,18 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
     const blockingSince = new Date();
     const deadline = Date.now() + budgetMs;
     let order = named;
+    const contention: string[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
         const stepMs = STEP_MS * 2 ** Math.min(attempt, 10);
-        return { fenceId, blockingSince, ...(await fenceOnce(client, source.schema, named, order, fenceId, deadline, stepMs)) };
+        return { fenceId, blockingSince, contention, ...(await fenceOnce(client, named, order, fenceId, deadline, stepMs)) };
       } catch (e) {
         await client.query("ROLLBACK").catch(() => undefined);
-        // A table held past its step: the next attempt waits for it first, holding nothing.
+        // A table held past its step: the next attempt waits for it first, holding nothing. What held it is kept
+        // (evidence for a slow fence), and an autovacuum that began since the one before the fence is cancelled.
         if (e instanceof Contended && Date.now() < deadline) {
+          contention.push(`${e.table.table}: ${await holders(client, e.table)}`);
+          await cancelAutovacuum(client, resolved);
           order = [e.table, ...order.filter((t) => t !== e.table)];
           continue;
         }
@@ -157,7 +167,9 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
 // worker for a waiter only after the waiter's deadlock_timeout (1 s by
 // default): under a steady write load, where autovacuum runs often, that was
 // a cutover's downtime p99. So the workers on the tenant's tables are
-// cancelled right before the fence (they run again at a later round). Doing
+// cancelled right before the fence, again before an attempt after one that
+// met contention, and before unfence's DDL, which waits for them the same
+// way on a new primary failed back to (they run again at a later round). Doing
 // so takes superuser or, from PostgreSQL 18, pg_signal_autovacuum_worker:
 // a role without it is refused, and the fence waits as it would have.
 async function cancelAutovacuum(client: pg.Client, tables: ResolvedTable[]): Promise<void> {
@@ -170,6 +182,19 @@ async function cancelAutovacuum(client: pg.Client, tables: ResolvedTable[]): Pro
       [tables.map((t) => t.oid)],
     )
     .catch(() => undefined);
+}
+
+// The sessions that hold a lock on `table` that EXCLUSIVE waits for (all but ACCESS SHARE), said briefly.
+async function holders(client: pg.Client, table: ResolvedTable): Promise<string> {
+  const { rows } = await client
+    .query<{ held: string }>(
+      `SELECT format('%s %s (%s, %s)', a.backend_type, l.mode, coalesce(a.state, '?'), left(coalesce(a.query, ''), 60)) AS held
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'relation' AND l.relation = $1 AND l.granted AND l.mode <> 'AccessShareLock' AND l.pid <> pg_backend_pid()`,
+      [table.oid],
+    )
+    .catch(() => ({ rows: [] as { held: string }[] }));
+  return rows.length ? rows.map((r) => r.held).join("; ") : "released by then";
 }
 
 // The first wait for a table other than the first of an attempt (see the file's header).
@@ -189,13 +214,12 @@ class Contended extends Error {
 // the budget allows, each other one a step), then the triggers and the message.
 async function fenceOnce(
   client: pg.Client,
-  schema: string,
   named: ResolvedTable[],
   order: ResolvedTable[],
   fenceId: string,
   deadline: number,
   stepMs: number,
-): Promise<Omit<Fence, "fenceId" | "blockingSince">> {
+): Promise<Omit<Fence, "fenceId" | "blockingSince" | "contention">> {
   const left = () => Math.max(1, deadline - Date.now());
   // statement_timeout too: lock_timeout bounds each lock's wait, not the statement's.
   await client.query(
@@ -211,21 +235,35 @@ async function fenceOnce(
       throw e;
     }
   }
-  // Under the lock (which also covers partitions and children), the set cannot change: read it again.
-  const all = await resolveTables(client, schema, named.map((t) => t.table));
-  const triggers = all.map(
-    (t) =>
-      `CREATE OR REPLACE TRIGGER ${FENCE_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${qualified(t)}
-         FOR EACH STATEMENT EXECUTE FUNCTION ${FENCE_FUNCTION}(${pg.escapeLiteral(fenceId)})`,
-  );
+  // Under the lock (which also covers partitions and children) the set cannot change: it is read again, and
+  // fenced, from there — in the statement that also writes the message and commits (one round trip while writes wait).
+  const tree = `WITH RECURSIVE tree AS (
+      SELECT unnest(ARRAY[${named.map((t) => t.oid).join(",")}]::oid[]) AS oid
+      UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid)
+    SELECT c.oid, s.nspname AS schema, c.relname AS table
+      FROM tree JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace s ON s.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p')`;
+  const trigger = `CREATE OR REPLACE TRIGGER ${FENCE_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
+    FOR EACH STATEMENT EXECUTE FUNCTION ${FENCE_FUNCTION}(%L)`;
   const results = (await client.query(
-    `${triggers.join(";\n")};
+    `DO $fence$ DECLARE r record; BEGIN
+       FOR r IN ${tree} LOOP EXECUTE format(${pg.escapeLiteral(trigger)}, r.oid::regclass, ${pg.escapeLiteral(fenceId)}); END LOOP;
+     END $fence$;
+     ${tree};
      SELECT pg_logical_emit_message(true, ${pg.escapeLiteral(FENCE_MESSAGE_PREFIX)}, ${pg.escapeLiteral(fenceId)})::text AS lsn;
      COMMIT`,
-  )) as unknown as pg.QueryResult<{ lsn: string }>[];
+  )) as unknown as pg.QueryResult<Record<string, string | number>>[];
   const fencedAt = new Date();
-  const lsn = results.find((r) => r.command === "SELECT")!.rows[0]!.lsn;
-  return { finalLsn: parseLsn(lsn), fencedAt, tables: all.map((t) => `${t.schema}.${t.table}`) };
+  const [all, emitted] = results.filter((r) => r.command === "SELECT");
+  // The named tables first, in their order, then the partitions and children by name (as resolveTables orders them).
+  const position = new Map(named.map((t, i) => [t.oid, i]));
+  const key = (r: Record<string, string | number>) => [position.get(Number(r.oid)) ?? named.length, String(r.schema), String(r.table)] as const;
+  const byKey = (a: Record<string, string | number>, b: Record<string, string | number>) => {
+    const [x, y] = [key(a), key(b)];
+    return x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0) || (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0);
+  };
+  const tables = all!.rows.sort(byKey).map((r) => `${r.schema}.${r.table}`);
+  return { finalLsn: parseLsn(String(emitted!.rows[0]!.lsn)), fencedAt, tables };
 }
 
 export interface Unfenced {
@@ -251,6 +289,8 @@ export async function unfence(source: TenantDatabase, tables: readonly string[],
     const fenced = await fencedTables(client, source.schema, tables);
     if (fenced.length === 0) return { dropped: [], disabled: [] };
     const names = fenced.map((t) => `${t.schema}.${t.table}`);
+    // Autovacuum's lock, which both statements below wait for as the fence's lock does (see cancelAutovacuum).
+    await cancelAutovacuum(client, fenced);
     // First disable: SHARE ROW EXCLUSIVE waits for writers (there are none: they fail) but not for readers.
     await inTransaction(client, timeoutMs, fenced.map((t) => `ALTER TABLE ONLY ${qualified(t)} DISABLE TRIGGER ${FENCE_TRIGGER}`));
     try {

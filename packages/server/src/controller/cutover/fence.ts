@@ -11,6 +11,9 @@ import { fence, unfence, type TenantDatabase } from "@heliosdb/replication-engin
 import { samePrimary, type RoutingStore } from "../../store/routing";
 import { changerOf, cutoverState, saveCutover, type CutoverContext, type CutoverState } from "./state";
 
+/** What a fence's lock waited for, said for a step's message (nothing when it met no contention). */
+export const contended = (f: NonNullable<CutoverState["fence"]>) => (f.contention?.length ? ` (the fence's lock waited for ${f.contention.join("; ")})` : "");
+
 /** Fences `tables` on `source` unless this job already did; the fence as saved. */
 export async function fenceSource(ctx: CutoverContext, source: TenantDatabase, tables: string[], lockTimeoutMs: number): Promise<NonNullable<CutoverState["fence"]>> {
   const s = cutoverState(ctx);
@@ -20,7 +23,7 @@ export async function fenceSource(ctx: CutoverContext, source: TenantDatabase, t
   if (!earlier) await saveCutover(ctx, { fencing: new Date().toISOString() });
   const f = await fence(source, tables, { fenceId: ctx.jobId, lockTimeoutMs });
   const blockingSince = earlier && Date.parse(earlier) < f.blockingSince.getTime() ? earlier : f.blockingSince.toISOString();
-  const saved = { finalLsn: f.finalLsn.toString(), blockingSince, fencedAt: f.fencedAt.toISOString(), tables: f.tables };
+  const saved = { finalLsn: f.finalLsn.toString(), blockingSince, fencedAt: f.fencedAt.toISOString(), tables: f.tables, ...(f.contention.length ? { contention: f.contention } : {}) };
   await saveCutover(ctx, { fence: saved });
   return saved;
 }

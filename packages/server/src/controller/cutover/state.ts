@@ -13,7 +13,8 @@ export interface CutoverState {
   tables?: string[];
   /** When a fence was first asked for: a run interrupted after it may have fenced without saying so. */
   fencing?: string;
-  fence?: { finalLsn: string; blockingSince: string; fencedAt: string; tables: string[] };
+  /** The fence as put up; `contention`: what held a table past a step of its lock (fence()'s Fence.contention), when anything did. */
+  fence?: { finalLsn: string; blockingSince: string; fencedAt: string; tables: string[]; contention?: string[] };
   /** The routing was marked writes_blocked by this job (a rollback unmarks it). */
   routingBlocked?: boolean;
   /** The position the target had applied when the drain ended (at or past the fence's final LSN). */

@@ -28,7 +28,7 @@ import type { JobStep } from "../../orchestrator/job-kind";
 import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { haltCarrier } from "../cutover/halt";
-import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
+import { blockRouting, contended, fenceSource, liftFence } from "../cutover/fence";
 import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, timed, unreachable } from "./deps";
 
 export function stopReplication(deps: FailoverDeps): JobStep {
@@ -79,7 +79,7 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       await pause(deps, "stopped", ctx);
       await ctx.report({
         message:
-          `fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; ` +
+          `fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}${contended(fenced)}; ` +
           `the replica applied through ${formatLsn(drained)}; the replication asked to stop (its slot and publication are dropped after the switch); ` +
           "the old primary stays fenced",
         final_lsn: formatLsn(finalLsn),

@@ -36,7 +36,7 @@ import { dropTenantTables, formatLsn, holdSnapshot, type HeldSnapshot, type Sequ
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
-import { blockRouting, fenceSource, liftFence } from "../cutover/fence";
+import { blockRouting, contended, fenceSource, liftFence } from "../cutover/fence";
 import { atFence, prepareTarget } from "../cutover/prepare";
 import { readyTarget, refenceTarget } from "../cutover/promote";
 import { lendSessions } from "../cutover/sessions";
@@ -106,7 +106,7 @@ export function cutover(deps: MigrationDeps): JobStep {
         const finalLsn = BigInt(fenced.finalLsn);
         const applied = await timed("drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000));
         await pause(deps, "drained", ctx);
-        lines.push(`fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}; the target applied through ${formatLsn(applied)}`);
+        lines.push(`fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}${contended(fenced)}; the target applied through ${formatLsn(applied)}`);
 
         // 3. The target's sequences positioned; its state right before the switch held for the verification.
         let held: HeldSnapshot | undefined;
