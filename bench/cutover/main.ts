@@ -1,5 +1,6 @@
 // The cutover benchmark (issue 12): a tenant of about 1M rows under a steady
-// 2,000 writes/s from clients that follow its routing; N failovers back and
+// 2,000 writes/s from clients that follow its routing (in a process of their
+// own, clients.ts); N failovers back and
 // forth between us-east-1 and us-west-2 (each through the reverse
 // replication the previous one started), M live migrations back and forth,
 // and, beside them on the same clusters under the same load, the textbook
@@ -21,8 +22,8 @@
 import { performance } from "node:perf_hooks";
 import { waitFor } from "@heliosdb/replication-engine/testing";
 import { EAST, startWorld, WEST, type World } from "../../packages/server/src/testing/world";
-import { longestSilence, startLoad, type Load } from "./load";
-import { watchRouting, type RoutingView } from "./routing-view";
+import { longestSilence } from "./load";
+import { startRemoteLoad, type RemoteLoad } from "./remote-load";
 import { textbookCutover, type TextbookRun } from "./textbook";
 
 const args = new Map(
@@ -65,8 +66,7 @@ interface Cutover {
 async function main() {
   log(`seeding a tenant of ${(USERS * 3 + 200).toLocaleString("en-US")} rows; load ${RATE} writes/s over ${CONNECTIONS} connections`);
   const world = await startWorld({ users: USERS });
-  let load: Load | undefined;
-  let view: RoutingView | undefined;
+  let load: RemoteLoad | undefined;
   try {
     await world.pool.query(`INSERT INTO routing (tenant_id, "primary") VALUES ('tenant-123', $1)`, [
       JSON.stringify({ connectionId: EAST, database: "production_db", schema: "public", region: "us-east-1" }),
@@ -80,20 +80,16 @@ async function main() {
       log(`textbook ${run}: downtime ${r.downtimeMs.toFixed(1)} ms (lag 0 after ${r.catchupMs.toFixed(1)} ms, sequences ${r.sequencesMs.toFixed(1)} ms), ${r.acknowledged} writes acknowledged, ${r.lostWrites} lost${r.errors.length ? `, errors: ${r.errors.slice(0, 3).join("; ")}` : ""}`);
     }
 
-    // Ours: the tenant's clients follow routing (WatchTenantRouting through the SDK, one watch for the process).
-    const clusterOf = (connectionId: string) => (connectionId === EAST ? world.east : world.west);
-    view = await watchRouting({ baseUrl: world.app.urls.rest, token: world.token, tenantId: "tenant-123" });
-    load = startLoad({
+    // Ours: the tenant's clients, in a process of their own, follow routing (WatchTenantRouting through the SDK).
+    load = await startRemoteLoad({
       rate: RATE,
       connections: CONNECTIONS,
       tag: "b-",
       users: USERS,
-      routing: view.current,
-      changed: view.changed,
-      connect: (primary) => {
-        const [connectionId, database] = primary.split("/") as [string, string];
-        return clusterOf(connectionId).connect(database);
-      },
+      baseUrl: world.app.urls.rest,
+      token: world.token,
+      tenantId: "tenant-123",
+      servers: { [EAST]: world.east.url(""), [WEST]: world.west.url("") },
     });
     const cutovers: Cutover[] = [];
 
@@ -110,7 +106,7 @@ async function main() {
         const done = await ended(world, `/failovers/${accepted.failover_id}`);
         const t1 = performance.now();
         await sleep(500);
-        const c: Cutover = { kind: "failover", id: accepted.failover_id, status: done.status, clientMs: longestSilence(load.ackTimes, t0, t1), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
+        const c: Cutover = { kind: "failover", id: accepted.failover_id, status: done.status, clientMs: (await load.sync(), longestSilence(load.ackTimes, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
         cutovers.push(c);
         log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}; window ${await timeline(world, accepted.failover_id)}`);
         if (done.status !== "Completed") break;
@@ -144,7 +140,7 @@ async function main() {
           const t1 = performance.now();
           await sleep(500);
           // The cutover's window: from the Cutover phase's start (its fence) to the end; the copy before it blocks no write.
-          const c: Cutover = { kind: "migration", id: accepted.id, status: done.status, clientMs: longestSilence(load.ackTimes, t0, t1), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
+          const c: Cutover = { kind: "migration", id: accepted.id, status: done.status, clientMs: (await load.sync(), longestSilence(load.ackTimes, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
           cutovers.push(c);
           log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}; cutover parts ${await parts(world, accepted.id)}`);
           if (done.status !== "Completed") break;
@@ -159,7 +155,6 @@ async function main() {
     report(cutovers, textbook, load, lost + textbookLost);
   } finally {
     await load?.stop().catch(() => undefined);
-    view?.close();
     await world.close();
   }
 }
@@ -211,7 +206,7 @@ async function ended(world: World, path: string): Promise<any> {
 }
 
 // Acknowledged writes missing on the final primary, or not as last acknowledged.
-async function lostWrites(world: World, load: Load): Promise<number> {
+async function lostWrites(world: World, load: RemoteLoad): Promise<number> {
   const routing = (await world.rest("GET", "/tenants/tenant-123/routing")).body;
   const db = await (routing.primary.connection_id === EAST ? world.east : world.west).connect(routing.primary.database);
   try {
@@ -232,7 +227,7 @@ async function lostWrites(world: World, load: Load): Promise<number> {
   }
 }
 
-function report(cutovers: Cutover[], textbook: TextbookRun[], load: Load, lost: number) {
+function report(cutovers: Cutover[], textbook: TextbookRun[], load: RemoteLoad, lost: number) {
   const revision = JSON.parse(process.env.BENCH_REVISION ?? "{}");
   const of = (kind: Cutover["kind"]) => cutovers.filter((c) => c.kind === kind && c.status === "Completed");
   const failovers = of("failover");

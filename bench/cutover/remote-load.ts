@@ -1,0 +1,64 @@
+// The parent's side of clients.ts: forks the clients' process and gives the
+// benchmark what the in-process load gave it — acknowledgement times on this
+// process's performance.now() clock, refusals, errors, and what was written.
+import { fork } from "node:child_process";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import type { ClientsOptions, FromClients, ToClients } from "./clients";
+import type { Load } from "./load";
+
+export interface RemoteLoad extends Pick<Load, "ackTimes" | "errors" | "refusals" | "deadlocks" | "expected" | "stop"> {
+  /** Resolves once every acknowledgement the clients made so far is in ackTimes. */
+  sync(): Promise<void>;
+}
+
+export async function startRemoteLoad(options: ClientsOptions): Promise<RemoteLoad> {
+  const child = fork(join(import.meta.dirname, "clients.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const ackTimes: number[] = [];
+  const errors: string[] = [];
+  const orders = new Set<string>();
+  let names = new Map<string, string>();
+  let refusals = 0;
+  let deadlocks = 0;
+  let syncs = 0;
+  const waiting = new Map<number, () => void>();
+  let stopped: (() => void) | undefined;
+  child.on("message", (m: FromClients) => {
+    if (m.type === "acks") for (const t of m.at) ackTimes.push(t - performance.timeOrigin);
+    else if (m.type === "synced") waiting.get(m.id)?.();
+    else if (m.type === "orders") for (const o of m.orders) orders.add(o);
+    else if (m.type === "stopped") {
+      names = new Map(m.names);
+      refusals = m.refusals;
+      deadlocks = m.deadlocks;
+      errors.push(...m.errors);
+      stopped?.();
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const send = (m: ToClients) => child.send(m);
+  send({ type: "start", options });
+  let stopping: Promise<void> | undefined;
+  return {
+    ackTimes,
+    errors,
+    refusals: () => refusals,
+    deadlocks: () => deadlocks,
+    expected: () => ({ orders, names }),
+    sync() {
+      const id = ++syncs;
+      const done = new Promise<void>((resolve) => waiting.set(id, resolve));
+      send({ type: "sync", id });
+      return done.finally(() => waiting.delete(id));
+    },
+    stop() {
+      stopping ??= (async () => {
+        if (child.exitCode !== null || !child.connected) return;
+        const done = new Promise<void>((resolve) => (stopped = resolve));
+        send({ type: "stop" });
+        await Promise.race([done.then(() => exited), exited]);
+      })();
+      return stopping;
+    },
+  };
+}
