@@ -77,7 +77,8 @@ async function run(o: ClientsOptions): Promise<void> {
       const all = [...orders];
       for (let i = 0; i < all.length; i += 100_000) await send({ type: "orders", orders: all.slice(i, i + 100_000) });
       await send({ type: "stopped", names: [...names], refusals: load.refusals(), deadlocks: load.deadlocks(), errors: load.errors });
-      process.disconnect();
+      // Done: the watch's HTTP session would keep the process alive.
+      process.exit(0);
     }
   });
 }

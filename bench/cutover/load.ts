@@ -159,12 +159,17 @@ export function startLoad(o: LoadOptions): Load {
  * before `from` and the first one after `to` as its bounds.
  */
 export function longestSilence(ackTimes: readonly number[], from: number, to: number): number {
+  return silenceIn(ackTimes, from, to).ms;
+}
+
+/** longestSilence, and where it was: the acknowledgements that bound it. */
+export function silenceIn(ackTimes: readonly number[], from: number, to: number): { ms: number; after: number; until: number } {
   let i = lowerBound(ackTimes, from);
   let previous = i > 0 ? ackTimes[i - 1]! : from;
-  let longest = 0;
+  let longest = { ms: 0, after: previous, until: previous };
   for (; i < ackTimes.length; i++) {
     const t = ackTimes[i]!;
-    longest = Math.max(longest, t - previous);
+    if (t - previous > longest.ms) longest = { ms: t - previous, after: previous, until: t };
     previous = t;
     if (t > to) break;
   }

@@ -22,7 +22,7 @@
 import { performance } from "node:perf_hooks";
 import { waitFor } from "@heliosdb/replication-engine/testing";
 import { EAST, startWorld, WEST, type World } from "../../packages/server/src/testing/world";
-import { longestSilence } from "./load";
+import { longestSilence, silenceIn } from "./load";
 import { startRemoteLoad, type RemoteLoad } from "./remote-load";
 import { textbookCutover, type TextbookRun } from "./textbook";
 
@@ -108,7 +108,7 @@ async function main() {
         await sleep(500);
         const c: Cutover = { kind: "failover", id: accepted.failover_id, status: done.status, clientMs: (await load.sync(), longestSilence(load.ackTimes, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
         cutovers.push(c);
-        log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}; window ${await timeline(world, accepted.failover_id)}`);
+        log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}; window ${await timeline(world, accepted.failover_id)}; ${await silenceAt(world, load, accepted.failover_id, t0, t1)}`);
         if (done.status !== "Completed") break;
         current = done.reverse_replication_id;
       }
@@ -142,7 +142,7 @@ async function main() {
           // The cutover's window: from the Cutover phase's start (its fence) to the end; the copy before it blocks no write.
           const c: Cutover = { kind: "migration", id: accepted.id, status: done.status, clientMs: (await load.sync(), longestSilence(load.ackTimes, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
           cutovers.push(c);
-          log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}; cutover parts ${await parts(world, accepted.id)}`);
+          log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}; cutover parts ${await parts(world, accepted.id)}; ${await silenceAt(world, load, accepted.id, t0, t1)}`);
           if (done.status !== "Completed") break;
         }
       }
@@ -184,6 +184,15 @@ async function timeline(world: World, id: string): Promise<string> {
   // And what the steps' parts took, as each recorded it (the *_ms figures of their details).
   const took = job.steps.flatMap((step) => Object.entries(step.details ?? {}).filter(([k]) => k.endsWith("_ms")).map(([k, v]) => `${k.replace(/_ms$/, "")} ${v}`));
   return `${marks.join(", ")} (${took.join(", ")})`;
+}
+
+// Where the clients' longest silence lay, against the fence's ask (its blockingSince; the server runs in this
+// process, so its clock is this one's): a silence outside the window is something else than the cutover.
+async function silenceAt(world: World, load: RemoteLoad, jobId: string, t0: number, t1: number): Promise<string> {
+  const { rows } = await world.pool.query<{ since: string | null }>("SELECT state -> 'fence' ->> 'blockingSince' AS since FROM jobs WHERE id = $1", [jobId]);
+  const since = Date.parse(rows[0]?.since ?? "") - performance.timeOrigin;
+  const s = silenceIn(load.ackTimes, t0, t1);
+  return Number.isNaN(since) ? "no fence" : `the clients' longest silence from +${(s.after - since).toFixed(0)} to +${(s.until - since).toFixed(0)} ms after the fence's ask`;
 }
 
 async function expectOk(answer: Promise<{ status: number; body: any }>, status: number) { // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -56,7 +56,11 @@ export async function startRemoteLoad(options: ClientsOptions): Promise<RemoteLo
         if (child.exitCode !== null || !child.connected) return;
         const done = new Promise<void>((resolve) => (stopped = resolve));
         send({ type: "stop" });
-        await Promise.race([done.then(() => exited), exited]);
+        await Promise.race([done, exited]);
+        // It exits once it has said what it wrote; one that does not within a second is ended.
+        const late = setTimeout(() => child.kill(), 1_000);
+        await exited;
+        clearTimeout(late);
       })();
       return stopping;
     },
