@@ -10,7 +10,7 @@
 // acknowledgement so far was sent) and "stop" (answered with what the load
 // wrote); the child sends acknowledgement times in batches, as epoch
 // milliseconds (performance.timeOrigin + now), which both processes share.
-import { performance } from "node:perf_hooks";
+import { performance, PerformanceObserver } from "node:perf_hooks";
 import pg from "pg";
 import { startLoad } from "./load";
 import { watchRouting } from "./routing-view";
@@ -30,6 +30,10 @@ export interface ClientsOptions {
 export type ToClients = { type: "start"; options: ClientsOptions } | { type: "sync"; id: number } | { type: "stop" };
 export type FromClients =
   | { type: "acks"; at: number[] }
+  /** Times the clients' event loop stood still (a garbage collection, or anything else that held it), [start, ms]. */
+  | { type: "stalls"; at: [number, number][] }
+  /** What the clients did around a switch: a routing heard, a connection made to follow it ([epoch ms, text]). */
+  | { type: "marks"; at: [number, string][] }
   | { type: "synced"; id: number }
   | { type: "orders"; orders: string[] }
   | { type: "stopped"; names: [string, string][]; refusals: number; deadlocks: number; errors: string[] };
@@ -42,6 +46,8 @@ process.on("message", (m: ToClients) => {
 
 async function run(o: ClientsOptions): Promise<void> {
   const view = await watchRouting({ baseUrl: o.baseUrl, token: o.token, tenantId: o.tenantId });
+  const marks: [number, string][] = [];
+  view.onHeard = (r, at) => void marks.push([performance.timeOrigin + at, `heard v${r.version}${r.writesBlocked ? " (writes blocked)" : ""}`]);
   const load = startLoad({
     rate: o.rate,
     connections: o.connections,
@@ -49,6 +55,7 @@ async function run(o: ClientsOptions): Promise<void> {
     users: o.users,
     routing: view.current,
     changed: view.changed,
+    onReconnect: (_primary, at, ms) => void marks.push([performance.timeOrigin + at, `connected in ${ms.toFixed(0)} ms`]),
     connect: async (primary) => {
       const [connectionId, database] = primary.split("/") as [string, string];
       const client = new pg.Client({ connectionString: `${o.servers[connectionId]}${encodeURIComponent(database)}` });
@@ -57,11 +64,26 @@ async function run(o: ClientsOptions): Promise<void> {
       return client;
     },
   });
+  // Where the clients themselves stood still: a silence then is theirs, not the service's. A timer that fires
+  // late by more than 20 ms saw its loop held (the GCs among the holds are named by the observer).
+  const stalls: [number, number][] = [];
+  let tick = performance.now();
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    if (now - tick > 25) stalls.push([performance.timeOrigin + tick + 5, now - tick - 5]);
+    tick = now;
+  }, 5);
+  const gcs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.duration >= 10) stalls.push([performance.timeOrigin + e.startTime, e.duration]);
+  });
+  gcs.observe({ entryTypes: ["gc"] });
   let sent = 0;
   const flush = async () => {
     const at = load.ackTimes.slice(sent).map((t) => performance.timeOrigin + t);
     sent += at.length;
     if (at.length) await send({ type: "acks", at });
+    if (stalls.length) await send({ type: "stalls", at: stalls.splice(0) });
+    if (marks.length) await send({ type: "marks", at: marks.splice(0) });
   };
   const timer = setInterval(() => void flush(), 50);
   process.on("message", async (m: ToClients) => {
@@ -70,6 +92,8 @@ async function run(o: ClientsOptions): Promise<void> {
       await send({ type: "synced", id: m.id });
     } else if (m.type === "stop") {
       clearInterval(timer);
+      clearInterval(watchdog);
+      gcs.disconnect();
       await load.stop();
       view.close();
       await flush();

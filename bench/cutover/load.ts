@@ -34,6 +34,8 @@ export interface LoadOptions {
   /** Resolves when routing moved past `version` (default: 2 ms later, to read it again). */
   changed?: (version: bigint) => Promise<void>;
   connect: (primary: string) => Promise<pg.Client>;
+  /** Told of each connection made after a refusal, when it began and how long it took (performance.now(), ms). */
+  onReconnect?: (primary: string, at: number, ms: number) => void;
 }
 
 export interface Load {
@@ -45,6 +47,7 @@ export interface Load {
   readonly errors: string[];
   /** Holds every connection before its next write (a script "stopping the application"); resolves when none is in flight. */
   pause(): Promise<void>;
+  /** Lets them go; each reads routing first and reconnects when it names another primary. */
   resume(): void;
   /** The order statuses acknowledged, and the last acknowledged name of each renamed user. */
   expected(): { orders: Set<string>; names: Map<string, string> };
@@ -60,6 +63,8 @@ export function startLoad(o: LoadOptions): Load {
   let deadlocks = 0;
   let running = true;
   let gate: { opened: Promise<void>; open: () => void } | undefined;
+  /** How many times pause() stopped the writers. */
+  let stops = 0;
   const inFlight = new Set<number>();
   let idle: (() => void) | undefined;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -68,12 +73,24 @@ export function startLoad(o: LoadOptions): Load {
   const connection = async (c: number) => {
     let route = await o.routing();
     let db = await o.connect(route.primary);
+    let stopsSeen = stops;
     const start = performance.now();
     for (let i = 0; running; i++) {
       // Paced: the i-th write of this connection is due at start + i·interval (late ones go at once).
       const wait = start + i * interval - performance.now();
       if (wait > 1) await sleep(wait);
       if (gate) await gate.opened;
+      if (stops !== stopsSeen) {
+        // Stopped by the operator (waiting at the gate, or asleep through the whole stop): write where routing
+        // says now, as an application restarted on its new configuration connects afresh.
+        stopsSeen = stops;
+        const now = await o.routing();
+        if (now.primary !== route.primary) {
+          await db.end().catch(() => undefined);
+          route = now;
+          db = await o.connect(route.primary);
+        }
+      }
       if (!running) break;
       const insert = i % 4 !== 3;
       const mark = `${o.tag}${c}-${i}`;
@@ -115,7 +132,9 @@ export function startLoad(o: LoadOptions): Load {
             continue;
           }
           await db.end().catch(() => undefined);
+          const at = performance.now();
           db = await o.connect(route.primary);
+          o.onReconnect?.(route.primary, at, performance.now() - at);
         }
       }
       inFlight.delete(c);
@@ -137,6 +156,7 @@ export function startLoad(o: LoadOptions): Load {
     async pause() {
       let open!: () => void;
       gate = { opened: new Promise<void>((r) => (open = r)), open: () => open() };
+      stops++;
       if (inFlight.size > 0) await new Promise<void>((r) => (idle = r));
       idle = undefined;
     },

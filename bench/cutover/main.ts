@@ -91,6 +91,8 @@ async function main() {
       tenantId: "tenant-123",
       servers: { [EAST]: world.east.url(""), [WEST]: world.west.url("") },
     });
+    // The clients connect and warm up before anything is measured.
+    await sleep(3_000);
     const cutovers: Cutover[] = [];
 
     if (FAILOVERS > 0) {
@@ -192,7 +194,13 @@ async function silenceAt(world: World, load: RemoteLoad, jobId: string, t0: numb
   const { rows } = await world.pool.query<{ since: string | null }>("SELECT state -> 'fence' ->> 'blockingSince' AS since FROM jobs WHERE id = $1", [jobId]);
   const since = Date.parse(rows[0]?.since ?? "") - performance.timeOrigin;
   const s = silenceIn(load.ackTimes, t0, t1);
-  return Number.isNaN(since) ? "no fence" : `the clients' longest silence from +${(s.after - since).toFixed(0)} to +${(s.until - since).toFixed(0)} ms after the fence's ask`;
+  // The clients' own stalls within it (their process held: a GC, or else).
+  const own = load.stalls.filter((x) => x.at < s.until && x.at + x.ms > s.after);
+  const stalled = own.length ? `; the clients' process stood still ${own.map((x) => `${x.ms.toFixed(0)} ms at +${(x.at - since).toFixed(0)}`).join(", ")} within it` : "";
+  const did = load.marks.filter((x) => x.at >= s.after && x.at <= s.until).map((x) => `${x.text} at +${(x.at - since).toFixed(0)}`);
+  return Number.isNaN(since)
+    ? "no fence"
+    : `the clients' longest silence from +${(s.after - since).toFixed(0)} to +${(s.until - since).toFixed(0)} ms after the fence's ask${stalled}${did.length ? `; in it they ${did.join(", ")}` : ""}`;
 }
 
 async function expectOk(answer: Promise<{ status: number; body: any }>, status: number) { // eslint-disable-line @typescript-eslint/no-explicit-any

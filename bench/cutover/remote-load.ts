@@ -10,11 +10,17 @@ import type { Load } from "./load";
 export interface RemoteLoad extends Pick<Load, "ackTimes" | "errors" | "refusals" | "deadlocks" | "expected" | "stop"> {
   /** Resolves once every acknowledgement the clients made so far is in ackTimes. */
   sync(): Promise<void>;
+  /** When the clients' own process stood still, and for how long (ms), on this process's clock. */
+  readonly stalls: { at: number; ms: number }[];
+  /** What the clients did around a switch (routings heard, connections made), on this process's clock. */
+  readonly marks: { at: number; text: string }[];
 }
 
 export async function startRemoteLoad(options: ClientsOptions): Promise<RemoteLoad> {
   const child = fork(join(import.meta.dirname, "clients.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const ackTimes: number[] = [];
+  const stalls: { at: number; ms: number }[] = [];
+  const marks: { at: number; text: string }[] = [];
   const errors: string[] = [];
   const orders = new Set<string>();
   let names = new Map<string, string>();
@@ -25,6 +31,8 @@ export async function startRemoteLoad(options: ClientsOptions): Promise<RemoteLo
   let stopped: (() => void) | undefined;
   child.on("message", (m: FromClients) => {
     if (m.type === "acks") for (const t of m.at) ackTimes.push(t - performance.timeOrigin);
+    else if (m.type === "marks") for (const [at, text] of m.at) marks.push({ at: at - performance.timeOrigin, text });
+    else if (m.type === "stalls") for (const [at, ms] of m.at) stalls.push({ at: at - performance.timeOrigin, ms });
     else if (m.type === "synced") waiting.get(m.id)?.();
     else if (m.type === "orders") for (const o of m.orders) orders.add(o);
     else if (m.type === "stopped") {
@@ -41,6 +49,8 @@ export async function startRemoteLoad(options: ClientsOptions): Promise<RemoteLo
   let stopping: Promise<void> | undefined;
   return {
     ackTimes,
+    stalls,
+    marks,
     errors,
     refusals: () => refusals,
     deadlocks: () => deadlocks,

@@ -5,6 +5,7 @@
 // spend the server's CPU (on this 2-core host, the cutover's own) and hear
 // the switch up to a poll late: neither is the cutover's downtime.
 import { HeliosDBReplicationClient } from "../../packages/sdk/src/index.node";
+import { performance } from "node:perf_hooks";
 import type { Route } from "./load";
 
 export interface RoutingView {
@@ -12,6 +13,8 @@ export interface RoutingView {
   current(): Promise<Route>;
   /** Resolves at the next change heard (or at once, if one came since `version`). */
   changed(version: bigint): Promise<void>;
+  /** Called with each routing heard, when it was heard (performance.now()). */
+  onHeard?: (route: Route, at: number) => void;
   close(): void;
 }
 
@@ -19,12 +22,14 @@ export async function watchRouting(o: { baseUrl: string; token: string; tenantId
   const client = new HeliosDBReplicationClient({ baseUrl: o.baseUrl, token: o.token });
   const stream = client.routing.watch(o.tenantId);
   let route: Route | undefined;
+  let view: RoutingView | undefined;
   let waiters: (() => void)[] = [];
   let first!: () => void;
   const ready = new Promise<void>((r) => (first = r));
   void (async () => {
     for await (const r of stream) {
       route = { version: r.version, primary: `${r.primary?.connectionId}/${r.primary?.database}`, writesBlocked: r.writesBlocked };
+      view?.onHeard?.(route, performance.now());
       first();
       const woken = waiters;
       waiters = [];
@@ -34,9 +39,10 @@ export async function watchRouting(o: { baseUrl: string; token: string; tenantId
     process.stderr.write(`routing watch ended: ${(e as Error).message}\n`);
   });
   await ready;
-  return {
+  view = {
     current: async () => route!,
     changed: (version) => (route!.version > version ? Promise.resolve() : new Promise<void>((r) => waiters.push(r))),
     close: () => stream.abort(),
   };
+  return view;
 }

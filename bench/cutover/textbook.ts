@@ -10,7 +10,8 @@
 //      write is seen on the new one (apply is in commit order), polled every
 //      5 ms — quicker than the usual script's sleep;
 //   4. copy the sequences' values (logical replication does not carry them);
-//   5. switch the writers to the new primary and let them go.
+//   5. switch the writers to the new primary and let them go: each connects
+//      to it afresh (an application restarted on its new configuration).
 //
 // Its downtime is measured as ours is: the longest time no write was
 // acknowledged, from the moment the writers are stopped.
@@ -96,6 +97,8 @@ export async function textbookCutover(o: {
     route = { version: 2n, primary: "west", writesBlocked: false };
     load.resume();
     const resumed = performance.now();
+    // The old primary replicates no more: a write still sent there would be missing on the new one (lost).
+    await target.query(`ALTER SUBSCRIPTION ${name} DISABLE`);
 
     await new Promise((r) => setTimeout(r, 1_000));
     await load.stop();
@@ -108,7 +111,9 @@ export async function textbookCutover(o: {
     const ids = [...expected.names.keys()];
     const { rows: names } = await target.query<{ id: string; name: string }>("SELECT id::text, name FROM users WHERE id::text = ANY($1)", [ids]);
     const named = new Map(names.map((r) => [r.id, r.name]));
-    lost += ids.filter((id) => named.get(id) !== expected.names.get(id)).length;
+    const renamed = ids.filter((id) => named.get(id) !== expected.names.get(id));
+    if (lost || renamed.length) o.log(`textbook ${run}: ${lost} acknowledged insert(s) and ${renamed.length} rename(s) missing on the new primary (e.g. ${[...expected.orders].filter((s) => !present.has(s)).slice(0, 3).join(", ")} ${renamed.slice(0, 3).map((id) => `${id}=${expected.names.get(id)} not ${named.get(id)}`).join(", ")})`);
+    lost += renamed.length;
     return {
       downtimeMs,
       catchupMs: caughtUp - stopped,
