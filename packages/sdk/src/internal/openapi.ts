@@ -1065,6 +1065,7 @@ export interface components {
             writes_blocked?: boolean;
             failover_id?: string;
             migration_id?: string;
+            next_primary?: components["schemas"]["ConnectionInfo"];
         };
         Throughput: {
             /** Format: double */

@@ -487,6 +487,7 @@ export interface TenantRouting {
   writes_blocked: boolean;
   failover_id: string;
   migration_id: string;
+  next_primary?: ConnectionInfo;
 }
 
 /** heliosdb.replication.v1.HealthResponse */

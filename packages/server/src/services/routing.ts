@@ -34,5 +34,6 @@ const routingMessage = oncePerObject(
       writesBlocked: r.writesBlocked,
       failoverId: r.failoverId ?? "",
       migrationId: r.migrationId ?? "",
+      ...(r.nextPrimary ? { nextPrimary: r.nextPrimary } : {}),
     }),
 );

@@ -565,4 +565,13 @@ export const migrations: { version: number; name: string; sql: string }[] = [
       -- apart from the job's state, which only the lease holder writes.
       ALTER TABLE migrations ADD COLUMN cutover_requested_at timestamptz;`,
   },
+  {
+    version: 15,
+    name: "routing: the primary a cutover being prepared will switch to (next_primary)",
+    sql: `
+      -- Announced by a failover or migration before it fences the tenant, so that clients can connect
+      -- there ahead of the switch; cleared by the switch, and when the cutover gives up. A ConnectionInfo
+      -- in the proto's JSON, as "primary". The watch's notification carries the whole row (migration 11).
+      ALTER TABLE routing ADD COLUMN next_primary jsonb;`,
+  },
 ];

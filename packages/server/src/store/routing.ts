@@ -15,6 +15,8 @@ export interface RoutingRow {
   writesBlocked: boolean;
   failoverId: string | null;
   migrationId: string | null;
+  /** While a cutover is prepared: the primary it will switch to (clients may connect there ahead of the switch). */
+  nextPrimary: ConnectionInfo | null;
 }
 
 /** What a notification on ROUTING_CHANNEL says of one tenant. */
@@ -60,7 +62,7 @@ export class RoutingStore {
       `INSERT INTO routing AS r (tenant_id, "primary", version, writes_blocked, failover_id, migration_id, updated_at)
        SELECT $1, $2::jsonb, 1, false, ${changer.kind === "migration" ? "NULL, $3::uuid" : "$3::uuid, NULL"}, now() WHERE ${HELD}
        ON CONFLICT (tenant_id) DO UPDATE SET "primary" = EXCLUDED."primary", version = r.version + 1, writes_blocked = false,
-              ${namedBy(changer)}, updated_at = now()
+              next_primary = NULL, ${namedBy(changer)}, updated_at = now()
        RETURNING *`,
       [tenantId, infoJson(primary), jobId, changer.owner, changer.epoch],
     );
@@ -70,15 +72,32 @@ export class RoutingStore {
   /**
    * Marks the tenant's writes blocked (or not) while its routing still names
    * `primary` at version `version`, naming the failover; the version moves so
-   * that watchers hear it. Undefined when the routing changed meanwhile, is
+   * that watchers hear it. Unblocked, the cutover gave up: its next primary
+   * is cleared too. Undefined when the routing changed meanwhile, is
    * already so, or `changer` lost the lease.
    */
   async setWritesBlocked(tenantId: string, version: bigint, blocked: boolean, jobId: string, changer: RoutingChanger): Promise<RoutingRow | undefined> {
     const { rows } = await this.db.query(
-      `UPDATE routing SET writes_blocked = $6, version = version + 1, ${namedBy(changer)}, updated_at = now()
+      `UPDATE routing SET writes_blocked = $6, version = version + 1, ${namedBy(changer)}, updated_at = now()${blocked ? "" : ", next_primary = NULL"}
         WHERE tenant_id = $1 AND version = $2 AND writes_blocked <> $6 AND ${HELD}
         RETURNING *`,
       [tenantId, version.toString(), jobId, changer.owner, changer.epoch, blocked],
+    );
+    return rows[0] ? rowOf(rows[0]) : undefined;
+  }
+
+  /**
+   * Announces the primary a cutover being prepared will switch to (or, with
+   * null, that it will not), at version `version`; the version moves so that
+   * watchers hear it. Undefined when the routing changed meanwhile, already
+   * says so, or `changer` lost the lease.
+   */
+  async setNextPrimary(tenantId: string, version: bigint, next: ConnectionInfo | null, jobId: string, changer: RoutingChanger): Promise<RoutingRow | undefined> {
+    const { rows } = await this.db.query(
+      `UPDATE routing SET next_primary = $6::jsonb, version = version + 1, ${namedBy(changer)}, updated_at = now()
+        WHERE tenant_id = $1 AND version = $2 AND next_primary IS DISTINCT FROM $6::jsonb AND ${HELD}
+        RETURNING *`,
+      [tenantId, version.toString(), jobId, changer.owner, changer.epoch, next ? infoJson(next) : null],
     );
     return rows[0] ? rowOf(rows[0]) : undefined;
   }
@@ -120,5 +139,6 @@ function rowOf(r: Record<string, unknown>): RoutingRow {
     writesBlocked: r.writes_blocked as boolean,
     failoverId: (r.failover_id as string | null) ?? null,
     migrationId: (r.migration_id as string | null) ?? null,
+    nextPrimary: r.next_primary ? fromJson(ConnectionInfoSchema, r.next_primary as JsonValue) : null,
   };
 }

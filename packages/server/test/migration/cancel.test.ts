@@ -138,6 +138,8 @@ test("a Cutover that fails (the fence cannot lock the tables past a transaction 
     await waitFor(() => load.committedOn(source) >= before + 20, "writes on the source again", 60_000);
     const routing = (await world.rest("GET", "/tenants/tenant-123/routing")).body;
     expect(routing).toMatchObject({ primary: routingBefore.primary, writes_blocked: false });
+    // The next primary the cutover announced before its fence is withdrawn.
+    expect(routing.next_primary).toBeUndefined();
     await load.stop();
     expect(load.errors).toEqual([]);
     const east = await session("east", "production_db");

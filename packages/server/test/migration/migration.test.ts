@@ -3,10 +3,14 @@
 // (test/failover/writers.ts): every acknowledged write is on the target, no
 // duplicates, sequences continue, the old primary takes no write after the
 // fence, and the reported phases, progress and downtime are measured and
-// plausible. Then a Manual migration back to the first region waits in
+// plausible; the routing named the target as the next primary before the
+// fence. Then a Manual migration back to the first region waits in
 // CDCCatchup until CutoverMigration, and cleanup_source drops the tenant's
 // tables from its source once the routing has switched.
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { waitFor } from "@heliosdb/replication-engine/testing";
+import { RoutingService, type TenantRouting } from "@heliosdb/replication-proto";
 import type pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { EAST, startWorld, WEST, type World } from "../../src/testing/world";
@@ -37,6 +41,22 @@ async function session(cluster: "east" | "west", database: string): Promise<pg.C
   return client;
 }
 
+// A WatchTenantRouting watch over Connect, as a client follows routing; stop() ends it and says what it heard.
+function watchRouting(tenantId: string): { stop(): TenantRouting[] } {
+  const client = createClient(RoutingService, createConnectTransport({ baseUrl: `http://127.0.0.1:${world.app.ports.http}`, httpVersion: "1.1" }));
+  const heard: TenantRouting[] = [];
+  const abort = new AbortController();
+  void (async () => {
+    for await (const m of client.watchTenantRouting({ tenantId }, { headers: { authorization: `Bearer ${world.token}` }, signal: abort.signal })) heard.push(m.routing!);
+  })().catch(() => undefined);
+  return {
+    stop() {
+      abort.abort();
+      return heard;
+    },
+  };
+}
+
 function writers(tag: string): RoutedWriters {
   const w = routedWriters(world, tag);
   running.push(w);
@@ -57,6 +77,8 @@ test("Automatic, under a write load that follows routing: every acknowledged wri
   const west = `${WEST}/mig_west`;
   const load = writers("m1-");
   await waitFor(() => load.committedOn(east) >= 40, "writes on the old primary", 60_000);
+  // Every routing a client hears through the whole migration.
+  const watch = watchRouting("tenant-123");
 
   const accepted = await world.rest("POST", "/migrations", {
     tenant_id: "tenant-123",
@@ -126,6 +148,21 @@ test("Automatic, under a write load that follows routing: every acknowledged wri
   expect(load.refusals()).toBeGreaterThan(0);
   const routing = (await world.rest("GET", "/tenants/tenant-123/routing")).body;
   expect(routing).toMatchObject({ primary: { connection_id: WEST, database: "mig_west", region: "us-west-2" }, migration_id: id, writes_blocked: false });
+  expect(routing.next_primary).toBeUndefined();
+  // Before the fence blocked a write, the routing named the target as the next primary (clients could connect
+  // there ahead of the switch); it still did while writes were blocked; the switch cleared it.
+  const heard = watch.stop();
+  const at = (r: (typeof heard)[number]) => `${r.primary?.connectionId}/${r.primary?.database}`;
+  const next = (r: (typeof heard)[number]) => (r.nextPrimary ? `${r.nextPrimary.connectionId}/${r.nextPrimary.database}` : "");
+  const switchedAt = heard.findIndex((r) => at(r) === west);
+  expect(switchedAt, JSON.stringify(heard.map((r) => [at(r), next(r), r.writesBlocked]))).toBeGreaterThan(0);
+  const before = heard.slice(0, switchedAt);
+  const announced = before.findIndex((r) => next(r) === west);
+  expect(announced).toBeGreaterThanOrEqual(0);
+  expect(before[announced]).toMatchObject({ writesBlocked: false, migrationId: id, nextPrimary: { region: "us-west-2" } });
+  expect(before.slice(announced).every((r) => at(r) === east && next(r) === west)).toBe(true);
+  expect(before.slice(announced).some((r) => r.writesBlocked)).toBe(true);
+  expect(heard[switchedAt]!.nextPrimary).toBeUndefined();
 
   // The downtime against what the clients saw (this process's clock, the server runs in it): it began when the
   // fence asked for its lock, and ended at the switch — before any client wrote on the target, and within the

@@ -1,5 +1,5 @@
 // The first part of a cutover, shared by failover (StopReplication) and
-// migration (Cutover): the tenant's tables fenced on the old primary (from
+// migration (Cutover): the next primary announced in routing, the tenant's tables fenced on the old primary (from
 // then on its writers fail with 25006 and follow routing), the routing marked
 // writes_blocked (a new version: clients that follow it learn that writes
 // wait for the switch), and the way back (unfence, unblock). Each part saves
@@ -28,6 +28,21 @@ export async function fenceSource(ctx: CutoverContext, source: TenantDatabase, t
   return saved;
 }
 
+/**
+ * Announces, while the routing names `oldPrimary`, the primary this cutover
+ * will switch to (routing's next_primary, a new version): clients that follow
+ * routing can connect there before the fence, and follow the switch without
+ * a connection set-up inside the downtime. Made before the fence, so it costs
+ * the tenant's writes nothing; the switch clears it, and so does the way back.
+ */
+export async function announceNext(ctx: CutoverContext, routing: RoutingStore, oldPrimary: ConnectionInfo, next: ConnectionInfo, kind: "failover" | "migration"): Promise<void> {
+  const s = cutoverState(ctx);
+  const now = await routing.get(s.tenantId);
+  if (now && samePrimary(now.primary, oldPrimary) && !(now.nextPrimary && samePrimary(now.nextPrimary, next) && now.nextPrimary.region === next.region)) {
+    await routing.setNextPrimary(s.tenantId, now.version, next, ctx.jobId, changerOf(ctx, kind));
+  }
+}
+
 /** Marks the tenant's writes blocked while its routing names `oldPrimary` (once). */
 export async function blockRouting(ctx: CutoverContext, routing: RoutingStore, oldPrimary: ConnectionInfo, kind: "failover" | "migration"): Promise<void> {
   const s = cutoverState(ctx);
@@ -52,10 +67,11 @@ export async function liftFence(
     // The tables as named in the schema (the fence's own list is schema-qualified).
     await unfence(db, tables);
   }
-  if (s.routingBlocked) {
-    const now = await routing.get(s.tenantId);
-    if (now?.writesBlocked && samePrimary(now.primary, oldPrimary)) {
-      await routing.setWritesBlocked(s.tenantId, now.version, false, ctx.jobId, changerOf(ctx, kind));
-    }
+  const now = await routing.get(s.tenantId);
+  if (!now || !samePrimary(now.primary, oldPrimary)) return;
+  // Unblocked, the routing forgets the next primary too; not blocked, this job's announcement of it is withdrawn.
+  if (s.routingBlocked && now.writesBlocked) await routing.setWritesBlocked(s.tenantId, now.version, false, ctx.jobId, changerOf(ctx, kind));
+  else if (now.nextPrimary && (kind === "migration" ? now.migrationId : now.failoverId) === ctx.jobId) {
+    await routing.setNextPrimary(s.tenantId, now.version, null, ctx.jobId, changerOf(ctx, kind));
   }
 }

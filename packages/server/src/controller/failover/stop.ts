@@ -28,7 +28,7 @@ import type { JobStep } from "../../orchestrator/job-kind";
 import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { haltCarrier } from "../cutover/halt";
-import { blockRouting, contended, fenceSource, liftFence } from "../cutover/fence";
+import { announceNext, blockRouting, contended, fenceSource, liftFence } from "../cutover/fence";
 import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, timed, unreachable } from "./deps";
 
 export function stopReplication(deps: FailoverDeps): JobStep {
@@ -59,10 +59,13 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       const { source: lent } = await lentDatabasesOf(deps, ctx, row);
       const tables = s.tables ?? (await tenantTables(lent, row.config.tableFilter));
       if (!s.tables) await save(ctx, { tables });
+      // Read before the fence: from it on, each round trip is time the tenant's writes wait.
+      const failover = s.updateRouting ? await deps.failovers.get(ctx.jobId) : undefined;
+      const oldPrimary = failover?.oldPrimary ?? undefined;
+      // The clients that follow routing may connect to the new primary from now on (routing's next_primary).
+      if (oldPrimary && failover?.newPrimary && !s.fence) await announceNext(ctx, deps.routing, oldPrimary, failover.newPrimary, "failover");
       // Caught up while the tenant still writes (a replication running here or elsewhere), so the drain after the fence is short.
       if (!s.fence && !s.fencing && row.desired === "running") await catchUp(deps.orchestrator(), row, lent, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal });
-      // Read before the fence: from it on, each round trip is time the tenant's writes wait.
-      const oldPrimary = s.updateRouting ? (await deps.failovers.get(ctx.jobId))?.oldPrimary : undefined;
       const took: Record<string, number> = {};
       const fenced = await timed(took, "fence_ms", () => fenceSource(ctx, lent, tables, deps.fenceLockTimeoutMs ?? 5_000));
       // Clients that follow routing hear that writes are blocked (a new version), until the switch.

@@ -36,7 +36,7 @@ import { dropTenantTables, formatLsn, holdSnapshot, type HeldSnapshot, type Sequ
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
-import { blockRouting, contended, fenceSource, liftFence } from "../cutover/fence";
+import { announceNext, blockRouting, contended, fenceSource, liftFence } from "../cutover/fence";
 import { atFence, prepareTarget } from "../cutover/prepare";
 import { readyTarget, refenceTarget } from "../cutover/promote";
 import { lendSessions } from "../cutover/sessions";
@@ -84,6 +84,8 @@ export function cutover(deps: MigrationDeps): JobStep {
         let defaultsLeft = true;
         let plan: SequencePlan | undefined;
         if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
+          // The clients that follow routing may connect to the target from now on (routing's next_primary).
+          await timed("announce_ms", () => announceNext(ctx, deps.routing, m.source, m.target, "migration"));
           lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
           const prepared = await prepareTarget(source, target, tables, { checkWritable: false }, took);
           lines.push(...prepared.lines);
