@@ -47,7 +47,7 @@ process.on("message", (m: ToClients) => {
 async function run(o: ClientsOptions): Promise<void> {
   const view = await watchRouting({ baseUrl: o.baseUrl, token: o.token, tenantId: o.tenantId });
   const marks: [number, string][] = [];
-  view.onHeard = (r, at) => void marks.push([performance.timeOrigin + at, `heard v${r.version}${r.writesBlocked ? " (writes blocked)" : ""}`]);
+  view.onHeard = (r, at) => void marks.push([performance.timeOrigin + at, `heard v${r.version}${r.writesBlocked ? " (writes blocked)" : r.next ? " (next announced)" : ""}`]);
   const load = startLoad({
     rate: o.rate,
     connections: o.connections,
@@ -55,7 +55,7 @@ async function run(o: ClientsOptions): Promise<void> {
     users: o.users,
     routing: view.current,
     changed: view.changed,
-    onReconnect: (_primary, at, ms) => void marks.push([performance.timeOrigin + at, `connected in ${ms.toFixed(0)} ms`]),
+    onReconnect: (_primary, at, ms, ahead) => void marks.push([performance.timeOrigin + at, `${ahead ? "took the connection opened ahead" : "connected"} in ${ms.toFixed(0)} ms`]),
     connect: async (primary) => {
       const [connectionId, database] = primary.split("/") as [string, string];
       const client = new pg.Client({ connectionString: `${o.servers[connectionId]}${encodeURIComponent(database)}` });

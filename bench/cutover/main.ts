@@ -169,7 +169,15 @@ const steps = (xs: { step?: string; phase?: string; duration_ms?: number | strin
 async function parts(world: World, id: string): Promise<string> {
   const { rows } = await world.pool.query<{ details: Record<string, unknown> }>("SELECT s -> 'details' AS details FROM jobs, jsonb_array_elements(steps) s WHERE id = $1 AND s ->> 'step' = 'Cutover'", [id]);
   const d = rows[0]?.details ?? {};
-  return Object.entries(d).filter(([k]) => k.endsWith("_ms")).map(([k, v]) => `${k.replace(/_ms$/, "")} ${v}`).join(", ");
+  const took = Object.entries(d).filter(([k]) => k.endsWith("_ms")).map(([k, v]) => `${k.replace(/_ms$/, "")} ${v}`).join(", ");
+  return `${took}${await contention(world, id)}`;
+}
+
+// What the fence's lock waited for past a step, as the fence recorded it (evidence for a slow fence).
+async function contention(world: World, id: string): Promise<string> {
+  const { rows } = await world.pool.query<{ c: string[] | null }>("SELECT state -> 'fence' -> 'contention' AS c FROM jobs WHERE id = $1", [id]);
+  const c = rows[0]?.c;
+  return c?.length ? `; the fence's lock waited for ${c.join("; ")}` : "";
 }
 
 // Where a failover's window went: each record's time after the first blocked write (the fence's ask), on the
@@ -185,7 +193,7 @@ async function timeline(world: World, id: string): Promise<string> {
   marks.push(`switched +${at(job.state.routingSwitchedAt)}`);
   // And what the steps' parts took, as each recorded it (the *_ms figures of their details).
   const took = job.steps.flatMap((step) => Object.entries(step.details ?? {}).filter(([k]) => k.endsWith("_ms")).map(([k, v]) => `${k.replace(/_ms$/, "")} ${v}`));
-  return `${marks.join(", ")} (${took.join(", ")})`;
+  return `${marks.join(", ")} (${took.join(", ")})${await contention(world, id)}`;
 }
 
 // Where the clients' longest silence lay, against the fence's ask (its blockingSince; the server runs in this

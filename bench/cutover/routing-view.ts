@@ -28,7 +28,12 @@ export async function watchRouting(o: { baseUrl: string; token: string; tenantId
   const ready = new Promise<void>((r) => (first = r));
   void (async () => {
     for await (const r of stream) {
-      route = { version: r.version, primary: `${r.primary?.connectionId}/${r.primary?.database}`, writesBlocked: r.writesBlocked };
+      route = {
+        version: r.version,
+        primary: `${r.primary?.connectionId}/${r.primary?.database}`,
+        writesBlocked: r.writesBlocked,
+        ...(r.nextPrimary ? { next: `${r.nextPrimary.connectionId}/${r.nextPrimary.database}` } : {}),
+      };
       view?.onHeard?.(route, performance.now());
       first();
       const woken = waiters;

@@ -12,6 +12,9 @@ const client = new HeliosDBReplicationClient({
 });
 const tenantId = process.argv[2] ?? "tenant-123";
 for await (const routing of client.routing.watch(tenantId)) {
-  const { primary, version, writesBlocked } = routing;
-  console.log(`${tenantId} v${version}: ${primary?.region} ${primary?.database}${writesBlocked ? " (writes blocked: cutover under way)" : ""}`);
+  const { primary, version, writesBlocked, nextPrimary } = routing;
+  // nextPrimary: a cutover is being prepared; an application would open its connections there now, and use them
+  // once `primary` names it.
+  const next = nextPrimary ? ` (next: ${nextPrimary.region} ${nextPrimary.database})` : "";
+  console.log(`${tenantId} v${version}: ${primary?.region} ${primary?.database}${writesBlocked ? " (writes blocked: cutover under way)" : ""}${next}`);
 }

@@ -277,6 +277,9 @@ export interface Unfenced {
   disabled: string[];
 }
 
+/** How long unfence's first attempt waits to drop the triggers before it disables them first. */
+const DROP_AT_ONCE_MS = 50;
+
 /**
  * Lifts the fence from `tables` (rollback, cancel): writes are accepted
  * again at once. Idempotent; a table that is not fenced, or no longer
@@ -291,10 +294,20 @@ export async function unfence(source: TenantDatabase, tables: readonly string[],
     const names = fenced.map((t) => `${t.schema}.${t.table}`);
     // Autovacuum's lock, which both statements below wait for as the fence's lock does (see cancelAutovacuum).
     await cancelAutovacuum(client, fenced);
-    // First disable: SHARE ROW EXCLUSIVE waits for writers (there are none: they fail) but not for readers.
+    const drop = fenced.map((t) => `DROP TRIGGER IF EXISTS ${FENCE_TRIGGER} ON ${qualified(t)}`);
+    // Dropped at once when nothing holds the tables (the usual case: one commit, which a failover's promotion
+    // makes inside its downtime). DROP TRIGGER's ACCESS EXCLUSIVE lock waits for reads in flight, and reads
+    // queue behind it while it waits, so it waits a moment only.
+    try {
+      await inTransaction(client, Math.min(timeoutMs, DROP_AT_ONCE_MS), drop);
+      return { dropped: names, disabled: [] };
+    } catch (e) {
+      if (!TIMED_OUT.has(sqlStateOf(e) ?? "")) throw e;
+    }
+    // Else first disabled: SHARE ROW EXCLUSIVE waits for writers (there are none: they fail) but not for readers.
     await inTransaction(client, timeoutMs, fenced.map((t) => `ALTER TABLE ONLY ${qualified(t)} DISABLE TRIGGER ${FENCE_TRIGGER}`));
     try {
-      await inTransaction(client, timeoutMs, fenced.map((t) => `DROP TRIGGER IF EXISTS ${FENCE_TRIGGER} ON ${qualified(t)}`));
+      await inTransaction(client, timeoutMs, drop);
       return { dropped: names, disabled: [] };
     } catch (e) {
       if (!TIMED_OUT.has(sqlStateOf(e) ?? "")) throw e;

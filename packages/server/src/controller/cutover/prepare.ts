@@ -19,6 +19,7 @@
 // Both are re-runnable: each reads what the target has and sets what differs.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { checkWritable, copyColumnDefaults, planSequences, syncSequences, type SequencePlan, type TenantDatabase } from "@heliosdb/replication-engine";
+import { timed } from "./timed";
 
 export interface Prepared {
   lines: string[];
@@ -88,14 +89,4 @@ export async function atFence(source: TenantDatabase, target: TenantDatabase, ta
     lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
   }
   return { lines, details: { sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) } };
-}
-
-// Runs f, adding what it took to `took[part]` when the caller keeps the figures.
-async function timed<T>(took: Record<string, number> | undefined, part: string, f: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  try {
-    return await f();
-  } finally {
-    if (took) took[part] = Date.now() - t0;
-  }
 }

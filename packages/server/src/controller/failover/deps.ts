@@ -137,13 +137,3 @@ export async function unreachable(deps: FailoverDeps, db: TenantDatabase): Promi
 export async function pause(deps: FailoverDeps, point: PausePoint, ctx: FailoverContext): Promise<void> {
   if (deps.pause) await deps.pause(point, ctx.jobId, ctx.signal);
 }
-
-// Runs f, keeping what it took under `part` for the step's report.
-export async function timed<T>(took: Record<string, number>, part: string, f: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  try {
-    return await f();
-  } finally {
-    took[part] = Date.now() - t0;
-  }
-}

@@ -25,6 +25,7 @@ import { tenantTables, unfence, type TenantDatabase } from "@heliosdb/replicatio
 import type { JobStep } from "../../orchestrator/job-kind";
 import { atFence, checkTargetWritable } from "../cutover/prepare";
 import { refenceTarget } from "../cutover/promote";
+import { timed } from "../cutover/timed";
 import { type FailoverContext, type FailoverDeps, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf } from "./deps";
 import { replicaData } from "./replica-data";
 
@@ -43,8 +44,9 @@ export function promoteReplica(deps: FailoverDeps): JobStep {
       const data = replicaData(row.config);
       const took: Record<string, number> = {};
       // First the fence lifted (its DROP TRIGGER and the defaults' ALTER both want the tables alone).
-      const lines = await liftTargetFence(ctx, target, tables);
-      const writable = () => (stateOf(ctx).targetReady ? Promise.resolve(["the new primary takes writes (checked before the fence)"]) : checkTargetWritable(target, tables));
+      const lines = await timed(took, "unfence_ms", () => liftTargetFence(ctx, target, tables));
+      const writable = () =>
+        stateOf(ctx).targetReady ? Promise.resolve(["the new primary takes writes (checked before the fence)"]) : timed(took, "check_ms", () => checkTargetWritable(target, tables));
       let details = {};
       if (s.sourceReachable !== false) {
         // One after the other: they share the sessions, which take one primitive at a time (the check runs a query

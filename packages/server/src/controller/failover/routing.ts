@@ -37,9 +37,10 @@ import type { FailoverRow } from "../../store/failovers";
 import { samePrimary } from "../../store/routing";
 import { stopCarrier } from "../cutover/drain";
 import { switchBack, switchRouting as switchTo } from "../cutover/switch";
+import { timed } from "../cutover/timed";
 import { untilDone } from "../cutover/until-done";
 import { verifyAtSwitch } from "../cutover/verify-at-switch";
-import { type FailoverContext, type FailoverDeps, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, timed, unreachable } from "./deps";
+import { type FailoverContext, type FailoverDeps, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
 import { replicaData } from "./replica-data";
 
 export function updateRouting(deps: FailoverDeps): JobStep {

@@ -29,7 +29,8 @@ import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { haltCarrier } from "../cutover/halt";
 import { announceNext, blockRouting, contended, fenceSource, liftFence } from "../cutover/fence";
-import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, timed, unreachable } from "./deps";
+import { timed } from "../cutover/timed";
+import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
 
 export function stopReplication(deps: FailoverDeps): JobStep {
   return {

@@ -41,6 +41,7 @@ import { atFence, prepareTarget } from "../cutover/prepare";
 import { readyTarget, refenceTarget } from "../cutover/promote";
 import { lendSessions } from "../cutover/sessions";
 import { switchBack, switchRouting } from "../cutover/switch";
+import { timed } from "../cutover/timed";
 import { untilDone } from "../cutover/until-done";
 import { verifyAtSwitch } from "../cutover/verify-at-switch";
 import { type MigrationContext, type MigrationDeps, databaseOf, migrationOf, pause, save, stateOf } from "./deps";
@@ -68,14 +69,6 @@ export function cutover(deps: MigrationDeps): JobStep {
 
         // What each part took on this run (the downtime is measured apart, from the fence's first ask).
         const took: Record<string, number> = {};
-        const timed = async <T>(part: string, f: () => Promise<T>): Promise<T> => {
-          const t0 = Date.now();
-          try {
-            return await f();
-          } finally {
-            took[part] = Date.now() - t0;
-          }
-        };
 
         // 0. Before the fence, while the tenant still writes on the source (nothing here is the clients' yet):
         // the target checked to take writes, the source's column defaults set on it, and its sequences created
@@ -85,8 +78,8 @@ export function cutover(deps: MigrationDeps): JobStep {
         let plan: SequencePlan | undefined;
         if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
           // The clients that follow routing may connect to the target from now on (routing's next_primary).
-          await timed("announce_ms", () => announceNext(ctx, deps.routing, m.source, m.target, "migration"));
-          lines.push(...(await timed("ready_ms", () => readyTarget(ctx, target, tables))));
+          await timed(took, "announce_ms", () => announceNext(ctx, deps.routing, m.source, m.target, "migration"));
+          lines.push(...(await timed(took, "ready_ms", () => readyTarget(ctx, target, tables))));
           const prepared = await prepareTarget(source, target, tables, { checkWritable: false }, took);
           lines.push(...prepared.lines);
           defaultsLeft = prepared.defaultsLeft > 0;
@@ -96,17 +89,17 @@ export function cutover(deps: MigrationDeps): JobStep {
         // 0b. Caught up while the tenant still writes: drained to a mark until a round is short, so the drain inside the
         // window is left only the writes of its last moments (the lag the catch-up phase allowed is drained here).
         if (!stateOf(ctx).fence && !stateOf(ctx).fencing) {
-          await timed("catch_up_ms", () => catchUp(deps.orchestrator(), row, source, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal }));
+          await timed(took, "catch_up_ms", () => catchUp(deps.orchestrator(), row, source, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal }));
         }
 
         // 1. Writes stop on the source; clients that follow routing hear that they are blocked.
-        const fenced = await timed("fence_ms", () => fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000));
+        const fenced = await timed(took, "fence_ms", () => fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000));
         await blockRouting(ctx, deps.routing, m.source, "migration");
         await pause(deps, "fenced", ctx);
 
         // 2. Every acknowledged write reaches the target.
         const finalLsn = BigInt(fenced.finalLsn);
-        const applied = await timed("drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000));
+        const applied = await timed(took, "drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000));
         await pause(deps, "drained", ctx);
         lines.push(`fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}${contended(fenced)}; the target applied through ${formatLsn(applied)}`);
 
@@ -120,12 +113,12 @@ export function cutover(deps: MigrationDeps): JobStep {
             const at = await atFence(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000, defaults: defaultsLeft, sequences: plan }, took);
             lines.push(...at.lines);
             sequences = at.details;
-            held = await timed("hold_ms", () => holdSnapshot(target));
+            held = await timed(took, "hold_ms", () => holdSnapshot(target));
           }
 
           // 4. The switch; the downtime ends here.
           const measured = stateOf(ctx).routingSwitchedAt !== undefined;
-          const switched = await timed("switch_ms", () => switchRouting(ctx, deps.routing, m.target, "migration"));
+          const switched = await timed(took, "switch_ms", () => switchRouting(ctx, deps.routing, m.target, "migration"));
           if (!measured && switched.downtimeMs !== undefined && !(await deps.migrations.record(ctx.jobId, ctx.lease, { downtimeMs: switched.downtimeMs }))) {
             throw new LeaseLost(ctx.jobId);
           }
@@ -140,7 +133,7 @@ export function cutover(deps: MigrationDeps): JobStep {
 
           // 5. The verification, outside the downtime: the source at its fence against the target as the switch found it.
           if (!stateOf(ctx).verification) {
-            const verification = await timed("verify_ms", () => verifyAtSwitch(ctx, source, plainTarget, { tables }, held));
+            const verification = await timed(took, "verify_ms", () => verifyAtSwitch(ctx, source, plainTarget, { tables }, held));
             await save(ctx, { verification });
           }
         } finally {
@@ -150,7 +143,7 @@ export function cutover(deps: MigrationDeps): JobStep {
         lines.push(verification.message);
 
         // 5. After the switch nothing may undo it (clients write on the target now): what follows is retried, never failed.
-        await timed("stop_ms", () => untilDone(ctx, deps.log, "stop the replication", () => stopCarrier(ctx, deps, row.id, true)));
+        await timed(took, "stop_ms", () => untilDone(ctx, deps.log, "stop the replication", () => stopCarrier(ctx, deps, row.id, true)));
         lines.push("the replication stopped, its slot and publication dropped");
         if (m.config.cleanupSource && !verification.ok) {
           lines.push("cleanup_source: the source's tables are kept (fenced), since the target was not verified equal to them");
