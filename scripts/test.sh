@@ -20,6 +20,9 @@ scripts/check-generated.sh
 step "typecheck and build every package"
 npx turbo run typecheck build --output-logs=errors-only
 
+step "typecheck the benchmarks (bench/*: run by hand, so nothing else would notice them break)"
+for dir in bench/*/; do npx tsc --noEmit -p "$dir"; done
+
 step "headless Chromium for the browser tests (Debian's package; no browser is downloaded by npm)"
 if [ ! -x /usr/bin/chromium ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

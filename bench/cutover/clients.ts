@@ -31,7 +31,7 @@ export type ToClients = { type: "start"; options: ClientsOptions } | { type: "sy
 export type FromClients =
   | { type: "acks"; at: number[] }
   /** Times the clients' event loop stood still (a garbage collection, or anything else that held it), [start, ms]. */
-  | { type: "stalls"; at: [number, number][] }
+  | { type: "stalls"; at: [number, number, "gc" | "held"][] }
   /** What the clients did around a switch: a routing heard, a connection made to follow it ([epoch ms, text]). */
   | { type: "marks"; at: [number, string][] }
   | { type: "synced"; id: number }
@@ -65,16 +65,17 @@ async function run(o: ClientsOptions): Promise<void> {
     },
   });
   // Where the clients themselves stood still: a silence then is theirs, not the service's. A timer that fires
-  // late by more than 20 ms saw its loop held (the GCs among the holds are named by the observer).
-  const stalls: [number, number][] = [];
+  // late by more than 20 ms saw its loop held — by a garbage collection (which the observer names too), by other
+  // work of theirs, or by a CPU the rest of the host kept busy.
+  const stalls: [number, number, "gc" | "held"][] = [];
   let tick = performance.now();
   const watchdog = setInterval(() => {
     const now = performance.now();
-    if (now - tick > 25) stalls.push([performance.timeOrigin + tick + 5, now - tick - 5]);
+    if (now - tick > 25) stalls.push([performance.timeOrigin + tick + 5, now - tick - 5, "held"]);
     tick = now;
   }, 5);
   const gcs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if (e.duration >= 10) stalls.push([performance.timeOrigin + e.startTime, e.duration]);
+    for (const e of list.getEntries()) if (e.duration >= 10) stalls.push([performance.timeOrigin + e.startTime, e.duration, "gc"]);
   });
   gcs.observe({ entryTypes: ["gc"] });
   let sent = 0;

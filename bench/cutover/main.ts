@@ -13,8 +13,10 @@
 //   npm run bench:cutover -- --failovers=5 --migrations=0 --textbook=3 --rows=300000 --rate=1000
 //
 // Downtime, as a client sees it: the longest time in which no write of the
-// load was acknowledged, from the request (our cutover) or from stopping
-// the writers (the textbook's) until the writers write on the new primary.
+// load was acknowledged — in the cutover's window (from 1 s before the
+// fence's first lock request to 1 s after the routing switch) for ours, and,
+// beside it, over the whole failover or migration; from stopping the
+// writers until they write on the new primary for the textbook's.
 // The server's own figure (downtime_ms: from the fence to the routing
 // switch) is reported beside it. Lost writes: acknowledged writes missing
 // (or not as last acknowledged) on the final primary, counted over the whole
@@ -56,8 +58,9 @@ interface Cutover {
   kind: "failover" | "migration";
   id: string;
   status: string;
-  /** Client-observed, and the server's downtime_ms. */
+  /** Client-observed: in the cutover's window (from 1 s before the fence's ask to 1 s after the switch), and over the whole operation. */
   clientMs: number;
+  wholeMs: number;
   serverMs: number;
   totalMs: number;
   message: string;
@@ -108,9 +111,9 @@ async function main() {
         const done = await ended(world, `/failovers/${accepted.failover_id}`);
         const t1 = performance.now();
         await sleep(500);
-        const c: Cutover = { kind: "failover", id: accepted.failover_id, status: done.status, clientMs: (await load.sync(), longestSilence(load.ackTimes, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
+        const c: Cutover = { kind: "failover", id: accepted.failover_id, status: done.status, ...(await silences(world, load, accepted.failover_id, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
         cutovers.push(c);
-        log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}; window ${await timeline(world, accepted.failover_id)}; ${await silenceAt(world, load, accepted.failover_id, t0, t1)}`);
+        log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms (${c.wholeMs.toFixed(1)} ms over the whole ${c.kind}), server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}; window ${await timeline(world, accepted.failover_id)}; ${await silenceAt(world, load, accepted.failover_id, t0, t1)}`);
         if (done.status !== "Completed") break;
         current = done.reverse_replication_id;
       }
@@ -142,9 +145,9 @@ async function main() {
           const t1 = performance.now();
           await sleep(500);
           // The cutover's window: from the Cutover phase's start (its fence) to the end; the copy before it blocks no write.
-          const c: Cutover = { kind: "migration", id: accepted.id, status: done.status, clientMs: (await load.sync(), longestSilence(load.ackTimes, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
+          const c: Cutover = { kind: "migration", id: accepted.id, status: done.status, ...(await silences(world, load, accepted.id, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
           cutovers.push(c);
-          log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms, server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}; cutover parts ${await parts(world, accepted.id)}; ${await silenceAt(world, load, accepted.id, t0, t1)}`);
+          log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms (${c.wholeMs.toFixed(1)} ms over the whole ${c.kind}), server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}; cutover parts ${await parts(world, accepted.id)}; ${await silenceAt(world, load, accepted.id, t0, t1)}`);
           if (done.status !== "Completed") break;
         }
       }
@@ -196,6 +199,23 @@ async function timeline(world: World, id: string): Promise<string> {
   return `${marks.join(", ")} (${took.join(", ")})${await contention(world, id)}`;
 }
 
+// The clients' longest silence in the cutover's window — from 1 s before the fence's ask (its blockingSince) to 1 s
+// after the routing switch, as the job recorded them on this host's clock — and over the whole operation (a
+// migration's copy and catch-up, the verification after the switch: the service's load on a host the clients share).
+async function silences(world: World, load: RemoteLoad, jobId: string, t0: number, t1: number): Promise<{ clientMs: number; wholeMs: number }> {
+  await load.sync();
+  const wholeMs = longestSilence(load.ackTimes, t0, t1);
+  const { rows } = await world.pool.query<{ since: string | null; switched: string | null }>(
+    "SELECT state -> 'fence' ->> 'blockingSince' AS since, state ->> 'routingSwitchedAt' AS switched FROM jobs WHERE id = $1",
+    [jobId],
+  );
+  const since = Date.parse(rows[0]?.since ?? "") - performance.timeOrigin;
+  const switched = Date.parse(rows[0]?.switched ?? "") - performance.timeOrigin;
+  // No fence or no switch (a cutover that rolled back): the whole operation's.
+  if (Number.isNaN(since) || Number.isNaN(switched)) return { clientMs: wholeMs, wholeMs };
+  return { clientMs: longestSilence(load.ackTimes, Math.max(t0, since - 1_000), Math.min(t1, switched + 1_000)), wholeMs };
+}
+
 // Where the clients' longest silence lay, against the fence's ask (its blockingSince; the server runs in this
 // process, so its clock is this one's): a silence outside the window is something else than the cutover.
 async function silenceAt(world: World, load: RemoteLoad, jobId: string, t0: number, t1: number): Promise<string> {
@@ -204,7 +224,7 @@ async function silenceAt(world: World, load: RemoteLoad, jobId: string, t0: numb
   const s = silenceIn(load.ackTimes, t0, t1);
   // The clients' own stalls within it (their process held: a GC, or else).
   const own = load.stalls.filter((x) => x.at < s.until && x.at + x.ms > s.after);
-  const stalled = own.length ? `; the clients' process stood still ${own.map((x) => `${x.ms.toFixed(0)} ms at +${(x.at - since).toFixed(0)}`).join(", ")} within it` : "";
+  const stalled = own.length ? `; the clients' process stood still ${own.map((x) => `${x.ms.toFixed(0)} ms${x.kind === "gc" ? " (a GC)" : ""} at +${(x.at - since).toFixed(0)}`).join(", ")} within it` : "";
   const did = load.marks.filter((x) => x.at >= s.after && x.at <= s.until).map((x) => `${x.text} at +${(x.at - since).toFixed(0)}`);
   return Number.isNaN(since)
     ? "no fence"
@@ -261,8 +281,10 @@ function report(cutovers: Cutover[], textbook: TextbookRun[], load: RemoteLoad, 
   const row = (name: string, xs: number[]) => `${name.padEnd(44)} ${String(xs.length).padStart(3)}  p50 ${pct(xs, 0.5).toFixed(1).padStart(8)} ms  p99 ${pct(xs, 0.99).toFixed(1).padStart(8)} ms`;
   console.log("");
   console.log(row("migration cutover, client-observed", migrations.map((c) => c.clientMs)));
+  console.log(row("  the same over the whole migration", migrations.map((c) => c.wholeMs)));
   console.log(row("migration cutover, server downtime_ms", migrations.map((c) => c.serverMs)));
   console.log(row("failover, client-observed", failovers.map((c) => c.clientMs)));
+  console.log(row("  the same over the whole failover", failovers.map((c) => c.wholeMs)));
   console.log(row("failover, server downtime_ms", failovers.map((c) => c.serverMs)));
   console.log(row("textbook cutover, client-observed", book));
   const failed = cutovers.filter((c) => c.status !== "Completed");
@@ -283,9 +305,11 @@ function report(cutovers: Cutover[], textbook: TextbookRun[], load: RemoteLoad, 
     not_completed: failed.length,
     cutover_downtime_p50_ms: r2(pct(migrations.map((c) => c.clientMs), 0.5)),
     cutover_downtime_p99_ms: r2(pct(migrations.map((c) => c.clientMs), 0.99)),
+    cutover_downtime_whole_p99_ms: r2(pct(migrations.map((c) => c.wholeMs), 0.99)),
     cutover_server_downtime_p99_ms: r2(pct(migrations.map((c) => c.serverMs), 0.99)),
     failover_downtime_p50_ms: r2(pct(failovers.map((c) => c.clientMs), 0.5)),
     failover_downtime_p99_ms: r2(pct(failovers.map((c) => c.clientMs), 0.99)),
+    failover_downtime_whole_p99_ms: r2(pct(failovers.map((c) => c.wholeMs), 0.99)),
     failover_server_downtime_p99_ms: r2(pct(failovers.map((c) => c.serverMs), 0.99)),
     textbook_downtime_p50_ms: r2(pct(book, 0.5)),
     lost_writes: lost,

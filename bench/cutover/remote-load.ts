@@ -11,7 +11,7 @@ export interface RemoteLoad extends Pick<Load, "ackTimes" | "errors" | "refusals
   /** Resolves once every acknowledgement the clients made so far is in ackTimes. */
   sync(): Promise<void>;
   /** When the clients' own process stood still, and for how long (ms), on this process's clock. */
-  readonly stalls: { at: number; ms: number }[];
+  readonly stalls: { at: number; ms: number; kind: "gc" | "held" }[];
   /** What the clients did around a switch (routings heard, connections made), on this process's clock. */
   readonly marks: { at: number; text: string }[];
 }
@@ -19,7 +19,7 @@ export interface RemoteLoad extends Pick<Load, "ackTimes" | "errors" | "refusals
 export async function startRemoteLoad(options: ClientsOptions): Promise<RemoteLoad> {
   const child = fork(join(import.meta.dirname, "clients.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const ackTimes: number[] = [];
-  const stalls: { at: number; ms: number }[] = [];
+  const stalls: { at: number; ms: number; kind: "gc" | "held" }[] = [];
   const marks: { at: number; text: string }[] = [];
   const errors: string[] = [];
   const orders = new Set<string>();
@@ -32,7 +32,7 @@ export async function startRemoteLoad(options: ClientsOptions): Promise<RemoteLo
   child.on("message", (m: FromClients) => {
     if (m.type === "acks") for (const t of m.at) ackTimes.push(t - performance.timeOrigin);
     else if (m.type === "marks") for (const [at, text] of m.at) marks.push({ at: at - performance.timeOrigin, text });
-    else if (m.type === "stalls") for (const [at, ms] of m.at) stalls.push({ at: at - performance.timeOrigin, ms });
+    else if (m.type === "stalls") for (const [at, ms, kind] of m.at) stalls.push({ at: at - performance.timeOrigin, ms, kind });
     else if (m.type === "synced") waiting.get(m.id)?.();
     else if (m.type === "orders") for (const o of m.orders) orders.add(o);
     else if (m.type === "stopped") {

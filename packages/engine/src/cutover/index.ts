@@ -9,6 +9,7 @@ export { markPosition, MARK_MESSAGE_PREFIX } from "./mark";
 export { checkWritable, copyColumnDefaults, tenantTables, type ColumnDefault, type DefaultsCopy, type WritableCheck } from "./promote";
 export { TableNotFoundError, type TenantDatabase } from "./tables";
 export { dropTenantTables } from "./cleanup";
+export { lockWaits } from "./waits";
 export { DrainError, type DrainOptions } from "../pipeline/drain";
 // The applied position as the target holds it, readable from any process (a drain watched from another node than the pipeline's).
 export { readCheckpoint, type Checkpoint } from "../apply/checkpoint";

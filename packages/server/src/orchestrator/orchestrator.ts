@@ -12,7 +12,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { connect, DrainError, formatLsn, readCheckpoint, type KeyProvider, type ObservedFigures, type TokenVault, type WorkerPool } from "@heliosdb/replication-engine";
+import { connect, DrainError, formatLsn, lockWaits, readCheckpoint, type KeyProvider, type ObservedFigures, type TokenVault, type WorkerPool } from "@heliosdb/replication-engine";
 import type pg from "pg";
 import type { ConnectionStore } from "../store/connections";
 import type { EventStore } from "../store/events";
@@ -197,7 +197,10 @@ export class Orchestrator {
         const left = deadline - Date.now();
         if (left <= 0) {
           const why = lastError ? `; last error: ${(lastError as Error).message}` : "";
-          throw new Error(`the target did not apply ${formatLsn(lsn)} within ${options.timeoutMs} ms${why}`);
+          // What held the applier, when a lock did (evidence for an operator; nothing to act on here).
+          const waits = target ? await lockWaits(target) : [];
+          const held = waits.length ? `; on the target, ${waits.join("; ")}` : "";
+          throw new Error(`the target did not apply ${formatLsn(lsn)} within ${options.timeoutMs} ms${why}${held}`);
         }
         const pipeline = this.replications.pipeline(row.id);
         if (pipeline) {
