@@ -88,6 +88,7 @@ test("under a write load that follows routing: nothing acknowledged is lost, the
   const first = writers("fo1-");
   await waitFor(() => first.committedOn(east) >= 40, "writes on the old primary", 60_000);
   // The old primary as the fence leaves it, seen before the reverse replication rewrites it.
+  const fenced = holds.hold("fenced");
   const switched = holds.hold("switched");
   const accepted = await world.rest("POST", `/replications/${forward}/failover`, { reason: "planned maintenance", update_routing: true, reverse_replication: true });
   expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
@@ -95,7 +96,20 @@ test("under a write load that follows routing: nothing acknowledged is lost, the
   expect(accepted.body.steps.map((s: { step: string }) => s.step)).toEqual(STEPS);
   expect(accepted.body.steps[0].status).not.toBe("Pending");
   const failover = accepted.body.failover_id as string;
+  // Fenced: routing still names the old primary, blocks writes, and names the new one as next (announced before the fence).
+  expect(await fenced.reached).toBe(failover);
+  expect((await world.rest("GET", "/tenants/tenant-123/routing")).body).toMatchObject({
+    primary: { connection_id: EAST, database: "production_db" },
+    writes_blocked: true,
+    next_primary: { connection_id: WEST, database: "failover_west", region: "us-west-2" },
+    failover_id: failover,
+  });
+  fenced.release();
   expect(await switched.reached).toBe(failover);
+  // Switched: the next primary is the primary, and there is no next any more.
+  const routed = (await world.rest("GET", "/tenants/tenant-123/routing")).body;
+  expect(routed).toMatchObject({ primary: { connection_id: WEST, database: "failover_west" }, writes_blocked: false });
+  expect(routed.next_primary).toBeUndefined();
   const eastDb = await session(east);
   const westDb = await session(west);
   const eastAtFence = await snapshot(eastDb);
