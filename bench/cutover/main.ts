@@ -111,9 +111,10 @@ async function main() {
         const done = await ended(world, `/failovers/${accepted.failover_id}`);
         const t1 = performance.now();
         await sleep(500);
-        const c: Cutover = { kind: "failover", id: accepted.failover_id, status: done.status, ...(await silences(world, load, accepted.failover_id, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
+        const w = await windowOf(world, load, accepted.failover_id);
+        const c: Cutover = { kind: "failover", id: accepted.failover_id, status: done.status, ...silences(load, w, t0, t1), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
         cutovers.push(c);
-        log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms (${c.wholeMs.toFixed(1)} ms over the whole ${c.kind}), server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}; window ${await timeline(world, accepted.failover_id)}; ${await silenceAt(world, load, accepted.failover_id, t0, t1)}`);
+        log(`failover ${i}: ${c.status} in ${c.totalMs.toFixed(0)} ms; client-observed downtime ${c.clientMs.toFixed(1)} ms (${c.wholeMs.toFixed(1)} ms over the whole ${c.kind}), server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; steps ${steps(done.steps)}; window ${await timeline(world, accepted.failover_id)}; ${silenceAt(load, w, t0, t1)}`);
         if (done.status !== "Completed") break;
         current = done.reverse_replication_id;
       }
@@ -144,10 +145,10 @@ async function main() {
           const done = await ended(world, `/migrations/${accepted.id}`);
           const t1 = performance.now();
           await sleep(500);
-          // The cutover's window: from the Cutover phase's start (its fence) to the end; the copy before it blocks no write.
-          const c: Cutover = { kind: "migration", id: accepted.id, status: done.status, ...(await silences(world, load, accepted.id, t0, t1)), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
+          const w = await windowOf(world, load, accepted.id);
+          const c: Cutover = { kind: "migration", id: accepted.id, status: done.status, ...silences(load, w, t0, t1), serverMs: Number(done.downtime_ms ?? 0), totalMs: t1 - t0, message: done.message ?? "" };
           cutovers.push(c);
-          log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms (${c.wholeMs.toFixed(1)} ms over the whole ${c.kind}), server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}; cutover parts ${await parts(world, accepted.id)}; ${await silenceAt(world, load, accepted.id, t0, t1)}`);
+          log(`migration ${i}: ${c.status} in ${(c.totalMs / 1000).toFixed(1)} s; client-observed downtime ${c.clientMs.toFixed(1)} ms (${c.wholeMs.toFixed(1)} ms over the whole ${c.kind}), server downtime_ms ${c.serverMs}${c.message ? ` (${c.message})` : ""}; phases ${steps(done.phases)}; cutover parts ${await parts(world, accepted.id)}; ${silenceAt(load, w, t0, t1)}`);
           if (done.status !== "Completed") break;
         }
       }
@@ -199,28 +200,32 @@ async function timeline(world: World, id: string): Promise<string> {
   return `${marks.join(", ")} (${took.join(", ")})${await contention(world, id)}`;
 }
 
-// The clients' longest silence in the cutover's window — from 1 s before the fence's ask (its blockingSince) to 1 s
-// after the routing switch, as the job recorded them on this host's clock — and over the whole operation (a
-// migration's copy and catch-up, the verification after the switch: the service's load on a host the clients share).
-async function silences(world: World, load: RemoteLoad, jobId: string, t0: number, t1: number): Promise<{ clientMs: number; wholeMs: number }> {
+// When a job's fence asked for its lock (its blockingSince) and when it switched the routing, as the job recorded
+// them, on this process's clock (the server runs in it); NaN for what it did not do. Every acknowledgement the clients
+// made until now is in load.ackTimes once this resolves.
+async function windowOf(world: World, load: RemoteLoad, jobId: string): Promise<{ since: number; switched: number }> {
   await load.sync();
-  const wholeMs = longestSilence(load.ackTimes, t0, t1);
   const { rows } = await world.pool.query<{ since: string | null; switched: string | null }>(
     "SELECT state -> 'fence' ->> 'blockingSince' AS since, state ->> 'routingSwitchedAt' AS switched FROM jobs WHERE id = $1",
     [jobId],
   );
-  const since = Date.parse(rows[0]?.since ?? "") - performance.timeOrigin;
-  const switched = Date.parse(rows[0]?.switched ?? "") - performance.timeOrigin;
-  // No fence or no switch (a cutover that rolled back): the whole operation's.
-  if (Number.isNaN(since) || Number.isNaN(switched)) return { clientMs: wholeMs, wholeMs };
-  return { clientMs: longestSilence(load.ackTimes, Math.max(t0, since - 1_000), Math.min(t1, switched + 1_000)), wholeMs };
+  return { since: Date.parse(rows[0]?.since ?? "") - performance.timeOrigin, switched: Date.parse(rows[0]?.switched ?? "") - performance.timeOrigin };
 }
 
-// Where the clients' longest silence lay, against the fence's ask (its blockingSince; the server runs in this
-// process, so its clock is this one's): a silence outside the window is something else than the cutover.
-async function silenceAt(world: World, load: RemoteLoad, jobId: string, t0: number, t1: number): Promise<string> {
-  const { rows } = await world.pool.query<{ since: string | null }>("SELECT state -> 'fence' ->> 'blockingSince' AS since FROM jobs WHERE id = $1", [jobId]);
-  const since = Date.parse(rows[0]?.since ?? "") - performance.timeOrigin;
+// The clients' longest silence in the cutover's window — from 1 s before the fence's ask to 1 s after the routing
+// switch — and over the whole operation (a migration's copy and catch-up, the verification after the switch: the
+// service's load on a host the clients share). Without a fence or a switch (a cutover that rolled back), the whole
+// operation's.
+function silences(load: RemoteLoad, w: { since: number; switched: number }, t0: number, t1: number): { clientMs: number; wholeMs: number } {
+  const wholeMs = longestSilence(load.ackTimes, t0, t1);
+  if (Number.isNaN(w.since) || Number.isNaN(w.switched)) return { clientMs: wholeMs, wholeMs };
+  return { clientMs: longestSilence(load.ackTimes, Math.max(t0, w.since - 1_000), Math.min(t1, w.switched + 1_000)), wholeMs };
+}
+
+// Where the clients' longest silence over the whole operation lay, against the fence's ask: a silence outside the
+// window is something else than the cutover.
+function silenceAt(load: RemoteLoad, w: { since: number }, t0: number, t1: number): string {
+  const { since } = w;
   const s = silenceIn(load.ackTimes, t0, t1);
   // The clients' own stalls within it (their process held: a GC, or else).
   const own = load.stalls.filter((x) => x.at < s.until && x.at + x.ms > s.after);

@@ -112,12 +112,19 @@ async function everyAcknowledgedOrderMoved(s: DemoServer) {
   expect(s.lines.filter((l) => l.startsWith("demo writer: cannot write"))).toEqual([]);
 }
 
-describe("failover", () => {
-  let s: DemoServer;
+// A demo and its server for the tests of one describe block: started before them, closed after them.
+function demoServerPerBlock(): () => DemoServer {
+  let s: DemoServer | undefined;
   beforeAll(async () => void (s = await startDemoServer()), 180_000);
   afterAll(async () => await s?.close(), 120_000);
+  return () => s!;
+}
+
+describe("failover", () => {
+  const demoServer = demoServerPerBlock();
 
   test("a failover of tenant-123 moves the demo writer to the new primary; no acknowledged write is lost", async () => {
+    const s = demoServer();
     const { rest } = s;
     const tenant123 = () => s.acks.filter((a) => a.tenantId === "tenant-123");
     const created = await rest("POST", "/replications", {
@@ -145,13 +152,12 @@ describe("failover", () => {
 });
 
 describe("migration", () => {
-  let s: DemoServer;
-  beforeAll(async () => void (s = await startDemoServer()), 180_000);
-  afterAll(async () => await s?.close(), 120_000);
+  const demoServer = demoServerPerBlock();
 
   // Spec §2.4.1's request as written: the target is us-west-2's only connection, and its database the one
   // tenant-123 is granted there (replica_db).
   test("the spec's migration of tenant-123 moves the demo writer to us-west-2; no acknowledged write is lost", async () => {
+    const s = demoServer();
     const { rest } = s;
     const tenant123 = () => s.acks.filter((a) => a.tenantId === "tenant-123");
     await waitFor(() => tenant123().length > 10, "the writer to write on us-east-1", 30_000);

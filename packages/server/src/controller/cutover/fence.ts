@@ -38,9 +38,8 @@ export async function fenceSource(ctx: CutoverContext, source: TenantDatabase, t
 export async function announceNext(ctx: CutoverContext, routing: RoutingStore, oldPrimary: ConnectionInfo, next: ConnectionInfo, kind: "failover" | "migration"): Promise<void> {
   const s = cutoverState(ctx);
   const now = await routing.get(s.tenantId);
-  if (now && samePrimary(now.primary, oldPrimary) && !(now.nextPrimary && samePrimary(now.nextPrimary, next) && now.nextPrimary.region === next.region)) {
-    await routing.setNextPrimary(s.tenantId, now.version, next, ctx.jobId, changerOf(ctx, kind));
-  }
+  // Already announced (a step run again): the store changes nothing.
+  if (now && samePrimary(now.primary, oldPrimary)) await routing.setNextPrimary(s.tenantId, now.version, next, ctx.jobId, changerOf(ctx, kind));
 }
 
 /** Marks the tenant's writes blocked while its routing names `oldPrimary` (once). */
