@@ -3,7 +3,7 @@
 // writes are blocked, then runs again — whole — on the primary a newer
 // version names; after a crash of its primary (no 25006, just an error) the
 // next transaction reads the routing again and goes where it points.
-import { fence } from "@heliosdb/replication-engine";
+import { fence, unfence } from "@heliosdb/replication-engine";
 import { startCluster, type Cluster } from "@heliosdb/replication-engine/testing";
 import type pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -88,7 +88,25 @@ test("a fenced primary: the transaction waits for the routing (blocked, then swi
   expect(await notes("a")).toEqual(["on a", "first statement", "fenced"]);
   expect(await notes("b")).toEqual(["on b after the crash", "before"]);
   expect(lines).toEqual([
-    "demo writer: tenant-1's primary b/tenant refuses writes (25006): waiting for its routing to name the primary",
+    "demo writer: tenant-1's primary b/tenant refuses writes (25006): following its routing to the primary it names",
     "demo writer: tenant-1 follows its routing to the new primary a/tenant (region-a, routing version 3)",
+  ]);
+}, 60_000);
+
+// The switch came before the writer's next write (a short cutover between two ticks): refused once on the old
+// primary, it finds routing already moved and runs again on the new one, saying both.
+test("a fenced primary whose routing has already moved: refused once, then run again on the new primary without waiting", async () => {
+  const { pool, lines, move } = routed("b");
+  const b = { connection: { connectionString: clusters.b!.url("tenant") }, schema: "public" };
+  await unfence(b, ["orders"]); // b was left fenced by the test before
+  expect((await pool.transaction(insert("b before the switch"))).primary).toBe("b/tenant");
+  await fence(b, ["orders"]);
+  move("a");
+  expect((await pool.transaction(insert("a after the switch"))).primary).toBe("a/tenant");
+  expect((await notes("a")).at(-1)).toBe("a after the switch");
+  expect((await notes("b")).at(-1)).toBe("b before the switch");
+  expect(lines).toEqual([
+    "demo writer: tenant-1's primary b/tenant refuses writes (25006): following its routing to the primary it names",
+    "demo writer: tenant-1 follows its routing to the new primary a/tenant (region-a, routing version 2)",
   ]);
 }, 60_000);

@@ -105,15 +105,12 @@ export class RoutedPool {
   // The primary refused writes: wait for routing to move past what it said (a switch, or a rollback that lifted the fence).
   private async follow(): Promise<void> {
     const was = this.route!;
-    let said = false;
+    // Said on every refusal, whether routing has already moved on (the switch came before this write) or not yet.
+    this.options.log(`demo writer: ${this.options.tenantId}'s primary ${where(was.primary)} refuses writes (${FENCE_SQLSTATE}): following its routing to the primary it names`);
     for (;;) {
       if (this.closed) throw new Error("the writer is stopped");
       const route = await this.options.routing();
       if (route && route.version > was.version && !route.writesBlocked) return this.use(route);
-      if (!said) {
-        this.options.log(`demo writer: ${this.options.tenantId}'s primary ${where(was.primary)} refuses writes (${FENCE_SQLSTATE}): waiting for its routing to name the primary`);
-        said = true;
-      }
       await new Promise((r) => setTimeout(r, this.options.pollMs ?? 250));
     }
   }
