@@ -101,6 +101,17 @@ test("a job runs its steps in order, each step's start, outcome, duration and ou
   expect(done.lease).toBeNull();
 }, 60_000);
 
+test("outputs a step saves side by side are all kept, in the store and in the state the step reads", async () => {
+  const a = await node();
+  const { id } = await a.orchestrator.submit("test.saves", {});
+  const done = await ended(id);
+  expect(done.status).toBe("Completed");
+  const outputs = ["outputs_by", ...Array.from({ length: 20 }, (_, i) => `outputs_${i}`)].sort();
+  expect(Object.keys(done.state).sort()).toEqual(outputs);
+  const end = (await runsOf(cp.pool, id)).find((r) => r.action === "end")!;
+  expect(end.note.split(",")).toEqual(outputs);
+}, 60_000);
+
 test("a server that crashes in a re-runnable step: the next holder runs that step again, and only once the crashed one stopped", async () => {
   const servers = [await node(), await node()];
   const { id } = await servers[0]!.orchestrator.submit("test.resume", {});

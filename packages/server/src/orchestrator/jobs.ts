@@ -250,6 +250,9 @@ export class Jobs {
 
   private context(h: Held, row: JobRow, i: number, signal: AbortSignal): StepContext {
     let state = row.state;
+    // Saves one at a time, in the order asked: parts of a step that run side by side may each save, and the state
+    // kept here is then always the one the last write returned.
+    let saving: Promise<unknown> = Promise.resolve();
     return {
       jobId: h.id,
       kind: h.kind.name,
@@ -258,8 +261,12 @@ export class Jobs {
       get state() {
         return state;
       },
-      save: async (patch: JsonObject) => {
-        state = (await this.write(h, () => this.deps.jobs.save(h.id, h.lease, patch))).state;
+      save: (patch: JsonObject) => {
+        const saved = saving.then(async () => {
+          state = (await this.write(h, () => this.deps.jobs.save(h.id, h.lease, patch))).state;
+        });
+        saving = saved.catch(() => undefined);
+        return saved;
       },
       report: async (details: JsonObject) => {
         await this.write(h, () => this.deps.jobs.report(h.id, h.lease, i, details));

@@ -32,13 +32,17 @@ interface StepSpec {
   cancellable?: boolean;
   /** Waits for its gate (honouring its abort signal). */
   gated?: boolean;
+  /** Saves this many outputs side by side (as a cutover's parts in its window do) besides its own. */
+  sideBySide?: number;
 }
 
 /**
  * The test kinds: "test.quick" (three re-runnable steps that pause a moment),
  * "test.resume" (a gated re-runnable step in the middle), "test.once" (the
  * same, not re-runnable), "test.cancel" (a gated cancellable copy, then a gated
- * cutover that cannot be cancelled nor run again). Every step can be undone.
+ * cutover that cannot be cancelled nor run again), "test.saves" (one step
+ * that saves 20 outputs side by side, and says in its end's note which
+ * outputs its state then holds). Every step can be undone.
  * A job's state may say `fail: [steps]` (the step fails) and
  * `failRollback: [steps]` (its rollback fails).
  */
@@ -65,6 +69,7 @@ export function testJobKinds(db: pg.Pool): JobKind[] {
       { name: "cutover", rerunnable: false, cancellable: false, gated: true },
       { name: "cleanup", rerunnable: true },
     ]),
+    kind("test.saves", [{ name: "outputs", rerunnable: true, sideBySide: 20 }]),
   ];
 }
 
@@ -91,8 +96,9 @@ function testStep(db: pg.Pool, spec: StepSpec): JobStep {
       }
       // An output the next steps, and a server resuming the job, find in its state.
       await ctx.save({ [`${spec.name}_by`]: ctx.lease.owner } as JsonObject);
+      await Promise.all(Array.from({ length: spec.sideBySide ?? 0 }, (_, i) => ctx.save({ [`${spec.name}_${i}`]: i } as JsonObject)));
       await ctx.report({ attempt: ctx.attempt });
-      await record(ctx, "end");
+      await record(ctx, "end", spec.sideBySide ? Object.keys(ctx.state).sort().join(",") : "");
     },
     async rollback(ctx) {
       await record(ctx, "rollback");

@@ -47,8 +47,11 @@ export async function blockRouting(ctx: CutoverContext, routing: RoutingStore, o
   const s = cutoverState(ctx);
   if (s.routingBlocked) return;
   const now = await routing.get(s.tenantId);
-  if (now && samePrimary(now.primary, oldPrimary) && !now.writesBlocked) {
-    if (await routing.setWritesBlocked(s.tenantId, now.version, true, ctx.jobId, changerOf(ctx, kind))) await saveCutover(ctx, { routingBlocked: true });
+  if (!now || !samePrimary(now.primary, oldPrimary)) return;
+  // Blocked by this job already: a run interrupted before it saved so (the rollback must still find it, to unblock).
+  const ours = now.writesBlocked && (kind === "migration" ? now.migrationId : now.failoverId) === ctx.jobId;
+  if (ours || (!now.writesBlocked && (await routing.setWritesBlocked(s.tenantId, now.version, true, ctx.jobId, changerOf(ctx, kind))))) {
+    await saveCutover(ctx, { routingBlocked: true });
   }
 }
 

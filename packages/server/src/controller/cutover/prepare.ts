@@ -72,21 +72,41 @@ export interface AtFenceOptions {
   sequences?: SequencePlan | undefined;
 }
 
-/** In the window: sequence positions, and the column defaults left from before the fence. */
+/** In the window: sequence positions, and the column defaults left from before the fence (one after the other). */
 export async function atFence(source: TenantDatabase, target: TenantDatabase, tables: string[], options: AtFenceOptions, took?: Record<string, number>): Promise<AtFence> {
+  // On lent sessions (one primitive at a time), and a default's ALTER TABLE waits for nothing once the drain is done.
+  const sequences = await sequencesAtFence(source, target, tables, options.sequences, took);
+  const defaults = await defaultsAtFence(source, target, tables, options, took);
+  return { lines: [...sequences.lines, ...defaults], details: sequences.details };
+}
+
+/**
+ * Every sequence's position as the fence left it. Needs only the fence, not
+ * the drain: a writer the fence refused may have moved a sequence on since,
+ * never back, so no value a committed write took is handed out again.
+ */
+export async function sequencesAtFence(source: TenantDatabase, target: TenantDatabase, tables: string[], plan: SequencePlan | undefined, took?: Record<string, number>): Promise<AtFence> {
+  const sequences = await timed(took, "sequences_ms", () => syncSequences(source, target, tables, plan ? { plan } : {}));
+  return {
+    lines: [`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`],
+    details: { sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) },
+  };
+}
+
+/** After the drain (an ALTER TABLE waits for the applier's locks): the column defaults the target did not take before the fence. */
+export async function defaultsAtFence(
+  source: TenantDatabase,
+  target: TenantDatabase,
+  tables: string[],
+  options: Omit<AtFenceOptions, "sequences">,
+  took?: Record<string, number>,
+): Promise<string[]> {
+  if (!options.defaults) return ["every column default was set before the fence"];
+  const defaults = await timed(took, "defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: options.lockTimeoutMs }));
   const lines: string[] = [];
-  const plan = options.sequences ? { plan: options.sequences } : {};
-  const positions = () => timed(took, "sequences_ms", () => syncSequences(source, target, tables, plan));
-  const leftDefaults = async () =>
-    options.defaults ? timed(took, "defaults_ms", () => copyColumnDefaults(source, target, tables, { lockTimeoutMs: options.lockTimeoutMs })) : { set: [], failed: [] };
-  // One after the other: on lent sessions (one primitive at a time), and a default's ALTER TABLE waits for nothing then.
-  const sequences = await positions();
-  const defaults = await leftDefaults();
-  lines.push(`${sequences.length} sequence(s) synced at the fence${sequences.length ? ` (${sequences.map((q) => `${q.target} at ${q.lastValue}`).join(", ")})` : ""}`);
-  if (!options.defaults) lines.push("every column default was set before the fence");
   if (defaults.set.length > 0) lines.push(`${defaults.set.length} column default(s) set at the fence (${defaults.set.map((d) => `${d.table}.${d.column}`).join(", ")})`);
   if (defaults.failed.length > 0) {
     lines.push(`column defaults the new primary did not take: ${defaults.failed.map((d) => `${d.table}.${d.column} DEFAULT ${d.expression} (${d.error})`).join("; ")}`);
   }
-  return { lines, details: { sequences: sequences.map((q) => ({ source: q.source, target: q.target, last_value: q.lastValue.toString(), action: q.action })) } };
+  return lines;
 }

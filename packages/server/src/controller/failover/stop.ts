@@ -2,7 +2,8 @@
 // (cutover/catch-up.ts: drained to a WAL mark while the tenant still
 // writes, so the drain after the fence is short), then fence the
 // replication's tables there (from then on the tenant's writers fail with
-// 25006 and follow routing), drain the replication to the fence's final LSN
+// 25006 and follow routing), mark its routing writes_blocked and, side by
+// side with that, drain the replication to the fence's final LSN
 // (every write acknowledged before the fence is then on the replica), and
 // ask the replication to stop (stored as stopped, its owner told: its
 // pipeline halts). Its slot and publication are dropped by UpdateRouting
@@ -28,6 +29,7 @@ import type { JobStep } from "../../orchestrator/job-kind";
 import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { haltCarrier } from "../cutover/halt";
+import { sideBySide } from "../cutover/side-by-side";
 import { announceNext, blockRouting, contended, fenceSource, liftFence } from "../cutover/fence";
 import { timed } from "../cutover/timed";
 import { type FailoverContext, type FailoverDeps, type FailoverState, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf, unreachable } from "./deps";
@@ -69,13 +71,14 @@ export function stopReplication(deps: FailoverDeps): JobStep {
       if (!s.fence && !s.fencing && row.desired === "running") await catchUp(deps.orchestrator(), row, lent, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal });
       const took: Record<string, number> = {};
       const fenced = await timed(took, "fence_ms", () => fenceSource(ctx, lent, tables, deps.fenceLockTimeoutMs ?? 5_000));
-      // Clients that follow routing hear that writes are blocked (a new version), until the switch.
-      if (oldPrimary) await timed(took, "block_ms", () => blockRouting(ctx, deps.routing, oldPrimary, "failover"));
-      await pause(deps, "fenced", ctx);
 
-      // 2. The drain: the replica applies everything up to the fence.
+      // 2. Side by side, since each needs only the fence: clients that follow routing hear that writes are blocked (a new
+      // version, until the switch), and the drain: the replica applies everything up to the fence.
       const finalLsn = BigInt(fenced.finalLsn);
-      const drained = await timed(took, "drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000));
+      const [drained] = await sideBySide([
+        timed(took, "drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000)),
+        (oldPrimary ? timed(took, "block_ms", () => blockRouting(ctx, deps.routing, oldPrimary, "failover")) : Promise.resolve()).then(() => pause(deps, "fenced", ctx)),
+      ]);
       await pause(deps, "drained", ctx);
 
       // 3. The replication asked to stop; its slot and publication go after the switch (UpdateRouting).

@@ -3,13 +3,13 @@
 // the source: the target checked writable, the source's column defaults set
 // on it and its sequences created. Then, in the window in which writes wait:
 // the tenant's tables fenced on the source (its writers fail with 25006 and
-// follow routing) and its routing marked writes_blocked; the carrier drained
-// to the fence's final LSN (every acknowledged write is then on the target);
-// every sequence's position carried over, and any column default the target
-// could not take before (its ALTER waits for the carrier's locks, which the
-// fence frees); the target's state held (an
-// exported snapshot); the routing switched in one transaction that moves its
-// version. Then, outside the
+// follow routing); side by side, since each needs only the fence, its
+// routing marked writes_blocked, the carrier drained to the fence's final LSN
+// (every acknowledged write is then on the target) and every sequence's
+// position carried over; then any column default the target could not take
+// before (its ALTER waits for the carrier's locks, which the drain frees);
+// the target's state held (an exported snapshot); the routing switched in
+// one transaction that moves its version. Then, outside the
 // downtime: the verification — counts and checksums of every table, the
 // source at its fence against the target as the switch found it (the held
 // snapshot), exact while the tenant already writes there — and the carrier
@@ -31,15 +31,15 @@
 // After the switch nothing fails the phase — a verification that finds a
 // difference is reported, loudly, and what remains is retried — since a
 // rollback then would move the tenant's clients off writes they made.
-import type { JsonObject } from "@bufbuild/protobuf";
 import { dropTenantTables, formatLsn, holdSnapshot, type HeldSnapshot, type SequencePlan } from "@heliosdb/replication-engine";
 import { LeaseLost, type JobStep } from "../../orchestrator/job-kind";
 import { catchUp } from "../cutover/catch-up";
 import { drainCarrier, stopCarrier } from "../cutover/drain";
 import { announceNext, blockRouting, contended, fenceSource, liftFence } from "../cutover/fence";
-import { atFence, prepareTarget } from "../cutover/prepare";
+import { defaultsAtFence, prepareTarget, sequencesAtFence } from "../cutover/prepare";
 import { readyTarget, refenceTarget } from "../cutover/promote";
 import { lendSessions } from "../cutover/sessions";
+import { sideBySide } from "../cutover/side-by-side";
 import { switchBack, switchRouting } from "../cutover/switch";
 import { timed } from "../cutover/timed";
 import { untilDone } from "../cutover/until-done";
@@ -92,34 +92,35 @@ export function cutover(deps: MigrationDeps): JobStep {
           await timed(took, "catch_up_ms", () => catchUp(deps.orchestrator(), row, source, { timeoutMs: deps.drainTimeoutMs ?? 60_000, signal: ctx.signal }));
         }
 
-        // 1. Writes stop on the source; clients that follow routing hear that they are blocked.
+        // 1. Writes stop on the source.
         const fenced = await timed(took, "fence_ms", () => fenceSource(ctx, source, tables, deps.fenceLockTimeoutMs ?? 5_000));
-        await blockRouting(ctx, deps.routing, m.source, "migration");
-        await pause(deps, "fenced", ctx);
-
-        // 2. Every acknowledged write reaches the target.
         const finalLsn = BigInt(fenced.finalLsn);
-        const applied = await timed(took, "drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000));
+
+        // 2. While the writes wait, what needs only the fence runs side by side, so the window is the longest of them and
+        // not their sum: clients that follow routing hear that writes are blocked; every acknowledged write reaches the
+        // target (the drain); every sequence takes its position as the fence left it (logical decoding carries none).
+        const alreadySwitched = stateOf(ctx).routingSwitchedAt !== undefined;
+        const [applied, positioned] = await sideBySide([
+          timed(took, "drain_ms", () => drainCarrier(ctx, deps, row, finalLsn, deps.drainTimeoutMs ?? 60_000)),
+          alreadySwitched ? undefined : sequencesAtFence(source, target, tables, plan, took),
+          timed(took, "block_ms", () => blockRouting(ctx, deps.routing, m.source, "migration")).then(() => pause(deps, "fenced", ctx)),
+        ]);
         await pause(deps, "drained", ctx);
         lines.push(`fenced ${fenced.tables.length} tables (${fenced.tables.join(", ")}) at LSN ${formatLsn(finalLsn)}${contended(fenced)}; the target applied through ${formatLsn(applied)}`);
 
-        // 3. The target's sequences positioned; its state right before the switch held for the verification.
+        // 3. Any column default the target could not take before (its ALTER waits for the carrier's locks, which the
+        // drain has freed); the target's state right before the switch held for the verification.
         let held: HeldSnapshot | undefined;
-        let sequences: JsonObject | undefined;
+        const sequences = positioned?.details;
         try {
-          if (!stateOf(ctx).routingSwitchedAt) {
-            // Every sequence's position as the fence left it (logical decoding carries none), and any column default the
-            // target could not take before (its ALTER waits for the carrier's locks, which only the fence frees).
-            const at = await atFence(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000, defaults: defaultsLeft, sequences: plan }, took);
-            lines.push(...at.lines);
-            sequences = at.details;
+          if (!alreadySwitched) {
+            lines.push(...positioned!.lines, ...(await defaultsAtFence(source, target, tables, { lockTimeoutMs: deps.fenceLockTimeoutMs ?? 5_000, defaults: defaultsLeft }, took)));
             held = await timed(took, "hold_ms", () => holdSnapshot(target));
           }
 
           // 4. The switch; the downtime ends here.
-          const measured = stateOf(ctx).routingSwitchedAt !== undefined;
           const switched = await timed(took, "switch_ms", () => switchRouting(ctx, deps.routing, m.target, "migration"));
-          if (!measured && switched.downtimeMs !== undefined && !(await deps.migrations.record(ctx.jobId, ctx.lease, { downtimeMs: switched.downtimeMs }))) {
+          if (!alreadySwitched && switched.downtimeMs !== undefined && !(await deps.migrations.record(ctx.jobId, ctx.lease, { downtimeMs: switched.downtimeMs }))) {
             throw new LeaseLost(ctx.jobId);
           }
           downtimeMs = switched.downtimeMs ?? 0;
