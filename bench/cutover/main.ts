@@ -169,12 +169,20 @@ async function main() {
 const steps = (xs: { step?: string; phase?: string; duration_ms?: number | string; duration_seconds?: number | string }[] = []) =>
   xs.map((x) => `${x.step ?? x.phase} ${x.duration_ms !== undefined ? `${x.duration_ms} ms` : `${x.duration_seconds ?? 0} s`}`).join(", ");
 
-// What each part of the Cutover phase took, as its server recorded it in the job (the *_ms figures of the step's details).
+// What each part of the Cutover phase took, as its server recorded it in the job (the *_ms figures of the step's
+// details), and when the fence was up and the routing switched, after the fence's ask.
 async function parts(world: World, id: string): Promise<string> {
-  const { rows } = await world.pool.query<{ details: Record<string, unknown> }>("SELECT s -> 'details' AS details FROM jobs, jsonb_array_elements(steps) s WHERE id = $1 AND s ->> 'step' = 'Cutover'", [id]);
+  const { rows } = await world.pool.query<{ details: Record<string, unknown>; state: Record<string, any> }>( // eslint-disable-line @typescript-eslint/no-explicit-any
+    "SELECT s -> 'details' AS details, state FROM jobs, jsonb_array_elements(steps) s WHERE id = $1 AND s ->> 'step' = 'Cutover'",
+    [id],
+  );
   const d = rows[0]?.details ?? {};
   const took = Object.entries(d).filter(([k]) => k.endsWith("_ms")).map(([k, v]) => `${k.replace(/_ms$/, "")} ${v}`).join(", ");
-  return `${took}${await contention(world, id)}`;
+  const state = rows[0]?.state ?? {};
+  const since = Date.parse(state.fence?.blockingSince ?? "");
+  const at = (t: string | undefined) => (t ? `+${Date.parse(t) - since}` : "?");
+  const window = Number.isNaN(since) ? "" : `; fenced ${at(state.fence.fencedAt)}, switched ${at(state.routingSwitchedAt)}`;
+  return `${took}${window}${await contention(world, id)}`;
 }
 
 // What the fence's lock waited for past a step, as the fence recorded it (evidence for a slow fence).
