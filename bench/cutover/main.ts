@@ -230,18 +230,23 @@ function silences(load: RemoteLoad, w: { since: number; switched: number }, t0: 
   return { clientMs: longestSilence(load.ackTimes, Math.max(t0, w.since - 1_000), Math.min(t1, w.switched + 1_000)), wholeMs };
 }
 
-// Where the clients' longest silence over the whole operation lay, against the fence's ask: a silence outside the
-// window is something else than the cutover.
-function silenceAt(load: RemoteLoad, w: { since: number }, t0: number, t1: number): string {
-  const { since } = w;
-  const s = silenceIn(load.ackTimes, t0, t1);
-  // The clients' own stalls within it (their process held: a GC, or else).
+// Where the clients' longest silence lay against the fence's ask, in the cutover's window and, when it lay elsewhere,
+// over the whole operation (a silence outside the window is something else than the cutover).
+function silenceAt(load: RemoteLoad, w: { since: number; switched: number }, t0: number, t1: number): string {
+  const { since, switched } = w;
+  if (Number.isNaN(since)) return "no fence";
+  const whole = silenceIn(load.ackTimes, t0, t1);
+  const inWindow = Number.isNaN(switched) ? whole : silenceIn(load.ackTimes, Math.max(t0, since - 1_000), Math.min(t1, switched + 1_000));
+  const said = `in the window, ${describe(load, since, inWindow)}`;
+  return whole.after === inWindow.after ? said : `${said}; over the whole operation, ${describe(load, since, whole)}`;
+}
+
+// A silence: when, the clients' own stalls within it (their process held: a GC, or else), and what they did in it.
+function describe(load: RemoteLoad, since: number, s: { after: number; until: number }): string {
   const own = load.stalls.filter((x) => x.at < s.until && x.at + x.ms > s.after);
   const stalled = own.length ? `; the clients' process stood still ${own.map((x) => `${x.ms.toFixed(0)} ms${x.kind === "gc" ? " (a GC)" : ""} at +${(x.at - since).toFixed(0)}`).join(", ")} within it` : "";
   const did = load.marks.filter((x) => x.at >= s.after && x.at <= s.until).map((x) => `${x.text} at +${(x.at - since).toFixed(0)}`);
-  return Number.isNaN(since)
-    ? "no fence"
-    : `the clients' longest silence from +${(s.after - since).toFixed(0)} to +${(s.until - since).toFixed(0)} ms after the fence's ask${stalled}${did.length ? `; in it they ${did.join(", ")}` : ""}`;
+  return `the clients' longest silence from +${(s.after - since).toFixed(0)} to +${(s.until - since).toFixed(0)} ms after the fence's ask${stalled}${did.length ? `; in it they ${did.join(", ")}` : ""}`;
 }
 
 async function expectOk(answer: Promise<{ status: number; body: any }>, status: number) { // eslint-disable-line @typescript-eslint/no-explicit-any
