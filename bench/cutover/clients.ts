@@ -87,6 +87,8 @@ async function run(o: ClientsOptions): Promise<void> {
     if (marks.length) await send({ type: "marks", at: marks.splice(0) });
   };
   const timer = setInterval(() => void flush(), 50);
+  // The benchmark gone (killed, or failed without stopping us): nothing would ever stop these writers.
+  process.on("disconnect", () => process.exit(1));
   process.on("message", async (m: ToClients) => {
     if (m.type === "sync") {
       await flush();

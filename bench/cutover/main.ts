@@ -66,9 +66,13 @@ interface Cutover {
   message: string;
 }
 
+// What an interrupted run must still end: the clients' process, the clusters and the server, and their folders.
+let running: { world?: World; load?: RemoteLoad } = {};
+
 async function main() {
   log(`seeding a tenant of ${(USERS * 3 + 200).toLocaleString("en-US")} rows; load ${RATE} writes/s over ${CONNECTIONS} connections`);
   const world = await startWorld({ users: USERS });
+  running = { world };
   let load: RemoteLoad | undefined;
   try {
     await world.pool.query(`INSERT INTO routing (tenant_id, "primary") VALUES ('tenant-123', $1)`, [
@@ -94,6 +98,7 @@ async function main() {
       tenantId: "tenant-123",
       servers: { [EAST]: world.east.url(""), [WEST]: world.west.url("") },
     });
+    running.load = load;
     // The clients connect and warm up before anything is measured.
     await sleep(3_000);
     const cutovers: Cutover[] = [];
@@ -337,6 +342,17 @@ function report(cutovers: Cutover[], textbook: TextbookRun[], load: RemoteLoad, 
     targets: TARGETS,
   };
   console.log(JSON.stringify(results));
+}
+
+// Ctrl-C or a kill: the clients, the clusters and the server ended, their folders removed, before leaving.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`${signal}: stopping the clients, the clusters and the server\n`);
+    void (async () => {
+      await running.load?.stop().catch(() => undefined);
+      await running.world?.close().catch(() => undefined);
+    })().finally(() => process.exit(130));
+  });
 }
 
 main().catch((e) => {

@@ -36,30 +36,30 @@ export async function lendSessions(source: TenantDatabase, target: TenantDatabas
  * server ended meanwhile is not lent again: the next ask opens new ones.
  */
 export class JobSessions {
-  private readonly held = new Map<string, { lent: Promise<LentSessions>; broken: boolean; timer?: NodeJS.Timeout }>();
+  private readonly held = new Map<string, { lent: Promise<LentSessions>; broken: () => boolean; timer?: NodeJS.Timeout }>();
 
   constructor(private readonly idleMs = 10 * 60_000) {}
 
   /** The job's sessions; `databases` says where to open them when the job has none (or a broken pair). */
   async lend(jobId: string, databases: () => Promise<{ source: TenantDatabase; target: TenantDatabase }>): Promise<LentSessions> {
     let entry = this.held.get(jobId);
-    if (entry?.broken) {
+    if (entry?.broken()) {
       await this.release(jobId);
       entry = undefined;
     }
     if (!entry) {
-      const created: { lent: Promise<LentSessions>; broken: boolean; timer?: NodeJS.Timeout } = { lent: Promise.resolve(undefined as never), broken: false };
-      created.lent = databases().then(async ({ source, target }) => {
-        const lent = await lendSessions(source, target);
-        for (const s of [lent.source.session!, lent.target.session!]) {
-          const broke = () => void (created.broken = true);
-          s.on("error", broke);
-          s.on("end", broke);
+      let broken = false;
+      const lent = databases().then(async ({ source, target }) => {
+        const opened = await lendSessions(source, target);
+        for (const s of [opened.source.session!, opened.target.session!]) {
+          s.on("error", () => void (broken = true));
+          s.on("end", () => void (broken = true));
         }
-        return lent;
+        return opened;
       });
+      const created = { lent, broken: () => broken };
       // A failed open is not kept: the next ask tries again.
-      created.lent.catch(() => this.held.get(jobId) === created && this.held.delete(jobId));
+      lent.catch(() => this.held.get(jobId) === created && this.held.delete(jobId));
       entry = created;
       this.held.set(jobId, entry);
     }
