@@ -223,11 +223,12 @@ describe("fence", () => {
     expect(await unfence(t.source, tables)).toEqual({
       dropped: ["public.users", "public.orders", "public.products", "public.events", "public.events_2024", "public.events_2025"],
       disabled: [],
+      contention: [],
     });
     expect(await fenceTriggers(db)).toEqual([]);
     expect(await refused("INSERT INTO users (name, email) VALUES ('y', 'y@example.com')")).toBe("committed");
     expect(await refused("INSERT INTO events_2025 VALUES (1, '2025-06-01')")).toBe("committed");
-    expect(await unfence(t.source, [...tables, "no_such_table"])).toEqual({ dropped: [], disabled: [] });
+    expect(await unfence(t.source, [...tables, "no_such_table"])).toEqual({ dropped: [], disabled: [], contention: [] });
   }, 120_000);
 
   test("unfence under a long read: writes resume at once; the trigger is dropped once the read ends", async () => {
@@ -237,14 +238,19 @@ describe("fence", () => {
     await reader.query("BEGIN");
     await reader.query("SELECT count(*) FROM users");
     // DROP TRIGGER wants ACCESS EXCLUSIVE, which waits for the open read: the fence is disabled instead.
-    expect(await unfence(t.source, TABLES, { lockTimeoutMs: 300 })).toEqual({ dropped: [], disabled: ["public.users", "public.orders", "public.products"] });
+    // What held them is said: the open read, on users only.
+    expect(await unfence(t.source, TABLES, { lockTimeoutMs: 300 })).toEqual({
+      dropped: [],
+      disabled: ["public.users", "public.orders", "public.products"],
+      contention: [expect.stringMatching(/^users: client backend AccessShareLock \(idle in transaction, SELECT count\(\*\) FROM users\)$/)],
+    });
     await t.db.query("INSERT INTO users (name, email) VALUES ('z', 'z@example.com')");
     // Fencing again over the disabled trigger enables it (CREATE OR REPLACE TRIGGER needs no lock the read holds).
     await fence(t.source, TABLES);
     const refused = await t.db.query("INSERT INTO users (name, email) VALUES ('w', 'w@example.com')").catch((e: { code?: string }) => e.code);
     expect(refused).toBe(FENCE_SQLSTATE);
     await reader.query("COMMIT");
-    expect(await unfence(t.source, TABLES)).toEqual({ dropped: ["public.users", "public.orders", "public.products"], disabled: [] });
+    expect(await unfence(t.source, TABLES)).toEqual({ dropped: ["public.users", "public.orders", "public.products"], disabled: [], contention: [] });
     expect(await fenceTriggers(t.db)).toEqual([]);
     await t.db.query("INSERT INTO users (name, email) VALUES ('v', 'v@example.com')");
   }, 60_000);

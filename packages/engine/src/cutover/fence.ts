@@ -13,7 +13,8 @@
 //     The tables are locked one at a time, and the order matters: a writer
 //     in flight that holds one table and will next write another would wait
 //     for the fence holding that one, while the fence waits for it — a
-//     deadlock that PostgreSQL breaks only after deadlock_timeout (1 s),
+//     deadlock that PostgreSQL breaks only after deadlock_timeout (1 s by
+//     default; the fence sets 10 ms where its role may, see beginQuick),
 //     most often by ending the fence, which then meets the next writer the
 //     same way. So the fence waits without limit (within the budget) only
 //     for the first table, while it holds nothing and can be in no cycle;
@@ -127,6 +128,7 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
     const resolved = await resolveTables(client, source.schema, tables);
     const named = resolved.filter((t) => t.named);
     await ensureFenceFunction(client);
+    const begin = await beginQuick(client);
     await cancelAutovacuum(client, resolved);
     const blockingSince = new Date();
     const deadline = Date.now() + budgetMs;
@@ -135,7 +137,7 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
     for (let attempt = 0; ; attempt++) {
       try {
         const stepMs = STEP_MS * 2 ** Math.min(attempt, 10);
-        return { fenceId, blockingSince, contention, ...(await fenceOnce(client, named, order, fenceId, deadline, stepMs)) };
+        return { fenceId, blockingSince, contention, ...(await fenceOnce(client, begin, named, order, fenceId, deadline, stepMs)) };
       } catch (e) {
         await client.query("ROLLBACK").catch(() => undefined);
         // A table held past its step: the next attempt waits for it first, holding nothing. What held it is kept
@@ -184,14 +186,27 @@ async function cancelAutovacuum(client: pg.Client, tables: ResolvedTable[]): Pro
     .catch(() => undefined);
 }
 
-// The sessions that hold a lock on `table` that EXCLUSIVE waits for (all but ACCESS SHARE), said briefly.
-async function holders(client: pg.Client, table: ResolvedTable): Promise<string> {
+// PostgreSQL itself cancels an autovacuum worker that blocks a lock waiter, once the waiter has waited its
+// deadlock_timeout (1 s by default). Set short in the fence's and unfence's transactions, that closes the gap
+// cancelAutovacuum leaves: a worker that began on a table after its sweep is cancelled within 10 ms of meeting the
+// lock (and a deadlock, which the fence retries, is found as soon). Setting it takes superuser or, from PostgreSQL
+// 15, SET on the parameter: without either, transactions begin plainly.
+async function beginQuick(client: pg.Client): Promise<string> {
+  const { rows } = await client
+    .query<{ ok: boolean }>("SELECT has_parameter_privilege('deadlock_timeout', 'SET') AS ok")
+    .catch(() => ({ rows: [{ ok: false }] }));
+  return rows[0]?.ok ? "BEGIN; SET LOCAL deadlock_timeout = 10;" : "BEGIN;";
+}
+
+// The sessions that hold a lock on `table` that EXCLUSIVE waits for (all but ACCESS SHARE) or, with `reads`, that
+// ACCESS EXCLUSIVE waits for (any), said briefly.
+async function holders(client: pg.Client, table: ResolvedTable, reads = false): Promise<string> {
   const { rows } = await client
     .query<{ held: string }>(
       `SELECT format('%s %s (%s, %s)', a.backend_type, l.mode, coalesce(a.state, '?'), left(coalesce(a.query, ''), 60)) AS held
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'relation' AND l.relation = $1 AND l.granted AND l.mode <> 'AccessShareLock' AND l.pid <> pg_backend_pid()`,
-      [table.oid],
+        WHERE l.locktype = 'relation' AND l.relation = $1 AND l.granted AND ($2 OR l.mode <> 'AccessShareLock') AND l.pid <> pg_backend_pid()`,
+      [table.oid, reads],
     )
     .catch(() => ({ rows: [] as { held: string }[] }));
   return rows.length ? rows.map((r) => r.held).join("; ") : "released by then";
@@ -214,6 +229,7 @@ class Contended extends Error {
 // the budget allows, each other one a step), then the triggers and the message.
 async function fenceOnce(
   client: pg.Client,
+  begin: string,
   named: ResolvedTable[],
   order: ResolvedTable[],
   fenceId: string,
@@ -223,7 +239,7 @@ async function fenceOnce(
   const left = () => Math.max(1, deadline - Date.now());
   // statement_timeout too: lock_timeout bounds each lock's wait, not the statement's.
   await client.query(
-    `BEGIN; SET LOCAL lock_timeout = ${left()}; SET LOCAL statement_timeout = ${left()};
+    `${begin} SET LOCAL lock_timeout = ${left()}; SET LOCAL statement_timeout = ${left()};
      LOCK TABLE ${qualified(order[0]!)} IN EXCLUSIVE MODE`,
   );
   for (const table of order.slice(1)) {
@@ -275,6 +291,8 @@ export interface Unfenced {
    * waits for reads in flight. Unfencing again drops them.
    */
   disabled: string[];
+  /** What held a table past the quick drop (the sessions and their locks, said briefly); empty when nothing did. */
+  contention: string[];
 }
 
 /** How long unfence's first attempt waits to drop the triggers before it disables them first. */
@@ -290,28 +308,36 @@ export async function unfence(source: TenantDatabase, tables: readonly string[],
   const client = await open(source, "heliosdb_unfence");
   try {
     const fenced = await fencedTables(client, source.schema, tables);
-    if (fenced.length === 0) return { dropped: [], disabled: [] };
+    if (fenced.length === 0) return { dropped: [], disabled: [], contention: [] };
     const names = fenced.map((t) => `${t.schema}.${t.table}`);
     // Autovacuum's lock, which both statements below wait for as the fence's lock does (see cancelAutovacuum).
     await cancelAutovacuum(client, fenced);
+    const begin = await beginQuick(client);
     const drop = fenced.map((t) => `DROP TRIGGER IF EXISTS ${FENCE_TRIGGER} ON ${qualified(t)}`);
     // Dropped at once when nothing holds the tables (the usual case: one commit, which a failover's promotion
     // makes inside its downtime). DROP TRIGGER's ACCESS EXCLUSIVE lock waits for reads in flight, and reads
     // queue behind it while it waits, so it waits a moment only.
     try {
-      await inTransaction(client, Math.min(timeoutMs, DROP_AT_ONCE_MS), drop);
-      return { dropped: names, disabled: [] };
+      await inTransaction(client, begin, Math.min(timeoutMs, DROP_AT_ONCE_MS), drop);
+      return { dropped: names, disabled: [], contention: [] };
     } catch (e) {
       if (!TIMED_OUT.has(sqlStateOf(e) ?? "")) throw e;
     }
+    // What held them is kept (evidence for a slow promotion), and an autovacuum begun since the first is cancelled.
+    const contention: string[] = [];
+    for (const t of fenced) {
+      const held = await holders(client, t, true);
+      if (held !== "released by then") contention.push(`${t.table}: ${held}`);
+    }
+    await cancelAutovacuum(client, fenced);
     // Else first disabled: SHARE ROW EXCLUSIVE waits for writers (there are none: they fail) but not for readers.
-    await inTransaction(client, timeoutMs, fenced.map((t) => `ALTER TABLE ONLY ${qualified(t)} DISABLE TRIGGER ${FENCE_TRIGGER}`));
+    await inTransaction(client, begin, timeoutMs, fenced.map((t) => `ALTER TABLE ONLY ${qualified(t)} DISABLE TRIGGER ${FENCE_TRIGGER}`));
     try {
-      await inTransaction(client, timeoutMs, drop);
-      return { dropped: names, disabled: [] };
+      await inTransaction(client, begin, timeoutMs, drop);
+      return { dropped: names, disabled: [], contention };
     } catch (e) {
       if (!TIMED_OUT.has(sqlStateOf(e) ?? "")) throw e;
-      return { dropped: [], disabled: names };
+      return { dropped: [], disabled: names, contention };
     }
   } catch (e) {
     if (TIMED_OUT.has(sqlStateOf(e) ?? "")) {
@@ -335,9 +361,9 @@ async function fencedTables(client: pg.ClientBase, schema: string, tables: reado
   return all.filter((t) => oids.has(t.oid));
 }
 
-async function inTransaction(client: pg.Client, timeoutMs: number, statements: string[]): Promise<void> {
+async function inTransaction(client: pg.Client, begin: string, timeoutMs: number, statements: string[]): Promise<void> {
   try {
-    await client.query(`BEGIN; SET LOCAL lock_timeout = ${timeoutMs}; ${statements.join(";\n")}; COMMIT`);
+    await client.query(`${begin} SET LOCAL lock_timeout = ${timeoutMs}; ${statements.join(";\n")}; COMMIT`);
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw e;

@@ -12,8 +12,14 @@
 //   verify-at-switch.ts (after the switch).
 //
 // readyTarget finds what an earlier run did; refenceTarget is its rollback.
-import { checkWritable, fence, unfence, type TenantDatabase } from "@heliosdb/replication-engine";
+import { checkWritable, fence, unfence, type TenantDatabase, type Unfenced } from "@heliosdb/replication-engine";
 import { cutoverState, saveCutover, type CutoverContext } from "./state";
+
+/** A fence lifted from a new primary, said: where, and what held its tables past the quick drop (evidence for a slow promotion). */
+export function liftedLine(lifted: Unfenced): string {
+  const held = lifted.contention.length ? ` (dropping it waited for ${lifted.contention.join("; ")})` : "";
+  return `lifted the fence an earlier failover left on ${[...lifted.dropped, ...lifted.disabled].join(", ")}${held}`;
+}
 
 /** Lines saying what was done. Throws when the new primary refuses writes. */
 export async function readyTarget(ctx: CutoverContext, target: TenantDatabase, tables: string[]): Promise<string[]> {
@@ -23,7 +29,7 @@ export async function readyTarget(ctx: CutoverContext, target: TenantDatabase, t
   if (unfenced.length > 0) {
     // The tables as named (fence() takes names in the schema; it finds their partitions itself).
     await saveCutover(ctx, { targetUnfenced: tables });
-    lines.push(`lifted the fence an earlier failover left on ${unfenced.join(", ")}`);
+    lines.push(liftedLine(lifted));
   } else if ((cutoverState(ctx).targetUnfenced ?? []).length === 0) {
     lines.push("nothing to restore: the replication disables no trigger or constraint on its target, and no fence was on it");
   }

@@ -24,7 +24,7 @@
 import { tenantTables, unfence, type TenantDatabase } from "@heliosdb/replication-engine";
 import type { JobStep } from "../../orchestrator/job-kind";
 import { atFence, checkTargetWritable } from "../cutover/prepare";
-import { refenceTarget } from "../cutover/promote";
+import { liftedLine, refenceTarget } from "../cutover/promote";
 import { timed } from "../cutover/timed";
 import { type FailoverContext, type FailoverDeps, databasesOf, lentDatabasesOf, pause, replicationOf, save, stateOf } from "./deps";
 import { replicaData } from "./replica-data";
@@ -86,5 +86,5 @@ async function liftTargetFence(ctx: FailoverContext, target: TenantDatabase, tab
   if (unfenced.length === 0) return [];
   // The tables as named (fence() takes names in the schema; it finds their partitions itself).
   await save(ctx, { targetUnfenced: tables });
-  return [`lifted the fence an earlier failover left on ${unfenced.join(", ")}`];
+  return [liftedLine(lifted)];
 }
