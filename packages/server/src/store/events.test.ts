@@ -3,19 +3,11 @@
 // (two servers) commit out of order, and retention marks what it removed.
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { afterAll, beforeAll, expect, test } from "vitest";
-import { startControlPlane, type ControlPlane } from "../testing/control-plane";
+import { expect, test } from "vitest";
+import { controlPlanePerFile } from "../testing/control-plane";
 import { EventStore, type EventRecord } from "./events";
 
-let cp: ControlPlane;
-
-beforeAll(async () => {
-  cp = await startControlPlane();
-}, 120_000);
-
-afterAll(async () => {
-  await cp?.close();
-}, 60_000);
+const cp = controlPlanePerFile();
 
 const event = (replicationId: string, n: number, tenantId = "tenant-123"): EventRecord => ({
   replicationId,
@@ -27,7 +19,7 @@ const event = (replicationId: string, n: number, tenantId = "tenant-123"): Event
 });
 
 test("records each event with its replication, tenant and details (as strings), ids ascending in the order recorded", async () => {
-  const events = new EventStore(cp.pool);
+  const events = new EventStore(cp().pool);
   const id = randomUUID();
   const first = await events.record({ replicationId: id, tenantId: "tenant-123", type: "StatusChanged", severity: "Info", message: "Syncing", details: { from: "Initializing" } });
   const [second, third] = await events.append([
@@ -49,22 +41,22 @@ test("records each event with its replication, tenant and details (as strings), 
 });
 
 test("an INSERT that takes no id from the log is refused (nothing slips past the cursor)", async () => {
-  await expect(cp.pool.query("INSERT INTO events (event_type, severity, message) VALUES ('X', 'Info', 'x')")).rejects.toThrow(/null value|not-null/);
+  await expect(cp().pool.query("INSERT INTO events (event_type, severity, message) VALUES ('X', 'Info', 'x')")).rejects.toThrow(/null value|not-null/);
 });
 
 test("an append waits while an earlier one is uncommitted, so no reader sees a later id before an earlier one (the race a bigserial loses)", async () => {
   const id = randomUUID();
-  const reader = new EventStore(cp.pool);
+  const reader = new EventStore(cp().pool);
   const before = (await reader.head()).head;
-  const first = await cp.pool.connect();
-  const other = new pg.Pool({ connectionString: cp.url(), max: 1 });
+  const first = await cp().pool.connect();
+  const other = new pg.Pool({ connectionString: cp().url(), max: 1 });
   try {
     await first.query("BEGIN");
     const [earlier] = await new EventStore(first as unknown as pg.Pool).append([event(id, 1)]);
     // Another server's append, while the first is still open: it waits for the first to commit.
     const later = new EventStore(other).append([event(id, 2)]);
     const waiting = async () =>
-      (await cp.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE event_log%'")).rowCount === 1;
+      (await cp().pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE event_log%'")).rowCount === 1;
     for (let i = 0; !(await waiting()); i++) {
       if (i > 2000) throw new Error("the second append never waited");
       await new Promise((r) => setTimeout(r, 5));
@@ -86,10 +78,10 @@ test("an append waits while an earlier one is uncommitted, so no reader sees a l
 });
 
 test("appenders on two pools, some holding their transaction open, and a reader that pages by the head: every event once, none lost", async () => {
-  const pools = [new pg.Pool({ connectionString: cp.url(), max: 6 }), new pg.Pool({ connectionString: cp.url(), max: 6 })];
+  const pools = [new pg.Pool({ connectionString: cp().url(), max: 6 }), new pg.Pool({ connectionString: cp().url(), max: 6 })];
   try {
     const id = randomUUID();
-    const reader = new EventStore(cp.pool);
+    const reader = new EventStore(cp().pool);
     const start = (await reader.head()).head;
     let running = true;
     const seen: bigint[] = [];
@@ -142,15 +134,15 @@ test("appenders on two pools, some holding their transaction open, and a reader 
 }, 120_000);
 
 test("retention removes a prefix of the log and marks it; the newest rows stay", async () => {
-  const events = new EventStore(cp.pool, { maxAgeDays: 30, maxRows: 5 });
+  const events = new EventStore(cp().pool, { maxAgeDays: 30, maxRows: 5 });
   const id = randomUUID();
   await events.append(Array.from({ length: 8 }, (_, n) => event(id, n)));
   // One event older than the age bound, whatever its id.
-  await cp.pool.query("UPDATE events SET created_at = now() - interval '31 days' WHERE id = (SELECT min(id) FROM events)");
+  await cp().pool.query("UPDATE events SET created_at = now() - interval '31 days' WHERE id = (SELECT min(id) FROM events)");
   await events.prune();
   const { head, prunedThrough } = await events.head();
   expect(prunedThrough).toBe(head - 5n);
-  const { rows } = await cp.pool.query<{ n: number; min: string }>("SELECT count(*)::int AS n, min(id)::text AS min FROM events");
+  const { rows } = await cp().pool.query<{ n: number; min: string }>("SELECT count(*)::int AS n, min(id)::text AS min FROM events");
   expect(rows[0]!.n).toBe(5);
   expect(BigInt(rows[0]!.min)).toBe(prunedThrough + 1n);
 });

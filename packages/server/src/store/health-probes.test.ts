@@ -1,28 +1,20 @@
 // The health check's probes of the control plane: they pass against a live
 // database and fail against one that cannot answer.
-import { afterAll, beforeAll, expect, test } from "vitest";
-import { startControlPlane, type ControlPlane } from "../testing/control-plane";
+import { expect, test } from "vitest";
+import { controlPlanePerFile } from "../testing/control-plane";
 import { createPool } from "./db";
 import { HealthProbes } from "./health-probes";
 
-let cp: ControlPlane;
-
-beforeAll(async () => {
-  cp = await startControlPlane();
-}, 120_000);
-
-afterAll(async () => {
-  await cp?.close();
-}, 60_000);
+const cp = controlPlanePerFile();
 
 test("the database and the event log answer", async () => {
-  const probes = new HealthProbes(cp.pool);
+  const probes = new HealthProbes(cp().pool);
   await expect(probes.database()).resolves.toBeUndefined();
   await expect(probes.eventLog()).resolves.toBeUndefined();
 });
 
 test("a database that does not exist fails both; one without the event log fails that probe", async () => {
-  const missing = createPool(cp.url("no_such_db"));
+  const missing = createPool(cp().url("no_such_db"));
   try {
     const probes = new HealthProbes(missing);
     await expect(probes.database()).rejects.toThrow(/does not exist/);
@@ -31,7 +23,7 @@ test("a database that does not exist fails both; one without the event log fails
     await missing.end();
   }
   // The cluster's own database: reachable, but no migrations ran there.
-  const bare = createPool(cp.url("postgres"));
+  const bare = createPool(cp().url("postgres"));
   try {
     const probes = new HealthProbes(bare);
     await expect(probes.database()).resolves.toBeUndefined();

@@ -2,22 +2,14 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { ConnectionInfoSchema, ReplicationConfigSchema } from "@heliosdb/replication-proto";
-import { afterAll, beforeAll, expect, test } from "vitest";
-import { startControlPlane, type ControlPlane } from "../testing/control-plane";
+import { expect, test } from "vitest";
+import { controlPlanePerFile } from "../testing/control-plane";
 import { ReplicationStore } from "./replications";
 
-let cp: ControlPlane;
-
-beforeAll(async () => {
-  cp = await startControlPlane();
-}, 120_000);
-
-afterAll(async () => {
-  await cp?.close();
-}, 60_000);
+const cp = controlPlanePerFile();
 
 test("clearStartPosition forgets an explicit start position and keeps the other start options", async () => {
-  const replications = new ReplicationStore(cp.pool);
+  const replications = new ReplicationStore(cp().pool);
   const inserted = await replications.insert({
     id: randomUUID(),
     tenantId: "tenant-123",

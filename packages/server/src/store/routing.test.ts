@@ -3,26 +3,18 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { ConnectionInfoSchema } from "@heliosdb/replication-proto";
-import { afterAll, beforeAll, expect, test } from "vitest";
-import { startControlPlane, type ControlPlane } from "../testing/control-plane";
+import { expect, test } from "vitest";
+import { controlPlanePerFile } from "../testing/control-plane";
 import { JobStore } from "./jobs";
 import { RoutingStore } from "./routing";
 
-let cp: ControlPlane;
-
-beforeAll(async () => {
-  cp = await startControlPlane();
-}, 120_000);
-
-afterAll(async () => {
-  await cp?.close();
-}, 60_000);
+const cp = controlPlanePerFile();
 
 test("reads a tenant's routing with its primary as a ConnectionInfo; undefined when none is recorded", async () => {
-  const routing = new RoutingStore(cp.pool);
+  const routing = new RoutingStore(cp().pool);
   expect(await routing.get("tenant-123")).toBeUndefined();
   const failoverId = "550e8400-e29b-41d4-a716-446655440099";
-  await cp.pool.query(
+  await cp().pool.query(
     `INSERT INTO routing (tenant_id, "primary", version, writes_blocked, failover_id, updated_at)
      VALUES ('tenant-123', '{"connectionId": "c-1", "database": "production_db", "region": "us-west-2"}', 3, true, $1, '2025-01-02T03:04:05Z')`,
     [failoverId],
@@ -40,14 +32,14 @@ test("reads a tenant's routing with its primary as a ConnectionInfo; undefined w
 });
 
 test("next_primary: announced by the job that holds the lease, cleared by the switch and by unblocking; a lost lease changes nothing", async () => {
-  const routing = new RoutingStore(cp.pool);
-  const jobs = new JobStore(cp.pool);
+  const routing = new RoutingStore(cp().pool);
+  const jobs = new JobStore(cp().pool);
   const jobId = randomUUID();
   await jobs.insert({ id: jobId, kind: "migration", steps: [], state: {} });
   const lease = (await jobs.acquire(jobId, "server-a", 60, ["migration"]))!.lease!;
   const changer = { jobId, owner: lease.owner, epoch: lease.epoch, kind: "migration" as const };
   const west = create(ConnectionInfoSchema, { connectionId: "c-west", database: "replica_db", region: "us-west-2" });
-  await cp.pool.query(`INSERT INTO routing (tenant_id, "primary") VALUES ('tenant-next', $1)`, [JSON.stringify({ connectionId: "c-east", database: "production_db", region: "us-east-1" })]);
+  await cp().pool.query(`INSERT INTO routing (tenant_id, "primary") VALUES ('tenant-next', $1)`, [JSON.stringify({ connectionId: "c-east", database: "production_db", region: "us-east-1" })]);
 
   // Announced: a new version that names the next primary and the migration; the primary is unchanged.
   const v1 = (await routing.get("tenant-next"))!;

@@ -2,6 +2,7 @@
 // the migrations applied, for the store's own tests. Not for production use.
 import { startCluster } from "@heliosdb/replication-engine/testing";
 import type pg from "pg";
+import { afterAll, beforeAll } from "vitest";
 import { createPool, migrate } from "../store/db";
 
 export interface ControlPlane {
@@ -29,4 +30,12 @@ export async function startControlPlane(): Promise<ControlPlane> {
     await cluster.stop().catch(() => undefined);
     throw e;
   }
+}
+
+/** A control plane for the tests of one file: started before them, closed after them; `cp()` inside a test. */
+export function controlPlanePerFile(): () => ControlPlane {
+  let cp: ControlPlane | undefined;
+  beforeAll(async () => void (cp = await startControlPlane()), 120_000);
+  afterAll(async () => await cp?.close(), 60_000);
+  return () => cp!;
 }

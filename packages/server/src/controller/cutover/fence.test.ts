@@ -5,39 +5,31 @@
 import { randomUUID } from "node:crypto";
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { ConnectionInfoSchema } from "@heliosdb/replication-proto";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import { JobStore } from "../../store/jobs";
 import { RoutingStore } from "../../store/routing";
-import { startControlPlane, type ControlPlane } from "../../testing/control-plane";
+import { controlPlanePerFile } from "../../testing/control-plane";
 import { blockRouting, liftFence } from "./fence";
 import type { CutoverContext } from "./state";
 
-let cp: ControlPlane;
-
-beforeAll(async () => {
-  cp = await startControlPlane();
-}, 120_000);
-
-afterAll(async () => {
-  await cp?.close();
-}, 60_000);
+const cp = controlPlanePerFile();
 
 const east = create(ConnectionInfoSchema, { connectionId: "c-east", database: "production_db", region: "us-east-1" });
 
 // A migration job under a lease, its routing on `east`, and a step context whose saves merge into its state.
 async function migrationOf(tenantId: string) {
-  const jobs = new JobStore(cp.pool);
+  const jobs = new JobStore(cp().pool);
   const jobId = randomUUID();
   await jobs.insert({ id: jobId, kind: "migration", steps: [], state: {} });
   const lease = (await jobs.acquire(jobId, "server-a", 60, ["migration"]))!.lease!;
-  await cp.pool.query(`INSERT INTO routing (tenant_id, "primary") VALUES ($1, $2)`, [tenantId, JSON.stringify({ connectionId: "c-east", database: "production_db" })]);
+  await cp().pool.query(`INSERT INTO routing (tenant_id, "primary") VALUES ($1, $2)`, [tenantId, JSON.stringify({ connectionId: "c-east", database: "production_db" })]);
   const state: JsonObject = { tenantId };
   const ctx = { jobId, lease, state, save: async (patch: JsonObject) => void Object.assign(state, patch) } as unknown as CutoverContext;
   return { ctx, state, changer: { jobId, owner: lease.owner, epoch: lease.epoch, kind: "migration" as const } };
 }
 
 test("blocked by a run that stopped before saving so: the next run records it as its own, and the way back unblocks the routing", async () => {
-  const routing = new RoutingStore(cp.pool);
+  const routing = new RoutingStore(cp().pool);
   const { ctx, state, changer } = await migrationOf("tenant-interrupted");
   const before = (await routing.get("tenant-interrupted"))!;
   // The interrupted run: its UPDATE committed, its save never happened.
@@ -54,7 +46,7 @@ test("blocked by a run that stopped before saving so: the next run records it as
 }, 60_000);
 
 test("blocked by another job: not taken for this one's (its rollback leaves that block alone)", async () => {
-  const routing = new RoutingStore(cp.pool);
+  const routing = new RoutingStore(cp().pool);
   const { ctx, state } = await migrationOf("tenant-other");
   const other = await migrationOf("tenant-other-2");
   const before = (await routing.get("tenant-other"))!;
