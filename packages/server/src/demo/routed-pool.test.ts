@@ -110,3 +110,22 @@ test("a fenced primary whose routing has already moved: refused once, then run a
     "demo writer: tenant-1 follows its routing to the new primary a/tenant (region-a, routing version 2)",
   ]);
 }, 60_000);
+
+// A cutover announces its next primary in a version of its own before the fence: a writer refused by the fence may
+// find that version, which names the same primary, and be refused there again. Said once, for its one transaction.
+test("routing moved on without a switch (a next primary announced): refused again on the same primary, said once", async () => {
+  const { pool, lines, move } = routed("b");
+  const b = { connection: { connectionString: clusters.b!.url("tenant") }, schema: "public" };
+  await unfence(b, ["orders"]);
+  expect((await pool.transaction(insert("b before the announcement"))).primary).toBe("b/tenant");
+  await fence(b, ["orders"]);
+  move("b"); // the announcement: a newer version, the same primary, writes not blocked
+  const refused = pool.transaction(insert("after the switch"));
+  await new Promise((r) => setTimeout(r, 300));
+  move("a");
+  expect((await refused).primary).toBe("a/tenant");
+  expect(lines).toEqual([
+    "demo writer: tenant-1's primary b/tenant refuses writes (25006): following its routing to the primary it names",
+    "demo writer: tenant-1 follows its routing to the new primary a/tenant (region-a, routing version 3)",
+  ]);
+}, 60_000);

@@ -56,6 +56,7 @@ export class RoutedPool {
 
   /** Runs `fn` in one transaction on the tenant's primary, following routing on a fence's refusal (see above). */
   async transaction<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<Acknowledged<T>> {
+    let refused = false;
     for (;;) {
       const pool = await this.current();
       const primary = this.primary!;
@@ -77,6 +78,10 @@ export class RoutedPool {
           this.stale = true;
           throw e;
         }
+        // Said once per transaction, whether routing has already moved on (the switch came before this write) or not
+        // yet; a version that moves on without a switch (a next primary announced) sends it to the same primary again.
+        if (!refused) this.options.log(`demo writer: ${this.options.tenantId}'s primary ${primary} refuses writes (${FENCE_SQLSTATE}): following its routing to the primary it names`);
+        refused = true;
         await this.follow();
       } finally {
         client.release(broken ?? false);
@@ -105,8 +110,6 @@ export class RoutedPool {
   // The primary refused writes: wait for routing to move past what it said (a switch, or a rollback that lifted the fence).
   private async follow(): Promise<void> {
     const was = this.route!;
-    // Said on every refusal, whether routing has already moved on (the switch came before this write) or not yet.
-    this.options.log(`demo writer: ${this.options.tenantId}'s primary ${where(was.primary)} refuses writes (${FENCE_SQLSTATE}): following its routing to the primary it names`);
     for (;;) {
       if (this.closed) throw new Error("the writer is stopped");
       const route = await this.options.routing();
