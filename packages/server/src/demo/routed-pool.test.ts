@@ -93,14 +93,20 @@ test("a fenced primary: the transaction waits for the routing (blocked, then swi
   ]);
 }, 60_000);
 
+// A writer on b that has written `note` there, and b fenced since (unfenced first: the test before leaves it fenced).
+async function fencedAfterWriting(note: string) {
+  const writer = routed("b");
+  const b = { connection: { connectionString: clusters.b!.url("tenant") }, schema: "public" };
+  await unfence(b, ["orders"]);
+  expect((await writer.pool.transaction(insert(note))).primary).toBe("b/tenant");
+  await fence(b, ["orders"]);
+  return writer;
+}
+
 // The switch came before the writer's next write (a short cutover between two ticks): refused once on the old
 // primary, it finds routing already moved and runs again on the new one, saying both.
 test("a fenced primary whose routing has already moved: refused once, then run again on the new primary without waiting", async () => {
-  const { pool, lines, move } = routed("b");
-  const b = { connection: { connectionString: clusters.b!.url("tenant") }, schema: "public" };
-  await unfence(b, ["orders"]); // b was left fenced by the test before
-  expect((await pool.transaction(insert("b before the switch"))).primary).toBe("b/tenant");
-  await fence(b, ["orders"]);
+  const { pool, lines, move } = await fencedAfterWriting("b before the switch");
   move("a");
   expect((await pool.transaction(insert("a after the switch"))).primary).toBe("a/tenant");
   expect((await notes("a")).at(-1)).toBe("a after the switch");
@@ -114,11 +120,7 @@ test("a fenced primary whose routing has already moved: refused once, then run a
 // A cutover announces its next primary in a version of its own before the fence: a writer refused by the fence may
 // find that version, which names the same primary, and be refused there again. Said once, for its one transaction.
 test("routing moved on without a switch (a next primary announced): refused again on the same primary, said once", async () => {
-  const { pool, lines, move } = routed("b");
-  const b = { connection: { connectionString: clusters.b!.url("tenant") }, schema: "public" };
-  await unfence(b, ["orders"]);
-  expect((await pool.transaction(insert("b before the announcement"))).primary).toBe("b/tenant");
-  await fence(b, ["orders"]);
+  const { pool, lines, move } = await fencedAfterWriting("b before the announcement");
   move("b"); // the announcement: a newer version, the same primary, writes not blocked
   const refused = pool.transaction(insert("after the switch"));
   await new Promise((r) => setTimeout(r, 300));
