@@ -14,7 +14,7 @@
 //     in flight that holds one table and will next write another would wait
 //     for the fence holding that one, while the fence waits for it — a
 //     deadlock that PostgreSQL breaks only after deadlock_timeout (1 s by
-//     default; the fence sets 10 ms where its role may, see beginQuick),
+//     default; the fence sets 10 ms where its role may: table-locks.ts),
 //     most often by ending the fence, which then meets the next writer the
 //     same way. So the fence waits without limit (within the budget) only
 //     for the first table, while it holds nothing and can be in no cycle;
@@ -62,6 +62,7 @@ import pg from "pg";
 import { sqlStateOf } from "../failure";
 import { qualified } from "../source/publication";
 import { parseLsn, type Lsn } from "../types";
+import { beginQuick, cancelAutovacuum, DEADLOCK, heldBy, TIMED_OUT } from "./table-locks";
 import { open, resolveTables, type ResolvedTable, type TenantDatabase } from "./tables";
 
 /** The SQLSTATE a fenced write fails with: read_only_sql_transaction. */
@@ -114,11 +115,6 @@ export class FenceError extends Error {
   }
 }
 
-// 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout).
-const TIMED_OUT = new Set(["55P03", "57014"]);
-// A deadlock with a writer that holds one of the tables and waits for another we hold.
-const DEADLOCK = "40P01";
-
 /** Fences `tables` (names in `source.schema`) against writes; see the file's header. */
 export async function fence(source: TenantDatabase, tables: readonly string[], options: FenceOptions = {}): Promise<Fence> {
   const fenceId = options.fenceId ?? randomUUID();
@@ -143,7 +139,7 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
         // A table held past its step: the next attempt waits for it first, holding nothing. What held it is kept
         // (evidence for a slow fence), and an autovacuum that began since the one before the fence is cancelled.
         if (e instanceof Contended && Date.now() < deadline) {
-          contention.push(`${e.table.table}: ${await holders(client, e.table)}`);
+          contention.push(`${e.table.table}: ${(await heldBy(client, e.table)) ?? "released by then"}`);
           await cancelAutovacuum(client, resolved);
           order = [e.table, ...order.filter((t) => t !== e.table)];
           continue;
@@ -162,54 +158,6 @@ export async function fence(source: TenantDatabase, tables: readonly string[], o
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-// Autovacuum (a VACUUM or ANALYZE it started) holds SHARE UPDATE EXCLUSIVE on
-// its table, which the fence's EXCLUSIVE waits for. PostgreSQL cancels such a
-// worker for a waiter only after the waiter's deadlock_timeout (1 s by
-// default): under a steady write load, where autovacuum runs often, that was
-// a cutover's downtime p99. So the workers on the tenant's tables are
-// cancelled right before the fence, again before an attempt after one that
-// met contention, and before unfence's DDL, which waits for them the same
-// way on a new primary failed back to (they run again at a later round). Doing
-// so takes superuser or, from PostgreSQL 18, pg_signal_autovacuum_worker:
-// a role without it is refused, and the fence waits as it would have.
-async function cancelAutovacuum(client: pg.Client, tables: ResolvedTable[]): Promise<void> {
-  await client
-    .query(
-      `SELECT pg_cancel_backend(a.pid)
-         FROM pg_stat_activity a
-        WHERE a.backend_type = 'autovacuum worker'
-          AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.relation = ANY($1::oid[]))`,
-      [tables.map((t) => t.oid)],
-    )
-    .catch(() => undefined);
-}
-
-// PostgreSQL itself cancels an autovacuum worker that blocks a lock waiter, once the waiter has waited its
-// deadlock_timeout (1 s by default). Set short in the fence's and unfence's transactions, that closes the gap
-// cancelAutovacuum leaves: a worker that began on a table after its sweep is cancelled within 10 ms of meeting the
-// lock (and a deadlock, which the fence retries, is found as soon). Setting it takes superuser or, from PostgreSQL
-// 15, SET on the parameter: without either, transactions begin plainly.
-async function beginQuick(client: pg.Client): Promise<string> {
-  const { rows } = await client
-    .query<{ ok: boolean }>("SELECT has_parameter_privilege('deadlock_timeout', 'SET') AS ok")
-    .catch(() => ({ rows: [{ ok: false }] }));
-  return rows[0]?.ok ? "BEGIN; SET LOCAL deadlock_timeout = 10;" : "BEGIN;";
-}
-
-// The sessions that hold a lock on `table` that EXCLUSIVE waits for (all but ACCESS SHARE) or, with `reads`, that
-// ACCESS EXCLUSIVE waits for (any), said briefly.
-async function holders(client: pg.Client, table: ResolvedTable, reads = false): Promise<string> {
-  const { rows } = await client
-    .query<{ held: string }>(
-      `SELECT format('%s %s (%s, %s)', a.backend_type, l.mode, coalesce(a.state, '?'), left(coalesce(a.query, ''), 60)) AS held
-         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'relation' AND l.relation = $1 AND l.granted AND ($2 OR l.mode <> 'AccessShareLock') AND l.pid <> pg_backend_pid()`,
-      [table.oid, reads],
-    )
-    .catch(() => ({ rows: [] as { held: string }[] }));
-  return rows.length ? rows.map((r) => r.held).join("; ") : "released by then";
 }
 
 // The first wait for a table other than the first of an attempt (see the file's header).
@@ -280,94 +228,6 @@ async function fenceOnce(
   };
   const tables = all!.rows.sort(byKey).map((r) => `${r.schema}.${r.table}`);
   return { finalLsn: parseLsn(String(emitted!.rows[0]!.lsn)), fencedAt, tables };
-}
-
-export interface Unfenced {
-  /** Tables whose fence trigger was dropped. */
-  dropped: string[];
-  /**
-   * Tables whose fence was disabled (writes go on) but whose trigger could
-   * not be dropped in time: DROP TRIGGER needs an ACCESS EXCLUSIVE lock, which
-   * waits for reads in flight. Unfencing again drops them.
-   */
-  disabled: string[];
-  /** What held a table past the quick drop (the sessions and their locks, said briefly); empty when nothing did. */
-  contention: string[];
-}
-
-/** How long unfence's first attempt waits to drop the triggers before it disables them first. */
-const DROP_AT_ONCE_MS = 50;
-
-/**
- * Lifts the fence from `tables` (rollback, cancel): writes are accepted
- * again at once. Idempotent; a table that is not fenced, or no longer
- * exists, is passed over.
- */
-export async function unfence(source: TenantDatabase, tables: readonly string[], options: { lockTimeoutMs?: number } = {}): Promise<Unfenced> {
-  const timeoutMs = options.lockTimeoutMs ?? 1_000;
-  const client = await open(source, "heliosdb_unfence");
-  try {
-    const fenced = await fencedTables(client, source.schema, tables);
-    if (fenced.length === 0) return { dropped: [], disabled: [], contention: [] };
-    const names = fenced.map((t) => `${t.schema}.${t.table}`);
-    // Autovacuum's lock, which both statements below wait for as the fence's lock does (see cancelAutovacuum).
-    await cancelAutovacuum(client, fenced);
-    const begin = await beginQuick(client);
-    const drop = fenced.map((t) => `DROP TRIGGER IF EXISTS ${FENCE_TRIGGER} ON ${qualified(t)}`);
-    // Dropped at once when nothing holds the tables (the usual case: one commit, which a failover's promotion
-    // makes inside its downtime). DROP TRIGGER's ACCESS EXCLUSIVE lock waits for reads in flight, and reads
-    // queue behind it while it waits, so it waits a moment only.
-    try {
-      await inTransaction(client, begin, Math.min(timeoutMs, DROP_AT_ONCE_MS), drop);
-      return { dropped: names, disabled: [], contention: [] };
-    } catch (e) {
-      if (!TIMED_OUT.has(sqlStateOf(e) ?? "")) throw e;
-    }
-    // What held them is kept (evidence for a slow promotion), and an autovacuum begun since the first is cancelled.
-    const contention: string[] = [];
-    for (const t of fenced) {
-      const held = await holders(client, t, true);
-      if (held !== "released by then") contention.push(`${t.table}: ${held}`);
-    }
-    await cancelAutovacuum(client, fenced);
-    // Else first disabled: SHARE ROW EXCLUSIVE waits for writers (there are none: they fail) but not for readers.
-    await inTransaction(client, begin, timeoutMs, fenced.map((t) => `ALTER TABLE ONLY ${qualified(t)} DISABLE TRIGGER ${FENCE_TRIGGER}`));
-    try {
-      await inTransaction(client, begin, timeoutMs, drop);
-      return { dropped: names, disabled: [], contention };
-    } catch (e) {
-      if (!TIMED_OUT.has(sqlStateOf(e) ?? "")) throw e;
-      return { dropped: [], disabled: names, contention };
-    }
-  } catch (e) {
-    if (TIMED_OUT.has(sqlStateOf(e) ?? "")) {
-      throw new FenceError(`unfence: sessions held the tenant's tables past ${timeoutMs} ms; the fence stays`, "lock_timeout", { cause: e });
-    }
-    throw e;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-// The tables of the set (partitions and children included) that carry a fence trigger.
-async function fencedTables(client: pg.ClientBase, schema: string, tables: readonly string[]): Promise<ResolvedTable[]> {
-  const all = await resolveTables(client, schema, tables, true);
-  if (all.length === 0) return [];
-  const { rows: triggered } = await client.query<{ tgrelid: number }>(
-    "SELECT tgrelid FROM pg_trigger WHERE tgname = $1 AND tgrelid = ANY($2::oid[])",
-    [FENCE_TRIGGER, all.map((t) => t.oid)],
-  );
-  const oids = new Set(triggered.map((r) => r.tgrelid));
-  return all.filter((t) => oids.has(t.oid));
-}
-
-async function inTransaction(client: pg.Client, begin: string, timeoutMs: number, statements: string[]): Promise<void> {
-  try {
-    await client.query(`${begin} SET LOCAL lock_timeout = ${timeoutMs}; ${statements.join(";\n")}; COMMIT`);
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw e;
-  }
 }
 
 // The function every fence trigger calls, created once per database in a

@@ -1,7 +1,8 @@
 // The cutover primitives failover and live migration are built from (docs/engine.md, "Cutover primitives"):
 // fence the tenant's writes on the source, drain the pipeline to the fence's final LSN (ReplicationPipeline.drainTo),
 // copy sequence positions and column defaults, verify, check the new primary takes writes, and unfence on the way back.
-export { fence, unfence, isFenced, FenceError, FENCE_MESSAGE_PREFIX, FENCE_SQLSTATE, FENCE_TRIGGER, type Fence, type FenceOptions, type Unfenced } from "./fence";
+export { fence, isFenced, FenceError, FENCE_MESSAGE_PREFIX, FENCE_SQLSTATE, FENCE_TRIGGER, type Fence, type FenceOptions } from "./fence";
+export { unfence, type Unfenced } from "./unfence";
 export { planSequences, syncSequences, type SequencePlan, type SequenceSync } from "./sequences";
 export { verify, type TableVerification, type Verification, type VerifyOptions } from "./verify";
 export { holdSnapshot, type HeldSnapshot } from "./snapshot";
