@@ -18,7 +18,7 @@ import {
   type RowChange as RowChangeMessage,
   type TransactionCommit as TransactionCommitMessage,
 } from "../gen/heliosdb/replication/engine/v1/batch_pb";
-import { rowValues } from "../source/wire-row";
+import { WireRow, rowValues } from "../source/wire-row";
 import { UNCHANGED_TOAST, type ColumnValue, type Relation, type Row, type RowChange, type TransactionInfo } from "../types";
 
 /** A batch of changes and commits, in source order, numbered within its replication. */
@@ -37,6 +37,7 @@ export class BatchFormatError extends Error {
 }
 
 const MAX_UINT32 = 0xffffffff;
+const NEWLINE = 0x0a;
 const MAX_UINT64 = (1n << 64n) - 1n;
 
 const replicaIdentities: Record<Relation["replicaIdentity"], ReplicaIdentity> = {
@@ -68,9 +69,11 @@ export function encodeBatch(batch: ChangeBatch): Uint8Array {
  * bytes.
  */
 export function decodeBatch(bytes: Uint8Array): ChangeBatch {
+  // A Buffer, so the COPY rows the parser hands out as views of it can be read as rows.
+  const payload = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let message: ChangeBatchMessage;
   try {
-    message = fromBinary(ChangeBatchSchema, bytes);
+    message = fromBinary(ChangeBatchSchema, payload);
   } catch (error) {
     throw new BatchFormatError(`malformed batch: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
@@ -84,7 +87,7 @@ export function decodeBatch(bytes: Uint8Array): ChangeBatch {
     const where = `item ${i}`;
     switch (item.item.case) {
       case "change":
-        return { kind: "change", change: decodeChange(item.item.value, relationAt, where) };
+        return { kind: "change", change: decodeChange(item.item.value, relationAt, where, payload) };
       case "commit":
         return { kind: "commit", transaction: decodeCommit(item.item.value, where) };
       default:
@@ -218,6 +221,10 @@ function describe(change: RowChange): string {
 }
 
 function encodeRow(wire: Row, where: string): MessageInitShape<typeof RowSchema> {
+  // A COPY row travels as its bytes: a view of the reader's slab, copied once into the batch.
+  if (wire instanceof WireRow && wire.textBytes <= MAX_UINT32) {
+    return { copyRow: wire.slab.subarray(wire.start, wire.end), binary: wire.binary, columnCount: wire.count, valueBytes: wire.textBytes };
+  }
   const row = rowValues(wire);
   const values: string[] = [];
   const nullColumns: number[] = [];
@@ -314,6 +321,7 @@ function decodeChange(
   message: RowChangeMessage,
   relationAt: (index: number, where: string) => Relation,
   where: string,
+  payload: Buffer,
 ): RowChange {
   const change = message.change;
   switch (change.case) {
@@ -321,22 +329,22 @@ function decodeChange(
       return {
         kind: "insert",
         relation: relationAt(change.value.relation, where),
-        newRow: decodeRow(change.value.newRow, `${where}: new row`),
+        newRow: decodeRow(change.value.newRow, `${where}: new row`, payload),
       };
     case "update": {
       const decoded: RowChange = {
         kind: "update",
         relation: relationAt(change.value.relation, where),
-        newRow: decodeRow(change.value.newRow, `${where}: new row`),
+        newRow: decodeRow(change.value.newRow, `${where}: new row`, payload),
       };
-      if (change.value.oldRow) decoded.oldRow = decodeRow(change.value.oldRow, `${where}: old row`);
+      if (change.value.oldRow) decoded.oldRow = decodeRow(change.value.oldRow, `${where}: old row`, payload);
       return decoded;
     }
     case "delete":
       return {
         kind: "delete",
         relation: relationAt(change.value.relation, where),
-        oldRow: decodeRow(change.value.oldRow, `${where}: old row`),
+        oldRow: decodeRow(change.value.oldRow, `${where}: old row`, payload),
       };
     case "truncate":
       return {
@@ -350,8 +358,9 @@ function decodeChange(
   }
 }
 
-function decodeRow(row: RowMessage | undefined, where: string): ColumnValue[] {
+function decodeRow(row: RowMessage | undefined, where: string, payload: Buffer): Row {
   if (!row) throw new BatchFormatError(`${where}: missing`);
+  if (row.copyRow.length > 0) return decodeCopyRow(row, where, payload);
   const values: ColumnValue[] = [...row.values];
   const mark = (indexes: number[], marker: null | typeof UNCHANGED_TOAST, what: string) => {
     for (const index of indexes) {
@@ -365,6 +374,20 @@ function decodeRow(row: RowMessage | undefined, where: string): ColumnValue[] {
   mark(row.nullColumns, null, "null");
   mark(row.unchangedColumns, UNCHANGED_TOAST, "unchanged");
   return values;
+}
+
+// A COPY row points into the batch's own bytes (the parser hands out views of
+// them, not copies): no value is decoded until the applier needs one.
+function decodeCopyRow(row: RowMessage, where: string, payload: Buffer): WireRow {
+  const bytes = row.copyRow;
+  if (row.values.length > 0 || row.nullColumns.length > 0 || row.unchangedColumns.length > 0) {
+    throw new BatchFormatError(`${where}: a COPY row that also lists values`);
+  }
+  if (bytes.buffer !== payload.buffer) throw new BatchFormatError(`${where}: COPY row outside the batch`);
+  const from = bytes.byteOffset - payload.byteOffset;
+  const wellFormed = row.binary ? bytes.length >= 2 && payload.readInt16BE(from) === row.columnCount : bytes[bytes.length - 1] === NEWLINE;
+  if (!wellFormed) throw new BatchFormatError(`${where}: malformed ${row.binary ? "binary" : "text"} COPY row`);
+  return new WireRow(payload, from, from + bytes.length, row.columnCount, row.valueBytes, row.binary);
 }
 
 function decodeCommit(commit: TransactionCommitMessage, where: string): TransactionInfo {

@@ -1,25 +1,22 @@
 // Seals change batches for the trip from the reader to the applier:
-// serialized (protobuf), then compressed (brotli) when enabled, then encrypted
-// (AES-256-GCM) when enabled; and opens them again, refusing any batch that
-// does not authenticate or does not parse.
+// serialized (protobuf), then compressed when enabled (lz4 or brotli, by
+// level), then encrypted (AES-256-GCM) when enabled; and opens them again,
+// refusing any batch that does not authenticate or does not parse.
 //
-// Sealed layout with encryption: nonce (12 bytes) | ciphertext | tag (16 bytes).
-// The additional authenticated data binds the replication id, the batch's
-// sequence number and whether the payload is compressed, so a batch replayed
-// under another sequence number, moved to another replication or opened with
-// another compression setting fails. Without encryption nothing is
+// A compressed payload starts with one byte naming its codec, so a batch
+// says how to open it. Sealed layout with encryption: nonce (12 bytes) |
+// ciphertext | tag (16 bytes). The additional authenticated data binds the
+// replication id, the batch's sequence number and the codec the replication
+// is configured with, so a batch replayed under another sequence number,
+// moved to another replication or opened with another compression setting
+// fails. Without encryption nothing is
 // authenticated: open() still refuses bytes that do not decompress or parse,
 // and a batch whose sequence number is not the one it is opened under.
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { promisify } from "node:util";
-import { brotliCompress, brotliDecompress, constants as zlib } from "node:zlib";
 import { decodeBatch, encodeBatch, type ChangeBatch } from "./batch";
+import { COMPRESSION, codecById, type CompressionLevel, type Compressor } from "./compressors";
 
-/** Compression levels, from fastest to smallest. */
-export type CompressionLevel = "low" | "medium" | "high";
-
-/** The brotli quality (0 to 11) each compression level uses. */
-export const BROTLI_QUALITY: Readonly<Record<CompressionLevel, number>> = { low: 1, medium: 5, high: 9 };
+export { COMPRESSION, type CompressionLevel } from "./compressors";
 
 export interface BatchCodecOptions {
   /** The replication the batches belong to: authenticated with each batch. */
@@ -63,12 +60,9 @@ const CIPHER = "aes-256-gcm";
 const AAD_CONTEXT = Buffer.from("heliosdb.replication.engine.v1.ChangeBatch\0", "utf8");
 const MAX_UINT64 = (1n << 64n) - 1n;
 
-const compress = promisify(brotliCompress);
-const decompress = promisify(brotliDecompress);
-
 export class BatchCodec {
   private readonly replicationId: string;
-  private readonly quality: number | undefined;
+  private readonly compressor: Compressor | undefined;
   private readonly key: Buffer | undefined;
   private readonly counters: BatchCodecStats = { batches: 0, rawBytes: 0, shippedBytes: 0 };
 
@@ -78,11 +72,11 @@ export class BatchCodec {
     }
     this.replicationId = options.replicationId;
     if (options.compression.enabled) {
-      const quality = BROTLI_QUALITY[options.compression.level];
-      if (quality === undefined) {
+      const compressor = COMPRESSION[options.compression.level];
+      if (compressor === undefined) {
         throw new TypeError(`BatchCodec: unknown compression level ${JSON.stringify(options.compression.level)}`);
       }
-      this.quality = quality;
+      this.compressor = compressor;
     }
     if (options.encryption.enabled) {
       const key = options.encryption.key;
@@ -97,13 +91,9 @@ export class BatchCodec {
   async seal(batch: ChangeBatch): Promise<SealedBatch> {
     const raw = encodeBatch(batch);
     let payload: Uint8Array = raw;
-    if (this.quality !== undefined) {
-      payload = await compress(raw, {
-        params: {
-          [zlib.BROTLI_PARAM_QUALITY]: this.quality,
-          [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length,
-        },
-      });
+    if (this.compressor) {
+      const compressed = await this.compressor.compress(raw);
+      payload = Buffer.concat([Buffer.of(this.compressor.id), compressed]);
     }
     if (this.key) {
       const nonce = randomBytes(NONCE_BYTES);
@@ -131,9 +121,11 @@ export class BatchCodec {
     if (!(bytes instanceof Uint8Array)) throw new BatchIntegrityError(`batch ${sequence}: bytes are not a Uint8Array`);
     let payload: Uint8Array = bytes;
     if (this.key) payload = this.decrypt(payload, sequence);
-    if (this.quality !== undefined) {
+    if (this.compressor) {
+      const codec = codecById(payload[0]);
+      if (!codec) throw new BatchIntegrityError(`batch ${sequence} names no known compression codec`);
       try {
-        payload = await decompress(payload);
+        payload = await codec.decompress(payload.subarray(1));
       } catch (error) {
         throw new BatchIntegrityError(`batch ${sequence} does not decompress`, { cause: error });
       }
@@ -183,7 +175,7 @@ export class BatchCodec {
     }
   }
 
-  /** context | replication id length (uint32 BE) | replication id (UTF-8) | sequence (uint64 BE) | compressed (0 or 1). */
+  /** context | replication id length (uint32 BE) | replication id (UTF-8) | sequence (uint64 BE) | codec id (0: none). */
   private additionalData(sequence: bigint): Buffer {
     const id = Buffer.from(this.replicationId, "utf8");
     const aad = Buffer.alloc(AAD_CONTEXT.length + 4 + id.length + 8 + 1);
@@ -191,7 +183,7 @@ export class BatchCodec {
     offset = aad.writeUInt32BE(id.length, offset);
     offset += id.copy(aad, offset);
     offset = aad.writeBigUInt64BE(sequence, offset);
-    aad.writeUInt8(this.quality === undefined ? 0 : 1, offset);
+    aad.writeUInt8(this.compressor?.id ?? 0, offset);
     return aad;
   }
 }

@@ -3,7 +3,7 @@ export { BatchFormatError, decodeBatch, encodeBatch, type BatchItem, type Change
 export {
   BatchCodec,
   BatchIntegrityError,
-  BROTLI_QUALITY,
+  COMPRESSION,
   type BatchCodecOptions,
   type BatchCodecStats,
   type CompressionLevel,

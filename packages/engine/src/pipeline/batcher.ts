@@ -10,8 +10,9 @@ import type { ChangeBatch, BatchItem } from "../codec/batch";
 import { onSide } from "../failure";
 import type { BatchCodec, SealedBatch } from "../codec/codec";
 import type { PgOutputMessage } from "../source/pgoutput";
-import { rowValues } from "../source/wire-row";
-import type { ColumnValue, Lsn, Relation, RowChange } from "../types";
+import { LineArena, WireRow, rowValues, type Row } from "../source/wire-row";
+import type { RowTransformer } from "../transform/plan";
+import type { Lsn, Relation, RowChange } from "../types";
 import type { Figures } from "./figures";
 import type { QosSettings } from "./qos";
 
@@ -24,7 +25,7 @@ export interface BatcherDeps {
   settings: () => QosSettings;
   figures: Figures;
   /** The row transform of a relation's rows, or undefined when it has none. */
-  transformFor: (relation: Relation) => ((row: ColumnValue[]) => ColumnValue[]) | undefined;
+  transformFor: (relation: Relation) => RowTransformer | undefined;
   /** Brings the target in line with a relation message; returns the relation to apply with. */
   onRelation: (relation: Relation) => Promise<Relation>;
   /**
@@ -61,7 +62,9 @@ export class Batcher {
   private flushing: Promise<unknown> = Promise.resolve();
   // The commit LSN of the transaction being received.
   private finalLsn: Lsn = 0n;
-  private readonly relations = new Map<number, { relation: Relation; transform?: (row: ColumnValue[]) => ColumnValue[]; skipBefore?: Lsn }>();
+  private readonly relations = new Map<number, { relation: Relation; transform?: RowTransformer; skipBefore?: Lsn }>();
+  // Where transformed rows are written, as the decoder writes the rows it reads.
+  private readonly arena = new LineArena();
   private readonly ignored = new Set<number>();
 
   constructor(private readonly deps: BatcherDeps) {}
@@ -175,9 +178,13 @@ export class Batcher {
     change.relation = known.relation;
     const t = known.transform;
     if (!t) return change;
-    if (change.kind !== "delete") change.newRow = t(rowValues(change.newRow));
-    if (change.kind !== "insert" && change.oldRow) change.oldRow = t(rowValues(change.oldRow));
+    if (change.kind !== "delete") change.newRow = this.transformed(t, change.newRow);
+    if (change.kind !== "insert" && change.oldRow) change.oldRow = this.transformed(t, change.oldRow);
     return change;
+  }
+
+  private transformed(t: RowTransformer, row: Row): Row {
+    return row instanceof WireRow && !row.binary ? t.transformLine(row, this.arena) : t.transform(rowValues(row));
   }
 
   private scheduleFlush(): Promise<void> | undefined {

@@ -103,7 +103,7 @@ async function copy(ctx: CopyContext, tables: PublishedTable[], snapshotName: st
     transformRow: (name) => {
       const table = tables.find((p) => p.table.table === name)!.table;
       const relationPlan = plan.forRelation(table);
-      return relationPlan.transformed ? (row) => relationPlan.transform(row) : undefined;
+      return relationPlan.transformed ? relationPlan : undefined;
     },
     onTable: (phase, t) => {
       if (phase === "started") {

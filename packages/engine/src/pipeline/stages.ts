@@ -47,7 +47,7 @@ export function makeBatcher(ctx: PipelineContext): Batcher {
     figures: ctx.figures,
     transformFor: (relation) => {
       const p = plan.forRelation(relation);
-      return p.transformed ? (row) => p.transform(row) : undefined;
+      return p.transformed ? p : undefined;
     },
     onRelation: (relation) => evolve(ctx, relation),
     carries: (oid) => {

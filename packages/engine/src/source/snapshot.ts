@@ -2,16 +2,15 @@
 // target under the logical slot's exported snapshot, so that the change
 // stream starts exactly where the copy ends. Workers share the snapshot;
 // large tables are split into page ranges so they share the work too.
-import { StringDecoder } from "node:string_decoder";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { connect } from "../connect";
 import { onSide, tagSide } from "../failure";
-import type { ColumnValue } from "../types";
-import { formatCopyLine, parseCopyLine } from "./copy-text";
+import type { RowTransformer } from "../transform/plan";
 import { qualified, type PublishedTable } from "./publication";
+import { LineArena, WireRow } from "./wire-row";
 
 /** Per-table progress of the copy, counted as rows and bytes pass. */
 export interface TableCopyProgress {
@@ -31,7 +30,7 @@ export interface SnapshotCopyOptions {
   tables: PublishedTable[];
   parallelism: number;
   /** Per-table row transforms (absent: rows pass through untouched). */
-  transformRow?: (table: string) => ((row: ColumnValue[]) => ColumnValue[]) | undefined;
+  transformRow?: (table: string) => RowTransformer | undefined;
   /** Pages per range when a table is split (default 16384 = 128 MB). */
   rangePages?: number;
   /** Called after every chunk, for progress reporting. */
@@ -132,7 +131,7 @@ async function copyItem(
   out.on("error", (e) => tagSide("source", e));
   into.on("error", (e) => tagSide("target", e));
   const transform = options.transformRow?.(t.table);
-  await pipeline(out, transform ? new RowTransform(transform, count) : new RowCounter(count), into, {
+  await pipeline(out, transform ? new RowTransform(transform, t.columns.length, count) : new RowCounter(count), into, {
     signal: options.signal,
   });
 }
@@ -150,27 +149,48 @@ class RowCounter extends Transform {
   }
 }
 
-// Parses whole lines, transforms each row, and writes it back in COPY text.
+// Transforms whole lines as COPY text (only the transformed columns are
+// decoded) and passes on the bytes the transform wrote.
 class RowTransform extends Transform {
-  private rest = "";
-  // A chunk may end inside a multi-byte character.
-  private readonly decoder = new StringDecoder("utf8");
+  // The start of a line the last chunk ended inside.
+  private rest: Buffer | undefined;
+  private readonly arena = new LineArena();
   constructor(
-    private readonly transform: (row: ColumnValue[]) => ColumnValue[],
+    private readonly transform: RowTransformer,
+    private readonly columns: number,
     private readonly count: (rows: number, bytes: number) => void,
   ) {
     super();
   }
   override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback): void {
-    const text = this.rest + this.decoder.write(chunk);
-    const lines = text.split("\n");
-    this.rest = lines.pop()!;
-    let out = "";
-    for (const line of lines) out += formatCopyLine(this.transform(parseCopyLine(line)));
-    this.count(lines.length, chunk.length);
-    done(null, out);
+    const data = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    let start = 0;
+    let rows = 0;
+    // The lines written land one after another in the arena's slab: passed on as one piece per slab.
+    let piece: { slab: Buffer; start: number; end: number } | undefined;
+    try {
+      for (let newline = data.indexOf(NEWLINE); newline !== -1; newline = data.indexOf(NEWLINE, start)) {
+        const row = this.transform.transformLine(new WireRow(data, start, newline + 1, this.columns, 0, false), this.arena);
+        if (piece?.slab === row.slab && piece.end === row.start) piece.end = row.end;
+        else {
+          if (piece) this.push(piece.slab.subarray(piece.start, piece.end));
+          piece = { slab: row.slab, start: row.start, end: row.end };
+        }
+        start = newline + 1;
+        rows++;
+      }
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (piece) this.push(piece.slab.subarray(piece.start, piece.end));
+    this.rest = start < data.length ? data.subarray(start) : undefined;
+    this.count(rows, chunk.length);
+    done();
   }
   override _flush(done: TransformCallback): void {
-    done(this.rest + this.decoder.end() ? new Error("COPY stream ended inside a row") : null);
+    done(this.rest ? new Error("COPY stream ended inside a row") : null);
   }
 }
+
+const NEWLINE = 0x0a;

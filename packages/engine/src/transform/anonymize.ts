@@ -5,6 +5,7 @@
 import { createHmac } from "node:crypto";
 import type { Column } from "../types";
 import { TEXT_OID, typeInfo, type TypeInfo, type TypeKind } from "./pg-types";
+import { HmacSha256 } from "./hmac-sha256";
 import type { TokenVault } from "./token-vault";
 
 export type AnonymizeMethod = "hash" | "tokenize" | "redact" | "generalize";
@@ -12,7 +13,21 @@ export type AnonymizeMethod = "hash" | "tokenize" | "redact" | "generalize";
 /** Transforms one non-null value; null and UNCHANGED_TOAST never reach it. */
 export type ValueTransform = (value: string) => string;
 
-/** Hex HMAC-SHA-256 of the value's UTF-8 bytes: deterministic per tenant key, so joins still work. */
+/**
+ * A transform that reads a value's UTF-8 bytes and writes its output's,
+ * for an output of fixed length that COPY text never escapes: a row in
+ * COPY form is transformed without decoding the value into a string.
+ */
+export interface FixedBytesTransform {
+  length: number;
+  write(src: Uint8Array, from: number, to: number, out: Uint8Array, at: number): void;
+}
+
+/**
+ * Hex HMAC-SHA-256 of the value's UTF-8 bytes: deterministic per tenant key,
+ * so joins still work. (The Hash anonymizer computes the same with
+ * HmacSha256, which is faster for many values under one key.)
+ */
 export function hashValue(key: Buffer, value: string): string {
   return createHmac("sha256", key).update(value, "utf8").digest("hex");
 }
@@ -290,6 +305,8 @@ export function generalizer(info: TypeInfo): ValueTransform | undefined {
 /** What an anonymizer writes: the function and the target column's type. */
 export interface Anonymizer {
   fn: ValueTransform;
+  /** The same from bytes to bytes, where the method has that form. */
+  bytes?: FixedBytesTransform;
   /** The output type when it differs from the input's (hash and tokenize write text). */
   outputType?: { typeName: string; typeOid: number };
 }
@@ -314,7 +331,12 @@ export function anonymizerFor(
     case "hash": {
       const key = deps.hashKey;
       if (!key) return { unsupported: "Hash needs the tenant's hash key" };
-      return { fn: (v) => hashValue(key, v), outputType: asText };
+      const hmac = new HmacSha256(key);
+      return {
+        fn: (v) => hmac.hex(v),
+        bytes: { length: 64, write: (src, from, to, out, at) => hmac.hexInto(src, from, to, out, at) },
+        outputType: asText,
+      };
     }
     case "tokenize": {
       const tokenizer = deps.tokenizer;

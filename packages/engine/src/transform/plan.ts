@@ -4,8 +4,10 @@
 // found here, up front, and reported together, rather than on the first row.
 import { AnonymizePIITransform_AnonymizationMethod as Method, type Transform } from "@heliosdb/replication-proto";
 import type { Column, ColumnValue, Relation } from "../types";
-import { anonymizerFor, Tokenizer, type AnonymizeMethod, type ValueTransform } from "./anonymize";
+import { anonymizerFor, Tokenizer, type AnonymizeMethod, type FixedBytesTransform, type ValueTransform } from "./anonymize";
 import { COMPRESSED_TYPE, compressValue } from "./compress-columns";
+import { lineTransform } from "./line";
+import type { LineArena, WireRow } from "../source/wire-row";
 import type { KeyProvider } from "./keys";
 import type { TokenVault } from "./token-vault";
 
@@ -38,7 +40,15 @@ export interface RelationTransformPlan {
    * never modified). null and UNCHANGED_TOAST pass through.
    */
   transform(row: ColumnValue[]): ColumnValue[];
+  /**
+   * The same transform on a row in COPY text form: only the transformed
+   * columns are decoded; the new line is written to `arena`.
+   */
+  transformLine(row: WireRow, arena: LineArena): WireRow;
 }
+
+/** A relation's row transform, for rows of values and for rows in COPY text form. */
+export type RowTransformer = Pick<RelationTransformPlan, "transform" | "transformLine">;
 
 export interface RowTransformPlan {
   /** The plan of each relation given to planRowTransforms, by relation OID. */
@@ -156,7 +166,7 @@ function planRelation(
   problems: ValidationProblem[],
 ): { plan: RelationTransformPlan; matched: Set<Rule> } {
   const matched = new Set<Rule>();
-  const steps: { index: number; column: Column; fn: ValueTransform }[] = [];
+  const steps: { index: number; column: Column; fn: ValueTransform; bytes?: FixedBytesTransform }[] = [];
   const targetColumns: Column[] = [];
   relation.columns.forEach((column, index) => {
     let chosen: Rule | undefined;
@@ -203,12 +213,13 @@ function planRelation(
       targetColumns.push(column);
       return;
     }
-    steps.push({ index, column, fn: anonymizer.fn });
+    steps.push({ index, column, fn: anonymizer.fn, ...(anonymizer.bytes ? { bytes: anonymizer.bytes } : {}) });
     targetColumns.push(anonymizer.outputType ? { ...column, ...anonymizer.outputType } : column);
   });
 
   if (steps.length === 0) {
-    return { plan: { relation, targetColumns: relation.columns, transformed: false, transform: (row) => row }, matched };
+    const untouched = { relation, targetColumns: relation.columns, transformed: false, transform: (row: ColumnValue[]) => row };
+    return { plan: { ...untouched, transformLine: (row) => row }, matched };
   }
   const transform = (row: ColumnValue[]): ColumnValue[] => {
     const out = row.slice();
@@ -224,7 +235,8 @@ function planRelation(
     }
     return out;
   };
-  return { plan: { relation, targetColumns, transformed: true, transform }, matched };
+  const transformLine = lineTransform(steps.map((step) => ({ ...step, describe: qualified(relation, step.column) })));
+  return { plan: { relation, targetColumns, transformed: true, transform, transformLine }, matched };
 }
 
 /** Explains why a rule named no column of any relation. */

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file heliosdb/replication/engine/v1/batch.proto.
  */
 export const file_heliosdb_replication_engine_v1_batch: GenFile = /*@__PURE__*/
-  fileDesc("CipoZWxpb3NkYi9yZXBsaWNhdGlvbi9lbmdpbmUvdjEvYmF0Y2gucHJvdG8SHmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MSKWAQoLQ2hhbmdlQmF0Y2gSEAoIc2VxdWVuY2UYASABKAQSOwoJcmVsYXRpb25zGAIgAygLMiguaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJlbGF0aW9uEjgKBWl0ZW1zGAMgAygLMikuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLkJhdGNoSXRlbSK6AQoIUmVsYXRpb24SCwoDb2lkGAEgASgNEg4KBnNjaGVtYRgCIAEoCRINCgV0YWJsZRgDIAEoCRI3Cgdjb2x1bW5zGAQgAygLMiYuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLkNvbHVtbhJJChByZXBsaWNhX2lkZW50aXR5GAUgASgOMi8uaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJlcGxpY2FJZGVudGl0eSJdCgZDb2x1bW4SDAoEbmFtZRgBIAEoCRIQCgh0eXBlX29pZBgCIAEoDRIRCgl0eXBlX25hbWUYAyABKAkSDgoGaXNfa2V5GAQgASgIEhAKCG5vdF9udWxsGAUgASgIIkYKA1JvdxIOCgZ2YWx1ZXMYASADKAkSFAoMbnVsbF9jb2x1bW5zGAIgAygNEhkKEXVuY2hhbmdlZF9jb2x1bW5zGAMgAygNIpUBCglCYXRjaEl0ZW0SOwoGY2hhbmdlGAEgASgLMikuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJvd0NoYW5nZUgAEkMKBmNvbW1pdBgCIAEoCzIxLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5UcmFuc2FjdGlvbkNvbW1pdEgAQgYKBGl0ZW0igQIKCVJvd0NoYW5nZRI4CgZpbnNlcnQYASABKAsyJi5oZWxpb3NkYi5yZXBsaWNhdGlvbi5lbmdpbmUudjEuSW5zZXJ0SAASOAoGdXBkYXRlGAIgASgLMiYuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlVwZGF0ZUgAEjgKBmRlbGV0ZRgDIAEoCzImLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5EZWxldGVIABI8Cgh0cnVuY2F0ZRgEIAEoCzIoLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5UcnVuY2F0ZUgAQggKBmNoYW5nZSJQCgZJbnNlcnQSEAoIcmVsYXRpb24YASABKA0SNAoHbmV3X3JvdxgCIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5Sb3cihgEKBlVwZGF0ZRIQCghyZWxhdGlvbhgBIAEoDRI0CgdvbGRfcm93GAIgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJvdxI0CgduZXdfcm93GAMgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJvdyJQCgZEZWxldGUSEAoIcmVsYXRpb24YASABKA0SNAoHb2xkX3JvdxgCIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5Sb3ciSAoIVHJ1bmNhdGUSEQoJcmVsYXRpb25zGAEgAygNEg8KB2Nhc2NhZGUYAiABKAgSGAoQcmVzdGFydF9pZGVudGl0eRgDIAEoCCJ2ChFUcmFuc2FjdGlvbkNvbW1pdBILCgN4aWQYASABKA0SEgoKY29tbWl0X2xzbhgCIAEoBBIPCgdlbmRfbHNuGAMgASgEEi8KC2NvbW1pdF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqmAQoPUmVwbGljYUlkZW50aXR5EiAKHFJFUExJQ0FfSURFTlRJVFlfVU5TUEVDSUZJRUQQABIcChhSRVBMSUNBX0lERU5USVRZX0RFRkFVTFQQARIcChhSRVBMSUNBX0lERU5USVRZX05PVEhJTkcQAhIZChVSRVBMSUNBX0lERU5USVRZX0ZVTEwQAxIaChZSRVBMSUNBX0lERU5USVRZX0lOREVYEARiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CipoZWxpb3NkYi9yZXBsaWNhdGlvbi9lbmdpbmUvdjEvYmF0Y2gucHJvdG8SHmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MSKWAQoLQ2hhbmdlQmF0Y2gSEAoIc2VxdWVuY2UYASABKAQSOwoJcmVsYXRpb25zGAIgAygLMiguaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJlbGF0aW9uEjgKBWl0ZW1zGAMgAygLMikuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLkJhdGNoSXRlbSK6AQoIUmVsYXRpb24SCwoDb2lkGAEgASgNEg4KBnNjaGVtYRgCIAEoCRINCgV0YWJsZRgDIAEoCRI3Cgdjb2x1bW5zGAQgAygLMiYuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLkNvbHVtbhJJChByZXBsaWNhX2lkZW50aXR5GAUgASgOMi8uaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJlcGxpY2FJZGVudGl0eSJdCgZDb2x1bW4SDAoEbmFtZRgBIAEoCRIQCgh0eXBlX29pZBgCIAEoDRIRCgl0eXBlX25hbWUYAyABKAkSDgoGaXNfa2V5GAQgASgIEhAKCG5vdF9udWxsGAUgASgIIpMBCgNSb3cSDgoGdmFsdWVzGAEgAygJEhQKDG51bGxfY29sdW1ucxgCIAMoDRIZChF1bmNoYW5nZWRfY29sdW1ucxgDIAMoDRIQCghjb3B5X3JvdxgEIAEoDBIOCgZiaW5hcnkYBSABKAgSFAoMY29sdW1uX2NvdW50GAYgASgNEhMKC3ZhbHVlX2J5dGVzGAcgASgNIpUBCglCYXRjaEl0ZW0SOwoGY2hhbmdlGAEgASgLMikuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJvd0NoYW5nZUgAEkMKBmNvbW1pdBgCIAEoCzIxLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5UcmFuc2FjdGlvbkNvbW1pdEgAQgYKBGl0ZW0igQIKCVJvd0NoYW5nZRI4CgZpbnNlcnQYASABKAsyJi5oZWxpb3NkYi5yZXBsaWNhdGlvbi5lbmdpbmUudjEuSW5zZXJ0SAASOAoGdXBkYXRlGAIgASgLMiYuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlVwZGF0ZUgAEjgKBmRlbGV0ZRgDIAEoCzImLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5EZWxldGVIABI8Cgh0cnVuY2F0ZRgEIAEoCzIoLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5UcnVuY2F0ZUgAQggKBmNoYW5nZSJQCgZJbnNlcnQSEAoIcmVsYXRpb24YASABKA0SNAoHbmV3X3JvdxgCIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5Sb3cihgEKBlVwZGF0ZRIQCghyZWxhdGlvbhgBIAEoDRI0CgdvbGRfcm93GAIgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJvdxI0CgduZXdfcm93GAMgASgLMiMuaGVsaW9zZGIucmVwbGljYXRpb24uZW5naW5lLnYxLlJvdyJQCgZEZWxldGUSEAoIcmVsYXRpb24YASABKA0SNAoHb2xkX3JvdxgCIAEoCzIjLmhlbGlvc2RiLnJlcGxpY2F0aW9uLmVuZ2luZS52MS5Sb3ciSAoIVHJ1bmNhdGUSEQoJcmVsYXRpb25zGAEgAygNEg8KB2Nhc2NhZGUYAiABKAgSGAoQcmVzdGFydF9pZGVudGl0eRgDIAEoCCJ2ChFUcmFuc2FjdGlvbkNvbW1pdBILCgN4aWQYASABKA0SEgoKY29tbWl0X2xzbhgCIAEoBBIPCgdlbmRfbHNuGAMgASgEEi8KC2NvbW1pdF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqmAQoPUmVwbGljYUlkZW50aXR5EiAKHFJFUExJQ0FfSURFTlRJVFlfVU5TUEVDSUZJRUQQABIcChhSRVBMSUNBX0lERU5USVRZX0RFRkFVTFQQARIcChhSRVBMSUNBX0lERU5USVRZX05PVEhJTkcQAhIZChVSRVBMSUNBX0lERU5USVRZX0ZVTEwQAxIaChZSRVBMSUNBX0lERU5USVRZX0lOREVYEARiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A batch of changes, in source order, with the relations they reference.
@@ -154,9 +154,13 @@ export const ColumnSchema: GenMessage<Column> = /*@__PURE__*/
   messageDesc(file_heliosdb_replication_engine_v1_batch, 2);
 
 /**
- * One row's values in its relation's column order, in PostgreSQL's text
- * format. `values` holds one entry per column; the entry of a column listed
- * in `null_columns` or `unchanged_columns` is empty and means nothing.
+ * One row, in one of two forms. Most rows travel as `copy_row`: the row as
+ * the target's COPY reads it, exactly the bytes the reader wrote, so nothing
+ * is decoded into values and encoded again on the way. A row with unchanged
+ * TOAST values (which no COPY row can express) travels as its values:
+ * `values` holds one entry per column in its relation's column order, in
+ * PostgreSQL's text format; the entry of a column listed in `null_columns`
+ * or `unchanged_columns` is empty and means nothing.
  *
  * @generated from message heliosdb.replication.engine.v1.Row
  */
@@ -181,6 +185,38 @@ export type Row = Message<"heliosdb.replication.engine.v1.Row"> & {
    * @generated from field: repeated uint32 unchanged_columns = 3;
    */
   unchangedColumns: number[];
+
+  /**
+   * The row as one COPY row: a text line with its newline, or (when
+   * `binary`) a binary COPY tuple from its field count on. When set,
+   * `values`, `null_columns` and `unchanged_columns` are empty.
+   *
+   * @generated from field: bytes copy_row = 4;
+   */
+  copyRow: Uint8Array;
+
+  /**
+   * Whether `copy_row` is a binary tuple (binary transfer) rather than text.
+   *
+   * @generated from field: bool binary = 5;
+   */
+  binary: boolean;
+
+  /**
+   * The columns of `copy_row`.
+   *
+   * @generated from field: uint32 column_count = 6;
+   */
+  columnCount: number;
+
+  /**
+   * The bytes of the row's values as the source sent them (the applier
+   * counts them), which escaping makes differ from the line's length. A row
+   * whose values exceed 4 GiB travels as its values instead.
+   *
+   * @generated from field: uint32 value_bytes = 7;
+   */
+  valueBytes: number;
 };
 
 /**

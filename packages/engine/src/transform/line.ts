@@ -1,0 +1,112 @@
+// A row transform applied to a COPY text line, the form rows travel in from
+// the source to the target. Only the transformed columns' fields are decoded
+// into strings and written back; the bytes between them are copied as they
+// are. A row of nine columns with three hashed ones decodes three values,
+// not nine, and formats none of the other six.
+import { escapeField, unescapeField } from "../source/copy-text";
+import { WireRow, type LineArena } from "../source/wire-row";
+import type { FixedBytesTransform, ValueTransform } from "./anonymize";
+
+/** One transformed column: its index in the row and its function. */
+export interface LineStep {
+  index: number;
+  fn: ValueTransform;
+  /** Used instead of `fn` for a field without escapes: its bytes are its value's. */
+  bytes?: FixedBytesTransform;
+  /** Says which column failed, since the function's own message cannot. */
+  describe: string;
+}
+
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+const BACKSLASH = 0x5c;
+const N = 0x4e;
+const BYTES = Symbol("bytes");
+
+/**
+ * A function that writes `row` (a text COPY line) with the steps' columns
+ * transformed into `arena`, and returns the new line. NULL fields stay NULL.
+ * Steps are in column order.
+ */
+export function lineTransform(steps: readonly LineStep[]): (row: WireRow, arena: LineArena) => WireRow {
+  // Field bounds and outputs, reused across rows: [from, to) of each step's field.
+  const from = new Array<number>(steps.length);
+  const to = new Array<number>(steps.length);
+  // A step's output: text to write, BYTES (its bytes transform writes it), or undefined (NULL, left as it is).
+  const outputs = new Array<string | typeof BYTES | undefined>(steps.length);
+  return (row, arena) => {
+    if (row.binary) throw new Error("a row of binary transfer has no text to transform");
+    const src = row.slab;
+    const end = row.end - 1; // the newline
+    let valueBytes = row.textBytes;
+    let extra = 0;
+    let field = 0;
+    let p = row.start;
+    for (let s = 0; s < steps.length; s++) {
+      const step = steps[s]!;
+      while (field < step.index) {
+        const tab = find(src, TAB, p, end);
+        if (tab === end) throw new Error(`a line of ${field + 1} columns, expected more than ${step.index}`);
+        p = tab + 1;
+        field++;
+      }
+      const q = find(src, TAB, p, end);
+      from[s] = p;
+      to[s] = q;
+      if (q - p === 2 && src[p] === BACKSLASH && src[p + 1] === N) {
+        outputs[s] = undefined; // NULL: not transformed
+        continue;
+      }
+      const bytes = step.bytes;
+      if (bytes && find(src, BACKSLASH, p, q) === q) {
+        outputs[s] = BYTES;
+        valueBytes += bytes.length - (q - p);
+        extra += bytes.length;
+        continue;
+      }
+      const raw = src.toString("utf8", p, q);
+      const escaped = raw.includes("\\");
+      const value = escaped ? unescapeField(raw) : raw;
+      let out: string;
+      try {
+        out = step.fn(value);
+      } catch (e) {
+        throw new Error(`transforming ${step.describe} failed: ${(e as Error).message}`, { cause: e });
+      }
+      valueBytes += Buffer.byteLength(out) - (escaped ? Buffer.byteLength(value) : q - p);
+      const text = escapeField(out);
+      outputs[s] = text;
+      extra += text.length * 3; // at most 3 UTF-8 bytes per UTF-16 unit
+    }
+    arena.reserve(row.end - row.start + extra);
+    const slab = arena.slab;
+    const lineStart = arena.pos;
+    let pos = lineStart;
+    let copied = row.start;
+    for (let s = 0; s < steps.length; s++) {
+      const text = outputs[s];
+      if (text === undefined) continue;
+      pos += src.copy(slab, pos, copied, from[s]);
+      if (text === BYTES) {
+        const bytes = steps[s]!.bytes!;
+        bytes.write(src, from[s]!, to[s]!, slab, pos);
+        pos += bytes.length;
+      } else {
+        pos += slab.write(text, pos, "utf8");
+      }
+      copied = to[s]!;
+    }
+    pos += src.copy(slab, pos, copied, row.end);
+    if (slab[pos - 1] !== NEWLINE) throw new Error("a COPY line without its newline");
+    arena.pos = pos;
+    return new WireRow(slab, lineStart, pos, row.count, valueBytes, false);
+  };
+}
+
+// The first `byte` in [from, to), or `to`. A loop, not Buffer.indexOf: fields
+// are short, and indexOf would search on past the line.
+function find(src: Uint8Array, byte: number, from: number, to: number): number {
+  let p = from;
+  while (p < to && src[p] !== byte) p++;
+  return p;
+}
