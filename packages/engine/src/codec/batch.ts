@@ -3,21 +3,16 @@
 // relations a batch references travel once, in a table that the changes
 // refer to by index; rows carry NULLs and unchanged-TOAST markers exactly.
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { TimestampSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
-  BatchItemSchema,
-  ChangeBatchSchema,
   RelationSchema,
   ReplicaIdentity,
-  RowChangeSchema,
   RowSchema,
-  TransactionCommitSchema,
-  type ChangeBatch as ChangeBatchMessage,
+  TruncateSchema,
   type Relation as RelationMessage,
   type Row as RowMessage,
-  type RowChange as RowChangeMessage,
-  type TransactionCommit as TransactionCommitMessage,
 } from "../gen/heliosdb/replication/engine/v1/batch_pb";
+import { WireReader, WireWriter, lenFieldSize, varint64FieldSize, varintFieldSize } from "./batch-wire";
 import { WireRow, rowValues } from "../source/wire-row";
 import { UNCHANGED_TOAST, type ColumnValue, type Relation, type Row, type RowChange, type TransactionInfo } from "../types";
 
@@ -49,18 +44,26 @@ const replicaIdentities: Record<Relation["replicaIdentity"], ReplicaIdentity> = 
 
 /** Serializes a batch. Throws TypeError or RangeError for values the format cannot carry. */
 export function encodeBatch(batch: ChangeBatch): Uint8Array {
+  const sequence = uint64(batch.sequence, "batch sequence");
   const relations = new RelationTable();
-  const items = batch.items.map((item, i): MessageInitShape<typeof BatchItemSchema> => {
-    if (item.kind === "change") return { item: { case: "change", value: encodeChange(item.change, relations) } };
-    if (item.kind === "commit") return { item: { case: "commit", value: encodeCommit(item.transaction) } };
+  const items = batch.items.map((item, i): Encoded => {
+    if (item.kind === "change") return encodeChange(item.change, relations);
+    if (item.kind === "commit") return encodeCommit(item.transaction);
     throw new TypeError(`batch item ${i}: unknown kind ${JSON.stringify((item as { kind: unknown }).kind)}`);
   });
-  const message = create(ChangeBatchSchema, {
-    sequence: uint64(batch.sequence, "batch sequence"),
-    relations: relations.messages,
-    items,
-  });
-  return toBinary(ChangeBatchSchema, message);
+  const relationBytes = relations.messages.map((m) => toBinary(RelationSchema, create(RelationSchema, m)));
+  let size = varint64FieldSize(1, sequence);
+  for (const bytes of relationBytes) size += lenFieldSize(2, bytes.length);
+  for (const item of items) size += lenFieldSize(3, item.size);
+  const w = new WireWriter(size);
+  w.varint64Field(1, sequence);
+  for (const bytes of relationBytes) w.bytesField(2, bytes);
+  for (const item of items) {
+    w.lenField(3, item.size);
+    item.write(w);
+  }
+  if (w.pos !== size) throw new Error(`encodeBatch wrote ${w.pos} bytes of ${size}`);
+  return w.buf;
 }
 
 /**
@@ -69,32 +72,44 @@ export function encodeBatch(batch: ChangeBatch): Uint8Array {
  * bytes.
  */
 export function decodeBatch(bytes: Uint8Array): ChangeBatch {
-  // A Buffer, so the COPY rows the parser hands out as views of it can be read as rows.
+  // A Buffer, so the COPY rows read as views of it can be read as rows.
   const payload = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let message: ChangeBatchMessage;
   try {
-    message = fromBinary(ChangeBatchSchema, payload);
+    return readBatch(payload);
   } catch (error) {
+    if (error instanceof BatchFormatError) throw error;
     throw new BatchFormatError(`malformed batch: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  const relations = message.relations.map((relation, i) => decodeRelation(relation, `relation ${i}`));
+}
+
+function readBatch(payload: Buffer): ChangeBatch {
+  const r = new WireReader(payload, 0, payload.length);
+  let sequence = 0n;
+  const relations: Relation[] = [];
+  const itemBounds: { start: number; end: number }[] = [];
+  while (!r.done) {
+    const { field, wire } = r.key();
+    if (field === 1) {
+      r.expect(wire, "varint", field);
+      sequence = r.varint64();
+    } else if (field === 2) {
+      r.expect(wire, "len", field);
+      const { start, end } = r.len();
+      relations.push(decodeRelation(fromBinary(RelationSchema, payload.subarray(start, end)), `relation ${relations.length}`));
+    } else if (field === 3) {
+      r.expect(wire, "len", field);
+      itemBounds.push(r.len());
+    } else {
+      r.skip(wire);
+    }
+  }
   const relationAt = (index: number, where: string): Relation => {
     const relation = relations[index];
     if (!relation) throw new BatchFormatError(`${where}: relation index ${index} out of range (${relations.length} relations)`);
     return relation;
   };
-  const items = message.items.map((item, i): BatchItem => {
-    const where = `item ${i}`;
-    switch (item.item.case) {
-      case "change":
-        return { kind: "change", change: decodeChange(item.item.value, relationAt, where, payload) };
-      case "commit":
-        return { kind: "commit", transaction: decodeCommit(item.item.value, where) };
-      default:
-        throw new BatchFormatError(`${where}: empty item`);
-    }
-  });
-  return { sequence: message.sequence, items };
+  const items = itemBounds.map(({ start, end }, i) => readItem(new WireReader(payload, start, end), relationAt, `item ${i}`));
+  return { sequence, items };
 }
 
 // --- encoding -------------------------------------------------------------
@@ -171,48 +186,66 @@ function encodeRelation(relation: Relation, where: string): MessageInitShape<typ
   };
 }
 
-function encodeChange(change: RowChange, relations: RelationTable): MessageInitShape<typeof RowChangeSchema> {
+/** A message encoded by hand: its size, and a writer of exactly that many bytes. */
+interface Encoded {
+  size: number;
+  write(w: WireWriter): void;
+}
+
+/** Bytes protobuf-es encoded, embedded as they are. */
+function opaque(bytes: Uint8Array): Encoded {
+  return { size: bytes.length, write: (w) => ((w.buf.set(bytes, w.pos), (w.pos += bytes.length))) };
+}
+
+/** A message holding one length-delimited field. */
+function wrap(field: number, inner: Encoded): Encoded {
+  return {
+    size: lenFieldSize(field, inner.size),
+    write(w) {
+      w.lenField(field, inner.size);
+      inner.write(w);
+    },
+  };
+}
+
+// BatchItem.change: a RowChange whose field 1, 2 or 3 is an Insert, Update or
+// Delete (relation = 1, then its rows), or whose field 4 is a Truncate.
+const CHANGE_FIELD = { insert: 1, update: 2, delete: 3 } as const;
+
+function encodeChange(change: RowChange, relations: RelationTable): Encoded {
   const where = `${change.kind} of ${describe(change)}`;
-  switch (change.kind) {
-    case "insert":
-      return {
-        change: {
-          case: "insert",
-          value: { relation: relations.index(change.relation, where), newRow: encodeRow(change.newRow, `${where}: new row`) },
-        },
-      };
-    case "update":
-      return {
-        change: {
-          case: "update",
-          value: {
-            relation: relations.index(change.relation, where),
-            oldRow: change.oldRow === undefined ? undefined : encodeRow(change.oldRow, `${where}: old row`),
-            newRow: encodeRow(change.newRow, `${where}: new row`),
-          },
-        },
-      };
-    case "delete":
-      return {
-        change: {
-          case: "delete",
-          value: { relation: relations.index(change.relation, where), oldRow: encodeRow(change.oldRow, `${where}: old row`) },
-        },
-      };
-    case "truncate":
-      return {
-        change: {
-          case: "truncate",
-          value: {
-            relations: change.relations.map((relation) => relations.index(relation, where)),
-            cascade: flag(change.cascade, `${where}: cascade`),
-            restartIdentity: flag(change.restartIdentity, `${where}: restartIdentity`),
-          },
-        },
-      };
-    default:
-      throw new TypeError(`unknown change kind ${JSON.stringify((change as { kind: unknown }).kind)}`);
+  if (change.kind === "truncate") {
+    const truncate = create(TruncateSchema, {
+      relations: change.relations.map((relation) => relations.index(relation, where)),
+      cascade: flag(change.cascade, `${where}: cascade`),
+      restartIdentity: flag(change.restartIdentity, `${where}: restartIdentity`),
+    });
+    return wrap(1, wrap(4, opaque(toBinary(TruncateSchema, truncate))));
   }
+  const field = CHANGE_FIELD[change.kind];
+  if (field === undefined) throw new TypeError(`unknown change kind ${JSON.stringify((change as { kind: unknown }).kind)}`);
+  const relation = relations.index(change.relation, where);
+  // Row fields: Insert new_row = 2; Update old_row = 2, new_row = 3; Delete old_row = 2.
+  const rows: [number, Encoded][] = [];
+  if (change.kind === "insert") rows.push([2, encodeRow(change.newRow, `${where}: new row`)]);
+  if (change.kind === "update") {
+    if (change.oldRow !== undefined) rows.push([2, encodeRow(change.oldRow, `${where}: old row`)]);
+    rows.push([3, encodeRow(change.newRow, `${where}: new row`)]);
+  }
+  if (change.kind === "delete") rows.push([2, encodeRow(change.oldRow, `${where}: old row`)]);
+  let size = varintFieldSize(1, relation);
+  for (const [n, row] of rows) size += lenFieldSize(n, row.size);
+  const body: Encoded = {
+    size,
+    write(w) {
+      w.varintField(1, relation);
+      for (const [n, row] of rows) {
+        w.lenField(n, row.size);
+        row.write(w);
+      }
+    },
+  };
+  return wrap(1, wrap(field, body));
 }
 
 function describe(change: RowChange): string {
@@ -220,10 +253,23 @@ function describe(change: RowChange): string {
   return `${change.relation.schema}.${change.relation.table}`;
 }
 
-function encodeRow(wire: Row, where: string): MessageInitShape<typeof RowSchema> {
-  // A COPY row travels as its bytes: a view of the reader's slab, copied once into the batch.
+function encodeRow(wire: Row, where: string): Encoded {
+  // A COPY row travels as its bytes (Row fields 4 to 7), copied once from the reader's slab into the batch.
   if (wire instanceof WireRow && wire.textBytes <= MAX_UINT32) {
-    return { copyRow: wire.slab.subarray(wire.start, wire.end), binary: wire.binary, columnCount: wire.count, valueBytes: wire.textBytes };
+    const { slab, start, end, binary, count, textBytes } = wire;
+    const length = end - start;
+    const size = lenFieldSize(4, length) + (binary ? 2 : 0) + varintFieldSize(6, count) + varintFieldSize(7, textBytes);
+    return {
+      size,
+      write(w) {
+        w.lenField(4, length);
+        slab.copy(w.buf, w.pos, start, end);
+        w.pos += length;
+        if (binary) w.varintField(5, 1);
+        w.varintField(6, count);
+        w.varintField(7, textBytes);
+      },
+    };
   }
   const row = rowValues(wire);
   const values: string[] = [];
@@ -243,19 +289,42 @@ function encodeRow(wire: Row, where: string): MessageInitShape<typeof RowSchema>
       throw new TypeError(`${where}: column ${i} is neither text, null nor UNCHANGED_TOAST`);
     }
   }
-  return { values, nullColumns, unchangedColumns };
+  return opaque(toBinary(RowSchema, create(RowSchema, { values, nullColumns, unchangedColumns })));
 }
 
-function encodeCommit(transaction: TransactionInfo): MessageInitShape<typeof TransactionCommitSchema> {
+// BatchItem.commit = 2: TransactionCommit (xid = 1, commit_lsn = 2, end_lsn = 3,
+// commit_time = 4 as google.protobuf.Timestamp: seconds = 1, nanos = 2).
+function encodeCommit(transaction: TransactionInfo): Encoded {
   const where = `commit of transaction ${String(transaction.xid)}`;
   const time = transaction.commitTime;
   if (!(time instanceof Date) || Number.isNaN(time.getTime())) throw new TypeError(`${where}: commitTime is not a valid Date`);
-  return {
-    xid: uint32(transaction.xid, `${where}: xid`),
-    commitLsn: uint64(transaction.commitLsn, `${where}: commit LSN`),
-    endLsn: uint64(transaction.endLsn, `${where}: end LSN`),
-    commitTime: timestampFromDate(time),
+  const xid = uint32(transaction.xid, `${where}: xid`);
+  const commitLsn = uint64(transaction.commitLsn, `${where}: commit LSN`);
+  const endLsn = uint64(transaction.endLsn, `${where}: end LSN`);
+  const ms = time.getTime();
+  const seconds = Math.floor(ms / 1000);
+  const nanos = (ms - seconds * 1000) * 1_000_000;
+  // Seconds beyond uint32 (before 1970, negative; after 2106) are left to protobuf-es.
+  const timestamp =
+    seconds < 0 || seconds > MAX_UINT32 ? opaque(toBinary(TimestampSchema, timestampFromDate(time))) : uint32s([[1, seconds], [2, nanos]]);
+  const body = {
+    size: varintFieldSize(1, xid) + varint64FieldSize(2, commitLsn) + varint64FieldSize(3, endLsn) + lenFieldSize(4, timestamp.size),
+    write(w: WireWriter) {
+      w.varintField(1, xid);
+      w.varint64Field(2, commitLsn);
+      w.varint64Field(3, endLsn);
+      w.lenField(4, timestamp.size);
+      timestamp.write(w);
+    },
   };
+  return wrap(2, body);
+}
+
+/** A message of unsigned 32-bit integer fields. */
+function uint32s(fields: [number, number][]): Encoded {
+  let size = 0;
+  for (const [field, n] of fields) size += varintFieldSize(field, n);
+  return { size, write: (w) => fields.forEach(([field, n]) => w.varintField(field, n)) };
 }
 
 function uint32(value: number, what: string): number {
@@ -317,50 +386,122 @@ function decodeRelation(relation: RelationMessage, where: string): Relation {
   };
 }
 
-function decodeChange(
-  message: RowChangeMessage,
-  relationAt: (index: number, where: string) => Relation,
-  where: string,
-  payload: Buffer,
-): RowChange {
-  const change = message.change;
-  switch (change.case) {
-    case "insert":
-      return {
-        kind: "insert",
-        relation: relationAt(change.value.relation, where),
-        newRow: decodeRow(change.value.newRow, `${where}: new row`, payload),
-      };
-    case "update": {
-      const decoded: RowChange = {
-        kind: "update",
-        relation: relationAt(change.value.relation, where),
-        newRow: decodeRow(change.value.newRow, `${where}: new row`, payload),
-      };
-      if (change.value.oldRow) decoded.oldRow = decodeRow(change.value.oldRow, `${where}: old row`, payload);
-      return decoded;
+type RelationAt = (index: number, where: string) => Relation;
+
+function readItem(r: WireReader, relationAt: RelationAt, where: string): BatchItem {
+  let item: BatchItem | undefined;
+  while (!r.done) {
+    const { field, wire } = r.key();
+    if (field !== 1 && field !== 2) {
+      r.skip(wire);
+      continue;
     }
-    case "delete":
-      return {
-        kind: "delete",
-        relation: relationAt(change.value.relation, where),
-        oldRow: decodeRow(change.value.oldRow, `${where}: old row`, payload),
-      };
-    case "truncate":
-      return {
-        kind: "truncate",
-        relations: change.value.relations.map((index) => relationAt(index, where)),
-        cascade: change.value.cascade,
-        restartIdentity: change.value.restartIdentity,
-      };
-    default:
-      throw new BatchFormatError(`${where}: empty change`);
+    r.expect(wire, "len", field);
+    const { start, end } = r.len();
+    const inner = new WireReader(r.buf, start, end);
+    // A oneof: the last member on the wire wins, as protobuf reads it.
+    item = field === 1 ? { kind: "change", change: readChange(inner, relationAt, where) } : { kind: "commit", transaction: readCommit(inner, where) };
   }
+  if (!item) throw new BatchFormatError(`${where}: empty item`);
+  return item;
 }
 
-function decodeRow(row: RowMessage | undefined, where: string, payload: Buffer): Row {
+function readChange(r: WireReader, relationAt: RelationAt, where: string): RowChange {
+  let change: RowChange | undefined;
+  while (!r.done) {
+    const { field, wire } = r.key();
+    if (field < 1 || field > 4) {
+      r.skip(wire);
+      continue;
+    }
+    r.expect(wire, "len", field);
+    const { start, end } = r.len();
+    if (field === 4) {
+      const truncate = fromBinary(TruncateSchema, r.buf.subarray(start, end));
+      change = {
+        kind: "truncate",
+        relations: truncate.relations.map((index) => relationAt(index, where)),
+        cascade: truncate.cascade,
+        restartIdentity: truncate.restartIdentity,
+      };
+      continue;
+    }
+    // Insert, Update, Delete: relation = 1; rows at 2 (Update's old row) and 3 (its new one), or 2.
+    const body = new WireReader(r.buf, start, end);
+    let relation = 0;
+    let second: Row | undefined;
+    let third: Row | undefined;
+    while (!body.done) {
+      const key = body.key();
+      if (key.field === 1) {
+        body.expect(key.wire, "varint", 1);
+        relation = body.varint();
+      } else if (key.field === 2 || key.field === 3) {
+        body.expect(key.wire, "len", key.field);
+        const bounds = body.len();
+        const row = readRow(new WireReader(r.buf, bounds.start, bounds.end), `${where}: ${key.field === 3 || field === 1 ? "new" : "old"} row`);
+        if (key.field === 2) second = row;
+        else third = row;
+      } else {
+        body.skip(key.wire);
+      }
+    }
+    const rel = relationAt(relation, where);
+    if (field === 1) change = { kind: "insert", relation: rel, newRow: present(second, `${where}: new row`) };
+    else if (field === 3) change = { kind: "delete", relation: rel, oldRow: present(second, `${where}: old row`) };
+    else {
+      const update: RowChange = { kind: "update", relation: rel, newRow: present(third, `${where}: new row`) };
+      if (second) update.oldRow = second;
+      change = update;
+    }
+  }
+  if (!change) throw new BatchFormatError(`${where}: empty change`);
+  return change;
+}
+
+function present(row: Row | undefined, where: string): Row {
   if (!row) throw new BatchFormatError(`${where}: missing`);
-  if (row.copyRow.length > 0) return decodeCopyRow(row, where, payload);
+  return row;
+}
+
+// A Row in COPY form (fields 4 to 7) is read here, and points into the
+// batch's own bytes: no value is decoded until the applier needs one. A row
+// of values (fields 1 to 3) is left to protobuf-es.
+function readRow(r: WireReader, where: string): Row {
+  const rowStart = r.pos;
+  let copy: { start: number; end: number } | undefined;
+  let binary = false;
+  let count = 0;
+  let valueBytes = 0;
+  while (!r.done) {
+    const { field, wire } = r.key();
+    if (field >= 1 && field <= 3) return decodeValuesRow(fromBinary(RowSchema, r.buf.subarray(rowStart, r.end)), where);
+    if (field === 4) {
+      r.expect(wire, "len", field);
+      copy = r.len();
+    } else if (field === 5) {
+      r.expect(wire, "varint", field);
+      binary = r.varint() !== 0;
+    } else if (field === 6) {
+      r.expect(wire, "varint", field);
+      count = r.varint();
+    } else if (field === 7) {
+      r.expect(wire, "varint", field);
+      valueBytes = r.varint();
+    } else {
+      r.skip(wire);
+    }
+  }
+  // An empty Row is a row of no values (a table without columns).
+  if (!copy || copy.end === copy.start) return [];
+  const slab = r.buf;
+  const wellFormed = binary ? copy.end - copy.start >= 2 && slab.readInt16BE(copy.start) === count : slab[copy.end - 1] === NEWLINE;
+  if (!wellFormed) throw new BatchFormatError(`${where}: malformed ${binary ? "binary" : "text"} COPY row`);
+  return new WireRow(slab, copy.start, copy.end, count, valueBytes, binary);
+}
+
+function decodeValuesRow(row: RowMessage, where: string): ColumnValue[] {
+  if (row.copyRow.length > 0) throw new BatchFormatError(`${where}: a COPY row that also lists values`);
   const values: ColumnValue[] = [...row.values];
   const mark = (indexes: number[], marker: null | typeof UNCHANGED_TOAST, what: string) => {
     for (const index of indexes) {
@@ -376,23 +517,47 @@ function decodeRow(row: RowMessage | undefined, where: string, payload: Buffer):
   return values;
 }
 
-// A COPY row points into the batch's own bytes (the parser hands out views of
-// them, not copies): no value is decoded until the applier needs one.
-function decodeCopyRow(row: RowMessage, where: string, payload: Buffer): WireRow {
-  const bytes = row.copyRow;
-  if (row.values.length > 0 || row.nullColumns.length > 0 || row.unchangedColumns.length > 0) {
-    throw new BatchFormatError(`${where}: a COPY row that also lists values`);
+function readCommit(r: WireReader, where: string): TransactionInfo {
+  let xid = 0;
+  let commitLsn = 0n;
+  let endLsn = 0n;
+  let time: { start: number; end: number } | undefined;
+  while (!r.done) {
+    const { field, wire } = r.key();
+    if (field === 1) {
+      r.expect(wire, "varint", field);
+      xid = r.varint();
+    } else if (field === 2 || field === 3) {
+      r.expect(wire, "varint", field);
+      if (field === 2) commitLsn = r.varint64();
+      else endLsn = r.varint64();
+    } else if (field === 4) {
+      r.expect(wire, "len", field);
+      time = r.len();
+    } else {
+      r.skip(wire);
+    }
   }
-  if (bytes.buffer !== payload.buffer) throw new BatchFormatError(`${where}: COPY row outside the batch`);
-  const from = bytes.byteOffset - payload.byteOffset;
-  const wellFormed = row.binary ? bytes.length >= 2 && payload.readInt16BE(from) === row.columnCount : bytes[bytes.length - 1] === NEWLINE;
-  if (!wellFormed) throw new BatchFormatError(`${where}: malformed ${row.binary ? "binary" : "text"} COPY row`);
-  return new WireRow(payload, from, from + bytes.length, row.columnCount, row.valueBytes, row.binary);
+  if (!time) throw new BatchFormatError(`${where}: commit without a commit time`);
+  const commitTime = readTimestamp(new WireReader(r.buf, time.start, time.end));
+  if (Number.isNaN(commitTime.getTime())) throw new BatchFormatError(`${where}: commit time out of range`);
+  return { xid, commitLsn, endLsn, commitTime };
 }
 
-function decodeCommit(commit: TransactionCommitMessage, where: string): TransactionInfo {
-  if (!commit.commitTime) throw new BatchFormatError(`${where}: commit without a commit time`);
-  const commitTime = timestampDate(commit.commitTime);
-  if (Number.isNaN(commitTime.getTime())) throw new BatchFormatError(`${where}: commit time out of range`);
-  return { xid: commit.xid, commitLsn: commit.commitLsn, endLsn: commit.endLsn, commitTime };
+// google.protobuf.Timestamp: seconds = 1 (int64), nanos = 2 (int32); negative
+// values are 10-byte two's complement varints. As protobuf-es's timestampDate.
+function readTimestamp(r: WireReader): Date {
+  let seconds = 0n;
+  let nanos = 0n;
+  while (!r.done) {
+    const { field, wire } = r.key();
+    if (field === 1 || field === 2) {
+      r.expect(wire, "varint", field);
+      if (field === 1) seconds = BigInt.asIntN(64, r.varint64());
+      else nanos = BigInt.asIntN(32, r.varint64());
+    } else {
+      r.skip(wire);
+    }
+  }
+  return new Date(Number(seconds) * 1000 + Math.round(Number(nanos) / 1_000_000));
 }

@@ -202,10 +202,10 @@ export class Batcher {
     return undefined;
   }
 
-  // Seals the gathered batch and starts applying it. The apply runs while the
-  // next batch gathers (decoding and applying overlap), but a batch starts
-  // only when the one before it has finished: order is kept and at most one
-  // batch waits in memory beside the one applying.
+  // Seals the gathered batch and starts applying it. The batch is sealed and
+  // opened at once, while the batch before it applies, and applied when that
+  // one has finished: decoding, sealing and applying overlap, order is kept,
+  // and at most one batch waits in memory beside the one applying.
   private async flushNow(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -217,9 +217,12 @@ export class Batcher {
     this.rows = 0;
     this.commits = 0;
     this.unapplied++;
+    const opened = this.sealAndOpen(batch);
+    // Not this batch's failure yet: it is reported when its turn to apply comes.
+    opened.catch(() => undefined);
     await this.applying;
     if (this.failure) throw this.failure;
-    this.applying = this.applyBatch(batch, commits).then(
+    this.applying = this.applyBatch(opened, commits).then(
       () => void this.unapplied--,
       (e: unknown) => {
         this.failure = e;
@@ -228,21 +231,24 @@ export class Batcher {
     );
   }
 
+  // The batch as the applier receives it: through the codec when one is set.
+  // A batch of commits alone (heartbeats, transactions whose changes were
+  // all filtered out) holds no tenant data: it only moves the checkpoint.
+  private async sealAndOpen(batch: ChangeBatch): Promise<ChangeBatch> {
+    if (!this.deps.codec || !batch.items.some((item) => item.kind === "change")) return batch;
+    const sealed = await this.deps.codec.seal(batch);
+    return this.deps.codec.open(this.deps.transport ? await this.deps.transport(sealed) : sealed);
+  }
+
   /** Resolves when no batch is being applied. */
   drain(): Promise<void> {
     return this.applying;
   }
 
-  private async applyBatch(batch: ChangeBatch, commits: number): Promise<void> {
+  private async applyBatch(opened: Promise<ChangeBatch>, commits: number): Promise<void> {
     // Commits of a batch that ends inside a transaction are applied with the next one.
     this.unacknowledged += commits;
-    let toApply = batch;
-    // A batch of commits alone (heartbeats, transactions whose changes were
-    // all filtered out) holds no tenant data: it only moves the checkpoint.
-    if (this.deps.codec && batch.items.some((item) => item.kind === "change")) {
-      const sealed = await this.deps.codec.seal(batch);
-      toApply = await this.deps.codec.open(this.deps.transport ? await this.deps.transport(sealed) : sealed);
-    }
+    const toApply = await opened;
     await this.deps.beforeApply();
     const last = await onSide("target", this.deps.applier.apply(toApply));
     if (last) {

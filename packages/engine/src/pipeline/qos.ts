@@ -8,14 +8,20 @@ export interface QosSettings {
   batchRows: number;
   /** Milliseconds a committed change may wait before its batch is applied. */
   flushIntervalMs: number;
+  /**
+   * Milliseconds the source stream pauses after a small read, so small
+   * transactions are read many at a time (a tenth of the flush interval or
+   * less; none when the source waits for every commit).
+   */
+  coalesceMs: number;
 }
 
 const SETTINGS: Record<QoSTier, QosSettings> = {
   // Every commit applied at once: the source waits for it (synchronous replication).
-  [QoSTier.SYNCHRONOUS]: { batchRows: 1_000, flushIntervalMs: 0 },
-  [QoSTier.PREMIUM]: { batchRows: 5_000, flushIntervalMs: 10 },
-  [QoSTier.STANDARD]: { batchRows: 10_000, flushIntervalMs: 100 },
-  [QoSTier.BEST_EFFORT]: { batchRows: 20_000, flushIntervalMs: 1_000 },
+  [QoSTier.SYNCHRONOUS]: { batchRows: 1_000, flushIntervalMs: 0, coalesceMs: 0 },
+  [QoSTier.PREMIUM]: { batchRows: 5_000, flushIntervalMs: 10, coalesceMs: 1 },
+  [QoSTier.STANDARD]: { batchRows: 10_000, flushIntervalMs: 100, coalesceMs: 2 },
+  [QoSTier.BEST_EFFORT]: { batchRows: 20_000, flushIntervalMs: 1_000, coalesceMs: 5 },
 };
 
 export function qosSettings(tier: QoSTier): QosSettings {

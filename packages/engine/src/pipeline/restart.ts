@@ -7,6 +7,7 @@ import { ReplicationConnection, ReplicationError } from "../source/replication-c
 import type { Lsn } from "../types";
 import type { PipelineContext } from "./context";
 import { TextTransferNeeded } from "./schema-evolution";
+import { qosSettings } from "./qos";
 import { makeBatcher } from "./stages";
 
 export function openStream(ctx: PipelineContext): Promise<ReplicationConnection> {
@@ -25,6 +26,7 @@ export async function streamFrom(ctx: PipelineContext, startLsn: Lsn, delivered:
         startLsn,
         messages: true,
         binary: stages.binary,
+        coalesceMs: qosSettings(ctx.spec().config.qosTier).coalesceMs,
         // Caught up, a keepalive's position is confirmed (a fast shutdown of the source waits for it).
         caughtUp: () => stages.batcher?.caughtUp === true,
       };

@@ -323,6 +323,24 @@ describe("ReplicationConnection against PostgreSQL", () => {
     await conn.close();
   }, 180_000);
 
+  test("coalescing: 3,000 single-row transactions arrive whole and in order, in far fewer reads than messages", async () => {
+    const { conn, options } = await setup("trickle", "id int PRIMARY KEY");
+    await db.query(`CREATE PROCEDURE trickle_rows(n int) LANGUAGE plpgsql AS $$
+      BEGIN FOR i IN 1 .. n LOOP INSERT INTO trickle VALUES (i); COMMIT; PERFORM pg_sleep(0.0003); END LOOP; END $$`);
+    const ids: number[] = [];
+    const s = collect(conn, { ...options, coalesceMs: 10 }, (message) => {
+      if (message.tag === "change" && message.change.kind === "insert") ids.push(Number(rowValues(message.change.newRow)[0]));
+    });
+    await db.query("CALL trickle_rows(3000)");
+    await s.waitFor(() => ids.length === 3000, "3,000 rows");
+    expect(ids).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
+    expect(s.commits()).toHaveLength(3000);
+    // Transactions come one at a time (the writer sleeps between them): read as they come, each
+    // takes at least one read; 10 ms pauses gather many per read.
+    expect(conn.reads).toBeLessThan(3000 / 3);
+    await conn.close();
+  }, 60_000);
+
   test("the byte bound pauses reading too, for wide rows", async () => {
     const { conn, options } = await setup("wide", "id int PRIMARY KEY, v text");
     await db.query("INSERT INTO wide SELECT g, repeat(md5(g::text), 128) FROM generate_series(1, 2000) g");

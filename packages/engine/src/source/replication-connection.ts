@@ -7,6 +7,7 @@ import pg from "pg";
 import { formatLsn, parseLsn, type Lsn } from "../types";
 import { DeliveryQueue } from "./delivery-queue";
 import { PgOutputDecoder, dateToPgTimestamp, type PgOutputMessage } from "./pgoutput";
+import { ReadGate } from "./read-gate";
 
 /** A server or connection failure, keeping PostgreSQL's text and SQLSTATE for callers that branch on them. */
 export class ReplicationError extends Error {
@@ -29,6 +30,12 @@ export interface StartOptions {
   messages?: boolean;
   /** Ask pgoutput for values in binary format (binary transfer; every published type must have binary I/O). */
   binary?: boolean;
+  /**
+   * Milliseconds to pause reading after a small read (0: never), so a stream
+   * of small transactions is read many messages at a time. Adds at most
+   * this much latency; the QoS tier sets it within its flush interval.
+   */
+  coalesceMs?: number;
   /** Pause reading past this many queued messages; memory stays bounded whatever the transaction size. */
   maxQueuedMessages?: number;
   /** Pause reading past this many queued payload bytes. */
@@ -62,6 +69,8 @@ interface WireConnection extends EventEmitter {
 const DEFAULT_MAX_QUEUED_MESSAGES = 1000;
 const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 const DEFAULT_STATUS_INTERVAL_MS = 10_000;
+// A read smaller than this is taken as a trickle of small transactions, worth pausing after (coalesceMs).
+const COALESCE_BELOW_BYTES = 16 * 1024;
 // How long close() waits for the server to end COPY before dropping the socket.
 const CLOSE_GRACE_MS = 5_000;
 // XLogData header: 'w', walStart u64, walEnd u64, sendTime i64.
@@ -100,6 +109,7 @@ export class ReplicationConnection {
   private _serverWalEnd: Lsn = 0n;
   private _lastAcknowledged: Lsn = 0n;
   private _keepalivesReceived = 0;
+  private _reads = 0;
   private _repliesRequested = 0;
 
   private constructor(private readonly client: pg.Client) {
@@ -143,6 +153,11 @@ export class ReplicationConnection {
   /** Keepalives seen, so callers (and tests) can tell the server pinged. */
   get keepalivesReceived(): number {
     return this._keepalivesReceived;
+  }
+
+  /** Socket reads while streaming: with coalescing, far fewer than messages. */
+  get reads(): number {
+    return this._reads;
   }
   /** Keepalives that demanded a reply: each one was answered with lastAcknowledged. */
   get repliesRequested(): number {
@@ -199,13 +214,14 @@ export class ReplicationConnection {
     // pgoutput resends Relation messages on every new stream, so the cache must not outlive one.
     const decoder = new PgOutputDecoder({ binary: options.binary ?? false });
     const socket = this.wire.stream;
+    const gate = new ReadGate(socket);
     // Items are XLogData messages, borrowed from pg's read buffer unless they must wait.
     const queue = new DeliveryQueue<Buffer>({
       maxItems: options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES,
       maxBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       // Unread data stays in the kernel: TCP backpressure then holds the server, whatever the transaction size.
-      pause: () => socket.pause(),
-      resume: () => socket.resume(),
+      pause: () => gate.hold("queue"),
+      resume: () => gate.release("queue"),
       deliver: (xlogData) => onMessage(decoder.decode(xlogData, XLOG_DATA_HEADER)),
       // pg-protocol reuses its read buffer, so a message that waits is copied.
       retain: (xlogData) => Buffer.from(xlogData),
@@ -222,9 +238,16 @@ export class ReplicationConnection {
     const onCopyDone = () => {
       if (this.inCopy) this.endCopy();
     };
+    // After pg has parsed a read (its listener came first), maybe pause before the next.
+    const coalesceMs = options.coalesceMs ?? 0;
+    const onData = (chunk: Buffer) => {
+      this._reads++;
+      gate.coalesce(chunk.length, COALESCE_BELOW_BYTES, coalesceMs);
+    };
     this.wire.on("copyData", onCopyData);
     this.wire.once("replicationStart", onCopyBoth);
     this.wire.on("copyDone", onCopyDone);
+    socket.on("data", onData);
     const timer = setInterval(() => this.sendStatus(), options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS);
     // The stream's promise, not this timer, is what should keep a process alive.
     timer.unref();
@@ -245,8 +268,9 @@ export class ReplicationConnection {
       this.wire.off("copyData", onCopyData);
       this.wire.off("replicationStart", onCopyBoth);
       this.wire.off("copyDone", onCopyDone);
+      socket.off("data", onData);
       // Never leave the socket paused for the commands that follow.
-      socket.resume();
+      gate.open();
     }
     // Resolve only once no handler is running, so callers never see a message after start() settles.
     await queue.idle();
