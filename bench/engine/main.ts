@@ -182,8 +182,8 @@ function traceMethod(proto: object, name: string, label: string): void {
 }
 if (TRACE) {
   traceMethod(Batcher.prototype, "flushNow", "[engine] Batcher.flushNow: seal + open + apply, stream waits");
-  traceMethod(BatchCodec.prototype, "seal", "[engine] BatchCodec.seal: protobuf + brotli + AES-GCM");
-  traceMethod(BatchCodec.prototype, "open", "[engine] BatchCodec.open: AES-GCM + brotli + protobuf");
+  traceMethod(BatchCodec.prototype, "seal", "[engine] BatchCodec.seal: protobuf + compression + AES-GCM");
+  traceMethod(BatchCodec.prototype, "open", "[engine] BatchCodec.open: AES-GCM + decompression + protobuf");
   traceMethod(Applier.prototype, "apply", "[engine] Applier.apply: BEGIN, upserts, checkpoint, COMMIT");
 }
 function traceReport(what: string, wallSeconds: number): void {
