@@ -4,7 +4,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ChangeBatchSchema } from "../gen/heliosdb/replication/engine/v1/batch_pb";
 import { WireRow } from "../source/wire-row";
 import { UNCHANGED_TOAST, type Relation, type RowChange } from "../types";
-import { BatchFormatError, decodeBatch, encodeBatch, type ChangeBatch } from "./batch";
+import { BatchFormatError, encodeBatch, type ChangeBatch } from "./batch";
+import { decodeBatch } from "./batch-decode";
 import { empty, events, everyKind, users } from "./fixtures";
 
 function roundTrip(batch: ChangeBatch): ChangeBatch {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import { decodeBatch } from "./batch";
+import { decodeBatch } from "./batch-decode";
 import { BatchCodec, BatchIntegrityError, type BatchCodecOptions, type CompressionLevel, type SealedBatch } from "./codec";
 import { everyKind, repetitive } from "./fixtures";
 

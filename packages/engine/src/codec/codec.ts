@@ -13,7 +13,8 @@
 // authenticated: open() still refuses bytes that do not decompress or parse,
 // and a batch whose sequence number is not the one it is opened under.
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { decodeBatch, encodeBatch, type ChangeBatch } from "./batch";
+import { encodeBatch, type ChangeBatch } from "./batch";
+import { decodeBatch } from "./batch-decode";
 import { COMPRESSION, codecById, type CompressionLevel, type Compressor } from "./compressors";
 
 export { COMPRESSION, type CompressionLevel } from "./compressors";

@@ -1,5 +1,6 @@
 // The batch codec between the reader and the applier.
-export { BatchFormatError, decodeBatch, encodeBatch, type BatchItem, type ChangeBatch } from "./batch";
+export { BatchFormatError, encodeBatch, type BatchItem, type ChangeBatch } from "./batch";
+export { decodeBatch } from "./batch-decode";
 export {
   BatchCodec,
   BatchIntegrityError,
