@@ -5,11 +5,14 @@
 //
 //   npm run bench:engine              full run (1M rows, 20 s of lag)
 //   npm run bench:engine -- --quick   100k rows, 5 s of lag: checks it works
+//   npm run bench:engine -- --only=tenants   1, 10 and 100 small replications on one node (tenants.ts)
 //
 // Options: --rev=<commit> (run.mjs: measure that commit's engine sources),
 // --trace-queries (where each engine run's wall time went), and for
 // development --rows=N --cdc-rows=N --single-rows=N --lag-seconds=S --reps=N
-// --only=sync,cdc,single,lag,spec. Results: docs/benchmarks.md.
+// --tenants=1,10,100 --tenant-seconds=S --tenant-rest-seconds=S
+// --tenant-tier=premium|standard --only=sync,cdc,single,lag,spec,tenants.
+// Results: docs/benchmarks.md.
 import { randomBytes, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
@@ -28,6 +31,7 @@ import { startCluster, type Cluster } from "../../packages/engine/src/testing/cl
 import { Applier } from "../../packages/engine/src/apply/applier";
 import { BatchCodec } from "../../packages/engine/src/codec/codec";
 import { Batcher } from "../../packages/engine/src/pipeline/batcher";
+import { TENANT_CLUSTER_FLAGS, TENANT_TABLE_HEADER, seedTenantTemplate, tenantsCase, type TenantKit } from "./tenants";
 
 // ---------------------------------------------------------------- settings
 
@@ -54,7 +58,12 @@ const LAG_POLL_MS = 20;
 const FIGURES_POLL_MS = 50;
 /** Runs of each initial sync (engine and baselines interleaved); the median is reported. */
 const SYNC_REPS = num("reps", 3, 3);
-const ONLY = new Set((args.get("only") ?? "sync,cdc,single,lag,spec").split(","));
+/** Many tenants on one node: how many replications, how long at rest and under load, and their QoS tier. */
+const TENANTS = (args.get("tenants") ?? (QUICK ? "1,10" : "1,10,100")).split(",").map(Number);
+const TENANT_SECONDS = num("tenant-seconds", 20, 5);
+const TENANT_REST_SECONDS = num("tenant-rest-seconds", 10, 5);
+const TENANT_TIER = args.get("tenant-tier") ?? "premium";
+const ONLY = new Set((args.get("only") ?? "sync,cdc,single,lag,spec,tenants").split(","));
 
 const started = Date.now();
 const keys = new MasterKeyProvider(randomBytes(32));
@@ -680,6 +689,8 @@ async function lagNative(): Promise<LagResult> {
 
 async function main(): Promise<void> {
   const cpus = os.cpus().length;
+  // The tenants part alone starts its clusters (with room for 100 replications) at once; after other parts, it starts them again.
+  const onlyTenants = [...ONLY].every((part) => part === "tenants");
   const r0: Record<string, number | null> = {};
   const revision = JSON.parse(process.env.BENCH_ENGINE_REVISION ?? "{}") as { commit?: string; changed?: string[]; sourcesSha256?: string };
   log(`engine benchmark${QUICK ? " (--quick)" : ""}: ${cpus} CPUs (${os.cpus()[0]?.model ?? "?"}), node ${process.version}`);
@@ -696,9 +707,11 @@ async function main(): Promise<void> {
     r0.machine_busy_cores_before = round(busy, 2);
     log(`before starting: other processes keep ${busy.toFixed(2)} of ${cpus} cores busy${busy > 0.2 ? " (the machine is not quiet: expect skewed numbers)" : ""}`);
   }
-  log(`sizes: initial sync ${ROWS.toLocaleString("en-US")} rows; CDC ${CDC_ROWS.toLocaleString("en-US")} rows in ${CDC_TX_ROWS.toLocaleString("en-US")}-row transactions and ${SINGLE_ROWS.toLocaleString("en-US")} single-row transactions; lag ${LAG_SECONDS} s at ${(LAG_ROWS_PER_TICK * 1000) / LAG_TICK_MS} rows/s`);
+  if (ONLY.has("tenants")) log(`tenants: ${TENANTS.join(", ")} replications of 10,000 rows, ${TENANT_REST_SECONDS} s at rest and ${TENANT_SECONDS} s at 20 writes/s each`);
+  if (!onlyTenants) log(`sizes: initial sync ${ROWS.toLocaleString("en-US")} rows; CDC ${CDC_ROWS.toLocaleString("en-US")} rows in ${CDC_TX_ROWS.toLocaleString("en-US")}-row transactions and ${SINGLE_ROWS.toLocaleString("en-US")} single-row transactions; lag ${LAG_SECONDS} s at ${(LAG_ROWS_PER_TICK * 1000) / LAG_TICK_MS} rows/s`);
   const flags = ["-c", "max_wal_size=8GB", "-c", "checkpoint_timeout=30min", "-c", "max_logical_replication_workers=8", "-c", "max_worker_processes=16"];
-  [source, target] = await Promise.all([startCluster(flags), startCluster(flags)]);
+  const firstFlags = onlyTenants ? [...flags, ...TENANT_CLUSTER_FLAGS] : flags;
+  [source, target] = await Promise.all([startCluster(firstFlags), startCluster(firstFlags)]);
   const version = await withClient(source, "postgres", (c) => one<string>(c, "SHOW server_version"));
   await Promise.all([findPostmaster(source), findPostmaster(target)]);
   log(`postmasters: source pid ${postmasters.get(source)}, target pid ${postmasters.get(target)} (for CPU accounting)`);
@@ -746,7 +759,7 @@ async function main(): Promise<void> {
       ]);
     }
     r[`${prefix}_s`] = round(t.seconds);
-    r[`${prefix}_rows_per_s`] = Math.round(t.rowsPerSecond);
+    if (Number.isFinite(t.rowsPerSecond)) r[`${prefix}_rows_per_s`] = Math.round(t.rowsPerSecond);
     for (const [k, v] of Object.entries(t.extra ?? {})) r[`${prefix}_${k}`] = v;
     if ("generationSeconds" in t) {
       r[`${prefix}_generation_s`] = round((t as CdcResult).generationSeconds);
@@ -890,6 +903,40 @@ async function main(): Promise<void> {
     row("§2.1.1 CDC single-row txs vs native sub", single, "native sub", nativeSingle, single.rowsPerSecond / nativeSingle!.rowsPerSecond);
   }
 
+  // 5. many tenants on one node
+  const tenantRows: string[][] = [];
+  if (ONLY.has("tenants")) {
+    if (!onlyTenants) {
+      log("tenants: starting the clusters again with room for 100 replications");
+      await Promise.all([source.stop(), target.stop()]);
+      [source, target] = await Promise.all([startCluster([...flags, ...TENANT_CLUSTER_FLAGS]), startCluster([...flags, ...TENANT_CLUSTER_FLAGS])]);
+      await Promise.all([findPostmaster(source), findPostmaster(target)]);
+    }
+    const tier = TENANT_TIER === "standard" ? PLAIN_STANDARD : PLAIN_PREMIUM;
+    const kit: TenantKit = {
+      clusters: () => ({ source, target }),
+      log,
+      cpuMeter,
+      engine: (sourceDb, targetDb) => engine(sourceDb, targetDb, tier),
+      schema: { columns: COLUMNS, sourceTable: SOURCE_TABLE, targetTable: TARGET_TABLE, rowsSelect },
+      tier: TENANT_TIER === "standard" ? "QoS Standard" : "QoS Premium",
+      restSeconds: TENANT_REST_SECONDS,
+      loadSeconds: TENANT_SECONDS,
+    };
+    r.tenants_tier = kit.tier;
+    r.tenants_load_s = TENANT_SECONDS;
+    r.tenants_rest_s = TENANT_REST_SECONDS;
+    const sources = await seedTenantTemplate(kit, Math.max(...TENANTS));
+    log(`tenants: ${sources.length} source databases of 10,000 rows each`);
+    for (const [run, n] of TENANTS.entries()) {
+      const result = await tenantsCase(kit, sources, n, run);
+      Object.assign(r, result.keys);
+      tenantRows.push(...result.rows);
+      for (const [prefix, seconds, extra] of result.cpuRows) put(prefix.replace(/[ ,]+/g, "_"), { seconds, rowsPerSecond: NaN, extra });
+      log(`tenants ${n}: ${result.keys[`tenants_${n}_connections`]}; RSS ${result.keys[`tenants_${n}_rss_mib`]} MiB; node ${result.keys[`tenants_${n}_node_cpu_cores`]} cores; lag p50 ${result.keys[`tenants_${n}_lag_p50_ms`]} ms, p99 ${result.keys[`tenants_${n}_lag_p99_ms`]} ms; CPU native/ours ${result.keys[`tenants_${n}_vs_native_cpu`]}`);
+    }
+  }
+
   r.total_runtime_s = round((Date.now() - started) / 1000, 1);
   // CPU that processes other than the two clusters and this one used during the measured windows, in cores on average.
   r.other_procs_cores_avg = round(otherCpu / Math.max(measuredWall, 1e-9), 2);
@@ -904,7 +951,13 @@ async function main(): Promise<void> {
   const header = ["case", "engine s", "engine rows/s", "baseline", "base s", "base rows/s", "ratio"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 || i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
-  process.stdout.write(`\n${line(header)}\n|${widths.map((w) => "-".repeat(w + 2)).join("|")}|\n${rows.map(line).join("\n")}\n\n`);
+  if (rows.length > 0) process.stdout.write(`\n${line(header)}\n|${widths.map((w) => "-".repeat(w + 2)).join("|")}|\n${rows.map(line).join("\n")}\n\n`);
+  // Many tenants: CPU in cores of all parties (source, target, node), the node's share and RSS, sessions, and lag end to end.
+  if (tenantRows.length > 0) {
+    const tw = TENANT_TABLE_HEADER.map((h, i) => Math.max(h.length, ...tenantRows.map((r) => r[i]!.length)));
+    const tline = (cells: string[]) => `| ${cells.map((c, i) => (i === 1 ? c.padEnd(tw[i]!) : c.padStart(tw[i]!))).join(" | ")} |`;
+    process.stdout.write(`\n${tline(TENANT_TABLE_HEADER)}\n|${tw.map((w) => "-".repeat(w + 2)).join("|")}|\n${tenantRows.map(tline).join("\n")}\n\n`);
+  }
   // CPU seconds of each measured window (a median run for the initial syncs): who used the 2 cores.
   const cpuHeader = ["run (CPU seconds in the measured window)", "wall s", "source PG", "target PG", "node", "total", "cores busy", "other procs"];
   const cw = cpuHeader.map((h, i) => Math.max(h.length, ...cpuRows.map((r) => r[i]!.length)));
