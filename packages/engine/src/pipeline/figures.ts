@@ -93,6 +93,8 @@ export class Figures {
   base: Totals = NO_TOTALS;
   /** The totals as last committed on the target: a run that ends falls back to them. */
   committed: Totals = NO_TOTALS;
+  /** When the stream last delivered a transaction (ms since the epoch; 0: none yet): the watch's heartbeats wait for silence. */
+  receivedAt = 0;
   /** The commit time of the oldest unapplied transaction while no stream runs; null when there is none. */
   pendingSince: Date | null = null;
   retry: RetryState | undefined;
@@ -143,6 +145,7 @@ export class Figures {
   /** A source transaction's begin was received: its commit time starts the lag clock. */
   received(commitTime: Date): void {
     this.unapplied.push(commitTime);
+    this.receivedAt = Date.now();
   }
 
   /** Transactions up to `last` are committed on the target. */

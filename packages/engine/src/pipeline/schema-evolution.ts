@@ -37,6 +37,12 @@ export interface EvolutionContext {
 // A relation message: new source columns are added on the target; a
 // changed type or key is a schema change the replication cannot follow.
 export async function evolve(ctx: PipelineContext, relation: Relation): Promise<Relation> {
+  // Every new stream sends each table's relation message before its first
+  // change. One that describes the table as the replication set it up
+  // changes nothing: no source session is opened to read the catalog (with
+  // many replications, one per table per stream start adds up).
+  const known = ctx.stages.setup!.published.find((p) => p.table.oid === relation.oid)?.table;
+  if (known && sameColumns(known, relation)) return withKeys(relation, known);
   const source = await onSide("source", connect(ctx.spec().source.connection));
   try {
     return await evolveRelation(
@@ -81,6 +87,20 @@ export async function evolveRelation(ctx: EvolutionContext, relation: Relation):
   if (added.length > 0) {
     ctx.emit("SchemaChanged", `added column(s) ${added.join(", ")} to ${relation.table} on the target`, { table: relation.table });
   }
-  // Keys are the target's primary key, whatever replica identity the source sends.
+  return withKeys(relation, described);
+}
+
+// Keys are the target's primary key, whatever replica identity the source sends.
+function withKeys(relation: Relation, described: Relation): Relation {
   return { ...relation, columns: relation.columns.map((c) => ({ ...c, isKey: described.columns.find((t) => t.name === c.name)?.isKey ?? false })) };
+}
+
+// The same columns, in the same order, of the same types.
+function sameColumns(known: Relation, relation: Relation): boolean {
+  return (
+    known.schema === relation.schema &&
+    known.table === relation.table &&
+    known.columns.length === relation.columns.length &&
+    known.columns.every((c, i) => c.name === relation.columns[i]!.name && c.typeOid === relation.columns[i]!.typeOid)
+  );
 }

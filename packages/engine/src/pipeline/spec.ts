@@ -30,8 +30,13 @@ export interface EngineDeps {
   keys: KeyProvider;
   vault?: TokenVault;
   onEvent?: (event: EngineEvent) => void;
-  /** Between heartbeats on the source, which keep an idle slot moving and lag honest (default 1000). */
+  /** Between the watch's beats on the source: figures, alerts, and a heartbeat when the stream is silent (default 1000). */
   heartbeatIntervalMs?: number;
+  /**
+   * A heartbeat is sent only once the stream has delivered nothing for this
+   * long (default five intervals): a stream that delivers shows it runs.
+   */
+  heartbeatIdleMs?: number;
   /** Retained WAL above which a paused replication warns (default 1 GiB). */
   walRetentionWarningBytes?: number;
   /** The trip of sealed batches from reader to applier; tests tamper with it. */

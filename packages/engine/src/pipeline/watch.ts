@@ -1,6 +1,8 @@
 // The replication's watch on its source, once a second on a session of its
-// own: a heartbeat message while streaming (it keeps an idle slot moving and
-// lag honest), the source's WAL position and the slot's retained WAL, a
+// own: a heartbeat message while streaming, when the stream has been silent
+// for a while (it keeps an idle slot moving and lag honest; a stream that
+// delivers needs none, and each heartbeat is a commit every walsender of the
+// cluster decodes and the target applies), the source's WAL position and the slot's retained WAL, a
 // throughput sample, and the alerts those figures call for, each raised once
 // while its condition holds. While no stream runs (paused,
 // or waiting to retry a failure) it also finds the oldest transaction the
@@ -21,6 +23,8 @@ export interface WatchOptions {
   publication: string;
   figures: Figures;
   intervalMs: number;
+  /** A heartbeat goes out only when the stream has delivered no transaction for this long. */
+  heartbeatIdleMs: number;
   /** True while the stream runs: emit heartbeats; false: peek for the oldest unapplied transaction instead. */
   streaming: boolean;
   /** Lag above this raises REPLICATION_LAG_EXCEEDED (0: never). */
@@ -48,6 +52,8 @@ export class SourceWatch {
 
   /** Beats at once, then every interval. */
   start(): void {
+    // A new stream has delivered nothing yet: its first beat sends a heartbeat, whose arrival shows it runs.
+    if (this.options.streaming) this.options.figures.receivedAt = 0;
     const beat = () => {
       this.beating ??= this.beat().finally(() => (this.beating = undefined));
     };
@@ -66,6 +72,7 @@ export class SourceWatch {
 
   private async beat(): Promise<void> {
     const { figures, streaming } = this.options;
+    const heartbeat = streaming && Date.now() - figures.receivedAt >= this.options.heartbeatIdleMs;
     try {
       this.client ??= await connect({ ...this.options.source, connectionTimeoutMillis: this.options.source.connectionTimeoutMillis ?? 5_000 });
       if (this.stopped) return;
@@ -73,7 +80,7 @@ export class SourceWatch {
         `SELECT CASE WHEN $2 THEN pg_logical_emit_message(true, 'heliosdb_heartbeat', '')::text END AS emitted,
                 pg_current_wal_lsn()::text AS current,
                 (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1) AS retained`,
-        [this.options.slot, streaming],
+        [this.options.slot, heartbeat],
       );
       figures.sourceLsn = parseLsn(rows[0]!.current);
       figures.walRetainedBytes = Number(rows[0]!.retained ?? 0);
@@ -139,6 +146,7 @@ export function watchSource(ctx: PipelineContext, streaming: boolean): SourceWat
     publication: ctx.publicationName,
     figures: ctx.figures,
     intervalMs: ctx.deps.heartbeatIntervalMs ?? 1000,
+    heartbeatIdleMs: ctx.deps.heartbeatIdleMs ?? 5 * (ctx.deps.heartbeatIntervalMs ?? 1000),
     streaming,
     maxLagSeconds: () => ctx.spec().config.maxLagSeconds,
     walRetentionWarningBytes: ctx.deps.walRetentionWarningBytes ?? 1 << 30,
