@@ -13,7 +13,7 @@ test("the socket reads again only when neither the queue nor coalescing holds it
   const s = socket();
   const gate = new ReadGate(s);
   gate.hold("queue");
-  gate.coalesce(100, 16_384, 5);
+  for (let i = 0; i < 10; i++) gate.coalesce(100, 16_384, 5);
   expect(s.isPaused()).toBe(true);
   await sleep(20);
   // Coalescing is over, but the queue still holds: backpressure is not broken.
@@ -22,13 +22,15 @@ test("the socket reads again only when neither the queue nor coalescing holds it
   expect(s.isPaused()).toBe(false);
 });
 
-test("coalescing pauses after a small read only, for its time, and not twice at once", async () => {
+test("coalescing pauses after a trickle of small reads only, for its time, and not twice at once", async () => {
   const s = socket();
   const gate = new ReadGate(s);
-  gate.coalesce(20_000, 16_384, 5);
-  expect(s.isPaused()).toBe(false); // a large read: data is waiting already
-  gate.coalesce(300, 16_384, 0);
+  for (let i = 0; i < 20; i++) gate.coalesce(20_000, 16_384, 5);
+  expect(s.isPaused()).toBe(false); // large reads: data is waiting already
+  for (let i = 0; i < 20; i++) gate.coalesce(300, 16_384, 0);
   expect(s.isPaused()).toBe(false); // 0 ms: off
+  for (let i = 0; i < 9; i++) gate.coalesce(300, 16_384, 5);
+  expect(s.isPaused()).toBe(false); // a few small reads: not a trickle yet
   gate.coalesce(300, 16_384, 5);
   expect(s.isPaused()).toBe(true);
   gate.coalesce(300, 16_384, 5);
@@ -40,7 +42,7 @@ test("open() releases every hold and the pending timer", async () => {
   const s = socket();
   const gate = new ReadGate(s);
   gate.hold("queue");
-  gate.coalesce(1, 16_384, 50);
+  for (let i = 0; i < 10; i++) gate.coalesce(1, 16_384, 50);
   gate.open();
   expect(s.isPaused()).toBe(false);
   gate.release("queue"); // a late release of a hold open() dropped changes nothing

@@ -6,9 +6,15 @@ import type { Duplex } from "node:stream";
 
 export type PauseReason = "queue" | "coalesce";
 
+const TRICKLE_WINDOW_MS = 10;
+const TRICKLE_READS = 10;
+
 export class ReadGate {
   private readonly held = new Set<PauseReason>();
   private timer: NodeJS.Timeout | undefined;
+  // Small reads in the current window of TRICKLE_WINDOW_MS.
+  private windowStart = 0;
+  private smallReads = 0;
 
   constructor(private readonly socket: Duplex) {}
 
@@ -23,13 +29,23 @@ export class ReadGate {
   }
 
   /**
-   * After a read of fewer than `belowBytes`, pauses reading for `ms`: a
-   * stream of small transactions then costs one read (and one wakeup) per
-   * few milliseconds instead of three per transaction, for at most `ms` of
-   * added latency. Large reads, a sign that data is already waiting, are not paused.
+   * After a read of fewer than `belowBytes` that comes in a trickle of them
+   * (TRICKLE_READS within TRICKLE_WINDOW_MS: thousands of reads a second),
+   * pauses reading for `ms`: a stream of small transactions then costs one
+   * read (and one wakeup) per few milliseconds instead of three per
+   * transaction. Slower streams are never paused: there a pause saves
+   * little and, measured, delays apply by far more than its own length (the
+   * walsender, finding the socket full, waits before it sends again).
    */
   coalesce(chunkBytes: number, belowBytes: number, ms: number): void {
     if (ms <= 0 || chunkBytes >= belowBytes || this.held.has("coalesce")) return;
+    const now = Date.now();
+    if (now - this.windowStart > TRICKLE_WINDOW_MS) {
+      this.windowStart = now;
+      this.smallReads = 0;
+    }
+    if (++this.smallReads < TRICKLE_READS) return;
+    this.smallReads = 0;
     this.hold("coalesce");
     this.timer = setTimeout(() => {
       this.timer = undefined;

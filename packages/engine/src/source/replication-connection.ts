@@ -71,6 +71,8 @@ const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 const DEFAULT_STATUS_INTERVAL_MS = 10_000;
 // A read smaller than this is taken as a trickle of small transactions, worth pausing after (coalesceMs).
 const COALESCE_BELOW_BYTES = 16 * 1024;
+// The least time between two reports of acknowledged positions (acknowledge()).
+const ACK_INTERVAL_MS = 20;
 // How long close() waits for the server to end COPY before dropping the socket.
 const CLOSE_GRACE_MS = 5_000;
 // XLogData header: 'w', walStart u64, walEnd u64, sendTime i64.
@@ -108,6 +110,8 @@ export class ReplicationConnection {
 
   private _serverWalEnd: Lsn = 0n;
   private _lastAcknowledged: Lsn = 0n;
+  private statusSentAt = 0;
+  private ackTimer: NodeJS.Timeout | undefined;
   private _keepalivesReceived = 0;
   private _reads = 0;
   private _repliesRequested = 0;
@@ -264,6 +268,8 @@ export class ReplicationConnection {
       await query;
     } finally {
       clearInterval(timer);
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
       this.inCopy = false;
       this.wire.off("copyData", onCopyData);
       this.wire.off("replicationStart", onCopyBoth);
@@ -291,7 +297,16 @@ export class ReplicationConnection {
   acknowledge(lsn: Lsn): void {
     if (lsn <= this._lastAcknowledged) return;
     this._lastAcknowledged = lsn;
-    this.sendStatus();
+    // At most one report per ACK_INTERVAL_MS, the last one trailing: each
+    // report has the walsender update the slot (and at times recompute the
+    // cluster's required WAL and xmin), so at thousands of small
+    // transactions a second one per applied batch costs the source's writers.
+    const wait = this.statusSentAt + ACK_INTERVAL_MS - Date.now();
+    if (wait <= 0) this.sendStatus();
+    else this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = undefined;
+      this.sendStatus();
+    }, wait);
   }
 
   /** Ends the stream (queued messages are dropped; they will be resent from the last acknowledgment) and the connection. */
@@ -393,7 +408,10 @@ export class ReplicationConnection {
   }
 
   private sendStatus(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
     if (!this.inCopy) return;
+    this.statusSentAt = Date.now();
     const lsn = this._lastAcknowledged;
     const message = Buffer.alloc(34);
     message.write("r", 0, "latin1");
