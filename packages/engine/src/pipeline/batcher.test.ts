@@ -25,7 +25,7 @@ function batcher(flushIntervalMs: number) {
   } as unknown as Applier;
   const b = new Batcher({
     applier,
-    settings: () => ({ batchRows: 10_000, flushIntervalMs, coalesceMs: 0 }),
+    settings: () => ({ batchRows: 10_000, flushIntervalMs, coalesceMs: 0, ackIntervalMs: 0 }),
     figures: new Figures(() => ({}) as never, () => undefined),
     transformFor: () => undefined,
     onRelation: async (r) => r,

@@ -27,6 +27,7 @@ export async function streamFrom(ctx: PipelineContext, startLsn: Lsn, delivered:
         messages: true,
         binary: stages.binary,
         coalesceMs: qosSettings(ctx.spec().config.qosTier).coalesceMs,
+        ackIntervalMs: qosSettings(ctx.spec().config.qosTier).ackIntervalMs,
         // Caught up, a keepalive's position is confirmed (a fast shutdown of the source waits for it).
         caughtUp: () => stages.batcher?.caughtUp === true,
       };

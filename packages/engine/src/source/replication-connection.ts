@@ -36,6 +36,13 @@ export interface StartOptions {
    * this much latency; the QoS tier sets it within its flush interval.
    */
   coalesceMs?: number;
+  /**
+   * The least milliseconds between two reports of acknowledged positions
+   * (0: each at once, which the Synchronous tier needs: its source's commits
+   * wait for the report). Each report has the walsender update the slot;
+   * the last one trails.
+   */
+  ackIntervalMs?: number;
   /** Pause reading past this many queued messages; memory stays bounded whatever the transaction size. */
   maxQueuedMessages?: number;
   /** Pause reading past this many queued payload bytes. */
@@ -71,8 +78,6 @@ const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 const DEFAULT_STATUS_INTERVAL_MS = 10_000;
 // A read smaller than this is taken as a trickle of small transactions, worth pausing after (coalesceMs).
 const COALESCE_BELOW_BYTES = 16 * 1024;
-// The least time between two reports of acknowledged positions (acknowledge()).
-const ACK_INTERVAL_MS = 20;
 // How long close() waits for the server to end COPY before dropping the socket.
 const CLOSE_GRACE_MS = 5_000;
 // XLogData header: 'w', walStart u64, walEnd u64, sendTime i64.
@@ -111,6 +116,7 @@ export class ReplicationConnection {
   private _serverWalEnd: Lsn = 0n;
   private _lastAcknowledged: Lsn = 0n;
   private statusSentAt = 0;
+  private ackIntervalMs = 0;
   private ackTimer: NodeJS.Timeout | undefined;
   private _keepalivesReceived = 0;
   private _reads = 0;
@@ -215,6 +221,7 @@ export class ReplicationConnection {
     this.stopRequested = false;
     this.failure = undefined;
     this.caughtUp = options.caughtUp;
+    this.ackIntervalMs = options.ackIntervalMs ?? 0;
     // pgoutput resends Relation messages on every new stream, so the cache must not outlive one.
     const decoder = new PgOutputDecoder({ binary: options.binary ?? false });
     const socket = this.wire.stream;
@@ -297,11 +304,11 @@ export class ReplicationConnection {
   acknowledge(lsn: Lsn): void {
     if (lsn <= this._lastAcknowledged) return;
     this._lastAcknowledged = lsn;
-    // At most one report per ACK_INTERVAL_MS, the last one trailing: each
-    // report has the walsender update the slot (and at times recompute the
-    // cluster's required WAL and xmin), so at thousands of small
-    // transactions a second one per applied batch costs the source's writers.
-    const wait = this.statusSentAt + ACK_INTERVAL_MS - Date.now();
+    // At most one report per ackIntervalMs, the last one trailing: each
+    // report is a write on the socket and has the walsender update the slot,
+    // and with small transactions one per applied batch is most of the
+    // stream's cost.
+    const wait = this.statusSentAt + this.ackIntervalMs - Date.now();
     if (wait <= 0) this.sendStatus();
     else this.ackTimer ??= setTimeout(() => {
       this.ackTimer = undefined;
