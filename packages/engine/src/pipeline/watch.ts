@@ -140,13 +140,14 @@ export class SourceWatch {
 
 // The source watch of a pipeline, which also raises the alerts its figures call for; started.
 export function watchSource(ctx: PipelineContext, streaming: boolean): SourceWatch {
+  const intervalMs = ctx.deps.heartbeatIntervalMs ?? 1000;
   const watch = new SourceWatch({
     source: ctx.spec().source.connection,
     slot: ctx.slotName,
     publication: ctx.publicationName,
     figures: ctx.figures,
-    intervalMs: ctx.deps.heartbeatIntervalMs ?? 1000,
-    heartbeatIdleMs: ctx.deps.heartbeatIdleMs ?? 5 * (ctx.deps.heartbeatIntervalMs ?? 1000),
+    intervalMs,
+    heartbeatIdleMs: ctx.deps.heartbeatIdleMs ?? 5 * intervalMs,
     streaming,
     maxLagSeconds: () => ctx.spec().config.maxLagSeconds,
     walRetentionWarningBytes: ctx.deps.walRetentionWarningBytes ?? 1 << 30,

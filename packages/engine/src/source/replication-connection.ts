@@ -119,7 +119,6 @@ export class ReplicationConnection {
   private ackIntervalMs = 0;
   private ackTimer: NodeJS.Timeout | undefined;
   private _keepalivesReceived = 0;
-  private _reads = 0;
   private _repliesRequested = 0;
 
   private constructor(private readonly client: pg.Client) {
@@ -165,10 +164,6 @@ export class ReplicationConnection {
     return this._keepalivesReceived;
   }
 
-  /** Socket reads while streaming: with coalescing, far fewer than messages. */
-  get reads(): number {
-    return this._reads;
-  }
   /** Keepalives that demanded a reply: each one was answered with lastAcknowledged. */
   get repliesRequested(): number {
     return this._repliesRequested;
@@ -251,14 +246,11 @@ export class ReplicationConnection {
     };
     // After pg has parsed a read (its listener came first), maybe pause before the next.
     const coalesceMs = options.coalesceMs ?? 0;
-    const onData = (chunk: Buffer) => {
-      this._reads++;
-      gate.coalesce(chunk.length, COALESCE_BELOW_BYTES, coalesceMs);
-    };
+    const onData = (chunk: Buffer) => gate.coalesce(chunk.length, COALESCE_BELOW_BYTES, coalesceMs);
     this.wire.on("copyData", onCopyData);
     this.wire.once("replicationStart", onCopyBoth);
     this.wire.on("copyDone", onCopyDone);
-    socket.on("data", onData);
+    if (coalesceMs > 0) socket.on("data", onData);
     const timer = setInterval(() => this.sendStatus(), options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS);
     // The stream's promise, not this timer, is what should keep a process alive.
     timer.unref();
