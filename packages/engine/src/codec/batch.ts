@@ -76,7 +76,7 @@ class RelationTable {
   private readonly byObject = new Map<Relation, number>();
   private readonly byOid = new Map<number, number[]>();
 
-  index(relation: Relation, where: string): number {
+  index(relation: Relation, where: string | (() => string)): number {
     const known = this.byObject.get(relation);
     if (known !== undefined) return known;
     const candidates = this.byOid.get(relation.oid) ?? [];
@@ -88,7 +88,7 @@ class RelationTable {
       }
     }
     const index = this.sources.length;
-    this.messages.push(encodeRelation(relation, where));
+    this.messages.push(encodeRelation(relation, typeof where === "string" ? where : where()));
     this.sources.push(relation);
     this.byObject.set(relation, index);
     this.byOid.set(relation.oid, [...candidates, index]);
@@ -164,12 +164,13 @@ function wrap(field: number, inner: Encoded): Encoded {
 const CHANGE_FIELD = { insert: 1, update: 2, delete: 3 } as const;
 
 function encodeChange(change: RowChange, relations: RelationTable): Encoded {
-  const where = `${change.kind} of ${describe(change)}`;
+  // Built only for an error message: this runs once per row.
+  const where = () => `${change.kind} of ${describe(change)}`;
   if (change.kind === "truncate") {
     const truncate = create(TruncateSchema, {
-      relations: change.relations.map((relation) => relations.index(relation, where)),
-      cascade: flag(change.cascade, `${where}: cascade`),
-      restartIdentity: flag(change.restartIdentity, `${where}: restartIdentity`),
+      relations: change.relations.map((relation) => relations.index(relation, where())),
+      cascade: flag(change.cascade, `${where()}: cascade`),
+      restartIdentity: flag(change.restartIdentity, `${where()}: restartIdentity`),
     });
     return wrap(1, wrap(4, opaque(toBinary(TruncateSchema, truncate))));
   }
@@ -177,26 +178,65 @@ function encodeChange(change: RowChange, relations: RelationTable): Encoded {
   if (field === undefined) throw new TypeError(`unknown change kind ${JSON.stringify((change as { kind: unknown }).kind)}`);
   const relation = relations.index(change.relation, where);
   // Row fields: Insert new_row = 2; Update old_row = 2, new_row = 3; Delete old_row = 2.
-  const rows: [number, Encoded][] = [];
-  if (change.kind === "insert") rows.push([2, encodeRow(change.newRow, `${where}: new row`)]);
-  if (change.kind === "update") {
-    if (change.oldRow !== undefined) rows.push([2, encodeRow(change.oldRow, `${where}: old row`)]);
-    rows.push([3, encodeRow(change.newRow, `${where}: new row`)]);
+  if (change.kind === "insert") return new RowChangeItem(field, relation, encodeRow(change.newRow, where, "new row"), undefined);
+  if (change.kind === "delete") return new RowChangeItem(field, relation, encodeRow(change.oldRow, where, "old row"), undefined);
+  const oldRow = change.oldRow === undefined ? undefined : encodeRow(change.oldRow, where, "old row");
+  return new RowChangeItem(field, relation, oldRow, encodeRow(change.newRow, where, "new row"));
+}
+
+/** BatchItem { change = 1: RowChange { insert|update|delete = field: { relation = 1, row = 2, row = 3 } } }. */
+class RowChangeItem implements Encoded {
+  readonly size: number;
+  private readonly bodySize: number;
+  private readonly changeSize: number;
+
+  constructor(
+    private readonly field: number,
+    private readonly relation: number,
+    private readonly row2: Encoded | undefined,
+    private readonly row3: Encoded | undefined,
+  ) {
+    let body = varintFieldSize(1, relation);
+    if (row2) body += lenFieldSize(2, row2.size);
+    if (row3) body += lenFieldSize(3, row3.size);
+    this.bodySize = body;
+    this.changeSize = lenFieldSize(field, body);
+    this.size = lenFieldSize(1, this.changeSize);
   }
-  if (change.kind === "delete") rows.push([2, encodeRow(change.oldRow, `${where}: old row`)]);
-  let size = varintFieldSize(1, relation);
-  for (const [n, row] of rows) size += lenFieldSize(n, row.size);
-  const body: Encoded = {
-    size,
-    write(w) {
-      w.varintField(1, relation);
-      for (const [n, row] of rows) {
-        w.lenField(n, row.size);
-        row.write(w);
-      }
-    },
-  };
-  return wrap(1, wrap(field, body));
+
+  write(w: WireWriter): void {
+    w.lenField(1, this.changeSize);
+    w.lenField(this.field, this.bodySize);
+    w.varintField(1, this.relation);
+    if (this.row2) {
+      w.lenField(2, this.row2.size);
+      this.row2.write(w);
+    }
+    if (this.row3) {
+      w.lenField(3, this.row3.size);
+      this.row3.write(w);
+    }
+  }
+}
+
+/** A COPY row travels as its bytes (Row fields 4 to 7), copied once from the reader's slab into the batch. */
+class CopyRow implements Encoded {
+  readonly size: number;
+
+  constructor(private readonly row: WireRow) {
+    const length = row.end - row.start;
+    this.size = lenFieldSize(4, length) + (row.binary ? 2 : 0) + varintFieldSize(6, row.count) + varintFieldSize(7, row.textBytes);
+  }
+
+  write(w: WireWriter): void {
+    const { slab, start, end, binary, count, textBytes } = this.row;
+    w.lenField(4, end - start);
+    slab.copy(w.buf, w.pos, start, end);
+    w.pos += end - start;
+    if (binary) w.varintField(5, 1);
+    w.varintField(6, count);
+    w.varintField(7, textBytes);
+  }
 }
 
 function describe(change: RowChange): string {
@@ -204,24 +244,8 @@ function describe(change: RowChange): string {
   return `${change.relation.schema}.${change.relation.table}`;
 }
 
-function encodeRow(wire: Row, where: string): Encoded {
-  // A COPY row travels as its bytes (Row fields 4 to 7), copied once from the reader's slab into the batch.
-  if (wire instanceof WireRow && wire.textBytes <= MAX_UINT32) {
-    const { slab, start, end, binary, count, textBytes } = wire;
-    const length = end - start;
-    const size = lenFieldSize(4, length) + (binary ? 2 : 0) + varintFieldSize(6, count) + varintFieldSize(7, textBytes);
-    return {
-      size,
-      write(w) {
-        w.lenField(4, length);
-        slab.copy(w.buf, w.pos, start, end);
-        w.pos += length;
-        if (binary) w.varintField(5, 1);
-        w.varintField(6, count);
-        w.varintField(7, textBytes);
-      },
-    };
-  }
+function encodeRow(wire: Row, where: () => string, which: string): Encoded {
+  if (wire instanceof WireRow && wire.textBytes <= MAX_UINT32) return new CopyRow(wire);
   const row = rowValues(wire);
   const values: string[] = [];
   const nullColumns: number[] = [];
@@ -237,7 +261,7 @@ function encodeRow(wire: Row, where: string): Encoded {
       values.push("");
       unchangedColumns.push(i);
     } else {
-      throw new TypeError(`${where}: column ${i} is neither text, null nor UNCHANGED_TOAST`);
+      throw new TypeError(`${where()}: ${which}: column ${i} is neither text, null nor UNCHANGED_TOAST`);
     }
   }
   return opaque(toBinary(RowSchema, create(RowSchema, { values, nullColumns, unchangedColumns })));

@@ -8,7 +8,7 @@ import type { ChangeBatch } from "../codec/batch";
 import { FENCE_MESSAGE_PREFIX } from "../cutover/fence";
 import { MARK_MESSAGE_PREFIX } from "../cutover/mark";
 import type { Relation, TransactionInfo } from "../types";
-import { Batcher } from "./batcher";
+import { Batcher, READ_AHEAD_BATCHES } from "./batcher";
 import { Figures } from "./figures";
 
 const relation: Relation = { oid: 1, schema: "public", table: "t", columns: [], replicaIdentity: "d" };
@@ -83,4 +83,81 @@ test("half a transaction received is not caught up", async () => {
   await b.onMessage({ tag: "commit", commitLsn: 50n, endLsn: 51n, commitTime: new Date() } as never);
   await b.drain();
   expect(b.caughtUp).toBe(true);
+});
+
+// An applier whose every apply waits until the test lets it go, recording order.
+function gatedBatcher(onError: (e: unknown) => void = () => undefined) {
+  const started: bigint[] = [];
+  const gates: { release: () => void; fail: (e: Error) => void }[] = [];
+  const applier = {
+    apply(batch: ChangeBatch): Promise<TransactionInfo | undefined> {
+      started.push(batch.sequence);
+      return new Promise((resolve, reject) => {
+        const commits = batch.items.filter((i) => i.kind === "commit");
+        const last = (commits.at(-1) as { transaction: TransactionInfo } | undefined)?.transaction;
+        gates.push({ release: () => resolve(last), fail: reject });
+      });
+    },
+  } as unknown as Applier;
+  const acknowledged: bigint[] = [];
+  const b = new Batcher({
+    applier,
+    // Every commit is flushed at once: one batch per transaction.
+    settings: () => ({ batchRows: 10_000, flushIntervalMs: 0, coalesceMs: 0, ackIntervalMs: 0 }),
+    figures: new Figures(() => ({}) as never, () => undefined),
+    transformFor: () => undefined,
+    onRelation: async (r) => r,
+    carries: () => true,
+    beforeApply: async () => undefined,
+    acknowledge: (lsn) => acknowledged.push(lsn),
+    onError,
+  });
+  return { b, started, gates, acknowledged };
+}
+
+const settled = async <T>(p: Promise<T>) => {
+  let done = false;
+  void p.then(() => (done = true), () => (done = true));
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  return done;
+};
+
+test("the stream reads on while a batch applies, up to READ_AHEAD_BATCHES cut and unapplied; batches apply one at a time, in order", async () => {
+  const { b, started, gates, acknowledged } = gatedBatcher();
+  await b.onMessage({ tag: "relation", relation });
+  // The first batch applies and hangs there; the next ones are cut, sealed and opened, and wait their turn.
+  for (let i = 1; i <= READ_AHEAD_BATCHES; i++) await transaction(b, i, BigInt(100 * i));
+  await settled(Promise.resolve());
+  expect(started).toEqual([0n]);
+  // One more batch than the bound: the stream waits (the commit's flush does not settle) until the first applies.
+  const next = transaction(b, 99, 9_900n);
+  expect(await settled(next)).toBe(false);
+  gates[0]!.release();
+  expect(await settled(next)).toBe(true);
+  expect(started).toEqual([0n, 1n]);
+  // The rest, released in turn, apply in order and are acknowledged in order.
+  for (let i = 1; i <= READ_AHEAD_BATCHES; i++) {
+    gates[i]!.release();
+    await settled(Promise.resolve());
+  }
+  await b.drain();
+  expect(started).toEqual([0n, 1n, 2n, 3n]);
+  expect(acknowledged).toEqual([100n, 200n, 300n, 9_900n]);
+  expect(b.caughtUp).toBe(true);
+});
+
+test("after a batch fails, the batches behind it are not applied, and the stream's next flush fails", async () => {
+  const errors: unknown[] = [];
+  const { b, started, gates, acknowledged } = gatedBatcher((e) => errors.push(e));
+  await b.onMessage({ tag: "relation", relation });
+  await transaction(b, 1, 100n);
+  await transaction(b, 2, 200n);
+  await transaction(b, 3, 300n);
+  gates[0]!.fail(new Error("target gone"));
+  await b.drain();
+  expect(started).toEqual([0n]);
+  expect(acknowledged).toEqual([]);
+  expect(errors.map((e) => (e as Error).message)).toEqual(["target gone"]);
+  expect(b.caughtUp).toBe(false);
+  await expect(transaction(b, 4, 400n)).rejects.toThrow("target gone");
 });

@@ -1,8 +1,8 @@
 // Turns the decoded change stream into batches and applies them: rows are
 // transformed as they arrive, gathered per QoS settings, sealed and opened
 // by the codec, applied with the checkpoint, and only then acknowledged to
-// the source. Flushes run one at a time, in order; a batch applies while
-// the next one gathers.
+// the source. Flushes run one at a time, in order; batches apply one at a
+// time, in order, while the next ones gather and are sealed and opened.
 import type { Applier } from "../apply/applier";
 import { FENCE_MESSAGE_PREFIX } from "../cutover/fence";
 import { MARK_MESSAGE_PREFIX } from "../cutover/mark";
@@ -41,6 +41,14 @@ export interface BatcherDeps {
   onError: (error: unknown) => void;
 }
 
+/**
+ * Batches cut and not yet applied before the stream waits: one applying, the
+ * others sealed and opened meanwhile. Reading on while a batch applies keeps
+ * the decoder, the transforms and the codec busy beside the target; the bound
+ * keeps memory to a few batches.
+ */
+export const READ_AHEAD_BATCHES = 3;
+
 export class Batcher {
   private items: BatchItem[] = [];
   private rows = 0;
@@ -50,8 +58,8 @@ export class Batcher {
   private xid = 0;
   // Transactions in batches sent to the applier but not yet committed on the target.
   private unacknowledged = 0;
-  // Batches cut and not yet applied and acknowledged (one applying, one waiting for it).
-  private unapplied = 0;
+  // Batches cut and not yet applied and acknowledged, in order: each settles when its batch has applied (or failed).
+  private readonly unapplied: Promise<void>[] = [];
   // Between a transaction's begin and its commit.
   private inTransaction = false;
   // The transaction being received carries a cutover's fence or mark: a drain waits for it.
@@ -117,7 +125,7 @@ export class Batcher {
 
   /** Whether everything received is applied and acknowledged: no transaction half received, nothing gathered, nothing applying. */
   get caughtUp(): boolean {
-    return !this.inTransaction && this.items.length === 0 && this.unapplied === 0 && !this.failure;
+    return !this.inTransaction && this.items.length === 0 && this.unapplied.length === 0 && !this.failure;
   }
 
   /** Applies whatever is gathered; one flush at a time, in order. */
@@ -202,10 +210,10 @@ export class Batcher {
     return undefined;
   }
 
-  // Seals the gathered batch and starts applying it. The batch is sealed and
-  // opened at once, while the batch before it applies, and applied when that
-  // one has finished: decoding, sealing and applying overlap, order is kept,
-  // and at most one batch waits in memory beside the one applying.
+  // Cuts the gathered batch, seals and opens it at once, and queues its apply
+  // behind the batches before it: decoding, sealing and applying overlap, and
+  // order is kept. The stream waits only while READ_AHEAD_BATCHES batches are
+  // cut and not applied.
   private async flushNow(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -216,19 +224,22 @@ export class Batcher {
     this.items = [];
     this.rows = 0;
     this.commits = 0;
-    this.unapplied++;
     const opened = this.sealAndOpen(batch);
     // Not this batch's failure yet: it is reported when its turn to apply comes.
     opened.catch(() => undefined);
-    await this.applying;
-    if (this.failure) throw this.failure;
-    this.applying = this.applyBatch(opened, commits).then(
-      () => void this.unapplied--,
+    // A batch after a failed one is not applied: the failure stops the pipeline, and the stream sends both again.
+    const applied = this.applying.then(() => (this.failure ? undefined : this.applyBatch(opened, commits)));
+    this.applying = applied.then(
+      () => void this.unapplied.shift(),
       (e: unknown) => {
-        this.failure = e;
+        this.unapplied.shift();
+        this.failure ??= e;
         this.deps.onError(e);
       },
     );
+    this.unapplied.push(this.applying);
+    while (this.unapplied.length > READ_AHEAD_BATCHES && !this.failure) await this.unapplied[0];
+    if (this.failure) throw this.failure;
   }
 
   // The batch as the applier receives it: through the codec when one is set.

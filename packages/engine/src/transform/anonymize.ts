@@ -21,6 +21,14 @@ export type ValueTransform = (value: string) => string;
 export interface FixedBytesTransform {
   length: number;
   write(src: Uint8Array, from: number, to: number, out: Uint8Array, at: number): void;
+  /** Shared by the columns that can be computed together (the Hash columns under one key). */
+  lanes?: LaneWriter;
+}
+
+/** `write` for up to `width` values in one call: value j is `src[from[j], to[j])`, its output goes to `out[at[j]]`. */
+export interface LaneWriter {
+  readonly width: number;
+  writeLanes(src: Uint8Array, from: ArrayLike<number>, to: ArrayLike<number>, count: number, out: Uint8Array, at: ArrayLike<number>): void;
 }
 
 /**
@@ -316,6 +324,8 @@ export interface AnonymizerDeps {
   tokenizer?: Tokenizer;
 }
 
+const hmacs = new WeakMap<Buffer, HmacSha256>();
+
 /**
  * The anonymizer for `method` on `column`, or a reason (a sentence fragment)
  * why the pair is unsupported, for validation to report.
@@ -331,10 +341,13 @@ export function anonymizerFor(
     case "hash": {
       const key = deps.hashKey;
       if (!key) return { unsupported: "Hash needs the tenant's hash key" };
-      const hmac = new HmacSha256(key);
+      // One per key, so that a table's Hash columns share it and are hashed together.
+      let hmac = hmacs.get(key);
+      if (!hmac) hmacs.set(key, (hmac = new HmacSha256(key)));
+      const shared = hmac;
       return {
-        fn: (v) => hmac.hex(v),
-        bytes: { length: 64, write: (src, from, to, out, at) => hmac.hexInto(src, from, to, out, at) },
+        fn: (v) => shared.hex(v),
+        bytes: { length: 64, write: (src, from, to, out, at) => shared.hexInto(src, from, to, out, at), lanes: shared },
         outputType: asText,
       };
     }

@@ -94,3 +94,18 @@ test("a failing transform names its column and not its value; a short line is re
   // parseCopyLine agrees with what the line transform leaves untouched.
   expect(parseCopyLine("1\t\\N\tx")).toEqual(["1", null, "x"]);
 });
+
+test("more Hash columns than the lanes hold are hashed in several passes, each equal to node:crypto's", async () => {
+  const names = ["a", "b", "c", "d", "e", "f"];
+  const wide: Relation = {
+    oid: 2, schema: "public", table: "wide", replicaIdentity: "d",
+    columns: [col("id", "bigint", 20, true), ...names.map((n) => col(n, "text", 25))],
+  };
+  const transforms = [create(TransformSchema, { transformType: { case: "anonymizePii", value: { method: Method.HASH, columns: names.slice(0, 5) } } })];
+  const p = (await planRowTransforms("tenant", transforms, [wide], { keys })).forRelation(wide);
+  const key = await keys.key("tenant", "hash");
+  const arena = new LineArena();
+  const values: ColumnValue[] = ["7", "short", null, "x".repeat(200), "", "esc\\aped", "kept"];
+  const after = p.transformLine(wire(values), arena).values();
+  expect(after).toEqual(["7", hashValue(key, "short"), null, hashValue(key, "x".repeat(200)), hashValue(key, ""), hashValue(key, "esc\\aped"), "kept"]);
+});

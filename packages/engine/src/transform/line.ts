@@ -2,10 +2,12 @@
 // the source to the target. Only the transformed columns' fields are decoded
 // into strings and written back; the bytes between them are copied as they
 // are. A row of nine columns with three hashed ones decodes three values,
-// not nine, and formats none of the other six.
+// not nine, and formats none of the other six. Fixed-length outputs (Hash)
+// are written last, into the room left for them, so that the columns that
+// share a LaneWriter are computed in one call.
 import { escapeField, unescapeField } from "../source/copy-text";
 import { WireRow, type LineArena } from "../source/wire-row";
-import type { FixedBytesTransform, ValueTransform } from "./anonymize";
+import type { FixedBytesTransform, LaneWriter, ValueTransform } from "./anonymize";
 
 /** One transformed column: its index in the row and its function. */
 export interface LineStep {
@@ -34,6 +36,16 @@ export function lineTransform(steps: readonly LineStep[]): (row: WireRow, arena:
   const to = new Array<number>(steps.length);
   // A step's output: text to write, BYTES (its bytes transform writes it), or undefined (NULL, left as it is).
   const outputs = new Array<string | typeof BYTES | undefined>(steps.length);
+  // Where each BYTES output goes in the new line.
+  const holes = new Array<number>(steps.length);
+  const groups = new Map<LaneWriter, LaneGroup>();
+  const groupOf = steps.map((step) => {
+    const lanes = step.bytes?.lanes;
+    if (!lanes) return undefined;
+    let group = groups.get(lanes);
+    if (!group) groups.set(lanes, (group = new LaneGroup(lanes)));
+    return group;
+  });
   return (row, arena) => {
     if (row.binary) throw new Error("a row of binary transfer has no text to transform");
     const src = row.slab;
@@ -88,9 +100,8 @@ export function lineTransform(steps: readonly LineStep[]): (row: WireRow, arena:
       if (text === undefined) continue;
       pos += src.copy(slab, pos, copied, from[s]);
       if (text === BYTES) {
-        const bytes = steps[s]!.bytes!;
-        bytes.write(src, from[s]!, to[s]!, slab, pos);
-        pos += bytes.length;
+        holes[s] = pos;
+        pos += steps[s]!.bytes!.length;
       } else {
         pos += slab.write(text, pos, "utf8");
       }
@@ -98,6 +109,13 @@ export function lineTransform(steps: readonly LineStep[]): (row: WireRow, arena:
     }
     pos += src.copy(slab, pos, copied, row.end);
     if (slab[pos - 1] !== NEWLINE) throw new Error("a COPY line without its newline");
+    for (let s = 0; s < steps.length; s++) {
+      if (outputs[s] !== BYTES) continue;
+      const group = groupOf[s];
+      if (group) group.add(src, from[s]!, to[s]!, slab, holes[s]!);
+      else steps[s]!.bytes!.write(src, from[s]!, to[s]!, slab, holes[s]!);
+    }
+    for (const group of groups.values()) group.flush();
     arena.pos = pos;
     return new WireRow(slab, lineStart, pos, row.count, valueBytes, false);
   };
@@ -109,4 +127,36 @@ function find(src: Uint8Array, byte: number, from: number, to: number): number {
   let p = from;
   while (p < to && src[p] !== byte) p++;
   return p;
+}
+
+// One row's pending values for a LaneWriter, written a full call at a time.
+class LaneGroup {
+  private readonly from: Int32Array;
+  private readonly to: Int32Array;
+  private readonly at: Int32Array;
+  private count = 0;
+  private src: Uint8Array | undefined;
+  private out: Uint8Array | undefined;
+
+  constructor(private readonly lanes: LaneWriter) {
+    this.from = new Int32Array(lanes.width);
+    this.to = new Int32Array(lanes.width);
+    this.at = new Int32Array(lanes.width);
+  }
+
+  add(src: Uint8Array, from: number, to: number, out: Uint8Array, at: number): void {
+    this.src = src;
+    this.out = out;
+    this.from[this.count] = from;
+    this.to[this.count] = to;
+    this.at[this.count] = at;
+    if (++this.count === this.lanes.width) this.flush();
+  }
+
+  flush(): void {
+    if (this.count === 0) return;
+    const count = this.count;
+    this.count = 0;
+    this.lanes.writeLanes(this.src!, this.from, this.to, count, this.out!, this.at);
+  }
 }
