@@ -125,7 +125,7 @@ const settled = async <T>(p: Promise<T>) => {
 test("the stream reads on while a batch applies, up to READ_AHEAD_BATCHES cut and unapplied; batches apply one at a time, in order", async () => {
   const { b, started, gates, acknowledged } = gatedBatcher();
   await b.onMessage({ tag: "relation", relation });
-  // The first batch applies and hangs there; the next ones are cut, sealed and opened, and wait their turn.
+  // The first batch applies and hangs there; up to the bound, the next ones are cut, sealed and opened, and wait their turn.
   for (let i = 1; i <= READ_AHEAD_BATCHES; i++) await transaction(b, i, BigInt(100 * i));
   await settled(Promise.resolve());
   expect(started).toEqual([0n]);
@@ -141,23 +141,25 @@ test("the stream reads on while a batch applies, up to READ_AHEAD_BATCHES cut an
     await settled(Promise.resolve());
   }
   await b.drain();
-  expect(started).toEqual([0n, 1n, 2n, 3n]);
-  expect(acknowledged).toEqual([100n, 200n, 300n, 9_900n]);
+  const batches = READ_AHEAD_BATCHES + 1;
+  expect(started).toEqual(Array.from({ length: batches }, (_, i) => BigInt(i)));
+  expect(acknowledged).toEqual([...Array.from({ length: READ_AHEAD_BATCHES }, (_, i) => BigInt(100 * (i + 1))), 9_900n]);
   expect(b.caughtUp).toBe(true);
 });
 
-test("after a batch fails, the batches behind it are not applied, and the stream's next flush fails", async () => {
+test("after a batch fails, the batches behind it are not applied, and the stream's flushes fail", async () => {
   const errors: unknown[] = [];
   const { b, started, gates, acknowledged } = gatedBatcher((e) => errors.push(e));
   await b.onMessage({ tag: "relation", relation });
-  await transaction(b, 1, 100n);
-  await transaction(b, 2, 200n);
-  await transaction(b, 3, 300n);
+  for (let i = 1; i <= READ_AHEAD_BATCHES; i++) await transaction(b, i, BigInt(100 * i));
+  // Past the bound: this one waits for the first batch, which fails.
+  const waiting = transaction(b, 99, 9_900n);
   gates[0]!.fail(new Error("target gone"));
+  await expect(waiting).rejects.toThrow("target gone");
   await b.drain();
   expect(started).toEqual([0n]);
   expect(acknowledged).toEqual([]);
   expect(errors.map((e) => (e as Error).message)).toEqual(["target gone"]);
   expect(b.caughtUp).toBe(false);
-  await expect(transaction(b, 4, 400n)).rejects.toThrow("target gone");
+  await expect(transaction(b, 100, 10_000n)).rejects.toThrow("target gone");
 });

@@ -2,7 +2,7 @@
 // transformed as they arrive, gathered per QoS settings, sealed and opened
 // by the codec, applied with the checkpoint, and only then acknowledged to
 // the source. Flushes run one at a time, in order; batches apply one at a
-// time, in order, while the next ones gather and are sealed and opened.
+// time, in order, while the next one gathers and is sealed and opened.
 import type { Applier } from "../apply/applier";
 import { FENCE_MESSAGE_PREFIX } from "../cutover/fence";
 import { MARK_MESSAGE_PREFIX } from "../cutover/mark";
@@ -42,12 +42,13 @@ export interface BatcherDeps {
 }
 
 /**
- * Batches cut and not yet applied before the stream waits: one applying, the
- * others sealed and opened meanwhile. Reading on while a batch applies keeps
- * the decoder, the transforms and the codec busy beside the target; the bound
- * keeps memory to a few batches.
+ * Batches cut and not yet applied before the stream waits: the one applying,
+ * and the next, sealed and opened meanwhile. More read-ahead was measured and
+ * did not pay: with 3, a million §2.1.1 rows cost 6 CPU-seconds more in V8's
+ * garbage collector (rows that wait longer outlive the young generation) and
+ * the run took 31 s instead of 25 s (docs/benchmarks.md).
  */
-export const READ_AHEAD_BATCHES = 3;
+export const READ_AHEAD_BATCHES = 1;
 
 export class Batcher {
   private items: BatchItem[] = [];
