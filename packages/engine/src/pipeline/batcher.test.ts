@@ -13,18 +13,11 @@ import { Figures } from "./figures";
 
 const relation: Relation = { oid: 1, schema: "public", table: "t", columns: [], replicaIdentity: "d" };
 
-function batcher(flushIntervalMs: number) {
-  const applied: ChangeBatch[] = [];
+/** A batcher over `applier`, whose acknowledgements are recorded. */
+function batcherOver(applier: Pick<Applier, "apply">, flushIntervalMs: number, onError: (e: unknown) => void) {
   const acknowledged: bigint[] = [];
-  const applier = {
-    async apply(batch: ChangeBatch): Promise<TransactionInfo | undefined> {
-      applied.push(batch);
-      const commits = batch.items.filter((i) => i.kind === "commit");
-      return commits.length ? (commits[commits.length - 1] as { transaction: TransactionInfo }).transaction : undefined;
-    },
-  } as unknown as Applier;
   const b = new Batcher({
-    applier,
+    applier: applier as Applier,
     settings: () => ({ batchRows: 10_000, flushIntervalMs, coalesceMs: 0, ackIntervalMs: 0 }),
     figures: new Figures(() => ({}) as never, () => undefined),
     transformFor: () => undefined,
@@ -32,10 +25,28 @@ function batcher(flushIntervalMs: number) {
     carries: () => true,
     beforeApply: async () => undefined,
     acknowledge: (lsn) => acknowledged.push(lsn),
-    onError: (e) => {
+    onError,
+  });
+  return { b, acknowledged };
+}
+
+const lastCommit = (batch: ChangeBatch) =>
+  (batch.items.filter((i) => i.kind === "commit").at(-1) as { transaction: TransactionInfo } | undefined)?.transaction;
+
+function batcher(flushIntervalMs: number) {
+  const applied: ChangeBatch[] = [];
+  const { b, acknowledged } = batcherOver(
+    {
+      async apply(batch: ChangeBatch) {
+        applied.push(batch);
+        return lastCommit(batch);
+      },
+    },
+    flushIntervalMs,
+    (e) => {
       throw e;
     },
-  });
+  );
   return { b, applied, acknowledged };
 }
 
@@ -85,34 +96,18 @@ test("half a transaction received is not caught up", async () => {
   expect(b.caughtUp).toBe(true);
 });
 
-// An applier whose every apply waits until the test lets it go, recording order.
+// An applier whose every apply waits until the test lets it go, recording order. Every commit is flushed at once:
+// one batch per transaction.
 function gatedBatcher(onError: (e: unknown) => void = () => undefined) {
   const started: bigint[] = [];
   const gates: { release: () => void; fail: (e: Error) => void }[] = [];
   const applier = {
     apply(batch: ChangeBatch): Promise<TransactionInfo | undefined> {
       started.push(batch.sequence);
-      return new Promise((resolve, reject) => {
-        const commits = batch.items.filter((i) => i.kind === "commit");
-        const last = (commits.at(-1) as { transaction: TransactionInfo } | undefined)?.transaction;
-        gates.push({ release: () => resolve(last), fail: reject });
-      });
+      return new Promise((resolve, reject) => gates.push({ release: () => resolve(lastCommit(batch)), fail: reject }));
     },
-  } as unknown as Applier;
-  const acknowledged: bigint[] = [];
-  const b = new Batcher({
-    applier,
-    // Every commit is flushed at once: one batch per transaction.
-    settings: () => ({ batchRows: 10_000, flushIntervalMs: 0, coalesceMs: 0, ackIntervalMs: 0 }),
-    figures: new Figures(() => ({}) as never, () => undefined),
-    transformFor: () => undefined,
-    onRelation: async (r) => r,
-    carries: () => true,
-    beforeApply: async () => undefined,
-    acknowledge: (lsn) => acknowledged.push(lsn),
-    onError,
-  });
-  return { b, started, gates, acknowledged };
+  };
+  return { ...batcherOver(applier, 0, onError), started, gates };
 }
 
 const settled = async <T>(p: Promise<T>) => {
