@@ -155,8 +155,10 @@ class LaneGroup {
 
   flush(): void {
     if (this.count === 0) return;
-    const count = this.count;
+    const { src, out, count } = this;
     this.count = 0;
-    this.lanes.writeLanes(this.src!, this.from, this.to, count, this.out!, this.at);
+    // Not kept past the row: they are the reader's and the arena's slabs, 1 MiB each.
+    this.src = this.out = undefined;
+    this.lanes.writeLanes(src!, this.from, this.to, count, out!, this.at);
   }
 }
