@@ -76,7 +76,8 @@ class RelationTable {
   private readonly byObject = new Map<Relation, number>();
   private readonly byOid = new Map<number, number[]>();
 
-  index(relation: Relation, where: string | (() => string)): number {
+  /** `where` names the change for an error message; it is called only then. */
+  index(relation: Relation, where: () => string): number {
     const known = this.byObject.get(relation);
     if (known !== undefined) return known;
     const candidates = this.byOid.get(relation.oid) ?? [];
@@ -88,7 +89,7 @@ class RelationTable {
       }
     }
     const index = this.sources.length;
-    this.messages.push(encodeRelation(relation, typeof where === "string" ? where : where()));
+    this.messages.push(encodeRelation(relation, where()));
     this.sources.push(relation);
     this.byObject.set(relation, index);
     this.byOid.set(relation.oid, [...candidates, index]);
@@ -168,7 +169,7 @@ function encodeChange(change: RowChange, relations: RelationTable): Encoded {
   const where = () => `${change.kind} of ${describe(change)}`;
   if (change.kind === "truncate") {
     const truncate = create(TruncateSchema, {
-      relations: change.relations.map((relation) => relations.index(relation, where())),
+      relations: change.relations.map((relation) => relations.index(relation, where)),
       cascade: flag(change.cascade, `${where()}: cascade`),
       restartIdentity: flag(change.restartIdentity, `${where()}: restartIdentity`),
     });

@@ -7,13 +7,12 @@
 // straight into the output row. Several values under one key (a row's
 // hashed columns) are hashed together in WebAssembly SIMD lanes where the
 // platform has them (sha256-lanes.ts). Checked against node:crypto in its tests.
-import { LANES, hmacLanes } from "./sha256-lanes";
+import { LANES, hexWordInto, hmacLanes } from "./sha256-lanes";
 import { ROUND_CONSTANTS } from "./sha256-simd";
 
 const K = Int32Array.from(ROUND_CONSTANTS);
 const IV = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
 const BLOCK = 64;
-const HEX = new TextEncoder().encode("0123456789abcdef");
 
 // The message schedule, shared: nothing here is re-entered.
 const W = new Int32Array(64);
@@ -102,10 +101,7 @@ export class HmacSha256 {
     lengthInto(tail, BLOCK, BLOCK + 32);
     state.set(this.outer);
     compress(state, tail, 0);
-    for (let i = 0; i < 8; i++) {
-      const w = state[i]!;
-      for (let shift = 28, j = 0; j < 8; j++, shift -= 4) out[at++] = HEX[(w >>> shift) & 15]!;
-    }
+    for (let i = 0; i < 8; i++) at = hexWordInto(state[i]!, out, at);
   }
 
   /** Values `writeLanes` hashes in one pass. */

@@ -9,7 +9,6 @@ import { BLOCKS, INNER, LANES, MASKS, MAX_BLOCKS, MAX_LANE_BYTES, OUT, OUTER, OU
 export { LANES, MAX_LANE_BYTES } from "./sha256-simd";
 
 interface Lanes {
-  bytes: Uint8Array;
   words: Int32Array;
   hmac: (blocks: number) => void;
 }
@@ -32,7 +31,7 @@ function instance(): Lanes | null {
     words[(OUTER_BLOCK + 16 * 15) / 4 + j] = (64 + 32) * 8; // bit length: opad block + digest
     words[(MASKS + 16 * MAX_BLOCKS) / 4 + j] = -1;
   }
-  lanes = { bytes: new Uint8Array(exports.memory.buffer), words, hmac: exports.hmac };
+  lanes = { words, hmac: exports.hmac };
   return lanes;
 }
 
@@ -42,6 +41,13 @@ export function lanesAvailable(): boolean {
 }
 
 const HEX = new TextEncoder().encode("0123456789abcdef");
+
+/** Writes the 8 hex digits of the 32-bit word `w` at `out[at]`; returns the offset after them. */
+export function hexWordInto(w: number, out: Uint8Array, at: number): number {
+  for (let shift = 28; shift >= 0; shift -= 4) out[at++] = HEX[(w >>> shift) & 15]!;
+  return at;
+}
+
 const blockCounts = new Int32Array(LANES);
 // The key whose states INNER and OUTER hold.
 let loaded: Int32Array | undefined;
@@ -87,10 +93,7 @@ export function hmacLanes(
   m.hmac(blocks);
   for (let j = 0; j < count; j++) {
     let o = at[j]!;
-    for (let i = 0; i < 8; i++) {
-      const w = words[OUT / 4 + 4 * i + j]!;
-      for (let shift = 28; shift >= 0; shift -= 4) out[o++] = HEX[(w >>> shift) & 15]!;
-    }
+    for (let i = 0; i < 8; i++) o = hexWordInto(words[OUT / 4 + 4 * i + j]!, out, o);
   }
   return true;
 }
