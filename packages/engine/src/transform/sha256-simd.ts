@@ -239,22 +239,17 @@ function compressFunction(): number[] {
 // the outer hash from OUTER's; digests at OUT. Locals: 0 blocks, 1 k.
 function hmacFunction(): number[] {
   const c = new Code();
-  const stateFrom = (at: number) => {
+  // Eight vectors from `from` to `to`: a key's i32 state splat into STATE's lanes, or STATE copied out.
+  const moveState = (load: "load32Splat" | "load", from: number, fromStride: number, to: number) => {
     for (let i = 0; i < 8; i++) {
       c.i32(0);
       c.i32(0);
-      c.mem("load32Splat", at + 4 * i);
-      c.mem("store", STATE + 16 * i);
-    }
-  };
-  const copyState = (to: number) => {
-    for (let i = 0; i < 8; i++) {
-      c.i32(0);
-      c.i32(0);
-      c.mem("load", STATE + 16 * i);
+      c.mem(load, from + fromStride * i);
       c.mem("store", to + 16 * i);
     }
   };
+  const stateFrom = (at: number) => moveState("load32Splat", at, 4, STATE);
+  const copyState = (to: number) => moveState("load", STATE, 16, to);
   stateFrom(INNER);
   c.i32(0);
   c.set(1);
