@@ -159,14 +159,14 @@ export class EventFeed {
       this.tail.push(...page.events);
       for (const e of page.events) this.tailBytes += sizeOf(e);
       const last = page.events.at(-1)?.id ?? this.tailHead;
-      this.tailHead = page.events.length === PAGE ? last : page.head > last ? page.head : last;
+      this.tailHead = page.more ? last : page.head > last ? page.head : last;
       let drop = 0;
       while (drop < this.tail.length - 1 && (this.tail.length - drop > TAIL_MAX || this.tailBytes > TAIL_MAX_BYTES)) this.tailBytes -= sizeOf(this.tail[drop++]!);
       if (drop > 0) {
         this.tailFrom = this.tail[drop - 1]!.id;
         this.tail = this.tail.slice(drop);
       }
-      if (page.events.length < PAGE) return;
+      if (!page.more) return;
     }
   }
 
@@ -206,7 +206,7 @@ export class EventFeed {
           yield { ...event, cursor: event.id.toString() };
           position = event.id;
         }
-        if (page.events.length === PAGE) continue;
+        if (page.more) continue;
         position = page.head > position ? page.head : position;
         if (this.tailFrom >= 0n && position >= this.tailFrom && position <= this.tailHead) continue;
         if (!(await this.sleep(subscriber))) await this.refresh();

@@ -93,7 +93,7 @@ test("appenders on two pools, some holding their transaction open, and a reader 
           seen.push(e.id);
           position = e.id;
         }
-        if (page.events.length === 50) continue;
+        if (page.more) continue;
         position = page.head > position ? page.head : position;
         if (!running) idle++;
         await new Promise((r) => setTimeout(r, 2));
@@ -132,6 +132,34 @@ test("appenders on two pools, some holding their transaction open, and a reader 
     await Promise.all(pools.map((p) => p.end()));
   }
 }, 120_000);
+
+test("a page of large events is cut by bytes, keeps at least one, and says more follow; paging by it reads each once", async () => {
+  const events = new EventStore(cp().pool);
+  const id = randomUUID();
+  const big = (n: number): EventRecord => ({ ...event(id, n), message: `${n}:`.padEnd(100_000, "x") });
+  const ids = await events.append(Array.from({ length: 25 }, (_, n) => big(n)));
+  const query = { replicationId: id, severities: [], types: [] };
+  // 25 events of about 100 kB under a 1 MiB bound: pages of 11 (the 11th starts under the bound), 11 and 3.
+  const sizes: number[] = [];
+  const seen: bigint[] = [];
+  let position = ids[0]! - 1n;
+  for (;;) {
+    const page = await events.read(position, query, 500);
+    sizes.push(page.events.length);
+    seen.push(...page.events.map((e) => e.id));
+    if (!page.more) break;
+    position = page.events.at(-1)!.id;
+  }
+  expect(sizes).toEqual([11, 11, 3]);
+  expect(seen).toEqual(ids);
+  // An event larger than the bound alone still makes a page of one.
+  const one = await events.read(ids[0]! - 1n, query, 500, 1000);
+  expect(one.events.map((e) => e.id)).toEqual([ids[0]]);
+  expect(one.more).toBe(true);
+  // The count bound still holds, and a page that ends at the log's last match says so.
+  expect((await events.read(ids[0]! - 1n, query, 4)).events).toHaveLength(4);
+  expect((await events.read(ids[23]!, query, 500)).more).toBe(false);
+});
 
 test("retention removes a prefix of the log and marks it; the newest rows stay", async () => {
   const events = new EventStore(cp().pool, { maxAgeDays: 30, maxRows: 5 });

@@ -50,6 +50,8 @@ export interface EventQuery {
 
 export interface EventPage {
   events: StoredEvent[];
+  /** The page stopped at its bounds (rows or bytes): more events may follow its last one. */
+  more: boolean;
   /** The last id given out when the page was read: every event up to it was visible to the read. */
   head: bigint;
   /** Events up to this id have been removed by retention. */
@@ -66,6 +68,12 @@ export interface EventRetention {
 export const DEFAULT_EVENT_RETENTION: EventRetention = { maxAgeDays: 30, maxRows: 1_000_000 };
 
 const COLUMNS = "id, replication_id, tenant_id, event_type, severity, message, details, created_at";
+/**
+ * About how many bytes of messages and details one page holds: a page of
+ * large events is cut short, so that a reader's memory (the rows' text, then
+ * the events made of them) is bounded by bytes, not only by a count.
+ */
+export const PAGE_BYTES = 2 ** 20;
 
 export class EventStore {
   constructor(
@@ -100,23 +108,36 @@ export class EventStore {
     return rows.map((r) => BigInt(r.id));
   }
 
-  /** The events after `after` that match, oldest first, at most `limit`; with the log's head and retention mark, from one snapshot. */
-  async read(after: bigint, query: EventQuery, limit: number): Promise<EventPage> {
+  /**
+   * The events after `after` that match, oldest first, at most `limit` and
+   * about `maxBytes` (always at least one); with the log's head and retention
+   * mark, from one snapshot.
+   */
+  async read(after: bigint, query: EventQuery, limit: number, maxBytes = PAGE_BYTES): Promise<EventPage> {
+    // The running size is taken over the first `limit` matches only (the window runs after the LIMIT), and an
+    // event is kept while the ones before it stay under the bound.
     const { rows } = await this.db.query(
       `SELECT h.last_id::text AS head, h.pruned_through::text AS pruned, e.*
          FROM event_log h LEFT JOIN LATERAL (
-           SELECT ${COLUMNS} FROM events
-            WHERE id > $1 AND id <= h.last_id
-              AND ($2::uuid IS NULL OR replication_id = $2) AND ($3::text IS NULL OR tenant_id = $3)
-              AND (cardinality($4::text[]) = 0 OR severity = ANY($4)) AND (cardinality($5::text[]) = 0 OR event_type = ANY($5))
-            ORDER BY id LIMIT $6) e ON true`,
-      [after.toString(), query.replicationId || null, query.tenantId ?? null, query.severities, query.types, limit],
+           SELECT * FROM (
+             SELECT l.*, sum(l.size) OVER (ORDER BY l.id) AS upto FROM (
+               SELECT ${COLUMNS}, octet_length(message) + octet_length(details::text) AS size FROM events
+                WHERE id > $1 AND id <= h.last_id
+                  AND ($2::uuid IS NULL OR replication_id = $2) AND ($3::text IS NULL OR tenant_id = $3)
+                  AND (cardinality($4::text[]) = 0 OR severity = ANY($4)) AND (cardinality($5::text[]) = 0 OR event_type = ANY($5))
+                ORDER BY id LIMIT $6) l) s
+            WHERE s.upto - s.size < $7 ORDER BY s.id) e ON true`,
+      [after.toString(), query.replicationId || null, query.tenantId ?? null, query.severities, query.types, limit, maxBytes],
     );
     const first = rows[0] as { head: string; pruned: string };
+    const kept = rows.filter((r) => r.id !== null);
+    const last = kept.at(-1) as { upto: string } | undefined;
     return {
       head: BigInt(first.head),
       prunedThrough: BigInt(first.pruned),
-      events: rows.filter((r) => r.id !== null).map(event),
+      events: kept.map(event),
+      // Cut by count, or by bytes (the next match, if any, would have started at or past the bound).
+      more: kept.length === limit || (last !== undefined && Number(last.upto) >= maxBytes),
     };
   }
 

@@ -8,9 +8,16 @@ import { pauseAt } from "./failover-pauses";
 import { testJobKinds } from "./test-jobs";
 
 const options = JSON.parse(process.env.HELIOSDB_TEST_SERVER!) as ServerProcessOptions;
-// A full collection on SIGUSR2, so that a test reads the memory the server holds, not garbage waiting for the GC.
+// On SIGUSR2 a full collection, then the heap's and buffers' use as one JSON line: what the server holds, not
+// garbage waiting for the GC (server-process.ts's memory()).
 const gc = (globalThis as { gc?: () => void }).gc;
-if (gc) process.on("SIGUSR2", () => gc());
+if (gc) {
+  process.on("SIGUSR2", () => {
+    gc();
+    const { heapUsed, external } = process.memoryUsage();
+    process.stdout.write(`${JSON.stringify({ memory: { heapUsed, external } })}\n`);
+  });
+}
 const db = createPool(options.databaseUrl);
 let nodeId = "";
 const app = await startApp({

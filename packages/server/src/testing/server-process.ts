@@ -1,7 +1,7 @@
 // Starts server-main.ts in a child process (bundled on the fly with esbuild,
 // so it runs the current sources), for tests that kill a server outright.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -13,6 +13,12 @@ export interface ServerProcess {
   urls: { rest: string; grpc: string };
   nodeId: string;
   pid: number;
+  /**
+   * After a full collection: `held`, the bytes its heap and buffers use, and
+   * `rss`, its resident size once the collector has had time to hand freed
+   * pages back (the allocator keeps some: see the WebSocket test).
+   */
+  memory(): Promise<{ held: number; rss: number }>;
   /** Kills the process (SIGKILL: no shutdown, no lease released) and removes its bundle. */
   kill(): Promise<void>;
 }
@@ -64,16 +70,42 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     child = proc;
     let stderr = "";
     proc.stderr!.on("data", (d) => (stderr += d));
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      proc.stdout!.on("data", (d) => {
-        out += d;
-        if (out.includes("\n")) resolve(out.slice(0, out.indexOf("\n")));
-      });
-      proc.once("exit", (code) => reject(new Error(`the server process exited (${code}): ${stderr.slice(-2000)}`)));
+    // Its stdout is lines of JSON: the first says where it serves, the others answer memory().
+    const lines: string[] = [];
+    const waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+    let exited: Error | undefined;
+    proc.once("exit", (code) => {
+      exited = new Error(`the server process exited (${code}): ${stderr.slice(-2000)}`);
+      for (const w of waiting.splice(0)) w.reject(exited);
     });
-    const started = JSON.parse(line) as { rest: string; grpc: string; nodeId: string };
-    return { urls: { rest: started.rest, grpc: started.grpc }, nodeId: started.nodeId, pid: proc.pid!, kill };
+    let out = "";
+    proc.stdout!.on("data", (d) => {
+      out += d;
+      for (let end = out.indexOf("\n"); end >= 0; end = out.indexOf("\n")) {
+        const line = out.slice(0, end);
+        out = out.slice(end + 1);
+        const taker = waiting.shift();
+        if (taker) taker.resolve(line);
+        else lines.push(line);
+      }
+    });
+    const nextLine = () =>
+      new Promise<string>((resolve, reject) => {
+        const line = lines.shift();
+        if (line !== undefined) resolve(line);
+        else if (exited) reject(exited);
+        else waiting.push({ resolve, reject });
+      });
+    const started = JSON.parse(await nextLine()) as { rest: string; grpc: string; nodeId: string };
+    const memory = async () => {
+      const answer = nextLine();
+      proc.kill("SIGUSR2");
+      const { heapUsed, external } = (JSON.parse(await answer) as { memory: { heapUsed: number; external: number } }).memory;
+      await new Promise((r) => setTimeout(r, 500));
+      const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))![1]) * 1024;
+      return { held: heapUsed + external, rss };
+    };
+    return { urls: { rest: started.rest, grpc: started.grpc }, nodeId: started.nodeId, pid: proc.pid!, memory, kill };
   } catch (e) {
     await kill();
     throw e;
