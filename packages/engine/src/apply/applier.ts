@@ -9,7 +9,8 @@ import { qualified } from "../source/publication";
 import { WireRow, hasUnchangedToast, rowFields, type WireValue } from "../source/wire-row";
 import { UNCHANGED_TOAST, type Relation, type Row, type TransactionInfo } from "../types";
 import { keyText } from "./key-text";
-import { writeCheckpoint, type Totals } from "./checkpoint";
+import { checkpointStatement, type Totals } from "./checkpoint";
+import { Deferred } from "./deferred";
 import { Stage, type StagedRow } from "./stage";
 
 /** A target row that was not as the stream expected: missing, or present when it should not be. */
@@ -54,6 +55,8 @@ export class Applier {
   private pending = new Map<string, PendingTable>();
   // Staging tables are created inside target transactions: a rollback drops them.
   private readonly stages = new Map<string, Stage>();
+  // BEGIN, savepoints and the like, sent with the next statement (deferred.ts).
+  private readonly deferred = new Deferred();
 
   constructor(
     private readonly client: pg.ClientBase,
@@ -71,7 +74,7 @@ export class Applier {
    */
   async apply(batch: ChangeBatch): Promise<TransactionInfo | undefined> {
     if (!this.inTransaction) {
-      await this.client.query("BEGIN");
+      this.deferred.add("BEGIN");
       this.inTransaction = true;
     }
     try {
@@ -88,7 +91,7 @@ export class Applier {
         const change = item.change;
         if (change.kind === "truncate") {
           await this.flush();
-          await this.client.query(`TRUNCATE ${change.relations.map((r) => this.target(r)).join(", ")}`);
+          this.deferred.add(`TRUNCATE ${change.relations.map((r) => this.target(r)).join(", ")}`);
           continue;
         }
         this.counters.rows++;
@@ -108,15 +111,21 @@ export class Applier {
       }
       await this.flush();
       const endsWithCommit = batch.items[batch.items.length - 1]?.kind === "commit";
-      if (!endsWithCommit || !last) return undefined;
-      await writeCheckpoint(this.client, this.replicationId, {
+      if (!endsWithCommit || !last) {
+        // The transaction stays open for the next batch: nothing stays held, so that whatever else uses the
+        // session meanwhile (a relation's ALTER TABLE) runs after it, as it would have.
+        await this.sendHeld();
+        return undefined;
+      }
+      // The checkpoint and COMMIT, with whatever is held: for a batch of new rows, the second and last round trip.
+      const checkpoint = checkpointStatement(this.replicationId, {
         phase: "streaming",
         lsn: last.endLsn,
         commitTime: last.commitTime,
         xid: last.xid,
         totals: this.totals?.() ?? { ...this.counters, rawBatchBytes: 0, shippedBatchBytes: 0 },
       });
-      await this.client.query("COMMIT");
+      await this.deferred.query(this.client, `${checkpoint};\nCOMMIT`);
       this.inTransaction = false;
       return last;
     } catch (e) {
@@ -129,6 +138,7 @@ export class Applier {
   async rollback(): Promise<void> {
     this.pending.clear();
     this.stages.clear();
+    this.deferred.clear();
     this.changed = false;
     if (this.inTransaction) {
       this.inTransaction = false;
@@ -153,7 +163,7 @@ export class Applier {
     for (const [id, table] of this.pending) {
       const relation = table.relation;
       let stage = this.stages.get(id);
-      if (!stage?.fits(relation)) this.stages.set(id, (stage = new Stage(this.client, this.targetSchema, relation)));
+      if (!stage?.fits(relation)) this.stages.set(id, (stage = new Stage(this.client, this.deferred, this.targetSchema, relation)));
       // Only new rows: one COPY, unless one of them exists after all (or repeats a key).
       if (!table.rows && (await stage.insert(table.inserts))) continue;
       const rows = keyed(table);
@@ -189,8 +199,15 @@ export class Applier {
       .filter(([c]) => c.isKey)
       .map(([c, v]) => `${pg.escapeIdentifier(c.name)} = $${params.push(v!)}`);
     if (sets.length === 0) return;
+    // A statement with parameters travels alone: what is held goes first.
+    await this.sendHeld();
     const result = await this.client.query(`UPDATE ${this.target(relation)} SET ${sets.join(", ")} WHERE ${where.join(" AND ")}`, params);
     if (result.rowCount === 0) this.conflict(relation, keyRow, "update_found_missing", false);
+  }
+
+  private async sendHeld(): Promise<void> {
+    const held = this.deferred.take();
+    if (held) await this.client.query(held);
   }
 
   private conflict(relation: Relation, row: WireValue[], kind: Conflict["kind"], resolved: boolean): void {

@@ -4,7 +4,7 @@
 // stream resumes from it, and the slot is acknowledged only up to it. The
 // replication's lifetime totals travel with it, so that they count exactly
 // what was committed, across restarts and crashes.
-import type pg from "pg";
+import pg from "pg";
 import { ensureCreatedObjectsTable } from "./created-objects";
 import { formatLsn, parseLsn, type Lsn } from "../types";
 
@@ -101,16 +101,36 @@ export async function writeCheckpoint(
   replicationId: string,
   checkpoint: Omit<Checkpoint, "updatedAt">,
 ): Promise<void> {
-  const totals = TOTAL_COLUMNS.map(([field]) => Math.round(checkpoint.totals[field]));
+  await client.query(checkpointStatement(replicationId, checkpoint));
+}
+
+/**
+ * The statement that writes the checkpoint, its values as literals: it needs
+ * no parameters, so the applier sends it with COMMIT (and whatever it held
+ * back) in one round trip (deferred.ts).
+ */
+export function checkpointStatement(replicationId: string, checkpoint: Omit<Checkpoint, "updatedAt">): string {
   const columns = TOTAL_COLUMNS.map(([, c]) => c);
-  await client.query(
-    `INSERT INTO heliosdb_replication.checkpoints (replication_id, phase, lsn, commit_time, xid, updated_at, ${columns.join(", ")})
-     VALUES ($1, $2, $3::pg_lsn, $4, $5, now(), ${columns.map((_, i) => `$${i + 6}`).join(", ")})
+  const values = [
+    pg.escapeLiteral(replicationId),
+    pg.escapeLiteral(checkpoint.phase),
+    `'${formatLsn(checkpoint.lsn)}'::pg_lsn`,
+    checkpoint.commitTime === null ? "NULL" : `'${checkpoint.commitTime.toISOString()}'::timestamptz`,
+    checkpoint.xid === null ? "NULL" : integer(checkpoint.xid),
+    "now()",
+    ...TOTAL_COLUMNS.map(([field]) => integer(checkpoint.totals[field])),
+  ];
+  return `INSERT INTO heliosdb_replication.checkpoints (replication_id, phase, lsn, commit_time, xid, updated_at, ${columns.join(", ")})
+     VALUES (${values.join(", ")})
      ON CONFLICT (replication_id) DO UPDATE
        SET phase = EXCLUDED.phase, lsn = EXCLUDED.lsn, commit_time = EXCLUDED.commit_time,
-           xid = EXCLUDED.xid, updated_at = EXCLUDED.updated_at, ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}`,
-    [replicationId, checkpoint.phase, formatLsn(checkpoint.lsn), checkpoint.commitTime, checkpoint.xid, ...totals],
-  );
+           xid = EXCLUDED.xid, updated_at = EXCLUDED.updated_at, ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}`;
+}
+
+// A count as an SQL integer literal: digits only, whatever the number (no exponent, no NaN).
+function integer(n: number): string {
+  if (!Number.isFinite(n)) throw new RangeError(`checkpoint: not a finite number: ${n}`);
+  return BigInt(Math.round(n)).toString();
 }
 
 /** Updates only the totals (after a table sync, whose rows no stream transaction carries). */

@@ -3,11 +3,13 @@
 // rows decoded after it: consecutive rows are sent as one piece of their
 // slab, so a batch of inserts costs a few writes, not one per row. Rows of
 // values are formatted into a buffer of their own.
-import type { Writable } from "node:stream";
 import { formatCopyLine } from "../source/copy-text";
 import { WireRow, type Row } from "../source/wire-row";
 import type { ColumnValue } from "../types";
 
+// A batch's first buffer is small and each next one twice as large, up to CHUNK: a COPY of a few rows (a batch of
+// lone small transactions) allocated a whole CHUNK each time, which the garbage collector then had to reclaim.
+const FIRST_CHUNK = 16 << 10;
 const CHUNK = 1 << 20;
 const DIRECT_BYTES = 64 << 10;
 const NEWLINE = 0x0a;
@@ -20,15 +22,22 @@ export interface StageColumns {
   expect: boolean;
 }
 
+/** Where a COPY's data goes: a stream, or CopyData (copy-in.ts), which gathers it for one write. */
+export interface CopySink {
+  write(chunk: Buffer): unknown;
+  end(): unknown;
+}
+
 export class CopyWriter {
   private buf: Buffer | undefined;
   private pos = 0;
+  private nextSize = FIRST_CHUNK;
   // A run of adjacent rows in one slab, not yet written.
   private run: { slab: Buffer; start: number; end: number } | undefined;
 
   /** `binary`: the COPY reads FORMAT binary, and every row must be one of binary transfer. */
   constructor(
-    private readonly copy: Writable,
+    private readonly copy: CopySink,
     private readonly binary: boolean,
   ) {
     if (binary) this.copy.write(BINARY_HEADER);
@@ -131,7 +140,8 @@ export class CopyWriter {
   private room(bytes: number): Buffer {
     if (this.buf && this.pos + bytes <= this.buf.length) return this.buf;
     this.flushBuffer();
-    this.buf = Buffer.allocUnsafe(Math.max(CHUNK, bytes));
+    this.buf = Buffer.allocUnsafe(Math.max(this.nextSize, bytes));
+    this.nextSize = Math.min(CHUNK, this.nextSize * 2);
     return this.buf;
   }
 }

@@ -1,15 +1,18 @@
-// Writes a batch's collapsed rows of one table in three round trips, however
+// Writes a batch's collapsed rows of one table in two round trips, however
 // many rows: COPY them (in the stream's format, text or binary) into a
 // session-local staging table, then one statement deletes and upserts from it
-// and returns only the rows that were not as the stream expected. A VALUES
+// and returns only the rows that were not as the stream expected. What needs
+// no answer (the staging table's creation or TRUNCATE, a savepoint) travels
+// in front of the next statement (deferred.ts). A VALUES
 // list with a parameter per value would make PostgreSQL parse and plan a
 // statement as large as the batch.
 import pg from "pg";
-import { from as copyFrom } from "pg-copy-streams";
 import { qualified } from "../source/publication";
 import { isBinary } from "../source/wire-row";
 import type { Relation, Row } from "../types";
+import { CopyData, copyIn } from "./copy-in";
 import { CopyWriter, type StageColumns } from "./copy-writer";
+import type { Deferred } from "./deferred";
 
 export interface StagedRow {
   op: "upsert" | "delete";
@@ -36,6 +39,7 @@ export class Stage {
 
   constructor(
     private readonly client: pg.ClientBase,
+    private readonly deferred: Deferred,
     schema: string,
     private readonly relation: Relation,
   ) {
@@ -57,11 +61,11 @@ export class Stage {
     const others = names.filter((_, i) => !this.relation.columns[i]!.isKey);
     if (!this.created) {
       // CREATE TABLE AS copies types but no NOT NULL: delete rows carry only their key.
-      await this.client.query(`CREATE TEMP TABLE ${stage} AS SELECT ${names.join(", ")} FROM ${target} WITH NO DATA`);
-      await this.client.query(`ALTER TABLE ${stage} ADD COLUMN heliosdb_op "char", ADD COLUMN heliosdb_expect boolean`);
+      this.deferred.add(`CREATE TEMP TABLE ${stage} AS SELECT ${names.join(", ")} FROM ${target} WITH NO DATA`);
+      this.deferred.add(`ALTER TABLE ${stage} ADD COLUMN heliosdb_op "char", ADD COLUMN heliosdb_expect boolean`);
       this.created = true;
     } else {
-      await this.client.query(`TRUNCATE ${stage}`);
+      this.deferred.add(`TRUNCATE ${stage}`);
     }
     await this.copy(
       `${stage} (${names.join(", ")}, heliosdb_op, heliosdb_expect)`,
@@ -72,8 +76,9 @@ export class Stage {
     const keyText = (alias: string) => keys.map((k) => `${alias}.${k}::text`).join(", ");
     const update = others.length > 0 ? `DO UPDATE SET ${others.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}` : "DO NOTHING";
     // xmax = 0 tells a freshly inserted row from one ON CONFLICT updated.
-    const { rows: surprises } = await this.client.query({
-      text: `WITH d AS (DELETE FROM ${target} t USING ${stage} s WHERE s.heliosdb_op = 'd' AND ${match("t", "s")} RETURNING ${keys.map((k) => `t.${k}`).join(", ")}),
+    const { rows: surprises } = await this.deferred.query(
+      this.client,
+      `WITH d AS (DELETE FROM ${target} t USING ${stage} s WHERE s.heliosdb_op = 'd' AND ${match("t", "s")} RETURNING ${keys.map((k) => `t.${k}`).join(", ")}),
                  u AS (INSERT INTO ${target} (${names.join(", ")}) SELECT ${names.join(", ")} FROM ${stage} WHERE heliosdb_op = 'u'
                        ON CONFLICT (${keys.join(", ")}) ${update} RETURNING (xmax = 0) AS inserted, ${keys.join(", ")})
              SELECT 'd' AS op, s.heliosdb_expect, ${keyText("s")} FROM ${stage} s
@@ -81,8 +86,8 @@ export class Stage {
              UNION ALL
              SELECT 'u', s.heliosdb_expect, ${keyText("u")} FROM u JOIN ${stage} s ON s.heliosdb_op = 'u' AND ${match("u", "s")}
               WHERE u.inserted = s.heliosdb_expect`,
-      rowMode: "array",
-    });
+      "array",
+    );
     return (surprises as [string, boolean, ...(string | null)[]][]).map(([op, expectExists, ...key]) => ({
       op: op === "d" ? "delete" : "upsert",
       expectExists,
@@ -97,34 +102,29 @@ export class Stage {
    */
   async insert(rows: readonly Row[]): Promise<boolean> {
     if (rows.length === 0) return true;
-    await this.client.query("SAVEPOINT heliosdb_direct");
+    // The savepoint is set by the same string as the COPY, just before it: a failed COPY rolls back to it.
+    this.deferred.add("SAVEPOINT heliosdb_direct");
     try {
       await this.copy(`${this.target} (${this.names.join(", ")})`, rows, undefined);
-      await this.client.query("RELEASE SAVEPOINT heliosdb_direct");
+      this.deferred.add("RELEASE SAVEPOINT heliosdb_direct");
       return true;
     } catch (e) {
       if ((e as pg.DatabaseError).code !== "23505") throw e;
-      await this.client.query("ROLLBACK TO SAVEPOINT heliosdb_direct");
+      this.deferred.add("ROLLBACK TO SAVEPOINT heliosdb_direct");
       return false;
     }
   }
 
   // `extra[i]`: the staging table's extra columns for row i. Rows of binary
-  // transfer go in binary format (a batch holds rows of one format).
-  private copy(into: string, rows: readonly Row[], extra: readonly StageColumns[] | undefined): Promise<void> {
+  // transfer go in binary format (a batch holds rows of one format). The rows
+  // are formatted first: a row that cannot be sent leaves the session as it
+  // was, and what is held (deferred.ts) is still held.
+  private async copy(into: string, rows: readonly Row[], extra: readonly StageColumns[] | undefined): Promise<void> {
     const binary = rows.length > 0 && isBinary(rows[0]!);
-    return new Promise<void>((resolve, reject) => {
-      const copy = this.client.query(copyFrom(`COPY ${into} FROM STDIN${binary ? " (FORMAT binary)" : ""}`));
-      copy.on("finish", resolve);
-      copy.on("error", reject);
-      try {
-        const out = new CopyWriter(copy, binary);
-        for (let i = 0; i < rows.length; i++) out.row(rows[i]!, extra?.[i]);
-        out.end();
-      } catch (e) {
-        // Ends the COPY with an error, so the session is usable for the rollback.
-        copy.destroy(e as Error);
-      }
-    });
+    const data = new CopyData();
+    const out = new CopyWriter(data, binary);
+    for (let i = 0; i < rows.length; i++) out.row(rows[i]!, extra?.[i]);
+    out.end();
+    await copyIn(this.client, this.deferred.before(`COPY ${into} FROM STDIN${binary ? " (FORMAT binary)" : ""}`), data);
   }
 }

@@ -12,22 +12,44 @@ import { WireReader } from "./batch-wire";
 const NEWLINE = 0x0a;
 
 /**
- * Parses a batch that encodeBatch wrote. Changes that reference the same
- * relation share one Relation object. Throws BatchFormatError for malformed
- * bytes.
+ * The relations a reader has decoded, by their message's bytes: the batches
+ * of one stream list the same few relations again and again, and each is
+ * parsed once (and the applier sees one object per definition, batch after
+ * batch).
  */
-export function decodeBatch(bytes: Uint8Array): ChangeBatch {
+export class RelationCache {
+  private readonly known = new Map<string, Relation>();
+
+  get(bytes: Buffer, where: string): Relation {
+    const key = bytes.toString("latin1");
+    let relation = this.known.get(key);
+    if (!relation) {
+      relation = decodeRelation(fromBinary(RelationSchema, bytes), where);
+      // Bounded: a stream whose tables keep changing shape does not grow it without end.
+      if (this.known.size >= 1_000) this.known.clear();
+      this.known.set(key, relation);
+    }
+    return relation;
+  }
+}
+
+/**
+ * Parses a batch that encodeBatch wrote. Changes that reference the same
+ * relation share one Relation object (and batches read with the same cache,
+ * across batches). Throws BatchFormatError for malformed bytes.
+ */
+export function decodeBatch(bytes: Uint8Array, relations = new RelationCache()): ChangeBatch {
   // A Buffer, so the COPY rows read as views of it can be read as rows.
   const payload = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
-    return readBatch(payload);
+    return readBatch(payload, relations);
   } catch (error) {
     if (error instanceof BatchFormatError) throw error;
     throw new BatchFormatError(`malformed batch: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 }
 
-function readBatch(payload: Buffer): ChangeBatch {
+function readBatch(payload: Buffer, cache: RelationCache): ChangeBatch {
   const r = new WireReader(payload, 0, payload.length);
   let sequence = 0n;
   const relations: Relation[] = [];
@@ -40,7 +62,7 @@ function readBatch(payload: Buffer): ChangeBatch {
     } else if (field === 2) {
       r.expect(wire, "len", field);
       const { start, end } = r.len();
-      relations.push(decodeRelation(fromBinary(RelationSchema, payload.subarray(start, end)), `relation ${relations.length}`));
+      relations.push(cache.get(payload.subarray(start, end), `relation ${relations.length}`));
     } else if (field === 3) {
       r.expect(wire, "len", field);
       itemBounds.push(r.len());

@@ -48,7 +48,7 @@ export function encodeBatch(batch: ChangeBatch): Uint8Array {
     if (item.kind === "commit") return encodeCommit(item.transaction);
     throw new TypeError(`batch item ${i}: unknown kind ${JSON.stringify((item as { kind: unknown }).kind)}`);
   });
-  const relationBytes = relations.messages.map((m) => toBinary(RelationSchema, create(RelationSchema, m)));
+  const relationBytes = relations.encoded;
   let size = varint64FieldSize(1, sequence);
   for (const bytes of relationBytes) size += lenFieldSize(2, bytes.length);
   for (const item of items) size += lenFieldSize(3, item.size);
@@ -71,7 +71,7 @@ export function encodeBatch(batch: ChangeBatch): Uint8Array {
  * transactions), in which case each definition gets its own entry.
  */
 class RelationTable {
-  readonly messages: MessageInitShape<typeof RelationSchema>[] = [];
+  readonly encoded: Uint8Array[] = [];
   private readonly sources: Relation[] = [];
   private readonly byObject = new Map<Relation, number>();
   private readonly byOid = new Map<number, number[]>();
@@ -89,12 +89,22 @@ class RelationTable {
       }
     }
     const index = this.sources.length;
-    this.messages.push(encodeRelation(relation, where()));
+    this.encoded.push(relationBytes(relation, where));
     this.sources.push(relation);
     this.byObject.set(relation, index);
     this.byOid.set(relation.oid, [...candidates, index]);
     return index;
   }
+}
+
+// A relation's message, serialized once per relation object (relations are not changed once made; a
+// new definition is a new object): every batch of a stream lists the relations its rows use.
+const serialized = new WeakMap<Relation, Uint8Array>();
+
+function relationBytes(relation: Relation, where: () => string): Uint8Array {
+  let bytes = serialized.get(relation);
+  if (!bytes) serialized.set(relation, (bytes = toBinary(RelationSchema, create(RelationSchema, encodeRelation(relation, where())))));
+  return bytes;
 }
 
 function sameRelation(a: Relation, b: Relation): boolean {

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, test } from "vitest";
 import { decodeBatch } from "./batch-decode";
 import { BatchCodec, BatchIntegrityError, type BatchCodecOptions, type CompressionLevel, type SealedBatch } from "./codec";
-import { everyKind, repetitive } from "./fixtures";
+import { ON_THREAD_BYTES } from "./compressors";
+import { everyKind, repetitive, users } from "./fixtures";
 
 const key = randomBytes(32);
 const off = { enabled: false, level: "medium" } as const;
@@ -42,6 +43,27 @@ describe("BatchCodec", () => {
     expect(compressing.compressionRatio).toBeGreaterThan(4);
     expect(await compressing.open(sealed)).toStrictEqual(batch);
     expect(await compressing.open(await compressing.seal(everyKind()))).toStrictEqual(everyKind());
+  });
+
+  // Small payloads are compressed on the calling thread, large ones on the pool with an output chunk sized from the
+  // input: both paths, one that shrinks so much that its decompression outgrows that chunk, and one that hardly shrinks.
+  test.each<CompressionLevel>(["low", "medium", "high"])("level %s round-trips batches on both sides of the on-thread bound", async (level) => {
+    const compressing = codec({ compression: { enabled: true, level } });
+    const large = repetitive(1n, 60_000);
+    const noise = repetitive(2n, 0);
+    for (let i = 0; i < 1_500; i++) {
+      noise.items.unshift({ kind: "change", change: { kind: "insert", relation: users, newRow: [String(i), randomBytes(300).toString("latin1"), "", "{}"] } });
+    }
+    for (const batch of [large, noise, repetitive(3n, 10)]) {
+      const sealed = await compressing.seal(batch);
+      expect(await compressing.open(sealed)).toStrictEqual(batch);
+    }
+    const sealedLarge = await compressing.seal(large);
+    expect(sealedLarge.shippedBytes).toBeGreaterThan(ON_THREAD_BYTES / 4);
+    expect(sealedLarge.rawBytes / sealedLarge.shippedBytes).toBeGreaterThan(8);
+    const sealedNoise = await compressing.seal(noise);
+    expect(sealedNoise.rawBytes).toBeGreaterThan(ON_THREAD_BYTES);
+    expect(sealedNoise.rawBytes / sealedNoise.shippedBytes).toBeLessThan(1.5);
   });
 
   test("higher levels compress at least as well", async () => {

@@ -14,7 +14,7 @@
 // and a batch whose sequence number is not the one it is opened under.
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { encodeBatch, type ChangeBatch } from "./batch";
-import { decodeBatch } from "./batch-decode";
+import { decodeBatch, RelationCache } from "./batch-decode";
 import { COMPRESSION, codecById, type CompressionLevel, type Compressor } from "./compressors";
 
 export { COMPRESSION, type CompressionLevel } from "./compressors";
@@ -66,6 +66,7 @@ export class BatchCodec {
   private readonly compressor: Compressor | undefined;
   private readonly key: Buffer | undefined;
   private readonly counters: BatchCodecStats = { batches: 0, rawBytes: 0, shippedBytes: 0 };
+  private readonly relations = new RelationCache();
 
   constructor(options: BatchCodecOptions) {
     if (typeof options.replicationId !== "string" || options.replicationId === "") {
@@ -133,7 +134,7 @@ export class BatchCodec {
     }
     let batch: ChangeBatch;
     try {
-      batch = decodeBatch(payload);
+      batch = decodeBatch(payload, this.relations);
     } catch (error) {
       throw new BatchIntegrityError(`batch ${sequence} does not parse`, { cause: error });
     }
