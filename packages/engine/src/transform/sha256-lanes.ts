@@ -40,11 +40,16 @@ export function lanesAvailable(): boolean {
   return instance() !== null;
 }
 
-const HEX = new TextEncoder().encode("0123456789abcdef");
+// Each byte's two hex digits as one number (high digit's code << 8 | low digit's): one lookup per byte, not per digit.
+const HEX_PAIRS = Uint16Array.from({ length: 256 }, (_, b) => ("0123456789abcdef".charCodeAt(b >> 4) << 8) | "0123456789abcdef".charCodeAt(b & 15));
 
 /** Writes the 8 hex digits of the 32-bit word `w` at `out[at]`; returns the offset after them. */
 export function hexWordInto(w: number, out: Uint8Array, at: number): number {
-  for (let shift = 28; shift >= 0; shift -= 4) out[at++] = HEX[(w >>> shift) & 15]!;
+  for (let shift = 24; shift >= 0; shift -= 8) {
+    const pair = HEX_PAIRS[(w >>> shift) & 255]!;
+    out[at++] = pair >> 8;
+    out[at++] = pair & 255;
+  }
   return at;
 }
 
