@@ -9,11 +9,11 @@
 // thread pool, off the event loop. A trip to the pool costs more than
 // compressing a small batch: measured on this project's 2-core host, a
 // 50-row batch (7 kB) took 0.32 ms of CPU to compress and decompress there
-// with brotli against 0.06 ms on the thread (lz4: 0.19 against 0.03), and a 1,000-row one (150 kB) 2.0 ms against
-// 0.8 ms. From about 0.5 MB the two cost the same and the pool keeps the event
-// loop free. On the pool, one output buffer holds the whole result: zlib's
-// default 16 kB chunks made a trip per chunk (a 1.6 MB batch took 16 ms
-// instead of 12).
+// with brotli against 0.06 ms on the thread (lz4: 0.19 against 0.03), and a
+// 1,000-row one (150 kB) 2.0 ms against 0.8 ms. From about 0.5 MB the two
+// cost the same and the pool keeps the event loop free. On the pool, one
+// output buffer holds the whole result: zlib's default 16 kB chunks made a
+// trip per chunk (a 1.6 MB batch took 16 ms instead of 12).
 import { compress as lz4Compress, compressSync as lz4CompressSync, uncompress as lz4Uncompress, uncompressSync as lz4UncompressSync } from "lz4-napi";
 import { promisify } from "node:util";
 import { brotliCompress, brotliCompressSync, brotliDecompress, brotliDecompressSync, constants as zlib } from "node:zlib";
