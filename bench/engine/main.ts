@@ -14,7 +14,6 @@
 // --tenant-tier=premium|standard --only=sync,cdc,single,lag,spec,tenants.
 // Results: docs/benchmarks.md.
 import { randomBytes, randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { pipeline as streamPipeline } from "node:stream/promises";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
@@ -28,10 +27,10 @@ import pg from "pg";
 import { from as copyFrom, to as copyTo } from "pg-copy-streams";
 import { MasterKeyProvider, ReplicationPipeline, parseLsn, type EngineEvent, type ReplicationSpec } from "../../packages/engine/src/index";
 import { startCluster, type Cluster } from "../../packages/engine/src/testing/clusters";
-import { Applier } from "../../packages/engine/src/apply/applier";
-import { BatchCodec } from "../../packages/engine/src/codec/codec";
-import { Batcher } from "../../packages/engine/src/pipeline/batcher";
+import { cpuMeter as meterOf, findPostmaster, machineBusy } from "./cpu";
 import { TENANT_CLUSTER_FLAGS, TENANT_TABLE_HEADER, seedTenantTemplate, tenantsCase, type TenantKit } from "./tenants";
+import { clearTrace, startTracing, traceReport as reportTrace } from "./trace";
+import { percentile, round, sleep } from "./util";
 
 // ---------------------------------------------------------------- settings
 
@@ -72,7 +71,6 @@ const TENANT = "tenant-123";
 // ---------------------------------------------------------------- output
 
 const log = (line: string) => process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
-const round = (x: number, digits = 3) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
 const fmtRate = (x: number) => `${Math.round(x).toLocaleString("en-US")}`;
 
 // ---------------------------------------------------------------- schema
@@ -146,70 +144,16 @@ const LAG_POLLER = `
     END LOOP;
   END $$;`;
 
-// ---------------------------------------------------------------- query tracing
-
-// --trace-queries: the wall time of every statement any pg.Client runs (the
-// engine's and the benchmark's), by kind, printed after each engine run. For
-// finding where the time goes; off by default.
-const TRACE = args.has("trace-queries");
-const traced = new Map<string, { calls: number; ms: number }>();
-if (TRACE) {
-  const original = pg.Client.prototype.query as (...a: unknown[]) => unknown;
-  (pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown }).query = function (this: pg.Client, ...a: unknown[]) {
-    const config = a[0] as string | { text?: string } | undefined;
-    const text = typeof config === "string" ? config : config?.text;
-    const result = original.apply(this, a);
-    if (text && result instanceof Promise) {
-      const kind = text.trim().replace(/\s+/g, " ").match(/^(\w+(?: (?:INTO|FROM|TABLE))?(?: [\w."]+)?)/)?.[1] ?? text.slice(0, 30);
-      const t0 = performance.now();
-      const done = () => {
-        const entry = traced.get(kind) ?? { calls: 0, ms: 0 };
-        entry.calls++;
-        entry.ms += performance.now() - t0;
-        traced.set(kind, entry);
-      };
-      result.then(done, done);
-    }
-    return result;
-  };
-}
-// And the engine's stages: a flush (seal, open, apply: the stream waits for it), and within it the codec and the applier.
-function traceMethod(proto: object, name: string, label: string): void {
-  const target = proto as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  const original = target[name]!;
-  target[name] = async function (this: unknown, ...a: unknown[]) {
-    const t0 = performance.now();
-    try {
-      return await original.apply(this, a);
-    } finally {
-      const entry = traced.get(label) ?? { calls: 0, ms: 0 };
-      entry.calls++;
-      entry.ms += performance.now() - t0;
-      traced.set(label, entry);
-    }
-  };
-}
-if (TRACE) {
-  traceMethod(Batcher.prototype, "flushNow", "[engine] Batcher.flushNow: seal + open + apply, stream waits");
-  traceMethod(BatchCodec.prototype, "seal", "[engine] BatchCodec.seal: protobuf + compression + AES-GCM");
-  traceMethod(BatchCodec.prototype, "open", "[engine] BatchCodec.open: AES-GCM + decompression + protobuf");
-  traceMethod(Applier.prototype, "apply", "[engine] Applier.apply: BEGIN, upserts, checkpoint, COMMIT");
-}
-function traceReport(what: string, wallSeconds: number): void {
-  if (!TRACE) return;
-  const top = [...traced].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
-  log(`  queries during ${what} (wall ${wallSeconds.toFixed(2)} s):`);
-  for (const [kind, { calls, ms }] of top) log(`    ${(ms / 1000).toFixed(2).padStart(7)} s  ${String(calls).padStart(8)} calls  ${kind}`);
-  traced.clear();
-}
-
 // ---------------------------------------------------------------- helpers
 
 let source!: Cluster;
 let target!: Cluster;
 let dbCounter = 0;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+if (args.has("trace-queries")) startTracing();
+const traceReport = (what: string, wallSeconds: number) => reportTrace(log, what, wallSeconds);
+/** CPU seconds of the source and target clusters and of this process from now on (cpu.ts). */
+const cpuMeter = () => meterOf({ source, target });
 
 /** Polls `check` every `everyMs` until it returns true; fails after `ms`. */
 async function until(check: () => Promise<boolean> | boolean, what: string, ms = 1_800_000, everyMs = 20): Promise<void> {
@@ -247,93 +191,6 @@ async function withClient<T>(cluster: Cluster, db: string, f: (c: pg.Client) => 
 const one = async <T = string>(c: pg.ClientBase, sql: string, params: unknown[] = []): Promise<T> =>
   Object.values((await c.query(sql, params)).rows[0] ?? {})[0] as T;
 
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank]!;
-}
-
-// ---------------------------------------------------------------- CPU accounting
-
-// CPU seconds each side spends in a measured window, from /proc (Linux): a
-// cluster's is its postmaster's own and its reaped children's (cutime,
-// cstime) plus its live children's; the benchmark process's is
-// process.cpuUsage() (the engine, or the pipe baseline, plus the benchmark's
-// light polling). On 2 shared cores this shows what each contender costs.
-const CLK_TCK = 100;
-const postmasters = new Map<Cluster, number>();
-
-function procStat(pid: number): { ppid: number; cpu: number; reaped: number } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK, reaped: (Number(f[13]) + Number(f[14])) / CLK_TCK };
-  } catch {
-    return undefined;
-  }
-}
-
-async function findPostmaster(cluster: Cluster): Promise<void> {
-  // Read while the session lives: its backend exits when it ends.
-  const ppid = await withClient(cluster, "postgres", async (c) => procStat(await one<number>(c, "SELECT pg_backend_pid()"))?.ppid);
-  if (ppid) postmasters.set(cluster, ppid);
-}
-
-function clusterCpu(cluster: Cluster, pids: string[]): number {
-  const postmaster = postmasters.get(cluster);
-  const pm = postmaster ? procStat(postmaster) : undefined;
-  if (!pm) return NaN;
-  let total = pm.cpu + pm.reaped;
-  for (const pid of pids) {
-    const s = procStat(Number(pid));
-    if (s && s.ppid === postmaster) total += s.cpu;
-  }
-  return total;
-}
-
-interface Cpu {
-  source: number;
-  target: number;
-  node: number;
-  /** Of which in the kernel (system time: socket reads and writes, mostly). */
-  nodeSystem: number;
-  /** Busy CPU seconds of the whole machine (every process), from /proc/stat. */
-  machine: number;
-}
-
-function machineBusy(): number {
-  try {
-    const [, ...f] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
-    const [user, nice, system, , , irq, softirq, steal] = f.map(Number);
-    return (user! + nice! + system! + irq! + softirq! + steal!) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-function cpuNow(): Cpu {
-  const pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
-  const { user, system } = process.cpuUsage();
-  return { source: clusterCpu(source, pids), target: clusterCpu(target, pids), node: (user + system) / 1e6, nodeSystem: system / 1e6, machine: machineBusy() };
-}
-
-/** Starts counting; the returned function gives the CPU seconds since, as extra keys. */
-function cpuMeter(): () => Record<string, number> {
-  const start = cpuNow();
-  return () => {
-    const end = cpuNow();
-    const ours = end.source - start.source + (end.target - start.target) + (end.node - start.node);
-    return {
-      cpu_source_s: round(end.source - start.source, 2) ?? NaN,
-      cpu_target_s: round(end.target - start.target, 2) ?? NaN,
-      cpu_node_s: round(end.node - start.node, 2) ?? NaN,
-      cpu_node_system_s: round(end.nodeSystem - start.nodeSystem, 2) ?? NaN,
-      // Everything else the machine ran meanwhile: other work sharing the cores skews the run.
-      cpu_other_s: round(Math.max(0, end.machine - start.machine - ours), 2) ?? NaN,
-    };
-  };
-}
 
 // ---------------------------------------------------------------- engine
 
@@ -456,7 +313,7 @@ async function syncNative(): Promise<Timed> {
 async function syncEngine(config: Config, parallelism: number): Promise<Timed> {
   const db = await freshDb(target, "sync_engine");
   const e = engine(SYNC_SOURCE, db, config);
-  traced.clear();
+  clearTrace();
   const cpu = cpuMeter();
   const t0 = performance.now();
   await e.pipeline.start({ initialSyncParallelism: parallelism });
@@ -555,7 +412,7 @@ async function cdcEngine(rows: number, perTx: number, config: Config): Promise<C
   const e = engine(sourceDb, targetDb, config);
   await e.pipeline.start({ initialSyncParallelism: 4 });
   await e.pipeline.whenStreaming();
-  traced.clear();
+  clearTrace();
   const src = await source.connect(sourceDb);
   const dst = await target.connect(targetDb);
   // The last row visible on the target (cross-check), and the checkpoint past the source's LSN after generation (the measure).
@@ -713,8 +570,8 @@ async function main(): Promise<void> {
   const firstFlags = onlyTenants ? [...flags, ...TENANT_CLUSTER_FLAGS] : flags;
   [source, target] = await Promise.all([startCluster(firstFlags), startCluster(firstFlags)]);
   const version = await withClient(source, "postgres", (c) => one<string>(c, "SHOW server_version"));
-  await Promise.all([findPostmaster(source), findPostmaster(target)]);
-  log(`postmasters: source pid ${postmasters.get(source)}, target pid ${postmasters.get(target)} (for CPU accounting)`);
+  const [sourcePm, targetPm] = await Promise.all([findPostmaster(source), findPostmaster(target)]);
+  log(`postmasters: source pid ${sourcePm}, target pid ${targetPm} (for CPU accounting)`);
   log(`clusters: PostgreSQL ${version}, source :${source.port}, target :${target.port} (fsync=off, wal_level=logical)`);
 
   const r: Record<string, number | string | boolean | null | undefined> = {

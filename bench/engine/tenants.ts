@@ -11,6 +11,7 @@ import { runInNewContext } from "node:vm";
 import pg from "pg";
 import type { EngineEvent, ReplicationPipeline } from "../../packages/engine/src/index";
 import type { Cluster } from "../../packages/engine/src/testing/clusters";
+import { percentile, round, sleep } from "./util";
 
 /**
  * The tenants part's clusters: room for 100 replications of either kind at
@@ -50,17 +51,9 @@ const STARTS_AT_ONCE = 8;
 const TEMPLATE = "tenant_template";
 const BENCH_APP = "bench_tenants";
 
-const round = (x: number, digits = 3) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = 1024 * 1024;
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 async function mapLimit<T, R>(items: T[], limit: number, f: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);

@@ -129,7 +129,9 @@ describe("fence", () => {
     await holder.query("BEGIN");
     await holder.query("UPDATE orders SET status = 'held' WHERE id = 1");
 
-    const fencing = fence(t.source, TABLES, { lockTimeoutMs: 1_500 }).catch((e: unknown) => e);
+    // Long enough for the queued writer to be seen waiting behind the fence before the fence gives up: with 1.5 s a
+    // loaded clean CI took longer, the fence timed out first, and the writer never had to wait.
+    const fencing = fence(t.source, TABLES, { lockTimeoutMs: 6_000 }).catch((e: unknown) => e);
     await waitingOnLock(t.db, "application_name = 'heliosdb_fence'", []);
     const queuedWrite = queued.query("INSERT INTO orders (user_id, amount, status) VALUES (1, 1, 'queued')");
     await waitingOnLock(t.db, "pid = $1", [queuedPid]);

@@ -41,6 +41,8 @@ const rows: ColumnValue[][] = [
   ["4", "", "ü€😀 unicode", "é".repeat(100), "long ".repeat(500), "1999-12-31"],
   // A value longer than one SHA-256 block, and exactly at the padding edges.
   ["5", "x".repeat(55), "y".repeat(56), "z".repeat(64), "b", "2020-01-01"],
+  // Untouched bytes before the first transformed column long enough to be copied in one call, not byte by byte.
+  ["6".repeat(40), "e@x", "zip", "n", "b", "2020-01-01"],
 ];
 
 test("a COPY line transforms to the line of the transformed values, decoding only the transformed columns", async () => {

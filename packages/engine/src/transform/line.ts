@@ -98,7 +98,7 @@ export function lineTransform(steps: readonly LineStep[]): (row: WireRow, arena:
     for (let s = 0; s < steps.length; s++) {
       const text = outputs[s];
       if (text === undefined) continue;
-      pos += src.copy(slab, pos, copied, from[s]);
+      pos += copyBytes(src, copied, from[s]!, slab, pos);
       if (text === BYTES) {
         holes[s] = pos;
         pos += steps[s]!.bytes!.length;
@@ -107,7 +107,7 @@ export function lineTransform(steps: readonly LineStep[]): (row: WireRow, arena:
       }
       copied = to[s]!;
     }
-    pos += src.copy(slab, pos, copied, row.end);
+    pos += copyBytes(src, copied, row.end, slab, pos);
     if (slab[pos - 1] !== NEWLINE) throw new Error("a COPY line without its newline");
     for (let s = 0; s < steps.length; s++) {
       if (outputs[s] !== BYTES) continue;
@@ -127,6 +127,17 @@ function find(src: Uint8Array, byte: number, from: number, to: number): number {
   let p = from;
   while (p < to && src[p] !== byte) p++;
   return p;
+}
+
+// Copies src[from, to) to dst[at]; returns the length. Short runs (the tab
+// between two adjacent transformed columns) byte by byte: Node 20's
+// Buffer.copy makes a view of the source each call, which cost more than the
+// copy below about 32 bytes (200 against 50 ns for 8 bytes).
+function copyBytes(src: Buffer, from: number, to: number, dst: Buffer, at: number): number {
+  const n = to - from;
+  if (n >= 32) return src.copy(dst, at, from, to);
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
+  return n;
 }
 
 // One row's pending values for a LaneWriter, written a full call at a time.
