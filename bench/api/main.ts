@@ -18,7 +18,7 @@
 // where the time goes; the profiler slows the server down, so the figures of
 // such a run are not the benchmark's).
 import { execFileSync, fork } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { Session } from "node:inspector/promises";
 import os from "node:os";
@@ -33,6 +33,7 @@ import type pg from "pg";
 import { startApp, type RunningApp } from "../../packages/server/src/app";
 import { createPool } from "../../packages/server/src/store/db";
 import { issueToken, loadSigningKey } from "../../packages/server/src/transport/auth";
+import { clusterCpu, findPostmaster as postmasterOf, machineBusy, processIds } from "../proc-cpu";
 import type { LoadRequest, LoadResult } from "./load";
 
 // ---------------------------------------------------------------- settings
@@ -104,38 +105,11 @@ async function waitForOtherBenchmarks(): Promise<{ waitedS: number; stillRunning
 // project's server and the two baselines, one at a time under load), the load
 // process (it reports its own), the three PostgreSQL clusters (postmaster and
 // children), and everything else the machine ran.
-const CLK_TCK = 100;
 const postmasters = new Set<number>();
 
-function procStat(pid: number): { ppid: number; cpu: number; reaped: number } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK, reaped: (Number(f[13]) + Number(f[14])) / CLK_TCK };
-  } catch {
-    return undefined;
-  }
-}
-
 async function findPostmaster(cluster: Cluster): Promise<void> {
-  const c = await cluster.connect();
-  try {
-    const pid = (await c.query("SELECT pg_backend_pid() AS pid")).rows[0].pid as number;
-    const ppid = procStat(pid)?.ppid;
-    if (ppid) postmasters.add(ppid);
-  } finally {
-    await c.end();
-  }
-}
-
-function machineBusy(): number {
-  try {
-    const [, ...f] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
-    const [user, nice, system, , , irq, softirq, steal] = f.map(Number);
-    return (user! + nice! + system! + irq! + softirq! + steal!) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
+  const pid = await postmasterOf(cluster);
+  if (pid) postmasters.add(pid);
 }
 
 interface Cpu {
@@ -145,16 +119,9 @@ interface Cpu {
 }
 
 function cpuNow(): Cpu {
+  const pids = processIds();
   let pgCpu = 0;
-  for (const pm of postmasters) {
-    const s = procStat(pm);
-    if (s) pgCpu += s.cpu + s.reaped;
-  }
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    const s = procStat(Number(d));
-    if (s && postmasters.has(s.ppid)) pgCpu += s.cpu;
-  }
+  for (const pm of postmasters) pgCpu += clusterCpu(pm, pids) || 0;
   const { user, system } = process.cpuUsage();
   return { node: (user + system) / 1e6, pg: pgCpu, machine: machineBusy() };
 }

@@ -3,47 +3,24 @@
 // cstime) plus its live children's; the benchmark process's is
 // process.cpuUsage() (the engine, or the pipe baseline, plus the benchmark's
 // light polling). On 2 shared cores this shows what each contender costs.
-import { readdirSync, readFileSync } from "node:fs";
 import type { Cluster } from "../../packages/engine/src/testing/clusters";
+import { clusterCpu as treeCpu, findPostmaster as postmasterOf, machineBusy, processIds } from "../proc-cpu";
 import { round } from "./util";
 
-const CLK_TCK = 100;
+export { machineBusy } from "../proc-cpu";
+
 const postmasters = new Map<Cluster, number>();
 
-function procStat(pid: number): { ppid: number; cpu: number; reaped: number } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK, reaped: (Number(f[13]) + Number(f[14])) / CLK_TCK };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Finds the cluster's postmaster (the parent of a backend of it), whose process tree is the cluster's CPU; returns its pid. */
+/** Finds the cluster's postmaster and remembers it for the CPU accounting; returns its pid. */
 export async function findPostmaster(cluster: Cluster): Promise<number | undefined> {
-  const c = await cluster.connect("postgres");
-  try {
-    // Read while the session lives: its backend exits when it ends.
-    const pid = Number((await c.query("SELECT pg_backend_pid() AS pid")).rows[0].pid);
-    const ppid = procStat(pid)?.ppid;
-    if (ppid) postmasters.set(cluster, ppid);
-    return ppid;
-  } finally {
-    await c.end();
-  }
+  const pid = await postmasterOf(cluster);
+  if (pid) postmasters.set(cluster, pid);
+  return pid;
 }
 
 function clusterCpu(cluster: Cluster, pids: string[]): number {
   const postmaster = postmasters.get(cluster);
-  const pm = postmaster ? procStat(postmaster) : undefined;
-  if (!pm) return NaN;
-  let total = pm.cpu + pm.reaped;
-  for (const pid of pids) {
-    const s = procStat(Number(pid));
-    if (s && s.ppid === postmaster) total += s.cpu;
-  }
-  return total;
+  return postmaster ? treeCpu(postmaster, pids) : NaN;
 }
 
 interface Cpu {
@@ -56,19 +33,8 @@ interface Cpu {
   machine: number;
 }
 
-/** Busy CPU seconds of the whole machine since boot. */
-export function machineBusy(): number {
-  try {
-    const [, ...f] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
-    const [user, nice, system, , , irq, softirq, steal] = f.map(Number);
-    return (user! + nice! + system! + irq! + softirq! + steal!) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
 function cpuNow(clusters: { source: Cluster; target: Cluster }): Cpu {
-  const pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  const pids = processIds();
   const { user, system } = process.cpuUsage();
   return {
     source: clusterCpu(clusters.source, pids),

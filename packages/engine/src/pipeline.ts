@@ -12,6 +12,7 @@ import type { PipelineContext, Stages } from "./pipeline/context";
 import type { DrainOptions } from "./pipeline/drain";
 import type { EngineDeps, EngineEvent, ReplicationSpec, StartOptions } from "./pipeline/spec";
 import { Figures, type EngineStatus, type ObservedFigures } from "./pipeline/figures";
+import { streamingHeap } from "./pipeline/heap";
 import { Recovery } from "./pipeline/recovery";
 import { openStream, streamFrom } from "./pipeline/restart";
 import { prepare, targetTables } from "./pipeline/setup";
@@ -48,6 +49,7 @@ export class ReplicationPipeline {
     private spec: ReplicationSpec,
     private readonly deps: EngineDeps,
   ) {
+    streamingHeap();
     const name = `heliosdb_${spec.replicationId.replace(/[^a-zA-Z0-9]/g, "").toLowerCase()}`.slice(0, 63);
     this.slotName = name;
     this.publicationName = name;

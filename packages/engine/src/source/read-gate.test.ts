@@ -48,3 +48,37 @@ test("open() releases every hold and the pending timer", async () => {
   gate.release("queue"); // a late release of a hold open() dropped changes nothing
   expect(s.isPaused()).toBe(false);
 });
+
+test("while the trickle lasts, a small read right after a pause pauses again at once; a large or late one ends it", async () => {
+  const s = socket();
+  const gate = new ReadGate(s);
+  const pauseEnds = () => new Promise<void>((resolve) => s.once("resume", () => resolve()));
+  for (let i = 0; i < 10; i++) gate.coalesce(300, 16_384, 5);
+  expect(s.isPaused()).toBe(true);
+  await pauseEnds();
+  // Data waited during the pause: the read after it is small, so the trickle goes on.
+  gate.coalesce(4_000, 16_384, 5);
+  expect(s.isPaused()).toBe(true);
+  await pauseEnds();
+  // A large read: a bulk stream, no pause, and the next small read is counted anew.
+  gate.coalesce(40_000, 16_384, 5);
+  gate.coalesce(300, 16_384, 5);
+  expect(s.isPaused()).toBe(false);
+  for (let i = 0; i < 9; i++) gate.coalesce(300, 16_384, 5);
+  expect(s.isPaused()).toBe(true);
+  await pauseEnds();
+  // Nothing waited: the first read comes later than a pause's length after it (a slower stream).
+  await sleep(30);
+  gate.coalesce(300, 16_384, 5);
+  expect(s.isPaused()).toBe(false);
+});
+
+test("a read that ends inside a transaction never pauses: its sender is mid-send", () => {
+  const s = socket();
+  const gate = new ReadGate(s);
+  for (let i = 0; i < 30; i++) gate.coalesce(300, 16_384, 5, false);
+  expect(s.isPaused()).toBe(false);
+  for (let i = 0; i < 10; i++) gate.coalesce(300, 16_384, 5, true);
+  expect(s.isPaused()).toBe(true);
+  gate.open();
+});

@@ -112,6 +112,8 @@ export class ReplicationConnection {
   private failure: { error: unknown } | undefined;
   private queue: DeliveryQueue<Buffer> | undefined;
   private streamDone: Promise<unknown> | undefined;
+  // Between a Begin and its Commit of the stream.
+  private midTransaction = false;
 
   private _serverWalEnd: Lsn = 0n;
   private _lastAcknowledged: Lsn = 0n;
@@ -246,7 +248,8 @@ export class ReplicationConnection {
     };
     // After pg has parsed a read (its listener came first), maybe pause before the next.
     const coalesceMs = options.coalesceMs ?? 0;
-    const onData = (chunk: Buffer) => gate.coalesce(chunk.length, COALESCE_BELOW_BYTES, coalesceMs);
+    this.midTransaction = false;
+    const onData = (chunk: Buffer) => gate.coalesce(chunk.length, COALESCE_BELOW_BYTES, coalesceMs, !this.midTransaction);
     this.wire.on("copyData", onCopyData);
     this.wire.once("replicationStart", onCopyBoth);
     this.wire.on("copyDone", onCopyDone);
@@ -364,6 +367,10 @@ export class ReplicationConnection {
     if (kind === 0x77 /* w: XLogData */) {
       if (chunk.length < XLOG_DATA_HEADER + 1) return this.fail(new ReplicationError("short XLogData message"));
       this.noteWalEnd(chunk.readBigUInt64BE(9));
+      // pgoutput's Begin and Commit: whether the stream is between transactions (read coalescing pauses only there).
+      const tag = chunk[XLOG_DATA_HEADER];
+      if (tag === 0x42 /* B */) this.midTransaction = true;
+      else if (tag === 0x43 /* C */) this.midTransaction = false;
       queue.push(chunk, chunk.length - XLOG_DATA_HEADER);
     } else if (kind === 0x6b /* k: primary keepalive */) {
       if (chunk.length < 18) return this.fail(new ReplicationError("short keepalive message"));
