@@ -12,535 +12,50 @@
 // development --rows=N --cdc-rows=N --single-rows=N --lag-seconds=S --reps=N
 // --tenants=1,10,100 --tenant-seconds=S --tenant-rest-seconds=S
 // --tenant-tier=premium|standard --only=sync,cdc,single,lag,spec,tenants.
-// Results: docs/benchmarks.md.
-import { randomBytes, randomUUID } from "node:crypto";
+// Results: docs/benchmarks.md. The cases: sync.ts, cdc.ts, lag.ts,
+// tenants.ts; what they share (settings, schema, clusters, the engine's
+// configs): kit.ts.
 import os from "node:os";
-import { pipeline as streamPipeline } from "node:stream/promises";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import {
-  AnonymizePIITransform_AnonymizationMethod as Method,
-  CompressionConfig_CompressionLevel as Level,
-  QoSTier,
-  ReplicationConfigSchema,
-} from "@heliosdb/replication-proto";
-import pg from "pg";
-import { from as copyFrom, to as copyTo } from "pg-copy-streams";
-import { MasterKeyProvider, ReplicationPipeline, parseLsn, type EngineEvent, type ReplicationSpec } from "../../packages/engine/src/index";
-import { startCluster, type Cluster } from "../../packages/engine/src/testing/clusters";
-import { cpuMeter as meterOf, findPostmaster, machineBusy } from "./cpu";
+import { startCluster } from "../../packages/engine/src/testing/clusters";
+import { findPostmaster, machineBusy } from "./cpu";
 import { TENANT_CLUSTER_FLAGS, TENANT_TABLE_HEADER, seedTenantTemplate, tenantsCase, type TenantKit } from "./tenants";
-import { clearTrace, startTracing, traceReport as reportTrace } from "./trace";
-import { percentile, round, sleep } from "./util";
-
-// ---------------------------------------------------------------- settings
-
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, "").split("=");
-    return [k!, v ?? "true"] as const;
-  }),
-);
-const QUICK = args.has("quick");
-const num = (name: string, full: number, quick: number) => Number(args.get(name) ?? (QUICK ? quick : full));
-/** Rows of the initial sync table. */
-const ROWS = num("rows", 1_000_000, 100_000);
-/** Row changes of the CDC runs in 10k-row transactions. */
-const CDC_ROWS = num("cdc-rows", 1_000_000, 100_000);
-const CDC_TX_ROWS = 10_000;
-/** Single-row transactions of the CDC runs. */
-const SINGLE_ROWS = num("single-rows", 1_000_000, 100_000);
-/** The steady writer of the lag run: ROWS_PER_TICK rows every TICK_MS. */
-const LAG_SECONDS = num("lag-seconds", 20, 5);
-const LAG_ROWS_PER_TICK = 100;
-const LAG_TICK_MS = 10;
-const LAG_POLL_MS = 20;
-const FIGURES_POLL_MS = 50;
-/** Runs of each initial sync (engine and baselines interleaved); the median is reported. */
-const SYNC_REPS = num("reps", 3, 3);
-/** Many tenants on one node: how many replications, how long at rest and under load, and their QoS tier. */
-const TENANTS = (args.get("tenants") ?? (QUICK ? "1,10" : "1,10,100")).split(",").map(Number);
-const TENANT_SECONDS = num("tenant-seconds", 20, 5);
-const TENANT_REST_SECONDS = num("tenant-rest-seconds", 10, 5);
-const TENANT_TIER = args.get("tenant-tier") ?? "premium";
-const ONLY = new Set((args.get("only") ?? "sync,cdc,single,lag,spec,tenants").split(","));
-
-const started = Date.now();
-const keys = new MasterKeyProvider(randomBytes(32));
-const TENANT = "tenant-123";
-
-// ---------------------------------------------------------------- output
-
-const log = (line: string) => process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
-const fmtRate = (x: number) => `${Math.round(x).toLocaleString("en-US")}`;
-
-// ---------------------------------------------------------------- schema
-
-// ~200 bytes a row in COPY text (and about as much on the heap): a bigint key,
-// text columns (three of them PII), a numeric, a longer text and a timestamp.
-const COLUMNS = ["id", "name", "email", "phone", "ssn", "region", "balance", "bio", "written_at"] as const;
-const COLUMN_DEFS = `id bigint PRIMARY KEY, name text NOT NULL, email text NOT NULL, phone text NOT NULL, ssn text NOT NULL,
-  region text NOT NULL, balance numeric(14,2) NOT NULL, bio text NOT NULL, written_at timestamptz NOT NULL`;
-/** The source table; written_at defaults to the time each row is written. */
-const SOURCE_TABLE = `CREATE TABLE users (${COLUMN_DEFS} DEFAULT clock_timestamp())`;
-/** The target table as the engine creates it (same columns, key and NOT NULLs), for the baselines. */
-const TARGET_TABLE = `CREATE TABLE users (${COLUMN_DEFS})`;
-/** Rows g in [a, b]. */
-const rowsSelect = (a: string, b: string) => `
-  SELECT g, 'user ' || g, 'user' || g || '@example.com', '+1-555-' || lpad((g % 10000000)::text, 7, '0'),
-         lpad((g * 7919 % 1000000000)::text, 9, '0'), (ARRAY['us', 'eu', 'ap'])[1 + g % 3], round((g % 100000) * 1.37, 2),
-         md5(g::text) || ' ' || md5((g + 1)::text) || ' lorem ipsum dolor sit amet', clock_timestamp()
-    FROM generate_series((${a})::bigint, (${b})::bigint) g`;
-
-// Server-side generators: no client round trip per transaction.
-const PROCEDURES = `
-  CREATE PROCEDURE gen_changes(first bigint, total bigint, per_tx int) LANGUAGE plpgsql AS $$
-  DECLARE
-    i bigint := first;
-  BEGIN
-    WHILE i < first + total LOOP
-      INSERT INTO users (${COLUMNS.join(", ")}) ${rowsSelect("i", "least(i + per_tx, first + total) - 1")};
-      COMMIT;
-      i := i + per_tx;
-    END LOOP;
-  END $$;
-  CREATE PROCEDURE gen_one_row_txs(first bigint, total bigint) LANGUAGE plpgsql AS $$
-  BEGIN
-    FOR i IN first .. first + total - 1 LOOP
-      INSERT INTO users (${COLUMNS.join(", ")}) ${rowsSelect("i", "i")};
-      COMMIT;
-    END LOOP;
-  END $$;
-  -- rows_per_tick rows (one statement, one transaction) every tick_ms, on a fixed schedule.
-  CREATE PROCEDURE steady_writer(first bigint, rows_per_tick int, tick_ms int, duration_ms int) LANGUAGE plpgsql AS $$
-  DECLARE
-    t0 timestamptz := clock_timestamp();
-    k int := 0;
-    wait float8;
-  BEGIN
-    WHILE clock_timestamp() < t0 + duration_ms * interval '1 ms' LOOP
-      INSERT INTO users (${COLUMNS.join(", ")}) ${rowsSelect("first + k * rows_per_tick", "first + (k + 1) * rows_per_tick - 1")};
-      COMMIT;
-      k := k + 1;
-      wait := extract(epoch FROM t0 + k * tick_ms * interval '1 ms' - clock_timestamp());
-      IF wait > 0 THEN PERFORM pg_sleep(wait); END IF;
-    END LOOP;
-  END $$;`;
-
-// On the target: every poll_ms, now − the written_at of the newest replicated row.
-const LAG_POLLER = `
-  CREATE TABLE bench_lag (at timestamptz NOT NULL, lag_ms float8 NOT NULL);
-  CREATE PROCEDURE lag_poller(poll_ms int, duration_ms int) LANGUAGE plpgsql AS $$
-  DECLARE
-    t0 timestamptz := clock_timestamp();
-    newest timestamptz;
-  BEGIN
-    WHILE clock_timestamp() < t0 + duration_ms * interval '1 ms' LOOP
-      SELECT written_at INTO newest FROM users ORDER BY id DESC LIMIT 1;
-      IF newest IS NOT NULL THEN
-        INSERT INTO bench_lag VALUES (clock_timestamp(), extract(epoch FROM clock_timestamp() - newest) * 1000);
-      END IF;
-      COMMIT;
-      PERFORM pg_sleep(poll_ms / 1000.0);
-    END LOOP;
-  END $$;`;
-
-// ---------------------------------------------------------------- helpers
-
-let source!: Cluster;
-let target!: Cluster;
-let dbCounter = 0;
-
-if (args.has("trace-queries")) startTracing();
-const traceReport = (what: string, wallSeconds: number) => reportTrace(log, what, wallSeconds);
-/** CPU seconds of the source and target clusters and of this process from now on (cpu.ts). */
-const cpuMeter = () => meterOf({ source, target });
-
-/** Polls `check` every `everyMs` until it returns true; fails after `ms`. */
-async function until(check: () => Promise<boolean> | boolean, what: string, ms = 1_800_000, everyMs = 20): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-async function freshDb(cluster: Cluster, prefix: string): Promise<string> {
-  const name = `${prefix}_${++dbCounter}`;
-  await cluster.createDatabase(name);
-  return name;
-}
-
-async function dropDb(cluster: Cluster, name: string): Promise<void> {
-  const c = await cluster.connect();
-  try {
-    await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await c.end();
-  }
-}
-
-async function withClient<T>(cluster: Cluster, db: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = await cluster.connect(db);
-  try {
-    return await f(c);
-  } finally {
-    await c.end();
-  }
-}
-
-const one = async <T = string>(c: pg.ClientBase, sql: string, params: unknown[] = []): Promise<T> =>
-  Object.values((await c.query(sql, params)).rows[0] ?? {})[0] as T;
-
-
-// ---------------------------------------------------------------- engine
-
-type Config = MessageInitShape<typeof ReplicationConfigSchema>;
-
-/** What the baselines do: no transforms, compression or encryption. */
-const PLAIN_STANDARD: Config = { qosTier: QoSTier.STANDARD, maxLagSeconds: 5 };
-const PLAIN_PREMIUM: Config = { qosTier: QoSTier.PREMIUM, maxLagSeconds: 5 };
-/**
- * The spec's §2.1.1 request config. Its table_filter names users, orders and
- * products; this benchmark's database has only `users`, and a pattern that
- * matches nothing is refused by preflight, so the filter is ["users.*"].
- */
-const SPEC_2_1_1: Config = {
-  qosTier: QoSTier.PREMIUM,
-  maxLagSeconds: 5,
-  priority: 90,
-  tableFilter: ["users.*"],
-  rowFilter: { enabled: false },
-  transforms: [{ transformType: { case: "anonymizePii", value: { columns: ["email", "phone", "ssn"], method: Method.HASH } } }],
-  compression: { enabled: true, level: Level.MEDIUM },
-  encryption: { enabled: true, algorithm: "AES256GCM" },
-};
-
-interface Engine {
-  pipeline: ReplicationPipeline;
-  events: EngineEvent[];
-  /** Throws if the engine reported an error. */
-  check(): void;
-}
-
-function engine(sourceDb: string, targetDb: string, config: Config): Engine {
-  const events: EngineEvent[] = [];
-  const spec: ReplicationSpec = {
-    replicationId: randomUUID(),
-    tenantId: TENANT,
-    source: { connection: { connectionString: source.url(sourceDb) }, schema: "public" },
-    target: { connection: { connectionString: target.url(targetDb) }, schema: "public" },
-    config: create(ReplicationConfigSchema, config),
-  };
-  const pipeline = new ReplicationPipeline(spec, { keys, onEvent: (e) => events.push(e) });
-  return {
-    pipeline,
-    events,
-    check() {
-      const error = events.find((e) => e.severity === "Error" || e.severity === "Critical");
-      if (error || pipeline.status === "Error") throw new Error(`engine failed: ${error?.message ?? pipeline.status}`);
-    },
-  };
-}
-
-// ---------------------------------------------------------------- 1. initial sync
-
-interface Timed {
-  seconds: number;
-  rowsPerSecond: number;
-  extra?: Record<string, number | string>;
-}
-
-const SYNC_SOURCE = "sync_source";
-
-async function seedSyncSource(): Promise<{ pages: number; heapBytes: number; textBytesPerRow: number }> {
-  await source.createDatabase(SYNC_SOURCE);
-  return withClient(source, SYNC_SOURCE, async (c) => {
-    await c.query(SOURCE_TABLE);
-    await c.query(`INSERT INTO users (${COLUMNS.join(", ")}) ${rowsSelect("1", String(ROWS))}`);
-    // Analyzed (the engine splits tables by their page count), frozen and hinted, and read once into cache: every run below reads the same warm table.
-    await c.query("VACUUM (FREEZE, ANALYZE) users");
-    await c.query("CREATE PUBLICATION bench_native FOR TABLE users");
-    const size = await one<string>(c, "SELECT pg_size_pretty(pg_relation_size('users'))");
-    const copyBytes = await one<string>(c, "SELECT avg(length(u::text))::int FROM (SELECT * FROM users LIMIT 10000) u");
-    const pages = await one<number>(c, "SELECT relpages FROM pg_class WHERE relname = 'users'");
-    const heapBytes = Number(await one(c, "SELECT pg_relation_size('users')"));
-    log(`source: ${ROWS.toLocaleString("en-US")} rows, heap ${size} (${pages} pages), ~${copyBytes} bytes a row as text`);
-    return { pages, heapBytes, textBytesPerRow: Number(copyBytes) };
-  });
-}
-
-async function syncCopyPipe(): Promise<Timed> {
-  const db = await freshDb(target, "sync_pipe");
-  await withClient(target, db, (c) => c.query(TARGET_TABLE));
-  const cpu = cpuMeter();
-  const t0 = performance.now();
-  const [src, dst] = await Promise.all([source.connect(SYNC_SOURCE), target.connect(db)]);
-  const list = COLUMNS.join(", ");
-  await streamPipeline(src.query(copyTo(`COPY (SELECT ${list} FROM users) TO STDOUT`)), dst.query(copyFrom(`COPY users (${list}) FROM STDIN`)));
-  const seconds = (performance.now() - t0) / 1000;
-  const used = cpu();
-  const count = Number(await one(dst, "SELECT count(*) FROM users"));
-  await Promise.all([src.end(), dst.end()]);
-  if (count !== ROWS) throw new Error(`copy pipe: ${count} rows on the target, expected ${ROWS}`);
-  await dropDb(target, db);
-  return { seconds, rowsPerSecond: ROWS / seconds, extra: used };
-}
-
-async function syncNative(): Promise<Timed> {
-  const db = await freshDb(target, "sync_native");
-  const sub = `bench_sub_${dbCounter}`;
-  const dst = await target.connect(db);
-  await dst.query(TARGET_TABLE);
-  const cpu = cpuMeter();
-  const t0 = performance.now();
-  await dst.query(`CREATE SUBSCRIPTION ${sub} CONNECTION '${source.url(SYNC_SOURCE)}' PUBLICATION bench_native WITH (copy_data = true)`);
-  let copied = 0;
-  await until(async () => {
-    const state = await one<string>(dst, "SELECT srsubstate FROM pg_subscription_rel");
-    if (state !== "r" && state !== "s") return false;
-    copied ||= performance.now();
-    if (state !== "r") return false;
-    return Number(await one(dst, "SELECT count(*) FROM users")) === ROWS;
-  }, "the native subscription's table sync");
-  const seconds = (performance.now() - t0) / 1000;
-  const used = cpu();
-  await dst.query(`DROP SUBSCRIPTION ${sub}`);
-  await dst.end();
-  await dropDb(target, db);
-  return { seconds, rowsPerSecond: ROWS / seconds, extra: { synced_s: round((copied - t0) / 1000) ?? 0, ...used } };
-}
-
-async function syncEngine(config: Config, parallelism: number): Promise<Timed> {
-  const db = await freshDb(target, "sync_engine");
-  const e = engine(SYNC_SOURCE, db, config);
-  clearTrace();
-  const cpu = cpuMeter();
-  const t0 = performance.now();
-  await e.pipeline.start({ initialSyncParallelism: parallelism });
-  await until(() => {
-    e.check();
-    const f = e.pipeline.read();
-    return f.status === "Streaming" && f.initialSync.length > 0 && f.initialSync.every((t) => t.completed);
-  }, "the engine's initial sync");
-  const seconds = (performance.now() - t0) / 1000;
-  const used = cpu();
-  traceReport(`the engine's initial sync (parallelism ${parallelism})`, seconds);
-  const figures = e.pipeline.read();
-  await e.pipeline.whenStreaming();
-  await e.pipeline.stop();
-  const count = Number(await withClient(target, db, (c) => one(c, "SELECT count(*) FROM users")));
-  if (count !== ROWS) throw new Error(`engine: ${count} rows on the target, expected ${ROWS}`);
-  await dropDb(target, db);
-  return { seconds, rowsPerSecond: ROWS / seconds, extra: { rows_copied: figures.initialSync.reduce((n, t) => n + t.rowsCopied, 0), ...used } };
-}
-
-// ---------------------------------------------------------------- 2. CDC apply
-
-interface CdcResult extends Timed {
-  /** Seconds the source took to commit the changes. */
-  generationSeconds: number;
-  /** Seconds from the last commit on the source until the replica applied it. */
-  catchUpSeconds: number;
-}
-
-/** A fresh source database with an empty users table and the generators, and a fresh target database. */
-async function cdcDatabases(prefix: string): Promise<{ sourceDb: string; targetDb: string }> {
-  const [sourceDb, targetDb] = await Promise.all([freshDb(source, `${prefix}_src`), freshDb(target, `${prefix}_dst`)]);
-  await withClient(source, sourceDb, async (c) => {
-    await c.query(SOURCE_TABLE);
-    await c.query(PROCEDURES);
-  });
-  return { sourceDb, targetDb };
-}
-
-/**
- * Whether the last generated row is committed on the target. The changes are
- * generated in id order and applied in commit order (the engine in atomic
- * batches), so the last row's arrival means every change arrived. A point
- * lookup: max(id) would walk every uncommitted index entry of the applier's
- * open transaction, and cost the target's CPU what the replica needs.
- */
-async function lastRowVisible(c: pg.Client, id: number): Promise<boolean> {
-  return (await c.query("SELECT 1 FROM users WHERE id = $1", [id])).rowCount === 1;
-}
-
-/** Commits `rows` inserts on the source, in transactions of `perTx` rows (1: single-row). */
-async function generate(src: pg.Client, rows: number, perTx: number, cpu: { meter?: () => Record<string, number> }): Promise<{ endLsn: bigint; t0: number; t1: number }> {
-  cpu.meter = cpuMeter();
-  const t0 = performance.now();
-  if (perTx === 1) await src.query("CALL gen_one_row_txs(1, $1)", [rows]);
-  else await src.query("CALL gen_changes(1, $1, $2)", [rows, perTx]);
-  const t1 = performance.now();
-  const endLsn = parseLsn(await one<string>(src, "SELECT pg_current_wal_lsn()::text"));
-  return { endLsn, t0, t1 };
-}
-
-async function cdcNative(rows: number, perTx: number): Promise<CdcResult> {
-  const { sourceDb, targetDb } = await cdcDatabases("cdc_native");
-  const sub = `bench_sub_${dbCounter}`;
-  const src = await source.connect(sourceDb);
-  const dst = await target.connect(targetDb);
-  await src.query("CREATE PUBLICATION bench_native FOR TABLE users");
-  await dst.query(TARGET_TABLE);
-  await dst.query(`CREATE SUBSCRIPTION ${sub} CONNECTION '${source.url(sourceDb)}' PUBLICATION bench_native WITH (copy_data = false)`);
-  await until(
-    async () => (await src.query("SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'", [sub])).rowCount === 1,
-    "the subscription to stream",
-  );
-  let applied = 0;
-  let used: Record<string, number> = {};
-  const cpu: { meter?: () => Record<string, number> } = {};
-  const watching = until(async () => {
-    if (!(await lastRowVisible(dst, rows))) return false;
-    applied = performance.now();
-    used = cpu.meter!();
-    return true;
-  }, "the native subscription to apply every change");
-  const { t0, t1 } = await generate(src, rows, perTx, cpu);
-  await watching;
-  const count = Number(await one(dst, "SELECT count(*) FROM users"));
-  if (count !== rows) throw new Error(`native: ${count} rows on the target, expected ${rows}`);
-  await dst.query(`DROP SUBSCRIPTION ${sub}`);
-  await Promise.all([src.end(), dst.end()]);
-  await Promise.all([dropDb(source, sourceDb), dropDb(target, targetDb)]);
-  const seconds = (applied - t0) / 1000;
-  return { seconds, rowsPerSecond: rows / seconds, generationSeconds: (t1 - t0) / 1000, catchUpSeconds: Math.max(0, (applied - t1) / 1000), extra: used };
-}
-
-async function cdcEngine(rows: number, perTx: number, config: Config): Promise<CdcResult> {
-  const { sourceDb, targetDb } = await cdcDatabases("cdc_engine");
-  const e = engine(sourceDb, targetDb, config);
-  await e.pipeline.start({ initialSyncParallelism: 4 });
-  await e.pipeline.whenStreaming();
-  clearTrace();
-  const src = await source.connect(sourceDb);
-  const dst = await target.connect(targetDb);
-  // The last row visible on the target (cross-check), and the checkpoint past the source's LSN after generation (the measure).
-  let visible = 0;
-  let applied = 0;
-  let endLsn: bigint | undefined;
-  let used: Record<string, number> = {};
-  const cpu: { meter?: () => Record<string, number> } = {};
-  const watching = until(async () => {
-    e.check();
-    if (!visible && (await lastRowVisible(dst, rows))) visible = performance.now();
-    if (!applied && endLsn !== undefined && (e.pipeline.read().lastCheckpoint?.lsn ?? 0n) >= endLsn) applied = performance.now();
-    if (applied > 0 && visible > 0) used = cpu.meter!();
-    return applied > 0 && visible > 0;
-  }, "the engine to apply every change");
-  const generated = await generate(src, rows, perTx, cpu);
-  endLsn = generated.endLsn;
-  await watching;
-  traceReport(`the engine's CDC run (${perTx}-row transactions)`, (applied - generated.t0) / 1000);
-  const figures = e.pipeline.read();
-  await e.pipeline.stop();
-  const count = Number(await one(dst, "SELECT count(*) FROM users"));
-  if (count !== rows) throw new Error(`engine: ${count} rows on the target, expected ${rows}`);
-  await Promise.all([src.end(), dst.end()]);
-  await Promise.all([dropDb(source, sourceDb), dropDb(target, targetDb)]);
-  const { t0, t1 } = generated;
-  const seconds = (applied - t0) / 1000;
-  return {
-    seconds,
-    rowsPerSecond: rows / seconds,
-    generationSeconds: (t1 - t0) / 1000,
-    catchUpSeconds: Math.max(0, (applied - t1) / 1000),
-    extra: {
-      visible_s: round((visible - t0) / 1000) ?? 0,
-      transactions: figures.totalTransactions,
-      compression_ratio: round(figures.compressionRatio, 2) ?? 1,
-      ...used,
-    },
-  };
-}
-
-// ---------------------------------------------------------------- 3. lag
-
-interface LagResult {
-  p50: number;
-  p99: number;
-  max: number;
-  samples: number;
-  figureP50?: number;
-  figureP99?: number;
-  figureMax?: number;
-  /** Mean of the figure-based lag over the first and the last quarter of the run. */
-  figureFirstQuarter?: number;
-  figureLastQuarter?: number;
-  /** The figure once the engine's checkpoint passed the source's position after the writer stopped. */
-  figureAfterCaughtUp?: number;
-  rowsWritten: number;
-  cpu: Record<string, number>;
-}
-
-/** Runs the steady writer on the source and the poller on the target for LAG_SECONDS; returns the poller's samples. */
-async function steadyLoad(sourceDb: string, targetDb: string, during?: () => void): Promise<{ lags: number[]; rowsWritten: number; cpu: Record<string, number> }> {
-  const [writer, poller] = await Promise.all([source.connect(sourceDb), target.connect(targetDb)]);
-  await poller.query(LAG_POLLER);
-  const duration = LAG_SECONDS * 1000;
-  let sampling: NodeJS.Timeout | undefined;
-  if (during) sampling = setInterval(during, FIGURES_POLL_MS);
-  const meter = cpuMeter();
-  await Promise.all([
-    writer.query("CALL steady_writer(1, $1, $2, $3)", [LAG_ROWS_PER_TICK, LAG_TICK_MS, duration]),
-    poller.query("CALL lag_poller($1, $2)", [LAG_POLL_MS, duration]),
-  ]);
-  clearInterval(sampling);
-  const cpu = meter();
-  const rowsWritten = Number(await one(writer, "SELECT count(*) FROM users"));
-  const lags = (await poller.query<{ lag_ms: number }>("SELECT lag_ms FROM bench_lag ORDER BY at")).rows.map((r) => r.lag_ms);
-  await Promise.all([writer.end(), poller.end()]);
-  return { lags, rowsWritten, cpu };
-}
-
-async function lagEngine(): Promise<LagResult> {
-  const { sourceDb, targetDb } = await cdcDatabases("lag_engine");
-  const e = engine(sourceDb, targetDb, PLAIN_PREMIUM);
-  await e.pipeline.start({ initialSyncParallelism: 4 });
-  await e.pipeline.whenStreaming();
-  const figureLags: number[] = [];
-  const { lags, rowsWritten, cpu } = await steadyLoad(sourceDb, targetDb, () => figureLags.push(e.pipeline.read().lagSeconds * 1000));
-  e.check();
-  // Once everything is applied, the figure should read 0.
-  const endLsn = parseLsn(await withClient(source, sourceDb, (c) => one<string>(c, "SELECT pg_current_wal_lsn()::text")));
-  await until(() => (e.pipeline.read().lastCheckpoint?.lsn ?? 0n) >= endLsn, "the engine to catch up after the lag run", 60_000);
-  const figureAfterCaughtUp = e.pipeline.read().lagSeconds * 1000;
-  await e.pipeline.stop();
-  await Promise.all([dropDb(source, sourceDb), dropDb(target, targetDb)]);
-  const quarter = Math.max(1, Math.floor(figureLags.length / 4));
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  return {
-    p50: percentile(lags, 50),
-    p99: percentile(lags, 99),
-    max: Math.max(...lags),
-    samples: lags.length,
-    figureFirstQuarter: mean(figureLags.slice(0, quarter)),
-    figureLastQuarter: mean(figureLags.slice(-quarter)),
-    figureAfterCaughtUp,
-    cpu,
-    figureP50: percentile(figureLags, 50),
-    figureP99: percentile(figureLags, 99),
-    figureMax: Math.max(...figureLags),
-    rowsWritten,
-  };
-}
-
-async function lagNative(): Promise<LagResult> {
-  const { sourceDb, targetDb } = await cdcDatabases("lag_native");
-  const sub = `bench_sub_${dbCounter}`;
-  await withClient(source, sourceDb, (c) => c.query("CREATE PUBLICATION bench_native FOR TABLE users"));
-  await withClient(target, targetDb, async (c) => {
-    await c.query(TARGET_TABLE);
-    await c.query(`CREATE SUBSCRIPTION ${sub} CONNECTION '${source.url(sourceDb)}' PUBLICATION bench_native WITH (copy_data = false)`);
-  });
-  await withClient(source, sourceDb, (c) =>
-    until(async () => (await c.query("SELECT 1 FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'", [sub])).rowCount === 1, "the subscription to stream"),
-  );
-  const { lags, rowsWritten, cpu } = await steadyLoad(sourceDb, targetDb);
-  await withClient(target, targetDb, (c) => c.query(`DROP SUBSCRIPTION ${sub}`));
-  await Promise.all([dropDb(source, sourceDb), dropDb(target, targetDb)]);
-  return { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(...lags), samples: lags.length, rowsWritten, cpu };
-}
+import { round, sleep } from "./util";
+import {
+  QUICK,
+  ROWS,
+  CDC_ROWS,
+  CDC_TX_ROWS,
+  SINGLE_ROWS,
+  LAG_SECONDS,
+  LAG_ROWS_PER_TICK,
+  LAG_TICK_MS,
+  SYNC_REPS,
+  TENANTS,
+  TENANT_SECONDS,
+  TENANT_REST_SECONDS,
+  TENANT_TIER,
+  ONLY,
+  started,
+  log,
+  fmtRate,
+  COLUMNS,
+  SOURCE_TABLE,
+  TARGET_TABLE,
+  rowsSelect,
+  source,
+  target,
+  useClusters,
+  cpuMeter,
+  withClient,
+  one,
+  PLAIN_STANDARD,
+  PLAIN_PREMIUM,
+  SPEC_2_1_1,
+  engine,
+} from "./kit";
+import { type Timed, seedSyncSource, syncCopyPipe, syncNative, syncEngine } from "./sync";
+import { type CdcResult, cdcNative, cdcEngine } from "./cdc";
+import { lagEngine, lagNative } from "./lag";
 
 // ---------------------------------------------------------------- main
 
@@ -568,7 +83,8 @@ async function main(): Promise<void> {
   if (!onlyTenants) log(`sizes: initial sync ${ROWS.toLocaleString("en-US")} rows; CDC ${CDC_ROWS.toLocaleString("en-US")} rows in ${CDC_TX_ROWS.toLocaleString("en-US")}-row transactions and ${SINGLE_ROWS.toLocaleString("en-US")} single-row transactions; lag ${LAG_SECONDS} s at ${(LAG_ROWS_PER_TICK * 1000) / LAG_TICK_MS} rows/s`);
   const flags = ["-c", "max_wal_size=8GB", "-c", "checkpoint_timeout=30min", "-c", "max_logical_replication_workers=8", "-c", "max_worker_processes=16"];
   const firstFlags = onlyTenants ? [...flags, ...TENANT_CLUSTER_FLAGS] : flags;
-  [source, target] = await Promise.all([startCluster(firstFlags), startCluster(firstFlags)]);
+  const [s, t] = await Promise.all([startCluster(firstFlags), startCluster(firstFlags)]);
+  useClusters({ source: s, target: t });
   const version = await withClient(source, "postgres", (c) => one<string>(c, "SHOW server_version"));
   const [sourcePm, targetPm] = await Promise.all([findPostmaster(source), findPostmaster(target)]);
   log(`postmasters: source pid ${sourcePm}, target pid ${targetPm} (for CPU accounting)`);
@@ -778,7 +294,8 @@ async function main(): Promise<void> {
     if (!onlyTenants) {
       log("tenants: starting the clusters again with room for 100 replications");
       await Promise.all([source.stop(), target.stop()]);
-      [source, target] = await Promise.all([startCluster([...flags, ...TENANT_CLUSTER_FLAGS]), startCluster([...flags, ...TENANT_CLUSTER_FLAGS])]);
+      const [s, t] = await Promise.all([startCluster([...flags, ...TENANT_CLUSTER_FLAGS]), startCluster([...flags, ...TENANT_CLUSTER_FLAGS])]);
+      useClusters({ source: s, target: t });
       await Promise.all([findPostmaster(source), findPostmaster(target)]);
     }
     const tier = TENANT_TIER === "standard" ? PLAIN_STANDARD : PLAIN_PREMIUM;
