@@ -76,6 +76,29 @@ export const rowsSelect = (a: string, b: string) => `
          md5(g::text) || ' ' || md5((g + 1)::text) || ' lorem ipsum dolor sit amet', clock_timestamp()
     FROM generate_series((${a})::bigint, (${b})::bigint) g`;
 
+/**
+ * rows_per_tick rows (one statement, one transaction) every tick_ms on a
+ * fixed schedule, begun offset_ms late: the lag run's writer, and each
+ * tenant's (tenants.ts: one row a tick, tenants not writing in step).
+ */
+export const STEADY_WRITER = `
+  CREATE PROCEDURE steady_writer(first bigint, rows_per_tick int, tick_ms int, duration_ms int, offset_ms int DEFAULT 0) LANGUAGE plpgsql AS $$
+  DECLARE
+    t0 timestamptz;
+    k int := 0;
+    wait float8;
+  BEGIN
+    PERFORM pg_sleep(offset_ms / 1000.0);
+    t0 := clock_timestamp();
+    WHILE clock_timestamp() < t0 + duration_ms * interval '1 ms' LOOP
+      INSERT INTO users (${COLUMNS.join(", ")}) ${rowsSelect("first + k * rows_per_tick", "first + (k + 1) * rows_per_tick - 1")};
+      COMMIT;
+      k := k + 1;
+      wait := extract(epoch FROM t0 + k * tick_ms * interval '1 ms' - clock_timestamp());
+      IF wait > 0 THEN PERFORM pg_sleep(wait); END IF;
+    END LOOP;
+  END $$;`;
+
 // Server-side generators: no client round trip per transaction.
 export const PROCEDURES = `
   CREATE PROCEDURE gen_changes(first bigint, total bigint, per_tx int) LANGUAGE plpgsql AS $$
@@ -95,21 +118,7 @@ export const PROCEDURES = `
       COMMIT;
     END LOOP;
   END $$;
-  -- rows_per_tick rows (one statement, one transaction) every tick_ms, on a fixed schedule.
-  CREATE PROCEDURE steady_writer(first bigint, rows_per_tick int, tick_ms int, duration_ms int) LANGUAGE plpgsql AS $$
-  DECLARE
-    t0 timestamptz := clock_timestamp();
-    k int := 0;
-    wait float8;
-  BEGIN
-    WHILE clock_timestamp() < t0 + duration_ms * interval '1 ms' LOOP
-      INSERT INTO users (${COLUMNS.join(", ")}) ${rowsSelect("first + k * rows_per_tick", "first + (k + 1) * rows_per_tick - 1")};
-      COMMIT;
-      k := k + 1;
-      wait := extract(epoch FROM t0 + k * tick_ms * interval '1 ms' - clock_timestamp());
-      IF wait > 0 THEN PERFORM pg_sleep(wait); END IF;
-    END LOOP;
-  END $$;`;
+  ${STEADY_WRITER}`;
 
 // On the target: every poll_ms, now − the written_at of the newest replicated row.
 export const LAG_POLLER = `

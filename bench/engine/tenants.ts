@@ -11,6 +11,7 @@ import { runInNewContext } from "node:vm";
 import pg from "pg";
 import type { EngineEvent, ReplicationPipeline } from "../../packages/engine/src/index";
 import type { Cluster } from "../../packages/engine/src/testing/clusters";
+import { STEADY_WRITER } from "./kit";
 import { percentile, round, sleep } from "./util";
 
 /**
@@ -84,26 +85,7 @@ async function inDb<T>(cluster: Cluster, db: string, f: (c: pg.Client) => Promis
   }
 }
 
-// One single-row commit every tick_ms on a fixed schedule, begun offset_ms late (tenants do not write in step).
-const writer = (k: TenantKit) => `
-  CREATE PROCEDURE tenant_writer(first bigint, tick_ms int, offset_ms int, duration_ms int) LANGUAGE plpgsql AS $$
-  DECLARE
-    t0 timestamptz;
-    k int := 0;
-    wait float8;
-  BEGIN
-    PERFORM pg_sleep(offset_ms / 1000.0);
-    t0 := clock_timestamp();
-    WHILE clock_timestamp() < t0 + duration_ms * interval '1 ms' LOOP
-      INSERT INTO users (${k.schema.columns.join(", ")}) ${k.schema.rowsSelect("first + k", "first + k")};
-      COMMIT;
-      k := k + 1;
-      wait := extract(epoch FROM t0 + k * tick_ms * interval '1 ms' - clock_timestamp());
-      IF wait > 0 THEN PERFORM pg_sleep(wait); END IF;
-    END LOOP;
-  END $$;`;
-
-// On each target: every poll_ms, now − written_at of the newest row this load wrote (as main.ts's lag_poller), kept in an array and stored once.
+// On each target: every poll_ms, now − written_at of the newest row this load wrote (as kit.ts's LAG_POLLER), kept in an array and stored once.
 const POLLER = `
   CREATE TABLE bench_lag (lag_ms float8[] NOT NULL);
   CREATE PROCEDURE lag_poller(first bigint, poll_ms int, offset_ms int, duration_ms int) LANGUAGE plpgsql AS $$
@@ -135,7 +117,7 @@ export async function seedTenantTemplate(k: TenantKit, count: number): Promise<s
     await c.query(k.schema.sourceTable);
     await c.query(`INSERT INTO users (${k.schema.columns.join(", ")}) ${k.schema.rowsSelect("1", String(ROWS_PER_TENANT))}`);
     await c.query("VACUUM (FREEZE, ANALYZE) users");
-    await c.query(writer(k));
+    await c.query(STEADY_WRITER);
     await c.query("CREATE PUBLICATION tenant_native FOR TABLE users");
   });
   const names = Array.from({ length: count }, (_, i) => `tenant_src_${i + 1}`);
@@ -253,7 +235,7 @@ async function load(k: TenantKit, { writers, pollers }: Load, first: number): Pr
   const pollMs = Math.max(20, 2 * n);
   const duration = k.loadSeconds * 1000;
   await Promise.all([
-    ...writers.map((w, i) => w.query("CALL tenant_writer($1, $2, $3, $4)", [first, tickMs, Math.round((i * tickMs) / n), duration])),
+    ...writers.map((w, i) => w.query("CALL steady_writer($1, 1, $2, $3, $4)", [first, tickMs, duration, Math.round((i * tickMs) / n)])),
     ...pollers.map((p, i) => p.query("CALL lag_poller($1, $2, $3, $4)", [first, pollMs, Math.round((i * pollMs) / n), duration])),
   ]);
 }

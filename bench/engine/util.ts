@@ -1,4 +1,4 @@
-// Small helpers both parts of the engine benchmark use (main.ts, tenants.ts).
+// Small helpers the engine benchmark's files use.
 
 /** `x` to `digits` decimals; null for NaN or an infinity (JSON has neither). */
 export const round = (x: number, digits = 3) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
