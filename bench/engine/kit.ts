@@ -144,7 +144,7 @@ export let source!: Cluster;
 export let target!: Cluster;
 export let dbCounter = 0;
 
-/** The clusters every case runs on (main starts them; the tenants part starts its own). */
+/** The clusters the cases run on (main.ts starts them, and again, with room for 100 replications, for the tenants part). */
 export function useClusters(clusters: { source: Cluster; target: Cluster }): void {
   ({ source, target } = clusters);
 }

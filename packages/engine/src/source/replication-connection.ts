@@ -367,7 +367,7 @@ export class ReplicationConnection {
     if (kind === 0x77 /* w: XLogData */) {
       if (chunk.length < XLOG_DATA_HEADER + 1) return this.fail(new ReplicationError("short XLogData message"));
       this.noteWalEnd(chunk.readBigUInt64BE(9));
-      // pgoutput's Begin and Commit: whether the stream is between transactions (read coalescing pauses only there).
+      // pgoutput's Begin and Commit: whether the stream is between transactions (where read coalescing's trickle may go on).
       const tag = chunk[XLOG_DATA_HEADER];
       if (tag === 0x42 /* B */) this.midTransaction = true;
       else if (tag === 0x43 /* C */) this.midTransaction = false;
