@@ -11,7 +11,7 @@ interface Session {
 }
 
 /** A process's parent, its own CPU seconds and those of its children it has reaped. */
-export function procStat(pid: number): { ppid: number; cpu: number; reaped: number } | undefined {
+function procStat(pid: number): { ppid: number; cpu: number; reaped: number } | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = text.slice(text.lastIndexOf(")") + 2).split(" ");

@@ -7,8 +7,6 @@ import type { Cluster } from "../../packages/engine/src/testing/clusters";
 import { clusterCpu as treeCpu, findPostmaster as postmasterOf, machineBusy, processIds } from "../proc-cpu";
 import { round } from "./util";
 
-export { machineBusy } from "../proc-cpu";
-
 const postmasters = new Map<Cluster, number>();
 
 /** Finds the cluster's postmaster and remembers it for the CPU accounting; returns its pid. */

@@ -17,7 +17,8 @@
 // configs): kit.ts.
 import os from "node:os";
 import { startCluster } from "../../packages/engine/src/testing/clusters";
-import { findPostmaster, machineBusy } from "./cpu";
+import { machineBusy } from "../proc-cpu";
+import { findPostmaster } from "./cpu";
 import { TENANT_CLUSTER_FLAGS, TENANT_TABLE_HEADER, seedTenantTemplate, tenantsCase, type TenantKit } from "./tenants";
 import { round, sleep } from "./util";
 import {
@@ -38,14 +39,9 @@ import {
   started,
   log,
   fmtRate,
-  COLUMNS,
-  SOURCE_TABLE,
-  TARGET_TABLE,
-  rowsSelect,
   source,
   target,
   useClusters,
-  cpuMeter,
   withClient,
   one,
   PLAIN_STANDARD,
@@ -300,11 +296,7 @@ async function main(): Promise<void> {
     }
     const tier = TENANT_TIER === "standard" ? PLAIN_STANDARD : PLAIN_PREMIUM;
     const kit: TenantKit = {
-      clusters: () => ({ source, target }),
-      log,
-      cpuMeter,
       engine: (sourceDb, targetDb) => engine(sourceDb, targetDb, tier),
-      schema: { columns: COLUMNS, sourceTable: SOURCE_TABLE, targetTable: TARGET_TABLE, rowsSelect },
       tier: TENANT_TIER === "standard" ? "QoS Standard" : "QoS Premium",
       restSeconds: TENANT_REST_SECONDS,
       loadSeconds: TENANT_SECONDS,

@@ -11,7 +11,7 @@ import { runInNewContext } from "node:vm";
 import pg from "pg";
 import type { EngineEvent, ReplicationPipeline } from "../../packages/engine/src/index";
 import type { Cluster } from "../../packages/engine/src/testing/clusters";
-import { STEADY_WRITER } from "./kit";
+import { COLUMNS, SOURCE_TABLE, STEADY_WRITER, TARGET_TABLE, cpuMeter, log, rowsSelect, source, target } from "./kit";
 import { percentile, round, sleep } from "./util";
 
 /**
@@ -35,11 +35,7 @@ export const TENANT_CLUSTER_FLAGS = [
 ];
 
 export interface TenantKit {
-  clusters(): { source: Cluster; target: Cluster };
-  log(line: string): void;
-  cpuMeter(): () => Record<string, number>;
   engine(sourceDb: string, targetDb: string): { pipeline: ReplicationPipeline; events: EngineEvent[] };
-  schema: { columns: readonly string[]; sourceTable: string; targetTable: string; rowsSelect(a: string, b: string): string };
   tier: string;
   restSeconds: number;
   loadSeconds: number;
@@ -111,11 +107,10 @@ const POLLER = `
 
 /** Seeds the template every tenant's source database is copied from: the table, 10k rows, the writer, and the native baseline's publication. */
 export async function seedTenantTemplate(k: TenantKit, count: number): Promise<string[]> {
-  const { source } = k.clusters();
   await source.createDatabase(TEMPLATE);
   await inDb(source, TEMPLATE, async (c) => {
-    await c.query(k.schema.sourceTable);
-    await c.query(`INSERT INTO users (${k.schema.columns.join(", ")}) ${k.schema.rowsSelect("1", String(ROWS_PER_TENANT))}`);
+    await c.query(SOURCE_TABLE);
+    await c.query(`INSERT INTO users (${COLUMNS.join(", ")}) ${rowsSelect("1", String(ROWS_PER_TENANT))}`);
     await c.query("VACUUM (FREEZE, ANALYZE) users");
     await c.query(STEADY_WRITER);
     await c.query("CREATE PUBLICATION tenant_native FOR TABLE users");
@@ -174,13 +169,12 @@ async function commits(cluster: Cluster, dbs: string[]): Promise<number> {
 
 /** CPU, peak RSS, sessions (at mid-window) and commits over `seconds`, while `during` runs (or sleeps). */
 async function window(k: TenantKit, tenants: Tenant[], seconds: number, during?: () => Promise<void>): Promise<Window> {
-  const { source, target } = k.clusters();
   const srcDbs = tenants.map((t) => t.src);
   const dstDbs = tenants.map((t) => t.dst);
   const [c0s, c0t] = await Promise.all([commits(source, srcDbs), commits(target, dstDbs)]);
   let rssMax = process.memoryUsage().rss;
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 250);
-  const meter = k.cpuMeter();
+  const meter = cpuMeter();
   const t0 = performance.now();
   const connections = sleep((seconds * 1000) / 2).then(async () => ({ source: await sessions(source), target: await sessions(target) }));
   await (during ? during() : sleep(seconds * 1000));
@@ -196,8 +190,7 @@ async function window(k: TenantKit, tenants: Tenant[], seconds: number, during?:
 /** Waits until every target holds what its source does: same rows, same checksum. */
 async function verify(k: TenantKit, tenants: Tenant[], check: () => void): Promise<void> {
   // (Caught up already: see caughtUp.)
-  const { source, target } = k.clusters();
-  const sum = `SELECT count(*) AS n, md5(string_agg(u::text, E'\\n' ORDER BY u.id)) AS md5 FROM (SELECT ${k.schema.columns.join(", ")} FROM users) u`;
+  const sum = `SELECT count(*) AS n, md5(string_agg(u::text, E'\\n' ORDER BY u.id)) AS md5 FROM (SELECT ${COLUMNS.join(", ")} FROM users) u`;
   // A replica that fell behind under the load catches up here (catchUpSeconds).
   const deadline = Date.now() + 600_000;
   await mapLimit(tenants, 4, async (t) => {
@@ -221,7 +214,6 @@ interface Load {
 
 /** A writer's session on each source database and a poller's on each target: opened before the measured window (a connection's authentication costs both sides CPU). */
 async function loadSessions(k: TenantKit, tenants: Tenant[]): Promise<Load> {
-  const { source, target } = k.clusters();
   const writers = await mapLimit(tenants, 8, (t) => session(source, t.src));
   const pollers = await mapLimit(tenants, 8, (t) => session(target, t.dst));
   return { writers, pollers, lags: [], rowsWritten: 0 };
@@ -276,8 +268,7 @@ async function endLoad(l: Load): Promise<void> {
  * windows should not include.
  */
 async function warmUp(k: TenantKit, tenants: Tenant[], id: number, check: () => void): Promise<void> {
-  const { source, target } = k.clusters();
-  await mapLimit(tenants, 8, (t) => inDb(source, t.src, (c) => c.query(`INSERT INTO users (${k.schema.columns.join(", ")}) ${k.schema.rowsSelect(String(id), String(id))}`)));
+  await mapLimit(tenants, 8, (t) => inDb(source, t.src, (c) => c.query(`INSERT INTO users (${COLUMNS.join(", ")}) ${rowsSelect(String(id), String(id))}`)));
   await mapLimit(tenants, 8, (t) =>
     inDb(target, t.dst, async (c) => {
       for (let i = 0; (await c.query("SELECT 1 FROM users WHERE id = $1", [id])).rowCount === 0; i++) {
@@ -297,13 +288,12 @@ function memory(): { rss: number; heap: number } {
 
 /** One contender over `tenants`: set up, wait until all stream, rest, load, verify, tear down. `first` is the load's first row id. */
 export async function runContender(k: TenantKit, kind: "engine" | "native", sources: string[], run: number, first: number): Promise<ContenderResult> {
-  const { source, target } = k.clusters();
   const tenants: Tenant[] = sources.map((src, i) => ({ src, dst: `tenant_${kind}${run}_${i + 1}` }));
   await mapLimit(tenants, 4, async (t) => {
     await target.createDatabase(t.dst);
     await inDb(target, t.dst, async (c) => {
       await c.query(POLLER);
-      if (kind === "native") await c.query(k.schema.targetTable);
+      if (kind === "native") await c.query(TARGET_TABLE);
     });
   });
   const before = memory();
@@ -352,12 +342,12 @@ export async function runContender(k: TenantKit, kind: "engine" | "native", sour
     }
     const syncSeconds = (performance.now() - t0) / 1000;
     await warmUp(k, tenants, first - 1, check);
-    k.log(`  ${kind}: ${tenants.length} streaming after ${syncSeconds.toFixed(1)} s; ${k.restSeconds} s at rest…`);
+    log(`  ${kind}: ${tenants.length} streaming after ${syncSeconds.toFixed(1)} s; ${k.restSeconds} s at rest…`);
     await sleep(2000);
     const atRest = memory();
     const rest = await window(k, tenants, k.restSeconds);
     check();
-    k.log(`  ${kind}: ${k.loadSeconds} s of ${WRITES_PER_S} single-row commits/s per tenant…`);
+    log(`  ${kind}: ${k.loadSeconds} s of ${WRITES_PER_S} single-row commits/s per tenant…`);
     const loaded = await loadSessions(k, tenants);
     let catchUpSeconds = NaN;
     const under = await window(k, tenants, k.loadSeconds, async () => {
@@ -365,9 +355,9 @@ export async function runContender(k: TenantKit, kind: "engine" | "native", sour
       catchUpSeconds = await caughtUp(loaded, first, check);
     });
     await endLoad(loaded);
-    k.log(`  ${kind}: caught up ${catchUpSeconds.toFixed(2)} s after the writers' end; checking every target…`);
+    log(`  ${kind}: caught up ${catchUpSeconds.toFixed(2)} s after the writers' end; checking every target…`);
     await verify(k, tenants, check);
-    k.log(`  ${kind}: every target matches its source (row count and md5 of its rows)`);
+    log(`  ${kind}: every target matches its source (row count and md5 of its rows)`);
     return {
       syncSeconds,
       catchUpSeconds,
@@ -388,7 +378,7 @@ export async function runContender(k: TenantKit, kind: "engine" | "native", sour
     }
     await mapLimit(tenants, 4, (t) => inDb(target, "postgres", (c) => c.query(`DROP DATABASE IF EXISTS ${t.dst} WITH (FORCE)`)).catch(() => undefined));
     const left = await inDb(source, "postgres", async (c) => Number((await c.query("SELECT count(*) AS n FROM pg_replication_slots")).rows[0].n));
-    if (left > 0) k.log(`  warning: ${left} replication slot(s) left on the source after the ${kind} run`);
+    if (left > 0) log(`  warning: ${left} replication slot(s) left on the source after the ${kind} run`);
   }
 }
 
@@ -399,10 +389,10 @@ const sessionText = (s: Record<string, number>) => Object.entries(s).map(([type,
 /** Runs N tenants of each contender; the keys for the JSON line, table rows, and CPU rows as main.ts prints them. */
 export async function tenantsCase(k: TenantKit, sources: string[], n: number, run: number): Promise<{ keys: Record<string, number | string | null>; rows: string[][]; cpuRows: [string, number, Record<string, number>][] }> {
   const mine = sources.slice(0, n);
-  k.log(`tenants: ${n} replication(s) of ${ROWS_PER_TENANT.toLocaleString("en-US")} rows each, ${WRITES_PER_S} writes/s each (engine, ${k.tier})`);
+  log(`tenants: ${n} replication(s) of ${ROWS_PER_TENANT.toLocaleString("en-US")} rows each, ${WRITES_PER_S} writes/s each (engine, ${k.tier})`);
   const ours = await runContender(k, "engine", mine, run, 1_000_000 * (2 * run + 1));
-  if (ours.errors.length > 0) k.log(`  engine: ${ours.errors.length} failure(s), retried: ${[...new Set(ours.errors)].slice(0, 3).join(" | ")}`);
-  k.log(`tenants: ${n} native subscription(s)`);
+  if (ours.errors.length > 0) log(`  engine: ${ours.errors.length} failure(s), retried: ${[...new Set(ours.errors)].slice(0, 3).join(" | ")}`);
+  log(`tenants: ${n} native subscription(s)`);
   const native = await runContender(k, "native", mine, run, 1_000_000 * (2 * run + 2));
   const p = `tenants_${n}`;
   const sSrc = sessionCount(ours.load.connections.source);
