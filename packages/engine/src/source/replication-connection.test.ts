@@ -269,6 +269,37 @@ describe("ReplicationConnection against PostgreSQL", () => {
     await conn.close();
   }, 60_000);
 
+  test("caught up, keepalives after other transactions' commits are confirmed at most once per ackIntervalMs, the last one trailing", async () => {
+    // Every commit in the cluster wakes every walsender, and each pings its
+    // client: with many tenants on one source, answering each ping would be
+    // most of the node's work (and the source's).
+    const { conn, options } = await setup("storm");
+    await db.query("CREATE TABLE storm_unrelated (id serial PRIMARY KEY, v text)");
+    const s = collect(conn, { ...options, statusIntervalMs: 600_000, ackIntervalMs: 500, caughtUp: () => true });
+    await db.query("INSERT INTO storm VALUES (1, 'a', 'b')");
+    await s.waitFor(() => s.commits().length >= 1, "a commit");
+    conn.acknowledge(s.commits()[0]!.endLsn);
+
+    const keepalives = conn.keepalivesReceived;
+    const reports = conn.statusReports;
+    const replies = conn.repliesRequested;
+    const t0 = Date.now();
+    for (let i = 0; i < 149; i++) await db.query("INSERT INTO storm_unrelated (v) VALUES ('v')");
+    const beforeLast = parseLsn(String((await db.query("SELECT pg_current_wal_lsn()::text AS lsn")).rows[0].lsn));
+    await db.query("INSERT INTO storm_unrelated (v) VALUES ('v')");
+    await s.waitFor(() => conn.keepalivesReceived >= keepalives + 30, "a keepalive after most commits", 30_000);
+    const pings = conn.keepalivesReceived - keepalives;
+    const sent = conn.statusReports - reports;
+    const allowed = Math.floor((Date.now() - t0) / 500) + 2 + (conn.repliesRequested - replies);
+    expect(sent).toBeLessThanOrEqual(allowed);
+    expect(sent).toBeLessThan(pings / 3);
+
+    // The trailing report takes the slot to the last confirmed position.
+    await eventually(async () => conn.lastAcknowledged > beforeLast && (await confirmedFlush("storm_slot")) === conn.lastAcknowledged, "the slot confirmed past the last commit");
+    expect(s.commits()).toHaveLength(1);
+    await conn.close();
+  }, 60_000);
+
   test("a reconnect at the acknowledged LSN skips acknowledged transactions and delivers later ones", async () => {
     const { conn, options } = await setup("resume");
     const first = collect(conn, options);

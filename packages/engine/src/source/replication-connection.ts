@@ -37,7 +37,7 @@ export interface StartOptions {
    */
   coalesceMs?: number;
   /**
-   * The least milliseconds between two reports of acknowledged positions
+   * The least milliseconds between two reports of acknowledged (or, caught up, confirmed) positions
    * (0: each at once, which the Synchronous tier needs: its source's commits
    * wait for the report). Each report has the walsender update the slot;
    * the last one trails.
@@ -122,6 +122,7 @@ export class ReplicationConnection {
   private ackTimer: NodeJS.Timeout | undefined;
   private _keepalivesReceived = 0;
   private _repliesRequested = 0;
+  private _statusReports = 0;
 
   private constructor(private readonly client: pg.Client) {
     this.wire = client.connection as unknown as WireConnection;
@@ -169,6 +170,11 @@ export class ReplicationConnection {
   /** Keepalives that demanded a reply: each one was answered with lastAcknowledged. */
   get repliesRequested(): number {
     return this._repliesRequested;
+  }
+
+  /** Standby status updates sent (replies, acknowledgments, confirmed keepalives and the periodic one). */
+  get statusReports(): number {
+    return this._statusReports;
   }
 
   /** Reports the cluster's identity and current WAL position, e.g. to detect a restored or different source. */
@@ -299,10 +305,19 @@ export class ReplicationConnection {
   acknowledge(lsn: Lsn): void {
     if (lsn <= this._lastAcknowledged) return;
     this._lastAcknowledged = lsn;
-    // At most one report per ackIntervalMs, the last one trailing: each
-    // report is a write on the socket and has the walsender update the slot,
-    // and with small transactions one per applied batch is most of the
-    // stream's cost.
+    this.reportSoon();
+  }
+
+  /**
+   * Reports lastAcknowledged at most once per ackIntervalMs, the last one
+   * trailing: each report is a write on the socket and has the walsender
+   * update the slot. With small transactions one per applied batch is most
+   * of the stream's cost, and confirming every keepalive is worse: each
+   * commit anywhere in the cluster wakes every walsender, and each then
+   * pings its client, so with N tenants on one source each stream hears
+   * N keepalives per commit of its own.
+   */
+  private reportSoon(): void {
     const wait = this.statusSentAt + this.ackIntervalMs - Date.now();
     if (wait <= 0) this.sendStatus();
     else this.ackTimer ??= setTimeout(() => {
@@ -379,9 +394,13 @@ export class ReplicationConnection {
       this.noteWalEnd(walEnd);
       const confirm = walEnd > this._lastAcknowledged && queue.settled && this.caughtUp?.() === true;
       if (confirm) this._lastAcknowledged = walEnd;
-      // Answer at once, out of band of the queue: the server only needs to hear we are alive (and, caught up, where we are).
-      if (chunk[17] === 1) this._repliesRequested++;
-      if (chunk[17] === 1 || confirm) this.sendStatus();
+      // A reply the server asks for goes at once, out of band of the queue
+      // (it only needs to hear we are alive and, caught up, where we are); a
+      // confirmed position waits for the next report like an acknowledgment.
+      if (chunk[17] === 1) {
+        this._repliesRequested++;
+        this.sendStatus();
+      } else if (confirm) this.reportSoon();
     }
   }
 
@@ -418,6 +437,7 @@ export class ReplicationConnection {
     this.ackTimer = undefined;
     if (!this.inCopy) return;
     this.statusSentAt = Date.now();
+    this._statusReports++;
     const lsn = this._lastAcknowledged;
     const message = Buffer.alloc(34);
     message.write("r", 0, "latin1");
