@@ -38,6 +38,11 @@ export function processIds(): string[] {
   return readdirSync("/proc").filter((d) => /^\d+$/.test(d));
 }
 
+/** A process and its children among `pids`: a cluster's processes, from its postmaster. */
+export function processTree(parent: number, pids: readonly string[]): number[] {
+  return [parent, ...pids.map(Number).filter((pid) => procStat(pid)?.ppid === parent)];
+}
+
 /** CPU seconds of a cluster: its postmaster's own, its reaped children's and its live children's (NaN when it is gone). */
 export function clusterCpu(postmaster: number, pids: readonly string[]): number {
   const pm = procStat(postmaster);

@@ -47,6 +47,8 @@ export const TENANTS = (args.get("tenants") ?? (QUICK ? "1,10" : "1,10,100")).sp
 export const TENANT_SECONDS = num("tenant-seconds", 20, 5);
 export const TENANT_REST_SECONDS = num("tenant-rest-seconds", 10, 5);
 export const TENANT_TIER = args.get("tenant-tier") ?? "premium";
+/** Whether the tenants part runs the source, the target and the node in CPU groups of their own (../cpu-groups.ts). */
+export const TENANT_CPU_GROUPS = args.get("cpu-groups") !== "off";
 export const ONLY = new Set((args.get("only") ?? "sync,cdc,single,lag,spec,tenants").split(","));
 
 export const started = Date.now();

@@ -11,13 +11,15 @@
 // --trace-queries (where each engine run's wall time went), and for
 // development --rows=N --cdc-rows=N --single-rows=N --lag-seconds=S --reps=N
 // --tenants=1,10,100 --tenant-seconds=S --tenant-rest-seconds=S
-// --tenant-tier=premium|standard --only=sync,cdc,single,lag,spec,tenants.
+// --tenant-tier=premium|standard --cpu-groups=off (tenants: share the
+// scheduler, see ../cpu-groups.ts) --only=sync,cdc,single,lag,spec,tenants.
 // Results: docs/benchmarks.md. The cases: sync.ts, cdc.ts, lag.ts,
 // tenants.ts; what they share (settings, schema, clusters, the engine's
 // configs): kit.ts.
 import os from "node:os";
 import { startCluster } from "../../packages/engine/src/testing/clusters";
-import { machineBusy } from "../proc-cpu";
+import { cpuGroups } from "../cpu-groups";
+import { machineBusy, processIds, processTree } from "../proc-cpu";
 import { findPostmaster } from "./cpu";
 import { TENANT_CLUSTER_FLAGS, TENANT_TABLE_HEADER, seedTenantTemplate, tenantsCase, type TenantKit } from "./tenants";
 import { round, sleep } from "./util";
@@ -35,6 +37,7 @@ import {
   TENANT_SECONDS,
   TENANT_REST_SECONDS,
   TENANT_TIER,
+  TENANT_CPU_GROUPS,
   ONLY,
   started,
   log,
@@ -82,7 +85,7 @@ async function main(): Promise<void> {
   const [s, t] = await Promise.all([startCluster(firstFlags), startCluster(firstFlags)]);
   useClusters({ source: s, target: t });
   const version = await withClient(source, "postgres", (c) => one<string>(c, "SHOW server_version"));
-  const [sourcePm, targetPm] = await Promise.all([findPostmaster(source), findPostmaster(target)]);
+  let [sourcePm, targetPm] = await Promise.all([findPostmaster(source), findPostmaster(target)]);
   log(`postmasters: source pid ${sourcePm}, target pid ${targetPm} (for CPU accounting)`);
   log(`clusters: PostgreSQL ${version}, source :${source.port}, target :${target.port} (fsync=off, wal_level=logical)`);
 
@@ -292,8 +295,19 @@ async function main(): Promise<void> {
       await Promise.all([source.stop(), target.stop()]);
       const [s, t] = await Promise.all([startCluster([...flags, ...TENANT_CLUSTER_FLAGS]), startCluster([...flags, ...TENANT_CLUSTER_FLAGS])]);
       useClusters({ source: s, target: t });
-      await Promise.all([findPostmaster(source), findPostmaster(target)]);
+      [sourcePm, targetPm] = await Promise.all([findPostmaster(source), findPostmaster(target)]);
     }
+    const groups = TENANT_CPU_GROUPS ? cpuGroups(["source", "target", "node"]) : { unavailable: "--cpu-groups=off" };
+    if ("unavailable" in groups) {
+      log(`tenants: the source, the target and the node share the scheduler (${groups.unavailable})`);
+    } else {
+      const pids = processIds();
+      groups.join("source", processTree(sourcePm!, pids));
+      groups.join("target", processTree(targetPm!, pids));
+      groups.join("node", [process.pid]);
+      log("tenants: the source, the target and the node each run in a CPU group of their own (equal shares: bench/cpu-groups.ts)");
+    }
+    r.tenants_cpu_groups = "unavailable" in groups ? "none" : "source, target, node";
     const tier = TENANT_TIER === "standard" ? PLAIN_STANDARD : PLAIN_PREMIUM;
     const kit: TenantKit = {
       engine: (sourceDb, targetDb) => engine(sourceDb, targetDb, tier),
@@ -313,6 +327,7 @@ async function main(): Promise<void> {
       for (const [prefix, seconds, extra] of result.cpuRows) put(prefix.replace(/[ ,]+/g, "_"), { seconds, rowsPerSecond: NaN, extra });
       log(`tenants ${n}: ${result.keys[`tenants_${n}_connections`]}; RSS ${result.keys[`tenants_${n}_rss_mib`]} MiB; node ${result.keys[`tenants_${n}_node_cpu_cores`]} cores; lag p50 ${result.keys[`tenants_${n}_lag_p50_ms`]} ms, p99 ${result.keys[`tenants_${n}_lag_p99_ms`]} ms; CPU native/ours ${result.keys[`tenants_${n}_vs_native_cpu`]}`);
     }
+    if (!("unavailable" in groups)) groups.remove();
   }
 
   r.total_runtime_s = round((Date.now() - started) / 1000, 1);
