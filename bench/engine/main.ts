@@ -333,7 +333,7 @@ async function main(): Promise<void> {
     r.tenants_tier = kit.tier;
     r.tenants_load_s = TENANT_SECONDS;
     r.tenants_rest_s = TENANT_REST_SECONDS;
-    const sources = await seedTenantTemplate(kit, Math.max(...TENANTS));
+    const sources = await seedTenantTemplate(Math.max(...TENANTS));
     log(`tenants: ${sources.length} source databases of 10,000 rows each`);
     for (const [run, n] of TENANTS.entries()) {
       const result = await tenantsCase(kit, sources, n, run);

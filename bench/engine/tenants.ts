@@ -106,7 +106,7 @@ const POLLER = `
   END $$;`;
 
 /** Seeds the template every tenant's source database is copied from: the table, 10k rows, the writer, and the native baseline's publication. */
-export async function seedTenantTemplate(k: TenantKit, count: number): Promise<string[]> {
+export async function seedTenantTemplate(count: number): Promise<string[]> {
   await source.createDatabase(TEMPLATE);
   await inDb(source, TEMPLATE, async (c) => {
     await c.query(SOURCE_TABLE);
@@ -168,7 +168,7 @@ async function commits(cluster: Cluster, dbs: string[]): Promise<number> {
 }
 
 /** CPU, peak RSS, sessions (at mid-window) and commits over `seconds`, while `during` runs (or sleeps). */
-async function window(k: TenantKit, tenants: Tenant[], seconds: number, during?: () => Promise<void>): Promise<Window> {
+async function window(tenants: Tenant[], seconds: number, during?: () => Promise<void>): Promise<Window> {
   const srcDbs = tenants.map((t) => t.src);
   const dstDbs = tenants.map((t) => t.dst);
   const [c0s, c0t] = await Promise.all([commits(source, srcDbs), commits(target, dstDbs)]);
@@ -188,7 +188,7 @@ async function window(k: TenantKit, tenants: Tenant[], seconds: number, during?:
 }
 
 /** Waits until every target holds what its source does: same rows, same checksum. */
-async function verify(k: TenantKit, tenants: Tenant[], check: () => void): Promise<void> {
+async function verify(tenants: Tenant[], check: () => void): Promise<void> {
   // (Caught up already: see caughtUp.)
   const sum = `SELECT count(*) AS n, md5(string_agg(u::text, E'\\n' ORDER BY u.id)) AS md5 FROM (SELECT ${COLUMNS.join(", ")} FROM users) u`;
   // A replica that fell behind under the load catches up here (catchUpSeconds).
@@ -213,7 +213,7 @@ interface Load {
 }
 
 /** A writer's session on each source database and a poller's on each target: opened before the measured window (a connection's authentication costs both sides CPU). */
-async function loadSessions(k: TenantKit, tenants: Tenant[]): Promise<Load> {
+async function loadSessions(tenants: Tenant[]): Promise<Load> {
   const writers = await mapLimit(tenants, 8, (t) => session(source, t.src));
   const pollers = await mapLimit(tenants, 8, (t) => session(target, t.dst));
   return { writers, pollers, lags: [], rowsWritten: 0 };
@@ -267,7 +267,7 @@ async function endLoad(l: Load): Promise<void> {
  * opens a source session for it, schema-evolution.ts), which the measured
  * windows should not include.
  */
-async function warmUp(k: TenantKit, tenants: Tenant[], id: number, check: () => void): Promise<void> {
+async function warmUp(tenants: Tenant[], id: number, check: () => void): Promise<void> {
   await mapLimit(tenants, 8, (t) => inDb(source, t.src, (c) => c.query(`INSERT INTO users (${COLUMNS.join(", ")}) ${rowsSelect(String(id), String(id))}`)));
   await mapLimit(tenants, 8, (t) =>
     inDb(target, t.dst, async (c) => {
@@ -341,22 +341,22 @@ export async function runContender(k: TenantKit, kind: "engine" | "native", sour
       );
     }
     const syncSeconds = (performance.now() - t0) / 1000;
-    await warmUp(k, tenants, first - 1, check);
+    await warmUp(tenants, first - 1, check);
     log(`  ${kind}: ${tenants.length} streaming after ${syncSeconds.toFixed(1)} s; ${k.restSeconds} s at rest…`);
     await sleep(2000);
     const atRest = memory();
-    const rest = await window(k, tenants, k.restSeconds);
+    const rest = await window(tenants, k.restSeconds);
     check();
     log(`  ${kind}: ${k.loadSeconds} s of ${WRITES_PER_S} single-row commits/s per tenant…`);
-    const loaded = await loadSessions(k, tenants);
+    const loaded = await loadSessions(tenants);
     let catchUpSeconds = NaN;
-    const under = await window(k, tenants, k.loadSeconds, async () => {
+    const under = await window(tenants, k.loadSeconds, async () => {
       await load(k, loaded, first);
       catchUpSeconds = await caughtUp(loaded, first, check);
     });
     await endLoad(loaded);
     log(`  ${kind}: caught up ${catchUpSeconds.toFixed(2)} s after the writers' end; checking every target…`);
-    await verify(k, tenants, check);
+    await verify(tenants, check);
     log(`  ${kind}: every target matches its source (row count and md5 of its rows)`);
     return {
       syncSeconds,
