@@ -53,29 +53,36 @@ function readBatch(payload: Buffer, cache: RelationCache): ChangeBatch {
   const r = new WireReader(payload, 0, payload.length);
   let sequence = 0n;
   const relations: Relation[] = [];
-  const itemBounds: { start: number; end: number }[] = [];
+  // Each item's start and end, in pairs: items are read once the relations they refer to are.
+  const itemBounds: number[] = [];
   while (!r.done) {
-    const { field, wire } = r.key();
+    r.next();
+    const { field, wire } = r;
     if (field === 1) {
       r.expect(wire, "varint", field);
       sequence = r.varint64();
     } else if (field === 2) {
       r.expect(wire, "len", field);
-      const { start, end } = r.len();
-      relations.push(cache.get(payload.subarray(start, end), `relation ${relations.length}`));
+      const start = r.len();
+      relations.push(cache.get(payload.subarray(start, r.pos), `relation ${relations.length}`));
     } else if (field === 3) {
       r.expect(wire, "len", field);
-      itemBounds.push(r.len());
+      itemBounds.push(r.len(), r.pos);
     } else {
       r.skip(wire);
     }
   }
-  const relationAt = (index: number, where: string): Relation => {
+  const relationAt = (index: number, item: number): Relation => {
     const relation = relations[index];
-    if (!relation) throw new BatchFormatError(`${where}: relation index ${index} out of range (${relations.length} relations)`);
+    if (!relation) throw new BatchFormatError(`item ${item}: relation index ${index} out of range (${relations.length} relations)`);
     return relation;
   };
-  const items = itemBounds.map(({ start, end }, i) => readItem(new WireReader(payload, start, end), relationAt, `item ${i}`));
+  const items: BatchItem[] = new Array(itemBounds.length / 2);
+  for (let i = 0; i < items.length; i++) {
+    const outer = r.narrow(itemBounds[2 * i]!, itemBounds[2 * i + 1]!);
+    items[i] = readItem(r, relationAt, i);
+    r.leave(outer);
+  }
   return { sequence, items };
 }
 
@@ -112,99 +119,109 @@ function decodeRelation(relation: RelationMessage, where: string): Relation {
   };
 }
 
-type RelationAt = (index: number, where: string) => Relation;
+// The item's index, not a message naming it, goes down to the readers below:
+// they build one only to throw it.
+type RelationAt = (index: number, item: number) => Relation;
 
-function readItem(r: WireReader, relationAt: RelationAt, where: string): BatchItem {
-  let item: BatchItem | undefined;
+function readItem(r: WireReader, relationAt: RelationAt, item: number): BatchItem {
+  let read: BatchItem | undefined;
   while (!r.done) {
-    const { field, wire } = r.key();
+    r.next();
+    const { field, wire } = r;
     if (field !== 1 && field !== 2) {
       r.skip(wire);
       continue;
     }
     r.expect(wire, "len", field);
-    const { start, end } = r.len();
-    const inner = new WireReader(r.buf, start, end);
+    const outer = r.enter();
     // A oneof: the last member on the wire wins, as protobuf reads it.
-    item = field === 1 ? { kind: "change", change: readChange(inner, relationAt, where) } : { kind: "commit", transaction: readCommit(inner, where) };
+    read = field === 1 ? { kind: "change", change: readChange(r, relationAt, item) } : { kind: "commit", transaction: readCommit(r, item) };
+    r.leave(outer);
   }
-  if (!item) throw new BatchFormatError(`${where}: empty item`);
-  return item;
+  if (!read) throw new BatchFormatError(`item ${item}: empty item`);
+  return read;
 }
 
-function readChange(r: WireReader, relationAt: RelationAt, where: string): RowChange {
+function readChange(r: WireReader, relationAt: RelationAt, item: number): RowChange {
   let change: RowChange | undefined;
   while (!r.done) {
-    const { field, wire } = r.key();
+    r.next();
+    const { field, wire } = r;
     if (field < 1 || field > 4) {
       r.skip(wire);
       continue;
     }
     r.expect(wire, "len", field);
-    const { start, end } = r.len();
     if (field === 4) {
-      const truncate = fromBinary(TruncateSchema, r.buf.subarray(start, end));
+      const start = r.len();
+      const truncate = fromBinary(TruncateSchema, r.buf.subarray(start, r.pos));
       change = {
         kind: "truncate",
-        relations: truncate.relations.map((index) => relationAt(index, where)),
+        relations: truncate.relations.map((index) => relationAt(index, item)),
         cascade: truncate.cascade,
         restartIdentity: truncate.restartIdentity,
       };
       continue;
     }
     // Insert, Update, Delete: relation = 1; rows at 2 (Update's old row) and 3 (its new one), or 2.
-    const body = new WireReader(r.buf, start, end);
+    const outer = r.enter();
     let relation = 0;
     let second: Row | undefined;
     let third: Row | undefined;
-    while (!body.done) {
-      const key = body.key();
-      if (key.field === 1) {
-        body.expect(key.wire, "varint", 1);
-        relation = body.varint();
-      } else if (key.field === 2 || key.field === 3) {
-        body.expect(key.wire, "len", key.field);
-        const bounds = body.len();
-        const row = readRow(new WireReader(r.buf, bounds.start, bounds.end), `${where}: ${key.field === 3 || field === 1 ? "new" : "old"} row`);
-        if (key.field === 2) second = row;
+    while (!r.done) {
+      r.next();
+      const inner = r.field;
+      if (inner === 1) {
+        r.expect(r.wire, "varint", 1);
+        relation = r.varint();
+      } else if (inner === 2 || inner === 3) {
+        r.expect(r.wire, "len", inner);
+        const rowOuter = r.enter();
+        const row = readRow(r, item, inner === 3 || field === 1 ? "new" : "old");
+        r.leave(rowOuter);
+        if (inner === 2) second = row;
         else third = row;
       } else {
-        body.skip(key.wire);
+        r.skip(r.wire);
       }
     }
-    const rel = relationAt(relation, where);
-    if (field === 1) change = { kind: "insert", relation: rel, newRow: present(second, `${where}: new row`) };
-    else if (field === 3) change = { kind: "delete", relation: rel, oldRow: present(second, `${where}: old row`) };
+    r.leave(outer);
+    const rel = relationAt(relation, item);
+    if (field === 1) change = { kind: "insert", relation: rel, newRow: present(second, item, "new") };
+    else if (field === 3) change = { kind: "delete", relation: rel, oldRow: present(second, item, "old") };
     else {
-      const update: RowChange = { kind: "update", relation: rel, newRow: present(third, `${where}: new row`) };
+      const update: RowChange = { kind: "update", relation: rel, newRow: present(third, item, "new") };
       if (second) update.oldRow = second;
       change = update;
     }
   }
-  if (!change) throw new BatchFormatError(`${where}: empty change`);
+  if (!change) throw new BatchFormatError(`item ${item}: empty change`);
   return change;
 }
 
-function present(row: Row | undefined, where: string): Row {
-  if (!row) throw new BatchFormatError(`${where}: missing`);
+function present(row: Row | undefined, item: number, which: "new" | "old"): Row {
+  if (!row) throw new BatchFormatError(`item ${item}: ${which} row: missing`);
   return row;
 }
 
 // A Row in COPY form (fields 4 to 7) is read here, and points into the
 // batch's own bytes: no value is decoded until the applier needs one. A row
 // of values (fields 1 to 3) is left to protobuf-es.
-function readRow(r: WireReader, where: string): Row {
+function readRow(r: WireReader, item: number, which: "new" | "old"): Row {
   const rowStart = r.pos;
-  let copy: { start: number; end: number } | undefined;
+  let copyStart = -1;
+  let copyEnd = -1;
   let binary = false;
   let count = 0;
   let valueBytes = 0;
   while (!r.done) {
-    const { field, wire } = r.key();
-    if (field >= 1 && field <= 3) return decodeValuesRow(fromBinary(RowSchema, r.buf.subarray(rowStart, r.end)), where);
+    r.next();
+    const { field, wire } = r;
+    if (field >= 1 && field <= 3) return decodeValuesRow(fromBinary(RowSchema, r.buf.subarray(rowStart, r.end)), `item ${item}: ${which} row`);
     if (field === 4) {
       r.expect(wire, "len", field);
-      copy = r.len();
+      copyStart = r.len();
+      copyEnd = r.pos;
     } else if (field === 5) {
       r.expect(wire, "varint", field);
       binary = r.varint() !== 0;
@@ -219,11 +236,11 @@ function readRow(r: WireReader, where: string): Row {
     }
   }
   // An empty Row is a row of no values (a table without columns).
-  if (!copy || copy.end === copy.start) return [];
+  if (copyEnd === copyStart) return [];
   const slab = r.buf;
-  const wellFormed = binary ? copy.end - copy.start >= 2 && slab.readInt16BE(copy.start) === count : slab[copy.end - 1] === NEWLINE;
-  if (!wellFormed) throw new BatchFormatError(`${where}: malformed ${binary ? "binary" : "text"} COPY row`);
-  return new WireRow(slab, copy.start, copy.end, count, valueBytes, binary);
+  const wellFormed = binary ? copyEnd - copyStart >= 2 && slab.readInt16BE(copyStart) === count : slab[copyEnd - 1] === NEWLINE;
+  if (!wellFormed) throw new BatchFormatError(`item ${item}: ${which} row: malformed ${binary ? "binary" : "text"} COPY row`);
+  return new WireRow(slab, copyStart, copyEnd, count, valueBytes, binary);
 }
 
 function decodeValuesRow(row: RowMessage, where: string): ColumnValue[] {
@@ -243,13 +260,14 @@ function decodeValuesRow(row: RowMessage, where: string): ColumnValue[] {
   return values;
 }
 
-function readCommit(r: WireReader, where: string): TransactionInfo {
+function readCommit(r: WireReader, item: number): TransactionInfo {
   let xid = 0;
   let commitLsn = 0n;
   let endLsn = 0n;
-  let time: { start: number; end: number } | undefined;
+  let commitTime: Date | undefined;
   while (!r.done) {
-    const { field, wire } = r.key();
+    r.next();
+    const { field, wire } = r;
     if (field === 1) {
       r.expect(wire, "varint", field);
       xid = r.varint();
@@ -259,14 +277,15 @@ function readCommit(r: WireReader, where: string): TransactionInfo {
       else endLsn = r.varint64();
     } else if (field === 4) {
       r.expect(wire, "len", field);
-      time = r.len();
+      const outer = r.enter();
+      commitTime = readTimestamp(r);
+      r.leave(outer);
     } else {
       r.skip(wire);
     }
   }
-  if (!time) throw new BatchFormatError(`${where}: commit without a commit time`);
-  const commitTime = readTimestamp(new WireReader(r.buf, time.start, time.end));
-  if (Number.isNaN(commitTime.getTime())) throw new BatchFormatError(`${where}: commit time out of range`);
+  if (!commitTime) throw new BatchFormatError(`item ${item}: commit without a commit time`);
+  if (Number.isNaN(commitTime.getTime())) throw new BatchFormatError(`item ${item}: commit time out of range`);
   return { xid, commitLsn, endLsn, commitTime };
 }
 
@@ -276,7 +295,8 @@ function readTimestamp(r: WireReader): Date {
   let seconds = 0n;
   let nanos = 0n;
   while (!r.done) {
-    const { field, wire } = r.key();
+    r.next();
+    const { field, wire } = r;
     if (field === 1 || field === 2) {
       r.expect(wire, "varint", field);
       if (field === 1) seconds = BigInt.asIntN(64, r.varint64());

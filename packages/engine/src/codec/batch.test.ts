@@ -142,6 +142,16 @@ describe("encodeBatch / decodeBatch", () => {
     expect(() => decodeBatch(Uint8Array.of(0x1a, 0x00))).toThrow(/empty item/);
   });
 
+  test("a nested message is read within its own bounds, not into the item after it", () => {
+    // item{change of 5 bytes}, but the item holds only 2: the 5 would fit in the bytes of the next item.
+    const overrun = Uint8Array.of(0x1a, 0x02, 0x0a, 0x05, 0x1a, 0x04, 0x0a, 0x02, 0x0a, 0x00);
+    expect(() => decodeBatch(overrun)).toThrow(BatchFormatError);
+    expect(() => decodeBatch(overrun)).toThrow(/overruns its message/);
+    // item{change{insert{relation: <varint cut at the insert's end>}}}, the next item's bytes after it.
+    const cut = Uint8Array.of(0x1a, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0x08, 0x1a, 0x00);
+    expect(() => decodeBatch(cut)).toThrow(/truncated varint/);
+  });
+
   test("a COPY row travels as its bytes and comes back as a row of the same bytes", () => {
     // A text line (with an escape and a NULL) inside a larger slab, and a binary tuple.
     const slab = Buffer.from("xx1\ta\\tb\t\\N\tz\nyy");

@@ -76,8 +76,8 @@ class RelationTable {
   private readonly byObject = new Map<Relation, number>();
   private readonly byOid = new Map<number, number[]>();
 
-  /** `where` names the change for an error message; it is called only then. */
-  index(relation: Relation, where: () => string): number {
+  /** `change` is named only in an error message. */
+  index(relation: Relation, change: RowChange): number {
     const known = this.byObject.get(relation);
     if (known !== undefined) return known;
     const candidates = this.byOid.get(relation.oid) ?? [];
@@ -89,7 +89,7 @@ class RelationTable {
       }
     }
     const index = this.sources.length;
-    this.encoded.push(relationBytes(relation, where));
+    this.encoded.push(relationBytes(relation, change));
     this.sources.push(relation);
     this.byObject.set(relation, index);
     this.byOid.set(relation.oid, [...candidates, index]);
@@ -101,9 +101,9 @@ class RelationTable {
 // new definition is a new object): every batch of a stream lists the relations its rows use.
 const serialized = new WeakMap<Relation, Uint8Array>();
 
-function relationBytes(relation: Relation, where: () => string): Uint8Array {
+function relationBytes(relation: Relation, change: RowChange): Uint8Array {
   let bytes = serialized.get(relation);
-  if (!bytes) serialized.set(relation, (bytes = toBinary(RelationSchema, create(RelationSchema, encodeRelation(relation, where())))));
+  if (!bytes) serialized.set(relation, (bytes = toBinary(RelationSchema, create(RelationSchema, encodeRelation(relation, nameOf(change))))));
   return bytes;
 }
 
@@ -174,25 +174,25 @@ function wrap(field: number, inner: Encoded): Encoded {
 // Delete (relation = 1, then its rows), or whose field 4 is a Truncate.
 const CHANGE_FIELD = { insert: 1, update: 2, delete: 3 } as const;
 
+// This runs once per row: the change is named (nameOf) only for an error
+// message, and nothing is allocated for it otherwise.
 function encodeChange(change: RowChange, relations: RelationTable): Encoded {
-  // Built only for an error message: this runs once per row.
-  const where = () => `${change.kind} of ${describe(change)}`;
   if (change.kind === "truncate") {
     const truncate = create(TruncateSchema, {
-      relations: change.relations.map((relation) => relations.index(relation, where)),
-      cascade: flag(change.cascade, `${where()}: cascade`),
-      restartIdentity: flag(change.restartIdentity, `${where()}: restartIdentity`),
+      relations: change.relations.map((relation) => relations.index(relation, change)),
+      cascade: flag(change.cascade, `${nameOf(change)}: cascade`),
+      restartIdentity: flag(change.restartIdentity, `${nameOf(change)}: restartIdentity`),
     });
     return wrap(1, wrap(4, opaque(toBinary(TruncateSchema, truncate))));
   }
   const field = CHANGE_FIELD[change.kind];
   if (field === undefined) throw new TypeError(`unknown change kind ${JSON.stringify((change as { kind: unknown }).kind)}`);
-  const relation = relations.index(change.relation, where);
+  const relation = relations.index(change.relation, change);
   // Row fields: Insert new_row = 2; Update old_row = 2, new_row = 3; Delete old_row = 2.
-  if (change.kind === "insert") return new RowChangeItem(field, relation, encodeRow(change.newRow, where, "new row"), undefined);
-  if (change.kind === "delete") return new RowChangeItem(field, relation, encodeRow(change.oldRow, where, "old row"), undefined);
-  const oldRow = change.oldRow === undefined ? undefined : encodeRow(change.oldRow, where, "old row");
-  return new RowChangeItem(field, relation, oldRow, encodeRow(change.newRow, where, "new row"));
+  if (change.kind === "insert") return new RowChangeItem(field, relation, encodeRow(change.newRow, change, "new row"), undefined);
+  if (change.kind === "delete") return new RowChangeItem(field, relation, encodeRow(change.oldRow, change, "old row"), undefined);
+  const oldRow = change.oldRow === undefined ? undefined : encodeRow(change.oldRow, change, "old row");
+  return new RowChangeItem(field, relation, oldRow, encodeRow(change.newRow, change, "new row"));
 }
 
 /** BatchItem { change = 1: RowChange { insert|update|delete = field: { relation = 1, row = 2, row = 3 } } }. */
@@ -250,12 +250,16 @@ class CopyRow implements Encoded {
   }
 }
 
+function nameOf(change: RowChange): string {
+  return `${change.kind} of ${describe(change)}`;
+}
+
 function describe(change: RowChange): string {
   if (change.kind === "truncate") return change.relations.map((r) => `${r.schema}.${r.table}`).join(", ") || "no tables";
   return `${change.relation.schema}.${change.relation.table}`;
 }
 
-function encodeRow(wire: Row, where: () => string, which: string): Encoded {
+function encodeRow(wire: Row, change: RowChange, which: string): Encoded {
   if (wire instanceof WireRow && wire.textBytes <= MAX_UINT32) return new CopyRow(wire);
   const row = rowValues(wire);
   const values: string[] = [];
@@ -272,7 +276,7 @@ function encodeRow(wire: Row, where: () => string, which: string): Encoded {
       values.push("");
       unchangedColumns.push(i);
     } else {
-      throw new TypeError(`${where()}: ${which}: column ${i} is neither text, null nor UNCHANGED_TOAST`);
+      throw new TypeError(`${nameOf(change)}: ${which}: column ${i} is neither text, null nor UNCHANGED_TOAST`);
     }
   }
   return opaque(toBinary(RowSchema, create(RowSchema, { values, nullColumns, unchangedColumns })));
