@@ -34,7 +34,8 @@ export interface EngineDeps {
   heartbeatIntervalMs?: number;
   /**
    * A heartbeat is sent only once the stream has delivered nothing for this
-   * long (default five intervals): a stream that delivers shows it runs.
+   * long (default 30 intervals; see watch.ts): a stream that delivers shows
+   * it runs.
    */
   heartbeatIdleMs?: number;
   /** Retained WAL above which a paused replication warns (default 1 GiB). */

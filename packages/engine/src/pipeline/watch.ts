@@ -1,8 +1,9 @@
 // The replication's watch on its source, once a second on a session of its
 // own: a heartbeat message while streaming, when the stream has been silent
-// for a while (it keeps an idle slot moving and lag honest; a stream that
-// delivers needs none, and each heartbeat is a commit every walsender of the
-// cluster decodes and the target applies), the source's WAL position and the slot's retained WAL, a
+// for HEARTBEAT_IDLE_BEATS (it shows an idle replication still applies, end
+// to end, and keeps lag honest; a stream that delivers needs none, and each
+// heartbeat is a commit every walsender of the cluster decodes and the target
+// applies), the source's WAL position and the slot's retained WAL, a
 // throughput sample, and the alerts those figures call for, each raised once
 // while its condition holds. While no stream runs (paused,
 // or waiting to retry a failure) it also finds the oldest transaction the
@@ -34,6 +35,19 @@ export interface WatchOptions {
   /** Raises an alert (a Warning unless `severity` says otherwise: its clearing is Info). */
   alert: (type: string, message: string, details: Record<string, string>, severity?: "Info" | "Warning") => void;
 }
+
+/**
+ * Beats of silence on the stream before a heartbeat (30 s at the default
+ * beat). Each heartbeat is a commit that every walsender of the source
+ * cluster wakes for and decodes, so N idle replications on one cluster cost
+ * N²/period decodes a second: at 5 s, 100 idle replications took 0.27–0.49
+ * cores of all parties against native's 0.03–0.13 (docs/benchmarks.md). The
+ * slot of an idle replication moves on without them (the stream confirms the
+ * walsender's keepalives once caught up); what the period bounds is how long
+ * an idle replication goes without a proof, through the whole path to a
+ * target commit, that it still applies.
+ */
+const HEARTBEAT_IDLE_BEATS = 30;
 
 // Peeking reads the slot's retained WAL from its start: after a peek that
 // found nothing, wait this long (doubling up to the cap) before the next.
@@ -147,7 +161,7 @@ export function watchSource(ctx: PipelineContext, streaming: boolean): SourceWat
     publication: ctx.publicationName,
     figures: ctx.figures,
     intervalMs,
-    heartbeatIdleMs: ctx.deps.heartbeatIdleMs ?? 5 * intervalMs,
+    heartbeatIdleMs: ctx.deps.heartbeatIdleMs ?? HEARTBEAT_IDLE_BEATS * intervalMs,
     streaming,
     maxLagSeconds: () => ctx.spec().config.maxLagSeconds,
     walRetentionWarningBytes: ctx.deps.walRetentionWarningBytes ?? 1 << 30,
