@@ -41,7 +41,8 @@ export interface WatchOptions {
  * beat). Each heartbeat is a commit that every walsender of the source
  * cluster wakes for and decodes, so N idle replications on one cluster cost
  * N²/period decodes a second: at 5 s, 100 idle replications took 0.27–0.49
- * cores of all parties against native's 0.03–0.13 (docs/benchmarks.md). The
+ * cores of all parties against native's 0.03–0.16, at 30 s 0.19 against
+ * 0.10 (docs/benchmarks.md). The
  * slot of an idle replication moves on without them (the stream confirms the
  * walsender's keepalives once caught up); what the period bounds is how long
  * an idle replication goes without a proof, through the whole path to a
