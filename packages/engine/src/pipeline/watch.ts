@@ -1,15 +1,18 @@
-// The replication's watch on its source, once a second on a session of its
-// own: a heartbeat message while streaming, when the stream has been silent
-// for HEARTBEAT_IDLE_BEATS (it shows an idle replication still applies, end
-// to end, and keeps lag honest; a stream that delivers needs none, and each
-// heartbeat is a commit every walsender of the cluster decodes and the target
-// applies), the source's WAL position and the slot's retained WAL, a
-// throughput sample, and the alerts those figures call for, each raised once
-// while its condition holds. While no stream runs (paused,
-// or waiting to retry a failure) it also finds the oldest transaction the
-// target lacks by peeking the slot, so lag stays a measured figure. A lost
-// session is opened again at the next beat. A pipeline that has not run
-// reads what the target committed first (loadCheckpoint), to measure from.
+// The replication's watch on its source, once a beat (a second): the
+// source's WAL position and the slot's retained WAL (read for every
+// replication of the cluster at once, source-poll.ts), a throughput sample,
+// and the alerts those figures call for, each raised once while its
+// condition holds. While streaming, a heartbeat message when the stream has
+// been silent for HEARTBEAT_IDLE_BEATS (it shows an idle replication still
+// applies, end to end, and keeps lag honest; a stream that delivers needs
+// none, and each heartbeat is a commit every walsender of the cluster
+// decodes and the target applies). While no stream runs (paused, or waiting
+// to retry a failure) it also finds the oldest transaction the target lacks
+// by peeking the slot, so lag stays a measured figure. Heartbeats and peeks
+// need a session in the replication's own database: it is opened for them
+// and closed when they stop, so a streaming replication holds no session on
+// the source but its walsender. A pipeline that has not run reads what the
+// target committed first (loadCheckpoint), to measure from.
 import pg from "pg";
 import { ensureCheckpointTable, readCheckpoint } from "../apply/checkpoint";
 import { connect } from "../connect";
@@ -17,6 +20,7 @@ import { pgTimestampToDate } from "../source/pgoutput";
 import { parseLsn } from "../types";
 import type { PipelineContext } from "./context";
 import type { Figures } from "./figures";
+import { pollSource, type SourceSample } from "./source-poll";
 
 export interface WatchOptions {
   source: pg.ClientConfig;
@@ -56,57 +60,50 @@ const PEEK_FIRST_MS = 5_000;
 const PEEK_MAX_MS = 300_000;
 
 export class SourceWatch {
-  private client: pg.Client | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private session: DatabaseSession;
+  private unsubscribe: (() => void) | undefined;
   private beating: Promise<void> | undefined;
   private stopped = false;
   private nextPeekAt = 0;
   private peekGapMs = PEEK_FIRST_MS;
 
-  constructor(private readonly options: WatchOptions) {}
+  constructor(private readonly options: WatchOptions) {
+    // Kept between beats that use it (a peek's backoff, heartbeats in a row), closed after two without.
+    this.session = new DatabaseSession(options.source, 2 * options.intervalMs);
+  }
 
   /** Beats at once, then every interval. */
   start(): void {
     // A new stream has delivered nothing yet: its first beat sends a heartbeat, whose arrival shows it runs.
     if (this.options.streaming) this.options.figures.receivedAt = 0;
-    const beat = () => {
-      this.beating ??= this.beat().finally(() => (this.beating = undefined));
-    };
-    beat();
-    this.timer = setInterval(beat, this.options.intervalMs);
-    this.timer.unref?.();
+    this.unsubscribe = pollSource(this.options.source, this.options.slot, this.options.intervalMs, (sample) => {
+      // A beat still in its heartbeat or peek skips this one.
+      this.beating ??= this.beat(sample).finally(() => (this.beating = undefined));
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    this.unsubscribe?.();
     await this.beating;
-    await this.client?.end().catch(() => undefined);
-    this.client = undefined;
+    await this.session.close();
   }
 
-  private async beat(): Promise<void> {
+  private async beat(sample: SourceSample): Promise<void> {
     const { figures, streaming } = this.options;
-    const heartbeat = streaming && Date.now() - figures.receivedAt >= this.options.heartbeatIdleMs;
+    if (this.stopped) return;
+    figures.sourceLsn = sample.current;
+    figures.walRetainedBytes = sample.retainedBytes;
     try {
-      this.client ??= await connect({ ...this.options.source, connectionTimeoutMillis: this.options.source.connectionTimeoutMillis ?? 5_000 });
-      if (this.stopped) return;
-      const { rows } = await this.client.query<{ current: string; retained: string | null }>(
-        `SELECT CASE WHEN $2 THEN pg_logical_emit_message(true, 'heliosdb_heartbeat', '')::text END AS emitted,
-                pg_current_wal_lsn()::text AS current,
-                (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1) AS retained`,
-        [this.options.slot, heartbeat],
-      );
-      figures.sourceLsn = parseLsn(rows[0]!.current);
-      figures.walRetainedBytes = Number(rows[0]!.retained ?? 0);
+      if (streaming && Date.now() - figures.receivedAt >= this.options.heartbeatIdleMs) {
+        await this.session.query("SELECT pg_logical_emit_message(true, 'heliosdb_heartbeat', '')");
+      }
       if (!streaming) await this.peekPending();
-      figures.sample();
-      this.alerts();
     } catch {
-      // A missed beat shows as stale figures; the session is opened again at the next one.
-      await this.client?.end().catch(() => undefined);
-      this.client = undefined;
+      // A heartbeat or peek that failed is tried again at the next beat, on a new session; the figures above stand.
     }
+    figures.sample();
+    this.alerts();
   }
 
   private warnedRetention = false;
@@ -143,13 +140,53 @@ export class SourceWatch {
     const { figures } = this.options;
     if (figures.pendingSince !== null || figures.appliedLsn === 0n || figures.sourceLsn <= figures.appliedLsn) return;
     if (Date.now() < this.nextPeekAt) return;
-    const found = await oldestPendingCommit(this.client!, this.options.slot, this.options.publication);
+    const found = await this.session.use((client) => oldestPendingCommit(client, this.options.slot, this.options.publication));
     if (found) {
       figures.pendingSince = found;
       return;
     }
     this.nextPeekAt = Date.now() + this.peekGapMs;
     this.peekGapMs = Math.min(this.peekGapMs * 2, PEEK_MAX_MS);
+  }
+}
+
+// A session in the replication's database, opened when a query needs it and
+// closed once `lingerMs` pass without one.
+class DatabaseSession {
+  private client: Promise<pg.Client> | undefined;
+  private idle: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: pg.ClientConfig,
+    private readonly lingerMs: number,
+  ) {}
+
+  async query(text: string): Promise<void> {
+    await this.use((client) => client.query(text));
+  }
+
+  async use<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    clearTimeout(this.idle);
+    const opened = (this.client ??= connect({ ...this.config, connectionTimeoutMillis: this.config.connectionTimeoutMillis ?? 5_000 }));
+    try {
+      const result = await fn(await opened);
+      if (this.client === opened) {
+        this.idle = setTimeout(() => void this.close(), this.lingerMs);
+        this.idle.unref?.();
+      }
+      return result;
+    } catch (error) {
+      // A session that failed is not used again: the next query opens a new one.
+      if (this.client === opened) await this.close();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.idle);
+    const client = this.client;
+    this.client = undefined;
+    await client?.then((c) => c.end()).catch(() => undefined);
   }
 }
 

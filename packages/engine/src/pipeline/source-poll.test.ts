@@ -1,0 +1,134 @@
+// One session per source cluster reads the WAL position and the slots'
+// retained WAL for every replication watching it, on a real server.
+import type pg from "pg";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { startCluster, type Cluster } from "../testing/clusters";
+import { pollSource, sourcePollCount, type SourceSample } from "./source-poll";
+
+let cluster: Cluster;
+let admin: pg.Client;
+const INTERVAL_MS = 50;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  admin = await cluster.connect("postgres");
+  for (const db of ["tenant_a", "tenant_b"]) {
+    await cluster.createDatabase(db);
+    const c = await cluster.connect(db);
+    await c.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [`slot_${db}`]);
+    await c.end();
+  }
+  await admin.query("CREATE ROLE watcher LOGIN PASSWORD 'watcher-secret'");
+}, 120_000);
+
+afterAll(async () => {
+  await admin?.end();
+  await cluster?.stop();
+}, 60_000);
+
+// Client sessions on the cluster but the test's own, by database and user.
+async function sessions(): Promise<{ datname: string; usename: string }[]> {
+  const { rows } = await admin.query(
+    "SELECT datname, usename FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY datname, usename",
+  );
+  return rows;
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function watch(database: string, slot: string, user = { user: cluster.user, password: cluster.password }) {
+  const samples: SourceSample[] = [];
+  const config = { host: cluster.host, port: cluster.port, ...user, database };
+  const stop = pollSource(config, slot, INTERVAL_MS, (s) => samples.push(s));
+  return { samples, stop };
+}
+
+test("the watchers of one cluster share a session; each hears its own slot", async () => {
+  // Retained WAL: write after the slots were made.
+  await admin.query("CREATE TABLE IF NOT EXISTS filler AS SELECT g FROM generate_series(1, 20000) g");
+  const a = watch("tenant_a", "slot_tenant_a");
+  const b = watch("tenant_b", "slot_tenant_b");
+  const absent = watch("tenant_b", "no_such_slot");
+  try {
+    await until(() => a.samples.length >= 3 && b.samples.length >= 3 && absent.samples.length >= 3, "samples");
+    expect(await sessions()).toEqual([{ datname: "tenant_a", usename: cluster.user }]);
+    expect(sourcePollCount()).toBe(1);
+    const { rows } = await admin.query<{ slot_name: string; retained: string; now: string }>(
+      "SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained FROM pg_replication_slots",
+    );
+    for (const [w, slot] of [[a, "slot_tenant_a"], [b, "slot_tenant_b"]] as const) {
+      const last = w.samples.at(-1)!;
+      expect(last.current).toBeGreaterThan(0n);
+      // The slots retain what was written since they were made: the table above, far more than 100 kB.
+      expect(last.retainedBytes).toBeGreaterThan(100_000);
+      expect(last.retainedBytes).toBeLessThanOrEqual(Number(rows.find((r) => r.slot_name === slot)!.retained));
+    }
+    expect(absent.samples.at(-1)!.retainedBytes).toBe(0);
+    // The position moves with the cluster's writes.
+    const before = a.samples.at(-1)!.current;
+    await admin.query("INSERT INTO filler SELECT g FROM generate_series(1, 1000) g");
+    await until(() => a.samples.at(-1)!.current > before, "the WAL position to move");
+  } finally {
+    a.stop();
+    b.stop();
+    absent.stop();
+  }
+  await until(async () => (await sessions()).length === 0, "the session to close");
+  expect(sourcePollCount()).toBe(0);
+}, 60_000);
+
+test("the session leaves the database of a watcher that leaves, which can then be dropped", async () => {
+  await admin.query("CREATE DATABASE tenant_gone");
+  const gone = await cluster.connect("tenant_gone");
+  await gone.query("SELECT pg_create_logical_replication_slot('slot_gone', 'pgoutput')");
+  await gone.end();
+  const first = watch("tenant_gone", "slot_gone");
+  const stays = watch("tenant_b", "slot_tenant_b");
+  try {
+    await until(() => first.samples.length >= 2 && stays.samples.length >= 2, "samples");
+    expect(await sessions()).toEqual([{ datname: "tenant_gone", usename: cluster.user }]);
+    first.stop();
+    const heard = first.samples.length;
+    await admin.query("SELECT pg_drop_replication_slot('slot_gone')");
+    // Without FORCE: it fails while any session is in that database.
+    await until(() => admin.query("DROP DATABASE tenant_gone").then(() => true, () => false), "DROP DATABASE to succeed");
+    const now = stays.samples.length;
+    await until(() => stays.samples.length >= now + 3, "samples after the move");
+    expect(await sessions()).toEqual([{ datname: "tenant_b", usename: cluster.user }]);
+    expect(first.samples.length).toBe(heard);
+  } finally {
+    first.stop();
+    stays.stop();
+  }
+  await until(async () => (await sessions()).length === 0, "the session to close");
+}, 60_000);
+
+test("watchers that reach the cluster as different users do not share a session", async () => {
+  const mine = watch("tenant_a", "slot_tenant_a");
+  const theirs = watch("tenant_b", "slot_tenant_b", { user: "watcher", password: "watcher-secret" });
+  const wrong = watch("tenant_b", "slot_tenant_b", { user: "watcher", password: "not-the-secret" });
+  try {
+    await until(() => mine.samples.length >= 2 && theirs.samples.length >= 2, "samples");
+    expect(await sessions()).toEqual([
+      { datname: "tenant_a", usename: cluster.user },
+      { datname: "tenant_b", usename: "watcher" },
+    ]);
+    expect(sourcePollCount()).toBe(3);
+    // A watcher whose credentials fail hears nothing, and the others are not held up by it.
+    const now = theirs.samples.length;
+    await until(() => theirs.samples.length >= now + 3, "more samples");
+    expect(wrong.samples).toEqual([]);
+  } finally {
+    mine.stop();
+    theirs.stop();
+    wrong.stop();
+  }
+  await until(async () => (await sessions()).length === 0, "the sessions to close");
+  expect(sourcePollCount()).toBe(0);
+}, 60_000);
