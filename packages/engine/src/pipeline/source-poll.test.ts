@@ -109,6 +109,29 @@ test("the session leaves the database of a watcher that leaves, which can then b
   await until(async () => (await sessions()).length === 0, "the session to close");
 }, 60_000);
 
+test("a watcher that throws disturbs neither the others nor the session", async () => {
+  const config = { host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: "tenant_a" };
+  let thrown = 0;
+  const stopThrowing = pollSource(config, "slot_tenant_a", INTERVAL_MS, () => {
+    thrown++;
+    throw new Error("a watcher's own failure");
+  });
+  const calm = watch("tenant_b", "slot_tenant_b");
+  try {
+    await until(() => thrown >= 2 && calm.samples.length >= 2, "samples");
+    const { rows: before } = await admin.query("SELECT pid FROM pg_stat_activity WHERE datname = 'tenant_a'");
+    const now = calm.samples.length;
+    await until(() => thrown >= now + 5 && calm.samples.length >= now + 5, "more samples");
+    const { rows: after } = await admin.query("SELECT pid FROM pg_stat_activity WHERE datname = 'tenant_a'");
+    expect(before).toHaveLength(1);
+    expect(after).toEqual(before);
+  } finally {
+    stopThrowing();
+    calm.stop();
+  }
+  await until(async () => (await sessions()).length === 0, "the session to close");
+}, 60_000);
+
 test("watchers that reach the cluster as different users do not share a session", async () => {
   const mine = watch("tenant_a", "slot_tenant_a");
   const theirs = watch("tenant_b", "slot_tenant_b", { user: "watcher", password: "watcher-secret" });

@@ -110,7 +110,12 @@ class SourcePoll {
       const retained = rows[0]!.retained ?? {};
       for (const watcher of watchers) {
         // One that left during the query hears nothing more.
-        if (this.watchers.has(watcher)) watcher.onSample({ current, retainedBytes: Number(retained[watcher.slot] ?? 0) });
+        if (!this.watchers.has(watcher)) continue;
+        try {
+          watcher.onSample({ current, retainedBytes: Number(retained[watcher.slot] ?? 0) });
+        } catch {
+          // One watcher's failure is its own: the others still hear, and the session stays.
+        }
       }
     } catch {
       // A missed beat shows as stale figures in every watcher; the session is opened again at the next one.

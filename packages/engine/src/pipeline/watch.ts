@@ -102,8 +102,12 @@ export class SourceWatch {
     } catch {
       // A heartbeat or peek that failed is tried again at the next beat, on a new session; the figures above stand.
     }
-    figures.sample();
-    this.alerts();
+    try {
+      figures.sample();
+      this.alerts();
+    } catch {
+      // A beat that cannot sample or alert leaves the figures as they were; the next one tries again.
+    }
   }
 
   private warnedRetention = false;
