@@ -15,6 +15,18 @@ const encrypted = (options: Partial<BatchCodecOptions> = {}) => codec({ encrypti
 const both = (options: Partial<BatchCodecOptions> = {}) =>
   codec({ compression: { enabled: true, level: "high" }, encryption: { enabled: true, key }, ...options });
 
+const SEALED_AT_52342EF = [
+  "X7kr8b8xcgvkvyVxXGnH6JkD/VAG0nh04+S0J8jxQf/23g/NN7Vg7+mBpYaYJHlaO4WGzUXo6zUxPM+5Zu4CvF4ynuOTUw1I",
+  "TCnfI7xjPw5rIviw74p6lLJmrcZprMC9OHfgm0JBD094OBdCKXwoq802XY3M1iMX94ICQPhg9DR17KJLKCIHglzPtt9SmORk",
+  "Em/jcI88hKYOVPc/H34K89oCSMRtZx1qVC/BaA6a/i9DVgeJgFMGPFuxXPh//uM76ZAmioZ9r5eG+KOb0HlpJf5YezHUPsE3",
+  "FEKpdGoVlzzaWoiBxeVsmoZS/RKwcVThl/qq6cUabYN5YO0O36zuczov+5CwXbVsG1Q0w97htI85Vnw/rSe5/wGF2iBRRu8l",
+  "INlR3kDcH7Rp26M7LNSGMw9HYvfojhIXD8pxTfiexDea+3G7OcqH7R5CyaApg2bHaf0kPBQHKh+5vtvuQagRwxdD2ylXOVqY",
+  "qbVULugRhxJHiU7X5JedAiKWqBCaTXav4F5WOAekW1inNBqPAH3ycReWYcKTFz8J/HUaXpihhV5pwiKQUaLjkcdvmvXtquro",
+  "zH9rojUb5pCCNoYFWhh6pS5/pwlCtMq1PEWTvtqSlvwcJSSYwLm+OmS+lPSJlajNtt0iYjPLN3otgP0cjdaLjpDxwIpt51YW",
+  "32VYqCbyijVvUOsutybk11rtOOaV/J6Yy/WOmcZ2hUBMphi39D+Lgfy2VCF8NtnW7wkimFr4G3EEJgESQQperg1MUMxZk9Qs",
+  "AW4ZuCZQTZo54vgMNHrmX49R8Ys8i56dwLPOnLhVHS9lUs6hih2kOPFrSgXWKvZlFPAu/5rILjKu1/A=",
+].join("");
+
 function flip(sealed: SealedBatch, position: number): SealedBatch {
   const bytes = Uint8Array.from(sealed.bytes);
   bytes[position] = (bytes[position] ?? 0) ^ 0x01;
@@ -88,6 +100,30 @@ describe("BatchCodec", () => {
     // Another codec with the same configuration opens it.
     expect(await encrypted().open(first)).toStrictEqual(batch);
     expect(await sealing.open(second)).toStrictEqual(batch);
+  });
+
+  test("nonces stay unique across the pool's refills, between codecs", async () => {
+    const a = encrypted();
+    const b = both();
+    const seen = new Set<string>();
+    const batch = everyKind();
+    for (let i = 0; i < 700; i++) {
+      const sealed = await (i % 3 === 0 ? b : a).seal(batch);
+      seen.add(Buffer.from(sealed.bytes.subarray(0, 12)).toString("hex"));
+      if (i % 97 === 0) expect(await (i % 3 === 0 ? both() : encrypted()).open(sealed)).toStrictEqual(batch);
+    }
+    expect(seen.size).toBe(700);
+  });
+
+  test("a batch sealed by the previous version opens (the layout and additional data are unchanged)", async () => {
+    // Sealed at 52342ef: key of 32 bytes of 7, replication "rep-golden", medium compression, everyKind(42n).
+    const opening = new BatchCodec({
+      replicationId: "rep-golden",
+      compression: { enabled: true, level: "medium" },
+      encryption: { enabled: true, key: Buffer.alloc(32, 7) },
+    });
+    const bytes = Buffer.from(SEALED_AT_52342EF, "base64");
+    expect(await opening.open({ sequence: 42n, bytes, rawBytes: 0, shippedBytes: bytes.length })).toStrictEqual(everyKind(42n));
   });
 
   test("compression and encryption together", async () => {

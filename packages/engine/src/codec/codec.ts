@@ -12,7 +12,7 @@
 // fails. Without encryption nothing is
 // authenticated: open() still refuses bytes that do not decompress or parse,
 // and a batch whose sequence number is not the one it is opened under.
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createSecretKey, randomFillSync, type KeyObject } from "node:crypto";
 import { encodeBatch, type ChangeBatch } from "./batch";
 import { decodeBatch, RelationCache } from "./batch-decode";
 import { COMPRESSION, codecById, type CompressionLevel, type Compressor } from "./compressors";
@@ -64,7 +64,9 @@ const MAX_UINT64 = (1n << 64n) - 1n;
 export class BatchCodec {
   private readonly replicationId: string;
   private readonly compressor: Compressor | undefined;
-  private readonly key: Buffer | undefined;
+  private readonly key: KeyObject | undefined;
+  // The additional data but its sequence number and codec byte, built once.
+  private readonly aadPrefix: Buffer;
   private readonly counters: BatchCodecStats = { batches: 0, rawBytes: 0, shippedBytes: 0 };
   private readonly relations = new RelationCache();
 
@@ -85,25 +87,20 @@ export class BatchCodec {
       if (!Buffer.isBuffer(key) || key.length !== KEY_BYTES) {
         throw new TypeError(`BatchCodec: encryption needs a ${KEY_BYTES}-byte key`);
       }
-      this.key = Buffer.from(key); // a copy: later changes to the caller's buffer do not apply
+      this.key = createSecretKey(key); // a copy: later changes to the caller's buffer do not apply
     }
+    const id = Buffer.from(this.replicationId, "utf8");
+    this.aadPrefix = Buffer.alloc(AAD_CONTEXT.length + 4 + id.length);
+    id.copy(this.aadPrefix, this.aadPrefix.writeUInt32BE(id.length, AAD_CONTEXT.copy(this.aadPrefix, 0)));
   }
 
   /** Serializes, compresses and encrypts a batch, as configured. */
   async seal(batch: ChangeBatch): Promise<SealedBatch> {
     const raw = encodeBatch(batch);
-    let payload: Uint8Array = raw;
-    if (this.compressor) {
-      const compressed = await this.compressor.compress(raw);
-      payload = Buffer.concat([Buffer.of(this.compressor.id), compressed]);
-    }
-    if (this.key) {
-      const nonce = randomBytes(NONCE_BYTES);
-      const cipher = createCipheriv(CIPHER, this.key, nonce, { authTagLength: TAG_BYTES });
-      cipher.setAAD(this.additionalData(batch.sequence));
-      const ciphertext = Buffer.concat([cipher.update(payload), cipher.final()]);
-      payload = Buffer.concat([nonce, ciphertext, cipher.getAuthTag()]);
-    }
+    // The payload in parts: the codec's byte and its output, or the serialized batch.
+    let parts: Uint8Array[] = [raw];
+    if (this.compressor) parts = [CODEC_BYTES[this.compressor.id]!, await this.compressor.compress(raw)];
+    const payload = this.key ? this.encrypt(parts, batch.sequence) : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     this.counters.batches++;
     this.counters.rawBytes += raw.length;
     this.counters.shippedBytes += payload.length;
@@ -167,8 +164,10 @@ export class BatchCodec {
       const decipher = createDecipheriv(CIPHER, key, nonce, { authTagLength: TAG_BYTES });
       decipher.setAuthTag(tag);
       decipher.setAAD(this.additionalData(sequence));
-      // final() checks the tag: nothing decrypted is used unless it passes.
-      return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+      const plain = decipher.update(ciphertext);
+      // final() checks the tag (GCM adds no bytes there): nothing decrypted is used unless it passes.
+      decipher.final();
+      return plain;
     } catch (error) {
       throw new BatchIntegrityError(
         `batch ${sequence} does not authenticate: tampered, or sealed under another sequence number, replication, key or compression setting`,
@@ -177,15 +176,45 @@ export class BatchCodec {
     }
   }
 
+  // nonce (12 bytes) | the parts' ciphertext | tag (16 bytes), written into one buffer.
+  private encrypt(parts: Uint8Array[], sequence: bigint): Buffer {
+    let length = 0;
+    for (const part of parts) length += part.length;
+    const out = Buffer.allocUnsafe(NONCE_BYTES + length + TAG_BYTES);
+    takeNonce(out);
+    const cipher = createCipheriv(CIPHER, this.key!, out.subarray(0, NONCE_BYTES), { authTagLength: TAG_BYTES });
+    cipher.setAAD(this.additionalData(sequence));
+    let at = NONCE_BYTES;
+    for (const part of parts) at += cipher.update(part).copy(out, at);
+    at += cipher.final().copy(out, at);
+    cipher.getAuthTag().copy(out, at);
+    return out;
+  }
+
   /** context | replication id length (uint32 BE) | replication id (UTF-8) | sequence (uint64 BE) | codec id (0: none). */
   private additionalData(sequence: bigint): Buffer {
-    const id = Buffer.from(this.replicationId, "utf8");
-    const aad = Buffer.alloc(AAD_CONTEXT.length + 4 + id.length + 8 + 1);
-    let offset = AAD_CONTEXT.copy(aad, 0);
-    offset = aad.writeUInt32BE(id.length, offset);
-    offset += id.copy(aad, offset);
-    offset = aad.writeBigUInt64BE(sequence, offset);
-    aad.writeUInt8(this.compressor?.id ?? 0, offset);
+    const prefix = this.aadPrefix;
+    const aad = Buffer.allocUnsafe(prefix.length + 8 + 1);
+    prefix.copy(aad, 0);
+    aad.writeBigUInt64BE(sequence, prefix.length);
+    aad[prefix.length + 8] = this.compressor?.id ?? 0;
     return aad;
   }
+}
+
+// Each codec's leading byte, made once.
+const CODEC_BYTES: Record<number, Buffer> = Object.fromEntries(Object.values(COMPRESSION).map((c) => [c.id, Buffer.of(c.id)]));
+
+// Nonces are random, 96 bits each, as randomBytes(12) makes them, but drawn
+// from a pool filled 256 at a time: one call to the system's generator cost
+// 6.6 µs, more than sealing a one-row batch's other steps but compression.
+// Each is copied out once and never handed out again.
+const NONCE_POOL = Buffer.alloc(NONCE_BYTES * 256);
+let noncesUsed = 256;
+function takeNonce(out: Buffer): void {
+  if (noncesUsed === 256) {
+    randomFillSync(NONCE_POOL);
+    noncesUsed = 0;
+  }
+  NONCE_POOL.copy(out, 0, NONCE_BYTES * noncesUsed, NONCE_BYTES * ++noncesUsed);
 }
