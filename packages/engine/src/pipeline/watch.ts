@@ -17,7 +17,6 @@ import pg from "pg";
 import { ensureCheckpointTable, readCheckpoint } from "../apply/checkpoint";
 import { connect } from "../connect";
 import { pgTimestampToDate } from "../source/pgoutput";
-import { parseLsn } from "../types";
 import type { PipelineContext } from "./context";
 import type { Figures } from "./figures";
 import { pollSource, type SourceSample } from "./source-poll";
