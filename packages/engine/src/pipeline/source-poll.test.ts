@@ -3,6 +3,7 @@
 import type pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { startCluster, type Cluster } from "../testing/clusters";
+import { waitFor } from "../testing/tenant";
 import { pollSource, sourcePollCount, type SourceSample } from "./source-poll";
 
 let cluster: Cluster;
@@ -37,14 +38,6 @@ async function sessions(): Promise<{ datname: string; usename: string }[]> {
   return rows;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function watch(database: string, slot: string, user = { user: cluster.user, password: cluster.password }) {
   const samples: SourceSample[] = [];
   const config = { host: cluster.host, port: cluster.port, ...user, database };
@@ -59,7 +52,7 @@ test("the watchers of one cluster share a session; each hears its own slot", asy
   const b = watch("tenant_b", "slot_tenant_b");
   const absent = watch("tenant_b", "no_such_slot");
   try {
-    await until(() => a.samples.length >= 3 && b.samples.length >= 3 && absent.samples.length >= 3, "samples");
+    await waitFor(() => a.samples.length >= 3 && b.samples.length >= 3 && absent.samples.length >= 3, "samples");
     expect(await sessions()).toEqual([{ datname: "tenant_a", usename: cluster.user }]);
     expect(sourcePollCount()).toBe(1);
     // The samples before the reading: WAL only grows, so theirs is at most the reading's.
@@ -77,13 +70,13 @@ test("the watchers of one cluster share a session; each hears its own slot", asy
     // The position moves with the cluster's writes.
     const before = a.samples.at(-1)!.current;
     await admin.query("INSERT INTO filler SELECT g FROM generate_series(1, 1000) g");
-    await until(() => a.samples.at(-1)!.current > before, "the WAL position to move");
+    await waitFor(() => a.samples.at(-1)!.current > before, "the WAL position to move");
   } finally {
     a.stop();
     b.stop();
     absent.stop();
   }
-  await until(async () => (await sessions()).length === 0, "the session to close");
+  await waitFor(async () => (await sessions()).length === 0, "the session to close");
   expect(sourcePollCount()).toBe(0);
 }, 60_000);
 
@@ -95,22 +88,22 @@ test("the session leaves the database of a watcher that leaves, which can then b
   const first = watch("tenant_gone", "slot_gone");
   const stays = watch("tenant_b", "slot_tenant_b");
   try {
-    await until(() => first.samples.length >= 2 && stays.samples.length >= 2, "samples");
+    await waitFor(() => first.samples.length >= 2 && stays.samples.length >= 2, "samples");
     expect(await sessions()).toEqual([{ datname: "tenant_gone", usename: cluster.user }]);
     first.stop();
     const heard = first.samples.length;
     await admin.query("SELECT pg_drop_replication_slot('slot_gone')");
     // Without FORCE: it fails while any session is in that database.
-    await until(() => admin.query("DROP DATABASE tenant_gone").then(() => true, () => false), "DROP DATABASE to succeed");
+    await waitFor(() => admin.query("DROP DATABASE tenant_gone").then(() => true, () => false), "DROP DATABASE to succeed");
     const now = stays.samples.length;
-    await until(() => stays.samples.length >= now + 3, "samples after the move");
+    await waitFor(() => stays.samples.length >= now + 3, "samples after the move");
     expect(await sessions()).toEqual([{ datname: "tenant_b", usename: cluster.user }]);
     expect(first.samples.length).toBe(heard);
   } finally {
     first.stop();
     stays.stop();
   }
-  await until(async () => (await sessions()).length === 0, "the session to close");
+  await waitFor(async () => (await sessions()).length === 0, "the session to close");
 }, 60_000);
 
 test("a watcher that throws disturbs neither the others nor the session", async () => {
@@ -124,10 +117,10 @@ test("a watcher that throws disturbs neither the others nor the session", async 
   });
   const calm = watch("tenant_b", "slot_tenant_b");
   try {
-    await until(() => thrown >= 2 && calm.samples.length >= 2, "samples");
+    await waitFor(() => thrown >= 2 && calm.samples.length >= 2, "samples");
     const { rows: before } = await admin.query(CLIENT_PIDS_IN_A);
     const now = calm.samples.length;
-    await until(() => thrown >= now + 5 && calm.samples.length >= now + 5, "more samples");
+    await waitFor(() => thrown >= now + 5 && calm.samples.length >= now + 5, "more samples");
     const { rows: after } = await admin.query(CLIENT_PIDS_IN_A);
     expect(before).toHaveLength(1);
     expect(after).toEqual(before);
@@ -135,7 +128,7 @@ test("a watcher that throws disturbs neither the others nor the session", async 
     stopThrowing();
     calm.stop();
   }
-  await until(async () => (await sessions()).length === 0, "the session to close");
+  await waitFor(async () => (await sessions()).length === 0, "the session to close");
 }, 60_000);
 
 test("watchers that reach the cluster as different users do not share a session", async () => {
@@ -143,7 +136,7 @@ test("watchers that reach the cluster as different users do not share a session"
   const theirs = watch("tenant_b", "slot_tenant_b", { user: "watcher", password: "watcher-secret" });
   const wrong = watch("tenant_b", "slot_tenant_b", { user: "watcher", password: "not-the-secret" });
   try {
-    await until(() => mine.samples.length >= 2 && theirs.samples.length >= 2, "samples");
+    await waitFor(() => mine.samples.length >= 2 && theirs.samples.length >= 2, "samples");
     expect(await sessions()).toEqual([
       { datname: "tenant_a", usename: cluster.user },
       { datname: "tenant_b", usename: "watcher" },
@@ -151,13 +144,13 @@ test("watchers that reach the cluster as different users do not share a session"
     expect(sourcePollCount()).toBe(3);
     // A watcher whose credentials fail hears nothing, and the others are not held up by it.
     const now = theirs.samples.length;
-    await until(() => theirs.samples.length >= now + 3, "more samples");
+    await waitFor(() => theirs.samples.length >= now + 3, "more samples");
     expect(wrong.samples).toEqual([]);
   } finally {
     mine.stop();
     theirs.stop();
     wrong.stop();
   }
-  await until(async () => (await sessions()).length === 0, "the sessions to close");
+  await waitFor(async () => (await sessions()).length === 0, "the sessions to close");
   expect(sourcePollCount()).toBe(0);
 }, 60_000);
