@@ -49,11 +49,11 @@ class SourcePoll {
   add(watcher: Watcher): void {
     this.watchers.add(watcher);
     if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), this.intervalMs);
+      this.timer = setInterval(() => this.tick(false), this.intervalMs);
       this.timer.unref?.();
     }
     // A new watcher hears at once (or right after the poll in flight), not a beat later.
-    this.tick();
+    this.tick(true);
   }
 
   remove(watcher: Watcher): void {
@@ -66,9 +66,12 @@ class SourcePoll {
     this.onEmpty();
   }
 
-  private tick(): void {
+  // A beat while a poll is in flight (a source slow to answer, or away and
+  // timing out) is skipped, so a failing source is tried once a beat, not
+  // back to back; only a new watcher's poll waits its turn.
+  private tick(newWatcher: boolean): void {
     if (this.polling) {
-      this.again = true;
+      this.again ||= newWatcher;
       return;
     }
     this.polling = true;
@@ -76,7 +79,7 @@ class SourcePoll {
       this.polling = false;
       if (this.again && this.watchers.size > 0) {
         this.again = false;
-        this.tick();
+        this.tick(true);
       }
     });
   }
