@@ -7,6 +7,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./core/retry";
 import { clientCredentials, type OAuthClientCredentials } from "./lib/oauth";
 import { fromConnectTransport } from "./internal/connect-transport";
 import { restTransport, type Transport } from "./internal/transport";
+import { abortableFetch } from "./internal/abortable-fetch";
 import { platformWebSocket, type WebSocketFactory } from "./internal/web-socket";
 import { webSocketStreams } from "./internal/ws-stream";
 import { ApiKeys } from "./resources/api-keys";
@@ -106,17 +107,19 @@ function transportOf(options: ClientOptions, policy: RetryPolicy, platform: Plat
   if (typeof kind === "object") return fromConnectTransport(kind.connect, common);
   // Connect and gRPC-web paths are the RPC's full name at the server's root: the base URL without its /v1.
   const root = { baseUrl: options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, ""), ...(options.fetch ? { fetch: options.fetch } : {}) };
+  // Streams read their bodies through abortableFetch, so that abort() closes the connection; unary calls need not pay for it.
+  const streamRoot = { ...root, fetch: abortableFetch(options.fetch) };
   if (kind === "rest") {
     // REST has no server streams: a REST client's streams use the WebSocket API, else the Connect protocol on the same port.
-    const connectStreams = fromConnectTransport(createConnectTransport(root), common);
+    const connectStreams = fromConnectTransport(createConnectTransport(streamRoot), common);
     const webSocket = options.webSocket === false ? undefined : (options.webSocket ?? platformWebSocket());
     const streams = webSocket ? webSocketStreams({ baseUrl: options.baseUrl, headers: common.headers, webSocket }, connectStreams, Boolean(options.apiKey)) : connectStreams;
     // The pool is for the platform's fetch only: a fetch of the application's own may not know what a dispatcher is.
     const fetching = options.fetch ? { fetch: options.fetch } : { pool: platform.restPool?.(common.timeoutMs) };
     return restTransport({ ...common, baseUrl: options.baseUrl, ...fetching }, streams);
   }
-  if (kind === "connect") return fromConnectTransport(createConnectTransport(root), common);
-  if (kind === "grpc-web") return fromConnectTransport(createGrpcWebTransport(root), common);
+  if (kind === "connect") return fromConnectTransport(createConnectTransport(root), common, createConnectTransport(streamRoot));
+  if (kind === "grpc-web") return fromConnectTransport(createGrpcWebTransport(root), common, createGrpcWebTransport(streamRoot));
   throw new TypeError(`HeliosDBReplicationClient: unknown transport "${String(kind)}" (rest, connect or grpc-web)`);
 }
 

@@ -21,7 +21,8 @@ export interface ConnectConfig {
   retry?: Omit<RetryOptions, "signal">;
 }
 
-export function fromConnectTransport(transport: ConnectTransport, config: ConnectConfig): Transport {
+/** `streams`: the transport of server streams, when not `transport` (the client's reads its bodies through abortableFetch). */
+export function fromConnectTransport(transport: ConnectTransport, config: ConnectConfig, streams: ConnectTransport = transport): Transport {
   return {
     unary<I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>, message: MessageShape<I>, options: CallOptions = {}): Promise<MessageShape<O>> {
       const key = changes(method as DescMethodUnary) ? newIdempotencyKey() : undefined;
@@ -41,7 +42,7 @@ export function fromConnectTransport(transport: ConnectTransport, config: Connec
     stream<I extends DescMessage, O extends DescMessage>(method: DescMethodServerStreaming<I, O>, message: MessageShape<I>, signal: AbortSignal): AsyncIterable<MessageShape<O>> {
       return (async function* () {
         try {
-          const response = await transport.stream(method, signal, undefined, await config.headers(), createAsyncIterable([message]));
+          const response = await streams.stream(method, signal, undefined, await config.headers(), createAsyncIterable([message]));
           yield* response.message;
         } catch (e) {
           throw signal.aborted ? aborted(signal) : errorOfConnect(e);
