@@ -56,11 +56,11 @@ test("the watchers of one cluster share a session; each hears its own slot", asy
     expect(await sessions()).toEqual([{ datname: "tenant_a", usename: cluster.user }]);
     expect(sourcePollCount()).toBe(1);
     // The samples before the reading: WAL only grows, so theirs is at most the reading's.
-    const lasts = [a.samples.at(-1)!, b.samples.at(-1)!];
+    const lasts = [[a.samples.at(-1)!, "slot_tenant_a"], [b.samples.at(-1)!, "slot_tenant_b"]] as const;
     const { rows } = await admin.query<{ slot_name: string; retained: string }>(
       "SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS retained FROM pg_replication_slots",
     );
-    for (const [last, slot] of [[lasts[0]!, "slot_tenant_a"], [lasts[1]!, "slot_tenant_b"]] as const) {
+    for (const [last, slot] of lasts) {
       expect(last.current).toBeGreaterThan(0n);
       // The slots retain what was written since they were made: the table above, far more than 100 kB.
       expect(last.retainedBytes).toBeGreaterThan(100_000);
