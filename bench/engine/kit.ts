@@ -49,7 +49,7 @@ export const TENANT_REST_SECONDS = num("tenant-rest-seconds", 10, 5);
 export const TENANT_TIER = args.get("tenant-tier") ?? "premium";
 /** Whether the tenants part runs the source, the target and the node in CPU groups of their own (../cpu-groups.ts). */
 export const TENANT_CPU_GROUPS = args.get("cpu-groups") !== "off";
-export const ONLY = new Set((args.get("only") ?? "sync,cdc,single,lag,spec,tenants").split(","));
+export const ONLY = new Set((args.get("only") ?? "codecs,sync,cdc,single,lag,spec,tenants").split(","));
 
 export const started = Date.now();
 export const keys = new MasterKeyProvider(randomBytes(32));

@@ -12,8 +12,8 @@
 // development --rows=N --cdc-rows=N --single-rows=N --lag-seconds=S --reps=N
 // --tenants=1,10,100 --tenant-seconds=S --tenant-rest-seconds=S
 // --tenant-tier=premium|standard --cpu-groups=off (tenants: share the
-// scheduler, see ../cpu-groups.ts) --only=sync,cdc,single,lag,spec,tenants.
-// Results: docs/benchmarks.md. The cases: sync.ts, cdc.ts, lag.ts,
+// scheduler, see ../cpu-groups.ts) --only=codecs,sync,cdc,single,lag,spec,tenants.
+// Results: docs/benchmarks.md. The cases: codecs.ts, sync.ts, cdc.ts, lag.ts,
 // tenants.ts; what they share (settings, schema, clusters, the engine's
 // configs): kit.ts.
 import os from "node:os";
@@ -55,6 +55,7 @@ import {
 import { type Timed, seedSyncSource, syncCopyPipe, syncNative, syncEngine } from "./sync";
 import { type CdcResult, cdcNative, cdcEngine } from "./cdc";
 import { lagEngine, lagNative } from "./lag";
+import { codecsCase } from "./codecs";
 
 // ---------------------------------------------------------------- main
 
@@ -83,6 +84,12 @@ async function main(): Promise<void> {
     const busy = (machineBusy() - before - nodeUsed) / 2;
     r0.machine_busy_cores_before = round(busy, 2);
     log(`before starting: other processes keep ${busy.toFixed(2)} of ${cpus} cores busy${busy > 0.2 ? " (the machine is not quiet: expect skewed numbers)" : ""}`);
+  }
+  // The codecs need no cluster: measured first, on a machine nothing else of the benchmark loads yet.
+  if (ONLY.has("codecs")) Object.assign(r0, await codecsCase(log));
+  if ([...ONLY].every((part) => part === "codecs")) {
+    process.stdout.write(`${JSON.stringify({ ...r0, engine_commit: revision.commit, engine_uncommitted_files: revision.changed?.length ?? null })}\n`);
+    return;
   }
   if (ONLY.has("tenants")) log(`tenants: ${TENANTS.join(", ")} replications of 10,000 rows, ${TENANT_REST_SECONDS} s at rest and ${TENANT_SECONDS} s at 20 writes/s each`);
   if (!onlyTenants) log(`sizes: initial sync ${ROWS.toLocaleString("en-US")} rows; CDC ${CDC_ROWS.toLocaleString("en-US")} rows in ${CDC_TX_ROWS.toLocaleString("en-US")}-row transactions and ${SINGLE_ROWS.toLocaleString("en-US")} single-row transactions; lag ${LAG_SECONDS} s at ${(LAG_ROWS_PER_TICK * 1000) / LAG_TICK_MS} rows/s`);

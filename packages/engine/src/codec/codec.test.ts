@@ -78,6 +78,20 @@ describe("BatchCodec", () => {
     expect(sealedNoise.rawBytes / sealedNoise.shippedBytes).toBeLessThan(1.5);
   });
 
+  test("a compressed payload names its codec, which opens it whatever the level configured", async () => {
+    const named = { low: 2, medium: 3, high: 1 } as const; // lz4, zstd, brotli
+    const batch = repetitive(4n, 500);
+    for (const level of ["low", "medium", "high"] as const) {
+      const sealed = await codec({ compression: { enabled: true, level } }).seal(batch);
+      expect(sealed.bytes[0]).toBe(named[level]);
+      for (const other of ["low", "medium", "high"] as const) expect(await codec({ compression: { enabled: true, level: other } }).open(sealed)).toStrictEqual(batch);
+    }
+    const sealed = await codec({ compression: { enabled: true, level: "medium" } }).seal(batch);
+    const unknown = Buffer.from(sealed.bytes);
+    unknown[0] = 9;
+    await expect(codec({ compression: { enabled: true, level: "medium" } }).open({ ...sealed, bytes: unknown })).rejects.toThrow(/names no known compression codec/);
+  });
+
   test("higher levels compress at least as well", async () => {
     const sizes = [];
     for (const level of ["low", "medium", "high"] as const) {
@@ -115,15 +129,17 @@ describe("BatchCodec", () => {
     expect(seen.size).toBe(700);
   });
 
-  test("a batch sealed by the previous version opens (the layout and additional data are unchanged)", async () => {
-    // Sealed at 52342ef: key of 32 bytes of 7, replication "rep-golden", medium compression, everyKind(42n).
-    const opening = new BatchCodec({
-      replicationId: "rep-golden",
-      compression: { enabled: true, level: "medium" },
-      encryption: { enabled: true, key: Buffer.alloc(32, 7) },
-    });
+  test("a batch sealed by an earlier version opens under the same codec (the layout and additional data are unchanged)", async () => {
+    // Sealed at 52342ef: key of 32 bytes of 7, replication "rep-golden", medium compression (then brotli q1), everyKind(42n).
+    const golden = (level: CompressionLevel) =>
+      new BatchCodec({ replicationId: "rep-golden", compression: { enabled: true, level }, encryption: { enabled: true, key: Buffer.alloc(32, 7) } });
     const bytes = Buffer.from(SEALED_AT_52342EF, "base64");
-    expect(await opening.open({ sequence: 42n, bytes, rawBytes: 0, shippedBytes: bytes.length })).toStrictEqual(everyKind(42n));
+    const sealed = { sequence: 42n, bytes, rawBytes: 0, shippedBytes: bytes.length };
+    // High is brotli still (q4; one decoder opens every quality).
+    expect(await golden("high").open(sealed)).toStrictEqual(everyKind(42n));
+    // Medium is zstd now: the configured codec is authenticated with each batch. Sealed batches never outlive the
+    // process that sealed them (nothing stores them), so no replication meets one of these.
+    await expect(golden("medium").open(sealed)).rejects.toBeInstanceOf(BatchIntegrityError);
   });
 
   test("compression and encryption together", async () => {

@@ -1,6 +1,6 @@
 // Seals change batches for the trip from the reader to the applier:
-// serialized (protobuf), then compressed when enabled (lz4 or brotli, by
-// level), then encrypted (AES-256-GCM) when enabled; and opens them again,
+// serialized (protobuf), then compressed when enabled (lz4, zstd or brotli,
+// by level), then encrypted (AES-256-GCM) when enabled; and opens them again,
 // refusing any batch that does not authenticate or does not parse.
 //
 // A compressed payload starts with one byte naming its codec, so a batch
