@@ -107,14 +107,14 @@ export async function codecsCase(log: (line: string) => void): Promise<Record<st
   ] as const) {
     log(`codecs: a ${ROWS.toLocaleString("en-US")}-row batch, ${label}: ${raw.length.toLocaleString("en-US")} bytes serialized`);
     r[`codecs_${label}_raw_bytes`] = raw.length;
-    const base = { ratio: 0, compress: 0, decompress: 0 };
+    const base = { compress: 0, decompress: 0 };
     for (const codec of [BROTLI_Q1, ...engineCodecs()]) {
       const out = codec.compress(raw);
       if (!Buffer.from(codec.decompress(out)).equals(raw)) throw new Error(`${codec.name} does not round-trip`);
       const ratio = raw.length / out.length;
       const compress = cpuMs(() => codec.compress(raw));
       const decompress = cpuMs(() => codec.decompress(out));
-      if (codec === BROTLI_Q1) Object.assign(base, { ratio, compress, decompress });
+      if (codec === BROTLI_Q1) Object.assign(base, { compress, decompress });
       const key = `codecs_${label}_${codec.name.split(":")[0]!.replace(/\W+/g, "_")}`;
       r[`${key}_ratio`] = round(ratio, 2);
       r[`${key}_compress_ms`] = round(compress, 2);
