@@ -46,31 +46,37 @@ const BROTLI_ID = 1;
 const LZ4_ID = 2;
 const ZSTD_ID = 3;
 
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+// Where a payload is handled: below `bound` bytes on the calling thread, from there on libuv's pool (see above).
+function placed(bound: number, onThread: (bytes: Buffer) => Buffer, onPool: (bytes: Buffer) => Promise<Buffer>): (bytes: Uint8Array) => Promise<Buffer> {
+  return async (bytes) => (bytes.length < bound ? onThread(asBuffer(bytes)) : onPool(asBuffer(bytes)));
+}
+
 function brotli(quality: number): Compressor {
+  const params = (raw: Buffer) => ({ [zlib.BROTLI_PARAM_QUALITY]: quality, [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length });
   return {
     id: BROTLI_ID,
     name: `brotli q${quality}`,
-    compress: async (raw) => {
-      const params = { [zlib.BROTLI_PARAM_QUALITY]: quality, [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length };
-      if (raw.length < ON_THREAD_BYTES) return brotliCompressSync(raw, { params });
+    compress: placed(
+      ON_THREAD_BYTES,
+      (raw) => brotliCompressSync(raw, { params: params(raw) }),
       // The output is smaller than the input, in all but pathological cases: one chunk.
-      return brotliCompressAsync(raw, { params, chunkSize: Math.min(raw.length + 1024, MAX_CHUNK) });
-    },
-    decompress: async (compressed) => {
-      if (compressed.length < ON_THREAD_COMPRESSED_BYTES) return brotliDecompressSync(compressed);
-      return brotliDecompressAsync(compressed, { chunkSize: Math.min(compressed.length * 8, MAX_CHUNK) });
-    },
+      (raw) => brotliCompressAsync(raw, { params: params(raw), chunkSize: Math.min(raw.length + 1024, MAX_CHUNK) }),
+    ),
+    decompress: placed(
+      ON_THREAD_COMPRESSED_BYTES,
+      (compressed) => brotliDecompressSync(compressed),
+      (compressed) => brotliDecompressAsync(compressed, { chunkSize: Math.min(compressed.length * 8, MAX_CHUNK) }),
+    ),
   };
 }
-
-const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 const lz4: Compressor = {
   id: LZ4_ID,
   name: "lz4",
-  compress: async (raw) => (raw.length < ON_THREAD_BYTES ? lz4CompressSync(asBuffer(raw)) : lz4Compress(asBuffer(raw))),
-  decompress: async (compressed) =>
-    compressed.length < ON_THREAD_COMPRESSED_BYTES ? lz4UncompressSync(asBuffer(compressed)) : lz4Uncompress(asBuffer(compressed)),
+  compress: placed(ON_THREAD_BYTES, lz4CompressSync, lz4Compress),
+  decompress: placed(ON_THREAD_COMPRESSED_BYTES, lz4UncompressSync, lz4Uncompress),
 };
 
 // One encoder per level and one decoder: they hold only their settings, so every batch can share them.
@@ -80,9 +86,8 @@ function zstd(level: number): Compressor {
   return {
     id: ZSTD_ID,
     name: `zstd ${level}`,
-    compress: async (raw) => (raw.length < ON_THREAD_BYTES ? encoder.encodeSync(asBuffer(raw)) : encoder.encode(asBuffer(raw))),
-    decompress: async (compressed) =>
-      compressed.length < ON_THREAD_COMPRESSED_BYTES ? decoder.decodeSync(asBuffer(compressed)) : decoder.decode(asBuffer(compressed)),
+    compress: placed(ON_THREAD_BYTES, (raw) => encoder.encodeSync(raw), (raw) => encoder.encode(raw)),
+    decompress: placed(ON_THREAD_COMPRESSED_BYTES, (compressed) => decoder.decodeSync(compressed), (compressed) => decoder.decode(compressed)),
   };
 }
 
